@@ -1,0 +1,9 @@
+// The content model: chunking, sealing, manifests, links, and reading files back.
+export * from './bytes.js';
+export * from './chunker.js';
+export * from './crypto.js';
+export * from './format.js';
+export * from './link.js';
+export * from './manifest.js';
+export * from './open.js';
+export * from './seal.js';

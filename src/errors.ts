@@ -1,0 +1,150 @@
+// Every error Mycel raises on purpose. Each class has a stable `code` callers can match on (and that
+// survives a trip through JSON or a log line) and carries what happened and to what: the block id,
+// the peer id, the part of a link that is wrong. Nothing here is thrown for a programming mistake;
+// those stay plain TypeErrors/RangeErrors.
+
+export type MycelErrorCode =
+  | 'BAD_LINK'
+  | 'WRONG_KEY'
+  | 'BAD_MANIFEST'
+  | 'BLOCK_INTEGRITY'
+  | 'BLOCK_MISSING'
+  | 'ID_MISMATCH'
+  | 'QUOTA_EXCEEDED'
+  | 'BAD_INPUT'
+  | 'PROTOCOL'
+  | 'TIMEOUT'
+  | 'NO_HOLDER'
+  | 'STORE_REFUSED'
+  | 'ABORTED'
+  | 'CLOSED';
+
+export class MycelError extends Error {
+  readonly code: MycelErrorCode;
+  constructor(code: MycelErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export type LinkProblem =
+  | 'not-a-link'
+  | 'no-fragment'
+  | 'truncated'
+  | 'bad-encoding'
+  | 'id-length'
+  | 'key-length';
+
+/** A share link could not be parsed. `problem` says which part is wrong. */
+export class LinkError extends MycelError {
+  readonly problem: LinkProblem;
+  constructor(problem: LinkProblem, message: string) {
+    super('BAD_LINK', message);
+    this.problem = problem;
+  }
+}
+
+/** The key in a link does not open the manifest it names. */
+export class WrongKeyError extends MycelError {
+  readonly root: string;
+  constructor(root: string) {
+    super('WRONG_KEY', `the link's key does not open manifest ${short(root)}: wrong or damaged key`);
+    this.root = root;
+  }
+}
+
+/** A manifest decrypted but its contents break the format's rules. */
+export class ManifestError extends MycelError {
+  readonly root: string;
+  constructor(root: string, detail: string) {
+    super('BAD_MANIFEST', `manifest ${short(root)} is invalid: ${detail}`);
+    this.root = root;
+  }
+}
+
+export type IntegrityProblem = 'hash' | 'auth' | 'length' | 'padding';
+
+/**
+ * A block's bytes are not what the manifest commits to: its hash is not its id (`hash`), its tag
+ * does not verify at its position (`auth`: tampered, reordered, or a truncated file), or its
+ * decrypted length or padding is wrong.
+ */
+export class BlockIntegrityError extends MycelError {
+  readonly blockId: string;
+  readonly index: number | undefined;
+  readonly problem: IntegrityProblem;
+  constructor(blockId: string, problem: IntegrityProblem, index?: number, from?: string) {
+    const where = index === undefined ? '' : ` (chunk ${index})`;
+    const who = from ? ` from ${from}` : '';
+    const what = {
+      hash: 'its bytes do not hash to its id',
+      auth: 'it does not decrypt and verify at its position',
+      length: 'its decrypted length is wrong for its position',
+      padding: 'its padding is not zero',
+    }[problem];
+    super('BLOCK_INTEGRITY', `block ${short(blockId)}${where}${who} failed verification: ${what}`);
+    this.blockId = blockId;
+    this.index = index;
+    this.problem = problem;
+  }
+}
+
+/** A block the file needs is in no store and no peer answered for it. */
+export class BlockMissingError extends MycelError {
+  readonly blockId: string;
+  constructor(blockId: string, detail = 'not available') {
+    super('BLOCK_MISSING', `block ${short(blockId)} is missing: ${detail}`);
+    this.blockId = blockId;
+  }
+}
+
+/** A store was asked to keep bytes under an id they do not hash to. */
+export class IdMismatchError extends MycelError {
+  readonly blockId: string;
+  constructor(blockId: string) {
+    super('ID_MISMATCH', `refused block ${short(blockId)}: its bytes do not hash to that id`);
+    this.blockId = blockId;
+  }
+}
+
+/** A put would need more space than the quota allows once every unpinned block is evicted. */
+export class QuotaError extends MycelError {
+  readonly needed: number;
+  /** The quota in bytes, when the store knows it (a browser's own quota is not told). */
+  readonly quota: number | undefined;
+  constructor(needed: number, quota: number | undefined, detail: string) {
+    super('QUOTA_EXCEEDED', `storage quota exceeded: ${detail}`);
+    this.needed = needed;
+    this.quota = quota;
+  }
+}
+
+/** Input from a caller or a file is out of bounds (a name too long, a size too large). */
+export class BadInputError extends MycelError {
+  constructor(message: string) {
+    super('BAD_INPUT', message);
+  }
+}
+
+export class TimeoutError extends MycelError {
+  constructor(what: string, ms: number) {
+    super('TIMEOUT', `${what} timed out after ${ms} ms`);
+  }
+}
+
+export class AbortError extends MycelError {
+  constructor(message = 'aborted', options?: { cause?: unknown }) {
+    super('ABORTED', message, options);
+  }
+}
+
+/** Throws an AbortError (carrying the signal's reason) if `signal` is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError('aborted', { cause: signal.reason });
+}
+
+/** The first 12 hex characters of an id: enough to name it in a message. */
+export function short(id: string): string {
+  return id.length > 12 ? id.slice(0, 12) : id;
+}

@@ -1,0 +1,194 @@
+// The block store on a real disk, for the seed and the command line.
+//
+// Layout under `dir`:
+//   blocks/ab/cd/<id>   one file per block, sharded by the id's first two bytes
+//   tmp/                blocks being written; a block reaches blocks/ only by rename once whole,
+//                       so a crash never leaves a half block under a real id. Emptied at open.
+//   pins/<hex name>     one append-only file per pin set, one id per line
+// A file's mtime is its last use (reads bump it), which orders evictions after a restart. Blocks
+// are verified on read: a file that rotted is dropped rather than served.
+
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { isBlockId, type BlockId } from '../content/format.js';
+import { fromHex, toHex } from '../content/bytes.js';
+import type { BlockStore } from '../store/block-store.js';
+import { Ledger, recencyStamp } from '../store/ledger.js';
+import { ManagedBlockStore, type ManagedStoreOptions, type RawBlocks } from '../store/managed-store.js';
+
+/** Directory entries stat'ed at once while scanning at open. */
+const SCAN_CONCURRENCY = 64;
+
+export interface FsStoreOptions extends ManagedStoreOptions {
+  readonly dir: string;
+  readonly quota?: number;
+  /** fsync each block before it is renamed into place (default true). */
+  readonly durable?: boolean;
+  /** Test hooks, to simulate a crash at a precise point. */
+  readonly hooks?: { beforeRename?: (tmpPath: string, finalPath: string) => void | Promise<void> };
+}
+
+export interface FsStoreLayout {
+  readonly blocks: string;
+  readonly tmp: string;
+  readonly pins: string;
+}
+
+export function fsStoreLayout(dir: string): FsStoreLayout {
+  return { blocks: path.join(dir, 'blocks'), tmp: path.join(dir, 'tmp'), pins: path.join(dir, 'pins') };
+}
+
+export function blockPath(dir: string, id: BlockId): string {
+  return path.join(dir, 'blocks', id.slice(0, 2), id.slice(2, 4), id);
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+async function unlinkQuietly(file: string): Promise<void> {
+  await fs.unlink(file).catch((error) => {
+    if (!isNotFound(error)) throw error;
+  });
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+class FsRawBlocks implements RawBlocks {
+  private readonly shards = new Set<string>();
+  constructor(
+    private readonly dir: string,
+    private readonly options: FsStoreOptions,
+  ) {}
+
+  async read(id: BlockId) {
+    try {
+      const buffer = await fs.readFile(blockPath(this.dir, id));
+      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[]) {
+    const layout = fsStoreLayout(this.dir);
+    const tmp = path.join(layout.tmp, `${id}.${nodeRandomBytes(6).toString('hex')}`);
+    const final = blockPath(this.dir, id);
+    try {
+      const handle = await fs.open(tmp, 'wx');
+      try {
+        await handle.writeFile(bytes);
+        const stamp = new Date(recencyStamp());
+        await handle.utimes(stamp, stamp);
+        if (this.options.durable !== false) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.options.hooks?.beforeRename?.(tmp, final);
+      const shard = path.dirname(final);
+      if (!this.shards.has(shard)) {
+        await fs.mkdir(shard, { recursive: true });
+        this.shards.add(shard);
+      }
+      await fs.rename(tmp, final);
+    } catch (error) {
+      await unlinkQuietly(tmp).catch(() => {});
+      throw error;
+    }
+    await this.remove(evict);
+  }
+
+  async remove(ids: readonly BlockId[]) {
+    await Promise.all(ids.map((id) => unlinkQuietly(blockPath(this.dir, id))));
+  }
+
+  private pinFile(name: string): string {
+    return path.join(fsStoreLayout(this.dir).pins, toHex(encoder.encode(name)));
+  }
+
+  async addPins(name: string, ids: readonly BlockId[]) {
+    await fs.appendFile(this.pinFile(name), ids.join('\n') + '\n');
+  }
+
+  async dropPins(name: string) {
+    await unlinkQuietly(this.pinFile(name));
+  }
+
+  touched(id: BlockId) {
+    const stamp = new Date(recencyStamp());
+    fs.utimes(blockPath(this.dir, id), stamp, stamp).catch(() => {});
+  }
+
+  async close() {}
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+const SHARD_RE = /^[0-9a-f]{2}$/;
+
+/** Finds every whole block under blocks/ (size and last use); ignores anything else there. */
+async function scanBlocks(dir: string): Promise<{ id: BlockId; size: number; used: number }[]> {
+  const layout = fsStoreLayout(dir);
+  const found: { id: BlockId; size: number; used: number }[] = [];
+  for (const a of await fs.readdir(layout.blocks)) {
+    if (!SHARD_RE.test(a)) continue;
+    for (const b of await fs.readdir(path.join(layout.blocks, a)).catch(() => [] as string[])) {
+      if (!SHARD_RE.test(b)) continue;
+      const shard = path.join(layout.blocks, a, b);
+      const names = (await fs.readdir(shard)).filter((n) => isBlockId(n) && n.startsWith(a + b));
+      const stats = await mapLimit(names, SCAN_CONCURRENCY, (n) => fs.stat(path.join(shard, n)).catch(() => undefined));
+      names.forEach((id, i) => {
+        const stat = stats[i];
+        if (stat?.isFile()) found.push({ id, size: stat.size, used: stat.mtimeMs });
+      });
+    }
+  }
+  return found;
+}
+
+async function loadPins(dir: string, ledger: Ledger): Promise<void> {
+  const pinsDir = fsStoreLayout(dir).pins;
+  for (const file of await fs.readdir(pinsDir)) {
+    const nameBytes = fromHex(file);
+    if (!nameBytes) continue;
+    const text = await fs.readFile(path.join(pinsDir, file), 'utf8');
+    // A crash mid-append can leave a partial last line: only whole ids count.
+    ledger.pin(decoder.decode(nameBytes), text.split('\n').filter(isBlockId));
+  }
+}
+
+/**
+ * Opens (creating if needed) a store in `dir`. Temp files left by a crash are removed; files in
+ * blocks/ that are not named like a block are left alone and never served.
+ */
+export async function openFsBlockStore(options: FsStoreOptions): Promise<BlockStore> {
+  const dir = path.resolve(options.dir);
+  const layout = fsStoreLayout(dir);
+  await Promise.all([layout.blocks, layout.tmp, layout.pins].map((d) => fs.mkdir(d, { recursive: true })));
+  for (const leftover of await fs.readdir(layout.tmp)) {
+    await fs.rm(path.join(layout.tmp, leftover), { force: true, recursive: true });
+  }
+  const ledger = new Ledger(options.quota);
+  await loadPins(dir, ledger);
+  const blocks = await scanBlocks(dir);
+  blocks.sort((x, y) => x.used - y.used);
+  for (const block of blocks) ledger.add(block.id, block.size);
+  return new ManagedBlockStore(new FsRawBlocks(dir, options), ledger, {
+    verifyReads: true,
+    ...options,
+  });
+}

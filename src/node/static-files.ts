@@ -1,0 +1,75 @@
+// Serves the built web app from a folder: GET and HEAD only, no path may leave the folder, unknown
+// paths get the app shell (the app routes on its own), and the service worker and HTML are never
+// cached by the browser's HTTP cache so an update is seen on the next load.
+
+import { createReadStream, promises as fs } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.webmanifest': 'application/manifest+json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.map': 'application/json',
+};
+
+export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+/** Returns a handler that answers (and resolves true) for requests it serves, false otherwise. */
+export function staticFiles(root: string): StaticHandler {
+  const base = path.resolve(root);
+  return async (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      return false;
+    }
+    if (pathname.includes('\0')) return false;
+    let file = path.resolve(base, '.' + pathname);
+    if (file !== base && !file.startsWith(base + path.sep)) return false;
+    let stat = await fs.stat(file).catch(() => undefined);
+    if (stat?.isDirectory()) {
+      file = path.join(file, 'index.html');
+      stat = await fs.stat(file).catch(() => undefined);
+    }
+    if (!stat?.isFile()) {
+      // Paths with an extension are real files that are missing; others are app routes.
+      if (path.extname(pathname)) return false;
+      file = path.join(base, 'index.html');
+      stat = await fs.stat(file).catch(() => undefined);
+      if (!stat?.isFile()) return false;
+    }
+    const ext = path.extname(file);
+    const noCache = ext === '.html' || path.basename(file) === 'sw.js' || ext === '.webmanifest';
+    res.writeHead(200, {
+      'content-type': TYPES[ext] ?? 'application/octet-stream',
+      'content-length': stat.size,
+      'cache-control': noCache ? 'no-cache' : 'public, max-age=3600',
+      'x-content-type-options': 'nosniff',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return true;
+    }
+    await new Promise<void>((resolve) => {
+      const stream = createReadStream(file);
+      stream.on('error', () => {
+        res.destroy();
+        resolve();
+      });
+      stream.on('end', resolve);
+      stream.pipe(res);
+    });
+    return true;
+  };
+}

@@ -1,0 +1,91 @@
+// `npm run bench`: every benchmark, each figure beside its ceiling measured in the same run.
+// Prints a table and writes bench-results.json as {"figures": [{name, value, unit, baseline,
+// baselineValue, ratio}]}. Suites needing Chromium skip (and say so) when it is not installed.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { hasChromium } from '../chromium.js';
+import { openPair, sealPair } from './pipeline.js';
+import { openBenchPage } from './chromium.js';
+
+interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  baseline: string | null;
+  baselineValue: number | null;
+  ratio: number | null;
+}
+
+const figures: Figure[] = [];
+const round = (n: number) => Math.round(n * 100) / 100;
+function pair(name: string, unit: string, ours: number, baseline: string, bare: number) {
+  figures.push({ name, value: round(ours), unit, baseline, baselineValue: round(bare), ratio: round(ours / bare) });
+}
+function alone(name: string, unit: string, value: number, baseline: string | null = null, baselineValue: number | null = null) {
+  figures.push({
+    name,
+    value: round(value),
+    unit,
+    baseline,
+    baselineValue: baselineValue === null ? null : round(baselineValue),
+    ratio: baselineValue ? round(value / baselineValue) : null,
+  });
+}
+
+function runChild(script: string, args: string[] = []): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} exited with ${code}`))));
+  });
+}
+
+const only = process.argv.slice(2);
+const wanted = (suite: string) => only.length === 0 || only.includes(suite);
+const here = import.meta.dirname;
+
+if (wanted('pipeline')) {
+  console.error('pipeline: Node, 64 MiB x 3 rounds each way…');
+  const seal = await sealPair();
+  pair('node: encrypt+hash (sealFile)', 'MB/s', seal.ours, 'bare WebCrypto AES-GCM + SHA-256, 4 in flight', seal.bare);
+  const open = await openPair();
+  pair('node: decrypt+verify (readFile)', 'MB/s', open.ours, 'bare WebCrypto SHA-256 + AES-GCM decrypt, 4 in flight', open.bare);
+}
+
+if (wanted('memory')) {
+  console.error('memory: 1 GiB through seal → disk store → read, in its own process…');
+  const report = JSON.parse(await runChild(path.join(here, 'memory-pipeline.ts')));
+  alone('node: peak RSS sealing 1 GiB into the disk store', 'MB', report.seal.peakMB, 'RSS before', report.seal.baselineMB);
+  alone('node: peak RSS reading 1 GiB back (verify+decrypt)', 'MB', report.read.peakMB, 'RSS before', report.read.baselineMB);
+}
+
+if (wanted('chromium')) {
+  if (!hasChromium) {
+    console.error('chromium: skipped, no Chromium installed (apt-get install -y chromium)');
+  } else {
+    console.error('pipeline: Chromium, 64 MiB x 3 rounds each way…');
+    const bench = await openBenchPage();
+    try {
+      const seal = await bench.page.evaluate(() => window.mycelBench.sealPair());
+      pair('chromium: encrypt+hash (sealFile)', 'MB/s', seal.ours, 'bare WebCrypto AES-GCM + SHA-256, 4 in flight', seal.bare);
+      const open = await bench.page.evaluate(() => window.mycelBench.openPair());
+      pair('chromium: decrypt+verify (readFile)', 'MB/s', open.ours, 'bare WebCrypto SHA-256 + AES-GCM decrypt, 4 in flight', open.bare);
+    } finally {
+      await bench.close();
+    }
+  }
+}
+
+const width = Math.max(...figures.map((f) => f.name.length));
+console.log(`${'figure'.padEnd(width)}  ${'value'.padStart(9)}  unit   ${'baseline'.padStart(9)}  ratio  baseline is`);
+for (const f of figures) {
+  console.log(
+    `${f.name.padEnd(width)}  ${String(f.value).padStart(9)}  ${f.unit.padEnd(5)}  ${String(f.baselineValue ?? '-').padStart(9)}  ${String(f.ratio ?? '-').padStart(5)}  ${f.baseline ?? ''}`,
+  );
+}
+writeFileSync('bench-results.json', JSON.stringify({ figures }, null, 2) + '\n');
+console.error('wrote bench-results.json');

@@ -1,0 +1,90 @@
+// Runs in real Chromium (vitest browser mode): the IndexedDB store against the browser's own
+// IndexedDB, not a fake.
+import { describe, expect, it } from 'vitest';
+import { blockStoreContract, block } from '../contracts/block-store.js';
+import { IdbLibrary, openIdbBlockStore, openMycelDatabase } from '../../src/store/idb.js';
+import type { LibraryEntry } from '../../src/store/library.js';
+
+let counter = 0;
+const freshName = () => `mycel-test-${Date.now()}-${counter++}`;
+
+blockStoreContract('IndexedDB', async ({ quota }) => {
+  const name = freshName();
+  const store = await openIdbBlockStore({ name, quota });
+  return {
+    store,
+    reopen: async () => {
+      await store.close();
+      return openIdbBlockStore({ name, quota });
+    },
+  };
+});
+
+describe('IndexedDB store in Chromium', () => {
+  it('group-commits concurrent puts into few transactions', async () => {
+    const name = freshName();
+    const db = await openMycelDatabase(name);
+    let transactions = 0;
+    const realTransaction = db.transaction.bind(db);
+    db.transaction = ((...args: Parameters<typeof db.transaction>) => {
+      if (args[1] === 'readwrite') transactions++;
+      return realTransaction(...args);
+    }) as typeof db.transaction;
+    const store = await openIdbBlockStore({ db });
+    const blocks = Array.from({ length: 200 }, (_, i) => block(4096, 1000 + i));
+    await Promise.all(blocks.map((b) => store.put(b.id, b.bytes)));
+    expect(transactions).toBeLessThanOrEqual(10);
+    expect((await store.usage()).blocks).toBe(200);
+    await store.close();
+    db.close();
+  });
+
+  it('stores exactly the block bytes of a view into a larger buffer', async () => {
+    const name = freshName();
+    const store = await openIdbBlockStore({ name });
+    const a = block(1000, 7);
+    const big = new Uint8Array(10_000);
+    big.set(a.bytes, 500);
+    await store.put(a.id, big.subarray(500, 1500));
+    await store.close();
+    const again = await openIdbBlockStore({ name });
+    const bytes = (await again.get(a.id))!;
+    expect(bytes.byteLength).toBe(1000);
+    expect(bytes.buffer.byteLength).toBe(1000);
+    await again.close();
+  });
+});
+
+describe('Library in IndexedDB', () => {
+  const entry = (root: string, addedAt: number): LibraryEntry => ({
+    root,
+    link: `https://x/#${root}`,
+    name: `file-${addedAt}.txt`,
+    size: addedAt,
+    mediaType: 'text/plain',
+    source: 'added',
+    addedAt,
+    pinned: false,
+    complete: true,
+  });
+
+  it('lists files newest first and keeps them across a reopen', async () => {
+    const name = freshName();
+    let db = await openMycelDatabase(name);
+    let library = new IdbLibrary(db);
+    await library.put(entry('a'.repeat(64), 1));
+    await library.put(entry('b'.repeat(64), 2));
+    expect((await library.update('a'.repeat(64), { pinned: true, copies: 2 }))?.pinned).toBe(true);
+    expect(await library.update('c'.repeat(64), { pinned: true })).toBeUndefined();
+    db.close();
+    db = await openMycelDatabase(name);
+    library = new IdbLibrary(db);
+    const list = await library.list();
+    expect(list.map((e) => e.addedAt)).toEqual([2, 1]);
+    expect(list[1]).toMatchObject({ pinned: true, copies: 2 });
+    expect(await library.remove('b'.repeat(64))).toBe(true);
+    expect(await library.remove('b'.repeat(64))).toBe(false);
+    expect((await library.list()).length).toBe(1);
+    db.close();
+  });
+});
