@@ -127,6 +127,49 @@ export class BadInputError extends MycelError {
   }
 }
 
+/**
+ * A peer broke the wire or signaling protocol: a frame too short or too long, an unknown type, a
+ * block that is not what was asked for. The peer that sent it is dropped; nobody else is affected.
+ */
+export class ProtocolError extends MycelError {
+  readonly reason: string;
+  peerId: string | undefined;
+  constructor(reason: string, message: string, peerId?: string) {
+    super('PROTOCOL', peerId ? `peer ${short(peerId)}: ${message}` : message);
+    this.reason = reason;
+    this.peerId = peerId;
+  }
+}
+
+/** No peer holding the file (or a block of it) was found in time. */
+export class NoHolderError extends MycelError {
+  readonly topic: string;
+  constructor(topic: string, waitedMs: number) {
+    super('NO_HOLDER', `no peer holding ${short(topic)} was found within ${Math.round(waitedMs / 1000)} s`);
+    this.topic = topic;
+  }
+}
+
+export type RefusalReason = 'quota' | 'not-allowed' | 'bad-block' | 'busy' | 'unknown-upload';
+
+/** A peer (usually a seed) would not keep what we pushed. */
+export class StoreRefusedError extends MycelError {
+  readonly reason: RefusalReason;
+  readonly peerId: string;
+  constructor(peerId: string, reason: RefusalReason, detail: string) {
+    super('STORE_REFUSED', `peer ${short(peerId)} refused to store: ${detail || reason}`);
+    this.reason = reason;
+    this.peerId = peerId;
+  }
+}
+
+/** A link, session or store was closed while something was waiting on it. */
+export class ClosedError extends MycelError {
+  constructor(what: string) {
+    super('CLOSED', `${what} closed`);
+  }
+}
+
 export class TimeoutError extends MycelError {
   constructor(what: string, ms: number) {
     super('TIMEOUT', `${what} timed out after ${ms} ms`);

@@ -1,17 +1,29 @@
-// The `mycel` command: parses flags and runs one subcommand. Usage errors exit 2 with one line;
-// failures exit 1 with one line naming what went wrong.
+// The `mycel` command: parses flags and runs one subcommand. A usage error exits 2 with one line;
+// any failure (bad link, no holder in time, a quota refusal, an integrity failure) exits 1 with one
+// line naming what went wrong.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MycelError } from '../errors.js';
 import { parseSize } from './sizes.js';
-import { startServe } from './serve.js';
+import { startServe, startSignal } from './serve.js';
+import { Seed } from './seed.js';
+import { createLogger } from './log.js';
+import { runGet, runPut } from './transfer-commands.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: mycel <command> [options]
 
-  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB]
-      signaling server, seed and web app in one process`;
+  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
+        signaling server, seed and web app in one process (what npm start runs)
+  signal [--port 8080] [--host 0.0.0.0]
+        the signaling server alone (serves the web app too, if built)
+  seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
+        a seed alone, joining the network through a signaling server
+  put <file> [--server http://localhost:8080] [--timeout 30]
+        encrypt the file, store it on the seed(s), print its link
+  get <link> [-o path|-] [--force] [--cache dir] [--timeout 30] [--json]
+        fetch, verify and decrypt the file the link names`;
 
-class UsageError extends Error {}
 
 interface Parsed {
   values: Record<string, string | boolean | undefined>;
@@ -25,6 +37,8 @@ function parse(args: string[], options: ParseArgsConfig['options']): Parsed {
     throw new UsageError((error as Error).message);
   }
 }
+
+const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
 
 function portOf(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -40,6 +54,20 @@ function sizeOf(text: string | undefined, fallback: number): number {
   return size;
 }
 
+function secondsOf(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback * 1000;
+  const seconds = Number(text);
+  if (!(seconds > 0)) throw new UsageError(`bad timeout: ${text} (seconds)`);
+  return seconds * 1000;
+}
+
+function allowOf(text: string | undefined): string[] | undefined {
+  return text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+const DEFAULT_QUOTA = 10 * 2 ** 30;
+
+/** Runs until a signal for long-running commands; resolves to an exit code for the others. */
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -49,17 +77,70 @@ async function main(argv: string[]): Promise<number> {
         host: { type: 'string' },
         data: { type: 'string' },
         quota: { type: 'string' },
+        allow: { type: 'string' },
       });
-      const server = await startServe({
-        port: portOf(values.port as string | undefined, 8080),
-        host: (values.host as string | undefined) ?? '0.0.0.0',
-        dataDir: (values.data as string | undefined) ?? './mycel-data',
-        quota: sizeOf(values.quota as string | undefined, 10 * 2 ** 30),
+      const running = await startServe({
+        port: portOf(str(values.port), 8080),
+        host: str(values.host) ?? '0.0.0.0',
+        dataDir: str(values.data) ?? './mycel-data',
+        quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
+        allow: allowOf(str(values.allow)),
       });
-      const stop = () => void server.close().then(() => process.exit(0));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      return new Promise<number>(() => {});
+      return untilStopped(() => running.close());
+    }
+    case 'signal': {
+      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' } });
+      const running = await startSignal({ port: portOf(str(values.port), 8080), host: str(values.host) ?? '0.0.0.0' });
+      return untilStopped(() => running.close());
+    }
+    case 'seed': {
+      const { values } = parse(rest, {
+        signal: { type: 'string' },
+        data: { type: 'string' },
+        quota: { type: 'string' },
+        allow: { type: 'string' },
+      });
+      const signalUrl = str(values.signal);
+      if (!signalUrl) throw new UsageError('seed needs --signal <ws url>, e.g. ws://localhost:8080/signal');
+      const seed = await Seed.start({
+        signalUrl,
+        dataDir: str(values.data) ?? './mycel-data',
+        quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
+        allow: allowOf(str(values.allow)),
+        log: createLogger({ fields: { component: 'seed' } }),
+      });
+      return untilStopped(() => seed.close());
+    }
+    case 'put': {
+      const { values, positionals } = parse(rest, { server: { type: 'string' }, timeout: { type: 'string' } });
+      if (positionals.length !== 1) throw new UsageError('put takes one file');
+      return runPut({
+        file: positionals[0]!,
+        server: str(values.server) ?? 'http://localhost:8080',
+        timeoutMs: secondsOf(str(values.timeout), 30),
+      });
+    }
+    case 'get': {
+      const { values, positionals } = parse(rest, {
+        output: { type: 'string', short: 'o' },
+        force: { type: 'boolean' },
+        cache: { type: 'string' },
+        'cache-quota': { type: 'string' },
+        timeout: { type: 'string' },
+        server: { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      if (positionals.length !== 1) throw new UsageError('get takes one link');
+      return runGet({
+        link: positionals[0]!,
+        output: str(values.output),
+        force: values.force === true,
+        cacheDir: str(values.cache),
+        cacheQuota: sizeOf(str(values['cache-quota']), 2 * 2 ** 30),
+        server: str(values.server),
+        timeoutMs: secondsOf(str(values.timeout), 30),
+        json: values.json === true,
+      });
     }
     case undefined:
     case '-h':
@@ -72,14 +153,27 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+function untilStopped(close: () => Promise<void>): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const stop = () => {
+      close().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof UsageError) {
-      process.stderr.write(`mycel: ${error.message}\n${USAGE}\n`);
+      process.stderr.write(`mycel: ${error.message}\n\n${USAGE}\n`);
       process.exit(2);
     }
-    const message = error instanceof MycelError ? error.message : (error as Error)?.message ?? String(error);
+    const message = error instanceof MycelError ? error.message : ((error as Error)?.message ?? String(error));
     process.stderr.write(`mycel: ${message}\n`);
     process.exit(1);
   },

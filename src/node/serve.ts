@@ -1,24 +1,38 @@
-// `mycel serve`: one process and one port for the web app and the HTTP endpoints.
+// `mycel signal` and `mycel serve`: one HTTP port carrying the signaling WebSocket (/signal),
+// /health, /metrics and the built web app; `serve` adds a seed that joins through loopback.
 
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SignalingServer, type SignalingOptions } from '../../signaling/server.js';
+import { SIGNAL_PATH } from '../net/signal-messages.js';
 import { createLogger, type Logger } from './log.js';
+import { Seed } from './seed.js';
 import { staticFiles } from './static-files.js';
 
-export interface ServeOptions {
+export interface SignalServeOptions {
   readonly port: number;
   readonly host?: string;
-  readonly dataDir: string;
-  readonly quota: number;
-  /** The built web app; default dist/web of this package. */
+  /** The built web app; default dist/web of this package (skipped if not built). */
   readonly webRoot?: string;
   readonly log?: Logger;
+  readonly signaling?: SignalingOptions;
 }
 
-export interface RunningServe {
+export interface ServeOptions extends SignalServeOptions {
+  readonly dataDir: string;
+  readonly quota: number;
+  readonly allow?: readonly string[];
+}
+
+export interface RunningServer {
+  /** http://host:port, the origin links carry. */
   readonly url: string;
+  readonly signalUrl: string;
   readonly server: Server;
+  readonly signaling: SignalingServer;
+  readonly seed?: Seed;
   close(): Promise<void>;
 }
 
@@ -27,33 +41,64 @@ export function defaultWebRoot(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'web');
 }
 
-export async function startServe(options: ServeOptions): Promise<RunningServe> {
-  const log = options.log ?? createLogger({ fields: { component: 'serve' } });
-  const serveStatic = staticFiles(options.webRoot ?? defaultWebRoot());
-  const started = Date.now();
+export async function startSignal(options: SignalServeOptions): Promise<RunningServer> {
+  const log = options.log ?? createLogger();
+  const signaling = new SignalingServer({ log: log.child({ component: 'signal' }), ...options.signaling });
+  const webRoot = options.webRoot ?? defaultWebRoot();
+  const serveStatic = existsSync(path.join(webRoot, 'index.html')) ? staticFiles(webRoot) : undefined;
   const server = createServer((req, res) => {
-    if (req.url === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ok: true, uptimeSeconds: Math.round((Date.now() - started) / 1000) }));
-      return;
-    }
-    serveStatic(req, res).then((served) => {
-      if (!served) {
-        res.writeHead(404, { 'content-type': 'text/plain' });
-        res.end('not found\n');
-      }
-    }, () => res.destroy());
+    if (signaling.handleHttp(req, res)) return;
+    const fallback = () => {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('not found\n');
+    };
+    if (!serveStatic) return fallback();
+    serveStatic(req, res).then(
+      (served) => served || fallback(),
+      () => res.destroy(),
+    );
   });
+  signaling.attach(server, SIGNAL_PATH);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
   });
-  const address = server.address() as { port: number };
-  const url = `http://${options.host && options.host !== '0.0.0.0' ? options.host : 'localhost'}:${address.port}`;
-  log.info('listening', { url });
+  const { port } = server.address() as { port: number };
+  const host = !options.host || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
+  const url = `http://${host}:${port}`;
+  log.info('listening', { component: 'serve', url, signal: `ws://${host}:${port}${SIGNAL_PATH}`, webApp: Boolean(serveStatic) });
   return {
     url,
+    signalUrl: `ws://${host}:${port}${SIGNAL_PATH}`,
     server,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    signaling,
+    async close() {
+      await signaling.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export async function startServe(options: ServeOptions): Promise<RunningServer> {
+  const log = options.log ?? createLogger();
+  const running = await startSignal({ ...options, log });
+  const { port } = running.server.address() as { port: number };
+  const wildcard = !options.host || options.host === '0.0.0.0' || options.host === '::';
+  const loopback = wildcard ? '127.0.0.1' : options.host!.includes(':') ? `[${options.host}]` : options.host!;
+  const seed = await Seed.start({
+    dataDir: options.dataDir,
+    quota: options.quota,
+    allow: options.allow,
+    signalUrl: `ws://${loopback}:${port}${SIGNAL_PATH}`,
+    log: log.child({ component: 'seed' }),
+  });
+  return {
+    ...running,
+    seed,
+    async close() {
+      await seed.close();
+      await running.close();
+    },
   };
 }

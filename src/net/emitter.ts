@@ -1,0 +1,67 @@
+// A minimal typed event emitter for code that runs in browsers and Node alike (no node:events).
+
+export type Listener<T> = (value: T) => void;
+
+export class Emitter<Events extends Record<string, unknown>> {
+  private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();
+
+  on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener as Listener<never>);
+    return () => this.off(event, listener);
+  }
+
+  once<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
+    const off = this.on(event, (value) => {
+      off();
+      listener(value);
+    });
+    return off;
+  }
+
+  off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
+    this.listeners.get(event)?.delete(listener as Listener<never>);
+  }
+
+  protected emit<K extends keyof Events>(event: K, value: Events[K]): void {
+    const set = this.listeners.get(event);
+    if (!set) return;
+    for (const listener of [...set]) (listener as Listener<Events[K]>)(value);
+  }
+
+  protected removeAllListeners(): void {
+    this.listeners.clear();
+  }
+}
+
+/** Resolves with the next `event`, or rejects on abort or after `timeoutMs`. */
+export function nextEvent<E extends Record<string, unknown>, K extends keyof E>(
+  emitter: Emitter<E>,
+  event: K,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<E[K]> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      off();
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    };
+    const off = emitter.once(event, (value) => {
+      cleanup();
+      resolve(value);
+    });
+    const onAbort = () => {
+      cleanup();
+      reject(options.signal!.reason);
+    };
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            cleanup();
+            reject(new Error(`timed out waiting for ${String(event)}`));
+          }, options.timeoutMs);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

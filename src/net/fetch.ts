@@ -1,0 +1,371 @@
+// Fetching a file's blocks from every peer that holds it.
+//
+// Dev docs. A BlockFetcher serves one topic (a file's root). `queue` holds the ids still wanted, in
+// the order they are needed; `inflight` maps ids being fetched to the peer asked. `sources` are the
+// sessions of holders, each with the ids it said it lacks. The pump keeps up to FETCH_WINDOW
+// requests out, each to the holder with the most free slots that does not lack the block, so a
+// file held by several peers is drawn from all of them. A request that times out, fails, or meets
+// a closed session goes back to the front of the queue for another holder; a holder that sends a
+// bad block is closed and banned by its session/swarm. Verified blocks go to the store before
+// anyone waiting for them is told. Blocks already in the store are never asked for, so a fetch
+// that is interrupted and started again only asks for what is missing. With no holder at all, the
+// fetcher asks the signaling server again every LOOKUP_RETRY_MS, and gives up after
+// noHolderTimeoutMs.
+
+import { AbortError, BlockMissingError, ClosedError, NoHolderError } from '../errors.js';
+import type { BlockId } from '../content/format.js';
+import type { BlockStore } from '../store/block-store.js';
+import { FETCH_WINDOW, LOOKUP_RETRY_MS, MAX_SOURCES, NO_HOLDER_TIMEOUT_MS } from './limits.js';
+import { quietLog, type NetLog } from './log.js';
+import type { PeerSession } from './session.js';
+import type { Swarm } from './swarm.js';
+
+/** Re-ask the signaling server this often for more holders while below MAX_SOURCES. */
+const MORE_SOURCES_EVERY_MS = 5_000;
+/** Queue entries one pump looks at: enough to skip blocks every free holder lacks. */
+const PUMP_SCAN_LIMIT = 256;
+
+export interface FetchProgress {
+  readonly blocksDone: number;
+  readonly blocksTotal: number;
+  readonly bytesFetched: number;
+  readonly sources: number;
+}
+
+export interface FetcherOptions {
+  readonly swarm: Swarm;
+  readonly store: BlockStore;
+  /** The file's root id: whom to look up. */
+  readonly topic: BlockId;
+  readonly signal?: AbortSignal;
+  readonly noHolderTimeoutMs?: number;
+  readonly window?: number;
+  readonly onProgress?: (progress: FetchProgress) => void;
+  readonly log?: NetLog;
+}
+
+interface Source {
+  session: PeerSession;
+  lacks: Set<BlockId>;
+  inflight: number;
+}
+
+interface Waiter {
+  resolve: (bytes: Uint8Array) => void;
+  reject: (error: unknown) => void;
+}
+
+export class BlockFetcher {
+  private readonly queue: BlockId[] = [];
+  private readonly queued = new Set<BlockId>();
+  private readonly inflight = new Map<BlockId, string>();
+  private readonly waiters = new Map<BlockId, Waiter[]>();
+  private readonly sourcesByPeer = new Map<string, Source>();
+  private readonly connectingTo = new Set<string>();
+  private readonly order = new Map<BlockId, number>();
+  /** Ids asked for through get(): fetched whatever the read limit. */
+  private readonly urgent = new Set<BlockId>();
+  private readLimit = Infinity;
+  private lookingUp = false;
+  private lookupTimer: ReturnType<typeof setTimeout> | undefined;
+  private moreSourcesTimer: ReturnType<typeof setInterval> | undefined;
+  private lastHadSource = Date.now();
+  private stopped = false;
+  private failure: unknown;
+  private readonly log: NetLog;
+  private readonly offSwarm: () => void;
+  private total = 0;
+  private done = 0;
+  private bytes = 0;
+  /** Blocks received per peer id. */
+  readonly blocksFrom = new Map<string, number>();
+
+  constructor(private readonly options: FetcherOptions) {
+    this.log = options.log ?? quietLog;
+    this.offSwarm = options.swarm.on('session', (session) => {
+      if (session.remoteHaves.has(options.topic)) this.addSource(session);
+      session.on('have', (topics) => {
+        if (topics.includes(options.topic)) this.addSource(session);
+      });
+    });
+    for (const session of options.swarm.sessions()) {
+      if (session.remoteHaves.has(options.topic)) this.addSource(session);
+    }
+    options.signal?.addEventListener('abort', () => this.stop(new AbortError('fetch aborted', { cause: options.signal?.reason })), {
+      once: true,
+    });
+    this.moreSourcesTimer = setInterval(() => {
+      if (this.sourcesByPeer.size < MAX_SOURCES && (this.queue.length > 0 || this.inflight.size > 0)) this.lookup();
+    }, MORE_SOURCES_EVERY_MS);
+  }
+
+  /** Sessions currently used as sources. */
+  get sourceCount(): number {
+    return this.sourcesByPeer.size;
+  }
+
+  /** Starts connecting to holders now, before any block is wanted. */
+  warmUp(): void {
+    this.lookup();
+  }
+
+  /**
+   * One block: from the store if held, else fetched (ahead of anything queued), verified and stored.
+   * @throws NoHolderError, BlockMissingError, AbortError
+   */
+  async get(id: BlockId): Promise<Uint8Array> {
+    const held = await this.options.store.get(id);
+    if (held) return held;
+    this.urgent.add(id);
+    try {
+      return await new Promise<Uint8Array>((resolve, reject) => this.enqueue([id], true, () => ({ resolve, reject })));
+    } finally {
+      this.urgent.delete(id);
+    }
+  }
+
+  /**
+   * Fetches every id in `ids` that the store lacks, in that order of preference. Resolves once all
+   * are stored. `ahead` bounds how far past the position given to `setReadPosition` requests go.
+   */
+  async fetchAll(ids: readonly BlockId[]): Promise<void> {
+    ids.forEach((id, i) => this.order.set(id, i));
+    const missing: BlockId[] = [];
+    for (const id of ids) if (!(await this.options.store.has(id))) missing.push(id);
+    this.total += ids.length;
+    this.done += ids.length - missing.length;
+    this.report();
+    if (missing.length === 0) return;
+    // One waiter per id that only counts down: holding every block's bytes until the last one
+    // arrived would hold the whole file in memory.
+    await new Promise<void>((resolve, reject) => {
+      let remaining = missing.length;
+      const countdown: Waiter = {
+        resolve: () => {
+          if (--remaining === 0) resolve();
+        },
+        reject,
+      };
+      this.enqueue(missing, false, () => countdown);
+    });
+  }
+
+  /** Requests stay within `ahead` blocks past `index` (in fetchAll order). */
+  setReadPosition(index: number, ahead: number): void {
+    this.readLimit = index + ahead;
+    this.pump();
+  }
+
+  private enqueue(ids: BlockId[], urgent: boolean, waiterFor: (id: BlockId) => Waiter): void {
+    if (this.stopped) {
+      for (const id of ids) waiterFor(id).reject(this.failure ?? new ClosedError('fetch'));
+      return;
+    }
+    for (const id of ids) {
+      let list = this.waiters.get(id);
+      if (!list) this.waiters.set(id, (list = []));
+      list.push(waiterFor(id));
+    }
+    const fresh = ids.filter((id) => !this.queued.has(id) && !this.inflight.has(id));
+    for (const id of fresh) this.queued.add(id);
+    if (urgent) this.queue.unshift(...fresh);
+    else this.queue.push(...fresh);
+    if (urgent) {
+      // An urgent id already queued moves to the front.
+      for (const id of ids) {
+        if (fresh.includes(id) || !this.queued.has(id)) continue;
+        this.queue.splice(this.queue.indexOf(id), 1);
+        this.queue.unshift(id);
+      }
+    }
+    if (this.sourcesByPeer.size === 0) this.lookup();
+    this.pump();
+  }
+
+  private addSource(session: PeerSession): void {
+    if (this.stopped || session.closed || this.sourcesByPeer.has(session.peer)) return;
+    const source: Source = { session, lacks: new Set(), inflight: 0 };
+    this.sourcesByPeer.set(session.peer, source);
+    this.lastHadSource = Date.now();
+    this.log.debug('fetch source added', { peer: session.peer, sources: this.sourcesByPeer.size });
+    session.on('close', () => {
+      this.sourcesByPeer.delete(session.peer);
+      this.lastHadSource = Date.now();
+      if (this.sourcesByPeer.size === 0 && this.pendingWork()) this.lookup();
+    });
+    this.pump();
+  }
+
+  private pendingWork(): boolean {
+    return this.queue.length > 0 || this.inflight.size > 0;
+  }
+
+  private lookup(): void {
+    if (this.stopped || this.lookingUp) return;
+    this.lookingUp = true;
+    clearTimeout(this.lookupTimer);
+    this.options.swarm
+      .holders(this.options.topic)
+      .then((peers) => {
+        for (const peer of peers) {
+          if (this.sourcesByPeer.size + this.connectingTo.size >= MAX_SOURCES) break;
+          if (this.sourcesByPeer.has(peer) || this.connectingTo.has(peer)) continue;
+          this.connectingTo.add(peer);
+          this.options.swarm
+            .connect(peer)
+            .then((session) => this.addSource(session))
+            .catch((error) => this.log.debug('could not reach holder', { peer, error: (error as Error).message }))
+            .finally(() => {
+              this.connectingTo.delete(peer);
+              if (this.sourcesByPeer.size === 0) this.retryLookupLater();
+            });
+        }
+        if (peers.length === 0) this.retryLookupLater();
+      })
+      .catch(() => this.retryLookupLater())
+      .finally(() => {
+        this.lookingUp = false;
+      });
+  }
+
+  private retryLookupLater(): void {
+    if (this.stopped || this.sourcesByPeer.size > 0 || this.connectingTo.size > 0 || !this.pendingWork()) return;
+    const waited = Date.now() - this.lastHadSource;
+    const limit = this.options.noHolderTimeoutMs ?? NO_HOLDER_TIMEOUT_MS;
+    if (waited >= limit) {
+      this.stop(new NoHolderError(this.options.topic, waited));
+      return;
+    }
+    clearTimeout(this.lookupTimer);
+    this.lookupTimer = setTimeout(() => this.lookup(), LOOKUP_RETRY_MS);
+  }
+
+  private pickSource(id: BlockId): Source | undefined {
+    let best: Source | undefined;
+    for (const source of this.sourcesByPeer.values()) {
+      if (source.session.closed || source.session.freeSlots <= 0 || source.lacks.has(id)) continue;
+      if (!best || source.session.freeSlots > best.session.freeSlots) best = source;
+    }
+    return best;
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    const window = this.options.window ?? FETCH_WINDOW;
+    let orphan = false;
+    let scanned = 0;
+    for (let i = 0; i < this.queue.length && this.inflight.size < window && scanned < PUMP_SCAN_LIMIT; scanned++) {
+      if (!this.anyFreeSlot()) break;
+      const id = this.queue[i]!;
+      const position = this.order.get(id);
+      // The queue's tail is in fetch order, so past the read limit nothing further may go either.
+      if (position !== undefined && position > this.readLimit && !this.urgent.has(id)) break;
+      const source = this.pickSource(id);
+      if (!source) {
+        if ([...this.sourcesByPeer.values()].every((s) => s.lacks.has(id))) orphan = true;
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      this.queued.delete(id);
+      this.request(id, source);
+    }
+    if (orphan) this.lookup();
+  }
+
+  private anyFreeSlot(): boolean {
+    for (const source of this.sourcesByPeer.values()) if (!source.session.closed && source.session.freeSlots > 0) return true;
+    return false;
+  }
+
+  private request(id: BlockId, source: Source): void {
+    const peer = source.session.peer;
+    this.inflight.set(id, peer);
+    source.inflight++;
+    source.session
+      .want(id, { signal: this.options.signal })
+      .then(async (bytes) => {
+        if (!bytes) {
+          source.lacks.add(id);
+          this.requeue(id);
+          this.checkUnobtainable(id);
+          return;
+        }
+        await this.options.store.put(id, bytes);
+        this.inflight.delete(id);
+        this.done++;
+        this.bytes += bytes.length;
+        this.blocksFrom.set(peer, (this.blocksFrom.get(peer) ?? 0) + 1);
+        const waiters = this.waiters.get(id) ?? [];
+        this.waiters.delete(id);
+        for (const w of waiters) w.resolve(bytes);
+        this.report();
+      })
+      .catch((error: unknown) => {
+        if (this.stopped) return;
+        if ((error as { code?: string })?.code === 'QUOTA_EXCEEDED') {
+          this.stop(error);
+          return;
+        }
+        this.log.debug('block request failed', { peer, block: id.slice(0, 12), error: (error as Error).message });
+        this.requeue(id);
+      })
+      .finally(() => {
+        source.inflight--;
+        this.pump();
+      });
+  }
+
+  private requeue(id: BlockId): void {
+    this.inflight.delete(id);
+    if (this.stopped || this.queued.has(id)) return;
+    this.queued.add(id);
+    this.queue.unshift(id);
+  }
+
+  /** Every current source lacks `id` and no one else can be found: it is gone from the network. */
+  private checkUnobtainable(id: BlockId): void {
+    const sources = [...this.sourcesByPeer.values()];
+    if (sources.length > 0 && sources.every((s) => s.lacks.has(id))) {
+      this.lookup();
+      const since = Date.now();
+      const limit = this.options.noHolderTimeoutMs ?? NO_HOLDER_TIMEOUT_MS;
+      setTimeout(() => {
+        const now = [...this.sourcesByPeer.values()];
+        if (!this.stopped && this.queued.has(id) && now.length > 0 && now.every((s) => s.lacks.has(id))) {
+          this.failWaiters(id, new BlockMissingError(id, `none of ${now.length} holders has it (waited ${Date.now() - since} ms)`));
+        }
+      }, limit).unref?.();
+    }
+  }
+
+  private failWaiters(id: BlockId, error: unknown): void {
+    const waiters = this.waiters.get(id) ?? [];
+    this.waiters.delete(id);
+    for (const w of waiters) w.reject(error);
+    this.stop(error);
+  }
+
+  private report(): void {
+    this.options.onProgress?.({
+      blocksDone: this.done,
+      blocksTotal: this.total,
+      bytesFetched: this.bytes,
+      sources: this.sourcesByPeer.size,
+    });
+  }
+
+  /** Stops fetching; everything still waiting is rejected with `error`. */
+  stop(error: unknown = new ClosedError('fetch')): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.failure = error;
+    clearTimeout(this.lookupTimer);
+    clearInterval(this.moreSourcesTimer);
+    this.offSwarm();
+    for (const waiters of this.waiters.values()) for (const w of waiters) w.reject(error);
+    this.waiters.clear();
+    this.queue.length = 0;
+    this.queued.clear();
+  }
+}

@@ -1,0 +1,198 @@
+// One WebRTC data channel to one peer, through simple-peer. Owns the connect deadline, the
+// fragmenting of frames into data-channel messages, and backpressure: a frame is sent one message
+// at a time, pausing while the channel has more than SEND_HIGH_WATER bytes buffered, so memory
+// stays bounded however fast the caller produces. Frames go out whole and in order.
+//
+// The WebRTC implementation is the browser's own, or one injected as `wrtc` in Node.
+
+import SimplePeer from 'simple-peer';
+import { ClosedError, ProtocolError, TimeoutError } from '../errors.js';
+import { Emitter } from './emitter.js';
+import { CONNECT_TIMEOUT_MS, SEND_HIGH_WATER } from './limits.js';
+import { Reassembler, fragments } from './wire.js';
+
+/** What simple-peer's `wrtc` option takes. */
+export type WrtcImplementation = NonNullable<SimplePeer.Options['wrtc']>;
+
+export interface LinkOptions {
+  /** The remote peer's id. */
+  readonly remote: string;
+  readonly initiator: boolean;
+  /** Identifies this connection attempt in signals, so stale ones are ignored. */
+  readonly cid: string;
+  readonly sendSignal: (data: Record<string, unknown>) => void;
+  readonly wrtc?: WrtcImplementation;
+  readonly iceServers?: RTCIceServer[];
+  readonly connectTimeoutMs?: number;
+}
+
+export interface LinkEvents extends Record<string, unknown> {
+  connect: void;
+  frame: Uint8Array;
+  close: { error?: Error };
+}
+
+/** The parts of the data channel simple-peer keeps private that backpressure needs. */
+interface ChannelInternals {
+  _channel?: {
+    readyState: string;
+    bufferedAmount: number;
+    addEventListener(type: 'bufferedamountlow', listener: () => void): void;
+    removeEventListener(type: 'bufferedamountlow', listener: () => void): void;
+  } | null;
+}
+
+/**
+ * node-datachannel writes candidates as "a=candidate:…" with a null sdpMLineIndex; other stacks
+ * want the bare attribute and an index. Normalised on the way out and in.
+ */
+export function normalizeSignal(data: Record<string, unknown>): Record<string, unknown> {
+  const candidate = data.candidate as { candidate?: unknown; sdpMLineIndex?: unknown } | undefined;
+  if (!candidate || typeof candidate !== 'object') return data;
+  const fixed: Record<string, unknown> = { ...candidate };
+  if (typeof fixed.candidate === 'string' && fixed.candidate.startsWith('a=')) fixed.candidate = fixed.candidate.slice(2);
+  if (fixed.sdpMLineIndex === null || fixed.sdpMLineIndex === undefined) fixed.sdpMLineIndex = 0;
+  return { ...data, candidate: fixed };
+}
+
+export class PeerLink extends Emitter<LinkEvents> {
+  readonly remote: string;
+  readonly cid: string;
+  readonly initiator: boolean;
+  private readonly peer: SimplePeer.Instance;
+  private readonly reassembler = new Reassembler();
+  private sending: Promise<void> = Promise.resolve();
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private isConnected = false;
+  private isClosed = false;
+  private closeError: Error | undefined;
+  private wakeSender: (() => void) | undefined;
+  readonly opened: Promise<void>;
+  bytesSent = 0;
+  bytesReceived = 0;
+
+  constructor(options: LinkOptions) {
+    super();
+    this.remote = options.remote;
+    this.cid = options.cid;
+    this.initiator = options.initiator;
+    this.peer = new SimplePeer({
+      initiator: options.initiator,
+      trickle: true,
+      wrtc: options.wrtc,
+      config: { iceServers: options.iceServers ?? [] },
+      channelConfig: { ordered: true },
+    });
+    this.opened = new Promise<void>((resolve, reject) => {
+      this.once('connect', resolve);
+      this.once('close', ({ error }) => reject(error ?? new ClosedError(`link to ${options.remote}`)));
+    });
+    this.opened.catch(() => {});
+    const timeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    this.connectTimer = setTimeout(() => {
+      this.close(new TimeoutError(`connecting to peer ${options.remote}`, timeoutMs));
+    }, timeoutMs);
+    this.peer.on('signal', (data: object) => {
+      if (!this.isClosed) options.sendSignal(normalizeSignal(data as Record<string, unknown>));
+    });
+    this.peer.on('connect', () => {
+      clearTimeout(this.connectTimer);
+      this.isConnected = true;
+      this.emit('connect', undefined);
+    });
+    this.peer.on('data', (data: Uint8Array) => this.onData(data));
+    this.peer.on('error', (error: Error) => this.close(error));
+    this.peer.on('close', () => this.close());
+  }
+
+  get connected(): boolean {
+    return this.isConnected && !this.isClosed;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Bytes queued in the data channel, not yet handed to the network. */
+  get bufferedAmount(): number {
+    return (this.peer as unknown as { bufferedAmount: number }).bufferedAmount ?? 0;
+  }
+
+  /** Feeds a signal from the remote peer. */
+  signal(data: Record<string, unknown>): void {
+    if (this.isClosed || (this.peer as unknown as { destroyed: boolean }).destroyed) return;
+    try {
+      this.peer.signal(normalizeSignal(data) as unknown as SimplePeer.SignalData);
+    } catch (error) {
+      this.close(error as Error);
+    }
+  }
+
+  /** Sends one frame; resolves once all of it is in the channel's buffer below the high-water mark. */
+  send(frame: Uint8Array): Promise<void> {
+    const next = this.sending.then(() => this.sendNow(frame));
+    this.sending = next.catch(() => {});
+    return next;
+  }
+
+  private async sendNow(frame: Uint8Array): Promise<void> {
+    for (const message of fragments(frame)) {
+      if (this.isClosed) throw this.closeError ?? new ClosedError(`link to ${this.remote}`);
+      this.peer.send(message);
+      this.bytesSent += message.length;
+      if (this.bufferedAmount > SEND_HIGH_WATER) await this.drained();
+    }
+  }
+
+  /** Waits for bufferedamountlow (simple-peer sets the threshold to 64 KiB) or close. */
+  private drained(): Promise<void> {
+    const channel = (this.peer as unknown as ChannelInternals)._channel;
+    if (!channel) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let poll: ReturnType<typeof setInterval> | undefined;
+      const done = () => {
+        channel.removeEventListener('bufferedamountlow', done);
+        clearInterval(poll);
+        this.wakeSender = undefined;
+        resolve();
+      };
+      this.wakeSender = done;
+      channel.addEventListener('bufferedamountlow', done);
+      // A stack that misses the event must not stall us forever.
+      poll = setInterval(() => {
+        if (channel.bufferedAmount <= SEND_HIGH_WATER / 4 || channel.readyState !== 'open') done();
+      }, 100);
+    });
+  }
+
+  private onData(data: Uint8Array): void {
+    if (this.isClosed) return;
+    this.bytesReceived += data.length;
+    const message = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer);
+    let frame: Uint8Array | undefined;
+    try {
+      frame = this.reassembler.push(message);
+    } catch (error) {
+      if (error instanceof ProtocolError) error.peerId = this.remote;
+      this.close(error as Error);
+      return;
+    }
+    if (frame) this.emit('frame', frame);
+  }
+
+  /** Closes the link; `error` says why (absent for a normal close). Safe to call twice. */
+  close(error?: Error): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.closeError = error;
+    clearTimeout(this.connectTimer);
+    this.wakeSender?.();
+    try {
+      this.peer.destroy();
+    } catch {
+      // already torn down
+    }
+    this.emit('close', { error });
+    this.removeAllListeners();
+  }
+}

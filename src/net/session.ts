@@ -1,0 +1,369 @@
+// The wire protocol on one link: our requests to the peer (want, store, commit) and the peer's
+// requests to us, answered from the host's store.
+//
+// Dev docs. `pending` maps our request ids to their resolvers and timers; at most
+// MAX_INFLIGHT_PER_PEER of ours are out at once (`slots`). The peer's requests wait in `incoming`
+// (at most MAX_QUEUED_REQUESTS: more is a flood) and are answered a few at a time. Every frame the
+// peer sends is decoded with bounds; a frame that breaks the protocol, an answer to nothing we
+// asked, or a block whose bytes do not hash to the id we asked for closes the session with a
+// ProtocolError, which the swarm turns into a ban. Nothing is stored before it is verified.
+
+import { ClosedError, ProtocolError, StoreRefusedError, TimeoutError, MycelError } from '../errors.js';
+import { bytesEqual, fromHex, toHex } from '../content/bytes.js';
+import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
+import type { BlockId } from '../content/format.js';
+import type { BlockStore } from '../store/block-store.js';
+import { Emitter } from './emitter.js';
+import {
+  HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_TIMEOUT_MS,
+  MAX_INFLIGHT_PER_PEER,
+  MAX_QUEUED_REQUESTS,
+  REQUEST_TIMEOUT_MS,
+} from './limits.js';
+import type { PeerLink } from './link.js';
+import { FrameType, MAX_HAVE_TOPICS, decodeFrame, encodeFrame, type Frame } from './wire.js';
+
+/** Requests from the peer answered at once. */
+const SERVE_CONCURRENCY = 4;
+
+/** What a session needs from the node it belongs to. */
+export interface SessionHost {
+  readonly store: BlockStore;
+  /** ROLE_* flags sent in hello. */
+  readonly role: number;
+  readonly backend?: CryptoBackend;
+  /** Topics to announce to a new peer. */
+  haves(): BlockId[];
+  /**
+   * Keeps a block pushed by `peer` as part of `upload` (already verified against `id`). Throw
+   * StoreRefusedError or QuotaError to refuse. Absent: every store is refused as not allowed.
+   */
+  receiveStore?(peer: string, upload: Uint8Array, id: BlockId, bytes: Uint8Array): Promise<void>;
+  receiveCommit?(peer: string, upload: Uint8Array, root: BlockId): Promise<void>;
+  /** Told when we served a block (for counters). */
+  served?(peer: string, id: BlockId, bytes: number): void;
+}
+
+export interface SessionEvents extends Record<string, unknown> {
+  have: BlockId[];
+  close: { error?: Error };
+}
+
+type Answer = Extract<Frame, { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed | FrameType.Pong }>;
+
+interface Pending {
+  kind: FrameType.Want | FrameType.Store | FrameType.Commit | FrameType.Ping;
+  block?: BlockId;
+  resolve: (answer: Answer) => void;
+  reject: (error: unknown) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+}
+
+export class PeerSession extends Emitter<SessionEvents> {
+  readonly peer: string;
+  remoteRole = 0;
+  readonly remoteHaves = new Set<BlockId>();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private readonly incoming: Frame[] = [];
+  private serving = 0;
+  private slotsUsed = 0;
+  private readonly slotWaiters: (() => void)[] = [];
+  private lastHeard = Date.now();
+  private readonly heartbeat: ReturnType<typeof setInterval>;
+  private readonly backend: CryptoBackend;
+  private isClosed = false;
+  readonly stats = { blocksServed: 0, bytesServed: 0, blocksFetched: 0, bytesFetched: 0 };
+
+  constructor(
+    readonly link: PeerLink,
+    private readonly host: SessionHost,
+  ) {
+    super();
+    this.peer = link.remote;
+    this.backend = host.backend ?? defaultBackend();
+    link.on('frame', (bytes) => this.onFrame(bytes));
+    link.on('close', ({ error }) => this.close(error));
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
+    void this.sendFrame({ type: FrameType.Hello, id: 0, role: host.role });
+    this.sendHave(host.haves());
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Requests we may still send before the per-peer bound is reached. */
+  get freeSlots(): number {
+    return MAX_INFLIGHT_PER_PEER - this.slotsUsed;
+  }
+
+  sendHave(topics: BlockId[]): void {
+    for (let i = 0; i < topics.length; i += MAX_HAVE_TOPICS) {
+      void this.sendFrame({ type: FrameType.Have, id: 0, topics: topics.slice(i, i + MAX_HAVE_TOPICS) });
+    }
+  }
+
+  /**
+   * Asks the peer for a block. Resolves with its bytes (verified against `id`), or undefined if the
+   * peer does not have it.
+   * @throws ProtocolError if the peer answers with the wrong bytes (the session is then closed);
+   *   TimeoutError; ClosedError.
+   */
+  async want(id: BlockId, options: RequestOptions = {}): Promise<Uint8Array | undefined> {
+    const answer = await this.request({ type: FrameType.Want, id: 0, block: id }, options);
+    if (answer.type === FrameType.NotFound) return undefined;
+    if (answer.type !== FrameType.Block) throw this.violation('bad-answer', 'answered a want with something else');
+    if (!bytesEqual(await this.backend.sha256(answer.bytes), fromHex(id)!)) {
+      const error = this.violation('bad-block', `sent bytes that do not hash to block ${id.slice(0, 12)}`);
+      this.fail(error);
+      throw error;
+    }
+    this.stats.blocksFetched++;
+    this.stats.bytesFetched += answer.bytes.length;
+    return answer.bytes;
+  }
+
+  /** Pushes a block to a peer that keeps blocks (a seed). @throws StoreRefusedError */
+  async store(upload: Uint8Array, bytes: Uint8Array, options: RequestOptions = {}): Promise<void> {
+    const answer = await this.request({ type: FrameType.Store, id: 0, upload, bytes }, options);
+    if (answer.type === FrameType.Refused) throw new StoreRefusedError(this.peer, answer.reason, answer.message);
+    if (answer.type !== FrameType.Stored) throw this.violation('bad-answer', 'answered a store with something else');
+  }
+
+  /** Tells a seed that `upload` is complete and is the file `root`. @throws StoreRefusedError */
+  async commit(upload: Uint8Array, root: BlockId, options: RequestOptions = {}): Promise<void> {
+    const answer = await this.request({ type: FrameType.Commit, id: 0, upload, root }, options);
+    if (answer.type === FrameType.Refused) throw new StoreRefusedError(this.peer, answer.reason, answer.message);
+    if (answer.type !== FrameType.Committed) throw this.violation('bad-answer', 'answered a commit with something else');
+  }
+
+  private async acquireSlot(signal?: AbortSignal): Promise<void> {
+    while (this.slotsUsed >= MAX_INFLIGHT_PER_PEER) {
+      if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    }
+    this.slotsUsed++;
+  }
+
+  private releaseSlot(): void {
+    this.slotsUsed--;
+    this.slotWaiters.shift()?.();
+  }
+
+  private async request(frame: Frame & { id: number }, options: RequestOptions): Promise<Answer> {
+    if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
+    await this.acquireSlot(options.signal);
+    const id = this.nextId++;
+    if (this.nextId > 0xffffffff) this.nextId = 1;
+    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    try {
+      return await new Promise<Answer>((resolve, reject) => {
+        const onAbort = () => {
+          this.pending.delete(id);
+          clearTimeout(timer);
+          reject(options.signal!.reason);
+        };
+        const timer = setTimeout(() => {
+          this.pending.delete(id);
+          options.signal?.removeEventListener('abort', onAbort);
+          reject(new TimeoutError(`request ${id} to peer ${this.peer}`, timeoutMs));
+        }, timeoutMs);
+        this.pending.set(id, {
+          kind: frame.type as Pending['kind'],
+          block: frame.type === FrameType.Want ? frame.block : undefined,
+          resolve: (answer) => {
+            options.signal?.removeEventListener('abort', onAbort);
+            resolve(answer);
+          },
+          reject: (error) => {
+            options.signal?.removeEventListener('abort', onAbort);
+            reject(error);
+          },
+          timer,
+        });
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        this.sendFrame({ ...frame, id } as Frame).catch((error) => {
+          const pending = this.pending.get(id);
+          if (!pending) return;
+          this.pending.delete(id);
+          clearTimeout(pending.timer);
+          pending.reject(error);
+        });
+      });
+    } finally {
+      this.releaseSlot();
+    }
+  }
+
+  private sendFrame(frame: Frame): Promise<void> {
+    if (this.isClosed) return Promise.reject(new ClosedError(`session with ${this.peer}`));
+    return this.link.send(encodeFrame(frame));
+  }
+
+  private violation(reason: string, message: string): ProtocolError {
+    return new ProtocolError(reason, message, this.peer);
+  }
+
+  private onFrame(bytes: Uint8Array): void {
+    if (this.isClosed) return;
+    this.lastHeard = Date.now();
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (error) {
+      if (error instanceof ProtocolError) error.peerId = this.peer;
+      this.fail(error as Error);
+      return;
+    }
+    switch (frame.type) {
+      case FrameType.Hello:
+        this.remoteRole = frame.role;
+        return;
+      case FrameType.Have:
+        for (const topic of frame.topics) this.remoteHaves.add(topic);
+        this.emit('have', frame.topics);
+        return;
+      case FrameType.Ping:
+        void this.sendFrame({ type: FrameType.Pong, id: frame.id }).catch(() => {});
+        return;
+      case FrameType.Error:
+        this.close(new ProtocolError(frame.reason, `closed the session: ${frame.message}`, this.peer));
+        return;
+      case FrameType.Want:
+      case FrameType.Store:
+      case FrameType.Commit:
+        if (this.incoming.length >= MAX_QUEUED_REQUESTS) {
+          this.fail(this.violation('flood', `sent more than ${MAX_QUEUED_REQUESTS} requests without waiting`));
+          return;
+        }
+        this.incoming.push(frame);
+        this.serveNext();
+        return;
+      default: {
+        const pending = this.pending.get(frame.id);
+        if (!pending || !answers(pending.kind, frame.type)) {
+          this.fail(this.violation('unsolicited', `sent an answer (type ${frame.type}) to no request of ours`));
+          return;
+        }
+        this.pending.delete(frame.id);
+        clearTimeout(pending.timer);
+        pending.resolve(frame as Answer);
+      }
+    }
+  }
+
+  private serveNext(): void {
+    while (this.serving < SERVE_CONCURRENCY && this.incoming.length > 0 && !this.isClosed) {
+      const frame = this.incoming.shift()!;
+      this.serving++;
+      this.answer(frame)
+        .catch((error) => {
+          if (!(error instanceof ClosedError)) this.fail(error as Error);
+        })
+        .finally(() => {
+          this.serving--;
+          this.serveNext();
+        });
+    }
+  }
+
+  private async answer(frame: Frame): Promise<void> {
+    switch (frame.type) {
+      case FrameType.Want: {
+        const bytes = await this.host.store.get(frame.block);
+        if (!bytes) return this.sendFrame({ type: FrameType.NotFound, id: frame.id });
+        await this.sendFrame({ type: FrameType.Block, id: frame.id, bytes });
+        this.stats.blocksServed++;
+        this.stats.bytesServed += bytes.length;
+        this.host.served?.(this.peer, frame.block, bytes.length);
+        return;
+      }
+      case FrameType.Store: {
+        const refuse = (reason: Extract<Frame, { type: FrameType.Refused }>['reason'], message: string) =>
+          this.sendFrame({ type: FrameType.Refused, id: frame.id, reason, message });
+        if (!this.host.receiveStore) return refuse('not-allowed', 'this peer keeps no blocks for others');
+        const digest = await this.backend.sha256(frame.bytes);
+        const id = toHex(digest);
+        try {
+          await this.host.receiveStore(this.peer, frame.upload.slice(), id, frame.bytes);
+        } catch (error) {
+          if (error instanceof StoreRefusedError) return refuse(error.reason, error.message);
+          if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED') return refuse('quota', error.message);
+          throw error;
+        }
+        return this.sendFrame({ type: FrameType.Stored, id: frame.id });
+      }
+      case FrameType.Commit: {
+        if (!this.host.receiveCommit) {
+          return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: 'not-allowed', message: 'no uploads here' });
+        }
+        try {
+          await this.host.receiveCommit(this.peer, frame.upload.slice(), frame.root);
+        } catch (error) {
+          if (error instanceof StoreRefusedError) {
+            return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: error.reason, message: error.message });
+          }
+          throw error;
+        }
+        return this.sendFrame({ type: FrameType.Committed, id: frame.id });
+      }
+      default:
+        return;
+    }
+  }
+
+  private beat(): void {
+    if (Date.now() - this.lastHeard > HEARTBEAT_TIMEOUT_MS) {
+      this.close(new TimeoutError(`heartbeat from peer ${this.peer}`, HEARTBEAT_TIMEOUT_MS));
+      return;
+    }
+    this.request({ type: FrameType.Ping, id: 0 }, { timeoutMs: HEARTBEAT_TIMEOUT_MS }).catch(() => {});
+  }
+
+  /** Tells the peer why (best effort), then closes. */
+  private fail(error: Error): void {
+    if (this.isClosed) return;
+    const reason = error instanceof ProtocolError ? (error.reason === 'flood' ? 'flood' : error.reason === 'bad-block' ? 'bad-block' : 'protocol') : 'protocol';
+    void this.link.send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message })).catch(() => {});
+    this.close(error);
+  }
+
+  close(error?: Error): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    clearInterval(this.heartbeat);
+    const closedError = error ?? new ClosedError(`session with ${this.peer}`);
+    for (const pending of this.pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(closedError instanceof ProtocolError ? new ClosedError(`session with ${this.peer}`) : closedError);
+    }
+    this.pending.clear();
+    for (const wake of this.slotWaiters.splice(0)) wake();
+    this.incoming.length = 0;
+    // Let an error frame already queued go out before the channel is torn down.
+    setTimeout(() => this.link.close(error), error ? 50 : 0);
+    this.emit('close', { error });
+    this.removeAllListeners();
+  }
+}
+
+function answers(kind: Pending['kind'], type: FrameType): boolean {
+  switch (kind) {
+    case FrameType.Want:
+      return type === FrameType.Block || type === FrameType.NotFound;
+    case FrameType.Store:
+      return type === FrameType.Stored || type === FrameType.Refused;
+    case FrameType.Commit:
+      return type === FrameType.Committed || type === FrameType.Refused;
+    case FrameType.Ping:
+      return type === FrameType.Pong;
+  }
+}

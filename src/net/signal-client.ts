@@ -1,0 +1,238 @@
+// A peer's connection to the signaling server: says hello, keeps its announced topics announced
+// across reconnects, answers lookups, and carries WebRTC signals. Runs on the browser's WebSocket
+// or on `ws` in Node (injected). Reconnects with capped exponential backoff until closed.
+
+import { ClosedError, TimeoutError } from '../errors.js';
+import { Emitter } from './emitter.js';
+import { RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './limits.js';
+import {
+  MAX_TOPICS_PER_MESSAGE,
+  SIGNAL_VERSION,
+  serverMessage,
+  type ClientMessage,
+  type ServerMessage,
+} from './signal-messages.js';
+
+/** The part of the W3C WebSocket API this client uses (browsers' WebSocket and `ws` both have it). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: unknown) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketFactory = (url: string) => WebSocketLike;
+
+const OPEN = 1;
+/** Messages kept while disconnected; signals older than a reconnect are stale anyway. */
+const MAX_QUEUED = 256;
+export const LOOKUP_TIMEOUT_MS = 10_000;
+
+export interface SignalClientEvents extends Record<string, unknown> {
+  /** Connected and welcomed. */
+  ready: { peer: string };
+  disconnected: { code: number; reason: string };
+  signal: { from: string; data: Record<string, unknown> };
+  /** The server rejected something we sent. */
+  rejected: { code: string; message: string; ref?: string };
+}
+
+export interface SignalClientOptions {
+  readonly url: string;
+  readonly peerId: string;
+  readonly createSocket: WebSocketFactory;
+}
+
+export class SignalClient extends Emitter<SignalClientEvents> {
+  private socket: WebSocketLike | undefined;
+  private welcomed = false;
+  private closed = false;
+  private attempt = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly topics = new Set<string>();
+  private queue: ClientMessage[] = [];
+  private nextLookup = 1;
+  private readonly lookups = new Map<
+    number,
+    { resolve: (peers: string[]) => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> }
+  >();
+
+  constructor(private readonly options: SignalClientOptions) {
+    super();
+  }
+
+  get peerId(): string {
+    return this.options.peerId;
+  }
+
+  /** Connected to the server and welcomed. */
+  get connected(): boolean {
+    return this.welcomed;
+  }
+
+  start(): void {
+    if (this.closed || this.socket) return;
+    let socket: WebSocketLike;
+    try {
+      socket = this.options.createSocket(this.options.url);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      this.attempt = 0;
+      this.write({ t: 'hello', v: SIGNAL_VERSION, peer: this.options.peerId });
+    };
+    socket.onmessage = (event) => this.onMessage(event.data);
+    socket.onerror = () => {};
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      const wasWelcomed = this.welcomed;
+      this.welcomed = false;
+      for (const [id, lookup] of this.lookups) {
+        clearTimeout(lookup.timer);
+        lookup.reject(new ClosedError('signaling connection'));
+        this.lookups.delete(id);
+      }
+      if (wasWelcomed) this.emit('disconnected', { code: event.code, reason: event.reason });
+      this.scheduleReconnect();
+    };
+  }
+
+  /** Resolves once connected and welcomed. */
+  ready(timeoutMs = LOOKUP_TIMEOUT_MS): Promise<void> {
+    if (this.welcomed) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new TimeoutError(`connecting to the signaling server at ${this.options.url}`, timeoutMs));
+      }, timeoutMs);
+      const off = this.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  announce(topics: Iterable<string>): void {
+    const fresh = [...topics].filter((t) => !this.topics.has(t));
+    for (const t of fresh) this.topics.add(t);
+    if (this.welcomed) this.sendTopics('announce', fresh);
+  }
+
+  withdraw(topics: Iterable<string>): void {
+    const gone = [...topics].filter((t) => this.topics.delete(t));
+    if (this.welcomed) this.sendTopics('withdraw', gone);
+  }
+
+  announced(): string[] {
+    return [...this.topics];
+  }
+
+  /** The peers the server says hold `topic` (this peer excluded). */
+  lookup(topic: string, timeoutMs = LOOKUP_TIMEOUT_MS): Promise<string[]> {
+    if (this.closed) return Promise.reject(new ClosedError('signaling client'));
+    if (!this.welcomed) return Promise.reject(new ClosedError('signaling connection'));
+    const id = this.nextLookup++;
+    if (this.nextLookup > 2 ** 31 - 1) this.nextLookup = 1;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.lookups.delete(id);
+        reject(new TimeoutError('a lookup on the signaling server', timeoutMs));
+      }, timeoutMs);
+      this.lookups.set(id, { resolve, reject, timer });
+      this.write({ t: 'lookup', id, topic });
+    });
+  }
+
+  /** Sends a WebRTC signal to `to` (queued while disconnected). */
+  signal(to: string, data: Record<string, unknown>): void {
+    this.write({ t: 'signal', to, data });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.queue = [];
+    const socket = this.socket;
+    this.socket = undefined;
+    this.welcomed = false;
+    for (const lookup of this.lookups.values()) {
+      clearTimeout(lookup.timer);
+      lookup.reject(new ClosedError('signaling client'));
+    }
+    this.lookups.clear();
+    if (socket) {
+      socket.onclose = null;
+      socket.onmessage = null;
+      socket.close(1000, 'bye');
+    }
+  }
+
+  private sendTopics(type: 'announce' | 'withdraw', topics: string[]): void {
+    for (let i = 0; i < topics.length; i += MAX_TOPICS_PER_MESSAGE) {
+      this.write({ t: type, topics: topics.slice(i, i + MAX_TOPICS_PER_MESSAGE) });
+    }
+  }
+
+  private write(message: ClientMessage): void {
+    const socket = this.socket;
+    const sendable = socket?.readyState === OPEN && (this.welcomed || message.t === 'hello');
+    if (!sendable) {
+      if (message.t === 'signal') {
+        this.queue.push(message);
+        if (this.queue.length > MAX_QUEUED) this.queue.shift();
+      }
+      return;
+    }
+    socket!.send(JSON.stringify(message));
+  }
+
+  private onMessage(data: unknown): void {
+    if (typeof data !== 'string') return;
+    let message: ServerMessage;
+    try {
+      message = serverMessage.parse(JSON.parse(data));
+    } catch {
+      return; // a server speaking nonsense is ignored, message by message
+    }
+    switch (message.t) {
+      case 'welcome': {
+        this.welcomed = true;
+        this.sendTopics('announce', [...this.topics]);
+        const queued = this.queue;
+        this.queue = [];
+        for (const m of queued) this.write(m);
+        this.emit('ready', { peer: message.peer });
+        return;
+      }
+      case 'holders': {
+        const lookup = this.lookups.get(message.id);
+        if (!lookup) return;
+        this.lookups.delete(message.id);
+        clearTimeout(lookup.timer);
+        lookup.resolve(message.peers.filter((p) => p !== this.options.peerId));
+        return;
+      }
+      case 'signal':
+        this.emit('signal', { from: message.from, data: message.data });
+        return;
+      case 'error':
+        this.emit('rejected', { code: message.code, message: message.message, ref: message.ref });
+        return;
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed) return;
+    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.attempt++);
+    const jittered = delay / 2 + Math.random() * (delay / 2);
+    this.reconnectTimer = setTimeout(() => this.start(), jittered);
+  }
+}

@@ -1,0 +1,213 @@
+// A peer's place in the network: its signaling connection, its links to other peers, and the
+// sessions running the wire protocol on them.
+//
+// Dev docs. `sessions` holds open sessions by peer id; `connecting` holds connects in progress
+// (ours or theirs) by peer id, each identified by a connection id (cid) that every signal carries,
+// so signals of an abandoned attempt are ignored. When both sides offer at once, the smaller peer
+// id keeps its offer and the other answers it. A failed connect is retried with fresh state
+// (CONNECT_ATTEMPTS). A peer whose session ended in a ProtocolError is banned for BAN_MS: we neither
+// connect to it nor accept its offers.
+
+import { ClosedError, MycelError, ProtocolError } from '../errors.js';
+import { Emitter } from './emitter.js';
+import { newConnectionId } from './ids.js';
+import { BAN_MS, CONNECT_ATTEMPTS, MAX_PEERS } from './limits.js';
+import { PeerLink, type WrtcImplementation } from './link.js';
+import { quietLog, type NetLog } from './log.js';
+import { PeerSession, type SessionHost } from './session.js';
+import { SignalClient, type WebSocketFactory } from './signal-client.js';
+
+export interface SwarmOptions {
+  readonly peerId: string;
+  readonly signalUrl: string;
+  readonly createSocket: WebSocketFactory;
+  readonly host: SessionHost;
+  readonly wrtc?: WrtcImplementation;
+  readonly iceServers?: RTCIceServer[];
+  readonly maxPeers?: number;
+  readonly log?: NetLog;
+  readonly connectTimeoutMs?: number;
+}
+
+export interface SwarmEvents extends Record<string, unknown> {
+  session: PeerSession;
+  'session-closed': { peer: string; error?: Error; session: PeerSession };
+  banned: { peer: string; reason: string };
+}
+
+interface Attempt {
+  link: PeerLink;
+  /** Settles when this peer has a session (from this attempt or one that replaced it). */
+  done: Promise<PeerSession>;
+}
+
+const CID_RE = /^[A-Za-z0-9_-]{1,32}$/;
+
+export class Swarm extends Emitter<SwarmEvents> {
+  readonly signaling: SignalClient;
+  readonly peerId: string;
+  private readonly sessionsById = new Map<string, PeerSession>();
+  private readonly connecting = new Map<string, Attempt>();
+  private readonly bans = new Map<string, number>();
+  private readonly log: NetLog;
+  private closed = false;
+
+  constructor(private readonly options: SwarmOptions) {
+    super();
+    this.peerId = options.peerId;
+    this.log = options.log ?? quietLog;
+    this.signaling = new SignalClient({
+      url: options.signalUrl,
+      peerId: options.peerId,
+      createSocket: options.createSocket,
+    });
+    this.signaling.on('signal', ({ from, data }) => this.onSignal(from, data));
+    this.signaling.on('rejected', (r) => this.log.warn('signaling server rejected a message', r));
+  }
+
+  get host(): SessionHost {
+    return this.options.host;
+  }
+
+  start(): void {
+    this.signaling.start();
+  }
+
+  sessions(): PeerSession[] {
+    return [...this.sessionsById.values()];
+  }
+
+  session(peer: string): PeerSession | undefined {
+    return this.sessionsById.get(peer);
+  }
+
+  announce(topics: Iterable<string>): void {
+    const list = [...topics];
+    this.signaling.announce(list);
+    const hex = list.filter((t) => t.length === 64);
+    if (hex.length) for (const s of this.sessionsById.values()) s.sendHave(hex);
+  }
+
+  withdraw(topics: Iterable<string>): void {
+    this.signaling.withdraw(topics);
+  }
+
+  /** Peers the signaling server says hold `topic`, banned ones left out. */
+  async holders(topic: string): Promise<string[]> {
+    const peers = await this.signaling.lookup(topic);
+    return peers.filter((p) => !this.isBanned(p));
+  }
+
+  isBanned(peer: string): boolean {
+    const until = this.bans.get(peer);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    this.bans.delete(peer);
+    return false;
+  }
+
+  ban(peer: string, reason: string): void {
+    this.bans.set(peer, Date.now() + BAN_MS);
+    this.log.warn('peer banned', { peer, reason, forMs: BAN_MS });
+    this.sessionsById.get(peer)?.close(new ProtocolError('banned', reason, peer));
+    this.emit('banned', { peer, reason });
+  }
+
+  /** A session with `peer`, connecting (with retries) if there is none. */
+  async connect(peer: string): Promise<PeerSession> {
+    if (this.closed) throw new ClosedError('swarm');
+    if (peer === this.peerId) throw new Error('cannot connect to self');
+    const open = this.sessionsById.get(peer);
+    if (open && !open.closed) return open;
+    if (this.isBanned(peer)) throw new MycelError('PROTOCOL', `peer ${peer} is banned for misbehaving`);
+    const inProgress = this.connecting.get(peer);
+    if (inProgress) return inProgress.done;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
+      if (this.closed) throw new ClosedError('swarm');
+      const current = this.connecting.get(peer) ?? this.startLink(peer, true, newConnectionId());
+      try {
+        return await current.done;
+      } catch (error) {
+        lastError = error;
+        this.log.debug('connect attempt failed', { peer, attempt, error: (error as Error).message });
+        const established = this.sessionsById.get(peer);
+        if (established && !established.closed) return established;
+      }
+    }
+    throw lastError;
+  }
+
+  private startLink(peer: string, initiator: boolean, cid: string): Attempt {
+    const link = new PeerLink({
+      remote: peer,
+      initiator,
+      cid,
+      wrtc: this.options.wrtc,
+      iceServers: this.options.iceServers,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      sendSignal: (sig) => this.signaling.signal(peer, { cid, sig }),
+    });
+    const done = link.opened.then(() => this.adopt(link));
+    const attempt: Attempt = { link, done };
+    this.connecting.set(peer, attempt);
+    const clear = () => {
+      if (this.connecting.get(peer) === attempt) this.connecting.delete(peer);
+    };
+    done.then(clear, clear);
+    done.catch(() => {});
+    return attempt;
+  }
+
+  private adopt(link: PeerLink): PeerSession {
+    const peer = link.remote;
+    const previous = this.sessionsById.get(peer);
+    if (previous && !previous.closed) previous.close();
+    const session = new PeerSession(link, this.options.host);
+    this.sessionsById.set(peer, session);
+    this.log.debug('peer connected', { peer, initiator: link.initiator });
+    session.on('close', ({ error }) => {
+      if (this.sessionsById.get(peer) === session) this.sessionsById.delete(peer);
+      if (error instanceof ProtocolError && error.reason !== 'banned') this.ban(peer, error.message);
+      this.log.debug('peer disconnected', { peer, error: error?.message, ...session.stats });
+      this.emit('session-closed', { peer, error, session });
+    });
+    this.emit('session', session);
+    return session;
+  }
+
+  private onSignal(from: string, data: Record<string, unknown>): void {
+    if (this.closed || this.isBanned(from)) return;
+    const { cid, sig } = data as { cid?: unknown; sig?: unknown };
+    if (typeof cid !== 'string' || !CID_RE.test(cid) || typeof sig !== 'object' || sig === null) return;
+    const signal = sig as Record<string, unknown>;
+    const attempt = this.connecting.get(from);
+    if (attempt && attempt.link.cid === cid) {
+      attempt.link.signal(signal);
+      return;
+    }
+    if (signal.type !== 'offer') return; // a late signal of an attempt that is gone
+    if (attempt) {
+      // Both offered at once: the smaller id keeps its own offer.
+      if (attempt.link.initiator && this.peerId < from) return;
+      attempt.link.close(new ClosedError('superseded connection attempt'));
+      this.connecting.delete(from);
+    }
+    if (!this.sessionsById.has(from) && this.sessionsById.size + this.connecting.size >= (this.options.maxPeers ?? MAX_PEERS)) {
+      this.log.debug('offer ignored: too many peers', { peer: from });
+      return;
+    }
+    const accepted = this.startLink(from, false, cid);
+    accepted.link.signal(signal);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const attempt of this.connecting.values()) attempt.link.close();
+    this.connecting.clear();
+    for (const session of this.sessionsById.values()) session.close();
+    this.sessionsById.clear();
+    this.signaling.close();
+  }
+}

@@ -1,0 +1,200 @@
+// Whole-file operations over the network, shared by the command line and the browser: sealing a
+// file while pushing its blocks to seeds, and reading a file from holders as it arrives.
+
+import { ClosedError, MycelError, StoreRefusedError, throwIfAborted } from '../errors.js';
+import type { ByteSource } from '../content/chunker.js';
+import { randomBytes } from '../content/crypto.js';
+import { BLOCK_ID_BYTES, type BlockId } from '../content/format.js';
+import { toHex } from '../content/bytes.js';
+import { openManifest, readFile, type OpenedFile } from '../content/open.js';
+import { sealFile, type SealedBlock, type SealedFile, type SealOptions } from '../content/seal.js';
+import type { BlockStore } from '../store/block-store.js';
+import { BlockFetcher, type FetchProgress } from './fetch.js';
+import type { NetLog } from './log.js';
+import type { PeerSession } from './session.js';
+import type { Swarm } from './swarm.js';
+import { SEEDS_TOPIC } from './signal-messages.js';
+import { UPLOAD_ID_BYTES } from './wire.js';
+
+/** Blocks pushed and not yet acknowledged, per upload (each seed also bounds its own in-flight). */
+export const UPLOAD_WINDOW = 16;
+/** How far ahead of the reader a download fetches, in blocks (64 MiB at 256 KiB chunks). */
+export const DOWNLOAD_AHEAD = 256;
+
+export interface UploadProgress {
+  readonly bytesRead: number;
+  readonly blocksSent: number;
+}
+
+export interface UploadOptions extends Omit<SealOptions, 'onProgress'> {
+  /** Seeds to push every block to. At least one must take the whole file. */
+  readonly seeds: PeerSession[];
+  /** Also keep every block here (a browser keeps what it adds). */
+  readonly store?: BlockStore;
+  readonly onProgress?: (progress: UploadProgress) => void;
+  readonly log?: NetLog;
+}
+
+export interface UploadResult {
+  readonly file: SealedFile;
+  /** Seeds that hold the whole file. */
+  readonly seeds: string[];
+  /** Seeds that failed, with why. */
+  readonly failed: { peer: string; error: Error }[];
+}
+
+/**
+ * Seals `source` and pushes each block to every seed as it is made, then commits the upload as
+ * the file's root. Memory stays bounded: at most UPLOAD_WINDOW blocks wait for acknowledgement.
+ * @throws the first seed's error (e.g. StoreRefusedError for a quota) when no seed took it all.
+ */
+export async function uploadFile(source: ByteSource, options: UploadOptions): Promise<UploadResult> {
+  if (options.seeds.length === 0 && !options.store) throw new MycelError('NO_HOLDER', 'no seed to upload to');
+  const upload = randomBytes(UPLOAD_ID_BYTES);
+  const failures = new Map<string, Error>();
+  const healthy = () => options.seeds.filter((s) => !failures.has(s.peer));
+  const window: Promise<unknown>[] = [];
+  let blocksSent = 0;
+  let bytesRead = 0;
+
+  const pushTo = (seed: PeerSession, block: SealedBlock) =>
+    seed.store(upload, block.bytes, { signal: options.signal }).catch((error: Error) => {
+      if (!failures.has(seed.peer)) {
+        failures.set(seed.peer, error);
+        options.log?.warn('seed failed during upload', { peer: seed.peer, error: error.message });
+      }
+    });
+
+  const sink = async (block: SealedBlock) => {
+    throwIfAborted(options.signal);
+    const seeds = healthy();
+    if (seeds.length === 0 && options.seeds.length > 0) throw firstFailure(failures);
+    const local = options.store?.put(block.id, block.bytes);
+    window.push(Promise.all([local, ...seeds.map((seed) => pushTo(seed, block))]).then(() => {
+      blocksSent++;
+      options.onProgress?.({ bytesRead, blocksSent });
+    }));
+    if (window.length >= UPLOAD_WINDOW) await window.shift();
+  };
+
+  const file = await sealFile(source, sink, {
+    ...options,
+    onProgress: (n) => {
+      bytesRead = n;
+      options.onProgress?.({ bytesRead, blocksSent });
+    },
+  });
+  await Promise.all(window);
+  await Promise.all(
+    healthy().map((seed) =>
+      seed.commit(upload, file.root, { signal: options.signal }).catch((error: Error) => failures.set(seed.peer, error)),
+    ),
+  );
+  const seeds = healthy().map((s) => s.peer);
+  if (options.seeds.length > 0 && seeds.length === 0) throw firstFailure(failures);
+  return { file, seeds, failed: [...failures].map(([peer, error]) => ({ peer, error })) };
+}
+
+function firstFailure(failures: Map<string, Error>): Error {
+  const first = failures.values().next().value;
+  return first ?? new ClosedError('every seed');
+}
+
+/** Finds seeds through the signaling server and connects to up to `max` of them. */
+export async function connectSeeds(swarm: Swarm, options: { max?: number; timeoutMs?: number } = {}): Promise<PeerSession[]> {
+  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  for (;;) {
+    const peers = await swarm.holders(SEEDS_TOPIC).catch(() => [] as string[]);
+    const sessions = await Promise.all(
+      peers.slice(0, options.max ?? 4).map((peer) => swarm.connect(peer).catch(() => undefined)),
+    );
+    const open = sessions.filter((s): s is PeerSession => s !== undefined);
+    if (open.length > 0 || Date.now() >= deadline) return open;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+export interface DownloadOptions {
+  readonly swarm: Swarm;
+  readonly store: BlockStore;
+  readonly signal?: AbortSignal;
+  readonly noHolderTimeoutMs?: number;
+  readonly onProgress?: (progress: FetchProgress) => void;
+  readonly log?: NetLog;
+}
+
+export interface RemoteFile {
+  readonly opened: OpenedFile;
+  readonly fetcher: BlockFetcher;
+  /** The plaintext, verified, in order, fetched ahead of the reader. */
+  read(range?: { start?: number; end?: number }): AsyncGenerator<Uint8Array>;
+  /** Fetches every block into the store (to pin or to seed it); resolves when all are held. */
+  fetchAll(): Promise<void>;
+  close(): void;
+}
+
+/** Every block id of an opened file: data blocks, index blocks, root. */
+export function fileBlockIds(opened: OpenedFile): BlockId[] {
+  const ids: BlockId[] = [];
+  const packed = opened.manifest.ids;
+  for (let o = 0; o < packed.length; o += BLOCK_ID_BYTES) ids.push(toHex(packed.subarray(o, o + BLOCK_ID_BYTES)));
+  ids.push(...opened.indexIds, opened.root);
+  return ids;
+}
+
+/**
+ * Opens the file `root` with `key` from whoever holds it. Blocks already in `store` are used as
+ * they are; the rest are fetched from holders, verified and stored.
+ * @throws WrongKeyError, NoHolderError, BlockIntegrityError as the manifest is opened.
+ */
+export async function openRemoteFile(root: BlockId, key: Uint8Array, options: DownloadOptions): Promise<RemoteFile> {
+  const fetcher = new BlockFetcher({
+    swarm: options.swarm,
+    store: options.store,
+    topic: root,
+    signal: options.signal,
+    noHolderTimeoutMs: options.noHolderTimeoutMs,
+    onProgress: options.onProgress,
+    log: options.log,
+  });
+  fetcher.warmUp();
+  let opened: OpenedFile;
+  try {
+    opened = await openManifest(root, key, (id) => fetcher.get(id), { signal: options.signal });
+  } catch (error) {
+    fetcher.stop(error);
+    throw error;
+  }
+  const dataIds = fileBlockIds(opened).slice(0, opened.manifest.blockCount);
+  const position = new Map(dataIds.map((id, i) => [id, i]));
+  let background: Promise<void> | undefined;
+  const startBackground = () => {
+    background ??= fetcher.fetchAll(dataIds);
+    background.catch(() => {});
+    return background;
+  };
+  return {
+    opened,
+    fetcher,
+    async *read(range = {}) {
+      const first = Math.floor((range.start ?? 0) / opened.manifest.chunkSize);
+      fetcher.setReadPosition(first, DOWNLOAD_AHEAD);
+      startBackground();
+      const getBlock = (id: BlockId) => {
+        const index = position.get(id);
+        if (index !== undefined) fetcher.setReadPosition(index, DOWNLOAD_AHEAD);
+        return fetcher.get(id);
+      };
+      yield* readFile(opened, getBlock, { ...range, signal: options.signal });
+    },
+    fetchAll() {
+      fetcher.setReadPosition(0, Infinity);
+      return startBackground().then(async () => {
+        for (const id of fileBlockIds(opened).slice(opened.manifest.blockCount)) await fetcher.get(id);
+      });
+    },
+    close() {
+      fetcher.stop();
+    },
+  };
+}

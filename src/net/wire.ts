@@ -1,0 +1,255 @@
+// The wire protocol spoken on a data channel between two peers.
+//
+// A frame is: version u8 | type u8 | request id u32 (big-endian) | body. Requests (want, store,
+// commit, ping) carry an id the answer repeats; announcements (hello, have) use id 0.
+//   hello      role flags u8                          who I am (seed? takes stores?)
+//   want       block id [32]                          → block | not-found
+//   block      bytes                                  the block asked for; must hash to its id
+//   not-found  —
+//   have       topic ids [32 × n], n ≤ MAX_HAVE_TOPICS files I can serve whole
+//   store      upload id [16] | bytes                 keep this block → stored | refused
+//   stored     —
+//   refused    reason u8 | message (UTF-8, ≤ 200 B)
+//   commit     upload id [16] | root [32]             the upload is the file `root` → committed | refused
+//   committed  —
+//   ping/pong  —                                      heartbeat
+//   error      reason u8 | message                    sent once before closing on a violation
+//
+// A frame may be larger than one data-channel message, so frames travel as fragments: each message
+// is a flag byte (1 = more fragments follow, 0 = last) and up to 64 KiB - 1 of the frame. Frames
+// are never interleaved (a link sends one whole frame at a time). Every length is bounded before
+// memory is given to it; anything out of bounds throws ProtocolError.
+
+import { ProtocolError, type RefusalReason } from '../errors.js';
+import { toHex } from '../content/bytes.js';
+import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId } from '../content/format.js';
+import { MAX_MESSAGE_BYTES } from './limits.js';
+
+export const WIRE_VERSION = 1;
+export const HEADER_BYTES = 6;
+export const UPLOAD_ID_BYTES = 16;
+export const MAX_HAVE_TOPICS = 256;
+export const MAX_TEXT_BYTES = 200;
+/** The largest frame: a store of the largest block. */
+export const MAX_FRAME_BYTES = HEADER_BYTES + UPLOAD_ID_BYTES + MAX_BLOCK_BYTES;
+
+export const enum FrameType {
+  Hello = 1,
+  Want = 2,
+  Block = 3,
+  NotFound = 4,
+  Have = 5,
+  Store = 6,
+  Stored = 7,
+  Refused = 8,
+  Commit = 9,
+  Committed = 10,
+  Ping = 11,
+  Pong = 12,
+  Error = 13,
+}
+
+/** Role flags in hello. */
+export const ROLE_SEED = 1;
+export const ROLE_ACCEPTS_STORE = 2;
+
+const REFUSAL_CODES: RefusalReason[] = ['quota', 'not-allowed', 'bad-block', 'busy', 'unknown-upload'];
+
+export type Frame =
+  | { type: FrameType.Hello; id: 0; role: number }
+  | { type: FrameType.Want; id: number; block: BlockId }
+  | { type: FrameType.Block; id: number; bytes: Uint8Array }
+  | { type: FrameType.NotFound; id: number }
+  | { type: FrameType.Have; id: 0; topics: BlockId[] }
+  | { type: FrameType.Store; id: number; upload: Uint8Array; bytes: Uint8Array }
+  | { type: FrameType.Stored; id: number }
+  | { type: FrameType.Refused; id: number; reason: RefusalReason; message: string }
+  | { type: FrameType.Commit; id: number; upload: Uint8Array; root: BlockId }
+  | { type: FrameType.Committed; id: number }
+  | { type: FrameType.Ping; id: number }
+  | { type: FrameType.Pong; id: number }
+  | { type: FrameType.Error; id: number; reason: string; message: string };
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+function text(message: string): Uint8Array {
+  const bytes = utf8.encode(message);
+  return bytes.length <= MAX_TEXT_BYTES ? bytes : bytes.subarray(0, MAX_TEXT_BYTES);
+}
+
+function frameOf(type: FrameType, id: number, bodyLength: number): { out: Uint8Array; view: DataView } {
+  const out = new Uint8Array(HEADER_BYTES + bodyLength);
+  const view = new DataView(out.buffer);
+  out[0] = WIRE_VERSION;
+  out[1] = type;
+  view.setUint32(2, id);
+  return { out, view };
+}
+
+const ERROR_REASONS = ['protocol', 'flood', 'bad-block', 'shutdown'];
+
+export function encodeFrame(frame: Frame): Uint8Array {
+  switch (frame.type) {
+    case FrameType.Hello: {
+      const { out } = frameOf(frame.type, 0, 1);
+      out[HEADER_BYTES] = frame.role;
+      return out;
+    }
+    case FrameType.Want: {
+      const { out } = frameOf(frame.type, frame.id, BLOCK_ID_BYTES);
+      out.set(blockIdToBytes(frame.block), HEADER_BYTES);
+      return out;
+    }
+    case FrameType.Block: {
+      const { out } = frameOf(frame.type, frame.id, frame.bytes.length);
+      out.set(frame.bytes, HEADER_BYTES);
+      return out;
+    }
+    case FrameType.Have: {
+      if (frame.topics.length > MAX_HAVE_TOPICS) throw new RangeError('too many topics in one have');
+      const { out } = frameOf(frame.type, 0, frame.topics.length * BLOCK_ID_BYTES);
+      frame.topics.forEach((t, i) => out.set(blockIdToBytes(t), HEADER_BYTES + i * BLOCK_ID_BYTES));
+      return out;
+    }
+    case FrameType.Store: {
+      const { out } = frameOf(frame.type, frame.id, UPLOAD_ID_BYTES + frame.bytes.length);
+      out.set(frame.upload, HEADER_BYTES);
+      out.set(frame.bytes, HEADER_BYTES + UPLOAD_ID_BYTES);
+      return out;
+    }
+    case FrameType.Refused:
+    case FrameType.Error: {
+      const message = text(frame.message);
+      const { out } = frameOf(frame.type, frame.id, 1 + message.length);
+      out[HEADER_BYTES] =
+        frame.type === FrameType.Refused
+          ? REFUSAL_CODES.indexOf(frame.reason)
+          : Math.max(0, ERROR_REASONS.indexOf(frame.reason));
+      out.set(message, HEADER_BYTES + 1);
+      return out;
+    }
+    case FrameType.Commit: {
+      const { out } = frameOf(frame.type, frame.id, UPLOAD_ID_BYTES + BLOCK_ID_BYTES);
+      out.set(frame.upload, HEADER_BYTES);
+      out.set(blockIdToBytes(frame.root), HEADER_BYTES + UPLOAD_ID_BYTES);
+      return out;
+    }
+    case FrameType.NotFound:
+    case FrameType.Stored:
+    case FrameType.Committed:
+    case FrameType.Ping:
+    case FrameType.Pong:
+      return frameOf(frame.type, frame.id, 0).out;
+  }
+}
+
+/**
+ * Decodes one whole frame.
+ * @throws ProtocolError (`reason`: version, unknown-type, short, oversized, bad-body).
+ */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  if (bytes.length < HEADER_BYTES) throw new ProtocolError('short', `frame of ${bytes.length} bytes is shorter than a header`);
+  if (bytes.length > MAX_FRAME_BYTES) throw new ProtocolError('oversized', `frame of ${bytes.length} bytes is over the limit`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes[0] !== WIRE_VERSION) throw new ProtocolError('version', `unsupported wire version ${bytes[0]}`);
+  const type = bytes[1]!;
+  const id = view.getUint32(2);
+  const body = bytes.subarray(HEADER_BYTES);
+  const expect = (ok: boolean, what: string) => {
+    if (!ok) throw new ProtocolError('bad-body', `${what} (frame type ${type}, ${body.length}-byte body)`);
+  };
+  switch (type) {
+    case FrameType.Hello:
+      expect(body.length === 1, 'hello carries one role byte');
+      return { type, id: 0, role: body[0]! };
+    case FrameType.Want:
+      expect(body.length === BLOCK_ID_BYTES, 'want carries one block id');
+      return { type, id, block: toHex(body) };
+    case FrameType.Block:
+      expect(body.length <= MAX_BLOCK_BYTES, 'block is larger than any block');
+      return { type, id, bytes: body };
+    case FrameType.Have: {
+      expect(body.length % BLOCK_ID_BYTES === 0, 'have carries whole ids');
+      expect(body.length / BLOCK_ID_BYTES <= MAX_HAVE_TOPICS, 'have carries too many topics');
+      const topics: BlockId[] = [];
+      for (let o = 0; o < body.length; o += BLOCK_ID_BYTES) topics.push(toHex(body.subarray(o, o + BLOCK_ID_BYTES)));
+      return { type, id: 0, topics };
+    }
+    case FrameType.Store:
+      expect(body.length > UPLOAD_ID_BYTES, 'store carries an upload id and a block');
+      expect(body.length - UPLOAD_ID_BYTES <= MAX_BLOCK_BYTES, 'stored block is larger than any block');
+      return { type, id, upload: body.subarray(0, UPLOAD_ID_BYTES), bytes: body.subarray(UPLOAD_ID_BYTES) };
+    case FrameType.Refused:
+    case FrameType.Error: {
+      expect(body.length >= 1 && body.length <= 1 + MAX_TEXT_BYTES, 'reason and message out of bounds');
+      const message = utf8Decoder.decode(body.subarray(1));
+      if (type === FrameType.Error) return { type, id, reason: ERROR_REASONS[body[0]!] ?? 'protocol', message };
+      const reason = REFUSAL_CODES[body[0]!];
+      expect(reason !== undefined, 'unknown refusal reason');
+      return { type, id, reason: reason!, message };
+    }
+    case FrameType.Commit:
+      expect(body.length === UPLOAD_ID_BYTES + BLOCK_ID_BYTES, 'commit carries an upload id and a root');
+      return { type, id, upload: body.subarray(0, UPLOAD_ID_BYTES), root: toHex(body.subarray(UPLOAD_ID_BYTES)) };
+    case FrameType.NotFound:
+    case FrameType.Stored:
+    case FrameType.Committed:
+    case FrameType.Ping:
+    case FrameType.Pong:
+      expect(body.length === 0, 'frame has no body');
+      return { type, id } as Frame;
+    default:
+      throw new ProtocolError('unknown-type', `unknown frame type ${type}`);
+  }
+}
+
+const MORE = 1;
+const LAST = 0;
+const FRAGMENT_PAYLOAD = MAX_MESSAGE_BYTES - 1;
+
+/** Splits an encoded frame into data-channel messages. */
+export function* fragments(frame: Uint8Array): Generator<Uint8Array> {
+  let offset = 0;
+  do {
+    const n = Math.min(FRAGMENT_PAYLOAD, frame.length - offset);
+    const message = new Uint8Array(1 + n);
+    message[0] = offset + n < frame.length ? MORE : LAST;
+    message.set(frame.subarray(offset, offset + n), 1);
+    offset += n;
+    yield message;
+  } while (offset < frame.length);
+}
+
+/** Joins fragments back into frames, refusing anything that could grow past MAX_FRAME_BYTES. */
+export class Reassembler {
+  private parts: Uint8Array[] = [];
+  private length = 0;
+
+  /** Returns a whole frame when `message` completes one. */
+  push(message: Uint8Array): Uint8Array | undefined {
+    if (message.length === 0 || message.length > MAX_MESSAGE_BYTES) {
+      throw new ProtocolError('bad-fragment', `a ${message.length}-byte message is not a fragment`);
+    }
+    const flag = message[0];
+    if (flag !== MORE && flag !== LAST) throw new ProtocolError('bad-fragment', `unknown fragment flag ${flag}`);
+    this.length += message.length - 1;
+    if (this.length > MAX_FRAME_BYTES) {
+      throw new ProtocolError('oversized', `frame grew past ${MAX_FRAME_BYTES} bytes`);
+    }
+    this.parts.push(message.subarray(1));
+    if (flag === MORE) return undefined;
+    const parts = this.parts;
+    const frame = parts.length === 1 ? parts[0]! : new Uint8Array(this.length);
+    if (parts.length > 1) {
+      let o = 0;
+      for (const part of parts) {
+        frame.set(part, o);
+        o += part.length;
+      }
+    }
+    this.parts = [];
+    this.length = 0;
+    return frame;
+  }
+}

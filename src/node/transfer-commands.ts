@@ -1,0 +1,177 @@
+// `mycel put` and `mycel get`: short-lived peers that join the network, move one file, and leave.
+
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { MycelError } from '../errors.js';
+import { formatLink, parseLink } from '../content/link.js';
+import { safeFileName } from '../content/names.js';
+import { newPeerId } from '../net/ids.js';
+import { httpOriginFor, signalUrlFor } from '../net/signal-messages.js';
+import { Swarm } from '../net/swarm.js';
+import { connectSeeds, openRemoteFile, uploadFile } from '../net/transfer.js';
+import { createMemoryBlockStore } from '../store/memory.js';
+import type { BlockStore } from '../store/block-store.js';
+import { openFsBlockStore } from './fs-store.js';
+import { createLogger } from './log.js';
+import { mediaTypeOf } from './media-types.js';
+import { progressBar } from './progress.js';
+import { nodeSocketFactory } from './seed.js';
+import { formatSize } from './sizes.js';
+import { UsageError } from './usage-error.js';
+import { nodeWrtc } from './wrtc.js';
+
+function joinSwarm(signalUrl: string, store: BlockStore): Swarm {
+  const swarm = new Swarm({
+    peerId: newPeerId(),
+    signalUrl,
+    createSocket: nodeSocketFactory,
+    wrtc: nodeWrtc,
+    log: createLogger({ level: process.env.MYCEL_LOG ? undefined : 'warn', fields: { component: 'peer' } }),
+    host: { store, role: 0, haves: () => [] },
+  });
+  swarm.start();
+  return swarm;
+}
+
+async function reach(swarm: Swarm, origin: string, timeoutMs: number): Promise<void> {
+  try {
+    await swarm.signaling.ready(Math.min(timeoutMs, 15_000));
+  } catch {
+    throw new MycelError('TIMEOUT', `could not reach the Mycel server at ${origin}`);
+  }
+}
+
+export interface PutOptions {
+  readonly file: string;
+  readonly server: string;
+  readonly timeoutMs: number;
+}
+
+export async function runPut(options: PutOptions): Promise<number> {
+  const stat = await fs.stat(options.file).catch(() => undefined);
+  if (!stat?.isFile()) throw new UsageError(`not a file: ${options.file}`);
+  let origin: string;
+  let signalUrl: string;
+  try {
+    origin = httpOriginFor(options.server);
+    signalUrl = signalUrlFor(origin);
+  } catch {
+    throw new UsageError(`bad server URL: ${options.server}`);
+  }
+  const swarm = joinSwarm(signalUrl, createMemoryBlockStore());
+  try {
+    await reach(swarm, origin, options.timeoutMs);
+    const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
+    if (seeds.length === 0) throw new MycelError('NO_HOLDER', `no seed answered at ${origin}: nowhere to keep the file`);
+    const name = path.basename(options.file);
+    const bar = progressBar(`put ${name}`);
+    const result = await uploadFile(createReadStream(options.file, { highWaterMark: 1024 * 1024 }), {
+      name,
+      mediaType: mediaTypeOf(name),
+      seeds,
+      onProgress: ({ bytesRead }) => bar.update(bytesRead, stat.size),
+    });
+    bar.update(stat.size, stat.size);
+    bar.finish();
+    for (const { peer, error } of result.failed) process.stderr.write(`mycel: seed ${peer} failed: ${error.message}\n`);
+    process.stdout.write(formatLink(origin, result.file.root, result.file.key) + '\n');
+    process.stderr.write(`stored ${formatSize(stat.size)} on ${result.seeds.length} seed${result.seeds.length === 1 ? '' : 's'}\n`);
+    return 0;
+  } finally {
+    swarm.close();
+  }
+}
+
+export interface GetOptions {
+  readonly link: string;
+  readonly output?: string;
+  readonly force: boolean;
+  readonly cacheDir?: string;
+  readonly cacheQuota: number;
+  readonly server?: string;
+  readonly timeoutMs: number;
+  readonly json: boolean;
+}
+
+function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'mycel');
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await fs.stat(file).catch(() => undefined)) !== undefined;
+}
+
+export async function runGet(options: GetOptions): Promise<number> {
+  const link = parseLink(options.link);
+  const origin = link.origin || (options.server ? httpOriginFor(options.server) : '');
+  if (!origin) throw new UsageError('the link has no server: give the full link or --server');
+  const store = await openFsBlockStore({ dir: options.cacheDir ?? defaultCacheDir(), quota: options.cacheQuota, durable: false });
+  const swarm = joinSwarm(signalUrlFor(origin), store);
+  const started = Date.now();
+  let tmp: string | undefined;
+  try {
+    await reach(swarm, origin, options.timeoutMs);
+    const bar = progressBar('get');
+    let total = 0;
+    let chunk = 0;
+    const remote = await openRemoteFile(link.root, link.key, {
+      swarm,
+      store,
+      noHolderTimeoutMs: options.timeoutMs,
+      onProgress: (p) => total && bar.update(Math.min(total, p.blocksDone * chunk), total, `${p.sources} source${p.sources === 1 ? '' : 's'}`),
+    });
+    const { manifest } = remote.opened;
+    chunk = manifest.chunkSize;
+    total = manifest.size;
+
+    const toStdout = options.output === '-';
+    let target = '';
+    if (!toStdout) {
+      const name = safeFileName(manifest.name);
+      target = options.output ?? name;
+      if ((await fs.stat(target).catch(() => undefined))?.isDirectory()) target = path.join(target, name);
+      if (!options.force && (await exists(target))) {
+        throw new MycelError('BAD_INPUT', `${target} exists: not overwriting it (use --force)`);
+      }
+      tmp = path.join(path.dirname(target), `.${path.basename(target)}.${nodeRandomBytes(4).toString('hex')}.mycel-partial`);
+    }
+    const out = toStdout ? process.stdout : createWriteStream(tmp!, { flags: 'wx' });
+    let ttfbMs: number | undefined;
+    for await (const part of remote.read()) {
+      ttfbMs ??= Date.now() - started;
+      if (!out.write(part)) await once(out, 'drain');
+    }
+    if (!toStdout) {
+      out.end();
+      await once(out, 'finish');
+      await fs.rename(tmp!, target);
+      tmp = undefined;
+    }
+    bar.update(total, total);
+    bar.finish();
+    remote.close();
+    const seconds = (Date.now() - started) / 1000;
+    if (options.json) {
+      const summary = {
+        file: toStdout ? '-' : target,
+        name: manifest.name,
+        bytes: manifest.size,
+        seconds,
+        ttfbMs: ttfbMs ?? null,
+        sources: Object.fromEntries(remote.fetcher.blocksFrom),
+      };
+      process.stdout.write(JSON.stringify(summary) + '\n');
+    } else if (!toStdout) {
+      process.stderr.write(`saved ${target} (${formatSize(manifest.size)}) in ${seconds.toFixed(1)} s\n`);
+    }
+    return 0;
+  } finally {
+    if (tmp) await fs.rm(tmp, { force: true });
+    swarm.close();
+    await store.close();
+  }
+}

@@ -1,0 +1,132 @@
+// Running the real `mycel` command (the built bin) as separate processes, and waiting on what
+// they print, with timeouts rather than sleeps.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const BIN = path.join(import.meta.dirname, '..', '..', 'bin', 'mycel.js');
+
+export interface MycelProcess {
+  readonly child: ChildProcess;
+  readonly stdout: string[];
+  readonly stderr: string[];
+  /** Resolves with the first stderr/stdout line that `match` accepts. */
+  waitForLine(match: (line: string) => boolean, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code (or the signal's name). */
+  readonly exited: Promise<number | string>;
+  kill(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+export function startMycel(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): MycelProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, MYCEL_LOG: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const watchers = new Set<(line: string) => void>();
+  const collect = (into: string[]) => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      const text = partial + chunk.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        into.push(line);
+        for (const watch of watchers) watch(line);
+      }
+    };
+  };
+  child.stdout!.on('data', collect(stdout));
+  child.stderr!.on('data', collect(stderr));
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
+  });
+  return {
+    child,
+    stdout,
+    stderr,
+    exited,
+    waitForLine(match, timeoutMs = 20_000) {
+      const seen = [...stderr, ...stdout].find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          watchers.delete(watch);
+          reject(new Error(`no matching line within ${timeoutMs} ms; stderr:\n${stderr.slice(-20).join('\n')}`));
+        }, timeoutMs);
+        const watch = (line: string) => {
+          if (!match(line)) return;
+          clearTimeout(timer);
+          watchers.delete(watch);
+          resolve(line);
+        };
+        watchers.add(watch);
+        exited.then(() => {
+          if (!watchers.has(watch)) return;
+          clearTimeout(timer);
+          watchers.delete(watch);
+          reject(new Error(`process exited before a matching line; stderr:\n${stderr.slice(-20).join('\n')}`));
+        });
+      });
+    },
+    async kill(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface RunResult {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end. */
+export async function runMycel(args: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const proc = startMycel(args, options);
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  return { code, stdout: proc.stdout.join('\n'), stderr: proc.stderr.join('\n') };
+}
+
+/** A log line (JSON) whose msg is `msg`. */
+export function logged(msg: string): (line: string) => boolean {
+  return (line) => {
+    if (!line.startsWith('{')) return false;
+    try {
+      return JSON.parse(line).msg === msg;
+    } catch {
+      return false;
+    }
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), `mycel-${prefix}-`));
+}
+
+/** Starts `mycel serve` on a free port and waits until its seed is ready. */
+export async function startServe(dataDir: string, extra: string[] = []): Promise<{ proc: MycelProcess; url: string; port: number }> {
+  const port = await freePort();
+  const proc = startMycel(['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...extra]);
+  await proc.waitForLine(logged('seed ready'));
+  return { proc, url: `http://127.0.0.1:${port}`, port };
+}
