@@ -5,7 +5,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from './test/chromium.js';
 
 export default defineConfig({
   root: 'web',
-  plugins: [svelte()],
+  plugins: [svelte({ configFile: '../svelte.config.js' })],
   publicDir: '../public',
   build: {
     outDir: '../dist/web',
@@ -16,12 +16,23 @@ export default defineConfig({
     projects: [
       {
         test: {
-          name: 'node',
+          name: 'unit',
           root: '.',
-          include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts'],
           environment: 'node',
-          testTimeout: 30_000,
-          hookTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          root: '.',
+          include: ['test/integration/**/*.test.ts'],
+          environment: 'node',
+          // Each file runs real processes and WebRTC on a 2-core machine: one file at a time keeps
+          // them from starving each other.
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
       {

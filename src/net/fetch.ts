@@ -22,6 +22,8 @@ import type { Swarm } from './swarm.js';
 
 /** Re-ask the signaling server this often for more holders while below MAX_SOURCES. */
 const MORE_SOURCES_EVERY_MS = 5_000;
+/** Blocks just fetched kept in memory, so a reader right behind the fetch needs no disk read. */
+const RECENT_BLOCKS = 32;
 /** Queue entries one pump looks at: enough to skip blocks every free holder lacks. */
 const PUMP_SCAN_LIMIT = 256;
 
@@ -63,6 +65,7 @@ export class BlockFetcher {
   private readonly sourcesByPeer = new Map<string, Source>();
   private readonly connectingTo = new Set<string>();
   private readonly order = new Map<BlockId, number>();
+  private readonly recent = new Map<BlockId, Uint8Array>();
   /** Ids asked for through get(): fetched whatever the read limit. */
   private readonly urgent = new Set<BlockId>();
   private readLimit = Infinity;
@@ -114,6 +117,8 @@ export class BlockFetcher {
    * @throws NoHolderError, BlockMissingError, AbortError
    */
   async get(id: BlockId): Promise<Uint8Array> {
+    const fresh = this.recent.get(id);
+    if (fresh) return fresh;
     const held = await this.options.store.get(id);
     if (held) return held;
     this.urgent.add(id);
@@ -292,6 +297,8 @@ export class BlockFetcher {
           return;
         }
         await this.options.store.put(id, bytes);
+        this.recent.set(id, bytes);
+        if (this.recent.size > RECENT_BLOCKS) this.recent.delete(this.recent.keys().next().value!);
         this.inflight.delete(id);
         this.done++;
         this.bytes += bytes.length;
@@ -365,6 +372,7 @@ export class BlockFetcher {
     this.offSwarm();
     for (const waiters of this.waiters.values()) for (const w of waiters) w.reject(error);
     this.waiters.clear();
+    this.recent.clear();
     this.queue.length = 0;
     this.queued.clear();
   }

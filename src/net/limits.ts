@@ -4,7 +4,7 @@
 /** Largest data-channel message we send: 64 KiB was fastest and every implementation takes it. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Pause sending above this many bytes buffered in the channel; resume on bufferedamountlow. */
-export const SEND_HIGH_WATER = 256 * 1024;
+export const SEND_HIGH_WATER = 512 * 1024;
 export const SEND_LOW_WATER = 64 * 1024;
 
 /** Requests (wants, stores) one peer may have outstanding from us, and we from it. */

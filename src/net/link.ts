@@ -29,6 +29,8 @@ export interface LinkOptions {
 export interface LinkEvents extends Record<string, unknown> {
   connect: void;
   frame: Uint8Array;
+  /** The peer sent messages that are not fragments of frames; whoever owns the link closes it. */
+  violation: ProtocolError;
   close: { error?: Error };
 }
 
@@ -65,6 +67,8 @@ export class PeerLink extends Emitter<LinkEvents> {
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private isConnected = false;
   private isClosed = false;
+  /** After a violation nothing more is read: the reassembler's state means nothing any more. */
+  private violated = false;
   private closeError: Error | undefined;
   private wakeSender: (() => void) | undefined;
   readonly opened: Promise<void>;
@@ -103,6 +107,11 @@ export class PeerLink extends Emitter<LinkEvents> {
     this.peer.on('data', (data: Uint8Array) => this.onData(data));
     this.peer.on('error', (error: Error) => this.close(error));
     this.peer.on('close', () => this.close());
+  }
+
+  /** Whether the channel ever opened (stays true after close). */
+  get everConnected(): boolean {
+    return this.isConnected;
   }
 
   get connected(): boolean {
@@ -166,15 +175,17 @@ export class PeerLink extends Emitter<LinkEvents> {
   }
 
   private onData(data: Uint8Array): void {
-    if (this.isClosed) return;
+    if (this.isClosed || this.violated) return;
     this.bytesReceived += data.length;
     const message = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer);
     let frame: Uint8Array | undefined;
     try {
       frame = this.reassembler.push(message);
     } catch (error) {
-      if (error instanceof ProtocolError) error.peerId = this.remote;
-      this.close(error as Error);
+      if (!(error instanceof ProtocolError)) throw error;
+      error.peerId = this.remote;
+      this.violated = true;
+      this.emit('violation', error);
       return;
     }
     if (frame) this.emit('frame', frame);

@@ -89,6 +89,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.peer = link.remote;
     this.backend = host.backend ?? defaultBackend();
     link.on('frame', (bytes) => this.onFrame(bytes));
+    link.on('violation', (error) => this.fail(error));
     link.on('close', ({ error }) => this.close(error));
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
     void this.sendFrame({ type: FrameType.Hello, id: 0, role: host.role });

@@ -42,6 +42,8 @@ interface Attempt {
 }
 
 const CID_RE = /^[A-Za-z0-9_-]{1,32}$/;
+/** Signal type (ours, not WebRTC's) telling a peer we gave up on connection attempt `cid`. */
+const ABANDON = 'mycel-abandon';
 
 export class Swarm extends Emitter<SwarmEvents> {
   readonly signaling: SignalClient;
@@ -150,6 +152,11 @@ export class Swarm extends Emitter<SwarmEvents> {
     });
     const done = link.opened.then(() => this.adopt(link));
     const attempt: Attempt = { link, done };
+    // A side that gives up tells the other, which would otherwise wait out its own deadline
+    // (simple-peer can fail on one side only).
+    link.on('close', () => {
+      if (!link.everConnected && !this.closed) this.signaling.signal(peer, { cid, sig: { type: ABANDON } });
+    });
     this.connecting.set(peer, attempt);
     const clear = () => {
       if (this.connecting.get(peer) === attempt) this.connecting.delete(peer);
@@ -183,7 +190,8 @@ export class Swarm extends Emitter<SwarmEvents> {
     const signal = sig as Record<string, unknown>;
     const attempt = this.connecting.get(from);
     if (attempt && attempt.link.cid === cid) {
-      attempt.link.signal(signal);
+      if (signal.type === ABANDON) attempt.link.close(new ClosedError(`peer ${from} abandoned the connection attempt`));
+      else attempt.link.signal(signal);
       return;
     }
     if (signal.type !== 'offer') return; // a late signal of an attempt that is gone

@@ -164,7 +164,8 @@ export async function runGet(options: GetOptions): Promise<number> {
         ttfbMs: ttfbMs ?? null,
         sources: Object.fromEntries(remote.fetcher.blocksFrom),
       };
-      process.stdout.write(JSON.stringify(summary) + '\n');
+      // With the file itself on stdout, the summary goes to stderr.
+      (toStdout ? process.stderr : process.stdout).write(JSON.stringify(summary) + '\n');
     } else if (!toStdout) {
       process.stderr.write(`saved ${target} (${formatSize(manifest.size)}) in ${seconds.toFixed(1)} s\n`);
     }

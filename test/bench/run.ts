@@ -7,6 +7,7 @@ import path from 'node:path';
 import { hasChromium } from '../chromium.js';
 import { openPair, sealPair } from './pipeline.js';
 import { openBenchPage } from './chromium.js';
+import { networkBench } from './network.js';
 
 interface Figure {
   name: string;
@@ -78,6 +79,16 @@ if (wanted('chromium')) {
       await bench.close();
     }
   }
+}
+
+if (wanted('network')) {
+  console.error('network: mycel get vs a bare data channel (256 MiB x 3), then put/get of 1 GiB for RSS…');
+  const net = await networkBench();
+  pair('node→node: get transfer (first to last byte)', 'MB/s', net.getMBps, 'bare RTCDataChannel between two processes, same bytes', net.bareMBps);
+  alone('node→node: get time to first byte', 'ms', net.getTtfbMs, 'bare channel: process start to first byte', net.bareTtfbMs);
+  alone('node: put of 1 GiB to the seed', 'MB/s', net.putMBps);
+  alone('node: peak RSS of put, 1 GiB file', 'MB', net.putPeakRssMB, 'budget', 200);
+  alone('node: peak RSS of get, 1 GiB file', 'MB', net.getPeakRssMB, 'budget', 200);
 }
 
 const width = Math.max(...figures.map((f) => f.name.length));

@@ -20,8 +20,15 @@ export interface MycelProcess {
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export function startMycel(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): MycelProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+export interface StartOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Flags for node itself, before the script (e.g. --import a probe). */
+  nodeArgs?: string[];
+}
+
+export function startMycel(args: string[], options: StartOptions = {}): MycelProcess {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, MYCEL_LOG: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,7 +95,7 @@ export interface RunResult {
 }
 
 /** Runs a command to its end. */
-export async function runMycel(args: string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function runMycel(args: string[], options: StartOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
   const proc = startMycel(args, options);
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
   const code = await proc.exited;

@@ -1,0 +1,178 @@
+// Hostile peers on real data channels. Against a seed: malformed frames, oversized frames and
+// request floods each get that peer dropped, nobody else is affected and nothing stored changes.
+// Against a getter: a holder that answers with bytes that are not the block asked for is dropped
+// and banned, and the file still arrives whole from the honest seed.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryBlockStore } from '../../src/store/memory.js';
+import type { BlockStore } from '../../src/store/block-store.js';
+import { newPeerId } from '../../src/net/ids.js';
+import { Swarm } from '../../src/net/swarm.js';
+import { nodeSocketFactory } from '../../src/node/seed.js';
+import { nodeWrtc } from '../../src/node/wrtc.js';
+import { parseLink } from '../../src/content/link.js';
+import { FrameType, MAX_FRAME_BYTES, WIRE_VERSION } from '../../src/net/wire.js';
+import { logged, runMycel, startServe, tempDir, type MycelProcess } from '../helpers/processes.js';
+import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
+import { openRawLink, within } from '../helpers/hostile.js';
+import { pseudoRandomBytes } from '../helpers/data.js';
+
+const MiB = 1024 * 1024;
+let dir: string;
+let serve: { proc: MycelProcess; url: string; port: number };
+let signalUrl: string;
+let seedPeer: string;
+let file: string;
+let link: string;
+let seedData: string;
+
+async function countBlocks(): Promise<number> {
+  let n = 0;
+  const root = path.join(seedData, 'blocks');
+  for (const a of await fs.readdir(root)) for (const b of await fs.readdir(path.join(root, a))) n += (await fs.readdir(path.join(root, a, b))).length;
+  return n;
+}
+
+async function someDataBlockId(): Promise<string> {
+  const root = path.join(seedData, 'blocks');
+  for (const a of await fs.readdir(root)) {
+    for (const b of await fs.readdir(path.join(root, a))) {
+      for (const id of await fs.readdir(path.join(root, a, b))) {
+        if ((await fs.stat(path.join(root, a, b, id))).size > 100_000) return id;
+      }
+    }
+  }
+  throw new Error('no data block');
+}
+
+/** Error frames the seed sent before closing, decoded as [reason code, message]. */
+function errorFrames(received: Uint8Array[]): string[] {
+  return received
+    .filter((m) => m[0] === 0 && m[1] === WIRE_VERSION && m[2] === FrameType.Error)
+    .map((m) => new TextDecoder().decode(m.subarray(8)));
+}
+
+beforeAll(async () => {
+  dir = await tempDir('hostile');
+  seedData = path.join(dir, 'seed');
+  serve = await startServe(seedData);
+  signalUrl = `ws://127.0.0.1:${serve.port}/signal`;
+  seedPeer = JSON.parse(await serve.proc.waitForLine(logged('seed ready'))).peer;
+  file = path.join(dir, 'honest.bin');
+  await writeGeneratedFile(file, 8 * MiB, 3);
+  const put = await runMycel(['put', file, '--server', serve.url]);
+  expect(put.code, put.stderr).toBe(0);
+  link = put.stdout.trim();
+});
+
+afterAll(async () => {
+  await serve?.proc.kill();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('a hostile peer against a seed', () => {
+  const attacks: [string, (send: (m: Uint8Array) => void) => void, RegExp][] = [
+    ['a fragment with an unknown flag', (send) => send(new Uint8Array([7, 1, 2, 3])), /unknown fragment flag/],
+    ['a frame shorter than its header', (send) => send(new Uint8Array([0, WIRE_VERSION, 2])), /shorter than a header/],
+    ['a frame of an unknown type', (send) => send(new Uint8Array([0, WIRE_VERSION, 99, 0, 0, 0, 1])), /unknown frame type 99/],
+    ['a frame of another protocol version', (send) => send(new Uint8Array([0, 42, 2, 0, 0, 0, 1])), /unsupported wire version/],
+    [
+      'a want whose id is cut short',
+      (send) => send(new Uint8Array([0, WIRE_VERSION, FrameType.Want, 0, 0, 0, 1, ...new Uint8Array(31)])),
+      /want carries one block id/,
+    ],
+    [
+      'a frame that never ends (oversized)',
+      (send) => {
+        const more = new Uint8Array(64 * 1024);
+        more[0] = 1;
+        for (let sent = 0; sent <= MAX_FRAME_BYTES; sent += more.length - 1) send(more);
+      },
+      /frame grew past/,
+    ],
+    [
+      'a block nobody asked for',
+      (send) => send(new Uint8Array([0, WIRE_VERSION, FrameType.Block, 0, 0, 0, 77, 1, 2, 3])),
+      /answer .* to no request/,
+    ],
+  ];
+
+  for (const [what, attack, reason] of attacks) {
+    it(`is dropped for ${what}`, async () => {
+      const blocksBefore = await countBlocks();
+      const hostile = await openRawLink(signalUrl, seedPeer);
+      attack(hostile.send);
+      expect(await within(hostile.closed, 15_000)).toBe(true);
+      expect(errorFrames(hostile.received).join('\n')).toMatch(reason);
+      expect(await countBlocks()).toBe(blocksBefore);
+    });
+  }
+
+  it('is dropped for flooding it with requests', async () => {
+    const id = await someDataBlockId();
+    const hostile = await openRawLink(signalUrl, seedPeer);
+    const want = new Uint8Array(7 + 32);
+    want.set([0, WIRE_VERSION, FrameType.Want]);
+    want.set(Buffer.from(id, 'hex'), 7);
+    for (let i = 1; i <= 300; i++) {
+      new DataView(want.buffer).setUint32(3, i);
+      hostile.send(want);
+    }
+    expect(await within(hostile.closed, 15_000)).toBe(true);
+    expect(errorFrames(hostile.received).join('\n')).toMatch(/more than 64 requests/);
+  });
+
+  it('is banned afterwards: its offers are ignored for a while', async () => {
+    const hostile = await openRawLink(signalUrl, seedPeer);
+    hostile.send(new Uint8Array([0, WIRE_VERSION, 99, 0, 0, 0, 1]));
+    expect(await within(hostile.closed, 15_000)).toBe(true);
+    await serve.proc.waitForLine((line) => line.includes('peer banned') && line.includes(hostile.peerId));
+  });
+
+  it('leaves honest peers unaffected: a get after the attacks returns equal bytes', async () => {
+    const out = path.join(dir, 'after-attacks.bin');
+    const get = await runMycel(['get', link, '-o', out, '--cache', path.join(dir, 'cache-honest')]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(await sameFiles(file, out)).toBe(true);
+    expect(serve.proc.child.exitCode).toBeNull();
+  }, 60_000);
+});
+
+describe('a hostile holder against a getter', () => {
+  it('is dropped and banned for blocks that do not match their ids; the get completes from the seed', async () => {
+    const honest = createMemoryBlockStore();
+    let asked = 0;
+    const lying: BlockStore = {
+      ...honest,
+      get: async () => {
+        asked++;
+        return pseudoRandomBytes(256 * 1024, asked);
+      },
+      has: async () => true,
+    };
+    const root = parseLink(link).root;
+    const liar = new Swarm({
+      peerId: newPeerId(),
+      signalUrl,
+      createSocket: nodeSocketFactory,
+      wrtc: nodeWrtc,
+      host: { store: lying, role: 0, haves: () => [root] },
+    });
+    liar.announce([root]);
+    liar.start();
+    await liar.signaling.ready();
+    try {
+      const out = path.join(dir, 'despite-liar.bin');
+      // A small window for the seed makes sure the liar gets asked too.
+      const get = await runMycel(['get', link, '-o', out, '--cache', path.join(dir, 'cache-liar')], { env: { MYCEL_LOG: 'warn' } });
+      expect(get.code, get.stderr).toBe(0);
+      expect(await sameFiles(file, out)).toBe(true);
+      expect(asked).toBeGreaterThan(0);
+      expect(get.stderr).toContain('peer banned');
+      expect(get.stderr).toContain(liar.peerId);
+    } finally {
+      liar.close();
+    }
+  }, 60_000);
+});

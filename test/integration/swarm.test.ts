@@ -1,0 +1,101 @@
+// Two peers in this process, a real signaling server on loopback, real WebRTC (node-datachannel)
+// between them: connecting again and again, both sides offering at once, and the basic requests.
+import { createServer, type Server } from 'node:http';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SignalingServer } from '../../signaling/server.js';
+import { createLogger } from '../../src/node/log.js';
+import { newPeerId } from '../../src/net/ids.js';
+import { Swarm } from '../../src/net/swarm.js';
+import { nodeSocketFactory } from '../../src/node/seed.js';
+import { nodeWrtc } from '../../src/node/wrtc.js';
+import { createMemoryBlockStore } from '../../src/store/memory.js';
+import { StoreRefusedError } from '../../src/errors.js';
+import { block } from '../contracts/block-store.js';
+import type { BlockStore } from '../../src/store/block-store.js';
+
+let http: Server;
+let signaling: SignalingServer;
+let url: string;
+const swarms: Swarm[] = [];
+
+beforeAll(async () => {
+  signaling = new SignalingServer({ log: createLogger({ level: 'warn' }) });
+  http = createServer((req, res) => signaling.handleHttp(req, res) || res.end());
+  signaling.attach(http);
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  url = `ws://127.0.0.1:${(http.address() as { port: number }).port}/signal`;
+});
+
+afterEach(() => {
+  for (const swarm of swarms.splice(0)) swarm.close();
+});
+
+afterAll(async () => {
+  await signaling.close();
+  http.closeAllConnections();
+  await new Promise((resolve) => http.close(resolve));
+});
+
+async function peer(store: BlockStore = createMemoryBlockStore()): Promise<Swarm> {
+  const swarm = new Swarm({
+    peerId: newPeerId(),
+    signalUrl: url,
+    createSocket: nodeSocketFactory,
+    wrtc: nodeWrtc,
+    host: { store, role: 0, haves: () => [] },
+  });
+  swarms.push(swarm);
+  swarm.start();
+  await swarm.signaling.ready();
+  return swarm;
+}
+
+describe('swarm', () => {
+  it('connects to the same peer many times in a row', async () => {
+    const a = await peer();
+    const b = await peer();
+    for (let i = 0; i < 12; i++) {
+      const session = await a.connect(b.peerId);
+      expect(session.closed).toBe(false);
+      const closed = new Promise((resolve) => session.on('close', resolve));
+      session.close();
+      await closed;
+    }
+  }, 120_000);
+
+  it('ends with one session on each side when both offer at once', async () => {
+    const a = await peer();
+    const b = await peer();
+    const [sa, sb] = await Promise.all([a.connect(b.peerId), b.connect(a.peerId)]);
+    expect(sa.peer).toBe(b.peerId);
+    expect(sb.peer).toBe(a.peerId);
+    expect(a.sessions()).toHaveLength(1);
+    expect(b.sessions()).toHaveLength(1);
+    expect(await sa.want(block(10, 1).id)).toBeUndefined();
+  }, 60_000);
+
+  it('serves held blocks by id, says not-found otherwise, and refuses stores it does not take', async () => {
+    const store = createMemoryBlockStore();
+    const held = block(300_000, 2);
+    await store.put(held.id, held.bytes);
+    const server = await peer(store);
+    const client = await peer();
+    const session = await client.connect(server.peerId);
+    expect(await session.want(held.id)).toEqual(held.bytes);
+    expect(await session.want(block(5, 3).id)).toBeUndefined();
+    const refusal = await session.store(new Uint8Array(16), held.bytes).catch((e) => e);
+    expect(refusal).toBeInstanceOf(StoreRefusedError);
+    expect(refusal.reason).toBe('not-allowed');
+    expect(session.stats.blocksFetched).toBe(1);
+  }, 60_000);
+
+  it('finds holders through the signaling server', async () => {
+    const a = await peer();
+    const b = await peer();
+    const topic = block(1, 9).id;
+    a.announce([topic]);
+    await expect.poll(() => b.holders(topic), { timeout: 5_000 }).toEqual([a.peerId]);
+    a.withdraw([topic]);
+    await expect.poll(() => b.holders(topic), { timeout: 5_000 }).toEqual([]);
+  });
+});

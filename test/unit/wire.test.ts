@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import {
+  FrameType,
+  MAX_FRAME_BYTES,
+  Reassembler,
+  UPLOAD_ID_BYTES,
+  decodeFrame,
+  encodeFrame,
+  fragments,
+  type Frame,
+} from '../../src/net/wire.js';
+import { ProtocolError } from '../../src/errors.js';
+import { MAX_BLOCK_BYTES } from '../../src/content/format.js';
+import { clientMessage } from '../../src/net/signal-messages.js';
+import { SchemaError } from '../../src/net/schema.js';
+import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
+
+const id = 'cd'.repeat(32);
+const upload = pseudoRandomBytes(UPLOAD_ID_BYTES, 2);
+
+function reassemble(frame: Uint8Array): Uint8Array {
+  const r = new Reassembler();
+  let out: Uint8Array | undefined;
+  for (const message of fragments(frame)) {
+    expect(out).toBeUndefined();
+    out = r.push(message);
+  }
+  return out!;
+}
+
+describe('wire frames', () => {
+  const frames: Frame[] = [
+    { type: FrameType.Hello, id: 0, role: 3 },
+    { type: FrameType.Want, id: 7, block: id },
+    { type: FrameType.Block, id: 8, bytes: pseudoRandomBytes(300_000, 1) },
+    { type: FrameType.NotFound, id: 9 },
+    { type: FrameType.Have, id: 0, topics: [id, 'ef'.repeat(32)] },
+    { type: FrameType.Store, id: 10, upload, bytes: pseudoRandomBytes(MAX_BLOCK_BYTES, 3) },
+    { type: FrameType.Stored, id: 11 },
+    { type: FrameType.Refused, id: 12, reason: 'quota', message: 'full up' },
+    { type: FrameType.Commit, id: 13, upload, root: id },
+    { type: FrameType.Committed, id: 14 },
+    { type: FrameType.Ping, id: 15 },
+    { type: FrameType.Pong, id: 0xffffffff },
+    { type: FrameType.Error, id: 0, reason: 'flood', message: 'too much' },
+  ];
+
+  for (const frame of frames) {
+    it(`round-trips type ${frame.type} through fragments`, () => {
+      const decoded = decodeFrame(reassemble(encodeFrame(frame)));
+      const norm = (f: Frame) => JSON.parse(JSON.stringify(f, (_k, v) => (v instanceof Uint8Array ? Array.from(v.subarray(0, 64)) : v)));
+      expect(norm(decoded)).toEqual(norm(frame));
+      if ('bytes' in frame) expect(sameBytes((decoded as typeof frame).bytes, frame.bytes)).toBe(true);
+    });
+  }
+
+  it('keeps every message within 64 KiB', () => {
+    for (const message of fragments(encodeFrame(frames[5]!))) expect(message.length).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  const reasonOf = (bytes: Uint8Array) => {
+    try {
+      decodeFrame(bytes);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ProtocolError);
+      return (error as ProtocolError).reason;
+    }
+    return 'accepted';
+  };
+
+  it('rejects what a hostile peer sends, naming why', () => {
+    expect(reasonOf(new Uint8Array([1, 2]))).toBe('short');
+    expect(reasonOf(new Uint8Array([9, 2, 0, 0, 0, 1]))).toBe('version');
+    expect(reasonOf(new Uint8Array([1, 200, 0, 0, 0, 1]))).toBe('unknown-type');
+    expect(reasonOf(new Uint8Array([1, FrameType.Want, 0, 0, 0, 1, 1, 2, 3]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([1, FrameType.NotFound, 0, 0, 0, 1, 0]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([1, FrameType.Have, 0, 0, 0, 0, ...new Uint8Array(33)]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([1, FrameType.Refused, 0, 0, 0, 1, 99]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([1, FrameType.Store, 0, 0, 0, 1, ...upload]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array(MAX_FRAME_BYTES + 1))).toBe('oversized');
+    const bigBlock = new Uint8Array(6 + MAX_BLOCK_BYTES + 1);
+    bigBlock.set([1, FrameType.Block]);
+    expect(reasonOf(bigBlock)).toBe('bad-body');
+  });
+
+  it('refuses fragments that would grow a frame past the limit, before buffering them', () => {
+    const r = new Reassembler();
+    const more = new Uint8Array(64 * 1024);
+    more[0] = 1;
+    expect(() => {
+      for (let i = 0; i < 20; i++) r.push(more);
+    }).toThrow(/grew past/);
+    expect(() => new Reassembler().push(new Uint8Array(0))).toThrow(ProtocolError);
+    expect(() => new Reassembler().push(new Uint8Array(64 * 1024 + 1))).toThrow(ProtocolError);
+    expect(() => new Reassembler().push(new Uint8Array([2, 1]))).toThrow(/fragment flag/);
+  });
+});
+
+describe('signaling message schemas', () => {
+  it('accept the protocol and refuse anything else with the field at fault', () => {
+    expect(clientMessage.parse({ t: 'hello', v: 1, peer: 'abcdefgh' })).toEqual({ t: 'hello', v: 1, peer: 'abcdefgh' });
+    expect(clientMessage.parse({ t: 'announce', topics: ['seeds', id] }).t).toBe('announce');
+    const bad: [unknown, RegExp][] = [
+      [null, /unknown message type/],
+      [{ t: 'hello', v: 2, peer: 'abcdefgh' }, /v: must be 1/],
+      [{ t: 'hello', v: 1, peer: 'short' }, /peer: length/],
+      [{ t: 'hello', v: 1, peer: 'abcdefgh', admin: true }, /unknown field "admin"/],
+      [{ t: 'announce', topics: [] }, /topics: must have 1\.\.256 items/],
+      [{ t: 'announce', topics: Array(257).fill(id) }, /topics: must have/],
+      [{ t: 'announce', topics: ['ZZ'.repeat(32)] }, /topics\[0\]: has an invalid format/],
+      [{ t: 'lookup', id: -1, topic: id }, /id: must be an integer/],
+      [{ t: 'signal', to: 'abcdefgh', data: [] }, /data: must be an object/],
+      [{ t: '__proto__' }, /unknown message type/],
+    ];
+    for (const [input, message] of bad) {
+      expect(() => clientMessage.parse(input)).toThrow(SchemaError);
+      expect(() => clientMessage.parse(input)).toThrow(message);
+    }
+  });
+});
