@@ -61,7 +61,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 describe('seeds', () => {
   // Retried because the claim needs both WebRTC connections up before the file is through, and
   // about one connect in twenty on node-datachannel needs a second attempt (see the notes).
-  it('a put stores the file on every seed, and a get draws blocks from both', { retry: 2 }, async () => {
+  it('a put stores the file on every seed, and a get draws blocks from both', { retry: 2, timeout: 120_000 }, async () => {
     const net = await network(2);
     const file = path.join(net.dir, 'shared.bin');
     // Large enough that the fetch is still running when the second seed's connection is up.
@@ -78,7 +78,7 @@ describe('seeds', () => {
     expect(a).toBeGreaterThan(0);
     expect(b).toBeGreaterThan(0);
     expect(a + b).toBeGreaterThanOrEqual(257); // 256 data blocks and the manifest root
-  }, 120_000);
+  });
 
   it('a get survives its only seed being killed and restarted, and completes with equal bytes', async () => {
     const net = await network(1);
