@@ -1,0 +1,77 @@
+// Playwright fixtures: a real Mycel server per test, and helpers that drive the app the way a
+// person does (by role and accessible name).
+import { test as base, expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { freePort, logged, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
+
+export interface MycelServer {
+  readonly url: string;
+  readonly proc: MycelProcess;
+  readonly dataDir: string;
+}
+
+async function startServer(kind: 'serve' | 'signal'): Promise<MycelServer> {
+  const dataDir = await tempDir(`e2e-${kind}`);
+  const port = await freePort();
+  const args = kind === 'serve' ? ['serve', '--data', path.join(dataDir, 'seed')] : ['signal'];
+  const proc = startMycel([...args, '--port', String(port), '--host', '127.0.0.1']);
+  await proc.waitForLine(logged(kind === 'serve' ? 'seed ready' : 'listening'));
+  // localhost (not 127.0.0.1) is a secure context: service workers and WebCrypto are available.
+  return { url: `http://localhost:${port}`, proc, dataDir };
+}
+
+export const test = base.extend<{ server: MycelServer; serverKind: 'serve' | 'signal' }>({
+  serverKind: ['serve', { option: true }],
+  server: async ({ serverKind }, use) => {
+    const server = await startServer(serverKind);
+    await use(server);
+    await server.proc.kill();
+    await fs.rm(server.dataDir, { recursive: true, force: true });
+  },
+  baseURL: async ({ server }, use) => use(server.url),
+});
+
+export { expect };
+
+/** Opens the app and waits until it is connected to the signaling server. */
+export async function openApp(page: Page, url = '/'): Promise<void> {
+  await page.goto(url);
+  await expect(page.getByTestId('signaling-status')).toHaveText('Connected');
+}
+
+/** Adds a file through the file picker and returns its share link. */
+export async function addFile(page: Page, name: string, buffer: Buffer, mimeType = 'application/octet-stream'): Promise<string> {
+  await page.getByLabel('Add files').setInputFiles({ name, mimeType, buffer });
+  const link = page.getByRole('textbox', { name: 'Share link' }).first();
+  await expect(link).toHaveValue(/#[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/, { timeout: 60_000 });
+  return link.inputValue();
+}
+
+/** Opens `link`, presses Download, and returns the bytes the browser saved. */
+export async function download(page: Page, link: string): Promise<Buffer> {
+  await page.goto(link);
+  await expect(page.getByRole('heading', { level: 2 }).first()).not.toHaveText(/Opening/, { timeout: 60_000 });
+  const saved = page.waitForEvent('download', { timeout: 90_000 });
+  await page.getByRole('button', { name: 'Download', exact: true }).click();
+  const file = await saved;
+  const where = await file.path();
+  return fs.readFile(where);
+}
+
+export async function newContext(browser: Browser, baseURL: string): Promise<BrowserContext> {
+  return browser.newContext({ baseURL, acceptDownloads: true });
+}
+
+/** Deterministic bytes for a test file. */
+export function bytesOf(size: number, seed = 1): Buffer {
+  const out = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 255;
+  }
+  return out;
+}

@@ -1,0 +1,137 @@
+// The app's reactive state (Svelte 5 runes) over the BrowserPeer: connection status, the Library,
+// files being added, storage figures, and whether a new version is waiting.
+
+import { Workbox } from 'workbox-window';
+import type { LibraryEntry } from '../../src/store/library.js';
+import { BrowserPeer, type PeerStatus } from './browser-peer.js';
+
+export interface Upload {
+  readonly id: number;
+  readonly name: string;
+  readonly size: number;
+  bytesRead: number;
+  entry?: LibraryEntry;
+  error?: string;
+}
+
+export interface StorageInfo {
+  used?: number;
+  quota?: number;
+  persisted?: boolean;
+  /** The answer to our request for persistent storage, once asked. */
+  persistAnswer?: 'granted' | 'denied' | 'unsupported';
+}
+
+let nextUpload = 1;
+
+export class AppState {
+  peer = $state<BrowserPeer | undefined>();
+  startError = $state<string | undefined>();
+  status = $state<PeerStatus>({ signaling: 'connecting', peers: 0 });
+  files = $state<LibraryEntry[]>([]);
+  uploads = $state<Upload[]>([]);
+  storage = $state<StorageInfo>({});
+  updateWaiting = $state(false);
+  /** The part after # when it holds a link. */
+  fragment = $state(location.hash.slice(1));
+  private workbox: Workbox | undefined;
+
+  async start(): Promise<void> {
+    addEventListener('hashchange', () => (this.fragment = location.hash.slice(1)));
+    this.registerServiceWorker();
+    try {
+      const peer = await BrowserPeer.start();
+      peer.on('status', (status) => (this.status = status));
+      peer.on('library', (files) => {
+        this.files = files;
+        void this.refreshStorage();
+      });
+      this.peer = peer;
+      this.status = peer.status;
+      this.files = await peer.entries();
+    } catch (error) {
+      this.startError = (error as Error).message;
+    }
+    await this.refreshStorage();
+  }
+
+  private registerServiceWorker(): void {
+    if (!('serviceWorker' in navigator)) return;
+    const wb = new Workbox('/sw.js', { scope: '/' });
+    wb.addEventListener('waiting', () => (this.updateWaiting = true));
+    wb.addEventListener('controlling', (event) => {
+      if (event.isUpdate) location.reload();
+    });
+    void wb.register().catch(() => {});
+    this.workbox = wb;
+  }
+
+  /** Lets the waiting version take over; the page reloads when it does. */
+  applyUpdate(): void {
+    this.workbox?.messageSkipWaiting();
+  }
+
+  async refreshStorage(): Promise<void> {
+    const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
+    const persisted = await navigator.storage?.persisted?.().catch(() => undefined);
+    this.storage = { ...this.storage, used: estimate?.usage, quota: estimate?.quota, persisted };
+  }
+
+  async requestPersistence(): Promise<void> {
+    if (!navigator.storage?.persist) {
+      this.storage = { ...this.storage, persistAnswer: 'unsupported' };
+      return;
+    }
+    const granted = await navigator.storage.persist().catch(() => false);
+    this.storage = { ...this.storage, persisted: granted, persistAnswer: granted ? 'granted' : 'denied' };
+  }
+
+  async add(files: Iterable<File>): Promise<void> {
+    const peer = this.peer;
+    if (!peer) return;
+    await Promise.all(
+      [...files].map(async (file) => {
+        const upload: Upload = { id: nextUpload++, name: file.name, size: file.size, bytesRead: 0 };
+        this.uploads = [upload, ...this.uploads];
+        const live = () => this.uploads.find((u) => u.id === upload.id)!;
+        try {
+          const entry = await peer.addFile(file, ({ bytesRead }) => (live().bytesRead = bytesRead));
+          live().bytesRead = file.size;
+          live().entry = entry;
+        } catch (error) {
+          live().error = (error as Error).message;
+        }
+      }),
+    );
+  }
+
+  dismissUpload(id: number): void {
+    this.uploads = this.uploads.filter((u) => u.id !== id);
+  }
+}
+
+/** Waits (up to `timeoutMs`) for a service worker to control this page: it serves file downloads. */
+export async function serviceWorkerControl(timeoutMs = 10_000): Promise<boolean> {
+  if (!('serviceWorker' in navigator)) return false;
+  if (navigator.serviceWorker.controller) return true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(Boolean(navigator.serviceWorker.controller)), timeoutMs);
+    navigator.serviceWorker.addEventListener(
+      'controllerchange',
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      { once: true },
+    );
+  });
+}
+
+/** Starts an ordinary browser download of `url` (served by the service worker as an attachment). */
+export function startDownload(url: string): void {
+  const frame = document.createElement('iframe');
+  frame.hidden = true;
+  frame.src = url;
+  document.body.append(frame);
+  setTimeout(() => frame.remove(), 60_000);
+}

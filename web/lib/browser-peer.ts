@@ -1,0 +1,256 @@
+// The browser as a full peer: its IndexedDB block store and Library, its signaling connection to
+// the page's own origin, WebRTC links to other browsers and seeds, and the file operations the app
+// offers (add, open, download, pin, unpin, remove). The page's UI talks to this class only.
+//
+// The browser serves every block it holds to any peer that asks, and announces the files it holds
+// whole, so browsers replicate to each other and not only to the seed. Keys stay in the Library
+// (IndexedDB on this device) and in links; nothing here sends one anywhere.
+
+import { formatLink, parseLink, type FileLink } from '../../src/content/link.js';
+import type { Manifest } from '../../src/content/manifest.js';
+import type { BlockId } from '../../src/content/format.js';
+import { Emitter } from '../../src/net/emitter.js';
+import { newPeerId } from '../../src/net/ids.js';
+import { quietLog, type NetLog } from '../../src/net/log.js';
+import { signalUrlFor } from '../../src/net/signal-messages.js';
+import type { WebSocketLike } from '../../src/net/signal-client.js';
+import { Swarm } from '../../src/net/swarm.js';
+import { connectSeeds, fileBlockIds, openRemoteFile, uploadFile, type RemoteFile } from '../../src/net/transfer.js';
+import type { FetchProgress } from '../../src/net/fetch.js';
+import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
+import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.js';
+import type { LibraryEntry } from '../../src/store/library.js';
+
+/** How long adding a file looks for a seed before keeping the file on this device only. */
+const SEED_SEARCH_MS = 3_000;
+/** Share of the browser's storage quota the block store may use. */
+const QUOTA_SHARE = 0.8;
+const FILE_PIN = 'file:';
+
+export interface PeerStatus {
+  readonly signaling: 'connecting' | 'connected' | 'disconnected';
+  readonly peers: number;
+}
+
+export interface BrowserPeerEvents extends Record<string, unknown> {
+  status: PeerStatus;
+  library: LibraryEntry[];
+}
+
+export interface AddProgress {
+  readonly bytesRead: number;
+  readonly size: number;
+}
+
+export interface OpenedFile {
+  readonly link: FileLink;
+  readonly manifest: Manifest;
+  readonly remote: RemoteFile;
+}
+
+export interface BrowserPeerOptions {
+  readonly dbName?: string;
+  readonly log?: NetLog;
+  /** Where the signaling server is; default the page's own origin. */
+  readonly origin?: string;
+}
+
+export class BrowserPeer extends Emitter<BrowserPeerEvents> {
+  private signalingState: PeerStatus['signaling'] = 'connecting';
+
+  private constructor(
+    readonly db: MycelDB,
+    readonly store: BlockStore,
+    readonly library: IdbLibrary,
+    readonly swarm: Swarm,
+    readonly origin: string,
+  ) {
+    super();
+    swarm.signaling.on('ready', () => this.setSignaling('connected'));
+    swarm.signaling.on('disconnected', () => this.setSignaling('disconnected'));
+    swarm.on('session', () => this.emitStatus());
+    swarm.on('session-closed', () => this.emitStatus());
+  }
+
+  static async start(options: BrowserPeerOptions = {}): Promise<BrowserPeer> {
+    const origin = options.origin ?? location.origin;
+    const db = await openMycelDatabase(options.dbName);
+    const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
+    const quota = estimate?.quota ? Math.floor(estimate.quota * QUOTA_SHARE) : undefined;
+    const store = await openIdbBlockStore({ db, quota });
+    const library = new IdbLibrary(db);
+    let peer: BrowserPeer | undefined;
+    const swarm = new Swarm({
+      peerId: newPeerId(),
+      signalUrl: signalUrlFor(origin),
+      createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+      log: options.log ?? quietLog,
+      host: {
+        store,
+        role: 0,
+        haves: () => peer?.heldRoots ?? [],
+      },
+    });
+    peer = new BrowserPeer(db, store, library, swarm, origin);
+    await peer.refreshHeld();
+    swarm.announce(peer.heldRoots);
+    swarm.start();
+    return peer;
+  }
+
+  private heldRoots: BlockId[] = [];
+
+  private async refreshHeld(): Promise<LibraryEntry[]> {
+    const entries = await this.library.list();
+    this.heldRoots = entries.filter((e) => e.complete).map((e) => e.root);
+    this.emit('library', entries);
+    return entries;
+  }
+
+  get status(): PeerStatus {
+    return { signaling: this.signalingState, peers: this.swarm.sessions().length };
+  }
+
+  private setSignaling(state: PeerStatus['signaling']): void {
+    this.signalingState = state;
+    this.emitStatus();
+  }
+
+  private emitStatus(): void {
+    this.emit('status', this.status);
+  }
+
+  async entries(): Promise<LibraryEntry[]> {
+    return this.library.list();
+  }
+
+  async usage(): Promise<StoreUsage> {
+    return this.store.usage();
+  }
+
+  /**
+   * Encrypts `file` in this browser, keeps its blocks here and pushes them to the seeds it finds;
+   * resolves with the Library entry (its link carries the key).
+   */
+  async addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry> {
+    await this.swarm.signaling.ready(SEED_SEARCH_MS).catch(() => {});
+    const seeds = this.swarm.signaling.connected ? await connectSeeds(this.swarm, { timeoutMs: SEED_SEARCH_MS }) : [];
+    const result = await uploadFile(file.stream() as ReadableStream<Uint8Array>, {
+      name: file.name,
+      mediaType: file.type,
+      seeds,
+      store: this.store,
+      signal,
+      onProgress: ({ bytesRead }) => onProgress?.({ bytesRead, size: file.size }),
+    });
+    const entry: LibraryEntry = {
+      root: result.file.root,
+      link: formatLink(this.origin, result.file.root, result.file.key),
+      name: file.name,
+      size: file.size,
+      mediaType: result.file.manifest.mediaType,
+      source: 'added',
+      addedAt: Date.now(),
+      pinned: false,
+      complete: true,
+      copies: result.seeds.length,
+    };
+    await this.library.put(entry);
+    await this.refreshHeld();
+    this.swarm.announce([entry.root]);
+    return entry;
+  }
+
+  /**
+   * Opens a link: fetches and decrypts the manifest (from this device or from peers).
+   * @throws LinkError, WrongKeyError, NoHolderError, BlockIntegrityError
+   */
+  async open(
+    text: string,
+    options: { signal?: AbortSignal; noHolderTimeoutMs?: number; onProgress?: (p: FetchProgress) => void } = {},
+  ): Promise<OpenedFile> {
+    const link = parseLink(text);
+    const existing = await this.library.get(link.root);
+    // A file held whole here opens without the network (offline, for a pinned file).
+    if (!existing?.complete) await this.swarm.signaling.ready().catch(() => {});
+    const remote = await openRemoteFile(link.root, link.key, {
+      swarm: this.swarm,
+      store: this.store,
+      signal: options.signal,
+      noHolderTimeoutMs: options.noHolderTimeoutMs ?? 20_000,
+      onProgress: options.onProgress,
+    });
+    const { manifest } = remote.opened;
+    if (!existing) {
+      await this.library.put({
+        root: link.root,
+        link: formatLink(this.origin, link.root, link.key),
+        name: manifest.name,
+        size: manifest.size,
+        mediaType: manifest.mediaType,
+        source: 'opened',
+        addedAt: Date.now(),
+        pinned: false,
+        complete: false,
+      });
+      await this.refreshHeld();
+    }
+    return { link, manifest, remote };
+  }
+
+  /** Live copies: peers the signaling server names as holders, plus this device if it holds it all. */
+  async copies(root: BlockId): Promise<{ peers: number; here: boolean }> {
+    const peers = await this.swarm.holders(root).catch(() => [] as string[]);
+    const entry = await this.library.get(root);
+    const here = entry?.complete ?? false;
+    await this.library.update(root, { copies: peers.length });
+    return { peers: peers.length, here };
+  }
+
+  /** Fetches every block of an opened file into IndexedDB; then this device holds and serves it. */
+  async fetchAll(file: OpenedFile): Promise<void> {
+    await file.remote.fetchAll();
+    await this.library.update(file.link.root, { complete: true });
+    await this.refreshHeld();
+    this.swarm.announce([file.link.root]);
+  }
+
+  /** Keeps every block of the file (and its key, in the Library) on this device. */
+  async pin(root: BlockId, file?: OpenedFile): Promise<void> {
+    const entry = await this.library.get(root);
+    if (!entry) throw new Error('not in the library');
+    const opened = file ?? (await this.open(entry.link));
+    if (!entry.complete) await this.fetchAll(opened);
+    await this.store.pin(FILE_PIN + root, fileBlockIds(opened.remote.opened));
+    await this.library.update(root, { pinned: true });
+    await this.refreshHeld();
+  }
+
+  async unpin(root: BlockId): Promise<void> {
+    await this.store.unpin(FILE_PIN + root);
+    await this.library.update(root, { pinned: false });
+    await this.refreshHeld();
+  }
+
+  /** Forgets a file: its pin, its Library entry (and key), and the blocks only it needed. */
+  async remove(root: BlockId): Promise<void> {
+    const entry = await this.library.get(root);
+    if (!entry) return;
+    await this.store.unpin(FILE_PIN + root);
+    if (entry.complete) {
+      const file = await this.open(entry.link).catch(() => undefined);
+      if (file) {
+        for (const id of fileBlockIds(file.remote.opened)) if (!this.store.isPinned(id)) await this.store.delete(id);
+        file.remote.close();
+      }
+    }
+    await this.library.remove(root);
+    this.swarm.withdraw([root]);
+    await this.refreshHeld();
+  }
+
+  close(): void {
+    this.swarm.close();
+    void this.store.close();
+  }
+}

@@ -1,0 +1,100 @@
+// Builds the HTTP response for a file held on this device: blocks are read from IndexedDB, verified
+// and decrypted as the body is pulled, never gathered in memory. Used by the service worker for
+// /mycel/file/<root>/<name> (view in page, download, offline) with single-range support (206) so
+// audio and video can seek.
+
+import { parseLink } from '../../src/content/link.js';
+import { openManifest, readFile, toReadableStream, type BlockGetter } from '../../src/content/open.js';
+import { BlockMissingError, MycelError } from '../../src/errors.js';
+import type { MycelDB } from '../../src/store/idb.js';
+import { isBlockId } from '../../src/content/format.js';
+
+export const FILE_ROUTE = '/mycel/file/';
+
+/** The in-app URL of a file: its root, and its name for a nice download file name. */
+export function fileUrl(root: string, name: string, download = false): string {
+  return `${FILE_ROUTE}${root}/${encodeURIComponent(name || 'file')}${download ? '?download=1' : ''}`;
+}
+
+export interface Range {
+  start: number;
+  /** Exclusive. */
+  end: number;
+}
+
+/**
+ * Parses a Range header for a body of `size` bytes (RFC 9110 §14.2). Returns undefined to serve the
+ * whole body (no header, another unit, several ranges), or 'unsatisfiable'.
+ */
+export function parseRange(header: string | null, size: number): Range | 'unsatisfiable' | undefined {
+  if (!header) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match) return undefined;
+  const [, from, to] = match as unknown as [string, string, string];
+  if (from === '' && to === '') return undefined;
+  if (from === '') {
+    const suffix = Number(to);
+    if (suffix === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size };
+  }
+  const start = Number(from);
+  const last = to === '' ? size - 1 : Math.min(Number(to), size - 1);
+  if (start >= size || last < start) return 'unsatisfiable';
+  return { start, end: last + 1 };
+}
+
+function contentDisposition(name: string, download: boolean): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_') || 'file';
+  return `${download ? 'attachment' : 'inline'}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
+
+function text(status: number, body: string): Response {
+  return new Response(body, { status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+}
+
+/** A getter over the raw blocks in IndexedDB; reads are verified by readFile itself. */
+export function idbBlockGetter(db: MycelDB): BlockGetter {
+  return async (id) => {
+    const bytes = await db.get('blocks', id);
+    if (!bytes) throw new BlockMissingError(id, 'not held on this device');
+    return bytes;
+  };
+}
+
+export async function fileResponse(db: MycelDB, request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  const [root] = url.pathname.slice(FILE_ROUTE.length).split('/');
+  if (!root || !isBlockId(root)) return text(404, 'not a file address');
+  const entry = await db.get('library', root);
+  if (!entry) return text(404, 'this file is not on this device');
+  const getBlock = idbBlockGetter(db);
+  let opened;
+  try {
+    opened = await openManifest(root, parseLink(entry.link).key, getBlock);
+  } catch (error) {
+    if (error instanceof BlockMissingError) return text(404, 'this file is not on this device');
+    if (error instanceof MycelError) return text(500, error.message);
+    throw error;
+  }
+  const { size, mediaType, name } = opened.manifest;
+  const download = url.searchParams.has('download');
+  const headers = new Headers({
+    'content-type': mediaType || 'application/octet-stream',
+    'accept-ranges': 'bytes',
+    'content-disposition': contentDisposition(name, download),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  const range = parseRange(request.headers.get('range'), size);
+  if (range === 'unsatisfiable') {
+    headers.set('content-range', `bytes */${size}`);
+    return new Response(null, { status: 416, headers });
+  }
+  const { start, end } = range ?? { start: 0, end: size };
+  headers.set('content-length', String(end - start));
+  if (range) headers.set('content-range', `bytes ${start}-${end - 1}/${size}`);
+  const status = range ? 206 : 200;
+  if (request.method === 'HEAD') return new Response(null, { status, headers });
+  const body = toReadableStream(readFile(opened, getBlock, range ? { start, end } : {}));
+  return new Response(body, { status, headers });
+}
