@@ -8,6 +8,7 @@ import { hasChromium } from '../chromium.js';
 import { openPair, sealPair } from './pipeline.js';
 import { openBenchPage } from './chromium.js';
 import { networkBench } from './network.js';
+import { browserBench } from './browsers.js';
 
 interface Figure {
   name: string;
@@ -89,6 +90,20 @@ if (wanted('network')) {
   alone('node: put of 1 GiB to the seed', 'MB/s', net.putMBps);
   alone('node: peak RSS of put, 1 GiB file', 'MB', net.putPeakRssMB, 'budget', 200);
   alone('node: peak RSS of get, 1 GiB file', 'MB', net.getPeakRssMB, 'budget', 200);
+}
+
+if (wanted('browsers')) {
+  if (!hasChromium) {
+    console.error('browsers: skipped, no Chromium installed (apt-get install -y chromium)');
+  } else {
+    console.error('browsers: page → page through the app vs a bare data channel (128 MiB x 3), then a 1 GiB add…');
+    const b = await browserBench();
+    pair('chromium→chromium: app download, no seed (click to saved)', 'MB/s', b.appMBps, 'bare RTCDataChannel between the same two pages', b.bareMBps);
+    alone('chromium: add of 1 GiB (encrypt, IndexedDB)', 'MB/s', b.addMBps);
+    alone('chromium: adding page renderer peak RSS during 1 GiB add', 'MB', b.rendererPeakMB, 'the same renderer before the add', b.rendererBeforeMB);
+    alone('chromium: renderer peak RSS, whole add vs its first half', 'MB', b.rendererPeakMB, 'peak over the first half', b.rendererHalfwayPeakMB);
+    alone('chromium: adding page JS heap peak during 1 GiB add', 'MB', b.jsHeapPeakMB);
+  }
 }
 
 const width = Math.max(...figures.map((f) => f.name.length));

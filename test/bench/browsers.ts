@@ -1,0 +1,238 @@
+// Chromium-to-Chromium: the app moving a file from one page to another (no seed: browser to
+// browser over WebRTC) beside a bare RTCDataChannel between the same two pages pushing the same
+// number of bytes with no protocol; and the adding page's renderer memory while it adds 1 GiB.
+import { chromium, type Browser, type Page } from '@playwright/test';
+import { promises as fs, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.js';
+import { freePort, logged, startMycel, tempDir } from '../helpers/processes.js';
+import { writeGeneratedFile } from '../helpers/files.js';
+import { GiB, MiB } from './units.js';
+
+export interface BrowserFigures {
+  appMBps: number;
+  bareMBps: number;
+  transferBytes: number;
+  addBytes: number;
+  addMBps: number;
+  rendererBeforeMB: number;
+  rendererPeakMB: number;
+  /** Peak over the first half of the add: equal to the whole add's peak when memory is flat. */
+  rendererHalfwayPeakMB: number;
+  jsHeapPeakMB: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** RSS (MB) of every Chromium renderer process that descends from `browserPid`. */
+function rendererRss(browserPid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmdline.includes('--type=renderer')) continue;
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      const ppid = Number(/PPid:\s+(\d+)/.exec(status)?.[1]);
+      const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1000;
+      if (ppid && (ppid === browserPid || isDescendant(ppid, browserPid))) out.set(Number(entry), rss);
+    } catch {
+      // a process that just exited
+    }
+  }
+  return out;
+}
+
+/** The newest Chromium browser process Playwright started (it talks to it over a pipe). */
+function playwrightBrowserPid(): number {
+  let newest = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes('--remote-debugging-pipe') && !cmdline.includes('--type=')) newest = Math.max(newest, Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return newest;
+}
+
+function isDescendant(pid: number, ancestor: number): boolean {
+  for (let p = pid, depth = 0; p > 1 && depth < 6; depth++) {
+    if (p === ancestor) return true;
+    try {
+      p = Number(/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
+async function connected(page: Page): Promise<void> {
+  await page.getByTestId('signaling-status').filter({ hasText: 'Connected' }).waitFor({ timeout: 30_000 });
+}
+
+/** A bare data channel between two pages, signaled through this process; returns receive MB/s. */
+async function bareChannel(sender: Page, receiver: Page, bytes: number): Promise<number> {
+  const setup = `
+    window.__bare = { pc: new RTCPeerConnection({ iceServers: [] }), candidates: [] };
+    window.__bare.pc.onicecandidate = (e) => e.candidate && window.__bare.candidates.push(e.candidate.toJSON());
+  `;
+  await sender.evaluate(setup);
+  await receiver.evaluate(setup);
+  const offer = await sender.evaluate(async (total) => {
+    const bare = (window as any).__bare;
+    const channel = bare.pc.createDataChannel('bare', { ordered: true });
+    channel.binaryType = 'arraybuffer';
+    channel.bufferedAmountLowThreshold = 64 * 1024;
+    bare.channel = channel;
+    channel.onopen = async () => {
+      const message = new Uint8Array(64 * 1024);
+      for (let sent = 0; sent < total; sent += message.length) {
+        channel.send(message);
+        if (channel.bufferedAmount > 256 * 1024) await new Promise((r) => channel.addEventListener('bufferedamountlow', r, { once: true }));
+      }
+    };
+    await bare.pc.setLocalDescription(await bare.pc.createOffer());
+    return bare.pc.localDescription.toJSON();
+  }, bytes);
+  const done = receiver.evaluate(
+    ({ total, offerDesc }) =>
+      new Promise<number>(async (resolve) => {
+        const bare = (window as any).__bare;
+        bare.pc.ondatachannel = ({ channel }: RTCDataChannelEvent) => {
+          channel.binaryType = 'arraybuffer';
+          let received = 0;
+          let started = 0;
+          channel.onmessage = (event) => {
+            if (received === 0) started = performance.now();
+            received += (event.data as ArrayBuffer).byteLength;
+            if (received >= total) resolve(received / 1e6 / ((performance.now() - started) / 1000));
+          };
+        };
+        await bare.pc.setRemoteDescription(offerDesc);
+        await bare.pc.setLocalDescription(await bare.pc.createAnswer());
+        bare.answer = bare.pc.localDescription.toJSON();
+      }),
+    { total: bytes, offerDesc: offer },
+  );
+  await receiver.waitForFunction(() => (window as any).__bare.answer);
+  const answer = await receiver.evaluate(() => (window as any).__bare.answer);
+  await sender.evaluate((a) => (window as any).__bare.pc.setRemoteDescription(a), answer);
+  // Trickle the candidates both ways once gathered.
+  await new Promise((r) => setTimeout(r, 500));
+  const fromSender = await sender.evaluate(() => (window as any).__bare.candidates);
+  const fromReceiver = await receiver.evaluate(() => (window as any).__bare.candidates);
+  await receiver.evaluate(async (list) => {
+    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => {});
+  }, fromSender);
+  await sender.evaluate(async (list) => {
+    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => {});
+  }, fromReceiver);
+  const mbps = await done;
+  await sender.evaluate(() => (window as any).__bare.pc.close());
+  await receiver.evaluate(() => (window as any).__bare.pc.close());
+  return mbps;
+}
+
+export async function browserBench(options: { transferBytes?: number; addBytes?: number; rounds?: number } = {}): Promise<BrowserFigures> {
+  const transferBytes = options.transferBytes ?? 128 * MiB;
+  const addBytes = options.addBytes ?? GiB;
+  const rounds = options.rounds ?? 3;
+  const dir = await tempDir('bench-browsers');
+  const port = await freePort();
+  const server = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1']);
+  let browser: Browser | undefined;
+  try {
+    await server.waitForLine(logged('listening'));
+    const url = `http://localhost:${port}/`;
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+    const app: number[] = [];
+    const bare: number[] = [];
+    const transferFile = path.join(dir, 'transfer.bin');
+    await writeGeneratedFile(transferFile, transferBytes, 3);
+    for (let r = 0; r < rounds; r++) {
+      const a = await (await browser.newContext()).newPage();
+      const b = await (await browser.newContext()).newPage();
+      await a.goto(url);
+      await b.goto(url);
+      await connected(a);
+      await connected(b);
+      await a.getByLabel('Add files').setInputFiles(transferFile);
+      const link = await a.getByRole('textbox', { name: 'Share link' }).inputValue({ timeout: 120_000 });
+      await b.goto(link);
+      await b.getByRole('button', { name: 'Download', exact: true }).waitFor({ timeout: 60_000 });
+      const saved = b.waitForEvent('download', { timeout: 300_000 });
+      const started = performance.now();
+      await b.getByRole('button', { name: 'Download', exact: true }).click();
+      await saved;
+      app.push(transferBytes / 1e6 / ((performance.now() - started) / 1000));
+      bare.push(await bareChannel(a, b, transferBytes));
+      await a.context().close();
+      await b.context().close();
+    }
+    await fs.rm(transferFile);
+
+    // Memory while adding 1 GiB: the adding page's renderer, sampled from /proc.
+    const addFile = path.join(dir, 'add.bin');
+    await writeGeneratedFile(addFile, addBytes, 4);
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(url);
+    await connected(page);
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const pid = playwrightBrowserPid();
+    const before = rendererRss(pid);
+    const peaks = new Map(before);
+    let jsHeapPeak = 0;
+    const series: Map<number, number>[] = [];
+    const sampler = setInterval(() => {
+      const now = rendererRss(pid);
+      series.push(now);
+      for (const [p, rss] of now) peaks.set(p, Math.max(peaks.get(p) ?? 0, rss));
+      cdp
+        .send('Performance.getMetrics')
+        .then(({ metrics }) => {
+          const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+          jsHeapPeak = Math.max(jsHeapPeak, heap / 1e6);
+        })
+        .catch(() => {});
+    }, 100);
+    const started = performance.now();
+    await page.getByLabel('Add files').setInputFiles(addFile);
+    await page.getByRole('textbox', { name: 'Share link' }).waitFor({ timeout: 600_000 });
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    let grew = { pid: 0, before: 0, peak: 0 };
+    for (const [p, peak] of peaks) {
+      const base = before.get(p) ?? 0;
+      if (peak - base > grew.peak - grew.before) grew = { pid: p, before: base, peak };
+    }
+    // Flat means the second half of the add grows the renderer no more than the first half did.
+    const rssAt = (fraction: number) => {
+      const upTo = series.slice(0, Math.max(1, Math.round(series.length * fraction)));
+      return Math.max(...upTo.map((m) => m.get(grew.pid) ?? 0));
+    };
+    const halfPeak = rssAt(0.5);
+    return {
+      appMBps: median(app),
+      bareMBps: median(bare),
+      transferBytes,
+      addBytes,
+      addMBps: addBytes / 1e6 / seconds,
+      rendererBeforeMB: grew.before,
+      rendererPeakMB: grew.peak,
+      rendererHalfwayPeakMB: halfPeak,
+      jsHeapPeakMB: jsHeapPeak,
+    };
+  } finally {
+    await browser?.close();
+    await server.kill();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
