@@ -5,9 +5,18 @@ import { chromium, type Browser, type Page } from '@playwright/test';
 import { promises as fs, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.js';
-import { freePort, logged, startMycel, tempDir } from '../helpers/processes.js';
+import { freePort, logged, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
 import { GiB, MiB } from './units.js';
+
+export interface RendererMemory {
+  /** RSS of the page's renderer before the work started. */
+  beforeMB: number;
+  peakMB: number;
+  /** Peak over the first half of the work: equal to the whole peak when memory is flat. */
+  halfwayPeakMB: number;
+  jsHeapPeakMB: number;
+}
 
 export interface BrowserFigures {
   appMBps: number;
@@ -15,11 +24,52 @@ export interface BrowserFigures {
   transferBytes: number;
   addBytes: number;
   addMBps: number;
-  rendererBeforeMB: number;
-  rendererPeakMB: number;
-  /** Peak over the first half of the add: equal to the whole add's peak when memory is flat. */
-  rendererHalfwayPeakMB: number;
-  jsHeapPeakMB: number;
+  getMBps: number;
+  add: RendererMemory;
+  get: RendererMemory;
+}
+
+/**
+ * Samples the RSS of every renderer of the browser and the page's JS heap until stopped; reports
+ * the renderer that grew most (the page's own).
+ */
+function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<RendererMemory> } {
+  const before = rendererRss(browserPid);
+  const series: Map<number, number>[] = [];
+  let jsHeapPeak = 0;
+  const cdp = page.context().newCDPSession(page).then(async (session) => {
+    await session.send('Performance.enable');
+    return session;
+  });
+  const timer = setInterval(() => {
+    series.push(rendererRss(browserPid));
+    void cdp
+      .then((session) => session.send('Performance.getMetrics'))
+      .then(({ metrics }) => {
+        const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+        jsHeapPeak = Math.max(jsHeapPeak, heap / 1e6);
+      })
+      .catch(() => {});
+  }, 100);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await (await cdp).detach().catch(() => {});
+      let best = { pid: 0, growth: -Infinity };
+      for (const pid of new Set(series.flatMap((m) => [...m.keys()]))) {
+        const peak = Math.max(...series.map((m) => m.get(pid) ?? 0));
+        const growth = peak - (before.get(pid) ?? peak);
+        if (growth > best.growth) best = { pid, growth };
+      }
+      const peakOver = (part: Map<number, number>[]) => Math.max(0, ...part.map((m) => m.get(best.pid) ?? 0));
+      return {
+        beforeMB: before.get(best.pid) ?? 0,
+        peakMB: peakOver(series),
+        halfwayPeakMB: peakOver(series.slice(0, Math.max(1, Math.round(series.length / 2)))),
+        jsHeapPeakMB: jsHeapPeak,
+      };
+    },
+  };
 }
 
 function median(values: number[]): number {
@@ -148,6 +198,7 @@ export async function browserBench(options: { transferBytes?: number; addBytes?:
   const port = await freePort();
   const server = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1']);
   let browser: Browser | undefined;
+  let seedServer: MycelProcess | undefined;
   try {
     await server.waitForLine(logged('listening'));
     const url = `http://localhost:${port}/`;
@@ -178,61 +229,54 @@ export async function browserBench(options: { transferBytes?: number; addBytes?:
     }
     await fs.rm(transferFile);
 
-    // Memory while adding 1 GiB: the adding page's renderer, sampled from /proc.
+    // Memory while a 1 GiB file is added (and pushed to a seed) in one page, then downloaded in
+    // another: each page's renderer, sampled from /proc.
     const addFile = path.join(dir, 'add.bin');
     await writeGeneratedFile(addFile, addBytes, 4);
-    const page = await (await browser.newContext()).newPage();
-    await page.goto(url);
-    await connected(page);
-    const cdp = await page.context().newCDPSession(page);
-    await cdp.send('Performance.enable');
+    const seedPort = await freePort();
+    seedServer = startMycel(['serve', '--port', String(seedPort), '--host', '127.0.0.1', '--data', path.join(dir, 'seed')]);
+    await seedServer.waitForLine(logged('seed ready'));
+    const seedUrl = `http://localhost:${seedPort}/`;
     const pid = playwrightBrowserPid();
-    const before = rendererRss(pid);
-    const peaks = new Map(before);
-    let jsHeapPeak = 0;
-    const series: Map<number, number>[] = [];
-    const sampler = setInterval(() => {
-      const now = rendererRss(pid);
-      series.push(now);
-      for (const [p, rss] of now) peaks.set(p, Math.max(peaks.get(p) ?? 0, rss));
-      cdp
-        .send('Performance.getMetrics')
-        .then(({ metrics }) => {
-          const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
-          jsHeapPeak = Math.max(jsHeapPeak, heap / 1e6);
-        })
-        .catch(() => {});
-    }, 100);
-    const started = performance.now();
-    await page.getByLabel('Add files').setInputFiles(addFile);
-    await page.getByRole('textbox', { name: 'Share link' }).waitFor({ timeout: 600_000 });
-    const seconds = (performance.now() - started) / 1000;
-    clearInterval(sampler);
-    let grew = { pid: 0, before: 0, peak: 0 };
-    for (const [p, peak] of peaks) {
-      const base = before.get(p) ?? 0;
-      if (peak - base > grew.peak - grew.before) grew = { pid: p, before: base, peak };
-    }
-    // Flat means the second half of the add grows the renderer no more than the first half did.
-    const rssAt = (fraction: number) => {
-      const upTo = series.slice(0, Math.max(1, Math.round(series.length * fraction)));
-      return Math.max(...upTo.map((m) => m.get(grew.pid) ?? 0));
-    };
-    const halfPeak = rssAt(0.5);
+
+    const adder = await (await browser.newContext()).newPage();
+    await adder.goto(seedUrl);
+    await connected(adder);
+    let sampling = sampleRenderers(pid, adder);
+    let started = performance.now();
+    await adder.getByLabel('Add files').setInputFiles(addFile);
+    const bigLink = await adder.getByRole('textbox', { name: 'Share link' }).inputValue({ timeout: 900_000 });
+    const addSeconds = (performance.now() - started) / 1000;
+    const add = await sampling.stop();
+    await adder.context().close();
+
+    const getter = await (await browser.newContext()).newPage();
+    await getter.goto(seedUrl);
+    await connected(getter);
+    await getter.goto(bigLink);
+    await getter.getByRole('button', { name: 'Download', exact: true }).waitFor({ timeout: 60_000 });
+    sampling = sampleRenderers(pid, getter);
+    started = performance.now();
+    const saved = getter.waitForEvent('download', { timeout: 900_000 });
+    await getter.getByRole('button', { name: 'Download', exact: true }).click();
+    const download = await saved;
+    await download.path();
+    const getSeconds = (performance.now() - started) / 1000;
+    const get = await sampling.stop();
     return {
       appMBps: median(app),
       bareMBps: median(bare),
       transferBytes,
       addBytes,
-      addMBps: addBytes / 1e6 / seconds,
-      rendererBeforeMB: grew.before,
-      rendererPeakMB: grew.peak,
-      rendererHalfwayPeakMB: halfPeak,
-      jsHeapPeakMB: jsHeapPeak,
+      addMBps: addBytes / 1e6 / addSeconds,
+      getMBps: addBytes / 1e6 / getSeconds,
+      add,
+      get,
     };
   } finally {
     await browser?.close();
     await server.kill();
+    await seedServer?.kill();
     await fs.rm(dir, { recursive: true, force: true });
   }
 }

@@ -96,13 +96,16 @@ if (wanted('browsers')) {
   if (!hasChromium) {
     console.error('browsers: skipped, no Chromium installed (apt-get install -y chromium)');
   } else {
-    console.error('browsers: page → page through the app vs a bare data channel (128 MiB x 3), then a 1 GiB add…');
+    console.error('browsers: page → page through the app vs a bare data channel (128 MiB x 3), then 1 GiB added and downloaded…');
     const b = await browserBench();
     pair('chromium→chromium: app download, no seed (click to saved)', 'MB/s', b.appMBps, 'bare RTCDataChannel between the same two pages', b.bareMBps);
-    alone('chromium: add of 1 GiB (encrypt, IndexedDB)', 'MB/s', b.addMBps);
-    alone('chromium: adding page renderer peak RSS during 1 GiB add', 'MB', b.rendererPeakMB, 'the same renderer before the add', b.rendererBeforeMB);
-    alone('chromium: renderer peak RSS, whole add vs its first half', 'MB', b.rendererPeakMB, 'peak over the first half', b.rendererHalfwayPeakMB);
-    alone('chromium: adding page JS heap peak during 1 GiB add', 'MB', b.jsHeapPeakMB);
+    alone('chromium: add of 1 GiB (encrypt, IndexedDB, push to seed)', 'MB/s', b.addMBps);
+    alone('chromium: download of 1 GiB from the seed (click to saved)', 'MB/s', b.getMBps);
+    for (const [what, m] of [['add', b.add], ['download', b.get]] as const) {
+      alone(`chromium: page renderer peak RSS during 1 GiB ${what}`, 'MB', m.peakMB, 'the same renderer before', m.beforeMB);
+      alone(`chromium: renderer peak RSS during 1 GiB ${what}, whole vs first half`, 'MB', m.peakMB, 'peak over the first half', m.halfwayPeakMB);
+      alone(`chromium: page JS heap peak during 1 GiB ${what}`, 'MB', m.jsHeapPeakMB);
+    }
   }
 }
 
