@@ -41,8 +41,6 @@ export interface SessionHost {
    */
   receiveStore?(peer: string, upload: Uint8Array, id: BlockId, bytes: Uint8Array): Promise<void>;
   receiveCommit?(peer: string, upload: Uint8Array, root: BlockId): Promise<void>;
-  /** Told when we served a block (for counters). */
-  served?(peer: string, id: BlockId, bytes: number): void;
 }
 
 export interface SessionEvents extends Record<string, unknown> {
@@ -50,10 +48,10 @@ export interface SessionEvents extends Record<string, unknown> {
   close: { error?: Error };
 }
 
-type Answer = Extract<Frame, { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed | FrameType.Pong }>;
+type Answer = Extract<Frame, { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed }>;
 
 interface Pending {
-  kind: FrameType.Want | FrameType.Store | FrameType.Commit | FrameType.Ping;
+  kind: FrameType.Want | FrameType.Store | FrameType.Commit;
   block?: BlockId;
   resolve: (answer: Answer) => void;
   reject: (error: unknown) => void;
@@ -235,6 +233,9 @@ export class PeerSession extends Emitter<SessionEvents> {
       case FrameType.Ping:
         void this.sendFrame({ type: FrameType.Pong, id: frame.id }).catch(() => {});
         return;
+      case FrameType.Pong:
+        if (frame.id === 0) return; // a heartbeat's answer
+        break;
       case FrameType.Error:
         this.close(new ProtocolError(frame.reason, `closed the session: ${frame.message}`, this.peer));
         return;
@@ -248,17 +249,15 @@ export class PeerSession extends Emitter<SessionEvents> {
         this.incoming.push(frame);
         this.serveNext();
         return;
-      default: {
-        const pending = this.pending.get(frame.id);
-        if (!pending || !answers(pending.kind, frame.type)) {
-          this.fail(this.violation('unsolicited', `sent an answer (type ${frame.type}) to no request of ours`));
-          return;
-        }
-        this.pending.delete(frame.id);
-        clearTimeout(pending.timer);
-        pending.resolve(frame as Answer);
-      }
     }
+    const pending = this.pending.get(frame.id);
+    if (!pending || !answers(pending.kind, frame.type)) {
+      this.fail(this.violation('unsolicited', `sent an answer (type ${frame.type}) to no request of ours`));
+      return;
+    }
+    this.pending.delete(frame.id);
+    clearTimeout(pending.timer);
+    pending.resolve(frame as Answer);
   }
 
   private serveNext(): void {
@@ -284,7 +283,6 @@ export class PeerSession extends Emitter<SessionEvents> {
         await this.sendFrame({ type: FrameType.Block, id: frame.id, bytes });
         this.stats.blocksServed++;
         this.stats.bytesServed += bytes.length;
-        this.host.served?.(this.peer, frame.block, bytes.length);
         return;
       }
       case FrameType.Store: {
@@ -326,7 +324,8 @@ export class PeerSession extends Emitter<SessionEvents> {
       this.close(new TimeoutError(`heartbeat from peer ${this.peer}`, HEARTBEAT_TIMEOUT_MS));
       return;
     }
-    this.request({ type: FrameType.Ping, id: 0 }, { timeoutMs: HEARTBEAT_TIMEOUT_MS }).catch(() => {});
+    // Id 0: a heartbeat takes no request slot; any frame heard back keeps the session alive.
+    void this.sendFrame({ type: FrameType.Ping, id: 0 }).catch(() => {});
   }
 
   /** Tells the peer why (best effort), then closes. */
@@ -364,7 +363,5 @@ function answers(kind: Pending['kind'], type: FrameType): boolean {
       return type === FrameType.Stored || type === FrameType.Refused;
     case FrameType.Commit:
       return type === FrameType.Committed || type === FrameType.Refused;
-    case FrameType.Ping:
-      return type === FrameType.Pong;
   }
 }

@@ -63,7 +63,6 @@ export class Seed {
   private readonly uploads = new Map<string, Upload>();
   private readonly files = new Set<BlockId>();
   private readonly sweep: ReturnType<typeof setInterval>;
-  readonly served = new Map<string, { blocks: number; bytes: number }>();
 
   private constructor(
     readonly peerId: string,
@@ -99,12 +98,6 @@ export class Seed {
         haves: () => [...(seed?.files ?? [])],
         receiveStore: (peer, upload, id, bytes) => seed!.receiveStore(peer, upload, id, bytes),
         receiveCommit: (peer, upload, root) => seed!.receiveCommit(peer, upload, root),
-        served: (peer, _id, bytes) => {
-          const entry = seed!.served.get(peer) ?? { blocks: 0, bytes: 0 };
-          entry.blocks++;
-          entry.bytes += bytes;
-          seed!.served.set(peer, entry);
-        },
       },
     });
     seed = new Seed(peerId, store, swarm, options, log);

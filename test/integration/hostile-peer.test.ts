@@ -13,7 +13,7 @@ import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
 import { parseLink } from '../../src/content/link.js';
 import { FrameType, MAX_FRAME_BYTES, WIRE_VERSION } from '../../src/net/wire.js';
-import { logged, runMycel, startServe, tempDir, type MycelProcess } from '../helpers/processes.js';
+import { freePort, logged, runMycel, startMycel, startServe, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
 import { openRawLink, within } from '../helpers/hostile.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
@@ -141,6 +141,20 @@ describe('a hostile peer against a seed', () => {
 
 describe('a hostile holder against a getter', () => {
   it('is dropped and banned for blocks that do not match their ids; the get completes from the seed', async () => {
+    // Its own network, so the liar can be the only holder when the get starts (it is surely asked),
+    // and the honest seed comes back only after the getter has banned the liar.
+    const port = await freePort();
+    const own = `http://127.0.0.1:${port}`;
+    const ownSignal = `ws://127.0.0.1:${port}/signal`;
+    const signal = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1']);
+    await signal.waitForLine(logged('listening'));
+    const data = path.join(dir, 'honest-seed');
+    let seed = startMycel(['seed', '--signal', ownSignal, '--data', data]);
+    await seed.waitForLine(logged('seed ready'));
+    const put = await runMycel(['put', file, '--server', own]);
+    expect(put.code, put.stderr).toBe(0);
+    await seed.kill('SIGTERM');
+
     const honest = createMemoryBlockStore();
     let asked = 0;
     const lying: BlockStore = {
@@ -151,10 +165,10 @@ describe('a hostile holder against a getter', () => {
       },
       has: async () => true,
     };
-    const root = parseLink(link).root;
+    const root = parseLink(put.stdout.trim()).root;
     const liar = new Swarm({
       peerId: newPeerId(),
-      signalUrl,
+      signalUrl: ownSignal,
       createSocket: nodeSocketFactory,
       wrtc: nodeWrtc,
       host: { store: lying, role: 0, haves: () => [root] },
@@ -164,15 +178,20 @@ describe('a hostile holder against a getter', () => {
     await liar.signaling.ready();
     try {
       const out = path.join(dir, 'despite-liar.bin');
-      // A small window for the seed makes sure the liar gets asked too.
-      const get = await runMycel(['get', link, '-o', out, '--cache', path.join(dir, 'cache-liar')], { env: { MYCEL_LOG: 'warn' } });
-      expect(get.code, get.stderr).toBe(0);
-      expect(await sameFiles(file, out)).toBe(true);
+      const get = startMycel(['get', put.stdout.trim(), '-o', out, '--cache', path.join(dir, 'cache-liar'), '--timeout', '60'], {
+        env: { MYCEL_LOG: 'warn' },
+      });
+      const banned = JSON.parse(await get.waitForLine(logged('peer banned'), 30_000));
+      expect(banned.peer).toBe(liar.peerId);
+      expect(banned.reason).toMatch(/do not hash to block/);
       expect(asked).toBeGreaterThan(0);
-      expect(get.stderr).toContain('peer banned');
-      expect(get.stderr).toContain(liar.peerId);
+      seed = startMycel(['seed', '--signal', ownSignal, '--data', data]);
+      expect(await get.exited).toBe(0);
+      expect(await sameFiles(file, out)).toBe(true);
     } finally {
       liar.close();
+      await seed.kill();
+      await signal.kill();
     }
-  }, 60_000);
+  }, 90_000);
 });
