@@ -53,7 +53,7 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
   const upload = randomBytes(UPLOAD_ID_BYTES);
   const failures = new Map<string, Error>();
   const healthy = () => options.seeds.filter((s) => !failures.has(s.peer));
-  const window: Promise<unknown>[] = [];
+  const unacked: Promise<unknown>[] = [];
   let blocksSent = 0;
   let bytesRead = 0;
 
@@ -70,11 +70,11 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
     const seeds = healthy();
     if (seeds.length === 0 && options.seeds.length > 0) throw firstFailure(failures);
     const local = options.store?.put(block.id, block.bytes);
-    window.push(Promise.all([local, ...seeds.map((seed) => pushTo(seed, block))]).then(() => {
+    unacked.push(Promise.all([local, ...seeds.map((seed) => pushTo(seed, block))]).then(() => {
       blocksSent++;
       options.onProgress?.({ bytesRead, blocksSent });
     }));
-    if (window.length >= UPLOAD_WINDOW) await window.shift();
+    if (unacked.length >= UPLOAD_WINDOW) await unacked.shift();
   };
 
   const file = await sealFile(source, sink, {
@@ -84,7 +84,7 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
       options.onProgress?.({ bytesRead, blocksSent });
     },
   });
-  await Promise.all(window);
+  await Promise.all(unacked);
   await Promise.all(
     healthy().map((seed) =>
       seed.commit(upload, file.root, { signal: options.signal }).catch((error: Error) => failures.set(seed.peer, error)),

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.js';
 import { freePort, logged, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
-import { GiB, MiB } from './units.js';
+import { GiB, MiB, median } from './units.js';
 
 export interface RendererMemory {
   /** RSS of the page's renderer before the work started. */
@@ -72,10 +72,6 @@ function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<Rend
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 /** RSS (MB) of every Chromium renderer process that descends from `browserPid`. */
 function rendererRss(browserPid: number): Map<number, number> {

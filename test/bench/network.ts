@@ -7,7 +7,7 @@ import path from 'node:path';
 import { newPeerId } from '../../src/net/ids.js';
 import { runMycel, startServe, tempDir } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
-import { GiB, MiB } from './units.js';
+import { GiB, MiB, median } from './units.js';
 
 export interface NetworkFigures {
   getMBps: number;
@@ -23,10 +23,6 @@ export interface NetworkFigures {
 const here = import.meta.dirname;
 const probe = path.join(here, 'rss-probe.mjs');
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 async function bareTransfer(signalUrl: string, bytes: number): Promise<{ mbps: number; ttfbMs: number }> {
   const [a, b] = [newPeerId(), newPeerId()];

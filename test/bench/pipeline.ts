@@ -16,6 +16,7 @@ import {
   type BlockId,
 } from '../../src/content/index.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
+import { median } from './units.js';
 
 export interface PairResult {
   ours: number;
@@ -34,10 +35,6 @@ export async function* generated(total: number): AsyncGenerator<Uint8Array> {
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 const now = () => performance.now();
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 async function bareSeal(total: number, chunkSize: number): Promise<void> {
   const backend = webCrypto()!;

@@ -4,6 +4,7 @@ import { test as base, expect, type Browser, type BrowserContext, type Page } fr
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { freePort, logged, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
+import { pseudoRandomBytes } from '../helpers/data.js';
 
 export interface MycelServer {
   readonly url: string;
@@ -65,13 +66,6 @@ export async function newContext(browser: Browser, baseURL: string): Promise<Bro
 
 /** Deterministic bytes for a test file. */
 export function bytesOf(size: number, seed = 1): Buffer {
-  const out = Buffer.alloc(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 255;
-  }
-  return out;
+  const bytes = pseudoRandomBytes(size, seed);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

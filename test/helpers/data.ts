@@ -1,6 +1,8 @@
 // Deterministic test data: fast pseudo-random bytes from a seed, and sources that cut them into
 // pieces of awkward sizes, so chunk boundaries never line up with what the source yields.
 
+import { concatBytes } from '../../src/content/bytes.js';
+
 /** `length` pseudo-random bytes from `seed` (xorshift32; not for anything but tests). */
 export function pseudoRandomBytes(length: number, seed = 1): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
@@ -34,18 +36,8 @@ export async function* inPieces(bytes: Uint8Array, sizes: number[] = [1000, 7, 6
 
 export async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let length = 0;
-  for await (const part of source) {
-    parts.push(part);
-    length += part.length;
-  }
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  for await (const part of source) parts.push(part);
+  return concatBytes(...parts);
 }
 
 /** Byte equality that stays fast on large arrays (expect().toEqual compares element by element). */
