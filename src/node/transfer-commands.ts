@@ -115,6 +115,8 @@ export async function runGet(options: GetOptions): Promise<number> {
   let tmp: string | undefined;
   try {
     await reach(swarm, origin, options.timeoutMs);
+    // Time to first byte counts from here: connected to the signaling server, nothing else yet.
+    const reached = Date.now();
     const bar = progressBar('get');
     let total = 0;
     let chunk = 0;
@@ -140,11 +142,12 @@ export async function runGet(options: GetOptions): Promise<number> {
       tmp = path.join(path.dirname(target), `.${path.basename(target)}.${nodeRandomBytes(4).toString('hex')}.mycel-partial`);
     }
     const out = toStdout ? process.stdout : createWriteStream(tmp!, { flags: 'wx' });
-    let ttfbMs: number | undefined;
+    let firstByteAt: number | undefined;
     for await (const part of remote.read()) {
-      ttfbMs ??= Date.now() - started;
+      firstByteAt ??= Date.now();
       if (!out.write(part)) await once(out, 'drain');
     }
+    const lastByteAt = Date.now();
     if (!toStdout) {
       out.end();
       await once(out, 'finish');
@@ -161,7 +164,8 @@ export async function runGet(options: GetOptions): Promise<number> {
         name: manifest.name,
         bytes: manifest.size,
         seconds,
-        ttfbMs: ttfbMs ?? null,
+        ttfbMs: firstByteAt === undefined ? null : firstByteAt - reached,
+        transferMs: firstByteAt === undefined ? null : lastByteAt - firstByteAt,
         sources: Object.fromEntries(remote.fetcher.blocksFrom),
       };
       // With the file itself on stdout, the summary goes to stderr.

@@ -1,7 +1,8 @@
 // The ceiling for Node-to-Node transfers: two processes, one raw RTCDataChannel (node-datachannel's
 // polyfill, the same stack the peers use), 64 KiB messages with the same backpressure window, no
 // protocol, no crypto, no disk. Usage: bare-channel.ts send|recv <signal url> <my id> <other id> <bytes>
-// The receiver prints {"bytes", "seconds"} measured from the first byte to the last.
+// The receiver prints {"bytes", "seconds", "ttfbMs"}: seconds from the first byte to the last, and
+// the time from reaching the signaling server to the first byte.
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { normalizeSignal } from '../../src/net/link.js';
@@ -13,6 +14,7 @@ const total = Number(bytesText);
 const signaling = new SignalClient({ url, peerId: self, createSocket: nodeSocketFactory });
 signaling.start();
 await signaling.ready();
+const reached = performance.now();
 
 const pc = new RTCPeerConnection({ iceServers: [] });
 pc.onicecandidate = (event) => {
@@ -20,17 +22,33 @@ pc.onicecandidate = (event) => {
   const c = event.candidate;
   signaling.signal(other, normalizeSignal({ candidate: { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } }));
 };
-signaling.on('signal', async ({ data }) => {
-  if (data.candidate) await pc.addIceCandidate(data.candidate as RTCIceCandidateInit).catch(() => {});
-  if (data.sdp) {
-    await pc.setRemoteDescription({ type: data.type as RTCSdpType, sdp: data.sdp as string });
-    if (data.type === 'offer') {
-      const answer = await pc.createAnswer();
-      await pc.setLocalDescription(answer);
-      signaling.signal(other, { type: answer.type, sdp: answer.sdp });
+// Candidates that arrive before the remote description wait for it (adding them early fails).
+let described = false;
+const early: RTCIceCandidateInit[] = [];
+let chain = Promise.resolve();
+signaling.on('signal', ({ data }) => {
+  chain = chain.then(async () => {
+    if (data.candidate) {
+      if (described) await pc.addIceCandidate(data.candidate as RTCIceCandidateInit).catch(() => {});
+      else early.push(data.candidate as RTCIceCandidateInit);
     }
-  }
+    if (data.sdp) {
+      await pc.setRemoteDescription({ type: data.type as RTCSdpType, sdp: data.sdp as string });
+      described = true;
+      for (const candidate of early.splice(0)) await pc.addIceCandidate(candidate).catch(() => {});
+      if (data.type === 'offer') {
+        const answer = await pc.createAnswer();
+        await pc.setLocalDescription(answer);
+        signaling.signal(other, { type: answer.type, sdp: answer.sdp });
+      }
+    }
+  });
 });
+// A connect that never completes (it happens on node-datachannel) fails the run, to be retried.
+setTimeout(() => {
+  process.stderr.write('bare channel: no transfer within 120 s\n');
+  process.exit(3);
+}, 120_000).unref();
 
 if (role === 'send') {
   const channel = pc.createDataChannel('bare', { ordered: true });
@@ -64,7 +82,7 @@ if (role === 'send') {
       received += (event.data as ArrayBuffer).byteLength;
       if (received >= total) {
         const seconds = (performance.now() - started) / 1000;
-        process.stdout.write(JSON.stringify({ bytes: received, seconds }) + '\n');
+        process.stdout.write(JSON.stringify({ bytes: received, seconds, ttfbMs: started - reached }) + '\n');
         channel.send(new Uint8Array(1));
         setTimeout(() => {
           pc.close();

@@ -86,7 +86,7 @@ if (wanted('network')) {
   console.error('network: mycel get vs a bare data channel (256 MiB x 3), then put/get of 1 GiB for RSS…');
   const net = await networkBench();
   pair('node→node: get transfer (first to last byte)', 'MB/s', net.getMBps, 'bare RTCDataChannel between two processes, same bytes', net.bareMBps);
-  alone('node→node: get time to first byte', 'ms', net.getTtfbMs, 'bare channel: process start to first byte', net.bareTtfbMs);
+  alone('node→node: get time to first byte, from reaching the signaling server', 'ms', net.getTtfbMs, 'bare channel: signaling to first byte', net.bareTtfbMs);
   alone('node: put of 1 GiB to the seed', 'MB/s', net.putMBps);
   alone('node: peak RSS of put, 1 GiB file', 'MB', net.putPeakRssMB, 'budget', 200);
   alone('node: peak RSS of get, 1 GiB file', 'MB', net.getPeakRssMB, 'budget', 200);

@@ -220,8 +220,13 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const entry = await this.library.get(root);
     if (!entry) throw new Error('not in the library');
     const opened = file ?? (await this.open(entry.link));
-    if (!entry.complete) await this.fetchAll(opened);
-    await this.store.pin(FILE_PIN + root, fileBlockIds(opened.remote.opened));
+    try {
+      if (!entry.complete) await this.fetchAll(opened);
+      await this.store.pin(FILE_PIN + root, fileBlockIds(opened.remote.opened));
+    } finally {
+      // A file this call opened is closed again (its fetcher keeps timers).
+      if (!file) opened.remote.close();
+    }
     await this.library.update(root, { pinned: true });
     await this.refreshHeld();
   }
