@@ -19,7 +19,7 @@ export const HEARTBEAT_INTERVAL_MS = 2_000;
 export const HEARTBEAT_TIMEOUT_MS = 8_000;
 
 /** A WebRTC connect (signaling + ICE + DTLS + channel open) must finish within this. */
-export const CONNECT_TIMEOUT_MS = 15_000;
+export const CONNECT_TIMEOUT_MS = 10_000;
 /** Fresh attempts after a failed connect (about 5% fail on node-datachannel under load). */
 export const CONNECT_ATTEMPTS = 3;
 /** A peer that sent bad frames or bad blocks is not asked again for this long. */

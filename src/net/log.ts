@@ -8,3 +8,10 @@ export interface NetLog {
 }
 
 export const quietLog: NetLog = { debug() {}, info() {}, warn() {} };
+
+/** Logs to the console (for a browser's developer tools). */
+export const consoleLog: NetLog = {
+  debug: (msg, fields) => console.debug(`[mycel] ${msg}`, fields ?? ''),
+  info: (msg, fields) => console.info(`[mycel] ${msg}`, fields ?? ''),
+  warn: (msg, fields) => console.warn(`[mycel] ${msg}`, fields ?? ''),
+};

@@ -42,6 +42,13 @@ interface Attempt {
 }
 
 const CID_RE = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** The signaling server no longer knows the peer we were connecting to. */
+class PeerGoneError extends ClosedError {
+  constructor(peer: string) {
+    super(`connection to peer ${peer}, who is not on the network,`);
+  }
+}
 /** Signal type (ours, not WebRTC's) telling a peer we gave up on connection attempt `cid`. */
 const ABANDON = 'mycel-abandon';
 
@@ -64,7 +71,14 @@ export class Swarm extends Emitter<SwarmEvents> {
       createSocket: options.createSocket,
     });
     this.signaling.on('signal', ({ from, data }) => this.onSignal(from, data));
-    this.signaling.on('rejected', (r) => this.log.warn('signaling server rejected a message', r));
+    this.signaling.on('rejected', (r) => {
+      if (r.code === 'unknown-peer' && r.ref) {
+        // The peer left (a stale holder list): give up on it now rather than at the deadline.
+        this.connecting.get(r.ref)?.link.close(new PeerGoneError(r.ref));
+        return;
+      }
+      this.log.warn('signaling server rejected a message', r);
+    });
   }
 
   get host(): SessionHost {
@@ -133,6 +147,7 @@ export class Swarm extends Emitter<SwarmEvents> {
       } catch (error) {
         lastError = error;
         this.log.debug('connect attempt failed', { peer, attempt, error: (error as Error).message });
+        if (error instanceof PeerGoneError) break;
         const established = this.sessionsById.get(peer);
         if (established && !established.closed) return established;
       }

@@ -61,7 +61,17 @@ export async function download(page: Page, link: string): Promise<Buffer> {
 }
 
 export async function newContext(browser: Browser, baseURL: string): Promise<BrowserContext> {
-  return browser.newContext({ baseURL, acceptDownloads: true });
+  const context = await browser.newContext({ baseURL, acceptDownloads: true });
+  await debugLogs(context);
+  return context;
+}
+
+/** MYCEL_E2E_DEBUG=1 prints every page's network-layer log, timed, to the test output. */
+export async function debugLogs(context: BrowserContext): Promise<void> {
+  if (!process.env.MYCEL_E2E_DEBUG) return;
+  const t0 = Date.now();
+  await context.addInitScript(() => localStorage.setItem('mycel:debug', '1'));
+  context.on('console', (message) => console.log(`${Date.now() - t0}ms ${message.text()}`));
 }
 
 /** Deterministic bytes for a test file. */

@@ -89,6 +89,13 @@ describe('swarm', () => {
     expect(session.stats.blocksFetched).toBe(1);
   }, 60_000);
 
+  it('gives up on a peer the signaling server does not know, without waiting out the deadline', async () => {
+    const a = await peer();
+    const error = await a.connect(newPeerId()).catch((e) => e);
+    expect(error.code).toBe('CLOSED');
+    expect(error.message).toMatch(/who is not on the network/);
+  }, 120_000);
+
   it('finds holders through the signaling server', async () => {
     const a = await peer();
     const b = await peer();

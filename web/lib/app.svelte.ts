@@ -4,6 +4,7 @@
 import { Workbox } from 'workbox-window';
 import type { LibraryEntry } from '../../src/store/library.js';
 import { BrowserPeer, type PeerStatus } from './browser-peer.js';
+import { consoleLog } from '../../src/net/log.js';
 
 export interface Upload {
   readonly id: number;
@@ -40,7 +41,9 @@ export class AppState {
     addEventListener('hashchange', () => (this.fragment = location.hash.slice(1)));
     this.registerServiceWorker();
     try {
-      const peer = await BrowserPeer.start();
+      // localStorage['mycel:debug'] = '1' logs the network layer to the console.
+      const debug = localStorage.getItem('mycel:debug') !== null;
+      const peer = await BrowserPeer.start({ log: debug ? consoleLog : undefined });
       peer.on('status', (status) => (this.status = status));
       peer.on('library', (files) => {
         this.files = files;
