@@ -13,9 +13,9 @@ import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: mycel <command> [options]
 
-  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
+  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...] [--web dir]
         signaling server, seed and web app in one process (what npm start runs)
-  signal [--port 8080] [--host 0.0.0.0]
+  signal [--port 8080] [--host 0.0.0.0] [--web dir]
         the signaling server alone (serves the web app too, if built)
   seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         a seed alone, joining the network through a signaling server
@@ -78,8 +78,10 @@ async function main(argv: string[]): Promise<number> {
         data: { type: 'string' },
         quota: { type: 'string' },
         allow: { type: 'string' },
+        web: { type: 'string' },
       });
       const running = await startServe({
+        webRoot: str(values.web),
         port: portOf(str(values.port), 8080),
         host: str(values.host) ?? '0.0.0.0',
         dataDir: str(values.data) ?? './mycel-data',
@@ -89,8 +91,12 @@ async function main(argv: string[]): Promise<number> {
       return untilStopped(() => running.close());
     }
     case 'signal': {
-      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' } });
-      const running = await startSignal({ port: portOf(str(values.port), 8080), host: str(values.host) ?? '0.0.0.0' });
+      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, web: { type: 'string' } });
+      const running = await startSignal({
+        port: portOf(str(values.port), 8080),
+        host: str(values.host) ?? '0.0.0.0',
+        webRoot: str(values.web),
+      });
       return untilStopped(() => running.close());
     }
     case 'seed': {

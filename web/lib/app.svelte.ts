@@ -24,6 +24,7 @@ export interface StorageInfo {
 }
 
 let nextUpload = 1;
+const TAB_LOCK = 'mycel-peer';
 
 export class AppState {
   peer = $state<BrowserPeer | undefined>();
@@ -37,9 +38,51 @@ export class AppState {
   fragment = $state(location.hash.slice(1));
   private workbox: Workbox | undefined;
 
+  /** Only one tab of the app runs the peer (one ledger over the shared IndexedDB). */
+  tab = $state<'starting' | 'active' | 'elsewhere' | 'moved'>('starting');
+  private releaseLock: (() => void) | undefined;
+
   async start(): Promise<void> {
     addEventListener('hashchange', () => (this.fragment = location.hash.slice(1)));
     this.registerServiceWorker();
+    if (navigator.locks && !(await this.takeLock(false))) {
+      this.tab = 'elsewhere';
+      await this.refreshStorage();
+      return;
+    }
+    await this.startPeer();
+  }
+
+  /** Takes the app over from the tab that runs it now. */
+  async useHere(): Promise<void> {
+    if (navigator.locks) await this.takeLock(true);
+    await this.startPeer();
+  }
+
+  /**
+   * Holds the Web Lock that says "this tab runs Mycel" for as long as the tab lives. Resolves
+   * false if another tab holds it (unless `steal`). If a later tab steals it, this one stops.
+   */
+  private takeLock(steal: boolean): Promise<boolean> {
+    return new Promise((resolve) => {
+      navigator.locks
+        .request(TAB_LOCK, steal ? { steal: true } : { ifAvailable: true }, async (lock) => {
+          if (!lock) return resolve(false);
+          resolve(true);
+          await new Promise<void>((release) => (this.releaseLock = release));
+        })
+        .catch(() => {
+          // Stolen by another tab.
+          const peer = this.peer;
+          this.peer = undefined;
+          this.tab = 'moved';
+          void peer?.close();
+        });
+    });
+  }
+
+  private async startPeer(): Promise<void> {
+    this.tab = 'active';
     try {
       // localStorage['mycel:debug'] = '1' logs the network layer to the console.
       const debug = localStorage.getItem('mycel:debug') !== null;
@@ -62,15 +105,13 @@ export class AppState {
     if (!('serviceWorker' in navigator)) return;
     const wb = new Workbox('/sw.js', { scope: '/' });
     wb.addEventListener('waiting', () => (this.updateWaiting = true));
-    wb.addEventListener('controlling', (event) => {
-      if (event.isUpdate) location.reload();
-    });
     void wb.register().catch(() => {});
     this.workbox = wb;
   }
 
   /** Lets the waiting version take over; the page reloads when it does. */
   applyUpdate(): void {
+    navigator.serviceWorker.addEventListener('controllerchange', () => location.reload(), { once: true });
     this.workbox?.messageSkipWaiting();
   }
 

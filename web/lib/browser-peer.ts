@@ -254,8 +254,9 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     await this.refreshHeld();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.swarm.close();
-    void this.store.close();
+    await this.store.close();
+    this.db.close();
   }
 }
