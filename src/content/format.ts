@@ -31,7 +31,6 @@ export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
 
 export const FILE_KEY_BYTES = AES_KEY_BYTES;
 export const BLOCK_ID_BYTES = 32;
-export const BLOCK_ID_HEX = BLOCK_ID_BYTES * 2;
 
 /** What a sealed block holds; bound into its associated data so blocks cannot change role. */
 export const enum BlockKind {
@@ -57,11 +56,6 @@ export function blockIdToBytes(id: BlockId): Uint8Array {
   const bytes = isBlockId(id) ? fromHex(id) : undefined;
   if (!bytes) throw new RangeError(`not a block id: ${String(id).slice(0, 80)}`);
   return bytes;
-}
-
-/** The id of a block: hex SHA-256 of its bytes. */
-export async function blockIdOf(bytes: Uint8Array, backend: CryptoBackend): Promise<BlockId> {
-  return toHex(await backend.sha256(bytes));
 }
 
 export interface FileKeys {

@@ -34,34 +34,3 @@ export class Emitter<Events extends Record<string, unknown>> {
     this.listeners.clear();
   }
 }
-
-/** Resolves with the next `event`, or rejects on abort or after `timeoutMs`. */
-export function nextEvent<E extends Record<string, unknown>, K extends keyof E>(
-  emitter: Emitter<E>,
-  event: K,
-  options: { timeoutMs?: number; signal?: AbortSignal } = {},
-): Promise<E[K]> {
-  return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      off();
-      if (timer) clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-    };
-    const off = emitter.once(event, (value) => {
-      cleanup();
-      resolve(value);
-    });
-    const onAbort = () => {
-      cleanup();
-      reject(options.signal!.reason);
-    };
-    const timer =
-      options.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            cleanup();
-            reject(new Error(`timed out waiting for ${String(event)}`));
-          }, options.timeoutMs);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}

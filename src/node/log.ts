@@ -34,5 +34,3 @@ export function createLogger(
     child: (fields) => createLogger({ level, fields: { ...base, ...fields }, write }),
   };
 }
-
-export const silentLogger: Logger = createLogger({ level: 'silent' });

@@ -38,10 +38,6 @@ export class Ledger {
     return this.sizes.get(id);
   }
 
-  get count(): number {
-    return this.sizes.size;
-  }
-
   isPinned(id: BlockId): boolean {
     return (this.pinRefs.get(id) ?? 0) > 0;
   }

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { blockStoreContract, block } from '../contracts/block-store.js';
 import { IdbLibrary, openIdbBlockStore, openMycelDatabase } from '../../src/store/idb.js';
-import type { LibraryEntry } from '../../src/store/library.js';
+import { libraryContract } from '../contracts/library.js';
 
 let counter = 0;
 const freshName = () => `mycel-test-${Date.now()}-${counter++}`;
@@ -55,36 +55,14 @@ describe('IndexedDB store in Chromium', () => {
   });
 });
 
-describe('Library in IndexedDB', () => {
-  const entry = (root: string, addedAt: number): LibraryEntry => ({
-    root,
-    link: `https://x/#${root}`,
-    name: `file-${addedAt}.txt`,
-    size: addedAt,
-    mediaType: 'text/plain',
-    source: 'added',
-    addedAt,
-    pinned: false,
-    complete: true,
-  });
-
-  it('lists files newest first and keeps them across a reopen', async () => {
-    const name = freshName();
-    let db = await openMycelDatabase(name);
-    let library = new IdbLibrary(db);
-    await library.put(entry('a'.repeat(64), 1));
-    await library.put(entry('b'.repeat(64), 2));
-    expect((await library.update('a'.repeat(64), { pinned: true, copies: 2 }))?.pinned).toBe(true);
-    expect(await library.update('c'.repeat(64), { pinned: true })).toBeUndefined();
-    db.close();
-    db = await openMycelDatabase(name);
-    library = new IdbLibrary(db);
-    const list = await library.list();
-    expect(list.map((e) => e.addedAt)).toEqual([2, 1]);
-    expect(list[1]).toMatchObject({ pinned: true, copies: 2 });
-    expect(await library.remove('b'.repeat(64))).toBe(true);
-    expect(await library.remove('b'.repeat(64))).toBe(false);
-    expect((await library.list()).length).toBe(1);
-    db.close();
-  });
+libraryContract('IndexedDB', async () => {
+  const name = freshName();
+  const db = await openMycelDatabase(name);
+  return {
+    library: new IdbLibrary(db),
+    reopen: async () => {
+      db.close();
+      return new IdbLibrary(await openMycelDatabase(name));
+    },
+  };
 });
