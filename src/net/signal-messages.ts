@@ -17,8 +17,8 @@ export const SEEDS_TOPIC = 'seeds';
 
 export const PEER_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 const TOPIC_RE = /^(?:[0-9a-f]{64}|seeds)$/;
-/** Topics per announce/withdraw message. */
-export const MAX_TOPICS_PER_MESSAGE = 256;
+/** Topics per announce/withdraw message: 100 ids of 66 JSON bytes stay under the 8 KiB message limit. */
+export const MAX_TOPICS_PER_MESSAGE = 100;
 /** Holders returned by one lookup. */
 export const MAX_HOLDERS = 64;
 
