@@ -101,7 +101,8 @@ if (wanted('browsers')) {
     pair('chromium→chromium: app download, no seed (click to saved)', 'MB/s', b.appMBps, 'bare RTCDataChannel between the same two pages', b.bareMBps);
     alone('chromium: add of 1 GiB (encrypt, IndexedDB, push to seed)', 'MB/s', b.addMBps);
     alone('chromium: download of 1 GiB from the seed (click to saved)', 'MB/s', b.getMBps);
-    for (const [what, m] of [['add', b.add], ['download', b.get]] as const) {
+    alone('chromium: fetching 1 GiB from the seed into IndexedDB', 'MB/s', b.fetchMBps);
+    for (const [what, m] of [['add', b.add], ['download (fetch phase)', b.get], ['download (stream-to-disk phase)', b.stream]] as const) {
       alone(`chromium: page renderer peak RSS during 1 GiB ${what}`, 'MB', m.peakMB, 'the same renderer before', m.beforeMB);
       alone(`chromium: renderer peak RSS during 1 GiB ${what}, whole vs first half`, 'MB', m.peakMB, 'peak over the first half', m.halfwayPeakMB);
       alone(`chromium: page JS heap peak during 1 GiB ${what}`, 'MB', m.jsHeapPeakMB);

@@ -103,6 +103,29 @@ describe('seeds', () => {
     expect(await sameFiles(file, out)).toBe(true);
   }, 180_000);
 
+  it('a get that is killed and started again asks only for the blocks it does not have', async () => {
+    const net = await network(1);
+    const file = path.join(net.dir, 'again.bin');
+    await writeGeneratedFile(file, 64 * MiB, 13);
+    const link = (await runMycel(['put', file, '--server', net.url])).stdout.trim();
+    const cache = path.join(net.dir, 'cache');
+    const out = path.join(net.dir, 'again.out');
+    const first = startMycel(['get', link, '-o', out, '--cache', cache]);
+    running.push(first);
+    await until(async () => (await blocksIn(cache)) >= 60, 60_000, 'the first get to hold 60 blocks');
+    expect(await first.kill('SIGKILL')).toBe('SIGKILL');
+    const held = await blocksIn(cache);
+    expect(held).toBeLessThan(256);
+
+    const second = await runMycel(['get', link, '-o', out, '--cache', cache, '--json']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(await sameFiles(file, out)).toBe(true);
+    const fetched = Object.values(JSON.parse(second.stdout.trim()).sources as Record<string, number>).reduce((a, b) => a + b, 0);
+    // 256 data blocks and the root: the second get fetched only what the first had not stored.
+    expect(fetched).toBeLessThanOrEqual(257 - held + 1);
+    expect(fetched).toBeGreaterThan(0);
+  }, 120_000);
+
   it('a seed keeps its files across a restart', async () => {
     const net = await network(1);
     const file = path.join(net.dir, 'kept.bin');
