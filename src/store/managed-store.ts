@@ -31,6 +31,8 @@ export interface ManagedStoreOptions {
   readonly verifyReads?: boolean;
   /** Told about a held block whose bytes no longer match its id; it has been dropped. */
   readonly onCorrupt?: (id: BlockId) => void;
+  /** Told which blocks were evicted to make room, once they are gone. */
+  readonly onEvict?: (ids: readonly BlockId[]) => void;
 }
 
 export class ManagedBlockStore implements BlockStore {
@@ -71,6 +73,7 @@ export class ManagedBlockStore implements BlockStore {
     const writing = this.raw.write(id, bytes, victims).then(
       () => {
         this.pending.delete(id);
+        if (victims.length > 0) this.options.onEvict?.(victims);
       },
       (error: unknown) => {
         this.pending.delete(id);

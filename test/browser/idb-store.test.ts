@@ -8,9 +8,9 @@ import { libraryContract } from '../contracts/library.js';
 let counter = 0;
 const freshName = () => `mycel-test-${Date.now()}-${counter++}`;
 
-blockStoreContract('IndexedDB', async ({ quota }) => {
+blockStoreContract('IndexedDB', async ({ quota, onEvict }) => {
   const name = freshName();
-  const store = await openIdbBlockStore({ name, quota });
+  const store = await openIdbBlockStore({ name, quota, onEvict });
   return {
     store,
     reopen: async () => {

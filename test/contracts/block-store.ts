@@ -13,7 +13,7 @@ export interface StoreUnderTest {
   reopen?: () => Promise<BlockStore>;
 }
 
-export type StoreFactory = (options: { quota?: number }) => Promise<StoreUnderTest>;
+export type StoreFactory = (options: { quota?: number; onEvict?: (ids: readonly BlockId[]) => void }) => Promise<StoreUnderTest>;
 
 export function block(size: number, seed: number): { id: BlockId; bytes: Uint8Array } {
   const bytes = pseudoRandomBytes(size, seed);
@@ -92,6 +92,15 @@ export function blockStoreContract(name: string, open: StoreFactory, { persisten
       expect(await store.has(b.id)).toBe(false);
       for (const kept of [a, c, d]) expect(await bytesOf(store, kept.id)).toEqual(kept.bytes);
       expect(await store.usage()).toMatchObject({ bytes: 3000, blocks: 3, quota: 3000 });
+      await store.close();
+    });
+
+    it('tells which blocks it evicted', async () => {
+      const evicted: BlockId[] = [];
+      const { store } = await open({ quota: 2000, onEvict: (ids) => evicted.push(...ids) });
+      const [a, b, c] = [block(1000, 14), block(1000, 15), block(1000, 16)];
+      for (const x of [a, b, c]) await store.put(x.id, x.bytes);
+      expect(evicted).toEqual([a.id]);
       await store.close();
     });
 

@@ -16,9 +16,9 @@ afterAll(async () => {
   await Promise.all(roots.map((dir) => fs.rm(dir, { recursive: true, force: true })));
 });
 
-blockStoreContract('file-system', async ({ quota }) => {
+blockStoreContract('file-system', async ({ quota, onEvict }) => {
   const dir = await tempDir();
-  const store = await openFsBlockStore({ dir, quota });
+  const store = await openFsBlockStore({ dir, quota, onEvict });
   return {
     store,
     reopen: async () => {

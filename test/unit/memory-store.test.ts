@@ -1,6 +1,6 @@
 import { blockStoreContract } from '../contracts/block-store.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 
-blockStoreContract('memory', async ({ quota }) => ({ store: createMemoryBlockStore({ quota }) }), {
+blockStoreContract('memory', async ({ quota, onEvict }) => ({ store: createMemoryBlockStore({ quota, onEvict }) }), {
   persistent: false,
 });

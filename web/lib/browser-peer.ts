@@ -7,6 +7,8 @@
 // (IndexedDB on this device) and in links; nothing here sends one anywhere.
 
 import { formatLink, parseLink, type FileLink } from '../../src/content/link.js';
+import { openManifest } from '../../src/content/open.js';
+import { BlockMissingError } from '../../src/errors.js';
 import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
 import { Emitter } from '../../src/net/emitter.js';
@@ -26,6 +28,8 @@ const SEED_SEARCH_MS = 3_000;
 /** Share of the browser's storage quota the block store may use. */
 const QUOTA_SHARE = 0.8;
 const FILE_PIN = 'file:';
+/** How long after an eviction the Library's "held whole" marks are checked again. */
+const RECHECK_DELAY_MS = 1_000;
 
 export interface PeerStatus {
   readonly signaling: 'connecting' | 'connected' | 'disconnected';
@@ -50,6 +54,8 @@ export interface OpenedFile {
 
 export interface BrowserPeerOptions {
   readonly dbName?: string;
+  /** Bytes the block store may use; default a share of the browser's quota. */
+  readonly quota?: number;
   readonly log?: NetLog;
   /** Where the signaling server is; default the page's own origin. */
   readonly origin?: string;
@@ -76,10 +82,10 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const origin = options.origin ?? location.origin;
     const db = await openMycelDatabase(options.dbName);
     const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
-    const quota = estimate?.quota ? Math.floor(estimate.quota * QUOTA_SHARE) : undefined;
-    const store = await openIdbBlockStore({ db, quota });
-    const library = new IdbLibrary(db);
+    const quota = options.quota ?? (estimate?.quota ? Math.floor(estimate.quota * QUOTA_SHARE) : undefined);
     let peer: BrowserPeer | undefined;
+    const store = await openIdbBlockStore({ db, quota, onEvict: () => peer?.scheduleRecheck() });
+    const library = new IdbLibrary(db);
     const swarm = new Swarm({
       peerId: newPeerId(),
       signalUrl: signalUrlFor(origin),
@@ -99,6 +105,44 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   private heldRoots: BlockId[] = [];
+  private recheckTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Blocks were evicted to make room: files once held whole may not be any more. Soon (once per
+   * burst of evictions), every unpinned file marked whole is checked and, if a block is gone,
+   * marked incomplete and no longer announced.
+   */
+  private scheduleRecheck(): void {
+    this.recheckTimer ??= setTimeout(() => {
+      this.recheckTimer = undefined;
+      void this.recheckHeld();
+    }, RECHECK_DELAY_MS);
+  }
+
+  private async recheckHeld(): Promise<void> {
+    for (const entry of await this.library.list()) {
+      if (!entry.complete || entry.pinned || (await this.holdsWhole(entry))) continue;
+      await this.library.update(entry.root, { complete: false });
+      this.swarm.withdraw([entry.root]);
+    }
+    await this.refreshHeld();
+  }
+
+  private async holdsWhole(entry: LibraryEntry): Promise<boolean> {
+    if (!(await this.store.has(entry.root))) return false;
+    const getBlock = async (id: BlockId) => {
+      const bytes = await this.store.get(id);
+      if (!bytes) throw new BlockMissingError(id);
+      return bytes;
+    };
+    try {
+      const opened = await openManifest(entry.root, parseLink(entry.link).key, getBlock);
+      for (const id of fileBlockIds(opened)) if (!(await this.store.has(id))) return false;
+      return true;
+    } catch {
+      return false;
+    }
+  }
 
   private async refreshHeld(): Promise<LibraryEntry[]> {
     const entries = await this.library.list();
@@ -255,6 +299,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.recheckTimer);
     this.swarm.close();
     await this.store.close();
     this.db.close();
