@@ -56,7 +56,7 @@ async function bareSeal(total: number, chunkSize: number): Promise<void> {
 }
 
 /** Encrypt + hash: ours vs bare, alternating runs, median of `rounds`. MB/s of plaintext. */
-export async function sealPair(total = 64 * MiB, rounds = 3, chunkSize = DEFAULT_CHUNK_SIZE): Promise<PairResult> {
+export async function sealPair(total = 64 * MiB, rounds = 5, chunkSize = DEFAULT_CHUNK_SIZE): Promise<PairResult> {
   const ours: number[] = [];
   const bare: number[] = [];
   for (let r = 0; r < rounds; r++) {
@@ -71,7 +71,7 @@ export async function sealPair(total = 64 * MiB, rounds = 3, chunkSize = DEFAULT
 }
 
 /** Decrypt + verify: ours (readFile) vs bare digest + decrypt of the same blocks. */
-export async function openPair(total = 64 * MiB, rounds = 3, chunkSize = DEFAULT_CHUNK_SIZE): Promise<PairResult> {
+export async function openPair(total = 64 * MiB, rounds = 5, chunkSize = DEFAULT_CHUNK_SIZE): Promise<PairResult> {
   const blocks = new Map<BlockId, Uint8Array>();
   const order: Uint8Array[] = [];
   const sealed = await sealFile(

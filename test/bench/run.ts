@@ -51,7 +51,7 @@ const wanted = (suite: string) => only.length === 0 || only.includes(suite);
 const here = import.meta.dirname;
 
 if (wanted('pipeline')) {
-  console.error('pipeline: Node, 64 MiB x 3 rounds each way…');
+  console.error('pipeline: Node, 64 MiB x 5 rounds each way…');
   const seal = await sealPair();
   pair('node: encrypt+hash (sealFile)', 'MB/s', seal.ours, 'bare WebCrypto AES-GCM + SHA-256, 4 in flight', seal.bare);
   const open = await openPair();
@@ -69,7 +69,7 @@ if (wanted('chromium')) {
   if (!hasChromium) {
     console.error('chromium: skipped, no Chromium installed (apt-get install -y chromium)');
   } else {
-    console.error('pipeline: Chromium, 64 MiB x 3 rounds each way…');
+    console.error('pipeline: Chromium, 64 MiB x 5 rounds each way…');
     const bench = await openBenchPage();
     try {
       const seal = await bench.page.evaluate(() => window.mycelBench.sealPair());
@@ -117,5 +117,7 @@ for (const f of figures) {
     `${f.name.padEnd(width)}  ${String(f.value).padStart(9)}  ${f.unit.padEnd(5)}  ${String(f.baselineValue ?? '-').padStart(9)}  ${String(f.ratio ?? '-').padStart(5)}  ${f.baseline ?? ''}`,
   );
 }
-writeFileSync('bench-results.json', JSON.stringify({ figures }, null, 2) + '\n');
+const json = JSON.stringify({ figures }, null, 2);
+writeFileSync('bench-results.json', json + '\n');
+console.log(`\n${json}`);
 console.error('wrote bench-results.json');
