@@ -11,4 +11,6 @@ export const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // Lets WebRTC pair over loopback too, should a test machine have no other interface.
+  '--allow-loopback-in-peer-connection',
 ];
