@@ -331,7 +331,8 @@ export class PeerSession extends Emitter<SessionEvents> {
   /** Tells the peer why (best effort), then closes. */
   private fail(error: Error): void {
     if (this.isClosed) return;
-    const reason = error instanceof ProtocolError ? (error.reason === 'flood' ? 'flood' : error.reason === 'bad-block' ? 'bad-block' : 'protocol') : 'protocol';
+    const named = error instanceof ProtocolError && (error.reason === 'flood' || error.reason === 'bad-block');
+    const reason = named ? (error as ProtocolError).reason : 'protocol';
     void this.link.send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message })).catch(() => {});
     this.close(error);
   }

@@ -1,7 +1,7 @@
 // Whole-file operations over the network, shared by the command line and the browser: sealing a
 // file while pushing its blocks to seeds, and reading a file from holders as it arrives.
 
-import { ClosedError, MycelError, StoreRefusedError, throwIfAborted } from '../errors.js';
+import { ClosedError, MycelError, throwIfAborted } from '../errors.js';
 import type { ByteSource } from '../content/chunker.js';
 import { randomBytes } from '../content/crypto.js';
 import { BLOCK_ID_BYTES, type BlockId } from '../content/format.js';

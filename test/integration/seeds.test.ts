@@ -31,8 +31,8 @@ async function network(seeds: number) {
   return { dir, url, seeds: seedProcs };
 }
 
-async function startSeed(url: string, data: string) {
-  const proc = startMycel(['seed', '--signal', `${url.replace('http', 'ws')}/signal`, '--data', data]);
+async function startSeed(url: string, data: string, extra: string[] = []) {
+  const proc = startMycel(['seed', '--signal', `${url.replace('http', 'ws')}/signal`, '--data', data, ...extra]);
   running.push(proc);
   const ready = JSON.parse(await proc.waitForLine(logged('seed ready')));
   return { proc, peer: ready.peer as string };
@@ -141,10 +141,7 @@ describe('seeds', () => {
 
   it('a seed refuses what its quota cannot hold, and the put says so', async () => {
     const net = await network(0);
-    const small = path.join(net.dir, 'small-seed');
-    const proc = startMycel(['seed', '--signal', `${net.url.replace('http', 'ws')}/signal`, '--data', small, '--quota', '1MiB']);
-    running.push(proc);
-    await proc.waitForLine(logged('seed ready'));
+    await startSeed(net.url, path.join(net.dir, 'small-seed'), ['--quota', '1MiB']);
     const file = path.join(net.dir, 'too-big.bin');
     await writeGeneratedFile(file, 4 * MiB, 12);
     const put = await runMycel(['put', file, '--server', net.url]);
@@ -155,9 +152,7 @@ describe('seeds', () => {
 
   it('a seed with an allow list refuses everyone else', async () => {
     const net = await network(0);
-    const proc = startMycel(['seed', '--signal', `${net.url.replace('http', 'ws')}/signal`, '--data', path.join(net.dir, 's'), '--allow', 'somebody-else-entirely']);
-    running.push(proc);
-    await proc.waitForLine(logged('seed ready'));
+    await startSeed(net.url, path.join(net.dir, 's'), ['--allow', 'somebody-else-entirely']);
     const file = path.join(net.dir, 'f.bin');
     await fs.writeFile(file, 'data');
     const put = await runMycel(['put', file, '--server', net.url]);

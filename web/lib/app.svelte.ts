@@ -40,7 +40,6 @@ export class AppState {
 
   /** Only one tab of the app runs the peer (one ledger over the shared IndexedDB). */
   tab = $state<'starting' | 'active' | 'elsewhere' | 'moved'>('starting');
-  private releaseLock: (() => void) | undefined;
 
   async start(): Promise<void> {
     addEventListener('hashchange', () => (this.fragment = location.hash.slice(1)));
@@ -69,7 +68,8 @@ export class AppState {
         .request(TAB_LOCK, steal ? { steal: true } : { ifAvailable: true }, async (lock) => {
           if (!lock) return resolve(false);
           resolve(true);
-          await new Promise<void>((release) => (this.releaseLock = release));
+          // Held until the tab goes away or another tab steals it.
+          await new Promise<void>(() => {});
         })
         .catch(() => {
           // Stolen by another tab.
