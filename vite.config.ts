@@ -76,7 +76,12 @@ export default defineConfig({
         test: {
           name: 'chromium',
           root: '.',
-          include: ['test/browser/**/*.test.ts', 'test/unit/content.test.ts'],
+          include: [
+            'test/browser/**/*.test.ts',
+            'test/unit/content.test.ts',
+            'test/unit/format-v2.test.ts',
+            'test/unit/nonce-reuse.test.ts',
+          ],
           testTimeout: 60_000,
           browser: {
             enabled: true,

@@ -7,6 +7,7 @@ export type MycelErrorCode =
   | 'BAD_LINK'
   | 'WRONG_KEY'
   | 'BAD_MANIFEST'
+  | 'UNSUPPORTED_FORMAT'
   | 'BLOCK_INTEGRITY'
   | 'BLOCK_MISSING'
   | 'ID_MISMATCH'
@@ -60,6 +61,25 @@ export class ManifestError extends MycelError {
   constructor(root: string, detail: string) {
     super('BAD_MANIFEST', `manifest ${short(root)} is invalid: ${detail}`);
     this.root = root;
+  }
+}
+
+/**
+ * A link names a file in a content format this Mycel does not read. Blocks of another format are
+ * never guessed at: an older file is recognised by opening it under that format's rules.
+ */
+export class FormatVersionError extends MycelError {
+  readonly root: string;
+  readonly version: number;
+  constructor(root: string, version: number, supported: number) {
+    super(
+      'UNSUPPORTED_FORMAT',
+      version < supported
+        ? `this link was made by an older version of Mycel (format ${version}); ask the sender to share it again`
+        : `this link was made by a newer version of Mycel (format ${version}); this one reads format ${supported}`,
+    );
+    this.root = root;
+    this.version = version;
   }
 }
 

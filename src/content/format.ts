@@ -1,21 +1,33 @@
 // The content format's constants and the small pieces every encoder and decoder share: key
-// derivation, the nonce and associated data of each block, block ids, and last-chunk padding.
+// derivation, the nonce and associated data of each sealed object, block ids, and last-chunk padding.
 //
-// A file key is 32 random bytes, fresh for every file (never reused: AES-GCM nonces come from the
-// chunk index, which is safe only under a key used once). HKDF-SHA256 derives from it
-//   - the data key, which seals chunk i with nonce = i and AAD = (kind, i, last),
-//   - the manifest key, which seals the manifest's root and index blocks the same way,
-//   - a 32-byte commitment written inside the manifest, so a manifest opens under one key only
+// Format 2. A file key is 32 random bytes, fresh for every file. HKDF-SHA256 derives from it one key
+// per kind of sealed object, and a commitment:
+//   - the data key seals chunk i with nonce (Data, i) and AAD (version, Data, i, last);
+//   - the metadata key seals the root's metadata (name, size, media type, chunk size, commitment)
+//     with nonce (Metadata, 0) and AAD (version, Metadata, 0, last = 1, SHA-256 of the root's
+//     cleartext header and refs), so sealed metadata cannot be moved onto other refs;
+//   - a 32-byte commitment written inside the metadata, so a root opens under one key only
 //     (AES-GCM alone is not key-committing).
-// A block is ciphertext || tag; its id is the SHA-256 of those bytes, so anyone can verify a block
-// without the key, and the manifest's list of ids pins every byte of the file.
+// Every nonce starts with its kind byte and every kind has its own key: no (key, nonce) pair is ever
+// used twice in a file, whatever its size or layout (format 1 sealed the root and index block 0
+// under one key with nonce 0, and index block 0's plaintext was public: see issue 7).
+//
+// A block id is the SHA-256 of the block's bytes, so anyone can verify a block without the key, and
+// the root's list of ids pins every byte of the file.
+//
+// What a holder without the key learns (manifest.ts has the byte layout): a file's list of block
+// ids and their roles (root, index, data in order), hence its block count; the size of each block,
+// hence the chunk size and the file's size to within the last chunk's padding (1/8). That is what
+// holding and serving the blocks showed already, and it is what a seed needs to hold a whole file.
+// The name, media type and exact size stay sealed; the metadata is always the same length.
 
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex, writeU64 } from './bytes.js';
 import { AES_KEY_BYTES, GCM_NONCE_BYTES, GCM_TAG_BYTES, type AeadKey, type CryptoBackend } from './crypto.js';
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
@@ -32,11 +44,21 @@ export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
 export const FILE_KEY_BYTES = AES_KEY_BYTES;
 export const BLOCK_ID_BYTES = 32;
 
-/** What a sealed block holds; bound into its associated data so blocks cannot change role. */
+/** What a block of a file is: handed to sinks with each sealed block and to getters with each request. */
 export const enum BlockKind {
   Data = 0,
   ManifestRoot = 1,
   ManifestIndex = 2,
+}
+
+/**
+ * The kinds of sealed object: the first byte of every nonce and the second of every AAD. Each kind
+ * has its own key too, so the two guarantees stand apart. Never 0, so no format-2 nonce equals a
+ * format-1 one (those began with four zero bytes).
+ */
+export const enum SealKind {
+  Data = 1,
+  Metadata = 2,
 }
 
 /** A block id: 64 lowercase hex characters, the SHA-256 of the block's bytes. */
@@ -60,42 +82,45 @@ export function blockIdToBytes(id: BlockId): Uint8Array {
 
 export interface FileKeys {
   readonly data: AeadKey;
-  readonly manifest: AeadKey;
-  /** Written into the manifest; a manifest whose commitment differs was not made with this key. */
+  readonly metadata: AeadKey;
+  /** Written into the metadata; metadata whose commitment differs was not made with this key. */
   readonly commitment: Uint8Array;
 }
 
 const encoder = new TextEncoder();
-const INFO_DATA = encoder.encode('mycel/v1 data key');
-const INFO_MANIFEST = encoder.encode('mycel/v1 manifest key');
-const INFO_COMMIT = encoder.encode('mycel/v1 key commitment');
-
+const INFO_DATA = encoder.encode('mycel/v2 data key');
+const INFO_METADATA = encoder.encode('mycel/v2 metadata key');
+const INFO_COMMIT = encoder.encode('mycel/v2 key commitment');
 export async function deriveFileKeys(fileKey: Uint8Array, backend: CryptoBackend): Promise<FileKeys> {
   if (fileKey.length !== FILE_KEY_BYTES) throw new RangeError('a file key is 32 bytes');
   const dataRaw = hkdf(sha256, fileKey, undefined, INFO_DATA, AES_KEY_BYTES);
-  const manifestRaw = hkdf(sha256, fileKey, undefined, INFO_MANIFEST, AES_KEY_BYTES);
+  const metadataRaw = hkdf(sha256, fileKey, undefined, INFO_METADATA, AES_KEY_BYTES);
   const commitment = hkdf(sha256, fileKey, undefined, INFO_COMMIT, 32);
-  const [data, manifest] = await Promise.all([backend.importKey(dataRaw), backend.importKey(manifestRaw)]);
+  const [data, metadata] = await Promise.all([backend.importKey(dataRaw), backend.importKey(metadataRaw)]);
   dataRaw.fill(0);
-  manifestRaw.fill(0);
-  return { data, manifest, commitment };
+  metadataRaw.fill(0);
+  return { data, metadata, commitment };
 }
 
-/** Nonce for the block at `index`: 4 zero bytes then the index as u64 big-endian. */
-export function nonceFor(index: number): Uint8Array {
+/** Nonce of sealed object `index` of `kind`: the kind byte, 3 zero bytes, the index as u64 big-endian. */
+export function nonceFor(kind: SealKind, index: number): Uint8Array {
   const nonce = new Uint8Array(GCM_NONCE_BYTES);
+  nonce[0] = kind;
   writeU64(new DataView(nonce.buffer), 4, index);
   return nonce;
 }
 
-/** Associated data: version, kind, index (u64 BE), last flag. */
-export function aadFor(kind: BlockKind, index: number, last: boolean): Uint8Array {
-  const aad = new Uint8Array(11);
+const NO_BINDING = new Uint8Array(0);
+
+/** Associated data: version, kind, index (u64 BE), last flag, then `binding` (the metadata's header digest). */
+export function aadFor(kind: SealKind, index: number, last: boolean, binding: Uint8Array = NO_BINDING): Uint8Array {
+  const aad = new Uint8Array(11 + binding.length);
   const view = new DataView(aad.buffer);
   aad[0] = FORMAT_VERSION;
   aad[1] = kind;
   writeU64(view, 2, index);
   aad[10] = last ? 1 : 0;
+  aad.set(binding, 11);
   return aad;
 }
 

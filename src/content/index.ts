@@ -1,4 +1,5 @@
-// The content model: chunking, sealing, manifests, links, and reading files back.
+// The content model: chunking, sealing, manifests, links, keyless block lists, and reading files back.
+export * from './block-list.js';
 export * from './bytes.js';
 export * from './chunker.js';
 export * from './crypto.js';

@@ -1,122 +1,235 @@
-// Opens a file from its root: fetches and verifies the manifest, then yields the plaintext (or a
-// byte range of it) chunk by chunk. Every block is checked against its id and its tag before any of
-// its bytes are yielded; a bad block raises BlockIntegrityError naming it and nothing after it is
-// produced. A few chunks are fetched and decrypted ahead, in order, so memory stays bounded.
+// Opens a file from its root: fetches and verifies the root, opens its metadata, and then reads the
+// plaintext (or a byte range of it) chunk by chunk. Data ids in index blocks are fetched only when a
+// chunk needs them, verified, cached (a bounded number) and shared by concurrent readers, so opening
+// costs one block and memory grows with what was verified, never with what a root declares. Every
+// block is checked against its id and its tag before any of its bytes are yielded; a bad block
+// raises BlockIntegrityError naming it and nothing after it is produced. A few chunks are fetched
+// and decrypted ahead, in order, so memory stays bounded.
 
-import { BlockIntegrityError, ManifestError, WrongKeyError, throwIfAborted } from '../errors.js';
-import { bytesEqual, fromHex, toHex } from './bytes.js';
+import { AbortError, BlockIntegrityError, FormatVersionError, WrongKeyError, throwIfAborted } from '../errors.js';
+import { toHex } from './bytes.js';
 import { defaultBackend, type CryptoBackend } from './crypto.js';
 import {
   BLOCK_ID_BYTES,
   BlockKind,
+  FORMAT_VERSION,
+  SealKind,
   aadFor,
+  blockIdFromBytes,
   chunkLength,
   deriveFileKeys,
+  isBlockId,
   nonceFor,
   paddedLength,
   type BlockId,
   type FileKeys,
 } from './format.js';
-import { IDS_PER_INDEX_BLOCK, blockIdAt, decodeRoot, idsInIndexBlock, type Manifest } from './manifest.js';
+import {
+  checkIdLayout,
+  decodeMetadata,
+  decodeRootStructure,
+  hasMagic,
+  type IdLayout,
+  type Manifest,
+  type RootLayout,
+  type RootStructure,
+} from './manifest.js';
+import {
+  INDEX_FETCH_CONCURRENCY,
+  fetchIndexIds,
+  fetchVerified,
+  inOrder,
+  refAt,
+  type BlockGetter,
+} from './block-list.js';
+import { legacyRootVersion } from './legacy.js';
+
+export type { BlockGetter, BlockRequest } from './block-list.js';
 
 /** Chunks fetched and decrypted ahead of the reader. */
 export const READ_AHEAD = 4;
-
-/** Returns a block's bytes or throws (BlockMissingError when nobody has it). */
-export type BlockGetter = (id: BlockId, signal?: AbortSignal) => Promise<Uint8Array>;
-
-export interface OpenedFile {
-  readonly root: BlockId;
-  readonly manifest: Manifest;
-  readonly keys: FileKeys;
-  readonly backend: CryptoBackend;
-  /** Ids of the manifest's index blocks (empty when the ids are inline in the root). */
-  readonly indexIds: readonly BlockId[];
-}
+/**
+ * Verified index blocks an opened file keeps (16 × 256 KiB = 4 MiB at most); one that was dropped
+ * is fetched again (usually from the local store) when a chunk needs it.
+ */
+export const INDEX_CACHE_BLOCKS = 16;
 
 export interface OpenOptions {
   readonly backend?: CryptoBackend;
+  /** Ends the opening and every later fetch of the file's index blocks. */
+  readonly signal?: AbortSignal;
+  /** Tests only: the layout the file was sealed with. */
+  readonly idLayout?: IdLayout;
+}
+
+export interface IdListOptions {
+  /** Index blocks fetched at once; default INDEX_FETCH_CONCURRENCY, at most INDEX_CACHE_BLOCKS. */
+  readonly concurrency?: number;
   readonly signal?: AbortSignal;
 }
 
-async function verifiedBlock(
-  getBlock: BlockGetter,
-  id: BlockId,
-  backend: CryptoBackend,
-  index: number | undefined,
-  signal: AbortSignal | undefined,
-): Promise<Uint8Array> {
-  const bytes = await getBlock(id, signal);
-  const expected = fromHex(id)!;
-  if (!bytesEqual(await backend.sha256(bytes), expected)) throw new BlockIntegrityError(id, 'hash', index);
-  return bytes;
+/** Resolves as `promise` does, or rejects with AbortError as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(new AbortError('aborted', { cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortError('aborted', { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /**
- * Fetches, verifies and decodes the manifest named by `root` with `fileKey`.
- * @throws WrongKeyError if the key does not open the root; ManifestError if it opens but is
- *   malformed; BlockIntegrityError for a root or index block whose bytes are not its id.
+ * A file whose root has been verified and whose metadata opened under its key. It owns the file's
+ * block lists: data ids (from the root, or from index blocks fetched through the getter given to
+ * openManifest when first needed) and index ids.
+ */
+export class OpenedManifest {
+  /** Ids of the manifest's index blocks (empty when the ids are inline in the root). */
+  readonly indexIds: readonly BlockId[];
+  private readonly cache = new Map<number, Promise<Uint8Array>>();
+
+  /** Made by openManifest. */
+  constructor(
+    readonly root: BlockId,
+    readonly manifest: Manifest,
+    readonly keys: FileKeys,
+    readonly backend: CryptoBackend,
+    private readonly structure: RootStructure,
+    private readonly getBlock: BlockGetter,
+    private readonly idLayout: IdLayout,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    const indexIds: BlockId[] = [];
+    if (structure.layout === 'indexed') for (let j = 0; j < structure.refCount; j++) indexIds.push(refAt(structure, j));
+    this.indexIds = indexIds;
+  }
+
+  get layout(): RootLayout {
+    return this.structure.layout;
+  }
+
+  /**
+   * The id of data block `index`, fetching and verifying its index block first if need be.
+   * @throws RangeError outside 0..blockCount-1; for an index block, whatever its fetch throws
+   *   (BlockMissingError, BlockIntegrityError, ManifestError for a malformed one, AbortError).
+   */
+  async dataId(index: number, signal?: AbortSignal): Promise<BlockId> {
+    const { blockCount } = this.manifest;
+    if (!Number.isInteger(index) || index < 0 || index >= blockCount) {
+      throw new RangeError(`chunk ${index} is outside 0..${blockCount - 1}`);
+    }
+    if (this.structure.layout === 'inline') return refAt(this.structure, index);
+    const per = this.idLayout.idsPerIndexBlock;
+    const ids = await this.indexBlock(Math.floor(index / per), signal);
+    const offset = (index % per) * BLOCK_ID_BYTES;
+    return blockIdFromBytes(ids.subarray(offset, offset + BLOCK_ID_BYTES));
+  }
+
+  /**
+   * The packed data ids of index block `index`: fetched once however many readers ask at once (the
+   * fetch runs under the file's signal; `signal` only stops this caller's wait).
+   */
+  private indexBlock(index: number, signal?: AbortSignal): Promise<Uint8Array> {
+    let entry = this.cache.get(index);
+    if (entry) {
+      this.cache.delete(index); // most recently used goes last
+    } else {
+      const loading = fetchIndexIds(this.root, this.structure, index, this.getBlock, this.backend, this.idLayout, this.signal);
+      loading.catch(() => {
+        if (this.cache.get(index) === loading) this.cache.delete(index);
+      });
+      entry = loading;
+    }
+    this.cache.set(index, entry);
+    if (this.cache.size > INDEX_CACHE_BLOCKS) this.cache.delete(this.cache.keys().next().value!);
+    return untilAborted(entry, signal);
+  }
+
+  private indexBlocks(options: IdListOptions): AsyncGenerator<Uint8Array> {
+    const concurrency = Math.min(INDEX_CACHE_BLOCKS, options.concurrency ?? INDEX_FETCH_CONCURRENCY);
+    const count = this.indexIds.length;
+    return inOrder(count, concurrency, (j) => this.indexBlock(j, options.signal), options.signal);
+  }
+
+  /** Every data id in order; index blocks come a bounded number at a time. */
+  async *dataIds(options: IdListOptions = {}): AsyncGenerator<BlockId> {
+    const packed = this.structure.layout === 'inline' ? [this.structure.refs] : this.indexBlocks(options);
+    for await (const ids of packed) {
+      for (let o = 0; o < ids.length; o += BLOCK_ID_BYTES) yield toHex(ids.subarray(o, o + BLOCK_ID_BYTES));
+    }
+  }
+
+  /** Every block of the file: data ids in order, index block ids, the root. */
+  async *allIds(options: IdListOptions = {}): AsyncGenerator<BlockId> {
+    yield* this.dataIds(options);
+    yield* this.indexIds;
+    yield this.root;
+  }
+
+  /**
+   * Fetches and verifies every index block, at most `concurrency` at a time, so a later read needs
+   * none from the network. Resolves when all are verified; only INDEX_CACHE_BLOCKS stay in memory.
+   */
+  async loadIndex(options: IdListOptions = {}): Promise<void> {
+    for await (const ids of this.indexBlocks(options)) void ids;
+  }
+}
+
+/**
+ * Fetches and verifies the root named by `root`, opens its metadata with `fileKey`, and returns at
+ * once: no index block is fetched until a chunk needs it. Index blocks are fetched through
+ * `getBlock` later too.
+ * @throws WrongKeyError if the key does not open the metadata (or the metadata was sealed for other
+ *   refs); FormatVersionError for a root of another format (format 1 is recognised with its key);
+ *   ManifestError if the root is malformed; BlockIntegrityError for a root whose bytes are not its id.
  */
 export async function openManifest(
   root: BlockId,
   fileKey: Uint8Array,
   getBlock: BlockGetter,
   options: OpenOptions = {},
-): Promise<OpenedFile> {
+): Promise<OpenedManifest> {
+  if (!isBlockId(root)) throw new RangeError(`not a block id: ${String(root).slice(0, 80)}`);
   const backend = options.backend ?? defaultBackend();
+  const layout = checkIdLayout(options.idLayout);
   const keys = await deriveFileKeys(fileKey, backend);
-  const rootBytes = await verifiedBlock(getBlock, root, backend, undefined, options.signal);
-  const plain = await keys.manifest.open(nonceFor(0), aadFor(BlockKind.ManifestRoot, 0, true), rootBytes);
-  if (!plain) throw new WrongKeyError(root);
-  const decoded = decodeRoot(root, plain, keys.commitment);
-  let ids = decoded.refs;
-  const indexIds: BlockId[] = [];
-  if (decoded.indexed) {
-    ids = new Uint8Array(decoded.blockCount * BLOCK_ID_BYTES);
-    const count = decoded.refs.length / BLOCK_ID_BYTES;
-    for (let j = 0; j < count; j++) {
-      throwIfAborted(options.signal);
-      const id = toHex(decoded.refs.subarray(j * BLOCK_ID_BYTES, (j + 1) * BLOCK_ID_BYTES));
-      indexIds.push(id);
-      const sealed = await verifiedBlock(getBlock, id, backend, undefined, options.signal);
-      const part = await keys.manifest.open(
-        nonceFor(j),
-        aadFor(BlockKind.ManifestIndex, j, j === count - 1),
-        sealed,
-      );
-      if (!part) throw new BlockIntegrityError(id, 'auth');
-      if (part.length !== idsInIndexBlock(decoded.blockCount, j) * BLOCK_ID_BYTES) {
-        throw new ManifestError(root, `index block ${j} holds the wrong number of ids`);
-      }
-      ids.set(part, j * IDS_PER_INDEX_BLOCK * BLOCK_ID_BYTES);
-    }
+  const request = { kind: BlockKind.ManifestRoot, index: 0, signal: options.signal };
+  const rootBytes = await fetchVerified(getBlock, root, request, backend);
+  if (!hasMagic(rootBytes)) {
+    const version = await legacyRootVersion(rootBytes, fileKey, backend);
+    if (version !== undefined) throw new FormatVersionError(root, version, FORMAT_VERSION);
   }
-  const manifest: Manifest = {
-    name: decoded.name,
-    size: decoded.size,
-    mediaType: decoded.mediaType,
-    chunkSize: decoded.chunkSize,
-    blockCount: decoded.blockCount,
-    ids,
-  };
-  return { root, manifest, keys, backend, indexIds };
+  const structure = decodeRootStructure(root, rootBytes, layout);
+  const binding = await backend.sha256(structure.header);
+  const plain = await keys.metadata.open(
+    nonceFor(SealKind.Metadata, 0),
+    aadFor(SealKind.Metadata, 0, true, binding),
+    structure.sealedMetadata,
+  );
+  if (!plain) throw new WrongKeyError(root);
+  const manifest = decodeMetadata(root, plain, keys.commitment, structure.blockCount);
+  plain.fill(0);
+  throwIfAborted(options.signal);
+  return new OpenedManifest(root, manifest, keys, backend, structure, getBlock, layout, options.signal);
 }
 
 /**
  * Verifies and decrypts the block of chunk `index` and returns its plaintext (padding removed).
- * @throws BlockIntegrityError naming the block: `hash`, `auth`, `length` or `padding`.
+ * @throws BlockIntegrityError naming the block: `hash`, `auth`, `length` or `padding`; what
+ *   OpenedManifest.dataId throws when the chunk's index block cannot be had.
  */
 export async function openChunk(
-  file: OpenedFile,
+  file: OpenedManifest,
   index: number,
   getBlock: BlockGetter,
   signal?: AbortSignal,
 ): Promise<Uint8Array> {
   const { manifest, keys, backend } = file;
-  const id = blockIdAt(manifest, index);
-  const sealed = await verifiedBlock(getBlock, id, backend, index, signal);
+  const id = await file.dataId(index, signal);
+  const sealed = await fetchVerified(getBlock, id, { kind: BlockKind.Data, index, signal }, backend);
   const last = index === manifest.blockCount - 1;
-  const plain = await keys.data.open(nonceFor(index), aadFor(BlockKind.Data, index, last), sealed);
+  const plain = await keys.data.open(nonceFor(SealKind.Data, index), aadFor(SealKind.Data, index, last), sealed);
   if (!plain) throw new BlockIntegrityError(id, 'auth', index);
   const length = chunkLength(manifest.size, manifest.chunkSize, index);
   const expected = last ? paddedLength(length, manifest.chunkSize) : length;
@@ -141,7 +254,7 @@ export interface ReadOptions {
  * block, the empty last block of an empty file included.
  */
 export async function* readFile(
-  file: OpenedFile,
+  file: OpenedManifest,
   getBlock: BlockGetter,
   options: ReadOptions = {},
 ): AsyncGenerator<Uint8Array> {

@@ -1,9 +1,11 @@
 // Turns a byte stream into sealed blocks and a manifest, never holding more than `concurrency`
 // chunks: chunks are encrypted and hashed several at a time (WebCrypto runs them off the JS thread)
 // and handed to the sink strictly in order, one at a time, waiting for it before going further.
+// Then the index blocks (cleartext lists of data ids, for files over MAX_INLINE_IDS chunks) and the
+// root, whose metadata is sealed under its own key and bound to the root's refs (format.ts).
 
 import { BadInputError, throwIfAborted } from '../errors.js';
-import { toHex } from './bytes.js';
+import { concatBytes, toHex } from './bytes.js';
 import { readChunks, type ByteSource } from './chunker.js';
 import { defaultBackend, randomBytes, type CryptoBackend } from './crypto.js';
 import {
@@ -11,6 +13,7 @@ import {
   BlockKind,
   DEFAULT_CHUNK_SIZE,
   FILE_KEY_BYTES,
+  SealKind,
   aadFor,
   deriveFileKeys,
   nonceFor,
@@ -19,11 +22,16 @@ import {
   type FileKeys,
 } from './format.js';
 import {
-  IDS_PER_INDEX_BLOCK,
+  DEFAULT_ID_LAYOUT,
   MAX_BLOCK_COUNT,
-  encodeRoot,
+  MAX_INDEX_BLOCKS,
+  checkIdLayout,
+  encodeIndexBlock,
+  encodeMetadata,
+  encodeRootHeader,
   indexBlockCount,
   validateMeta,
+  type IdLayout,
   type Manifest,
 } from './manifest.js';
 
@@ -43,6 +51,8 @@ export interface SealedFile {
   /** The file key: goes into the link's fragment and nowhere else. */
   readonly key: Uint8Array;
   readonly manifest: Manifest;
+  /** Ids of the index blocks (empty when the data ids fit in the root). */
+  readonly indexIds: readonly BlockId[];
   /** Ids of every block of the file: data, index blocks, and the root last. */
   readonly allIds: () => Iterable<BlockId>;
 }
@@ -58,6 +68,8 @@ export interface SealOptions {
   readonly onProgress?: (bytesRead: number) => void;
   /** Only for tests that need reproducible output. Never reuse a key for other content. */
   readonly fileKey?: Uint8Array;
+  /** Only for tests that reach index layouts with a few chunks: readers must be given the same. */
+  readonly idLayout?: IdLayout;
 }
 
 export type BlockSink = (block: SealedBlock) => Promise<void> | void;
@@ -80,17 +92,16 @@ class IdList {
   }
 }
 
-async function sealOne(
+async function sealChunk(
   key: FileKeys['data'],
   backend: CryptoBackend,
-  kind: BlockKind,
   index: number,
   last: boolean,
   plain: Uint8Array,
 ): Promise<SealedBlock & { digest: Uint8Array }> {
-  const bytes = await key.seal(nonceFor(index), aadFor(kind, index, last), plain);
+  const bytes = await key.seal(nonceFor(SealKind.Data, index), aadFor(SealKind.Data, index, last), plain);
   const digest = await backend.sha256(bytes);
-  return { id: toHex(digest), bytes, kind, index, digest };
+  return { id: toHex(digest), bytes, kind: BlockKind.Data, index, digest };
 }
 
 /**
@@ -103,6 +114,7 @@ export async function sealFile(source: ByteSource, sink: BlockSink, options: Sea
   const mediaType = options.mediaType || 'application/octet-stream';
   const concurrency = Math.max(1, options.concurrency ?? SEAL_CONCURRENCY);
   validateMeta(options.name, mediaType, chunkSize);
+  const idLayout = checkIdLayout(options.idLayout);
   const fileKey = options.fileKey ?? randomBytes(FILE_KEY_BYTES);
   if (fileKey.length !== FILE_KEY_BYTES) throw new RangeError('a file key is 32 bytes');
   const keys = await deriveFileKeys(fileKey, backend);
@@ -127,7 +139,7 @@ export async function sealFile(source: ByteSource, sink: BlockSink, options: Sea
         plain = new Uint8Array(paddedLength(chunk.bytes.length, chunkSize));
         plain.set(chunk.bytes);
       }
-      const sealing = sealOne(keys.data, backend, BlockKind.Data, chunk.index, chunk.last, plain);
+      const sealing = sealChunk(keys.data, backend, chunk.index, chunk.last, plain);
       sealing.catch(() => {}); // awaited in order below; this only keeps a later failure from going unhandled
       inFlight.push(sealing);
       if (inFlight.length >= concurrency) await emitOldest();
@@ -139,16 +151,16 @@ export async function sealFile(source: ByteSource, sink: BlockSink, options: Sea
   }
   throwIfAborted(options.signal);
 
-  const manifest: Manifest = { name: options.name, size, mediaType, chunkSize, blockCount: ids.count, ids: ids.bytes() };
-  const { root, indexIds } = await sealManifest(manifest, keys, backend, sink);
+  const manifest: Manifest = { name: options.name, size, mediaType, chunkSize, blockCount: ids.count };
+  const dataIds = ids.bytes();
+  const { root, indexIds } = await sealManifest(manifest, dataIds, keys, backend, sink, idLayout);
   return {
     root,
     key: fileKey,
     manifest,
+    indexIds,
     allIds: function* () {
-      for (let o = 0; o < manifest.ids.length; o += BLOCK_ID_BYTES) {
-        yield toHex(manifest.ids.subarray(o, o + BLOCK_ID_BYTES));
-      }
+      for (let o = 0; o < dataIds.length; o += BLOCK_ID_BYTES) yield toHex(dataIds.subarray(o, o + BLOCK_ID_BYTES));
       yield* indexIds;
       yield root;
     },
@@ -156,32 +168,58 @@ export async function sealFile(source: ByteSource, sink: BlockSink, options: Sea
 }
 
 /**
- * Seals a manifest: its index blocks (if it has more ids than fit in the root), then the root.
- * Hands each to `sink` and returns the root id and the index block ids.
+ * Writes a manifest: its index blocks (if it has more ids than fit in the root), then the root.
+ * Hands each to `sink` and returns the root id and the index block ids. `ids` are the data ids,
+ * packed.
  */
 export async function sealManifest(
   manifest: Manifest,
+  ids: Uint8Array,
   keys: FileKeys,
   backend: CryptoBackend,
   sink: BlockSink,
+  idLayout: IdLayout = DEFAULT_ID_LAYOUT,
 ): Promise<{ root: BlockId; indexIds: BlockId[] }> {
   const { blockCount } = manifest;
-  const indexCount = indexBlockCount(blockCount);
-  const indexIds = new IdList();
-  const indexHex: BlockId[] = [];
+  if (ids.length !== blockCount * BLOCK_ID_BYTES) throw new RangeError('ids do not match the block count');
+  const indexCount = indexBlockCount(blockCount, idLayout);
+  if (indexCount > MAX_INDEX_BLOCKS) throw new BadInputError(`file is too large: more than ${MAX_INDEX_BLOCKS} index blocks`);
+  const indexRefs = new IdList();
+  const indexIds: BlockId[] = [];
+  const per = idLayout.idsPerIndexBlock * BLOCK_ID_BYTES;
   for (let j = 0; j < indexCount; j++) {
-    const slice = manifest.ids.subarray(
-      j * IDS_PER_INDEX_BLOCK * BLOCK_ID_BYTES,
-      Math.min(blockCount, (j + 1) * IDS_PER_INDEX_BLOCK) * BLOCK_ID_BYTES,
-    );
-    const block = await sealOne(keys.manifest, backend, BlockKind.ManifestIndex, j, j === indexCount - 1, slice);
-    indexIds.push(block.digest);
-    indexHex.push(block.id);
-    await sink({ id: block.id, bytes: block.bytes, kind: block.kind, index: block.index });
+    const bytes = encodeIndexBlock(j, ids.subarray(j * per, Math.min(ids.length, (j + 1) * per)));
+    const digest = await backend.sha256(bytes);
+    const id = toHex(digest);
+    indexRefs.push(digest);
+    indexIds.push(id);
+    await sink({ id, bytes, kind: BlockKind.ManifestIndex, index: j });
   }
-  const refs = indexCount === 0 ? manifest.ids : indexIds.bytes();
-  const rootPlain = encodeRoot(manifest, keys.commitment, refs);
-  const root = await sealOne(keys.manifest, backend, BlockKind.ManifestRoot, 0, true, rootPlain);
-  await sink({ id: root.id, bytes: root.bytes, kind: root.kind, index: 0 });
-  return { root: root.id, indexIds: indexHex };
+  const refs = indexCount === 0 ? ids : indexRefs.bytes();
+  const bytes = await sealRoot(manifest, refs, indexCount > 0, keys, backend);
+  const root = toHex(await backend.sha256(bytes));
+  await sink({ id: root, bytes, kind: BlockKind.ManifestRoot, index: 0 });
+  return { root, indexIds };
+}
+
+/**
+ * A root block: the cleartext header listing `refs` (data ids, or index block ids when `indexed`),
+ * then the metadata sealed under the metadata key, its AAD binding the header's SHA-256.
+ */
+export async function sealRoot(
+  manifest: Manifest,
+  refs: Uint8Array,
+  indexed: boolean,
+  keys: FileKeys,
+  backend: CryptoBackend,
+): Promise<Uint8Array> {
+  const header = encodeRootHeader(manifest.blockCount, refs, indexed);
+  const binding = await backend.sha256(header);
+  const metadata = encodeMetadata(manifest, keys.commitment);
+  const sealed = await keys.metadata.seal(
+    nonceFor(SealKind.Metadata, 0),
+    aadFor(SealKind.Metadata, 0, true, binding),
+    metadata,
+  );
+  return concatBytes(header, sealed);
 }

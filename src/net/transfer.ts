@@ -4,9 +4,8 @@
 import { ClosedError, MycelError, throwIfAborted } from '../errors.js';
 import type { ByteSource } from '../content/chunker.js';
 import { randomBytes } from '../content/crypto.js';
-import { BLOCK_ID_BYTES, type BlockId } from '../content/format.js';
-import { toHex } from '../content/bytes.js';
-import { openManifest, readFile, type OpenedFile } from '../content/open.js';
+import { BlockKind, type BlockId } from '../content/format.js';
+import { openManifest, readFile, type BlockGetter, type OpenedManifest } from '../content/open.js';
 import { sealFile, type SealedBlock, type SealedFile, type SealOptions } from '../content/seal.js';
 import type { BlockStore } from '../store/block-store.js';
 import { BlockFetcher, type FetchProgress } from './fetch.js';
@@ -124,7 +123,7 @@ export interface DownloadOptions {
 }
 
 export interface RemoteFile {
-  readonly opened: OpenedFile;
+  readonly opened: OpenedManifest;
   readonly fetcher: BlockFetcher;
   /** The plaintext, verified, in order, fetched ahead of the reader. */
   read(range?: { start?: number; end?: number }): AsyncGenerator<Uint8Array>;
@@ -133,12 +132,13 @@ export interface RemoteFile {
   close(): void;
 }
 
-/** Every block id of an opened file: data blocks, index blocks, root. */
-export function fileBlockIds(opened: OpenedFile): BlockId[] {
+/**
+ * Every block id of an opened file: data blocks, index blocks, root. Index blocks not yet verified
+ * are fetched through the getter the file was opened with.
+ */
+export async function fileBlockIds(opened: OpenedManifest, signal?: AbortSignal): Promise<BlockId[]> {
   const ids: BlockId[] = [];
-  const packed = opened.manifest.ids;
-  for (let o = 0; o < packed.length; o += BLOCK_ID_BYTES) ids.push(toHex(packed.subarray(o, o + BLOCK_ID_BYTES)));
-  ids.push(...opened.indexIds, opened.root);
+  for await (const id of opened.allIds({ signal })) ids.push(id);
   return ids;
 }
 
@@ -158,18 +158,20 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
     log: options.log,
   });
   fetcher.warmUp();
-  let opened: OpenedFile;
+  let opened: OpenedManifest;
   try {
     opened = await openManifest(root, key, (id) => fetcher.get(id), { signal: options.signal });
   } catch (error) {
     fetcher.stop(error);
     throw error;
   }
-  const dataIds = fileBlockIds(opened).slice(0, opened.manifest.blockCount);
-  const position = new Map(dataIds.map((id, i) => [id, i]));
   let background: Promise<void> | undefined;
   const startBackground = () => {
-    background ??= fetcher.fetchAll(dataIds);
+    background ??= (async () => {
+      const dataIds: BlockId[] = [];
+      for await (const id of opened.dataIds({ signal: options.signal })) dataIds.push(id);
+      await fetcher.fetchAll(dataIds);
+    })();
     background.catch(() => {});
     return background;
   };
@@ -180,9 +182,8 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
       const first = Math.floor((range.start ?? 0) / opened.manifest.chunkSize);
       fetcher.setReadPosition(first, DOWNLOAD_AHEAD);
       startBackground();
-      const getBlock = (id: BlockId) => {
-        const index = position.get(id);
-        if (index !== undefined) fetcher.setReadPosition(index, DOWNLOAD_AHEAD);
+      const getBlock: BlockGetter = (id, request) => {
+        if (request.kind === BlockKind.Data) fetcher.setReadPosition(request.index, DOWNLOAD_AHEAD);
         return fetcher.get(id);
       };
       yield* readFile(opened, getBlock, { ...range, signal: options.signal });
@@ -190,7 +191,7 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
     fetchAll() {
       fetcher.setReadPosition(0, Infinity);
       return startBackground().then(async () => {
-        for (const id of fileBlockIds(opened).slice(opened.manifest.blockCount)) await fetcher.get(id);
+        for (const id of opened.indexIds) await fetcher.get(id);
       });
     },
     close() {

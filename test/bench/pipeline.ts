@@ -7,6 +7,7 @@ import {
   DEFAULT_CHUNK_SIZE,
   MiB,
   SEAL_CONCURRENCY,
+  SealKind,
   aadFor,
   nonceFor,
   openManifest,
@@ -48,7 +49,7 @@ async function bareSeal(total: number, chunkSize: number): Promise<void> {
     const chunk = pool.slice(offset % (3 * MiB), (offset % (3 * MiB)) + Math.min(chunkSize, total - offset));
     const last = offset + chunkSize >= total;
     inFlight.push(
-      key.seal(nonceFor(index), aadFor(BlockKind.Data, index, last), chunk).then((c) => subtle.digest('SHA-256', c as Uint8Array<ArrayBuffer>)),
+      key.seal(nonceFor(SealKind.Data, index), aadFor(SealKind.Data, index, last), chunk).then((c) => subtle.digest('SHA-256', c as Uint8Array<ArrayBuffer>)),
     );
     if (inFlight.length >= SEAL_CONCURRENCY) await inFlight.shift();
   }
@@ -102,7 +103,7 @@ export async function openPair(total = 64 * MiB, rounds = 5, chunkSize = DEFAULT
       inFlight.push(
         Promise.all([
           subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>),
-          opened.keys.data.open(nonceFor(i), aadFor(BlockKind.Data, i, last), bytes),
+          opened.keys.data.open(nonceFor(SealKind.Data, i), aadFor(SealKind.Data, i, last), bytes),
         ]),
       );
       if (inFlight.length >= SEAL_CONCURRENCY) await inFlight.shift();

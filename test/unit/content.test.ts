@@ -4,7 +4,7 @@ import {
   BlockKind,
   DEFAULT_CHUNK_SIZE,
   MAX_INLINE_IDS,
-  blockIdAt,
+  blockIdToBytes,
   deriveFileKeys,
   nobleBackend,
   openManifest,
@@ -16,6 +16,7 @@ import {
   type BlockId,
   type CryptoBackend,
   type Manifest,
+  type OpenedManifest,
   type SealedBlock,
 } from '../../src/content/index.js';
 import { BlockIntegrityError, BlockMissingError, ManifestError, WrongKeyError } from '../../src/errors.js';
@@ -185,21 +186,23 @@ describe('tampering is detected and named', () => {
   }
 
   /** Re-seals a changed manifest with the real key: what a key holder turned attacker could do. */
-  async function forgeManifest(fileKey: Uint8Array, manifest: Manifest, blocks: Map<BlockId, Uint8Array>) {
+  async function forgeManifest(fileKey: Uint8Array, manifest: Manifest, ids: Uint8Array, blocks: Map<BlockId, Uint8Array>) {
     const keys = await deriveFileKeys(fileKey, webCrypto()!);
-    const { root } = await sealManifest(manifest, keys, webCrypto()!, (b) => void blocks.set(b.id, b.bytes));
+    const { root } = await sealManifest(manifest, ids, keys, webCrypto()!, (b) => void blocks.set(b.id, b.bytes));
     return openManifest(root, fileKey, getterFrom(blocks));
   }
 
-  function idsWith(manifest: Manifest, order: number[]): Uint8Array {
+  async function idsWith(opened: OpenedManifest, order: number[]): Promise<Uint8Array> {
     const ids = new Uint8Array(order.length * 32);
-    order.forEach((from, to) => ids.set(manifest.ids.subarray(from * 32, from * 32 + 32), to * 32));
+    for (const [to, from] of order.entries()) ids.set(blockIdToBytes(await opened.dataId(from)), to * 32);
     return ids;
   }
 
+  const blockIdAt = (opened: OpenedManifest, index: number) => opened.dataId(index);
+
   it('a flipped bit in a block fails its hash, naming the block', async () => {
     const { opened, blocks } = await sealed();
-    const victim = blockIdAt(opened.manifest, 2);
+    const victim = await blockIdAt(opened, 2);
     const bad = blocks.get(victim)!.slice();
     bad[100]! ^= 1;
     blocks.set(victim, bad);
@@ -210,7 +213,7 @@ describe('tampering is detected and named', () => {
 
   it('yields nothing past a bad block', async () => {
     const { opened, blocks } = await sealed();
-    const victim = blockIdAt(opened.manifest, 1);
+    const victim = await blockIdAt(opened, 1);
     blocks.set(victim, new Uint8Array(blocks.get(victim)!.length));
     const seen: Uint8Array[] = [];
     await expect(
@@ -223,7 +226,7 @@ describe('tampering is detected and named', () => {
 
   it('a block served for another id fails its hash', async () => {
     const { opened, blocks } = await sealed();
-    const [a, b] = [blockIdAt(opened.manifest, 0), blockIdAt(opened.manifest, 1)];
+    const [a, b] = [await blockIdAt(opened, 0), await blockIdAt(opened, 1)];
     const swapped = new Map(blocks);
     swapped.set(a, blocks.get(b)!);
     swapped.set(b, blocks.get(a)!);
@@ -232,16 +235,12 @@ describe('tampering is detected and named', () => {
 
   it('two blocks swapped in the manifest fail authentication at their new position', async () => {
     const { opened, blocks, file } = await sealed();
-    const forged = await forgeManifest(
-      file.key,
-      { ...opened.manifest, ids: idsWith(opened.manifest, [1, 0, 2, 3, 4]) },
-      blocks,
-    );
+    const forged = await forgeManifest(file.key, opened.manifest, await idsWith(opened, [1, 0, 2, 3, 4]), blocks);
     await expect(collect(readFile(forged, getterFrom(blocks)))).rejects.toMatchObject({
       code: 'BLOCK_INTEGRITY',
       index: 0,
       problem: 'auth',
-      blockId: blockIdAt(opened.manifest, 1),
+      blockId: await blockIdAt(opened, 1),
     });
   });
 
@@ -249,7 +248,8 @@ describe('tampering is detected and named', () => {
     const { opened, blocks, file } = await sealed();
     const forged = await forgeManifest(
       file.key,
-      { ...opened.manifest, size: 4 * SMALL_CHUNK, blockCount: 4, ids: idsWith(opened.manifest, [0, 1, 2, 3]) },
+      { ...opened.manifest, size: 4 * SMALL_CHUNK, blockCount: 4 },
+      await idsWith(opened, [0, 1, 2, 3]),
       blocks,
     );
     await expect(collect(readFile(forged, getterFrom(blocks)))).rejects.toMatchObject({ index: 3, problem: 'auth' });
@@ -257,7 +257,7 @@ describe('tampering is detected and named', () => {
 
   it('a block nobody has is reported missing, by id', async () => {
     const { opened, blocks } = await sealed();
-    const last = blockIdAt(opened.manifest, 4);
+    const last = await blockIdAt(opened, 4);
     blocks.delete(last);
     await expect(collect(readFile(opened, getterFrom(blocks)))).rejects.toMatchObject({
       code: 'BLOCK_MISSING',
@@ -288,7 +288,7 @@ describe('tampering is detected and named', () => {
   it('a manifest whose counts disagree is rejected as invalid', async () => {
     const { opened, blocks, file } = await sealed();
     await expect(
-      forgeManifest(file.key, { ...opened.manifest, size: opened.manifest.size * 3 }, blocks),
+      forgeManifest(file.key, { ...opened.manifest, size: opened.manifest.size * 3 }, await idsWith(opened, [0, 1, 2, 3, 4]), blocks),
     ).rejects.toBeInstanceOf(ManifestError);
   });
 });

@@ -137,7 +137,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     };
     try {
       const opened = await openManifest(entry.root, parseLink(entry.link).key, getBlock);
-      for (const id of fileBlockIds(opened)) if (!(await this.store.has(id))) return false;
+      for await (const id of opened.allIds()) if (!(await this.store.has(id))) return false;
       return true;
     } catch {
       return false;
@@ -266,7 +266,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const opened = file ?? (await this.open(entry.link));
     try {
       if (!entry.complete) await this.fetchAll(opened);
-      await this.store.pin(FILE_PIN + root, fileBlockIds(opened.remote.opened));
+      await this.store.pin(FILE_PIN + root, await fileBlockIds(opened.remote.opened));
     } finally {
       // A file this call opened is closed again (its fetcher keeps timers).
       if (!file) opened.remote.close();
@@ -289,7 +289,16 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     if (entry.complete) {
       const file = await this.open(entry.link).catch(() => undefined);
       if (file) {
-        for (const id of fileBlockIds(file.remote.opened)) if (!this.store.isPinned(id)) await this.store.delete(id);
+        // Listed before anything is deleted: data ids are read from the file's own index blocks.
+        const { opened } = file.remote;
+        const ids: BlockId[] = [];
+        try {
+          for await (const id of opened.dataIds()) ids.push(id);
+        } catch {
+          // An index block is gone: the data ids it listed cannot be found to delete.
+        }
+        ids.push(...opened.indexIds, opened.root);
+        for (const id of ids) if (!this.store.isPinned(id)) await this.store.delete(id);
         file.remote.close();
       }
     }
