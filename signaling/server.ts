@@ -16,7 +16,7 @@
 // (maxPayload) and a smaller message cap checked here so the sender gets a typed error; a message
 // rate per socket; sockets per address and in all; hello within a deadline. Topic entries (one
 // topic announced by one socket) are capped per socket, per address and in total over ordinary
-// sockets, so announced topics cost at most maxTopicEntries × ~200 B of heap (see DEFAULT_LIMITS);
+// sockets, so announced topics cost at most maxTopicEntries × 200 B of heap (see DEFAULT_LIMITS);
 // peers the deployment trusts (the embedded seed, seeds given a cap by `topicCap`) have their own
 // larger cap outside that budget, so strangers filling it cannot silence them. Every rejected
 // message gets {t:'error', code} and a strike; a socket that keeps on is closed (1008). Topics
@@ -62,6 +62,8 @@ export interface SignalingLimits {
   messageBurst: number;
   maxSocketsPerAddress: number;
   maxSockets: number;
+  /** A socket with more than this waiting to be sent (a reader that stopped reading) is cut off. */
+  maxBufferedBytes: number;
   /** Rejected messages before the socket is closed; one strike is forgiven every strikeDecayMs. */
   maxStrikes: number;
   strikeDecayMs: number;
@@ -70,10 +72,12 @@ export interface SignalingLimits {
 }
 
 /**
- * Topic figures measured with test/bench/signaling-memory.ts (heap per entry, --expose-gc): a topic
- * one socket announced alone costs ~200 B, one more holder of a known topic ~130 B. The defaults
- * allow 250,000 ordinary entries (≈ 50 MB of heap at worst, every topic distinct) plus 200,000 per
- * trusted peer (≈ 40 MB each): a small server survives a flood that fills both.
+ * Heap per topic entry, measured by `npm run bench -- signaling` (--expose-gc, Node 20): ~130 B
+ * when each topic has one holder, ~190 B when each has two (the costliest layout: a two-entry set
+ * per topic), ~120 B when many share a topic; it was ~290 B with a set for every topic. At 200 B
+ * the defaults allow 250,000 ordinary entries (≤ 48 MB) plus 200,000 per trusted peer (≤ 38 MB
+ * each). Idle sockets cost ~10 KB of RSS each (≤ 100 MB at maxSockets). Topics and sockets fit a
+ * 512 MB server; a flood test of the real process measures the bound (signaling-proxy-flood).
  */
 export const DEFAULT_LIMITS: SignalingLimits = {
   maxMessageBytes: 8 * 1024,
@@ -86,6 +90,7 @@ export const DEFAULT_LIMITS: SignalingLimits = {
   messageBurst: 200,
   maxSocketsPerAddress: 64,
   maxSockets: 10_000,
+  maxBufferedBytes: 256 * 1024,
   maxStrikes: 10,
   strikeDecayMs: 5_000,
   helloTimeoutMs: 10_000,
@@ -453,8 +458,8 @@ export class SignalingServer {
 
   private send(client: Client, message: ServerMessage): void {
     if (client.ws.readyState !== client.ws.OPEN) return;
-    // A reader that does not read must not make us buffer without bound.
-    if (client.ws.bufferedAmount > 1024 * 1024) {
+    // A reader that does not read must not make us buffer without bound (the embedded seed is ours).
+    if (!client.internal && client.ws.bufferedAmount > this.limits.maxBufferedBytes) {
       client.ws.terminate();
       return;
     }
