@@ -2,15 +2,28 @@
 //
 // Dev docs. Each WebSocket is a `Client`: its address, its peer id once it said hello, the topics it
 // announced, a token bucket for its message rate and a strike count. `peers` maps peer ids to
-// clients; `topics` maps a topic to the peer ids holding it. All state is in memory and dies with
-// the socket: a socket that closes, or misses a ping, is forgotten with all it announced.
+// clients; `topics` maps a topic to the peer id holding it, or a set of them once there are two
+// (most topics have one holder, and a set per topic would double what a topic costs). All state is
+// in memory and dies with the socket: a socket that closes, or misses a ping, is forgotten with
+// all it announced.
+//
+// A client's address is the TCP peer's, or the one a trusted proxy names (client-address.ts);
+// limits count per address key (an IPv6 /64). The embedded seed of `mycel serve` proves itself
+// with a per-process secret header on its upgrade and is `internal`: it counts against no address,
+// no socket total and no message rate.
 //
 // Defences, all on by default and named in DEFAULT_LIMITS: a hard frame cap in `ws` itself
 // (maxPayload) and a smaller message cap checked here so the sender gets a typed error; a message
-// rate per socket; topics per socket; sockets per address and in all; hello within a deadline.
-// Every rejected message gets {t:'error', code} and a strike; a socket that keeps on is closed
-// (1008). The server and every other socket carry on.
+// rate per socket; sockets per address and in all; hello within a deadline. Topic entries (one
+// topic announced by one socket) are capped per socket, per address and in total over ordinary
+// sockets, so announced topics cost at most maxTopicEntries × 200 B of heap (see DEFAULT_LIMITS);
+// peers the deployment trusts (the embedded seed, seeds given a cap by `topicCap`) have their own
+// larger cap outside that budget, so strangers filling it cannot silence them. Every rejected
+// message gets {t:'error', code} and a strike; a socket that keeps on is closed (1008). Topics
+// refused for room get an error but no strike: an honest peer holding more files than it may
+// announce is not misbehaving. The server and every other socket carry on.
 
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -25,19 +38,32 @@ import {
 } from '../src/net/signal-messages.js';
 import { SchemaError } from '../src/net/schema.js';
 import { createLogger, type Logger } from '../src/node/log.js';
+import { TrustedProxies, addressKey, clientAddress } from './client-address.js';
 import { Metrics } from './metrics.js';
+
+/** Upgrade header carrying the embedded seed's per-process secret (see SignalingOptions.internalToken). */
+export const INTERNAL_TOKEN_HEADER = 'x-mycel-internal';
 
 export interface SignalingLimits {
   /** Largest message handled; larger ones get `too-large`. SDP offers are 1–3 KiB. */
   maxMessageBytes: number;
   /** Frames past this are cut off by `ws` before they are buffered (the socket is closed). */
   hardFrameBytes: number;
+  /** Topics an ordinary socket may announce: a browser announces the files it holds whole. */
   maxTopicsPerSocket: number;
+  /** Topics all ordinary sockets from one address (key) may announce together. */
+  maxTopicsPerAddress: number;
+  /** Topic entries all ordinary sockets may announce together; past it announces get `server-busy`. */
+  maxTopicEntries: number;
+  /** Topics a trusted peer (internal, or granted by `topicCap`) may announce; outside the budget. */
+  maxTopicsPerTrustedPeer: number;
   /** Sustained messages per second per socket, and the burst allowed above it. */
   messagesPerSecond: number;
   messageBurst: number;
   maxSocketsPerAddress: number;
   maxSockets: number;
+  /** A socket with more than this waiting to be sent (a reader that stopped reading) is cut off. */
+  maxBufferedBytes: number;
   /** Rejected messages before the socket is closed; one strike is forgiven every strikeDecayMs. */
   maxStrikes: number;
   strikeDecayMs: number;
@@ -45,14 +71,26 @@ export interface SignalingLimits {
   pingIntervalMs: number;
 }
 
+/**
+ * Heap per topic entry, measured by `npm run bench -- signaling` (--expose-gc, Node 20): ~130 B
+ * when each topic has one holder, ~190 B when each has two (the costliest layout: a two-entry set
+ * per topic), ~120 B when many share a topic; it was ~290 B with a set for every topic. At 200 B
+ * the defaults allow 250,000 ordinary entries (≤ 48 MB) plus 200,000 per trusted peer (≤ 38 MB
+ * each). Idle sockets cost ~10 KB of RSS each (≤ 100 MB at maxSockets). Topics and sockets fit a
+ * 512 MB server; a flood test of the real process measures the bound (signaling-proxy-flood).
+ */
 export const DEFAULT_LIMITS: SignalingLimits = {
   maxMessageBytes: 8 * 1024,
   hardFrameBytes: 64 * 1024,
-  maxTopicsPerSocket: 10_000,
+  maxTopicsPerSocket: 1_000,
+  maxTopicsPerAddress: 10_000,
+  maxTopicEntries: 250_000,
+  maxTopicsPerTrustedPeer: 200_000,
   messagesPerSecond: 50,
   messageBurst: 200,
   maxSocketsPerAddress: 64,
   maxSockets: 10_000,
+  maxBufferedBytes: 256 * 1024,
   maxStrikes: 10,
   strikeDecayMs: 5_000,
   helloTimeoutMs: 10_000,
@@ -64,11 +102,35 @@ export interface SignalingOptions {
   log?: Logger;
   /** Sees every message as received, before validation (for audits such as content-blindness). */
   tap?: (raw: string, peer: string | undefined) => void;
+  /**
+   * Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client. Without any, the
+   * header is ignored. Throws a RangeError at construction for an entry that is not an address.
+   */
+  trustProxy?: readonly string[];
+  /**
+   * A secret only this process knows (the embedded seed sends it in INTERNAL_TOKEN_HEADER). A
+   * socket presenting it is internal: exempt from per-address and total socket limits and from
+   * the message rate, with the trusted topic cap. A wrong or absent token is simply an ordinary
+   * socket.
+   */
+  internalToken?: string;
+  /**
+   * The topic cap of a peer the deployment trusts (e.g. its listed seeds), or undefined for an
+   * ordinary peer. Asked once per socket, after hello. A trusted peer's topics are outside the
+   * ordinary budget, so the caps given here add to the worst-case memory (~200 B per topic).
+   */
+  topicCap?: (peer: string) => number | undefined;
 }
 
 interface Client {
   ws: WebSocket;
+  /** The client's address (after trusted proxies), for logs; `key` is what limits count under. */
   address: string;
+  key: string;
+  internal: boolean;
+  /** Topic cap, fixed at first use after hello; `trusted` topics are outside the ordinary budget. */
+  topicCap?: number;
+  trusted?: boolean;
   peer?: string;
   topics: Set<string>;
   tokens: number;
@@ -85,8 +147,14 @@ export class SignalingServer {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
   private readonly peers = new Map<string, Client>();
-  private readonly topics = new Map<string, Set<string>>();
+  private readonly topics = new Map<string, string | Set<string>>();
   private readonly perAddress = new Map<string, number>();
+  private readonly topicsPerAddress = new Map<string, number>();
+  /** Topic entries of ordinary sockets (the budgeted ones) and of trusted ones. */
+  private ordinaryEntries = 0;
+  private trustedEntries = 0;
+  private readonly proxies: TrustedProxies | undefined;
+  private readonly internalDigest: Buffer | undefined;
   private readonly log: Logger;
   private readonly pingTimer: ReturnType<typeof setInterval>;
   private readonly started = Date.now();
@@ -94,6 +162,8 @@ export class SignalingServer {
   constructor(private readonly options: SignalingOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.log = options.log ?? createLogger({ fields: { component: 'signal' } });
+    this.proxies = options.trustProxy?.length ? new TrustedProxies(options.trustProxy) : undefined;
+    this.internalDigest = options.internalToken ? digest(options.internalToken) : undefined;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.hardFrameBytes, perMessageDeflate: false });
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
     this.pingTimer = setInterval(() => this.pingAll(), this.limits.pingIntervalMs);
@@ -127,6 +197,12 @@ export class SignalingServer {
       this.metrics.gauge('mycel_signal_sockets', 'Open WebSocket connections.', stats.sockets);
       this.metrics.gauge('mycel_signal_peers', 'Peers that said hello.', stats.peers);
       this.metrics.gauge('mycel_signal_topics', 'Distinct topics announced.', stats.topics);
+      this.metrics.gauge('mycel_signal_topic_entries', 'Topics announced, counted once per socket.', this.ordinaryEntries, { kind: 'ordinary' });
+      this.metrics.gauge('mycel_signal_topic_entries', 'Topics announced, counted once per socket.', this.trustedEntries, { kind: 'trusted' });
+      this.metrics.gauge('mycel_signal_topic_budget', 'Topic entries ordinary sockets may announce in all.', this.limits.maxTopicEntries);
+      const memory = process.memoryUsage();
+      this.metrics.gauge('process_resident_memory_bytes', 'Resident set size of this process.', memory.rss);
+      this.metrics.gauge('nodejs_heap_used_bytes', 'V8 heap in use.', memory.heapUsed);
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
       res.end(this.metrics.render());
       return true;
@@ -134,8 +210,8 @@ export class SignalingServer {
     return false;
   }
 
-  stats(): { sockets: number; peers: number; topics: number } {
-    return { sockets: this.clients.size, peers: this.peers.size, topics: this.topics.size };
+  stats(): { sockets: number; peers: number; topics: number; topicEntries: number } {
+    return { sockets: this.clients.size, peers: this.peers.size, topics: this.topics.size, topicEntries: this.ordinaryEntries + this.trustedEntries };
   }
 
   async close(): Promise<void> {
@@ -145,10 +221,13 @@ export class SignalingServer {
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const internal = this.isInternal(req);
+    const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.proxies);
     const client: Client = {
       ws,
       address,
+      key: addressKey(address),
+      internal,
       topics: new Set(),
       tokens: this.limits.messageBurst,
       refilledAt: Date.now(),
@@ -156,8 +235,8 @@ export class SignalingServer {
       struckAt: Date.now(),
       alive: true,
     };
-    const fromAddress = this.perAddress.get(address) ?? 0;
-    if (this.clients.size >= this.limits.maxSockets || fromAddress >= this.limits.maxSocketsPerAddress) {
+    const fromAddress = this.perAddress.get(client.key) ?? 0;
+    if (!internal && (this.clients.size >= this.limits.maxSockets || fromAddress >= this.limits.maxSocketsPerAddress)) {
       const code = this.clients.size >= this.limits.maxSockets ? 'server-full' : 'too-many-sockets';
       this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', { reason: code });
       this.send(client, { t: 'error', code, message: 'too many connections' });
@@ -165,7 +244,7 @@ export class SignalingServer {
       this.log.warn('socket refused', { address, reason: code });
       return;
     }
-    this.perAddress.set(address, fromAddress + 1);
+    if (!internal) this.perAddress.set(client.key, fromAddress + 1);
     this.clients.add(client);
     this.metrics.inc('mycel_signal_connections_total', 'WebSocket connections accepted.');
     client.helloTimer = setTimeout(() => {
@@ -227,31 +306,20 @@ export class SignalingServer {
       client.peer = message.peer;
       clearTimeout(client.helloTimer);
       this.peers.set(message.peer, client);
-      this.send(client, { t: 'welcome', v: SIGNAL_VERSION, peer: message.peer, maxTopics: this.limits.maxTopicsPerSocket });
+      this.send(client, { t: 'welcome', v: SIGNAL_VERSION, peer: message.peer, maxTopics: this.topicCapOf(client) });
       this.log.info('peer joined', { peer: client.peer, address: client.address });
       return;
     }
     const peer = client.peer;
     if (!peer) return this.reject(client, 'hello-first', 'say hello first');
     switch (message.t) {
-      case 'announce': {
-        const fresh = message.topics.filter((t) => !client.topics.has(t));
-        if (client.topics.size + fresh.length > this.limits.maxTopicsPerSocket) {
-          return this.reject(client, 'too-many-topics', `at most ${this.limits.maxTopicsPerSocket} topics per socket`);
-        }
-        for (const topic of fresh) {
-          client.topics.add(topic);
-          let holders = this.topics.get(topic);
-          if (!holders) this.topics.set(topic, (holders = new Set()));
-          holders.add(peer);
-        }
-        return;
-      }
+      case 'announce':
+        return this.addTopics(client, peer, message.topics);
       case 'withdraw':
         for (const topic of message.topics) this.dropTopic(client, topic);
         return;
       case 'lookup': {
-        const holders = [...(this.topics.get(message.topic) ?? [])].filter((p) => p !== peer);
+        const holders = this.holdersOf(message.topic).filter((p) => p !== peer);
         shuffle(holders);
         this.send(client, { t: 'holders', id: message.id, topic: message.topic, peers: holders.slice(0, MAX_HOLDERS) });
         return;
@@ -269,7 +337,98 @@ export class SignalingServer {
     }
   }
 
+  /**
+   * Adds what fits of `topics` to the client's announced set: room is the least of its own cap, its
+   * address's and the ordinary budget's (trusted clients have only their own cap). Topics that do
+   * not fit get one error naming the limit, and no strike.
+   */
+  private addTopics(client: Client, peer: string, topics: readonly string[]): void {
+    const fresh = [...new Set(topics)].filter((t) => !client.topics.has(t));
+    if (fresh.length === 0) return;
+    const cap = this.topicCapOf(client);
+    let room = cap - client.topics.size;
+    let refusal: [SignalErrorCode, string] = ['too-many-topics', `at most ${cap} topics per socket`];
+    if (!client.trusted) {
+      const addressRoom = this.limits.maxTopicsPerAddress - (this.topicsPerAddress.get(client.key) ?? 0);
+      if (addressRoom < room) {
+        room = addressRoom;
+        refusal = ['too-many-topics', `at most ${this.limits.maxTopicsPerAddress} topics per address`];
+      }
+      const budgetRoom = this.limits.maxTopicEntries - this.ordinaryEntries;
+      if (budgetRoom < room) {
+        room = budgetRoom;
+        refusal = ['server-busy', 'the server holds all the topics it can; try again later'];
+      }
+    }
+    const accepted = fresh.length <= room ? fresh : fresh.slice(0, Math.max(0, room));
+    for (const topic of accepted) {
+      client.topics.add(topic);
+      this.addHolder(topic, peer);
+    }
+    this.countTopics(client, accepted.length);
+    if (accepted.length < fresh.length) {
+      this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', { reason: refusal[0] });
+      this.log.debug('topics refused', { peer, address: client.address, code: refusal[0], refused: fresh.length - accepted.length });
+      this.send(client, { t: 'error', code: refusal[0], message: refusal[1] });
+    }
+  }
+
+  /** The client's topic cap; decided once, after hello, when its peer id is known. */
+  private topicCapOf(client: Client): number {
+    if (client.topicCap === undefined) {
+      const granted = client.peer === undefined ? undefined : this.options.topicCap?.(client.peer);
+      client.trusted = client.internal || granted !== undefined;
+      client.topicCap = Math.max(0, Math.floor(granted ?? (client.internal ? this.limits.maxTopicsPerTrustedPeer : this.limits.maxTopicsPerSocket)));
+    }
+    return client.topicCap;
+  }
+
+  private countTopics(client: Client, delta: number): void {
+    if (delta === 0) return;
+    if (client.trusted) {
+      this.trustedEntries += delta;
+      return;
+    }
+    this.ordinaryEntries += delta;
+    const left = (this.topicsPerAddress.get(client.key) ?? 0) + delta;
+    if (left > 0) this.topicsPerAddress.set(client.key, left);
+    else this.topicsPerAddress.delete(client.key);
+  }
+
+  private addHolder(topic: string, peer: string): void {
+    const holders = this.topics.get(topic);
+    if (holders === undefined) this.topics.set(topic, peer);
+    else if (typeof holders !== 'string') holders.add(peer);
+    else if (holders !== peer) this.topics.set(topic, new Set([holders, peer]));
+  }
+
+  private removeHolder(topic: string, peer: string): void {
+    const holders = this.topics.get(topic);
+    if (holders === undefined) return;
+    if (typeof holders === 'string') {
+      if (holders === peer) this.topics.delete(topic);
+      return;
+    }
+    holders.delete(peer);
+    if (holders.size === 1) this.topics.set(topic, holders.values().next().value!);
+    else if (holders.size === 0) this.topics.delete(topic);
+  }
+
+  private holdersOf(topic: string): string[] {
+    const holders = this.topics.get(topic);
+    if (holders === undefined) return [];
+    return typeof holders === 'string' ? [holders] : [...holders];
+  }
+
+  /** True when the upgrade carries this process's internal token (compared in constant time). */
+  private isInternal(req: IncomingMessage): boolean {
+    const presented = req.headers[INTERNAL_TOKEN_HEADER];
+    if (!this.internalDigest || typeof presented !== 'string') return false;
+    return timingSafeEqual(digest(presented), this.internalDigest);
+  }
+
   private takeToken(client: Client): boolean {
+    if (client.internal) return true;
     const now = Date.now();
     const refill = ((now - client.refilledAt) / 1000) * this.limits.messagesPerSecond;
     client.tokens = Math.min(this.limits.messageBurst, client.tokens + refill);
@@ -299,8 +458,8 @@ export class SignalingServer {
 
   private send(client: Client, message: ServerMessage): void {
     if (client.ws.readyState !== client.ws.OPEN) return;
-    // A reader that does not read must not make us buffer without bound.
-    if (client.ws.bufferedAmount > 1024 * 1024) {
+    // A reader that does not read must not make us buffer without bound (the embedded seed is ours).
+    if (!client.internal && client.ws.bufferedAmount > this.limits.maxBufferedBytes) {
       client.ws.terminate();
       return;
     }
@@ -308,18 +467,19 @@ export class SignalingServer {
   }
 
   private dropTopic(client: Client, topic: string): void {
-    if (!client.topics.delete(topic) || !client.peer) return;
-    const holders = this.topics.get(topic);
-    holders?.delete(client.peer);
-    if (holders?.size === 0) this.topics.delete(topic);
+    if (!client.topics.delete(topic)) return;
+    this.countTopics(client, -1);
+    if (client.peer) this.removeHolder(topic, client.peer);
   }
 
   private forget(client: Client): void {
     if (!this.clients.delete(client)) return;
     clearTimeout(client.helloTimer);
-    const left = (this.perAddress.get(client.address) ?? 1) - 1;
-    if (left > 0) this.perAddress.set(client.address, left);
-    else this.perAddress.delete(client.address);
+    if (!client.internal) {
+      const left = (this.perAddress.get(client.key) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(client.key, left);
+      else this.perAddress.delete(client.key);
+    }
     for (const topic of [...client.topics]) this.dropTopic(client, topic);
     if (client.peer && this.peers.get(client.peer) === client) {
       this.peers.delete(client.peer);
@@ -343,6 +503,10 @@ export class SignalingServer {
       }
     }
   }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
 }
 
 function shuffle<T>(items: T[]): void {

@@ -45,7 +45,9 @@ export type SignalErrorCode =
   | 'too-many-topics'
   | 'too-many-sockets'
   | 'unknown-peer'
-  | 'server-full';
+  | 'server-full'
+  /** The server holds all the topics it can; the refused ones may be announced again later. */
+  | 'server-busy';
 
 export const serverMessage = tagged({
   welcome: object({

@@ -4,6 +4,7 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MycelError } from '../errors.js';
+import { TrustedProxies, parseAddressList } from '../../signaling/client-address.js';
 import { parseSize } from './sizes.js';
 import { startServe, startSignal } from './serve.js';
 import { Seed } from './seed.js';
@@ -14,9 +15,12 @@ import { UsageError } from './usage-error.js';
 const USAGE = `usage: mycel <command> [options]
 
   serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...] [--web dir]
+        [--trust-proxy addr,...] [--header-timeout 10]
         signaling server, seed and web app in one process (what npm start runs)
-  signal [--port 8080] [--host 0.0.0.0] [--web dir]
+  signal [--port 8080] [--host 0.0.0.0] [--web dir] [--trust-proxy addr,...] [--header-timeout 10]
         the signaling server alone (serves the web app too, if built)
+        --trust-proxy: reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names
+        the client; --header-timeout: seconds a client has to send a request's headers
   seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         a seed alone, joining the network through a signaling server
   put <file> [--server http://localhost:8080] [--timeout 30]
@@ -61,6 +65,28 @@ function secondsOf(text: string | undefined, fallback: number): number {
   return seconds * 1000;
 }
 
+function proxiesOf(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  const entries = parseAddressList(text);
+  try {
+    new TrustedProxies(entries);
+  } catch (error) {
+    throw new UsageError(`bad --trust-proxy: ${(error as Error).message}`);
+  }
+  return entries;
+}
+
+/** The shared HTTP front's flags, as startSignal/startServe options. */
+function frontOf(values: Parsed['values']) {
+  const headerTimeout = str(values['header-timeout']);
+  return {
+    trustProxy: proxiesOf(str(values['trust-proxy'])),
+    http: headerTimeout === undefined ? undefined : { headersTimeoutMs: secondsOf(headerTimeout, 0) },
+  };
+}
+
+const FRONT_FLAGS = { 'trust-proxy': { type: 'string' }, 'header-timeout': { type: 'string' } } as const;
+
 function allowOf(text: string | undefined): string[] | undefined {
   return text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -79,8 +105,10 @@ async function main(argv: string[]): Promise<number> {
         quota: { type: 'string' },
         allow: { type: 'string' },
         web: { type: 'string' },
+        ...FRONT_FLAGS,
       });
       const running = await startServe({
+        ...frontOf(values),
         webRoot: str(values.web),
         port: portOf(str(values.port), 8080),
         host: str(values.host) ?? '0.0.0.0',
@@ -91,8 +119,9 @@ async function main(argv: string[]): Promise<number> {
       return untilStopped(() => running.close());
     }
     case 'signal': {
-      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, web: { type: 'string' } });
+      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, web: { type: 'string' }, ...FRONT_FLAGS });
       const running = await startSignal({
+        ...frontOf(values),
         port: portOf(str(values.port), 8080),
         host: str(values.host) ?? '0.0.0.0',
         webRoot: str(values.web),

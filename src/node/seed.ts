@@ -36,6 +36,8 @@ export interface SeedOptions {
   readonly log?: Logger;
   /** fsync each block (default true). */
   readonly durable?: boolean;
+  /** Headers sent on the signaling upgrade (the embedded seed's internal token). */
+  readonly signalHeaders?: Readonly<Record<string, string>>;
 }
 
 interface Upload {
@@ -45,8 +47,8 @@ interface Upload {
 }
 
 /** The WebSocket constructor Node peers use (ws), as the signaling client wants it. */
-export function nodeSocketFactory(url: string): WebSocketLike {
-  return new WebSocket(url, { maxPayload: 1024 * 1024 }) as unknown as WebSocketLike;
+export function nodeSocketFactory(url: string, headers?: Readonly<Record<string, string>>): WebSocketLike {
+  return new WebSocket(url, { maxPayload: 1024 * 1024, headers: { ...headers } }) as unknown as WebSocketLike;
 }
 
 async function loadPeerId(dataDir: string): Promise<string> {
@@ -88,7 +90,7 @@ export class Seed {
     const swarm = new Swarm({
       peerId,
       signalUrl: options.signalUrl,
-      createSocket: nodeSocketFactory,
+      createSocket: (url) => nodeSocketFactory(url, options.signalHeaders),
       wrtc: nodeWrtc,
       log,
       maxPeers: 256,

@@ -1,12 +1,17 @@
 // `mycel signal` and `mycel serve`: one HTTP port carrying the signaling WebSocket (/signal),
-// /health, /metrics and the built web app; `serve` adds a seed that joins through loopback.
+// /health, /metrics and the built web app; `serve` adds a seed that joins through loopback,
+// proving with a per-process secret that it is the embedded seed, so it counts against no
+// address's limits (http-guard.ts holds the HTTP deadlines and connection cap).
 
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SignalingServer, type SignalingOptions } from '../../signaling/server.js';
+import { TrustedProxies } from '../../signaling/client-address.js';
+import { INTERNAL_TOKEN_HEADER, SignalingServer, type SignalingOptions } from '../../signaling/server.js';
 import { SIGNAL_PATH } from '../net/signal-messages.js';
+import { DEFAULT_HTTP_LIMITS, guardConnections, httpServerOptions, type HttpLimits } from './http-guard.js';
 import { createLogger, type Logger } from './log.js';
 import { Seed } from './seed.js';
 import { staticFiles } from './static-files.js';
@@ -18,6 +23,12 @@ export interface SignalServeOptions {
   readonly webRoot?: string;
   readonly log?: Logger;
   readonly signaling?: SignalingOptions;
+  /**
+   * Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; their own
+   * connections are not capped per address. Throws a RangeError for an entry that is no address.
+   */
+  readonly trustProxy?: readonly string[];
+  readonly http?: Partial<HttpLimits>;
 }
 
 export interface ServeOptions extends SignalServeOptions {
@@ -43,10 +54,13 @@ export function defaultWebRoot(): string {
 
 export async function startSignal(options: SignalServeOptions): Promise<RunningServer> {
   const log = options.log ?? createLogger();
-  const signaling = new SignalingServer({ log: log.child({ component: 'signal' }), ...options.signaling });
+  const trustProxy = options.trustProxy ?? options.signaling?.trustProxy;
+  const proxies = trustProxy?.length ? new TrustedProxies(trustProxy) : undefined;
+  const signaling = new SignalingServer({ log: log.child({ component: 'signal' }), ...options.signaling, trustProxy });
   const webRoot = options.webRoot ?? defaultWebRoot();
   const serveStatic = existsSync(path.join(webRoot, 'index.html')) ? staticFiles(webRoot) : undefined;
-  const server = createServer((req, res) => {
+  const httpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.http };
+  const server = createServer(httpServerOptions(httpLimits), (req, res) => {
     if (signaling.handleHttp(req, res)) return;
     const fallback = () => {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
@@ -58,6 +72,14 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
       () => res.destroy(),
     );
   });
+  guardConnections(server, {
+    limits: httpLimits,
+    proxies,
+    onRefused: (address) => {
+      signaling.metrics.inc('mycel_http_refused_total', 'TCP connections closed on accept by reason.', { reason: 'too-many-connections' });
+      log.debug('connection refused', { component: 'serve', address, reason: 'too-many-connections' });
+    },
+  });
   signaling.attach(server, SIGNAL_PATH);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -66,7 +88,14 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
   const { port } = server.address() as { port: number };
   const host = !options.host || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
   const url = `http://${host}:${port}`;
-  log.info('listening', { component: 'serve', url, signal: `ws://${host}:${port}${SIGNAL_PATH}`, webApp: Boolean(serveStatic) });
+  log.info('listening', {
+    component: 'serve',
+    url,
+    signal: `ws://${host}:${port}${SIGNAL_PATH}`,
+    webApp: Boolean(serveStatic),
+    trustProxy: trustProxy ?? [],
+    headersTimeoutMs: httpLimits.headersTimeoutMs,
+  });
   return {
     url,
     signalUrl: `ws://${host}:${port}${SIGNAL_PATH}`,
@@ -82,7 +111,9 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
 
 export async function startServe(options: ServeOptions): Promise<RunningServer> {
   const log = options.log ?? createLogger();
-  const running = await startSignal({ ...options, log });
+  // Never leaves this process: the seed below sends it on its own upgrade over loopback.
+  const internalToken = randomBytes(32).toString('base64url');
+  const running = await startSignal({ ...options, log, signaling: { ...options.signaling, internalToken } });
   const { port } = running.server.address() as { port: number };
   const wildcard = !options.host || options.host === '0.0.0.0' || options.host === '::';
   const loopback = wildcard ? '127.0.0.1' : options.host!.includes(':') ? `[${options.host}]` : options.host!;
@@ -91,6 +122,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     quota: options.quota,
     allow: options.allow,
     signalUrl: `ws://${loopback}:${port}${SIGNAL_PATH}`,
+    signalHeaders: { [INTERNAL_TOKEN_HEADER]: internalToken },
     log: log.child({ component: 'seed' }),
   });
   return {

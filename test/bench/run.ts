@@ -65,6 +65,20 @@ if (wanted('memory')) {
   alone('node: peak RSS reading 1 GiB back (verify+decrypt)', 'MB', report.read.peakMB, 'RSS before', report.read.baselineMB);
 }
 
+if (wanted('signaling')) {
+  console.error('signaling: heap per announced topic entry, 250 sockets x 1,000 topics, each layout in its own process…');
+  for (const [mode, sockets, per, what] of [
+    ['distinct', 250, 1000, 'one holder per topic'],
+    ['pairs', 250, 1000, 'two holders per topic (worst layout)'],
+    ['shared', 250, 1000, '250 holders per topic'],
+    ['trusted', 1, 200000, 'one trusted socket, 200,000 topics'],
+  ] as const) {
+    const r = JSON.parse(await runChild(path.join(here, 'signaling-memory.ts'), [mode, String(sockets), String(per)]));
+    alone(`signaling: heap per topic entry, ${what}`, 'B', r.bytesPerEntry);
+    alone(`signaling: heap after those sockets left, ${what}`, 'MB', r.heapAfterMB, 'heap before they announced', r.heapBeforeMB);
+  }
+}
+
 if (wanted('chromium')) {
   if (!hasChromium) {
     console.error('chromium: skipped, no Chromium installed (apt-get install -y chromium)');

@@ -131,9 +131,13 @@ export async function tempDir(prefix: string): Promise<string> {
 }
 
 /** Starts `mycel serve` on a free port and waits until its seed is ready. */
-export async function startServe(dataDir: string, extra: string[] = []): Promise<{ proc: MycelProcess; url: string; port: number }> {
+export async function startServe(
+  dataDir: string,
+  extra: string[] = [],
+  options: StartOptions = {},
+): Promise<{ proc: MycelProcess; url: string; port: number }> {
   const port = await freePort();
-  const proc = startMycel(['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...extra]);
+  const proc = startMycel(['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...extra], options);
   await proc.waitForLine(logged('seed ready'));
   return { proc, url: `http://127.0.0.1:${port}`, port };
 }

@@ -2,7 +2,9 @@
 // before hello, oversized messages, floods and many sockets. Each gets a typed error and, when it
 // keeps on, its socket closed; the server stays up, answers /health, counts what it rejected in
 // /metrics, and an honest put/get works meanwhile. Attackers connect from 127.0.0.2 (a different
-// address on loopback) so the per-address socket limit they trip is theirs alone.
+// address on loopback) so the per-address socket limit they trip is theirs alone. No proxy is
+// trusted here, so a forged X-Forwarded-For changes nothing; and the embedded seed, which joins
+// from 127.0.0.1, takes none of that address's sockets.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -22,8 +24,8 @@ interface Raw {
   closed: Promise<number>;
 }
 
-function raw(localAddress = '127.0.0.2'): Promise<Raw> {
-  const ws = new WebSocket(wsUrl, { localAddress });
+function raw(localAddress = '127.0.0.2', headers?: Record<string, string>): Promise<Raw> {
+  const ws = new WebSocket(wsUrl, { localAddress, headers });
   sockets.push(ws);
   const messages: { t: string; code?: string }[] = [];
   const waiters: (() => void)[] = [];
@@ -158,6 +160,44 @@ describe('hostile signaling clients', () => {
     expect(health.status).toBe(200);
     expect((await health.json()).ok).toBe(true);
     for (const c of live) c.ws.terminate();
+  });
+
+  it('cannot get more sockets by forging X-Forwarded-For when no proxy is trusted', async () => {
+    const opened = await Promise.all(
+      Array.from({ length: 70 }, (_, i) => raw('127.0.0.3', { 'x-forwarded-for': `203.0.113.${i + 1}` }).catch(() => undefined)),
+    );
+    const live = opened.filter((c): c is Raw => c !== undefined);
+    const outcomes = await Promise.all(
+      live.map((c, i) => {
+        c.ws.send(JSON.stringify({ t: 'hello', v: 1, peer: `forged-xff-${i}-peer` }));
+        return c.next((m) => m.t === 'welcome' || code('too-many-sockets')(m)).then((m) => m.t);
+      }),
+    );
+    expect(outcomes.filter((t) => t === 'welcome')).toHaveLength(64);
+    for (const c of live) c.ws.terminate();
+  });
+
+  it('can take all 64 sockets of 127.0.0.1, where the embedded seed holds none, and a put still works', async () => {
+    // The seed joined from 127.0.0.1 at start. Others now take every socket that address may
+    // have; if the seed's counted, one of these is refused.
+    const mine = await Promise.all(Array.from({ length: 64 }, () => raw('127.0.0.1')));
+    const outcomes = await Promise.all(
+      mine.map((c, i) => {
+        c.ws.send(JSON.stringify({ t: 'hello', v: 1, peer: `local-filler-${i}` }));
+        return c.next((m) => m.t === 'welcome' || code('too-many-sockets')(m)).then((m) => m.t);
+      }),
+    );
+    expect(outcomes.filter((t) => t === 'welcome')).toHaveLength(64);
+    const extra = await raw('127.0.0.1');
+    await extra.next(code('too-many-sockets'));
+    // One socket freed for `mycel put` (also from 127.0.0.1); the seed is still there to take it.
+    mine[0]!.ws.close();
+    await mine[0]!.closed;
+    const file = path.join(dir, 'address-full.bin');
+    await writeGeneratedFile(file, 256 * 1024, 3);
+    const put = await runMycel(['put', file, '--server', serve.url]);
+    expect(put.code, put.stderr).toBe(0);
+    for (const c of mine) c.ws.terminate();
   });
 
   it('leave the server up, healthy, and counting what it rejected', async () => {

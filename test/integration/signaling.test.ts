@@ -1,20 +1,24 @@
 // The signaling server in this process, real WebSockets on loopback: announcing many topics,
-// the per-socket topic limit, silent sockets forgotten by ping, and the hello deadline.
+// the per-socket, per-address and total topic limits, trusted peers' own topic cap, the embedded
+// seed's internal token, silent sockets forgotten by ping, and the hello deadline.
 import { createServer, type Server } from 'node:http';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SignalingServer, type SignalingLimits } from '../../signaling/server.js';
+import { DEFAULT_LIMITS, INTERNAL_TOKEN_HEADER, SignalingServer, type SignalingLimits, type SignalingOptions } from '../../signaling/server.js';
 import { createLogger } from '../../src/node/log.js';
 import { newPeerId } from '../../src/net/ids.js';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { block } from '../contracts/block-store.js';
+import { errorCode, hexTopics, openRaw, sayHello, type RawSignal } from '../helpers/raw-signal.js';
 
 const running: { server: SignalingServer; http: Server }[] = [];
 const clients: SignalClient[] = [];
+const raws: RawSignal[] = [];
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
+  for (const r of raws.splice(0)) r.ws.terminate();
   for (const { server, http } of running.splice(0)) {
     await server.close();
     http.closeAllConnections();
@@ -22,8 +26,8 @@ afterEach(async () => {
   }
 });
 
-async function start(limits: Partial<SignalingLimits> = {}): Promise<string> {
-  const server = new SignalingServer({ limits, log: createLogger({ level: 'silent' }) });
+async function start(limits: Partial<SignalingLimits> = {}, options: SignalingOptions = {}): Promise<string> {
+  const server = new SignalingServer({ limits, log: createLogger({ level: 'silent' }), ...options });
   const http = createServer((req, res) => server.handleHttp(req, res) || res.end());
   server.attach(http);
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -31,8 +35,8 @@ async function start(limits: Partial<SignalingLimits> = {}): Promise<string> {
   return `ws://127.0.0.1:${(http.address() as { port: number }).port}/signal`;
 }
 
-async function client(url: string): Promise<SignalClient> {
-  const c = new SignalClient({ url, peerId: newPeerId(), createSocket: nodeSocketFactory });
+async function client(url: string, peerId = newPeerId()): Promise<SignalClient> {
+  const c = new SignalClient({ url, peerId, createSocket: nodeSocketFactory });
   clients.push(c);
   c.start();
   await c.ready();
@@ -41,10 +45,34 @@ async function client(url: string): Promise<SignalClient> {
 
 const topics = (n: number, from = 0) => Array.from({ length: n }, (_, i) => block(8, from + i + 1).id);
 
+async function raw(url: string, localAddress: string, headers?: Record<string, string>): Promise<RawSignal> {
+  const r = await openRaw(url, { localAddress, headers });
+  raws.push(r);
+  return r;
+}
+
+let lookups = 0;
+/** Announces `list` 100 at a time, then waits for a lookup's answer: the server has handled them. */
+async function announce(client: RawSignal, list: string[]): Promise<void> {
+  for (let i = 0; i < list.length; i += 100) client.send({ t: 'announce', topics: list.slice(i, i + 100) });
+  const id = ++lookups;
+  client.send({ t: 'lookup', id, topic: list[0] });
+  await client.next((m) => m.t === 'holders' && m.id === id);
+}
+
+/** The holders the server names for `topic`, asked through `client` (never named itself). */
+async function holders(client: RawSignal, topic: string): Promise<string[]> {
+  const id = ++lookups;
+  client.send({ t: 'lookup', id, topic });
+  return (await client.next((m) => m.t === 'holders' && m.id === id)).peers!;
+}
+
 describe('signaling server', () => {
   it('takes a peer announcing thousands of files (a seed), in messages under the size limit', async () => {
-    const url = await start();
-    const seed = await client(url);
+    // A seed holds more files than a browser may announce: the deployment grants its id a cap.
+    const seedId = newPeerId();
+    const url = await start({}, { topicCap: (peer) => (peer === seedId ? 5_000 : undefined) });
+    const seed = await client(url, seedId);
     const mine = topics(2_000);
     const rejected: string[] = [];
     seed.on('rejected', (r) => rejected.push(r.code));
@@ -65,6 +93,90 @@ describe('signaling server', () => {
     const other = await client(url);
     expect(await other.lookup(mine[99]!)).toEqual([greedy.peerId]);
     expect(await other.lookup(mine[199]!)).toEqual([]);
+  });
+
+  it('shares one topic allowance among all sockets from one address', async () => {
+    const url = await start({ maxTopicsPerSocket: 100, maxTopicsPerAddress: 150 });
+    const first = await raw(url, '127.0.0.3');
+    await sayHello(first, 'same-address-1');
+    const second = await raw(url, '127.0.0.3');
+    await sayHello(second, 'same-address-2');
+    await announce(first, hexTopics(100, 1));
+    const mine = hexTopics(100, 2);
+    await announce(second, mine);
+    expect(second.messages.filter(errorCode('too-many-topics'))).toHaveLength(1);
+    // Another address has its own allowance.
+    const elsewhere = await raw(url, '127.0.0.4');
+    await sayHello(elsewhere, 'other-address');
+    await announce(elsewhere, hexTopics(100, 3));
+    expect(elsewhere.messages.filter((m) => m.t === 'error')).toEqual([]);
+    expect(await holders(elsewhere, mine[49]!)).toEqual(['same-address-2']);
+    expect(await holders(elsewhere, mine[50]!)).toEqual([]);
+  });
+
+  it('refuses topics past the total budget with server-busy, keeps the socket, and has room again once others leave', async () => {
+    const url = await start({ maxTopicsPerSocket: 100, maxTopicEntries: 200 });
+    const hogs = [await raw(url, '127.0.0.5'), await raw(url, '127.0.0.6')];
+    for (const [i, hog] of hogs.entries()) {
+      await sayHello(hog, `hog-peer-${i}`);
+      await announce(hog, hexTopics(100, 10 + i));
+    }
+    const late = await raw(url, '127.0.0.7');
+    await sayHello(late, 'late-peer');
+    const mine = hexTopics(10, 20);
+    await announce(late, mine);
+    await late.next(errorCode('server-busy'));
+    expect(await holders(hogs[1]!, mine[0]!)).toEqual([]);
+    expect(late.ws.readyState).toBe(WebSocket.OPEN);
+    hogs[0]!.ws.close();
+    await hogs[0]!.closed;
+    await expect
+      .poll(async () => {
+        await announce(late, mine);
+        return holders(hogs[1]!, mine[9]!);
+      })
+      .toEqual(['late-peer']);
+  });
+
+  it('gives a peer the deployment trusts its own topic cap, outside a full budget', async () => {
+    const url = await start({ maxTopicsPerSocket: 50, maxTopicEntries: 50 }, { topicCap: (peer) => (peer === 'trusted-seed' ? 300 : undefined) });
+    const hog = await raw(url, '127.0.0.8');
+    await sayHello(hog, 'budget-hog');
+    await announce(hog, hexTopics(50, 30));
+    const seed = await raw(url, '127.0.0.9');
+    expect((await sayHello(seed, 'trusted-seed')).maxTopics).toBe(300);
+    const held = hexTopics(300, 31);
+    await announce(seed, held);
+    expect(seed.messages.filter((m) => m.t === 'error')).toEqual([]);
+    expect(await holders(hog, held[299]!)).toEqual(['trusted-seed']);
+  });
+
+  it('lets the embedded seed in by its internal token when its address has no sockets left', async () => {
+    const url = await start({ maxSocketsPerAddress: 3 }, { internalToken: 'the-process-secret' });
+    for (let i = 0; i < 3; i++) await sayHello(await raw(url, '127.0.0.10'), `filler-${i}-peer`);
+    const seed = await raw(url, '127.0.0.10', { [INTERNAL_TOKEN_HEADER]: 'the-process-secret' });
+    const welcome = await sayHello(seed, 'embedded-seed');
+    expect(welcome.maxTopics).toBe(DEFAULT_LIMITS.maxTopicsPerTrustedPeer);
+  });
+
+  it('treats a socket with a wrong internal token like any other', async () => {
+    const url = await start({ maxSocketsPerAddress: 3 }, { internalToken: 'the-process-secret' });
+    for (let i = 0; i < 3; i++) await sayHello(await raw(url, '127.0.0.11'), `filler-${i}-peer`);
+    const impostor = await raw(url, '127.0.0.11', { [INTERNAL_TOKEN_HEADER]: 'a-guessed-secret' });
+    await impostor.next(errorCode('too-many-sockets'));
+    expect(await impostor.closed).toBe(1008);
+  });
+
+  it('does not rate-limit the embedded seed announcing everything it holds at once', async () => {
+    const url = await start({ messageBurst: 5, messagesPerSecond: 1 }, { internalToken: 'the-process-secret' });
+    const seed = await raw(url, '127.0.0.12', { [INTERNAL_TOKEN_HEADER]: 'the-process-secret' });
+    await sayHello(seed, 'embedded-seed');
+    const held = hexTopics(2_000, 40);
+    await announce(seed, held);
+    expect(seed.messages.filter((m) => m.t === 'error')).toEqual([]);
+    const other = await raw(url, '127.0.0.13');
+    await sayHello(other, 'other-peer');
+    expect(await holders(other, held[1_999]!)).toEqual(['embedded-seed']);
   });
 
   it('forgets a socket that stops answering pings, with everything it announced', async () => {
