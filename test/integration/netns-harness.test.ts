@@ -108,9 +108,7 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
     const [home] = cone;
     const server = net.startScript(net.public.ns, PROBE_SCRIPT, ['serve', 'tcp', net.public.address, String(TCP_PROBE_PORT)]);
     await event(server, 'listening');
-    const out = await net.exec(home.host.ns, process.execPath, [
-      '--import', 'tsx', PROBE_SCRIPT, 'tcp', net.public.address, String(TCP_PROBE_PORT), String(TCP_SOURCE_PORT),
-    ]);
+    const out = await net.execScript(home.host.ns, PROBE_SCRIPT, ['tcp', net.public.address, String(TCP_PROBE_PORT), String(TCP_SOURCE_PORT)]);
     const reply = JSON.parse(out) as { local: string; seen: string };
     expect(reply.local).toBe(`${home.host.address}:${TCP_SOURCE_PORT}`);
     expect(reply.seen).toBe(`${home.router.publicAddress}:${TCP_SOURCE_PORT}`);
@@ -125,9 +123,8 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
     );
     await Promise.all(servers.map((server) => event(server, 'listening')));
     const seenFrom = async (home: Home) => {
-      const out = await net.exec(home.host.ns, process.execPath, [
-        '--import', 'tsx', PROBE_SCRIPT, 'udp', String(UDP_SOURCE_PORT), `${first}:${UDP_PROBE_PORT}`, `${second}:${UDP_PROBE_PORT}`,
-      ]);
+      const destinations = [`${first}:${UDP_PROBE_PORT}`, `${second}:${UDP_PROBE_PORT}`];
+      const out = await net.execScript(home.host.ns, PROBE_SCRIPT, ['udp', String(UDP_SOURCE_PORT), ...destinations]);
       return out.trim().split('\n').map((line) => (JSON.parse(line) as { seen: string }).seen);
     };
     const [symmetricA, symmetricB] = await seenFrom(symmetric[0]);

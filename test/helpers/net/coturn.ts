@@ -101,7 +101,6 @@ export async function startTurn(net: TestNetwork, options: TurnOptions = {}): Pr
     { mode: 0o600 },
   );
   const proc = net.start(net.public.ns, 'turnserver', ['-c', config]);
-  net.onTeardown(() => proc.kill());
   // This line comes once the UDP listener on our address is open.
   await proc.waitForLine((line) => line.includes('UDP listener opened on') && line.includes(`${address}:${port}`), READY_TIMEOUT_MS);
   const stunUrl = `stun:${address}:${port}`;

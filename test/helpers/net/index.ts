@@ -22,6 +22,7 @@
 //   net.startMycel(ns, ['signal', '--host', net.public.address, '--port', '8080'])
 //   net.startScript(ns, 'test/helpers/net/probe.ts', args)   a TypeScript script through tsx
 //   net.exec(ns, command, args)                → stdout, once it has ended
+//   net.execScript(ns, script, args)           the same for a TypeScript script
 //   net.onTeardown(fn)                          anything else to undo
 //   Everything started here, and anything else left inside the namespaces, is killed at teardown.
 //

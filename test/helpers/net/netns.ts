@@ -32,7 +32,6 @@ import { BIN, startCommand, tempDir, type MycelProcess } from '../processes.js';
 
 /** Every namespace the harness creates starts with this, then "<pid>-<tag>-". */
 export const NETNS_PREFIX = 'mycelnet-';
-export const PUBLIC_SUBNET = '203.0.113.0/24';
 /** Addresses the public namespace holds for servers (203.0.113.1 … .9). */
 export const MAX_PUBLIC_ADDRESSES = 9;
 export const MAX_HOMES = 50;
@@ -263,6 +262,11 @@ export class TestNetwork {
   /** A TypeScript script (run through tsx) inside `ns`: the harness's probes and peers. */
   startScript(ns: string, script: string, args: readonly string[] = [], options: { env?: Record<string, string> } = {}): MycelProcess {
     return this.start(ns, process.execPath, ['--import', 'tsx', script, ...args], options);
+  }
+
+  /** A TypeScript script (through tsx) inside `ns`, to its end; returns its stdout. */
+  execScript(ns: string, script: string, args: readonly string[] = []): Promise<string> {
+    return this.exec(ns, process.execPath, ['--import', 'tsx', script, ...args]);
   }
 
   /** Something else to undo at teardown (run before the namespaces go, last registered first). */
