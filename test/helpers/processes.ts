@@ -141,3 +141,67 @@ export async function startServe(
   await proc.waitForLine(logged('seed ready'));
   return { proc, url: `http://127.0.0.1:${port}`, port };
 }
+
+export interface CommandOptions {
+  /** The whole environment of the child (defaults to this process's). */
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+/**
+ * Runs any command (not just `mycel`) as a watched process with the same interface as
+ * `startMycel`: lines collected, `waitForLine`, `kill`, `exited`. The network-namespace harness
+ * (test/helpers/net/) uses it to run `ip netns exec <ns> …`.
+ */
+export function startCommand(command: string, args: string[], options: CommandOptions = {}): MycelProcess {
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const watchers = new Set<(line: string) => void>();
+  const collect = (into: string[]) => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        into.push(line);
+        for (const watch of watchers) watch(line);
+      }
+    };
+  };
+  child.stdout!.on('data', collect(stdout));
+  child.stderr!.on('data', collect(stderr));
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
+    // A command that cannot start (ENOENT) never exits: report it as exited all the same.
+    child.on('error', (error) => resolve(`spawn error: ${error.message}`));
+  });
+  const recent = () => `stderr:\n${stderr.slice(-20).join('\n')}\nstdout:\n${stdout.slice(-20).join('\n')}`;
+  return {
+    child,
+    stdout,
+    stderr,
+    exited,
+    waitForLine(match, timeoutMs = 20_000) {
+      const seen = [...stderr, ...stdout].find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const finish = (settle: () => void) => {
+          if (!watchers.delete(watch)) return;
+          clearTimeout(timer);
+          settle();
+        };
+        const timer = setTimeout(() => finish(() => reject(new Error(`${command}: no matching line within ${timeoutMs} ms; ${recent()}`))), timeoutMs);
+        const watch = (line: string) => {
+          if (match(line)) finish(() => resolve(line));
+        };
+        watchers.add(watch);
+        void exited.then((how) => finish(() => reject(new Error(`${command} exited (${how}) before a matching line; ${recent()}`))));
+      });
+    },
+    async kill(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
