@@ -6,7 +6,7 @@
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';
 import { openMycelDatabase, type MycelDB } from '../src/store/idb.js';
-import { FILE_ROUTE, fileResponse } from './lib/file-response.js';
+import { FILE_ROUTE, fileErrorResponse, fileResponse } from './lib/file-response.js';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> };
 
@@ -25,17 +25,18 @@ function database(): Promise<MycelDB> {
   return db;
 }
 
-// Files first: a navigation to a file (a download) must not get the app shell.
-registerRoute(
-  ({ url }) => url.origin === self.location.origin && url.pathname.startsWith(FILE_ROUTE),
-  async ({ request }) => fileResponse(await database(), request),
-  'GET',
-);
-registerRoute(
-  ({ url }) => url.origin === self.location.origin && url.pathname.startsWith(FILE_ROUTE),
-  async ({ request }) => fileResponse(await database(), request),
-  'HEAD',
-);
+// Files first: a navigation to a file (a download) must not get the app shell. Even a failure is
+// answered with the file policy's headers, never left to whatever the network would say.
+const isFile = ({ url }: { url: URL }) => url.origin === self.location.origin && url.pathname.startsWith(FILE_ROUTE);
+const serveFile = async ({ request }: { request: Request }) => {
+  try {
+    return await fileResponse(await database(), request);
+  } catch {
+    return fileErrorResponse(500, 'this file could not be read on this device');
+  }
+};
+registerRoute(isFile, serveFile, 'GET');
+registerRoute(isFile, serveFile, 'HEAD');
 
 precacheAndRoute(self.__WB_MANIFEST);
 cleanupOutdatedCaches();

@@ -1,10 +1,13 @@
 // Serves the built web app from a folder: GET and HEAD only, no path may leave the folder, unknown
 // paths get the app shell (the app routes on its own), and the service worker and HTML are never
-// cached by the browser's HTTP cache so an update is seen on the next load.
+// cached by the browser's HTTP cache so an update is seen on the next load. The file route belongs
+// to the service worker: a request for it that reaches the server (no worker yet, a hard reload, a
+// frame in another site's storage partition) gets a 404 under the file policy, never the app.
 
 import { createReadStream, promises as fs } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { FILE_ROUTE, FILE_SECURITY_HEADERS } from '../../web/lib/file-policy.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -23,8 +26,10 @@ const TYPES: Record<string, string> = {
 
 /**
  * For the app's pages: scripts, styles and workers from this origin only; connections to this
- * origin's HTTP and WebSocket endpoints only. A script injected by a hostile file name could read
- * keys from the page, so nothing inline or foreign may run.
+ * origin's HTTP and WebSocket endpoints only (in CSP Level 3, 'self' also matches ws: and wss: to the
+ * page's own host and port, which is where signaling lives). A script injected by a hostile file
+ * name could read keys from the page, so nothing inline or foreign may run, and nothing may carry
+ * what it read to another host.
  */
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
@@ -33,7 +38,7 @@ export const CONTENT_SECURITY_POLICY = [
   "img-src 'self' data: blob:",
   "media-src 'self' blob:",
   "frame-src 'self'",
-  "connect-src 'self' ws: wss:",
+  "connect-src 'self'",
   "worker-src 'self'",
   "manifest-src 'self'",
   "object-src 'none'",
@@ -56,6 +61,11 @@ export function staticFiles(root: string): StaticHandler {
       return false;
     }
     if (pathname.includes('\0')) return false;
+    if (pathname.startsWith(FILE_ROUTE)) {
+      res.writeHead(404, { ...FILE_SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' });
+      res.end(req.method === 'HEAD' ? undefined : 'Files are served by the Mycel app on your device: open the file from its link.\n');
+      return true;
+    }
     let file = path.resolve(base, '.' + pathname);
     if (file !== base && !file.startsWith(base + path.sep)) return false;
     let stat = await fs.stat(file).catch(() => undefined);

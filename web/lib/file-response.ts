@@ -1,15 +1,18 @@
 // Builds the HTTP response for a file held on this device: blocks are read from IndexedDB, verified
 // and decrypted as the body is pulled, never gathered in memory. Used by the service worker for
 // /mycel/file/<root>/<name> (view in page, download, offline) with single-range support (206) so
-// audio and video can seek.
+// audio and video can seek. What a file may be served as, and the headers every answer carries,
+// come from file-policy.ts.
 
 import { parseLink } from '../../src/content/link.js';
 import { openManifest, readFile, toReadableStream, type BlockGetter } from '../../src/content/open.js';
 import { BlockMissingError, MycelError } from '../../src/errors.js';
 import type { MycelDB } from '../../src/store/idb.js';
 import { isBlockId } from '../../src/content/format.js';
+import { safeFileName } from '../../src/content/names.js';
+import { FILE_ROUTE, FILE_SECURITY_HEADERS, presentationFor } from './file-policy.js';
 
-export const FILE_ROUTE = '/mycel/file/';
+export { FILE_ROUTE };
 
 /** The in-app URL of a file: its root, and its name for a nice download file name. */
 export function fileUrl(root: string, name: string, download = false): string {
@@ -43,13 +46,18 @@ export function parseRange(header: string | null, size: number): Range | 'unsati
   return { start, end: last + 1 };
 }
 
-function contentDisposition(name: string, download: boolean): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_') || 'file';
-  return `${download ? 'attachment' : 'inline'}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+function contentDisposition(declaredName: string, inline: boolean): string {
+  const name = safeFileName(declaredName);
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `${inline ? 'inline' : 'attachment'}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
-function text(status: number, body: string): Response {
-  return new Response(body, { status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+/** An answer on the file route that is not the file (not held, damaged, failed): our own words. */
+export function fileErrorResponse(status: number, body: string): Response {
+  return new Response(body, {
+    status,
+    headers: { ...FILE_SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' },
+  });
 }
 
 /** A getter over the raw blocks in IndexedDB; reads are verified by readFile itself. */
@@ -64,26 +72,27 @@ export function idbBlockGetter(db: MycelDB): BlockGetter {
 export async function fileResponse(db: MycelDB, request: Request): Promise<Response> {
   const url = new URL(request.url);
   const [root] = url.pathname.slice(FILE_ROUTE.length).split('/');
-  if (!root || !isBlockId(root)) return text(404, 'not a file address');
+  if (!root || !isBlockId(root)) return fileErrorResponse(404, 'not a file address');
   const entry = await db.get('library', root);
-  if (!entry) return text(404, 'this file is not on this device');
+  if (!entry) return fileErrorResponse(404, 'this file is not on this device');
   const getBlock = idbBlockGetter(db);
   let opened;
   try {
     opened = await openManifest(root, parseLink(entry.link).key, getBlock);
   } catch (error) {
-    if (error instanceof BlockMissingError) return text(404, 'this file is not on this device');
-    if (error instanceof MycelError) return text(500, error.message);
+    if (error instanceof BlockMissingError) return fileErrorResponse(404, 'this file is not on this device');
+    if (error instanceof MycelError) return fileErrorResponse(500, error.message);
     throw error;
   }
   const { size, mediaType, name } = opened.manifest;
-  const download = url.searchParams.has('download');
+  // The declared type is a claim: only the policy's allow list is ever shown inline.
+  const shown = presentationFor(mediaType);
+  const inline = shown.viewer !== undefined && !url.searchParams.has('download');
   const headers = new Headers({
-    'content-type': mediaType || 'application/octet-stream',
+    ...FILE_SECURITY_HEADERS,
+    'content-type': shown.contentType,
     'accept-ranges': 'bytes',
-    'content-disposition': contentDisposition(name, download),
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
+    'content-disposition': contentDisposition(name, inline),
   });
   const range = parseRange(request.headers.get('range'), size);
   if (range === 'unsatisfiable') {

@@ -1,5 +1,9 @@
 // Display helpers for the UI.
 
+import { presentationFor, type Viewer } from './file-policy.js';
+
+export type { Viewer };
+
 export function formatBytes(bytes: number | undefined): string {
   if (bytes === undefined || !Number.isFinite(bytes)) return '—';
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
@@ -12,15 +16,13 @@ export function formatBytes(bytes: number | undefined): string {
   return i === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[i]}`;
 }
 
-export type Viewer = 'image' | 'audio' | 'video' | 'pdf' | undefined;
-
-/** How a file of this media type can be shown in the page, if at all. */
-export function viewerFor(mediaType: string): Viewer {
-  if (/^image\/(png|jpeg|gif|webp|avif|svg\+xml|bmp)$/.test(mediaType)) return 'image';
-  if (mediaType.startsWith('audio/')) return 'audio';
-  if (mediaType.startsWith('video/')) return 'video';
-  if (mediaType === 'application/pdf') return 'pdf';
-  return undefined;
+/**
+ * How a file of this declared media type can be shown in the page, if at all: only what the
+ * service worker serves inline (file-policy.ts), so the page never offers a view of a file that
+ * would download or, worse, render as a document.
+ */
+export function viewerFor(mediaType: string): Viewer | undefined {
+  return presentationFor(mediaType).viewer;
 }
 
 export function copiesText(peers: number, here: boolean): string {
