@@ -5,6 +5,13 @@
 // clients; `topics` maps a topic to the peer ids holding it. All state is in memory and dies with
 // the socket: a socket that closes, or misses a ping, is forgotten with all it announced.
 //
+// Identity. Every new socket is first sent a challenge (a fresh random nonce); hello must carry a
+// signature by the peer id's key over it, or the socket is refused ('bad-proof') and closed. A
+// proven hello for an id another socket holds replaces that socket (told 'replaced', closed): only
+// the key holder can do that, so a restarted seed is back under its id at once and nobody else can
+// take it. Roles come from the deployment: only the ids in `seeds` may announce the seeds topic,
+// and a lookup of it names only them.
+//
 // Defences, all on by default and named in DEFAULT_LIMITS: a hard frame cap in `ws` itself
 // (maxPayload) and a smaller message cap checked here so the sender gets a typed error; a message
 // rate per socket; topics per socket; sockets per address and in all; hello within a deadline.
@@ -12,13 +19,19 @@
 // (1008). The server and every other socket carry on.
 
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { fromBase64Url, toBase64Url } from '../src/content/bytes.js';
+import { isPeerId, verifyPeerSignature } from '../src/net/identity.js';
 import {
+  CHALLENGE_NONCE_BYTES,
   MAX_HOLDERS,
+  SEEDS_TOPIC,
   SIGNAL_PATH,
   SIGNAL_VERSION,
   clientMessage,
+  helloMessage,
   type ClientMessage,
   type ServerMessage,
   type SignalErrorCode,
@@ -64,7 +77,12 @@ export interface SignalingOptions {
   log?: Logger;
   /** Sees every message as received, before validation (for audits such as content-blindness). */
   tap?: (raw: string, peer: string | undefined) => void;
+  /** Peer ids of the deployment's seeds: the only ones that may announce the seeds topic. */
+  seeds?: readonly string[];
 }
+
+/** Close code for a socket whose peer id was proven on a newer socket. */
+const CLOSE_REPLACED = 4001;
 
 interface Client {
   ws: WebSocket;
@@ -76,6 +94,8 @@ interface Client {
   strikes: number;
   struckAt: number;
   alive: boolean;
+  /** This socket's challenge: hello must sign it. */
+  nonce: Uint8Array;
   helloTimer?: ReturnType<typeof setTimeout>;
 }
 
@@ -90,9 +110,12 @@ export class SignalingServer {
   private readonly log: Logger;
   private readonly pingTimer: ReturnType<typeof setInterval>;
   private readonly started = Date.now();
+  private readonly seeds: ReadonlySet<string>;
 
   constructor(private readonly options: SignalingOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    for (const seed of options.seeds ?? []) if (!isPeerId(seed)) throw new TypeError(`not a peer id: ${seed}`);
+    this.seeds = new Set(options.seeds ?? []);
     this.log = options.log ?? createLogger({ fields: { component: 'signal' } });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.hardFrameBytes, perMessageDeflate: false });
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
@@ -155,6 +178,7 @@ export class SignalingServer {
       strikes: 0,
       struckAt: Date.now(),
       alive: true,
+      nonce: randomBytes(CHALLENGE_NONCE_BYTES),
     };
     const fromAddress = this.perAddress.get(address) ?? 0;
     if (this.clients.size >= this.limits.maxSockets || fromAddress >= this.limits.maxSocketsPerAddress) {
@@ -178,6 +202,7 @@ export class SignalingServer {
       this.log.debug('socket error', { address, peer: client.peer, error });
       ws.terminate();
     });
+    this.send(client, { t: 'challenge', v: SIGNAL_VERSION, nonce: toBase64Url(client.nonce) });
   }
 
   private onMessage(client: Client, data: RawData, isBinary: boolean): void {
@@ -219,11 +244,12 @@ export class SignalingServer {
   private handle(client: Client, message: ClientMessage): void {
     if (message.t === 'hello') {
       if (client.peer) return this.reject(client, 'bad-message', 'hello was already said');
-      const holder = this.peers.get(message.peer);
-      if (holder && holder.ws.readyState === holder.ws.OPEN) {
-        return this.reject(client, 'peer-id-taken', 'another socket uses this peer id', true);
+      const signature = fromBase64Url(message.sig);
+      if (!signature || !verifyPeerSignature(message.peer, helloMessage(client.nonce), signature)) {
+        return this.reject(client, 'bad-proof', "the hello's signature does not prove this peer id", true);
       }
-      if (holder) this.forget(holder);
+      const holder = this.peers.get(message.peer);
+      if (holder && holder !== client) this.replace(holder);
       client.peer = message.peer;
       clearTimeout(client.helloTimer);
       this.peers.set(message.peer, client);
@@ -235,7 +261,14 @@ export class SignalingServer {
     if (!peer) return this.reject(client, 'hello-first', 'say hello first');
     switch (message.t) {
       case 'announce': {
-        const fresh = message.topics.filter((t) => !client.topics.has(t));
+        let topics = message.topics;
+        if (!this.seeds.has(peer) && topics.includes(SEEDS_TOPIC)) {
+          // Refused with a strike; the files it announced alongside are still its to announce.
+          this.reject(client, 'not-a-seed', 'only the seeds this server lists may announce the seeds topic');
+          topics = topics.filter((t) => t !== SEEDS_TOPIC);
+          if (client.ws.readyState !== client.ws.OPEN) return;
+        }
+        const fresh = topics.filter((t) => !client.topics.has(t));
         if (client.topics.size + fresh.length > this.limits.maxTopicsPerSocket) {
           return this.reject(client, 'too-many-topics', `at most ${this.limits.maxTopicsPerSocket} topics per socket`);
         }
@@ -251,7 +284,8 @@ export class SignalingServer {
         for (const topic of message.topics) this.dropTopic(client, topic);
         return;
       case 'lookup': {
-        const holders = [...(this.topics.get(message.topic) ?? [])].filter((p) => p !== peer);
+        let holders = [...(this.topics.get(message.topic) ?? [])].filter((p) => p !== peer);
+        if (message.topic === SEEDS_TOPIC) holders = holders.filter((p) => this.seeds.has(p));
         shuffle(holders);
         this.send(client, { t: 'holders', id: message.id, topic: message.topic, peers: holders.slice(0, MAX_HOLDERS) });
         return;
@@ -314,7 +348,17 @@ export class SignalingServer {
     if (holders?.size === 0) this.topics.delete(topic);
   }
 
-  private forget(client: Client): void {
+  /** A newer socket proved `old`'s peer id: `old` is told, forgotten now, and closed. */
+  private replace(old: Client): void {
+    this.metrics.inc('mycel_signal_replaced_total', 'Sockets replaced by a proven hello for their peer id.');
+    this.log.info('peer id proven on a new socket; the old one is closed', { peer: old.peer, address: old.address });
+    this.send(old, { t: 'error', code: 'replaced', message: 'another connection proved this peer id' });
+    this.forget(old, false);
+    if (old.ws.readyState === old.ws.OPEN) old.ws.close(CLOSE_REPLACED, 'replaced');
+    setTimeout(() => old.ws.terminate(), 2_000).unref?.();
+  }
+
+  private forget(client: Client, terminate = true): void {
     if (!this.clients.delete(client)) return;
     clearTimeout(client.helloTimer);
     const left = (this.perAddress.get(client.address) ?? 1) - 1;
@@ -325,7 +369,7 @@ export class SignalingServer {
       this.peers.delete(client.peer);
       this.log.info('peer left', { peer: client.peer });
     }
-    client.ws.terminate();
+    if (terminate) client.ws.terminate();
   }
 
   private pingAll(): void {

@@ -7,9 +7,15 @@
 // id keeps its offer and the other answers it. A failed connect is retried with fresh state
 // (CONNECT_ATTEMPTS). A peer whose session ended in a ProtocolError is banned for BAN_MS: we neither
 // connect to it nor accept its offers.
+//
+// The signaling server says who sent a signal, but a lying server could say anything: a link's
+// remote id is a claim until its session's auth frame proves it on the channel (session.ts). So a
+// session is adopted (put in `sessions`, emitted as 'session', returned by connect) only once
+// authenticated; a failed proof bans that id without touching a session it already proved.
 
 import { ClosedError, MycelError, ProtocolError } from '../errors.js';
 import { Emitter } from './emitter.js';
+import type { PeerIdentity } from './identity.js';
 import { newConnectionId } from './ids.js';
 import { BAN_MS, CONNECT_ATTEMPTS, MAX_PEERS } from './limits.js';
 import { PeerLink, type WrtcImplementation } from './link.js';
@@ -18,7 +24,8 @@ import { PeerSession, type SessionHost } from './session.js';
 import { SignalClient, type WebSocketFactory } from './signal-client.js';
 
 export interface SwarmOptions {
-  readonly peerId: string;
+  /** Who this node is: its peer id and the key that proves it. */
+  readonly identity: PeerIdentity;
   readonly signalUrl: string;
   readonly createSocket: WebSocketFactory;
   readonly host: SessionHost;
@@ -33,6 +40,8 @@ export interface SwarmEvents extends Record<string, unknown> {
   session: PeerSession;
   'session-closed': { peer: string; error?: Error; session: PeerSession };
   banned: { peer: string; reason: string };
+  /** Another connection proved our peer id to the signaling server: this node is off the network. */
+  replaced: void;
 }
 
 interface Attempt {
@@ -63,12 +72,16 @@ export class Swarm extends Emitter<SwarmEvents> {
 
   constructor(private readonly options: SwarmOptions) {
     super();
-    this.peerId = options.peerId;
+    this.peerId = options.identity.id;
     this.log = options.log ?? quietLog;
     this.signaling = new SignalClient({
       url: options.signalUrl,
-      peerId: options.peerId,
+      identity: options.identity,
       createSocket: options.createSocket,
+    });
+    this.signaling.on('replaced', () => {
+      this.log.warn('another connection proved this peer id to the signaling server: this one stopped', { peer: this.peerId });
+      this.emit('replaced', undefined);
     });
     this.signaling.on('signal', ({ from, data }) => this.onSignal(from, data));
     this.signaling.on('rejected', (r) => {
@@ -122,10 +135,11 @@ export class Swarm extends Emitter<SwarmEvents> {
     return false;
   }
 
-  ban(peer: string, reason: string): void {
+  /** Bans `peer` for BAN_MS and, unless `keepSession`, closes the session it has. */
+  ban(peer: string, reason: string, keepSession = false): void {
     this.bans.set(peer, Date.now() + BAN_MS);
     this.log.warn('peer banned', { peer, reason, forMs: BAN_MS });
-    this.sessionsById.get(peer)?.close(new ProtocolError('banned', reason, peer));
+    if (!keepSession) this.sessionsById.get(peer)?.close(new ProtocolError('banned', reason, peer));
     this.emit('banned', { peer, reason });
   }
 
@@ -147,7 +161,7 @@ export class Swarm extends Emitter<SwarmEvents> {
       } catch (error) {
         lastError = error;
         this.log.debug('connect attempt failed', { peer, attempt, error: (error as Error).message });
-        if (error instanceof PeerGoneError) break;
+        if (error instanceof PeerGoneError || this.isBanned(peer)) break;
         const established = this.sessionsById.get(peer);
         if (established && !established.closed) return established;
       }
@@ -181,19 +195,32 @@ export class Swarm extends Emitter<SwarmEvents> {
     return attempt;
   }
 
-  private adopt(link: PeerLink): PeerSession {
+  /** Runs the session's auth; the session is ours only if the peer proves its id on the channel. */
+  private async adopt(link: PeerLink): Promise<PeerSession> {
     const peer = link.remote;
-    const previous = this.sessionsById.get(peer);
-    if (previous && !previous.closed) previous.close();
-    const session = new PeerSession(link, this.options.host);
-    this.sessionsById.set(peer, session);
-    this.log.debug('peer connected', { peer, initiator: link.initiator });
+    const session = new PeerSession(link, this.options.host, this.options.identity);
+    let adopted = false;
     session.on('close', ({ error }) => {
       if (this.sessionsById.get(peer) === session) this.sessionsById.delete(peer);
-      if (error instanceof ProtocolError && error.reason !== 'banned') this.ban(peer, error.message);
+      // A failed proof says nothing against a session that id already proved: keep that one.
+      if (error instanceof ProtocolError && error.reason !== 'banned') this.ban(peer, error.message, !adopted);
+      if (!adopted) {
+        this.log.debug('peer did not prove its id', { peer, error: error?.message });
+        return;
+      }
       this.log.debug('peer disconnected', { peer, error: error?.message, ...session.stats });
       this.emit('session-closed', { peer, error, session });
     });
+    await session.authenticated;
+    if (this.closed) {
+      session.close();
+      throw new ClosedError('swarm');
+    }
+    const previous = this.sessionsById.get(peer);
+    if (previous && !previous.closed) previous.close();
+    this.sessionsById.set(peer, session);
+    adopted = true;
+    this.log.debug('peer connected', { peer, initiator: link.initiator });
     this.emit('session', session);
     return session;
   }

@@ -4,6 +4,8 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MycelError } from '../errors.js';
+import { isPeerId } from '../net/identity.js';
+import { loadNodeIdentity } from './identity-file.js';
 import { parseSize } from './sizes.js';
 import { startServe, startSignal } from './serve.js';
 import { Seed } from './seed.js';
@@ -13,12 +15,17 @@ import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: mycel <command> [options]
 
-  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...] [--web dir]
-        signaling server, seed and web app in one process (what npm start runs)
-  signal [--port 8080] [--host 0.0.0.0] [--web dir]
-        the signaling server alone (serves the web app too, if built)
+  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
+        [--seed id,...] [--web dir]
+        signaling server, seed and web app in one process (what npm start runs); its own seed is
+        trusted, --seed names more
+  signal [--port 8080] [--host 0.0.0.0] [--seed id,...] [--web dir]
+        the signaling server alone (serves the web app too, if built); --seed names the peer ids
+        of the deployment's seeds (repeatable): only they are offered as seeds
   seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         a seed alone, joining the network through a signaling server
+  id [--data ./mycel-data]
+        print the peer id kept in the data folder (made if missing): what --seed and --allow take
   put <file> [--server http://localhost:8080] [--timeout 30]
         encrypt the file, store it on the seed(s), print its link
   get <link> [-o path|-] [--force] [--cache dir] [--timeout 30] [--json]
@@ -26,7 +33,7 @@ const USAGE = `usage: mycel <command> [options]
 
 
 interface Parsed {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   positionals: string[];
 }
 
@@ -38,7 +45,7 @@ function parse(args: string[], options: ParseArgsConfig['options']): Parsed {
   }
 }
 
-const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+const str = (v: string | boolean | (string | boolean)[] | undefined) => (typeof v === 'string' ? v : undefined);
 
 function portOf(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -61,8 +68,15 @@ function secondsOf(text: string | undefined, fallback: number): number {
   return seconds * 1000;
 }
 
-function allowOf(text: string | undefined): string[] | undefined {
-  return text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter(Boolean);
+/** Peer ids given as a comma list, or as a repeated flag; each must be one. */
+function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const texts = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
+  const ids = texts.flatMap((text) => text.split(',').map((s) => s.trim()).filter(Boolean));
+  for (const id of ids) {
+    if (!isPeerId(id)) throw new UsageError(`--${flag}: not a peer id: ${id} (a peer id is 43 characters; see mycel id)`);
+  }
+  return ids;
 }
 
 const DEFAULT_QUOTA = 10 * 2 ** 30;
@@ -78,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
         data: { type: 'string' },
         quota: { type: 'string' },
         allow: { type: 'string' },
+        seed: { type: 'string', multiple: true },
         web: { type: 'string' },
       });
       const running = await startServe({
@@ -86,16 +101,23 @@ async function main(argv: string[]): Promise<number> {
         host: str(values.host) ?? '0.0.0.0',
         dataDir: str(values.data) ?? './mycel-data',
         quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
-        allow: allowOf(str(values.allow)),
+        allow: peerIdsOf('allow', values.allow),
+        seeds: peerIdsOf('seed', values.seed),
       });
       return untilStopped(() => running.close());
     }
     case 'signal': {
-      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, web: { type: 'string' } });
+      const { values } = parse(rest, {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        seed: { type: 'string', multiple: true },
+        web: { type: 'string' },
+      });
       const running = await startSignal({
         port: portOf(str(values.port), 8080),
         host: str(values.host) ?? '0.0.0.0',
         webRoot: str(values.web),
+        seeds: peerIdsOf('seed', values.seed),
       });
       return untilStopped(() => running.close());
     }
@@ -112,10 +134,17 @@ async function main(argv: string[]): Promise<number> {
         signalUrl,
         dataDir: str(values.data) ?? './mycel-data',
         quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
-        allow: allowOf(str(values.allow)),
+        allow: peerIdsOf('allow', values.allow),
         log: createLogger({ fields: { component: 'seed' } }),
       });
       return untilStopped(() => seed.close());
+    }
+    case 'id': {
+      const { values, positionals } = parse(rest, { data: { type: 'string' } });
+      if (positionals.length > 0) throw new UsageError('id takes no arguments');
+      const identity = await loadNodeIdentity(str(values.data) ?? './mycel-data');
+      process.stdout.write(identity.id + '\n');
+      return 0;
     }
     case 'put': {
       const { values, positionals } = parse(rest, { server: { type: 'string' }, timeout: { type: 'string' } });

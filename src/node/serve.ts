@@ -1,5 +1,6 @@
 // `mycel signal` and `mycel serve`: one HTTP port carrying the signaling WebSocket (/signal),
-// /health, /metrics and the built web app; `serve` adds a seed that joins through loopback.
+// /health, /metrics and the built web app; `serve` adds a seed that joins through loopback, and
+// lists it among the deployment's seeds (its key is loaded first, so its id is known).
 
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -7,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignalingServer, type SignalingOptions } from '../../signaling/server.js';
 import { SIGNAL_PATH } from '../net/signal-messages.js';
+import { loadNodeIdentity } from './identity-file.js';
 import { createLogger, type Logger } from './log.js';
 import { Seed } from './seed.js';
 import { staticFiles } from './static-files.js';
@@ -18,6 +20,8 @@ export interface SignalServeOptions {
   readonly webRoot?: string;
   readonly log?: Logger;
   readonly signaling?: SignalingOptions;
+  /** Peer ids of the deployment's seeds (the only ones offered as seeds). */
+  readonly seeds?: readonly string[];
 }
 
 export interface ServeOptions extends SignalServeOptions {
@@ -43,7 +47,8 @@ export function defaultWebRoot(): string {
 
 export async function startSignal(options: SignalServeOptions): Promise<RunningServer> {
   const log = options.log ?? createLogger();
-  const signaling = new SignalingServer({ log: log.child({ component: 'signal' }), ...options.signaling });
+  const seeds = [...(options.seeds ?? []), ...(options.signaling?.seeds ?? [])];
+  const signaling = new SignalingServer({ log: log.child({ component: 'signal' }), ...options.signaling, seeds });
   const webRoot = options.webRoot ?? defaultWebRoot();
   const serveStatic = existsSync(path.join(webRoot, 'index.html')) ? staticFiles(webRoot) : undefined;
   const server = createServer((req, res) => {
@@ -82,7 +87,8 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
 
 export async function startServe(options: ServeOptions): Promise<RunningServer> {
   const log = options.log ?? createLogger();
-  const running = await startSignal({ ...options, log });
+  const identity = await loadNodeIdentity(options.dataDir);
+  const running = await startSignal({ ...options, log, seeds: [identity.id, ...(options.seeds ?? [])] });
   const { port } = running.server.address() as { port: number };
   const wildcard = !options.host || options.host === '0.0.0.0' || options.host === '::';
   const loopback = wildcard ? '127.0.0.1' : options.host!.includes(':') ? `[${options.host}]` : options.host!;
@@ -90,6 +96,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     dataDir: options.dataDir,
     quota: options.quota,
     allow: options.allow,
+    identity,
     signalUrl: `ws://${loopback}:${port}${SIGNAL_PATH}`,
     log: log.child({ component: 'seed' }),
   });

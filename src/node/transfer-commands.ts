@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { MycelError } from '../errors.js';
 import { formatLink, parseLink } from '../content/link.js';
 import { safeFileName } from '../content/names.js';
-import { newPeerId } from '../net/ids.js';
+import { ephemeralIdentity } from '../net/identity.js';
 import { httpOriginFor, signalUrlFor } from '../net/signal-messages.js';
 import { Swarm } from '../net/swarm.js';
 import { connectSeeds, openRemoteFile, uploadFile } from '../net/transfer.js';
@@ -23,14 +23,15 @@ import { formatSize } from './sizes.js';
 import { UsageError } from './usage-error.js';
 import { nodeWrtc } from './wrtc.js';
 
+/** A one-shot peer: a fresh identity in memory, forgotten when the command ends. */
 function joinSwarm(signalUrl: string, store: BlockStore): Swarm {
   const swarm = new Swarm({
-    peerId: newPeerId(),
+    identity: ephemeralIdentity(),
     signalUrl,
     createSocket: nodeSocketFactory,
     wrtc: nodeWrtc,
     log: createLogger({ level: process.env.MYCEL_LOG ? undefined : 'warn', fields: { component: 'peer' } }),
-    host: { store, role: 0, haves: () => [] },
+    host: { store, haves: () => [] },
   });
   swarm.start();
   return swarm;

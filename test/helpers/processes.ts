@@ -137,3 +137,10 @@ export async function startServe(dataDir: string, extra: string[] = []): Promise
   await proc.waitForLine(logged('seed ready'));
   return { proc, url: `http://127.0.0.1:${port}`, port };
 }
+
+/** The peer id kept in `dataDir` (made if missing), as `mycel id` prints it for an operator. */
+export async function seedIdOf(dataDir: string): Promise<string> {
+  const result = await runMycel(['id', '--data', dataDir], { timeoutMs: 30_000 });
+  if (result.code !== 0) throw new Error(`mycel id failed: ${result.stderr}`);
+  return result.stdout.trim();
+}

@@ -5,7 +5,8 @@ import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SignalingServer, type SignalingLimits } from '../../signaling/server.js';
 import { createLogger } from '../../src/node/log.js';
-import { newPeerId } from '../../src/net/ids.js';
+import { ephemeralIdentity } from '../../src/net/identity.js';
+import { rawSocket } from '../helpers/signal.js';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { block } from '../contracts/block-store.js';
@@ -32,7 +33,7 @@ async function start(limits: Partial<SignalingLimits> = {}): Promise<string> {
 }
 
 async function client(url: string): Promise<SignalClient> {
-  const c = new SignalClient({ url, peerId: newPeerId(), createSocket: nodeSocketFactory });
+  const c = new SignalClient({ url, identity: ephemeralIdentity(), createSocket: nodeSocketFactory });
   clients.push(c);
   c.start();
   await c.ready();
@@ -69,11 +70,10 @@ describe('signaling server', () => {
 
   it('forgets a socket that stops answering pings, with everything it announced', async () => {
     const url = await start({ pingIntervalMs: 100 });
-    const silent = new WebSocket(url, { autoPong: false });
-    await new Promise((resolve) => silent.once('open', resolve));
-    const peer = newPeerId();
+    const silentClient = await rawSocket(url, { autoPong: false });
+    const silent = silentClient.ws;
+    const { id: peer } = await silentClient.hello();
     const topic = topics(1, 9000)[0]!;
-    silent.send(JSON.stringify({ t: 'hello', v: 1, peer }));
     silent.send(JSON.stringify({ t: 'announce', topics: [topic] }));
     const other = await client(url);
     await expect.poll(() => other.lookup(topic), { timeout: 5_000 }).toEqual([peer]);

@@ -1,0 +1,12 @@
+import { RTCPeerConnection } from 'node-datachannel/polyfill';
+const a = new RTCPeerConnection({iceServers: []});
+const b = new RTCPeerConnection({iceServers: []});
+a.createDataChannel('x');
+const o1 = await a.createOffer();
+await a.setLocalDescription(o1);
+b.createDataChannel('y');
+const o2 = await b.createOffer();
+await b.setLocalDescription(o2);
+console.log(a.localDescription.sdp);
+console.log(b.localDescription.sdp.split('\n').filter(l=>l.includes('fingerprint')));
+a.close(); b.close();
