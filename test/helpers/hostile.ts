@@ -95,21 +95,23 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     await deadline(new Promise<void>((resolve) => peer.once('connect', () => resolve())), 'no connection');
     const fingerprints = rawFingerprints(peer);
     const auth = options.auth ?? 'honest';
-    const signature = auth === 'honest' ? await honestAuth(fingerprints, identity) : await auth(fingerprints, identity);
-    if (signature) sendFrame({ type: FrameType.Auth, id: 0, signature });
-    if (auth === 'honest') {
-      // The other side's auth comes first from it: once here, its session takes our frames.
-      const theirs = await deadline(
-        new Promise<Uint8Array>((resolve) => {
-          const check = () => (received[0] ? resolve(received[0]) : arrivals.push(check));
-          check();
-        }),
-        'no auth from the other side',
-      );
-      const frame = decodeFrame(theirs.subarray(1));
-      if (frame.type !== FrameType.Auth || !verifyPeerSignature(target, channelAuthMessage(fingerprints.remote, fingerprints.local), frame.signature)) {
-        throw new Error('hostile link: the other side did not prove it is the peer asked for');
-      }
+    // The other side's auth is the first thing it sends. Waiting for it also means its session
+    // exists: what we send next reaches the protocol, not a half-open connection.
+    const theirs = deadline(
+      new Promise<Uint8Array>((resolve) => {
+        const check = () => (received[0] ? resolve(received[0]) : arrivals.push(check));
+        check();
+      }),
+      'no auth from the other side',
+    );
+    if (auth === 'honest') sendFrame({ type: FrameType.Auth, id: 0, signature: await honestAuth(fingerprints, identity) });
+    const frame = decodeFrame((await theirs).subarray(1));
+    if (frame.type !== FrameType.Auth || !verifyPeerSignature(target, channelAuthMessage(fingerprints.remote, fingerprints.local), frame.signature)) {
+      throw new Error('hostile link: the other side did not prove it is the peer asked for');
+    }
+    if (auth !== 'honest') {
+      const signature = await auth(fingerprints, identity);
+      if (signature) sendFrame({ type: FrameType.Auth, id: 0, signature });
     }
     return {
       peerId: identity.id,
