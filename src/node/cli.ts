@@ -26,8 +26,9 @@ const USAGE = `usage: mycel <command> [options]
         a seed alone, joining the network through a signaling server
   id [--data ./mycel-data]
         print the peer id kept in the data folder (made if missing): what --seed and --allow take
-  put <file> [--server http://localhost:8080] [--timeout 30]
-        encrypt the file, store it on the seed(s), print its link
+  put <file> [--server http://localhost:8080] [--timeout 30] [--identity dir]
+        encrypt the file, store it on the seed(s), print its link; --identity puts as the peer
+        kept in that folder (see id), for seeds that --allow only some peers
   get <link> [-o path|-] [--force] [--cache dir] [--timeout 30] [--json]
         fetch, verify and decrypt the file the link names`;
 
@@ -147,12 +148,17 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'put': {
-      const { values, positionals } = parse(rest, { server: { type: 'string' }, timeout: { type: 'string' } });
+      const { values, positionals } = parse(rest, {
+        server: { type: 'string' },
+        timeout: { type: 'string' },
+        identity: { type: 'string' },
+      });
       if (positionals.length !== 1) throw new UsageError('put takes one file');
       return runPut({
         file: positionals[0]!,
         server: str(values.server) ?? 'http://localhost:8080',
         timeoutMs: secondsOf(str(values.timeout), 30),
+        identityDir: str(values.identity),
       });
     }
     case 'get': {

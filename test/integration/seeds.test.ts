@@ -161,4 +161,19 @@ describe('seeds', () => {
     expect(put.code).toBe(1);
     expect(put.stderr).toMatch(/refused to store: this seed keeps blocks only for its allow list/);
   }, 60_000);
+
+  it('a seed with an allow list takes a put from a listed peer, proven by its key', async () => {
+    const net = await network(0, ['s']);
+    const uploader = path.join(net.dir, 'uploader');
+    await startSeed(net.url, path.join(net.dir, 's'), ['--allow', await seedIdOf(uploader)]);
+    const file = path.join(net.dir, 'f.bin');
+    await writeGeneratedFile(file, 1024 * 1024, 14);
+    const put = await runMycel(['put', file, '--server', net.url, '--identity', uploader]);
+    expect(put.code, put.stderr).toBe(0);
+    expect(put.stderr).toMatch(/on 1 seed\b/);
+    const out = path.join(net.dir, 'f.out');
+    const get = await runMycel(['get', put.stdout.trim(), '-o', out, '--cache', path.join(net.dir, 'cache')]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(await sameFiles(file, out)).toBe(true);
+  }, 60_000);
 });

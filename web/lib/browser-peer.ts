@@ -180,7 +180,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
 
   /**
    * Encrypts `file` in this browser, keeps its blocks here and pushes them to the seeds it finds;
-   * resolves with the Library entry (its link carries the key).
+   * resolves with the Library entry (its link carries the key). Its `copies` counts only seeds that
+   * proved they hold the file (they gave back blocks of it after their commit).
    */
   async addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry> {
     await this.swarm.signaling.ready(SEED_SEARCH_MS).catch(() => {});
