@@ -206,6 +206,8 @@ export class SignalingServer {
   }
 
   private onMessage(client: Client, data: RawData, isBinary: boolean): void {
+    // A socket already forgotten (replaced by a newer one for its id) speaks for nobody.
+    if (!this.clients.has(client)) return;
     client.alive = true;
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
     if (!this.takeToken(client)) {

@@ -1,5 +1,6 @@
 // The signaling server in this process, real WebSockets on loopback: announcing many topics,
-// the per-socket topic limit, silent sockets forgotten by ping, and the hello deadline.
+// the per-socket topic limit, silent sockets forgotten by ping, the hello deadline, and a peer id
+// moving to a newer socket that proves it.
 import { createServer, type Server } from 'node:http';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -80,6 +81,42 @@ describe('signaling server', () => {
     const closed = new Promise((resolve) => silent.once('close', resolve));
     await expect.poll(() => other.lookup(topic), { timeout: 5_000 }).toEqual([]);
     await closed;
+  });
+
+  it('moves a peer id to a new socket that proves it: the old one is told and closed, signals follow', async () => {
+    const url = await start();
+    const identity = ephemeralIdentity();
+    const old = await rawSocket(url);
+    await old.hello(identity);
+    const fresh = await rawSocket(url);
+    await fresh.hello(identity);
+    expect(await old.next((m) => m.t === 'error')).toMatchObject({ code: 'replaced' });
+    expect(await old.closed).toBe(4001);
+    const sender = await client(url);
+    sender.signal(identity.id, { hello: 'there' });
+    expect(await fresh.next((m) => m.t === 'signal')).toMatchObject({ from: sender.peerId, data: { hello: 'there' } });
+    expect(old.messages.some((m) => m.t === 'signal')).toBe(false);
+  });
+
+  it('stops a client whose id another connection proved, rather than taking it back', async () => {
+    const url = await start();
+    const identity = ephemeralIdentity();
+    const first = new SignalClient({ url, identity, createSocket: nodeSocketFactory });
+    clients.push(first);
+    first.start();
+    await first.ready();
+    const replaced = new Promise((resolve) => first.once('replaced', resolve));
+    const second = new SignalClient({ url, identity, createSocket: nodeSocketFactory });
+    clients.push(second);
+    second.start();
+    await second.ready();
+    await replaced;
+    const looker = await client(url);
+    const topic = topics(1, 7000)[0]!;
+    second.announce([topic]);
+    await expect.poll(() => looker.lookup(topic), { timeout: 5_000 }).toEqual([identity.id]);
+    expect(first.connected).toBe(false);
+    expect(second.connected).toBe(true);
   });
 
   it('closes a socket that never says hello', async () => {
