@@ -58,6 +58,12 @@ class PeerGoneError extends ClosedError {
     super(`connection to peer ${peer}, who is not on the network,`);
   }
 }
+/** Our own offer gave way to the other side's (both offered at once): not a failed attempt. */
+class SupersededError extends ClosedError {
+  constructor() {
+    super('superseded connection attempt');
+  }
+}
 /** Signal type (ours, not WebRTC's) telling a peer we gave up on connection attempt `cid`. */
 const ABANDON = 'mycel-abandon';
 
@@ -153,6 +159,9 @@ export class Swarm extends Emitter<SwarmEvents> {
     const inProgress = this.connecting.get(peer);
     if (inProgress) return inProgress.done;
     let lastError: unknown;
+    // An attempt that gave way to the other side's offer is followed by waiting on that one; it
+    // does not use up an attempt (bounded all the same, should both sides keep crossing).
+    let givenWay = 0;
     for (let attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
       if (this.closed) throw new ClosedError('swarm');
       const current = this.connecting.get(peer) ?? this.startLink(peer, true, newConnectionId());
@@ -162,6 +171,7 @@ export class Swarm extends Emitter<SwarmEvents> {
         lastError = error;
         this.log.debug('connect attempt failed', { peer, attempt, error: (error as Error).message });
         if (error instanceof PeerGoneError || this.isBanned(peer)) break;
+        if (error instanceof SupersededError && givenWay++ < CONNECT_ATTEMPTS) attempt--;
         const established = this.sessionsById.get(peer);
         if (established && !established.closed) return established;
       }
@@ -240,7 +250,7 @@ export class Swarm extends Emitter<SwarmEvents> {
     if (attempt) {
       // Both offered at once: the smaller id keeps its own offer.
       if (attempt.link.initiator && this.peerId < from) return;
-      attempt.link.close(new ClosedError('superseded connection attempt'));
+      attempt.link.close(new SupersededError());
       this.connecting.delete(from);
     }
     if (!this.sessionsById.has(from) && this.sessionsById.size + this.connecting.size >= (this.options.maxPeers ?? MAX_PEERS)) {

@@ -9,6 +9,7 @@ import SimplePeer from 'simple-peer';
 import { channelAuthMessage, sdpFingerprints } from '../../src/net/channel-auth.js';
 import { ephemeralIdentity, verifyPeerSignature, type PeerIdentity } from '../../src/net/identity.js';
 import { newConnectionId } from '../../src/net/ids.js';
+import { CONNECT_ATTEMPTS, CONNECT_TIMEOUT_MS } from '../../src/net/limits.js';
 import { normalizeSignal } from '../../src/net/link.js';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { FrameType, WIRE_VERSION, decodeFrame, encodeFrame, fragments, type Frame } from '../../src/net/wire.js';
@@ -63,21 +64,45 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
   const signaling = new SignalClient({ url: signalUrl, identity, createSocket: nodeSocketFactory });
   signaling.start();
   await signaling.ready();
-  const cid = newConnectionId();
-  const peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc, config: { iceServers: [] } });
-  peer.on('signal', (sig: object) => signaling.signal(target, { cid, sig: normalizeSignal(sig as Record<string, unknown>) }));
+  const received: Uint8Array[] = [];
+  const arrivals: (() => void)[] = [];
+  let peer!: SimplePeer.Instance;
+  let cid = '';
   signaling.on('signal', ({ from, data }) => {
     if (from === target && data.cid === cid && !(peer as unknown as { destroyed: boolean }).destroyed) {
       peer.signal(normalizeSignal(data.sig as Record<string, unknown>) as unknown as SimplePeer.SignalData);
     }
   });
-  const received: Uint8Array[] = [];
-  const arrivals: (() => void)[] = [];
+  // Like any peer, it tries again with a fresh connection when one fails to come up (about one in
+  // twenty does on node-datachannel; see the notes).
+  for (let attempt = 1; ; attempt++) {
+    cid = newConnectionId();
+    const thisCid = cid;
+    peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc, config: { iceServers: [] } });
+    peer.on('signal', (sig: object) => signaling.signal(target, { cid: thisCid, sig: normalizeSignal(sig as Record<string, unknown>) }));
+    peer.on('error', () => {});
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
+      peer.once('connect', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      peer.once('close', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+    if (connected) break;
+    peer.destroy();
+    if (attempt >= CONNECT_ATTEMPTS) {
+      signaling.close();
+      throw new Error('hostile link: no connection');
+    }
+  }
   peer.on('data', (data: Uint8Array) => {
     received.push(new Uint8Array(data));
     arrivals.splice(0).forEach((wake) => wake());
   });
-  peer.on('error', () => {});
   const closed = new Promise<void>((resolve) => peer.on('close', () => resolve()));
   const destroy = () => {
     peer.destroy();
@@ -92,7 +117,6 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     for (const message of fragments(encodeFrame(frame))) peer.send(message);
   };
   try {
-    await deadline(new Promise<void>((resolve) => peer.once('connect', () => resolve())), 'no connection');
     const fingerprints = rawFingerprints(peer);
     const auth = options.auth ?? 'honest';
     // The other side's auth is the first thing it sends. Waiting for it also means its session
