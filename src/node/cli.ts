@@ -38,9 +38,28 @@ interface Parsed {
   positionals: string[];
 }
 
+/** Flags whose values are peer ids. */
+const PEER_ID_FLAGS = new Set(['--seed', '--allow']);
+
+/**
+ * A peer id is base64url and may begin with '-', which parseArgs would take for a flag: a value
+ * after --seed or --allow that is a list of peer ids is joined to its flag.
+ */
+function joinPeerIdValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (PEER_ID_FLAGS.has(args[i]!) && next?.startsWith('-') && next.split(',').every((s) => isPeerId(s.trim()))) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else out.push(args[i]!);
+  }
+  return out;
+}
+
 function parse(args: string[], options: ParseArgsConfig['options']): Parsed {
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true }) as Parsed;
+    return parseArgs({ args: joinPeerIdValues(args), options, allowPositionals: true, strict: true }) as Parsed;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

@@ -3,9 +3,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isPeerId } from '../../src/net/identity.js';
+import { ephemeralIdentity, isPeerId } from '../../src/net/identity.js';
 import { IDENTITY_FILE } from '../../src/node/identity-file.js';
-import { runMycel, tempDir } from '../helpers/processes.js';
+import { logged, runMycel, startMycel, tempDir } from '../helpers/processes.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -55,5 +55,19 @@ describe('a Node peer identity', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/is not a Mycel key file/);
     expect(await fs.readFile(path.join(data, IDENTITY_FILE), 'utf8')).toBe('mycel-ed25519-secret-v1 short\n');
+  });
+
+  it('is taken on the command line even when it begins with a dash', async () => {
+    let id = ephemeralIdentity().id;
+    while (!id.startsWith('-')) id = ephemeralIdentity().id;
+    const signal = startMycel(['signal', '--port', '0', '--host', '127.0.0.1', '--seed', id, '--seed', ephemeralIdentity().id]);
+    try {
+      await signal.waitForLine(logged('listening'));
+    } finally {
+      await signal.kill();
+    }
+    const bad = await runMycel(['signal', '--port', '0', '--seed', 'not-a-peer-id']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--seed: not a peer id: not-a-peer-id/);
   });
 });
