@@ -5,12 +5,14 @@
 // peer key over the channel's DTLS fingerprints (channel-auth.ts). Until the peer's auth verifies
 // under the id we believe it has (`peer`), any other frame is a violation, and AUTH_TIMEOUT_MS
 // without it closes the session. `authenticated` resolves once ours is sent and theirs verified;
-// only then does the swarm hand the session out, and requests wait for it too. `pending` maps our request ids to their resolvers and timers; at most
-// MAX_INFLIGHT_PER_PEER of ours are out at once (`slots`). The peer's requests wait in `incoming`
-// (at most MAX_QUEUED_REQUESTS: more is a flood) and are answered a few at a time. Every frame the
-// peer sends is decoded with bounds; a frame that breaks the protocol, an answer to nothing we
-// asked, or a block whose bytes do not hash to the id we asked for closes the session with a
-// ProtocolError, which the swarm turns into a ban. Nothing is stored before it is verified.
+// only then does the swarm hand the session out, and requests wait for it too.
+//
+// `pending` maps our request ids to their resolvers and timers; at most MAX_INFLIGHT_PER_PEER of
+// ours are out at once (`slots`). The peer's requests wait in `incoming` (at most
+// MAX_QUEUED_REQUESTS: more is a flood) and are answered a few at a time. Every frame the peer
+// sends is decoded with bounds; a frame that breaks the protocol, an answer to nothing we asked, or
+// a block whose bytes do not hash to the id we asked for closes the session with a ProtocolError,
+// which the swarm turns into a ban. Nothing is stored before it is verified.
 
 import { ClosedError, ProtocolError, StoreRefusedError, TimeoutError, MycelError } from '../errors.js';
 import { channelAuthMessage } from './channel-auth.js';
