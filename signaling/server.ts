@@ -12,6 +12,13 @@
 // with a per-process secret header on its upgrade and is `internal`: it counts against no address,
 // no socket total and no message rate.
 //
+// Identity. Every new socket is first sent a challenge (a fresh random nonce); hello must carry a
+// signature by the peer id's key over it, or the socket is refused ('bad-proof') and closed. A
+// proven hello for an id another socket holds replaces that socket (told 'replaced', closed): only
+// the key holder can do that, so a restarted seed is back under its id at once and nobody else can
+// take it. Roles come from the deployment: only the ids in `seeds` may announce the seeds topic,
+// and a lookup of it names only them.
+//
 // Defences, all on by default and named in DEFAULT_LIMITS: a hard frame cap in `ws` itself
 // (maxPayload) and a smaller message cap checked here so the sender gets a typed error; a message
 // rate per socket; sockets per address and in all; hello within a deadline. Topic entries (one
@@ -23,15 +30,20 @@
 // refused for room get an error but no strike: an honest peer holding more files than it may
 // announce is not misbehaving. The server and every other socket carry on.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { fromBase64Url, toBase64Url } from '../src/content/bytes.js';
+import { isPeerId, verifyPeerSignature } from '../src/net/identity.js';
 import {
+  CHALLENGE_NONCE_BYTES,
   MAX_HOLDERS,
+  SEEDS_TOPIC,
   SIGNAL_PATH,
   SIGNAL_VERSION,
   clientMessage,
+  helloMessage,
   type ClientMessage,
   type ServerMessage,
   type SignalErrorCode,
@@ -120,7 +132,12 @@ export interface SignalingOptions {
    * ordinary budget, so the caps given here add to the worst-case memory (~200 B per topic).
    */
   topicCap?: (peer: string) => number | undefined;
+  /** Peer ids of the deployment's seeds: the only ones that may announce the seeds topic. */
+  seeds?: readonly string[];
 }
+
+/** Close code for a socket whose peer id was proven on a newer socket. */
+const CLOSE_REPLACED = 4001;
 
 interface Client {
   ws: WebSocket;
@@ -138,6 +155,8 @@ interface Client {
   strikes: number;
   struckAt: number;
   alive: boolean;
+  /** This socket's challenge: hello must sign it. */
+  nonce: Uint8Array;
   helloTimer?: ReturnType<typeof setTimeout>;
 }
 
@@ -158,9 +177,12 @@ export class SignalingServer {
   private readonly log: Logger;
   private readonly pingTimer: ReturnType<typeof setInterval>;
   private readonly started = Date.now();
+  private readonly seeds: ReadonlySet<string>;
 
   constructor(private readonly options: SignalingOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    for (const seed of options.seeds ?? []) if (!isPeerId(seed)) throw new TypeError(`not a peer id: ${seed}`);
+    this.seeds = new Set(options.seeds ?? []);
     this.log = options.log ?? createLogger({ fields: { component: 'signal' } });
     this.proxies = options.trustProxy?.length ? new TrustedProxies(options.trustProxy) : undefined;
     this.internalDigest = options.internalToken ? digest(options.internalToken) : undefined;
@@ -234,6 +256,7 @@ export class SignalingServer {
       strikes: 0,
       struckAt: Date.now(),
       alive: true,
+      nonce: randomBytes(CHALLENGE_NONCE_BYTES),
     };
     const fromAddress = this.perAddress.get(client.key) ?? 0;
     if (!internal && (this.clients.size >= this.limits.maxSockets || fromAddress >= this.limits.maxSocketsPerAddress)) {
@@ -257,9 +280,12 @@ export class SignalingServer {
       this.log.debug('socket error', { address, peer: client.peer, error });
       ws.terminate();
     });
+    this.send(client, { t: 'challenge', v: SIGNAL_VERSION, nonce: toBase64Url(client.nonce) });
   }
 
   private onMessage(client: Client, data: RawData, isBinary: boolean): void {
+    // A socket already forgotten (replaced by a newer one for its id) speaks for nobody.
+    if (!this.clients.has(client)) return;
     client.alive = true;
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
     if (!this.takeToken(client)) {
@@ -298,11 +324,12 @@ export class SignalingServer {
   private handle(client: Client, message: ClientMessage): void {
     if (message.t === 'hello') {
       if (client.peer) return this.reject(client, 'bad-message', 'hello was already said');
-      const holder = this.peers.get(message.peer);
-      if (holder && holder.ws.readyState === holder.ws.OPEN) {
-        return this.reject(client, 'peer-id-taken', 'another socket uses this peer id', true);
+      const signature = fromBase64Url(message.sig);
+      if (!signature || !verifyPeerSignature(message.peer, helloMessage(client.nonce), signature)) {
+        return this.reject(client, 'bad-proof', "the hello's signature does not prove this peer id", true);
       }
-      if (holder) this.forget(holder);
+      const holder = this.peers.get(message.peer);
+      if (holder && holder !== client) this.replace(holder);
       client.peer = message.peer;
       clearTimeout(client.helloTimer);
       this.peers.set(message.peer, client);
@@ -313,13 +340,22 @@ export class SignalingServer {
     const peer = client.peer;
     if (!peer) return this.reject(client, 'hello-first', 'say hello first');
     switch (message.t) {
-      case 'announce':
-        return this.addTopics(client, peer, message.topics);
+      case 'announce': {
+        let topics = message.topics;
+        if (!this.seeds.has(peer) && topics.includes(SEEDS_TOPIC)) {
+          // Refused with a strike; the files it announced alongside are still its to announce.
+          this.reject(client, 'not-a-seed', 'only the seeds this server lists may announce the seeds topic');
+          topics = topics.filter((t) => t !== SEEDS_TOPIC);
+          if (client.ws.readyState !== client.ws.OPEN || topics.length === 0) return;
+        }
+        return this.addTopics(client, peer, topics);
+      }
       case 'withdraw':
         for (const topic of message.topics) this.dropTopic(client, topic);
         return;
       case 'lookup': {
-        const holders = this.holdersOf(message.topic).filter((p) => p !== peer);
+        let holders = this.holdersOf(message.topic).filter((p) => p !== peer);
+        if (message.topic === SEEDS_TOPIC) holders = holders.filter((p) => this.seeds.has(p));
         shuffle(holders);
         this.send(client, { t: 'holders', id: message.id, topic: message.topic, peers: holders.slice(0, MAX_HOLDERS) });
         return;
@@ -376,7 +412,12 @@ export class SignalingServer {
   /** The client's topic cap; decided once, after hello, when its peer id is known. */
   private topicCapOf(client: Client): number {
     if (client.topicCap === undefined) {
-      const granted = client.peer === undefined ? undefined : this.options.topicCap?.(client.peer);
+      // The deployment's listed seeds hold every file they keep: they get the trusted cap.
+      const listedSeed = client.peer !== undefined && this.seeds.has(client.peer);
+      const granted =
+        client.peer === undefined
+          ? undefined
+          : (this.options.topicCap?.(client.peer) ?? (listedSeed ? this.limits.maxTopicsPerTrustedPeer : undefined));
       client.trusted = client.internal || granted !== undefined;
       client.topicCap = Math.max(0, Math.floor(granted ?? (client.internal ? this.limits.maxTopicsPerTrustedPeer : this.limits.maxTopicsPerSocket)));
     }
@@ -428,7 +469,8 @@ export class SignalingServer {
   }
 
   private takeToken(client: Client): boolean {
-    if (client.internal) return true;
+    // The embedded seed and listed seeds re-announce every file they hold at each reconnect.
+    if (client.internal || client.trusted) return true;
     const now = Date.now();
     const refill = ((now - client.refilledAt) / 1000) * this.limits.messagesPerSecond;
     client.tokens = Math.min(this.limits.messageBurst, client.tokens + refill);
@@ -472,7 +514,17 @@ export class SignalingServer {
     if (client.peer) this.removeHolder(topic, client.peer);
   }
 
-  private forget(client: Client): void {
+  /** A newer socket proved `old`'s peer id: `old` is told, forgotten now, and closed. */
+  private replace(old: Client): void {
+    this.metrics.inc('mycel_signal_replaced_total', 'Sockets replaced by a proven hello for their peer id.');
+    this.log.info('peer id proven on a new socket; the old one is closed', { peer: old.peer, address: old.address });
+    this.send(old, { t: 'error', code: 'replaced', message: 'another connection proved this peer id' });
+    this.forget(old, false);
+    if (old.ws.readyState === old.ws.OPEN) old.ws.close(CLOSE_REPLACED, 'replaced');
+    setTimeout(() => old.ws.terminate(), 2_000).unref?.();
+  }
+
+  private forget(client: Client, terminate = true): void {
     if (!this.clients.delete(client)) return;
     clearTimeout(client.helloTimer);
     if (!client.internal) {
@@ -485,7 +537,7 @@ export class SignalingServer {
       this.peers.delete(client.peer);
       this.log.info('peer left', { peer: client.peer });
     }
-    client.ws.terminate();
+    if (terminate) client.ws.terminate();
   }
 
   private pingAll(): void {

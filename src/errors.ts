@@ -17,6 +17,7 @@ export type MycelErrorCode =
   | 'TIMEOUT'
   | 'NO_HOLDER'
   | 'STORE_REFUSED'
+  | 'UNPROVEN_COPY'
   | 'ABORTED'
   | 'CLOSED';
 
@@ -180,6 +181,24 @@ export class StoreRefusedError extends MycelError {
     super('STORE_REFUSED', `peer ${short(peerId)} refused to store: ${detail || reason}`);
     this.reason = reason;
     this.peerId = peerId;
+  }
+}
+
+/**
+ * A peer (a seed) acknowledged a whole file, but asked afterwards for some of its blocks it did not
+ * give them back (it answered not-found, wrong bytes, or nothing in time): its copy is not counted.
+ */
+export class UnprovenCopyError extends MycelError {
+  readonly peerId: string;
+  readonly blockId: string;
+  constructor(peerId: string, blockId: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      'UNPROVEN_COPY',
+      `peer ${short(peerId)} said it stored the file, but ${detail} block ${short(blockId)} when asked: not counted as a copy`,
+      options,
+    );
+    this.peerId = peerId;
+    this.blockId = blockId;
   }
 }
 

@@ -20,6 +20,10 @@ export const HEARTBEAT_TIMEOUT_MS = 8_000;
 
 /** A WebRTC connect (signaling + ICE + DTLS + channel open) must finish within this. */
 export const CONNECT_TIMEOUT_MS = 10_000;
+/** After the channel opens, each side must prove its peer id (an auth frame) within this. */
+export const AUTH_TIMEOUT_MS = 10_000;
+/** Frames a link keeps that arrive before its session takes them (an auth frame, an error). */
+export const MAX_EARLY_FRAMES = 2;
 /** Fresh attempts after a failed connect (about 5% fail on node-datachannel under load). */
 export const CONNECT_ATTEMPTS = 3;
 /** A peer that sent bad frames or bad blocks is not asked again for this long. */

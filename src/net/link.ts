@@ -7,8 +7,9 @@
 
 import SimplePeer from 'simple-peer';
 import { ClosedError, ProtocolError, TimeoutError } from '../errors.js';
+import { sdpFingerprints } from './channel-auth.js';
 import { Emitter } from './emitter.js';
-import { CONNECT_TIMEOUT_MS, SEND_HIGH_WATER } from './limits.js';
+import { CONNECT_TIMEOUT_MS, MAX_EARLY_FRAMES, SEND_HIGH_WATER } from './limits.js';
 import { Reassembler, fragments } from './wire.js';
 
 /** What simple-peer's `wrtc` option takes. */
@@ -28,7 +29,6 @@ export interface LinkOptions {
 
 export interface LinkEvents extends Record<string, unknown> {
   connect: void;
-  frame: Uint8Array;
   /** The peer sent messages that are not fragments of frames; whoever owns the link closes it. */
   violation: ProtocolError;
   close: { error?: Error };
@@ -41,6 +41,11 @@ interface ChannelInternals {
     bufferedAmount: number;
     addEventListener(type: 'bufferedamountlow', listener: () => void): void;
     removeEventListener(type: 'bufferedamountlow', listener: () => void): void;
+  } | null;
+  /** The RTCPeerConnection, whose descriptions carry the DTLS fingerprints. */
+  _pc?: {
+    readonly localDescription: { sdp?: string } | null;
+    readonly remoteDescription: { sdp?: string } | null;
   } | null;
 }
 
@@ -71,6 +76,9 @@ export class PeerLink extends Emitter<LinkEvents> {
   private violated = false;
   private closeError: Error | undefined;
   private wakeSender: (() => void) | undefined;
+  /** Where whole frames go; until someone takes them, they wait in `early`. */
+  private frameHandler: ((frame: Uint8Array) => void) | undefined;
+  private early: Uint8Array[] = [];
   readonly opened: Promise<void>;
   bytesSent = 0;
   bytesReceived = 0;
@@ -125,6 +133,34 @@ export class PeerLink extends Emitter<LinkEvents> {
   /** Bytes queued in the data channel, not yet handed to the network. */
   get bufferedAmount(): number {
     return (this.peer as unknown as { bufferedAmount: number }).bufferedAmount ?? 0;
+  }
+
+  /**
+   * The DTLS fingerprints of this connection as the WebRTC stack holds them: ours (local
+   * description) and the other end's (remote description, the one DTLS checked its certificate
+   * against). Canonical strings, see sdpFingerprints.
+   * @throws ProtocolError if a description is missing or carries no usable fingerprint.
+   */
+  fingerprints(): { local: string; remote: string } {
+    const pc = (this.peer as unknown as ChannelInternals)._pc;
+    const local = pc?.localDescription?.sdp;
+    const remote = pc?.remoteDescription?.sdp;
+    if (!local || !remote) throw new ProtocolError('no-fingerprint', 'the connection has no descriptions', this.remote);
+    return { local: sdpFingerprints(local), remote: sdpFingerprints(remote) };
+  }
+
+  /**
+   * Hands every whole frame to `handler`, starting with those that arrived before anyone asked:
+   * the other side may open the channel and speak before this side's stack reports 'connect'.
+   */
+  receive(handler: (frame: Uint8Array) => void): void {
+    this.frameHandler = handler;
+    const early = this.early;
+    this.early = [];
+    for (const frame of early) {
+      if (this.isClosed || this.violated) return;
+      handler(frame);
+    }
   }
 
   /** Feeds a signal from the remote peer. */
@@ -188,7 +224,14 @@ export class PeerLink extends Emitter<LinkEvents> {
       this.emit('violation', error);
       return;
     }
-    if (frame) this.emit('frame', frame);
+    if (!frame) return;
+    if (this.frameHandler) return this.frameHandler(frame);
+    // Before the session exists the other side may have sent its auth frame, and nothing more.
+    if (this.early.length >= MAX_EARLY_FRAMES) {
+      this.close(new ProtocolError('unauthenticated', 'sent frames before the session began', this.remote));
+      return;
+    }
+    this.early.push(frame);
   }
 
   /** Closes the link; `error` says why (absent for a normal close). Safe to call twice. */
@@ -198,6 +241,8 @@ export class PeerLink extends Emitter<LinkEvents> {
     this.closeError = error;
     clearTimeout(this.connectTimer);
     this.wakeSender?.();
+    this.early = [];
+    this.frameHandler = undefined;
     try {
       this.peer.destroy();
     } catch {

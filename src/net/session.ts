@@ -1,20 +1,29 @@
-// The wire protocol on one link: our requests to the peer (want, store, commit) and the peer's
-// requests to us, answered from the host's store.
+// The wire protocol on one link: proving who is at each end, then our requests to the peer (want,
+// store, commit) and the peer's requests to us, answered from the host's store.
 //
-// Dev docs. `pending` maps our request ids to their resolvers and timers; at most
-// MAX_INFLIGHT_PER_PEER of ours are out at once (`slots`). The peer's requests wait in `incoming`
-// (at most MAX_QUEUED_REQUESTS: more is a flood) and are answered a few at a time. Every frame the
-// peer sends is decoded with bounds; a frame that breaks the protocol, an answer to nothing we
-// asked, or a block whose bytes do not hash to the id we asked for closes the session with a
-// ProtocolError, which the swarm turns into a ban. Nothing is stored before it is verified.
+// Dev docs. A session begins unauthenticated: each side's first frame is `auth`, a signature by its
+// peer key over the channel's DTLS fingerprints (channel-auth.ts). Until the peer's auth verifies
+// under the id we believe it has (`peer`), any other frame is a violation, and AUTH_TIMEOUT_MS
+// without it closes the session. `authenticated` resolves once ours is sent and theirs verified;
+// only then does the swarm hand the session out, and requests wait for it too.
+//
+// `pending` maps our request ids to their resolvers and timers; at most MAX_INFLIGHT_PER_PEER of
+// ours are out at once (`slots`). The peer's requests wait in `incoming` (at most
+// MAX_QUEUED_REQUESTS: more is a flood) and are answered a few at a time. Every frame the peer
+// sends is decoded with bounds; a frame that breaks the protocol, an answer to nothing we asked, or
+// a block whose bytes do not hash to the id we asked for closes the session with a ProtocolError,
+// which the swarm turns into a ban. Nothing is stored before it is verified.
 
 import { ClosedError, ProtocolError, StoreRefusedError, TimeoutError, MycelError } from '../errors.js';
+import { channelAuthMessage } from './channel-auth.js';
+import { verifyPeerSignature, type PeerIdentity } from './identity.js';
 import { bytesEqual, fromHex, toHex } from '../content/bytes.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
 import { Emitter } from './emitter.js';
 import {
+  AUTH_TIMEOUT_MS,
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_TIMEOUT_MS,
   MAX_INFLIGHT_PER_PEER,
@@ -30,8 +39,6 @@ const SERVE_CONCURRENCY = 4;
 /** What a session needs from the node it belongs to. */
 export interface SessionHost {
   readonly store: BlockStore;
-  /** ROLE_* flags sent in hello. */
-  readonly role: number;
   readonly backend?: CryptoBackend;
   /** Topics to announce to a new peer. */
   haves(): BlockId[];
@@ -64,8 +71,10 @@ export interface RequestOptions {
 }
 
 export class PeerSession extends Emitter<SessionEvents> {
+  /** The peer id at the other end: proven once `authenticated` has resolved. */
   readonly peer: string;
-  remoteRole = 0;
+  /** Resolves once both ends proved their ids on this channel; rejects if the session closes first. */
+  readonly authenticated: Promise<void>;
   readonly remoteHaves = new Set<BlockId>();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -74,7 +83,13 @@ export class PeerSession extends Emitter<SessionEvents> {
   private slotsUsed = 0;
   private readonly slotWaiters: (() => void)[] = [];
   private lastHeard = Date.now();
-  private readonly heartbeat: ReturnType<typeof setInterval>;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private readonly authTimer: ReturnType<typeof setTimeout>;
+  private fingerprints: { local: string; remote: string } | undefined;
+  private authSent = false;
+  private remoteAuthed = false;
+  private isAuthenticated = false;
+  private settleAuth!: (error?: Error) => void;
   private readonly backend: CryptoBackend;
   private isClosed = false;
   readonly stats = { blocksServed: 0, bytesServed: 0, blocksFetched: 0, bytesFetched: 0 };
@@ -82,20 +97,71 @@ export class PeerSession extends Emitter<SessionEvents> {
   constructor(
     readonly link: PeerLink,
     private readonly host: SessionHost,
+    identity: PeerIdentity,
   ) {
     super();
     this.peer = link.remote;
     this.backend = host.backend ?? defaultBackend();
-    link.on('frame', (bytes) => this.onFrame(bytes));
+    this.authenticated = new Promise<void>((resolve, reject) => {
+      this.settleAuth = (error) => (error ? reject(error) : resolve());
+    });
+    this.authenticated.catch(() => {});
+    this.authTimer = setTimeout(() => {
+      this.close(new TimeoutError(`proving the identity of peer ${this.peer}`, AUTH_TIMEOUT_MS));
+    }, AUTH_TIMEOUT_MS);
+    if (link.closed) {
+      this.close(new ClosedError(`link to ${this.peer}`));
+      return;
+    }
     link.on('violation', (error) => this.fail(error));
     link.on('close', ({ error }) => this.close(error));
-    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
-    void this.sendFrame({ type: FrameType.Hello, id: 0, role: host.role });
-    this.sendHave(host.haves());
+    try {
+      this.fingerprints = link.fingerprints();
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    link.receive((bytes) => this.onFrame(bytes));
+    void this.sendAuth(identity, this.fingerprints);
   }
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /** Our auth: the first frame we send, before anything else can be queued behind it. */
+  private async sendAuth(identity: PeerIdentity, fingerprints: { local: string; remote: string }): Promise<void> {
+    try {
+      const signature = await identity.sign(channelAuthMessage(fingerprints.local, fingerprints.remote));
+      if (this.isClosed) return;
+      await this.link.send(encodeFrame({ type: FrameType.Auth, id: 0, signature }));
+    } catch (error) {
+      this.close(error as Error);
+      return;
+    }
+    this.authSent = true;
+    this.maybeAuthenticated();
+  }
+
+  /** The peer's auth: its key's signature over the channel's fingerprints as we see them. */
+  private checkAuth(signature: Uint8Array): void {
+    const { local, remote } = this.fingerprints!;
+    if (!verifyPeerSignature(this.peer, channelAuthMessage(remote, local), signature)) {
+      this.fail(this.violation('bad-auth', 'its channel auth does not verify: not the peer it was said to be, or not on this channel'));
+      return;
+    }
+    this.remoteAuthed = true;
+    this.maybeAuthenticated();
+  }
+
+  private maybeAuthenticated(): void {
+    if (!this.authSent || !this.remoteAuthed || this.isClosed || this.isAuthenticated) return;
+    this.isAuthenticated = true;
+    clearTimeout(this.authTimer);
+    this.lastHeard = Date.now();
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
+    this.settleAuth();
+    this.sendHave(this.host.haves());
   }
 
   /** Requests we may still send before the per-peer bound is reached. */
@@ -104,6 +170,7 @@ export class PeerSession extends Emitter<SessionEvents> {
   }
 
   sendHave(topics: BlockId[]): void {
+    if (!this.isAuthenticated) return; // sent with all of the host's haves once authenticated
     for (let i = 0; i < topics.length; i += MAX_HAVE_TOPICS) {
       void this.sendFrame({ type: FrameType.Have, id: 0, topics: topics.slice(i, i + MAX_HAVE_TOPICS) });
     }
@@ -159,6 +226,7 @@ export class PeerSession extends Emitter<SessionEvents> {
 
   private async request(frame: Frame & { id: number }, options: RequestOptions): Promise<Answer> {
     if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
+    if (!this.isAuthenticated) await this.authenticated;
     await this.acquireSlot(options.signal);
     const id = this.nextId++;
     if (this.nextId > 0xffffffff) this.nextId = 1;
@@ -222,9 +290,17 @@ export class PeerSession extends Emitter<SessionEvents> {
       this.fail(error as Error);
       return;
     }
+    if (!this.remoteAuthed && frame.type !== FrameType.Auth && frame.type !== FrameType.Error) {
+      this.fail(this.violation('unauthenticated', `sent a frame (type ${frame.type}) before proving its id`));
+      return;
+    }
     switch (frame.type) {
-      case FrameType.Hello:
-        this.remoteRole = frame.role;
+      case FrameType.Auth:
+        if (this.remoteAuthed) {
+          this.fail(this.violation('bad-auth', 'sent a second auth'));
+          return;
+        }
+        this.checkAuth(frame.signature);
         return;
       case FrameType.Have:
         for (const topic of frame.topics) this.remoteHaves.add(topic);
@@ -331,7 +407,7 @@ export class PeerSession extends Emitter<SessionEvents> {
   /** Tells the peer why (best effort), then closes. */
   private fail(error: Error): void {
     if (this.isClosed) return;
-    const named = error instanceof ProtocolError && (error.reason === 'flood' || error.reason === 'bad-block');
+    const named = error instanceof ProtocolError && ['flood', 'bad-block', 'bad-auth'].includes(error.reason);
     const reason = named ? (error as ProtocolError).reason : 'protocol';
     void this.link.send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message })).catch(() => {});
     this.close(error);
@@ -341,6 +417,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     if (this.isClosed) return;
     this.isClosed = true;
     clearInterval(this.heartbeat);
+    clearTimeout(this.authTimer);
     const closedError = error ?? new ClosedError(`session with ${this.peer}`);
     for (const pending of this.pending.values()) {
       clearTimeout(pending.timer);
@@ -349,6 +426,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.pending.clear();
     for (const wake of this.slotWaiters.splice(0)) wake();
     this.incoming.length = 0;
+    this.settleAuth(closedError);
     // Let an error frame already queued go out before the channel is torn down.
     setTimeout(() => this.link.close(error), error ? 50 : 0);
     this.emit('close', { error });

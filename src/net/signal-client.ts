@@ -1,13 +1,20 @@
-// A peer's connection to the signaling server: says hello, keeps its announced topics announced
-// across reconnects, answers lookups, and carries WebRTC signals. Runs on the browser's WebSocket
-// or on `ws` in Node (injected). Reconnects with capped exponential backoff until closed.
+// A peer's connection to the signaling server: answers the server's challenge with a signed hello,
+// keeps its announced topics announced across reconnects, answers lookups, and carries WebRTC
+// signals. Runs on the browser's WebSocket or on `ws` in Node (injected). Reconnects with capped
+// exponential backoff until closed, or until the server says another socket proved our id
+// ('replaced'): then the key is in use elsewhere (another process, a tab that took over), and
+// reconnecting would only take it back and forth.
 
+import { toBase64Url } from '../content/bytes.js';
 import { ClosedError, TimeoutError } from '../errors.js';
 import { Emitter } from './emitter.js';
+import type { PeerIdentity } from './identity.js';
 import { RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './limits.js';
 import {
   MAX_TOPICS_PER_MESSAGE,
   SIGNAL_VERSION,
+  challengeNonce,
+  helloMessage,
   serverMessage,
   type ClientMessage,
   type ServerMessage,
@@ -38,11 +45,13 @@ export interface SignalClientEvents extends Record<string, unknown> {
   signal: { from: string; data: Record<string, unknown> };
   /** The server rejected something we sent. */
   rejected: { code: string; message: string; ref?: string };
+  /** Another socket proved our peer id; this client has stopped for good. */
+  replaced: void;
 }
 
 export interface SignalClientOptions {
   readonly url: string;
-  readonly peerId: string;
+  readonly identity: PeerIdentity;
   readonly createSocket: WebSocketFactory;
 }
 
@@ -65,7 +74,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
   }
 
   get peerId(): string {
-    return this.options.peerId;
+    return this.options.identity.id;
   }
 
   /** Connected to the server and welcomed. */
@@ -85,9 +94,8 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     this.socket = socket;
     socket.onopen = () => {
       this.attempt = 0;
-      this.write({ t: 'hello', v: SIGNAL_VERSION, peer: this.options.peerId });
     };
-    socket.onmessage = (event) => this.onMessage(event.data);
+    socket.onmessage = (event) => this.onMessage(socket, event.data);
     socket.onerror = () => {};
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
@@ -194,8 +202,18 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     socket!.send(JSON.stringify(message));
   }
 
-  private onMessage(data: unknown): void {
-    if (typeof data !== 'string') return;
+  /** Signs the challenge and says hello, unless the socket has changed meanwhile. */
+  private async answerChallenge(socket: WebSocketLike, nonceText: string): Promise<void> {
+    const nonce = challengeNonce(nonceText);
+    if (!nonce || this.welcomed) return;
+    const identity = this.options.identity;
+    const sig = await identity.sign(helloMessage(nonce));
+    if (this.socket !== socket || this.closed) return;
+    this.write({ t: 'hello', v: SIGNAL_VERSION, peer: identity.id, sig: toBase64Url(sig) });
+  }
+
+  private onMessage(socket: WebSocketLike, data: unknown): void {
+    if (typeof data !== 'string' || this.socket !== socket) return;
     let message: ServerMessage;
     try {
       message = serverMessage.parse(JSON.parse(data));
@@ -203,6 +221,9 @@ export class SignalClient extends Emitter<SignalClientEvents> {
       return; // a server speaking nonsense is ignored, message by message
     }
     switch (message.t) {
+      case 'challenge':
+        this.answerChallenge(socket, message.nonce).catch(() => socket.close(1011, 'could not sign'));
+        return;
       case 'welcome': {
         this.welcomed = true;
         this.sendTopics('announce', [...this.topics]);
@@ -217,13 +238,18 @@ export class SignalClient extends Emitter<SignalClientEvents> {
         if (!lookup) return;
         this.lookups.delete(message.id);
         clearTimeout(lookup.timer);
-        lookup.resolve(message.peers.filter((p) => p !== this.options.peerId));
+        lookup.resolve(message.peers.filter((p) => p !== this.peerId));
         return;
       }
       case 'signal':
         this.emit('signal', { from: message.from, data: message.data });
         return;
       case 'error':
+        if (message.code === 'replaced') {
+          this.close();
+          this.emit('replaced', undefined);
+          return;
+        }
         this.emit('rejected', { code: message.code, message: message.message, ref: message.ref });
         return;
     }

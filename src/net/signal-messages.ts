@@ -1,33 +1,47 @@
 // The signaling protocol: JSON messages over one WebSocket between a peer and the signaling server.
 // Schemas here are the only place either side validates what it receives.
 //
-// peer → server:  hello {peer}  announce {topics}  withdraw {topics}  lookup {id, topic}
+// server → peer:  challenge {v, nonce}     first, on every new socket
+// peer → server:  hello {v, peer, sig}  announce {topics}  withdraw {topics}  lookup {id, topic}
 //                 signal {to, data}
 // server → peer:  welcome {peer, limits}  holders {id, topic, peers}  signal {from, data}
 //                 error {code, message, ref?}
 // A topic is a file's root id (or "seeds" for the seeds' own topic); the server never learns more.
+//
+// Hello proves possession of the peer id's key: `sig` is the Ed25519 signature (base64url) by
+// `peer` over helloMessage(nonce), the nonce being the one this socket's challenge carried. So a
+// peer id cannot be taken by anyone but its key holder, and a replayed hello is worth nothing on
+// another socket.
 
+import { fromBase64Url } from '../content/bytes.js';
+import { PEER_ID_LENGTH, PEER_ID_RE, domainMessage } from './identity.js';
 import { array, integer, literal, object, opaqueObject, optional, string, tagged, type Infer } from './schema.js';
 
-export const SIGNAL_VERSION = 1;
+export const SIGNAL_VERSION = 2;
 /** The path the signaling WebSocket is served on. */
 export const SIGNAL_PATH = '/signal';
 /** The topic every seed announces, so uploaders can find one. */
 export const SEEDS_TOPIC = 'seeds';
 
-export const PEER_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
+/** Random bytes in a hello challenge (at least 16: unguessable and never repeated). */
+export const CHALLENGE_NONCE_BYTES = 32;
+const BASE64URL_RE = /^[A-Za-z0-9_-]+$/;
 const TOPIC_RE = /^(?:[0-9a-f]{64}|seeds)$/;
 /** Topics per announce/withdraw message: 100 ids of 66 JSON bytes stay under the 8 KiB message limit. */
 export const MAX_TOPICS_PER_MESSAGE = 100;
 /** Holders returned by one lookup. */
 export const MAX_HOLDERS = 64;
 
-const peerId = string({ min: 8, max: 64, pattern: PEER_ID_RE });
+const peerId = string({ min: PEER_ID_LENGTH, max: PEER_ID_LENGTH, pattern: PEER_ID_RE });
+/** 64 bytes of signature, base64url. */
+const signature = string({ min: 86, max: 86, pattern: BASE64URL_RE });
+/** 16..48 bytes of nonce, base64url. */
+const nonce = string({ min: 22, max: 64, pattern: BASE64URL_RE });
 const topic = string({ min: 5, max: 64, pattern: TOPIC_RE });
 const requestId = integer(0, 2 ** 31 - 1);
 
 export const clientMessage = tagged({
-  hello: object({ t: literal('hello'), v: literal(SIGNAL_VERSION), peer: peerId }),
+  hello: object({ t: literal('hello'), v: literal(SIGNAL_VERSION), peer: peerId, sig: signature }),
   announce: object({ t: literal('announce'), topics: array(topic, { min: 1, max: MAX_TOPICS_PER_MESSAGE }) }),
   withdraw: object({ t: literal('withdraw'), topics: array(topic, { min: 1, max: MAX_TOPICS_PER_MESSAGE }) }),
   lookup: object({ t: literal('lookup'), id: requestId, topic }),
@@ -41,7 +55,12 @@ export type SignalErrorCode =
   | 'too-large'
   | 'rate-limited'
   | 'hello-first'
-  | 'peer-id-taken'
+  /** The hello's signature does not verify for its peer id and this socket's challenge. */
+  | 'bad-proof'
+  /** Sent to a socket whose peer id was just proven on another socket: this one is closed. */
+  | 'replaced'
+  /** Only the deployment's listed seeds may announce the seeds topic. */
+  | 'not-a-seed'
   | 'too-many-topics'
   | 'too-many-sockets'
   | 'unknown-peer'
@@ -50,6 +69,7 @@ export type SignalErrorCode =
   | 'server-busy';
 
 export const serverMessage = tagged({
+  challenge: object({ t: literal('challenge'), v: literal(SIGNAL_VERSION), nonce }),
   welcome: object({
     t: literal('welcome'),
     v: literal(SIGNAL_VERSION),
@@ -71,6 +91,17 @@ export const serverMessage = tagged({
   }),
 });
 export type ServerMessage = Infer<typeof serverMessage>;
+
+/** What a hello signs: the protocol version and this socket's challenge nonce, domain-separated. */
+export function helloMessage(nonce: Uint8Array): Uint8Array {
+  return domainMessage(`mycel signal hello v${SIGNAL_VERSION}`, nonce);
+}
+
+/** The nonce of a challenge, or undefined if it is not base64url of 16 bytes or more. */
+export function challengeNonce(text: string): Uint8Array | undefined {
+  const bytes = fromBase64Url(text);
+  return bytes && bytes.length >= 16 ? bytes : undefined;
+}
 
 /** ws(s)://host/signal for a link's or server's http(s) origin. */
 export function signalUrlFor(origin: string): string {

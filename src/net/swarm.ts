@@ -7,9 +7,15 @@
 // id keeps its offer and the other answers it. A failed connect is retried with fresh state
 // (CONNECT_ATTEMPTS). A peer whose session ended in a ProtocolError is banned for BAN_MS: we neither
 // connect to it nor accept its offers.
+//
+// The signaling server says who sent a signal, but a lying server could say anything: a link's
+// remote id is a claim until its session's auth frame proves it on the channel (session.ts). So a
+// session is adopted (put in `sessions`, emitted as 'session', returned by connect) only once
+// authenticated; a failed proof bans that id without touching a session it already proved.
 
 import { ClosedError, MycelError, ProtocolError } from '../errors.js';
 import { Emitter } from './emitter.js';
+import type { PeerIdentity } from './identity.js';
 import { newConnectionId } from './ids.js';
 import { BAN_MS, CONNECT_ATTEMPTS, MAX_PEERS } from './limits.js';
 import { PeerLink, type WrtcImplementation } from './link.js';
@@ -18,7 +24,8 @@ import { PeerSession, type SessionHost } from './session.js';
 import { SignalClient, type WebSocketFactory } from './signal-client.js';
 
 export interface SwarmOptions {
-  readonly peerId: string;
+  /** Who this node is: its peer id and the key that proves it. */
+  readonly identity: PeerIdentity;
   readonly signalUrl: string;
   readonly createSocket: WebSocketFactory;
   readonly host: SessionHost;
@@ -33,6 +40,8 @@ export interface SwarmEvents extends Record<string, unknown> {
   session: PeerSession;
   'session-closed': { peer: string; error?: Error; session: PeerSession };
   banned: { peer: string; reason: string };
+  /** Another connection proved our peer id to the signaling server: this node is off the network. */
+  replaced: void;
 }
 
 interface Attempt {
@@ -49,6 +58,12 @@ class PeerGoneError extends ClosedError {
     super(`connection to peer ${peer}, who is not on the network,`);
   }
 }
+/** Our own offer gave way to the other side's (both offered at once): not a failed attempt. */
+class SupersededError extends ClosedError {
+  constructor() {
+    super('superseded connection attempt');
+  }
+}
 /** Signal type (ours, not WebRTC's) telling a peer we gave up on connection attempt `cid`. */
 const ABANDON = 'mycel-abandon';
 
@@ -63,12 +78,16 @@ export class Swarm extends Emitter<SwarmEvents> {
 
   constructor(private readonly options: SwarmOptions) {
     super();
-    this.peerId = options.peerId;
+    this.peerId = options.identity.id;
     this.log = options.log ?? quietLog;
     this.signaling = new SignalClient({
       url: options.signalUrl,
-      peerId: options.peerId,
+      identity: options.identity,
       createSocket: options.createSocket,
+    });
+    this.signaling.on('replaced', () => {
+      this.log.warn('another connection proved this peer id to the signaling server: this one stopped', { peer: this.peerId });
+      this.emit('replaced', undefined);
     });
     this.signaling.on('signal', ({ from, data }) => this.onSignal(from, data));
     this.signaling.on('rejected', (r) => {
@@ -122,10 +141,11 @@ export class Swarm extends Emitter<SwarmEvents> {
     return false;
   }
 
-  ban(peer: string, reason: string): void {
+  /** Bans `peer` for BAN_MS and, unless `keepSession`, closes the session it has. */
+  ban(peer: string, reason: string, keepSession = false): void {
     this.bans.set(peer, Date.now() + BAN_MS);
     this.log.warn('peer banned', { peer, reason, forMs: BAN_MS });
-    this.sessionsById.get(peer)?.close(new ProtocolError('banned', reason, peer));
+    if (!keepSession) this.sessionsById.get(peer)?.close(new ProtocolError('banned', reason, peer));
     this.emit('banned', { peer, reason });
   }
 
@@ -139,6 +159,9 @@ export class Swarm extends Emitter<SwarmEvents> {
     const inProgress = this.connecting.get(peer);
     if (inProgress) return inProgress.done;
     let lastError: unknown;
+    // An attempt that gave way to the other side's offer is followed by waiting on that one; it
+    // does not use up an attempt (bounded all the same, should both sides keep crossing).
+    let givenWay = 0;
     for (let attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
       if (this.closed) throw new ClosedError('swarm');
       const current = this.connecting.get(peer) ?? this.startLink(peer, true, newConnectionId());
@@ -147,7 +170,8 @@ export class Swarm extends Emitter<SwarmEvents> {
       } catch (error) {
         lastError = error;
         this.log.debug('connect attempt failed', { peer, attempt, error: (error as Error).message });
-        if (error instanceof PeerGoneError) break;
+        if (error instanceof PeerGoneError || this.isBanned(peer)) break;
+        if (error instanceof SupersededError && givenWay++ < CONNECT_ATTEMPTS) attempt--;
         const established = this.sessionsById.get(peer);
         if (established && !established.closed) return established;
       }
@@ -181,19 +205,32 @@ export class Swarm extends Emitter<SwarmEvents> {
     return attempt;
   }
 
-  private adopt(link: PeerLink): PeerSession {
+  /** Runs the session's auth; the session is ours only if the peer proves its id on the channel. */
+  private async adopt(link: PeerLink): Promise<PeerSession> {
     const peer = link.remote;
-    const previous = this.sessionsById.get(peer);
-    if (previous && !previous.closed) previous.close();
-    const session = new PeerSession(link, this.options.host);
-    this.sessionsById.set(peer, session);
-    this.log.debug('peer connected', { peer, initiator: link.initiator });
+    const session = new PeerSession(link, this.options.host, this.options.identity);
+    let adopted = false;
     session.on('close', ({ error }) => {
       if (this.sessionsById.get(peer) === session) this.sessionsById.delete(peer);
-      if (error instanceof ProtocolError && error.reason !== 'banned') this.ban(peer, error.message);
+      // A failed proof says nothing against a session that id already proved: keep that one.
+      if (error instanceof ProtocolError && error.reason !== 'banned') this.ban(peer, error.message, !adopted);
+      if (!adopted) {
+        this.log.debug('peer did not prove its id', { peer, error: error?.message });
+        return;
+      }
       this.log.debug('peer disconnected', { peer, error: error?.message, ...session.stats });
       this.emit('session-closed', { peer, error, session });
     });
+    await session.authenticated;
+    if (this.closed) {
+      session.close();
+      throw new ClosedError('swarm');
+    }
+    const previous = this.sessionsById.get(peer);
+    if (previous && !previous.closed) previous.close();
+    this.sessionsById.set(peer, session);
+    adopted = true;
+    this.log.debug('peer connected', { peer, initiator: link.initiator });
     this.emit('session', session);
     return session;
   }
@@ -213,7 +250,7 @@ export class Swarm extends Emitter<SwarmEvents> {
     if (attempt) {
       // Both offered at once: the smaller id keeps its own offer.
       if (attempt.link.initiator && this.peerId < from) return;
-      attempt.link.close(new ClosedError('superseded connection attempt'));
+      attempt.link.close(new SupersededError());
       this.connecting.delete(from);
     }
     if (!this.sessionsById.has(from) && this.sessionsById.size + this.connecting.size >= (this.options.maxPeers ?? MAX_PEERS)) {

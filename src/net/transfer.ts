@@ -1,7 +1,11 @@
 // Whole-file operations over the network, shared by the command line and the browser: sealing a
 // file while pushing its blocks to seeds, and reading a file from holders as it arrives.
+//
+// A seed's word that it stored a file is not enough: after its commit, a few blocks chosen at random
+// (unknown to the seed until asked) and the root are read back from it, and only a seed that returns
+// them all, hashing to their ids, counts as holding a copy.
 
-import { ClosedError, MycelError, throwIfAborted } from '../errors.js';
+import { ClosedError, MycelError, UnprovenCopyError, throwIfAborted } from '../errors.js';
 import type { ByteSource } from '../content/chunker.js';
 import { randomBytes } from '../content/crypto.js';
 import { BlockKind, type BlockId } from '../content/format.js';
@@ -19,6 +23,11 @@ import { UPLOAD_ID_BYTES } from './wire.js';
 export const UPLOAD_WINDOW = 16;
 /** How far ahead of the reader a download fetches, in blocks (64 MiB at 256 KiB chunks). */
 export const DOWNLOAD_AHEAD = 256;
+/**
+ * Blocks read back from each seed after its commit, besides the root: 2 MiB at 256 KiB chunks. A
+ * seed that kept nothing is always caught; one that dropped a quarter of the blocks, 9 times in 10.
+ */
+export const READBACK_BLOCKS = 8;
 
 export interface UploadProgress {
   readonly bytesRead: number;
@@ -36,7 +45,7 @@ export interface UploadOptions extends Omit<SealOptions, 'onProgress'> {
 
 export interface UploadResult {
   readonly file: SealedFile;
-  /** Seeds that hold the whole file. */
+  /** Seeds that committed the file and gave back the blocks read back from them. */
   readonly seeds: string[];
   /** Seeds that failed, with why. */
   readonly failed: { peer: string; error: Error }[];
@@ -44,8 +53,11 @@ export interface UploadResult {
 
 /**
  * Seals `source` and pushes each block to every seed as it is made, then commits the upload as
- * the file's root. Memory stays bounded: at most UPLOAD_WINDOW blocks wait for acknowledgement.
- * @throws the first seed's error (e.g. StoreRefusedError for a quota) when no seed took it all.
+ * the file's root, then reads back the root and READBACK_BLOCKS random blocks from each seed that
+ * committed. Memory stays bounded: at most UPLOAD_WINDOW blocks wait for acknowledgement, and the
+ * sample is kept by reservoir sampling (READBACK_BLOCKS ids).
+ * @throws the first seed's error (e.g. StoreRefusedError for a quota, UnprovenCopyError) when no
+ *   seed proved it holds the file.
  */
 export async function uploadFile(source: ByteSource, options: UploadOptions): Promise<UploadResult> {
   if (options.seeds.length === 0 && !options.store) throw new MycelError('NO_HOLDER', 'no seed to upload to');
@@ -55,6 +67,8 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
   const unacked: Promise<unknown>[] = [];
   let blocksSent = 0;
   let bytesRead = 0;
+  const sample: BlockId[] = [];
+  let sealed = 0;
 
   const pushTo = (seed: PeerSession, block: SealedBlock) =>
     seed.store(upload, block.bytes, { signal: options.signal }).catch((error: Error) => {
@@ -66,6 +80,13 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
 
   const sink = async (block: SealedBlock) => {
     throwIfAborted(options.signal);
+    // Reservoir sampling: every block sealed so far is in `sample` with the same chance.
+    sealed++;
+    if (sample.length < READBACK_BLOCKS) sample.push(block.id);
+    else {
+      const slot = randomBelow(sealed);
+      if (slot < READBACK_BLOCKS) sample[slot] = block.id;
+    }
     const seeds = healthy();
     if (seeds.length === 0 && options.seeds.length > 0) throw firstFailure(failures);
     const local = options.store?.put(block.id, block.bytes);
@@ -84,14 +105,41 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
     },
   });
   await Promise.all(unacked);
+  const checks = [...new Set([file.root, ...sample])];
   await Promise.all(
-    healthy().map((seed) =>
-      seed.commit(upload, file.root, { signal: options.signal }).catch((error: Error) => failures.set(seed.peer, error)),
-    ),
+    healthy().map(async (seed) => {
+      try {
+        await seed.commit(upload, file.root, { signal: options.signal });
+        await readBack(seed, checks, options.signal);
+      } catch (error) {
+        failures.set(seed.peer, error as Error);
+        options.log?.warn('seed failed during upload', { peer: seed.peer, error: (error as Error).message });
+      }
+    }),
   );
   const seeds = healthy().map((s) => s.peer);
   if (options.seeds.length > 0 && seeds.length === 0) throw firstFailure(failures);
   return { file, seeds, failed: [...failures].map(([peer, error]) => ({ peer, error })) };
+}
+
+/** Asks `seed` for each of `ids`: every one must come back (session.want checks the hash). */
+async function readBack(seed: PeerSession, ids: BlockId[], signal?: AbortSignal): Promise<void> {
+  for (const id of ids) {
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await seed.want(id, { signal });
+    } catch (error) {
+      throwIfAborted(signal);
+      throw new UnprovenCopyError(seed.peer, id, `did not give back (${(error as Error).message})`, { cause: error });
+    }
+    if (!bytes) throw new UnprovenCopyError(seed.peer, id, 'did not have');
+  }
+}
+
+/** A uniform random integer in [0, n), from the platform's CSPRNG: a seed cannot predict the sample. */
+function randomBelow(n: number): number {
+  const [word] = new Uint32Array(randomBytes(4).buffer);
+  return Math.floor((word! / 2 ** 32) * n);
 }
 
 function firstFailure(failures: Map<string, Error>): Error {

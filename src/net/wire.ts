@@ -1,8 +1,8 @@
 // The wire protocol spoken on a data channel between two peers.
 //
 // A frame is: version u8 | type u8 | request id u32 (big-endian) | body. Requests (want, store,
-// commit, ping) carry an id the answer repeats; announcements (hello, have) use id 0.
-//   hello      role flags u8                          who I am (seed? takes stores?)
+// commit, ping) carry an id the answer repeats; announcements (auth, have) use id 0.
+//   auth       signature [64]                         first frame each way: see channel-auth.ts
 //   want       block id [32]                          → block | not-found
 //   block      bytes                                  the block asked for; must hash to its id
 //   not-found  —
@@ -15,6 +15,10 @@
 //   ping/pong  —                                      heartbeat
 //   error      reason u8 | message                    sent once before closing on a violation
 //
+// Roles (seed, takes stores) are not declared on the wire: the deployment grants them (the
+// signaling server's list of seeds), and the other side's id is believed only once its `auth`
+// frame proved it on this very channel.
+//
 // A frame may be larger than one data-channel message, so frames travel as fragments: each message
 // is a flag byte (1 = more fragments follow, 0 = last) and up to 64 KiB - 1 of the frame. Frames
 // are never interleaved (a link sends one whole frame at a time). Every length is bounded before
@@ -25,7 +29,7 @@ import { toHex } from '../content/bytes.js';
 import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId } from '../content/format.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 export const HEADER_BYTES = 6;
 export const UPLOAD_ID_BYTES = 16;
 export const MAX_HAVE_TOPICS = 256;
@@ -34,7 +38,7 @@ export const MAX_TEXT_BYTES = 200;
 export const MAX_FRAME_BYTES = HEADER_BYTES + UPLOAD_ID_BYTES + MAX_BLOCK_BYTES;
 
 export const enum FrameType {
-  Hello = 1,
+  Auth = 1,
   Want = 2,
   Block = 3,
   NotFound = 4,
@@ -49,14 +53,13 @@ export const enum FrameType {
   Error = 13,
 }
 
-/** Role flags in hello. */
-export const ROLE_SEED = 1;
-export const ROLE_ACCEPTS_STORE = 2;
+/** An Ed25519 signature, the body of an auth frame. */
+export const AUTH_SIGNATURE_BYTES = 64;
 
 const REFUSAL_CODES: RefusalReason[] = ['quota', 'not-allowed', 'bad-block', 'busy', 'unknown-upload'];
 
 export type Frame =
-  | { type: FrameType.Hello; id: 0; role: number }
+  | { type: FrameType.Auth; id: 0; signature: Uint8Array }
   | { type: FrameType.Want; id: number; block: BlockId }
   | { type: FrameType.Block; id: number; bytes: Uint8Array }
   | { type: FrameType.NotFound; id: number }
@@ -87,13 +90,14 @@ function frameOf(type: FrameType, id: number, bodyLength: number): { out: Uint8A
   return { out, view };
 }
 
-const ERROR_REASONS = ['protocol', 'flood', 'bad-block', 'shutdown'];
+const ERROR_REASONS = ['protocol', 'flood', 'bad-block', 'shutdown', 'bad-auth'];
 
 export function encodeFrame(frame: Frame): Uint8Array {
   switch (frame.type) {
-    case FrameType.Hello: {
-      const { out } = frameOf(frame.type, 0, 1);
-      out[HEADER_BYTES] = frame.role;
+    case FrameType.Auth: {
+      if (frame.signature.length !== AUTH_SIGNATURE_BYTES) throw new RangeError('an auth signature is 64 bytes');
+      const { out } = frameOf(frame.type, 0, AUTH_SIGNATURE_BYTES);
+      out.set(frame.signature, HEADER_BYTES);
       return out;
     }
     case FrameType.Want: {
@@ -160,9 +164,9 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     if (!ok) throw new ProtocolError('bad-body', `${what} (frame type ${type}, ${body.length}-byte body)`);
   };
   switch (type) {
-    case FrameType.Hello:
-      expect(body.length === 1, 'hello carries one role byte');
-      return { type, id: 0, role: body[0]! };
+    case FrameType.Auth:
+      expect(body.length === AUTH_SIGNATURE_BYTES, 'auth carries one 64-byte signature');
+      return { type, id: 0, signature: body };
     case FrameType.Want:
       expect(body.length === BLOCK_ID_BYTES, 'want carries one block id');
       return { type, id, block: toHex(body) };

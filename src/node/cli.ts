@@ -5,6 +5,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MycelError } from '../errors.js';
 import { TrustedProxies, parseAddressList } from '../../signaling/client-address.js';
+import { isPeerId } from '../net/identity.js';
+import { loadNodeIdentity } from './identity-file.js';
 import { parseSize } from './sizes.js';
 import { startServe, startSignal } from './serve.js';
 import { Seed } from './seed.js';
@@ -14,35 +16,60 @@ import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: mycel <command> [options]
 
-  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...] [--web dir]
-        [--trust-proxy addr,...] [--header-timeout 10]
-        signaling server, seed and web app in one process (what npm start runs)
-  signal [--port 8080] [--host 0.0.0.0] [--web dir] [--trust-proxy addr,...] [--header-timeout 10]
-        the signaling server alone (serves the web app too, if built)
+  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
+        [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10]
+        signaling server, seed and web app in one process (what npm start runs); its own seed is
+        trusted, --seed names more
+  signal [--port 8080] [--host 0.0.0.0] [--seed id,...] [--web dir] [--trust-proxy addr,...]
+        [--header-timeout 10]
+        the signaling server alone (serves the web app too, if built); --seed names the peer ids
+        of the deployment's seeds (repeatable): only they are offered as seeds
         --trust-proxy: reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names
         the client; --header-timeout: seconds a client has to send a request's headers
   seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         a seed alone, joining the network through a signaling server
-  put <file> [--server http://localhost:8080] [--timeout 30]
-        encrypt the file, store it on the seed(s), print its link
+  id [--data ./mycel-data]
+        print the peer id kept in the data folder (made if missing): what --seed and --allow take
+  put <file> [--server http://localhost:8080] [--timeout 30] [--identity dir]
+        encrypt the file, store it on the seed(s), print its link; --identity puts as the peer
+        kept in that folder (see id), for seeds that --allow only some peers
   get <link> [-o path|-] [--force] [--cache dir] [--timeout 30] [--json]
         fetch, verify and decrypt the file the link names`;
 
 
 interface Parsed {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   positionals: string[];
+}
+
+/** Flags whose values are peer ids. */
+const PEER_ID_FLAGS = new Set(['--seed', '--allow']);
+
+/**
+ * A peer id is base64url and may begin with '-', which parseArgs would take for a flag: a value
+ * after --seed or --allow that is a list of peer ids is joined to its flag.
+ */
+function joinPeerIdValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (PEER_ID_FLAGS.has(args[i]!) && next?.startsWith('-') && next.split(',').every((s) => isPeerId(s.trim()))) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else out.push(args[i]!);
+  }
+  return out;
 }
 
 function parse(args: string[], options: ParseArgsConfig['options']): Parsed {
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true }) as Parsed;
+    return parseArgs({ args: joinPeerIdValues(args), options, allowPositionals: true, strict: true }) as Parsed;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
 }
 
-const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+const str = (v: string | boolean | (string | boolean)[] | undefined) => (typeof v === 'string' ? v : undefined);
 
 function portOf(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -87,8 +114,15 @@ function frontOf(values: Parsed['values']) {
 
 const FRONT_FLAGS = { 'trust-proxy': { type: 'string' }, 'header-timeout': { type: 'string' } } as const;
 
-function allowOf(text: string | undefined): string[] | undefined {
-  return text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter(Boolean);
+/** Peer ids given as a comma list, or as a repeated flag; each must be one. */
+function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const texts = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
+  const ids = texts.flatMap((text) => text.split(',').map((s) => s.trim()).filter(Boolean));
+  for (const id of ids) {
+    if (!isPeerId(id)) throw new UsageError(`--${flag}: not a peer id: ${id} (a peer id is 43 characters; see mycel id)`);
+  }
+  return ids;
 }
 
 const DEFAULT_QUOTA = 10 * 2 ** 30;
@@ -104,6 +138,7 @@ async function main(argv: string[]): Promise<number> {
         data: { type: 'string' },
         quota: { type: 'string' },
         allow: { type: 'string' },
+        seed: { type: 'string', multiple: true },
         web: { type: 'string' },
         ...FRONT_FLAGS,
       });
@@ -114,17 +149,25 @@ async function main(argv: string[]): Promise<number> {
         host: str(values.host) ?? '0.0.0.0',
         dataDir: str(values.data) ?? './mycel-data',
         quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
-        allow: allowOf(str(values.allow)),
+        allow: peerIdsOf('allow', values.allow),
+        seeds: peerIdsOf('seed', values.seed),
       });
       return untilStopped(() => running.close());
     }
     case 'signal': {
-      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, web: { type: 'string' }, ...FRONT_FLAGS });
+      const { values } = parse(rest, {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        seed: { type: 'string', multiple: true },
+        web: { type: 'string' },
+        ...FRONT_FLAGS,
+      });
       const running = await startSignal({
         ...frontOf(values),
         port: portOf(str(values.port), 8080),
         host: str(values.host) ?? '0.0.0.0',
         webRoot: str(values.web),
+        seeds: peerIdsOf('seed', values.seed),
       });
       return untilStopped(() => running.close());
     }
@@ -141,18 +184,30 @@ async function main(argv: string[]): Promise<number> {
         signalUrl,
         dataDir: str(values.data) ?? './mycel-data',
         quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
-        allow: allowOf(str(values.allow)),
+        allow: peerIdsOf('allow', values.allow),
         log: createLogger({ fields: { component: 'seed' } }),
       });
       return untilStopped(() => seed.close());
     }
+    case 'id': {
+      const { values, positionals } = parse(rest, { data: { type: 'string' } });
+      if (positionals.length > 0) throw new UsageError('id takes no arguments');
+      const identity = await loadNodeIdentity(str(values.data) ?? './mycel-data');
+      process.stdout.write(identity.id + '\n');
+      return 0;
+    }
     case 'put': {
-      const { values, positionals } = parse(rest, { server: { type: 'string' }, timeout: { type: 'string' } });
+      const { values, positionals } = parse(rest, {
+        server: { type: 'string' },
+        timeout: { type: 'string' },
+        identity: { type: 'string' },
+      });
       if (positionals.length !== 1) throw new UsageError('put takes one file');
       return runPut({
         file: positionals[0]!,
         server: str(values.server) ?? 'http://localhost:8080',
         timeoutMs: secondsOf(str(values.timeout), 30),
+        identityDir: str(values.identity),
       });
     }
     case 'get': {

@@ -4,23 +4,24 @@
 // Dev docs. Pushed blocks are pinned under `upload:<upload id>` as they arrive, so the quota can
 // refuse them but eviction never takes them; a commit turns the upload into `file:<root>` and the
 // seed announces the root. Uploads never committed are unpinned after UPLOAD_IDLE_TTL_MS idle, and
-// at every start (their blocks stay as evictable cache). The peer id lives in <data>/peer-id so
-// the seed is the same peer across restarts. Files it holds are the `file:*` pin sets on disk.
+// at every start (their blocks stay as evictable cache). The seed's key lives in <data>/identity.key
+// (identity-file.ts), so it is the same peer id across restarts, and only it can be that id. Files it
+// holds are the `file:*` pin sets on disk. That it is a seed is the deployment's word (the signaling
+// server's list of seeds), not its own: it announces the seeds topic, and an unlisted seed is told
+// no. `allow` names peer ids as proven on the channel, so an allow list means what it says.
 
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import WebSocket from 'ws';
 import { StoreRefusedError } from '../errors.js';
 import { toHex } from '../content/bytes.js';
 import { isBlockId, type BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
-import { isPeerId, newPeerId } from '../net/ids.js';
+import type { PeerIdentity } from '../net/identity.js';
 import { UPLOAD_IDLE_TTL_MS } from '../net/limits.js';
 import { SEEDS_TOPIC } from '../net/signal-messages.js';
 import type { WebSocketLike } from '../net/signal-client.js';
 import { Swarm } from '../net/swarm.js';
-import { ROLE_ACCEPTS_STORE, ROLE_SEED } from '../net/wire.js';
 import { openFsBlockStore } from './fs-store.js';
+import { loadNodeIdentity } from './identity-file.js';
 import { createLogger, type Logger } from './log.js';
 import { nodeWrtc } from './wrtc.js';
 
@@ -38,6 +39,10 @@ export interface SeedOptions {
   readonly durable?: boolean;
   /** Headers sent on the signaling upgrade (the embedded seed's internal token). */
   readonly signalHeaders?: Readonly<Record<string, string>>;
+  /** Who the seed is; default the identity kept in `dataDir`. */
+  readonly identity?: PeerIdentity;
+  /** Where blocks are kept; default a file-system store in `dataDir` (tests give others). */
+  readonly store?: BlockStore;
 }
 
 interface Upload {
@@ -49,16 +54,6 @@ interface Upload {
 /** The WebSocket constructor Node peers use (ws), as the signaling client wants it. */
 export function nodeSocketFactory(url: string, headers?: Readonly<Record<string, string>>): WebSocketLike {
   return new WebSocket(url, { maxPayload: 1024 * 1024, headers: { ...headers } }) as unknown as WebSocketLike;
-}
-
-async function loadPeerId(dataDir: string): Promise<string> {
-  const file = path.join(dataDir, 'peer-id');
-  const existing = (await fs.readFile(file, 'utf8').catch(() => '')).trim();
-  if (isPeerId(existing)) return existing;
-  const id = newPeerId();
-  await fs.mkdir(dataDir, { recursive: true });
-  await fs.writeFile(file, id + '\n');
-  return id;
 }
 
 export class Seed {
@@ -79,16 +74,19 @@ export class Seed {
 
   static async start(options: SeedOptions): Promise<Seed> {
     const log = options.log ?? createLogger({ fields: { component: 'seed' } });
-    const peerId = await loadPeerId(options.dataDir);
-    const store = await openFsBlockStore({
-      dir: options.dataDir,
-      quota: options.quota,
-      durable: options.durable,
-      onCorrupt: (id) => log.warn('dropped a block that no longer matches its id', { block: id }),
-    });
+    const identity = options.identity ?? (await loadNodeIdentity(options.dataDir));
+    const peerId = identity.id;
+    const store =
+      options.store ??
+      (await openFsBlockStore({
+        dir: options.dataDir,
+        quota: options.quota,
+        durable: options.durable,
+        onCorrupt: (id) => log.warn('dropped a block that no longer matches its id', { block: id }),
+      }));
     let seed: Seed | undefined;
     const swarm = new Swarm({
-      peerId,
+      identity,
       signalUrl: options.signalUrl,
       createSocket: (url) => nodeSocketFactory(url, options.signalHeaders),
       wrtc: nodeWrtc,
@@ -96,7 +94,6 @@ export class Seed {
       maxPeers: 256,
       host: {
         store,
-        role: ROLE_SEED | ROLE_ACCEPTS_STORE,
         haves: () => [...(seed?.files ?? [])],
         receiveStore: (peer, upload, id, bytes) => seed!.receiveStore(peer, upload, id, bytes),
         receiveCommit: (peer, upload, root) => seed!.receiveCommit(peer, upload, root),
@@ -111,6 +108,16 @@ export class Seed {
       if (session.stats.blocksServed > 0 || session.stats.blocksFetched > 0) {
         log.info('peer session ended', { peer, blocksServed: session.stats.blocksServed, bytesServed: session.stats.bytesServed });
       }
+    });
+    swarm.signaling.on('rejected', ({ code }) => {
+      if (code !== 'not-a-seed') return;
+      log.error('the signaling server does not list this seed, so nobody is offered it as a seed', {
+        peer: peerId,
+        fix: `start the signaling server with --seed ${peerId}`,
+      });
+    });
+    swarm.on('replaced', () => {
+      log.error('another process proved this seed\'s id to the signaling server; this one is off the network', { peer: peerId });
     });
     swarm.announce([SEEDS_TOPIC, ...seed.files]);
     swarm.start();

@@ -1,7 +1,8 @@
 // `mycel signal` and `mycel serve`: one HTTP port carrying the signaling WebSocket (/signal),
-// /health, /metrics and the built web app; `serve` adds a seed that joins through loopback,
-// proving with a per-process secret that it is the embedded seed, so it counts against no
-// address's limits (http-guard.ts holds the HTTP deadlines and connection cap).
+// /health, /metrics and the built web app; `serve` adds a seed that joins through loopback: it is
+// listed among the deployment's seeds (its key is loaded first, so its id is known) and proves with
+// a per-process secret that it is the embedded seed, so it counts against no address's limits
+// (http-guard.ts holds the HTTP deadlines and connection cap).
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { TrustedProxies } from '../../signaling/client-address.js';
 import { INTERNAL_TOKEN_HEADER, SignalingServer, type SignalingOptions } from '../../signaling/server.js';
 import { SIGNAL_PATH } from '../net/signal-messages.js';
 import { DEFAULT_HTTP_LIMITS, guardConnections, httpServerOptions, type HttpLimits } from './http-guard.js';
+import { loadNodeIdentity } from './identity-file.js';
 import { createLogger, type Logger } from './log.js';
 import { Seed } from './seed.js';
 import { staticFiles } from './static-files.js';
@@ -29,6 +31,8 @@ export interface SignalServeOptions {
    */
   readonly trustProxy?: readonly string[];
   readonly http?: Partial<HttpLimits>;
+  /** Peer ids of the deployment's seeds (the only ones offered as seeds). */
+  readonly seeds?: readonly string[];
 }
 
 export interface ServeOptions extends SignalServeOptions {
@@ -56,7 +60,8 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
   const log = options.log ?? createLogger();
   const trustProxy = options.trustProxy ?? options.signaling?.trustProxy;
   const proxies = trustProxy?.length ? new TrustedProxies(trustProxy) : undefined;
-  const signaling = new SignalingServer({ log: log.child({ component: 'signal' }), ...options.signaling, trustProxy });
+  const seeds = [...(options.seeds ?? []), ...(options.signaling?.seeds ?? [])];
+  const signaling = new SignalingServer({ log: log.child({ component: 'signal' }), ...options.signaling, trustProxy, seeds });
   const webRoot = options.webRoot ?? defaultWebRoot();
   const serveStatic = existsSync(path.join(webRoot, 'index.html')) ? staticFiles(webRoot) : undefined;
   const httpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.http };
@@ -111,9 +116,15 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
 
 export async function startServe(options: ServeOptions): Promise<RunningServer> {
   const log = options.log ?? createLogger();
+  const identity = await loadNodeIdentity(options.dataDir);
   // Never leaves this process: the seed below sends it on its own upgrade over loopback.
   const internalToken = randomBytes(32).toString('base64url');
-  const running = await startSignal({ ...options, log, signaling: { ...options.signaling, internalToken } });
+  const running = await startSignal({
+    ...options,
+    log,
+    seeds: [identity.id, ...(options.seeds ?? [])],
+    signaling: { ...options.signaling, internalToken },
+  });
   const { port } = running.server.address() as { port: number };
   const wildcard = !options.host || options.host === '0.0.0.0' || options.host === '::';
   const loopback = wildcard ? '127.0.0.1' : options.host!.includes(':') ? `[${options.host}]` : options.host!;
@@ -121,6 +132,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     dataDir: options.dataDir,
     quota: options.quota,
     allow: options.allow,
+    identity,
     signalUrl: `ws://${loopback}:${port}${SIGNAL_PATH}`,
     signalHeaders: { [INTERNAL_TOKEN_HEADER]: internalToken },
     log: log.child({ component: 'seed' }),

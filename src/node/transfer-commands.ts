@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { MycelError } from '../errors.js';
 import { formatLink, parseLink } from '../content/link.js';
 import { safeFileName } from '../content/names.js';
-import { newPeerId } from '../net/ids.js';
+import { ephemeralIdentity, type PeerIdentity } from '../net/identity.js';
+import { loadNodeIdentity } from './identity-file.js';
 import { httpOriginFor, signalUrlFor } from '../net/signal-messages.js';
 import { Swarm } from '../net/swarm.js';
 import { connectSeeds, openRemoteFile, uploadFile } from '../net/transfer.js';
@@ -23,14 +24,15 @@ import { formatSize } from './sizes.js';
 import { UsageError } from './usage-error.js';
 import { nodeWrtc } from './wrtc.js';
 
-function joinSwarm(signalUrl: string, store: BlockStore): Swarm {
+/** A one-shot peer: by default a fresh identity in memory, forgotten when the command ends. */
+function joinSwarm(signalUrl: string, store: BlockStore, identity: PeerIdentity = ephemeralIdentity()): Swarm {
   const swarm = new Swarm({
-    peerId: newPeerId(),
+    identity,
     signalUrl,
     createSocket: nodeSocketFactory,
     wrtc: nodeWrtc,
     log: createLogger({ level: process.env.MYCEL_LOG ? undefined : 'warn', fields: { component: 'peer' } }),
-    host: { store, role: 0, haves: () => [] },
+    host: { store, haves: () => [] },
   });
   swarm.start();
   return swarm;
@@ -48,6 +50,8 @@ export interface PutOptions {
   readonly file: string;
   readonly server: string;
   readonly timeoutMs: number;
+  /** A folder holding the identity to put as (made if missing), so a seed's --allow can name it. */
+  readonly identityDir?: string;
 }
 
 export async function runPut(options: PutOptions): Promise<number> {
@@ -61,7 +65,8 @@ export async function runPut(options: PutOptions): Promise<number> {
   } catch {
     throw new UsageError(`bad server URL: ${options.server}`);
   }
-  const swarm = joinSwarm(signalUrl, createMemoryBlockStore());
+  const identity = options.identityDir ? await loadNodeIdentity(options.identityDir) : undefined;
+  const swarm = joinSwarm(signalUrl, createMemoryBlockStore(), identity);
   try {
     await reach(swarm, origin, options.timeoutMs);
     const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });

@@ -1,5 +1,5 @@
 // The browser's stores in one IndexedDB database (through `idb`): blocks, their sizes and last use,
-// pins, and the Library. Block writes are group-committed: while one readwrite transaction runs,
+// pins, the Library, and this device's peer key. Block writes are group-committed: while one readwrite transaction runs,
 // further puts queue up and go together in the next one (batching 64 puts per transaction ran
 // ~1.5-3x faster than one per transaction in Chromium). Evictions ride in the same transaction as
 // the write that needed them, so a failed write evicts nothing.
@@ -13,7 +13,8 @@ import { sortNewestFirst, type Library, type LibraryEntry } from './library.js';
 import { ManagedBlockStore, type ManagedStoreOptions, type RawBlocks } from './managed-store.js';
 
 export const DEFAULT_DB_NAME = 'mycel';
-const DB_VERSION = 1;
+/** 1: blocks, blockMeta, pins, library. 2: identity (the peer key). */
+const DB_VERSION = 2;
 /** Most puts one transaction carries. */
 export const MAX_BATCH_PUTS = 64;
 /** Most bytes one transaction carries. */
@@ -25,11 +26,23 @@ interface BlockMeta {
   used: number;
 }
 
+/**
+ * This device's peer key. WebCrypto keeps a non-extractable private key as an opaque CryptoKey
+ * (IndexedDB stores it; nothing can read its bytes). Without WebCrypto Ed25519 (a page that is not
+ * a secure context), the secret key's raw bytes are kept instead: weaker, and the only choice there.
+ */
+export type StoredIdentity =
+  | { kind: 'webcrypto'; privateKey: CryptoKey; publicKey: CryptoKey }
+  | { kind: 'raw'; secret: Uint8Array };
+
+export const IDENTITY_KEY = 'self';
+
 export interface MycelDBSchema extends DBSchema {
   blocks: { key: string; value: Uint8Array };
   blockMeta: { key: string; value: BlockMeta };
   pins: { key: [string, string]; value: { name: string; id: string } };
   library: { key: string; value: LibraryEntry };
+  identity: { key: string; value: StoredIdentity };
 }
 
 export type MycelDB = IDBPDatabase<MycelDBSchema>;
@@ -45,11 +58,16 @@ export interface OpenDatabaseOptions {
 
 export function openMycelDatabase(name = DEFAULT_DB_NAME, options: OpenDatabaseOptions = {}): Promise<MycelDB> {
   return openDB<MycelDBSchema>(name, DB_VERSION, {
-    upgrade(db) {
-      db.createObjectStore('blocks');
-      db.createObjectStore('blockMeta');
-      db.createObjectStore('pins', { keyPath: ['name', 'id'] });
-      db.createObjectStore('library', { keyPath: 'root' });
+    // Each step takes the database from one version to the next, so any older version (with its
+    // blocks, pins and Library) is carried forward and nothing stored is lost.
+    upgrade(db, oldVersion) {
+      if (oldVersion < 1) {
+        db.createObjectStore('blocks');
+        db.createObjectStore('blockMeta');
+        db.createObjectStore('pins', { keyPath: ['name', 'id'] });
+        db.createObjectStore('library', { keyPath: 'root' });
+      }
+      if (oldVersion < 2) db.createObjectStore('identity');
     },
     blocked: options.onBlocked,
     blocking: options.onBlocking,
@@ -213,6 +231,23 @@ export async function openIdbBlockStore(options: IdbStoreOptions = {}): Promise<
   for (const [name, ids] of byName) ledger.pin(name, ids);
   for (const { id, meta } of order) ledger.add(id, meta.size);
   return new ManagedBlockStore(new IdbRawBlocks(db, ledger, !options.db), ledger, options);
+}
+
+/** The stored peer key, if this device has one. */
+export async function readStoredIdentity(db: MycelDB): Promise<StoredIdentity | undefined> {
+  return db.get('identity', IDENTITY_KEY);
+}
+
+/**
+ * Stores `identity` unless one is already there (another tab may have made one meanwhile); returns
+ * the one that is stored afterwards, so every caller ends up with the same key.
+ */
+export async function storeIdentityOnce(db: MycelDB, identity: StoredIdentity): Promise<StoredIdentity> {
+  const tx = db.transaction('identity', 'readwrite');
+  const existing = await tx.store.get(IDENTITY_KEY);
+  if (!existing) await tx.store.put(identity, IDENTITY_KEY);
+  await tx.done;
+  return existing ?? identity;
 }
 
 export class IdbLibrary implements Library {

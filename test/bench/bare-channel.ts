@@ -1,17 +1,20 @@
 // The ceiling for Node-to-Node transfers: two processes, one raw RTCDataChannel (node-datachannel's
 // polyfill, the same stack the peers use), 64 KiB messages with the same backpressure window, no
-// protocol, no crypto, no disk. Usage: bare-channel.ts send|recv <signal url> <my id> <other id> <bytes>
+// protocol, no crypto, no disk. Usage: bare-channel.ts send|recv <signal url> <my secret key,
+// base64url> <other's peer id> <bytes>
 // The receiver prints {"bytes", "seconds", "ttfbMs"}: seconds from the first byte to the last, and
 // the time from reaching the signaling server to the first byte.
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { SignalClient } from '../../src/net/signal-client.js';
+import { identityFromSecret } from '../../src/net/identity.js';
+import { fromBase64Url } from '../../src/content/bytes.js';
 import { normalizeSignal } from '../../src/net/link.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { MAX_MESSAGE_BYTES, SEND_HIGH_WATER, SEND_LOW_WATER } from '../../src/net/limits.js';
 
 const [role, url, self, other, bytesText] = process.argv.slice(2) as [string, string, string, string, string];
 const total = Number(bytesText);
-const signaling = new SignalClient({ url, peerId: self, createSocket: nodeSocketFactory });
+const signaling = new SignalClient({ url, identity: identityFromSecret(fromBase64Url(self)!), createSocket: nodeSocketFactory });
 signaling.start();
 await signaling.ready();
 const reached = performance.now();

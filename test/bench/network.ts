@@ -4,7 +4,8 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { newPeerId } from '../../src/net/ids.js';
+import { toBase64Url } from '../../src/content/bytes.js';
+import { identityFromSecret, newSecret } from '../../src/net/identity.js';
 import { runMycel, startServe, tempDir } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
 import { GiB, MiB, median } from './units.js';
@@ -36,14 +37,15 @@ async function bareTransfer(signalUrl: string, bytes: number): Promise<{ mbps: n
 }
 
 async function bareTransferOnce(signalUrl: string, bytes: number): Promise<{ mbps: number; ttfbMs: number }> {
-  const [a, b] = [newPeerId(), newPeerId()];
+  const [secretA, secretB] = [newSecret(), newSecret()];
+  const [a, b] = [identityFromSecret(secretA).id, identityFromSecret(secretB).id];
   const script = path.join(here, 'bare-channel.ts');
-  const receiver = spawn(process.execPath, ['--import', 'tsx', script, 'recv', signalUrl, b, a, String(bytes)], {
+  const receiver = spawn(process.execPath, ['--import', 'tsx', script, 'recv', signalUrl, toBase64Url(secretB), a, String(bytes)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
   receiver.stdout.on('data', (d) => (out += d));
-  const sender = spawn(process.execPath, ['--import', 'tsx', script, 'send', signalUrl, a, b, String(bytes)], { stdio: 'inherit' });
+  const sender = spawn(process.execPath, ['--import', 'tsx', script, 'send', signalUrl, toBase64Url(secretA), b, String(bytes)], { stdio: 'inherit' });
   const [code] = await Promise.all([
     new Promise<number | null>((resolve) => receiver.on('exit', resolve)),
     new Promise<number | null>((resolve) => sender.on('exit', resolve)),

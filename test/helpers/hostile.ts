@@ -1,58 +1,164 @@
 // A hostile peer for tests: a real WebRTC data channel (simple-peer on node-datachannel), joined
 // through the real signaling server, over which the test sends whatever bytes it likes.
+//
+// To reach the wire protocol behind the door at all, the raw link first does what any peer must:
+// proves its own id with an auth frame over the channel's fingerprints, and waits for the other
+// side's auth (checked, so a test knows it reached the peer it named). A test about the door itself
+// passes `auth` to sign something else, or nothing.
 import SimplePeer from 'simple-peer';
-import { newConnectionId, newPeerId } from '../../src/net/ids.js';
+import { channelAuthMessage, sdpFingerprints } from '../../src/net/channel-auth.js';
+import { ephemeralIdentity, verifyPeerSignature, type PeerIdentity } from '../../src/net/identity.js';
+import { newConnectionId } from '../../src/net/ids.js';
+import { CONNECT_ATTEMPTS, CONNECT_TIMEOUT_MS } from '../../src/net/limits.js';
 import { normalizeSignal } from '../../src/net/link.js';
 import { SignalClient } from '../../src/net/signal-client.js';
+import { FrameType, WIRE_VERSION, decodeFrame, encodeFrame, fragments, type Frame } from '../../src/net/wire.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
 
+export interface Fingerprints {
+  /** Ours, from the local description. */
+  readonly local: string;
+  /** The other side's, from the remote description. */
+  readonly remote: string;
+}
+
 export interface RawLink {
   readonly peerId: string;
+  readonly identity: PeerIdentity;
   readonly peer: SimplePeer.Instance;
+  readonly fingerprints: Fingerprints;
   /** Messages received from the other side. */
   readonly received: Uint8Array[];
   /** Resolves when the other side (or the network) closes the channel. */
   readonly closed: Promise<void>;
   send(message: Uint8Array): void;
+  /** Sends a whole frame (fragmented as the protocol wants). */
+  sendFrame(frame: Frame): void;
   destroy(): void;
 }
 
-export async function openRawLink(signalUrl: string, target: string, timeoutMs = 15_000): Promise<RawLink> {
-  const peerId = newPeerId();
-  const signaling = new SignalClient({ url: signalUrl, peerId, createSocket: nodeSocketFactory });
+export interface RawLinkOptions {
+  readonly timeoutMs?: number;
+  readonly identity?: PeerIdentity;
+  /**
+   * What to send as our auth frame's signature, given the channel's fingerprints; undefined sends
+   * no auth at all. Default: an honest signature over (our fingerprints, theirs).
+   */
+  readonly auth?: ((fingerprints: Fingerprints, identity: PeerIdentity) => Promise<Uint8Array | undefined>) | 'honest';
+}
+
+/** The fingerprints of simple-peer's connection, as the session computes them. */
+export function rawFingerprints(peer: SimplePeer.Instance): Fingerprints {
+  const pc = (peer as unknown as { _pc: RTCPeerConnection })._pc;
+  return { local: sdpFingerprints(pc.localDescription!.sdp), remote: sdpFingerprints(pc.remoteDescription!.sdp) };
+}
+
+export function honestAuth(fingerprints: Fingerprints, identity: PeerIdentity): Promise<Uint8Array> {
+  return identity.sign(channelAuthMessage(fingerprints.local, fingerprints.remote));
+}
+
+export async function openRawLink(signalUrl: string, target: string, options: RawLinkOptions = {}): Promise<RawLink> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const identity = options.identity ?? ephemeralIdentity();
+  const signaling = new SignalClient({ url: signalUrl, identity, createSocket: nodeSocketFactory });
   signaling.start();
   await signaling.ready();
-  const cid = newConnectionId();
-  const peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc, config: { iceServers: [] } });
-  peer.on('signal', (sig: object) => signaling.signal(target, { cid, sig: normalizeSignal(sig as Record<string, unknown>) }));
+  const received: Uint8Array[] = [];
+  const arrivals: (() => void)[] = [];
+  let peer!: SimplePeer.Instance;
+  let cid = '';
   signaling.on('signal', ({ from, data }) => {
     if (from === target && data.cid === cid && !(peer as unknown as { destroyed: boolean }).destroyed) {
       peer.signal(normalizeSignal(data.sig as Record<string, unknown>) as unknown as SimplePeer.SignalData);
     }
   });
-  const received: Uint8Array[] = [];
-  peer.on('data', (data: Uint8Array) => received.push(new Uint8Array(data)));
-  peer.on('error', () => {});
-  const closed = new Promise<void>((resolve) => peer.on('close', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('hostile link did not connect')), timeoutMs);
-    peer.once('connect', () => {
-      clearTimeout(timer);
-      resolve();
+  // Like any peer, it tries again with a fresh connection when one fails to come up (about one in
+  // twenty does on node-datachannel; see the notes).
+  for (let attempt = 1; ; attempt++) {
+    cid = newConnectionId();
+    const thisCid = cid;
+    peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc, config: { iceServers: [] } });
+    peer.on('signal', (sig: object) => signaling.signal(target, { cid: thisCid, sig: normalizeSignal(sig as Record<string, unknown>) }));
+    peer.on('error', () => {});
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
+      peer.once('connect', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      peer.once('close', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
     });
-  });
-  return {
-    peerId,
-    peer,
-    received,
-    closed: closed.finally(() => signaling.close()),
-    send: (message) => peer.send(message),
-    destroy: () => {
-      peer.destroy();
+    if (connected) break;
+    peer.destroy();
+    if (attempt >= CONNECT_ATTEMPTS) {
       signaling.close();
-    },
+      throw new Error('hostile link: no connection');
+    }
+  }
+  peer.on('data', (data: Uint8Array) => {
+    received.push(new Uint8Array(data));
+    arrivals.splice(0).forEach((wake) => wake());
+  });
+  const closed = new Promise<void>((resolve) => peer.on('close', () => resolve()));
+  const destroy = () => {
+    peer.destroy();
+    signaling.close();
   };
+  const deadline = <T>(promise: Promise<T>, what: string) =>
+    Promise.race([
+      promise,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`hostile link: ${what} within ${timeoutMs} ms`)), timeoutMs)),
+    ]);
+  const sendFrame = (frame: Frame) => {
+    for (const message of fragments(encodeFrame(frame))) peer.send(message);
+  };
+  try {
+    const fingerprints = rawFingerprints(peer);
+    const auth = options.auth ?? 'honest';
+    // The other side's auth is the first thing it sends. Waiting for it also means its session
+    // exists: what we send next reaches the protocol, not a half-open connection.
+    const theirs = deadline(
+      new Promise<Uint8Array>((resolve) => {
+        const check = () => (received[0] ? resolve(received[0]) : arrivals.push(check));
+        check();
+      }),
+      'no auth from the other side',
+    );
+    if (auth === 'honest') sendFrame({ type: FrameType.Auth, id: 0, signature: await honestAuth(fingerprints, identity) });
+    const frame = decodeFrame((await theirs).subarray(1));
+    if (frame.type !== FrameType.Auth || !verifyPeerSignature(target, channelAuthMessage(fingerprints.remote, fingerprints.local), frame.signature)) {
+      throw new Error('hostile link: the other side did not prove it is the peer asked for');
+    }
+    if (auth !== 'honest') {
+      const signature = await auth(fingerprints, identity);
+      if (signature) sendFrame({ type: FrameType.Auth, id: 0, signature });
+    }
+    return {
+      peerId: identity.id,
+      identity,
+      peer,
+      fingerprints,
+      received,
+      closed: closed.finally(() => signaling.close()),
+      send: (message) => peer.send(message),
+      sendFrame,
+      destroy,
+    };
+  } catch (error) {
+    destroy();
+    throw error;
+  }
+}
+
+/** Error frames the other side sent before closing, decoded as their messages. */
+export function errorFrames(received: Uint8Array[]): string[] {
+  return received
+    .filter((m) => m[0] === 0 && m[1] === WIRE_VERSION && m[2] === FrameType.Error)
+    .map((m) => new TextDecoder().decode(m.subarray(8)));
 }
 
 /** Resolves true if `promise` settles within `ms`, false otherwise. */

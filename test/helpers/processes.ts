@@ -205,3 +205,10 @@ export function startCommand(command: string, args: string[], options: CommandOp
     },
   };
 }
+
+/** The peer id kept in `dataDir` (made if missing), as `mycel id` prints it for an operator. */
+export async function seedIdOf(dataDir: string): Promise<string> {
+  const result = await runMycel(['id', '--data', dataDir], { timeoutMs: 30_000 });
+  if (result.code !== 0) throw new Error(`mycel id failed: ${result.stderr}`);
+  return result.stdout.trim();
+}

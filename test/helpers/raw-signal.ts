@@ -2,11 +2,16 @@
 // it is told, from the local address and with the upgrade headers it is given, and records every
 // message the server sends back.
 import WebSocket from 'ws';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { toBase64Url } from '../../src/content/bytes.js';
+import { identityFromSecret, type PeerIdentity } from '../../src/net/identity.js';
+import { SIGNAL_VERSION, challengeNonce, helloMessage } from '../../src/net/signal-messages.js';
 
 export interface ServerSaid {
   t: string;
   code?: string;
   maxTopics?: number;
+  nonce?: string;
   peers?: string[];
   id?: number;
 }
@@ -55,9 +60,22 @@ export function openRaw(url: string, options: RawOptions = {}): Promise<RawSigna
   });
 }
 
-/** Says hello as `peer` and waits for the welcome. */
-export async function sayHello(client: RawSignal, peer = `peer-${Math.random().toString(36).slice(2, 12)}`): Promise<ServerSaid> {
-  client.send({ t: 'hello', v: 1, peer });
+/** The identity a test calls `name`: the same key every time, so tests can name peers. */
+export function namedIdentity(name: string): PeerIdentity {
+  return identityFromSecret(sha256(new TextEncoder().encode(`mycel test peer ${name}`)));
+}
+
+/** The peer id of `namedIdentity(name)`. */
+export function peerIdFor(name: string): string {
+  return namedIdentity(name).id;
+}
+
+/** Says a proven hello (signing this socket's challenge) as the peer called `name`; waits for the welcome. */
+export async function sayHello(client: RawSignal, name = `peer-${Math.random().toString(36).slice(2, 12)}`): Promise<ServerSaid> {
+  const identity = namedIdentity(name);
+  const challenge = await client.next((m) => m.t === 'challenge');
+  const sig = await identity.sign(helloMessage(challengeNonce(challenge.nonce!)!));
+  client.send({ t: 'hello', v: SIGNAL_VERSION, peer: identity.id, sig: toBase64Url(sig) });
   return client.next((m) => m.t === 'welcome');
 }
 

@@ -10,7 +10,7 @@ import { afterAll, expect, it } from 'vitest';
 import { SignalingServer } from '../../signaling/server.js';
 import { parseLink } from '../../src/content/link.js';
 import { createLogger } from '../../src/node/log.js';
-import { logged, runMycel, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
+import { logged, runMycel, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -35,8 +35,13 @@ it('the seed and the signaling server hold and see only ciphertext', async () =>
   const plaintextStart = new TextEncoder().encode(`${marker} secret contents `.repeat(50));
   await writeGeneratedFile(file, 3 * 1024 * 1024 + 123, 77, plaintextStart);
 
+  const seedData = path.join(dir, 'seed');
   const received: string[] = [];
-  const signaling = new SignalingServer({ log: createLogger({ level: 'warn' }), tap: (raw) => received.push(raw) });
+  const signaling = new SignalingServer({
+    log: createLogger({ level: 'warn' }),
+    tap: (raw) => received.push(raw),
+    seeds: [await seedIdOf(seedData)],
+  });
   const http = createServer((req, res) => signaling.handleHttp(req, res) || res.end());
   signaling.attach(http);
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -47,7 +52,6 @@ it('the seed and the signaling server hold and see only ciphertext', async () =>
     await new Promise((resolve) => http.close(resolve));
   });
 
-  const seedData = path.join(dir, 'seed');
   const seed: MycelProcess = startMycel(['seed', '--signal', `ws://127.0.0.1:${port}/signal`, '--data', seedData]);
   cleanup.push(() => seed.kill('SIGKILL'));
   await seed.waitForLine(logged('seed ready'));
@@ -71,7 +75,7 @@ it('the seed and the signaling server hold and see only ciphertext', async () =>
     expect(bytes.includes(plainSlice), `plaintext in ${stored}`).toBe(false);
     expect(stored.includes(marker)).toBe(false);
   }
-  expect(filesChecked).toBeGreaterThan(12); // 13 data blocks + root + pins + peer id
+  expect(filesChecked).toBeGreaterThan(12); // 13 data blocks + root + pins + identity key
   expect(bytesChecked).toBeGreaterThan(3 * 1024 * 1024);
 
   expect(received.length).toBeGreaterThan(5);

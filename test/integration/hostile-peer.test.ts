@@ -1,5 +1,8 @@
 // Hostile peers on real data channels. Against a seed: malformed frames, oversized frames and
 // request floods each get that peer dropped, nobody else is affected and nothing stored changes.
+// At the door: a peer that does not prove its id on the channel (no auth, an auth over the wrong
+// fingerprints, an auth replayed from another channel, frames before auth) is dropped before the
+// seed answers anything.
 // Against a getter: a holder that answers with bytes that are not the block asked for is dropped
 // and banned, and the file still arrives whole from the honest seed.
 import { promises as fs } from 'node:fs';
@@ -7,15 +10,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import type { BlockStore } from '../../src/store/block-store.js';
-import { newPeerId } from '../../src/net/ids.js';
+import { ephemeralIdentity } from '../../src/net/identity.js';
+import { channelAuthMessage } from '../../src/net/channel-auth.js';
+import { AUTH_TIMEOUT_MS } from '../../src/net/limits.js';
 import { Swarm } from '../../src/net/swarm.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
 import { parseLink } from '../../src/content/link.js';
-import { FrameType, MAX_FRAME_BYTES, WIRE_VERSION } from '../../src/net/wire.js';
-import { freePort, logged, runMycel, startMycel, startServe, tempDir, type MycelProcess } from '../helpers/processes.js';
+import { FrameType, MAX_FRAME_BYTES, WIRE_VERSION, decodeFrame } from '../../src/net/wire.js';
+import { freePort, logged, runMycel, seedIdOf, startMycel, startServe, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
-import { openRawLink, within } from '../helpers/hostile.js';
+import { errorFrames, openRawLink, within } from '../helpers/hostile.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
 
 const MiB = 1024 * 1024;
@@ -44,13 +49,6 @@ async function someDataBlockId(): Promise<string> {
     }
   }
   throw new Error('no data block');
-}
-
-/** Error frames the seed sent before closing, decoded as [reason code, message]. */
-function errorFrames(received: Uint8Array[]): string[] {
-  return received
-    .filter((m) => m[0] === 0 && m[1] === WIRE_VERSION && m[2] === FrameType.Error)
-    .map((m) => new TextDecoder().decode(m.subarray(8)));
 }
 
 beforeAll(async () => {
@@ -139,6 +137,52 @@ describe('a hostile peer against a seed', () => {
   }, 60_000);
 });
 
+describe('a peer that does not prove its id on the channel', () => {
+  const want = (id: number) => {
+    const frame = new Uint8Array(7 + 32);
+    frame.set([0, WIRE_VERSION, FrameType.Want, 0, 0, 0, id]);
+    return frame;
+  };
+
+  it('is dropped for a want before its auth, unanswered', async () => {
+    const hostile = await openRawLink(signalUrl, seedPeer, { auth: async () => undefined });
+    hostile.send(want(1));
+    expect(await within(hostile.closed, 15_000)).toBe(true);
+    expect(errorFrames(hostile.received).join('\n')).toMatch(/before proving its id/);
+    expect(hostile.received.some((m) => m[2] === FrameType.NotFound || m[2] === FrameType.Block)).toBe(false);
+  });
+
+  it('is dropped and banned for an auth over fingerprints that are not this channel as the seed sees it', async () => {
+    // Signed by its own key, but over (the seed's fingerprints, its own): the pair the other way round.
+    const hostile = await openRawLink(signalUrl, seedPeer, {
+      auth: (fingerprints, identity) => identity.sign(channelAuthMessage(fingerprints.remote, fingerprints.local)),
+    });
+    hostile.send(want(1));
+    expect(await within(hostile.closed, 15_000)).toBe(true);
+    expect(errorFrames(hostile.received).join('\n')).toMatch(/channel auth does not verify/);
+    await serve.proc.waitForLine((line) => line.includes('peer banned') && line.includes(hostile.peerId));
+  });
+
+  it('is dropped for an auth it made on another channel, even with the same key', async () => {
+    const identity = ephemeralIdentity();
+    const first = await openRawLink(signalUrl, seedPeer, { identity });
+    // Ed25519 is deterministic: this is the very auth the first channel carried, and the seed took.
+    const firstAuth = await identity.sign(channelAuthMessage(first.fingerprints.local, first.fingerprints.remote));
+    first.destroy();
+    const second = await openRawLink(signalUrl, seedPeer, { identity, auth: async () => firstAuth });
+    expect(second.fingerprints.local).not.toBe(first.fingerprints.local);
+    expect(await within(second.closed, 15_000)).toBe(true);
+    expect(errorFrames(second.received).join('\n')).toMatch(/channel auth does not verify/);
+  });
+
+  it('is dropped when it never sends its auth', { timeout: AUTH_TIMEOUT_MS + 20_000 }, async () => {
+    const hostile = await openRawLink(signalUrl, seedPeer, { auth: async () => undefined });
+    expect(await within(hostile.closed, AUTH_TIMEOUT_MS + 10_000)).toBe(true);
+    // The only frame it ever got is the seed's own auth.
+    expect(hostile.received.map((m) => decodeFrame(m.subarray(1)).type).filter((t) => t !== FrameType.Auth)).toEqual([]);
+  });
+});
+
 describe('a hostile holder against a getter', () => {
   it('is dropped and banned for blocks that do not match their ids; the get completes from the seed', async () => {
     // Its own network, so the liar can be the only holder when the get starts (it is surely asked),
@@ -146,9 +190,9 @@ describe('a hostile holder against a getter', () => {
     const port = await freePort();
     const own = `http://127.0.0.1:${port}`;
     const ownSignal = `ws://127.0.0.1:${port}/signal`;
-    const signal = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1']);
-    await signal.waitForLine(logged('listening'));
     const data = path.join(dir, 'honest-seed');
+    const signal = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1', '--seed', await seedIdOf(data)]);
+    await signal.waitForLine(logged('listening'));
     let seed = startMycel(['seed', '--signal', ownSignal, '--data', data]);
     await seed.waitForLine(logged('seed ready'));
     const put = await runMycel(['put', file, '--server', own]);
@@ -167,11 +211,11 @@ describe('a hostile holder against a getter', () => {
     };
     const root = parseLink(put.stdout.trim()).root;
     const liar = new Swarm({
-      peerId: newPeerId(),
+      identity: ephemeralIdentity(),
       signalUrl: ownSignal,
       createSocket: nodeSocketFactory,
       wrtc: nodeWrtc,
-      host: { store: lying, role: 0, haves: () => [root] },
+      host: { store: lying, haves: () => [root] },
     });
     liar.announce([root]);
     liar.start();

@@ -1,6 +1,6 @@
 // Hostile signaling clients against a real `mycel serve`: invalid JSON, unknown types, messages
-// before hello, oversized messages, floods and many sockets. Each gets a typed error and, when it
-// keeps on, its socket closed; the server stays up, answers /health, counts what it rejected in
+// before hello, hellos that do not prove their id, oversized messages, floods and many sockets.
+// Each gets a typed error and, when it keeps on, its socket closed; the server stays up, answers /health, counts what it rejected in
 // /metrics, and an honest put/get works meanwhile. Attackers connect from 127.0.0.2 (a different
 // address on loopback) so the per-address socket limit they trip is theirs alone. No proxy is
 // trusted here, so a forged X-Forwarded-For changes nothing; and the embedded seed, which joins
@@ -9,6 +9,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toBase64Url } from '../../src/content/bytes.js';
+import { ephemeralIdentity, type PeerIdentity } from '../../src/net/identity.js';
+import { SIGNAL_VERSION, helloMessage } from '../../src/net/signal-messages.js';
+import { rawSocket, type RawSocket } from '../helpers/signal.js';
 import { runMycel, startServe, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
 
@@ -17,45 +21,25 @@ let serve: { proc: MycelProcess; url: string; port: number };
 let wsUrl: string;
 const sockets: WebSocket[] = [];
 
-interface Raw {
-  ws: WebSocket;
-  messages: { t: string; code?: string }[];
-  next(match?: (m: { t: string; code?: string }) => boolean, timeoutMs?: number): Promise<{ t: string; code?: string }>;
-  closed: Promise<number>;
-}
+type Raw = RawSocket;
 
 function raw(localAddress = '127.0.0.2', headers?: Record<string, string>): Promise<Raw> {
-  const ws = new WebSocket(wsUrl, { localAddress, headers });
-  sockets.push(ws);
-  const messages: { t: string; code?: string }[] = [];
-  const waiters: (() => void)[] = [];
-  ws.on('message', (data) => {
-    messages.push(JSON.parse(data.toString()));
-    waiters.splice(0).forEach((w) => w());
-  });
-  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-  ws.on('error', () => {});
-  const next: Raw['next'] = (match = () => true, timeoutMs = 10_000) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching message; got ${JSON.stringify(messages)}`)), timeoutMs);
-      const check = () => {
-        const found = messages.find(match);
-        if (found) {
-          clearTimeout(timer);
-          resolve(found);
-        } else waiters.push(check);
-      };
-      check();
-    });
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve({ ws, messages, next, closed }));
-    ws.once('error', reject);
+  return rawSocket(wsUrl, { localAddress, headers }).then((client) => {
+    sockets.push(client.ws);
+    return client;
   });
 }
 
-async function hello(client: Raw, peer = `attacker-${Math.random().toString(36).slice(2, 12)}`) {
-  client.ws.send(JSON.stringify({ t: 'hello', v: 1, peer }));
-  await client.next((m) => m.t === 'welcome');
+/** Says a proven hello if the server took the socket; 'welcome', or the code it was refused with. */
+async function helloOrRefused(c: Raw): Promise<string> {
+  const first = await c.next((m) => m.t === 'challenge' || code('too-many-sockets')(m));
+  if (first.t !== 'challenge') return first.code!;
+  await c.hello();
+  return 'welcome';
+}
+
+async function hello(client: Raw, identity?: PeerIdentity) {
+  return client.hello(identity);
 }
 
 const code = (c: string) => (m: { t: string; code?: string }) => m.t === 'error' && m.code === c;
@@ -88,7 +72,9 @@ describe('hostile signaling clients', () => {
     await rejects(JSON.stringify({ t: 'announce', topics: ['../../etc/passwd'] }), 'bad-message');
     await rejects(JSON.stringify({ t: 'lookup', id: 1, topic: 'a'.repeat(64), extra: true }), 'bad-message');
     await rejects(JSON.stringify(['hello']), 'bad-message');
-    await rejects(JSON.stringify({ t: 'hello', v: 1, peer: 'another-identity' }), 'bad-message');
+    const other = ephemeralIdentity();
+    const otherSig = toBase64Url(await other.sign(helloMessage(await client.challenge())));
+    await rejects(JSON.stringify({ t: 'hello', v: SIGNAL_VERSION, peer: other.id, sig: otherSig }), 'bad-message');
     expect(client.ws.readyState).toBe(WebSocket.OPEN);
     // Still a working client: a valid lookup is answered.
     client.ws.send(JSON.stringify({ t: 'lookup', id: 7, topic: 'seeds' }));
@@ -98,18 +84,22 @@ describe('hostile signaling clients', () => {
   it('get too-large for oversized messages, and are cut off past the hard frame limit', async () => {
     const client = await raw();
     await hello(client);
-    client.ws.send(JSON.stringify({ t: 'signal', to: 'x'.repeat(10), data: { sdp: 'x'.repeat(10_000) } }));
+    client.ws.send(JSON.stringify({ t: 'signal', to: ephemeralIdentity().id, data: { sdp: 'x'.repeat(10_000) } }));
     await client.next(code('too-large'));
     client.ws.send('x'.repeat(100_000));
     expect(await client.closed).toBe(1009);
   });
 
-  it('cannot take a peer id that is in use', async () => {
+  it('cannot take a peer id that is in use without its key', async () => {
     const first = await raw();
-    await hello(first, 'the-same-peer-id');
+    const owner = await hello(first);
+    // The second socket knows the id, and even a signature the owner made (for the first
+    // socket's challenge), but not the key.
     const second = await raw();
-    second.ws.send(JSON.stringify({ t: 'hello', v: 1, peer: 'the-same-peer-id' }));
-    await second.next(code('peer-id-taken'));
+    const replayed = toBase64Url(await owner.sign(helloMessage(await first.challenge())));
+    await second.challenge();
+    second.ws.send(JSON.stringify({ t: 'hello', v: SIGNAL_VERSION, peer: owner.id, sig: replayed }));
+    await second.next(code('bad-proof'));
     expect(await second.closed).toBe(1008);
     expect(first.ws.readyState).toBe(WebSocket.OPEN);
   });
@@ -168,10 +158,7 @@ describe('hostile signaling clients', () => {
     );
     const live = opened.filter((c): c is Raw => c !== undefined);
     const outcomes = await Promise.all(
-      live.map((c, i) => {
-        c.ws.send(JSON.stringify({ t: 'hello', v: 1, peer: `forged-xff-${i}-peer` }));
-        return c.next((m) => m.t === 'welcome' || code('too-many-sockets')(m)).then((m) => m.t);
-      }),
+      live.map((c) => helloOrRefused(c)),
     );
     expect(outcomes.filter((t) => t === 'welcome')).toHaveLength(64);
     for (const c of live) c.ws.terminate();
@@ -182,10 +169,7 @@ describe('hostile signaling clients', () => {
     // have; if the seed's counted, one of these is refused.
     const mine = await Promise.all(Array.from({ length: 64 }, () => raw('127.0.0.1')));
     const outcomes = await Promise.all(
-      mine.map((c, i) => {
-        c.ws.send(JSON.stringify({ t: 'hello', v: 1, peer: `local-filler-${i}` }));
-        return c.next((m) => m.t === 'welcome' || code('too-many-sockets')(m)).then((m) => m.t);
-      }),
+      mine.map((c) => helloOrRefused(c)),
     );
     expect(outcomes.filter((t) => t === 'welcome')).toHaveLength(64);
     const extra = await raw('127.0.0.1');
@@ -207,7 +191,7 @@ describe('hostile signaling clients', () => {
     expect(body).toMatchObject({ ok: true });
     expect(body.peers).toBeGreaterThanOrEqual(1); // the seed
     const metrics = await (await fetch(`${serve.url}/metrics`)).text();
-    for (const reason of ['bad-json', 'bad-message', 'hello-first', 'too-large', 'rate-limited', 'peer-id-taken', 'too-many-sockets']) {
+    for (const reason of ['bad-json', 'bad-message', 'hello-first', 'too-large', 'rate-limited', 'bad-proof', 'too-many-sockets']) {
       expect(metrics).toMatch(new RegExp(`mycel_signal_rejected_total\\{reason="${reason}"\\} [1-9]`));
     }
     expect(metrics).toMatch(/^mycel_signal_relayed_total [1-9]/m);

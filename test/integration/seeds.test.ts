@@ -1,9 +1,11 @@
 // Several seeds, and seeds that die: real `mycel signal`, `mycel seed`, `mycel put`, `mycel get`
-// processes over loopback.
+// processes over loopback. The signaling server lists its seeds by peer id (learned with `mycel
+// id`, as an operator would) before they start.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, logged, runMycel, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
+import { ephemeralIdentity } from '../../src/net/identity.js';
+import { freePort, logged, runMycel, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
 
 const MiB = 1024 * 1024;
@@ -15,19 +17,19 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
 });
 
-async function network(seeds: number) {
+/** A signaling server listing `seeds` started seeds and `later` seed folders started by the test. */
+async function network(seeds: number, later: string[] = []) {
   const dir = await tempDir('seeds');
   dirs.push(dir);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const signal = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1']);
+  const folders = [...Array.from({ length: seeds }, (_, i) => `seed-${i}`), ...later].map((name) => path.join(dir, name));
+  const listed = (await Promise.all(folders.map(seedIdOf))).flatMap((id) => ['--seed', id]);
+  const signal = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1', ...listed]);
   running.push(signal);
   await signal.waitForLine(logged('listening'));
   const seedProcs: { proc: MycelProcess; data: string; peer: string }[] = [];
-  for (let i = 0; i < seeds; i++) {
-    const data = path.join(dir, `seed-${i}`);
-    seedProcs.push({ ...(await startSeed(url, data)), data });
-  }
+  for (const data of folders.slice(0, seeds)) seedProcs.push({ ...(await startSeed(url, data)), data });
   return { dir, url, seeds: seedProcs };
 }
 
@@ -140,7 +142,7 @@ describe('seeds', () => {
   }, 60_000);
 
   it('a seed refuses what its quota cannot hold, and the put says so', async () => {
-    const net = await network(0);
+    const net = await network(0, ['small-seed']);
     await startSeed(net.url, path.join(net.dir, 'small-seed'), ['--quota', '1MiB']);
     const file = path.join(net.dir, 'too-big.bin');
     await writeGeneratedFile(file, 4 * MiB, 12);
@@ -151,12 +153,27 @@ describe('seeds', () => {
   }, 60_000);
 
   it('a seed with an allow list refuses everyone else', async () => {
-    const net = await network(0);
-    await startSeed(net.url, path.join(net.dir, 's'), ['--allow', 'somebody-else-entirely']);
+    const net = await network(0, ['s']);
+    await startSeed(net.url, path.join(net.dir, 's'), ['--allow', ephemeralIdentity().id]);
     const file = path.join(net.dir, 'f.bin');
     await fs.writeFile(file, 'data');
     const put = await runMycel(['put', file, '--server', net.url]);
     expect(put.code).toBe(1);
     expect(put.stderr).toMatch(/refused to store: this seed keeps blocks only for its allow list/);
+  }, 60_000);
+
+  it('a seed with an allow list takes a put from a listed peer, proven by its key', async () => {
+    const net = await network(0, ['s']);
+    const uploader = path.join(net.dir, 'uploader');
+    await startSeed(net.url, path.join(net.dir, 's'), ['--allow', await seedIdOf(uploader)]);
+    const file = path.join(net.dir, 'f.bin');
+    await writeGeneratedFile(file, 1024 * 1024, 14);
+    const put = await runMycel(['put', file, '--server', net.url, '--identity', uploader]);
+    expect(put.code, put.stderr).toBe(0);
+    expect(put.stderr).toMatch(/on 1 seed\b/);
+    const out = path.join(net.dir, 'f.out');
+    const get = await runMycel(['get', put.stdout.trim(), '-o', out, '--cache', path.join(net.dir, 'cache')]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(await sameFiles(file, out)).toBe(true);
   }, 60_000);
 });

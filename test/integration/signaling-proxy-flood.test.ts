@@ -20,7 +20,7 @@ import { DEFAULT_LIMITS } from '../../signaling/server.js';
 import { DEFAULT_HTTP_LIMITS } from '../../src/node/http-guard.js';
 import { runMycel, startServe, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
-import { errorCode, openRaw, sayHello, type RawSignal } from '../helpers/raw-signal.js';
+import { errorCode, openRaw, peerIdFor, sayHello, type RawSignal } from '../helpers/raw-signal.js';
 
 /** Heap one topic entry costs at worst (two holders per topic), measured by `npm run bench -- signaling`. */
 const WORST_BYTES_PER_TOPIC_ENTRY = 200;
@@ -104,9 +104,10 @@ describe('signaling behind a trusted proxy', () => {
   it('limits one forwarded client to its sockets while another behind the same proxy works', async () => {
     const attempts = await Promise.all(Array.from({ length: 70 }, () => behindProxy('198.51.100.66')));
     const outcomes = await Promise.all(
-      attempts.map((c, i) => {
-        c.send({ t: 'hello', v: 1, peer: `one-client-socket-${i}` });
-        return c.next((m) => m.t === 'welcome' || errorCode('too-many-sockets')(m)).then((m) => m.t);
+      attempts.map(async (c, i) => {
+        const first = await c.next((m) => m.t === 'challenge' || errorCode('too-many-sockets')(m));
+        if (first.t !== 'challenge') return first.t;
+        return (await sayHello(c, `one-client-socket-${i}`)).t;
       }),
     );
     expect(outcomes.filter((t) => t === 'welcome')).toHaveLength(DEFAULT_LIMITS.maxSocketsPerAddress);
@@ -117,7 +118,7 @@ describe('signaling behind a trusted proxy', () => {
     honest.send({ t: 'announce', topics: [topic] });
     const neighbour = await behindProxy('198.51.100.8');
     await sayHello(neighbour, 'neighbour-behind-proxy');
-    await expect.poll(() => holders(neighbour, topic!)).toEqual(['honest-behind-proxy']);
+    await expect.poll(() => holders(neighbour, topic!)).toEqual([peerIdFor('honest-behind-proxy')]);
     expect(honest.messages.filter((m) => m.t === 'error')).toEqual([]);
     for (const c of [...attempts, honest, neighbour]) c.ws.terminate();
   });
@@ -150,7 +151,7 @@ describe('signaling behind a trusted proxy', () => {
       // announce is refused as busy, not dropped silently.
       const newcomer = await behindProxy('192.0.2.11');
       await sayHello(newcomer, 'honest-newcomer');
-      expect(await holders(newcomer, earlyTopic!)).toEqual(['honest-early-peer']);
+      expect(await holders(newcomer, earlyTopic!)).toEqual([peerIdFor('honest-early-peer')]);
       const [late] = randomTopics(1);
       newcomer.send({ t: 'announce', topics: [late] });
       await newcomer.next(errorCode('server-busy'));

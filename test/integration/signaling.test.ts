@@ -1,16 +1,18 @@
 // The signaling server in this process, real WebSockets on loopback: announcing many topics,
 // the per-socket, per-address and total topic limits, trusted peers' own topic cap, the embedded
-// seed's internal token, silent sockets forgotten by ping, and the hello deadline.
+// seed's internal token, silent sockets forgotten by ping, the hello deadline, and a peer id
+// moving to a newer socket that proves it.
 import { createServer, type Server } from 'node:http';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, INTERNAL_TOKEN_HEADER, SignalingServer, type SignalingLimits, type SignalingOptions } from '../../signaling/server.js';
 import { createLogger } from '../../src/node/log.js';
-import { newPeerId } from '../../src/net/ids.js';
+import { ephemeralIdentity } from '../../src/net/identity.js';
+import { rawSocket } from '../helpers/signal.js';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { block } from '../contracts/block-store.js';
-import { errorCode, hexTopics, openRaw, sayHello, type RawSignal } from '../helpers/raw-signal.js';
+import { errorCode, hexTopics, openRaw, peerIdFor, sayHello, type RawSignal } from '../helpers/raw-signal.js';
 
 const running: { server: SignalingServer; http: Server }[] = [];
 const clients: SignalClient[] = [];
@@ -35,8 +37,8 @@ async function start(limits: Partial<SignalingLimits> = {}, options: SignalingOp
   return `ws://127.0.0.1:${(http.address() as { port: number }).port}/signal`;
 }
 
-async function client(url: string, peerId = newPeerId()): Promise<SignalClient> {
-  const c = new SignalClient({ url, peerId, createSocket: nodeSocketFactory });
+async function client(url: string, identity = ephemeralIdentity()): Promise<SignalClient> {
+  const c = new SignalClient({ url, identity, createSocket: nodeSocketFactory });
   clients.push(c);
   c.start();
   await c.ready();
@@ -70,9 +72,9 @@ async function holders(client: RawSignal, topic: string): Promise<string[]> {
 describe('signaling server', () => {
   it('takes a peer announcing thousands of files (a seed), in messages under the size limit', async () => {
     // A seed holds more files than a browser may announce: the deployment grants its id a cap.
-    const seedId = newPeerId();
-    const url = await start({}, { topicCap: (peer) => (peer === seedId ? 5_000 : undefined) });
-    const seed = await client(url, seedId);
+    const seedIdentity = ephemeralIdentity();
+    const url = await start({}, { topicCap: (peer) => (peer === seedIdentity.id ? 5_000 : undefined) });
+    const seed = await client(url, seedIdentity);
     const mine = topics(2_000);
     const rejected: string[] = [];
     seed.on('rejected', (r) => rejected.push(r.code));
@@ -110,7 +112,7 @@ describe('signaling server', () => {
     await sayHello(elsewhere, 'other-address');
     await announce(elsewhere, hexTopics(100, 3));
     expect(elsewhere.messages.filter((m) => m.t === 'error')).toEqual([]);
-    expect(await holders(elsewhere, mine[49]!)).toEqual(['same-address-2']);
+    expect(await holders(elsewhere, mine[49]!)).toEqual([peerIdFor('same-address-2')]);
     expect(await holders(elsewhere, mine[50]!)).toEqual([]);
   });
 
@@ -135,11 +137,11 @@ describe('signaling server', () => {
         await announce(late, mine);
         return holders(hogs[1]!, mine[9]!);
       })
-      .toEqual(['late-peer']);
+      .toEqual([peerIdFor('late-peer')]);
   });
 
   it('gives a peer the deployment trusts its own topic cap, outside a full budget', async () => {
-    const url = await start({ maxTopicsPerSocket: 50, maxTopicEntries: 50 }, { topicCap: (peer) => (peer === 'trusted-seed' ? 300 : undefined) });
+    const url = await start({ maxTopicsPerSocket: 50, maxTopicEntries: 50 }, { topicCap: (peer) => (peer === peerIdFor('trusted-seed') ? 300 : undefined) });
     const hog = await raw(url, '127.0.0.8');
     await sayHello(hog, 'budget-hog');
     await announce(hog, hexTopics(50, 30));
@@ -148,7 +150,7 @@ describe('signaling server', () => {
     const held = hexTopics(300, 31);
     await announce(seed, held);
     expect(seed.messages.filter((m) => m.t === 'error')).toEqual([]);
-    expect(await holders(hog, held[299]!)).toEqual(['trusted-seed']);
+    expect(await holders(hog, held[299]!)).toEqual([peerIdFor('trusted-seed')]);
   });
 
   it('lets the embedded seed in by its internal token when its address has no sockets left', async () => {
@@ -176,22 +178,57 @@ describe('signaling server', () => {
     expect(seed.messages.filter((m) => m.t === 'error')).toEqual([]);
     const other = await raw(url, '127.0.0.13');
     await sayHello(other, 'other-peer');
-    expect(await holders(other, held[1_999]!)).toEqual(['embedded-seed']);
+    expect(await holders(other, held[1_999]!)).toEqual([peerIdFor('embedded-seed')]);
   });
 
   it('forgets a socket that stops answering pings, with everything it announced', async () => {
     const url = await start({ pingIntervalMs: 100 });
-    const silent = new WebSocket(url, { autoPong: false });
-    await new Promise((resolve) => silent.once('open', resolve));
-    const peer = newPeerId();
+    const silentClient = await rawSocket(url, { autoPong: false });
+    const silent = silentClient.ws;
+    const { id: peer } = await silentClient.hello();
     const topic = topics(1, 9000)[0]!;
-    silent.send(JSON.stringify({ t: 'hello', v: 1, peer }));
     silent.send(JSON.stringify({ t: 'announce', topics: [topic] }));
     const other = await client(url);
     await expect.poll(() => other.lookup(topic), { timeout: 5_000 }).toEqual([peer]);
     const closed = new Promise((resolve) => silent.once('close', resolve));
     await expect.poll(() => other.lookup(topic), { timeout: 5_000 }).toEqual([]);
     await closed;
+  });
+
+  it('moves a peer id to a new socket that proves it: the old one is told and closed, signals follow', async () => {
+    const url = await start();
+    const identity = ephemeralIdentity();
+    const old = await rawSocket(url);
+    await old.hello(identity);
+    const fresh = await rawSocket(url);
+    await fresh.hello(identity);
+    expect(await old.next((m) => m.t === 'error')).toMatchObject({ code: 'replaced' });
+    expect(await old.closed).toBe(4001);
+    const sender = await client(url);
+    sender.signal(identity.id, { hello: 'there' });
+    expect(await fresh.next((m) => m.t === 'signal')).toMatchObject({ from: sender.peerId, data: { hello: 'there' } });
+    expect(old.messages.some((m) => m.t === 'signal')).toBe(false);
+  });
+
+  it('stops a client whose id another connection proved, rather than taking it back', async () => {
+    const url = await start();
+    const identity = ephemeralIdentity();
+    const first = new SignalClient({ url, identity, createSocket: nodeSocketFactory });
+    clients.push(first);
+    first.start();
+    await first.ready();
+    const replaced = new Promise((resolve) => first.once('replaced', resolve));
+    const second = new SignalClient({ url, identity, createSocket: nodeSocketFactory });
+    clients.push(second);
+    second.start();
+    await second.ready();
+    await replaced;
+    const looker = await client(url);
+    const topic = topics(1, 7000)[0]!;
+    second.announce([topic]);
+    await expect.poll(() => looker.lookup(topic), { timeout: 5_000 }).toEqual([identity.id]);
+    expect(first.connected).toBe(false);
+    expect(second.connected).toBe(true);
   });
 
   it('closes a socket that never says hello', async () => {

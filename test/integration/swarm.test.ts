@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SignalingServer } from '../../signaling/server.js';
 import { createLogger } from '../../src/node/log.js';
-import { newPeerId } from '../../src/net/ids.js';
+import { ephemeralIdentity } from '../../src/net/identity.js';
 import { Swarm } from '../../src/net/swarm.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
@@ -38,11 +38,11 @@ afterAll(async () => {
 
 async function peer(store: BlockStore = createMemoryBlockStore()): Promise<Swarm> {
   const swarm = new Swarm({
-    peerId: newPeerId(),
+    identity: ephemeralIdentity(),
     signalUrl: url,
     createSocket: nodeSocketFactory,
     wrtc: nodeWrtc,
-    host: { store, role: 0, haves: () => [] },
+    host: { store, haves: () => [] },
   });
   swarms.push(swarm);
   swarm.start();
@@ -91,7 +91,7 @@ describe('swarm', () => {
 
   it('gives up on a peer the signaling server does not know, without waiting out the deadline', async () => {
     const a = await peer();
-    const error = await a.connect(newPeerId()).catch((e) => e);
+    const error = await a.connect(ephemeralIdentity().id).catch((e) => e);
     expect(error.code).toBe('CLOSED');
     expect(error.message).toMatch(/who is not on the network/);
   }, 120_000);

@@ -12,6 +12,7 @@ import {
 import { ProtocolError } from '../../src/errors.js';
 import { MAX_BLOCK_BYTES } from '../../src/content/format.js';
 import { clientMessage } from '../../src/net/signal-messages.js';
+import { ephemeralIdentity } from '../../src/net/identity.js';
 import { SchemaError } from '../../src/net/schema.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 
@@ -30,7 +31,7 @@ function reassemble(frame: Uint8Array): Uint8Array {
 
 describe('wire frames', () => {
   const frames: Frame[] = [
-    { type: FrameType.Hello, id: 0, role: 3 },
+    { type: FrameType.Auth, id: 0, signature: pseudoRandomBytes(64, 4) },
     { type: FrameType.Want, id: 7, block: id },
     { type: FrameType.Block, id: 8, bytes: pseudoRandomBytes(300_000, 1) },
     { type: FrameType.NotFound, id: 9 },
@@ -70,16 +71,18 @@ describe('wire frames', () => {
 
   it('rejects what a hostile peer sends, naming why', () => {
     expect(reasonOf(new Uint8Array([1, 2]))).toBe('short');
+    expect(reasonOf(new Uint8Array([2, FrameType.Auth, 0, 0, 0, 0, ...new Uint8Array(63)]))).toBe('bad-body');
     expect(reasonOf(new Uint8Array([9, 2, 0, 0, 0, 1]))).toBe('version');
-    expect(reasonOf(new Uint8Array([1, 200, 0, 0, 0, 1]))).toBe('unknown-type');
-    expect(reasonOf(new Uint8Array([1, FrameType.Want, 0, 0, 0, 1, 1, 2, 3]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([1, FrameType.NotFound, 0, 0, 0, 1, 0]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([1, FrameType.Have, 0, 0, 0, 0, ...new Uint8Array(33)]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([1, FrameType.Refused, 0, 0, 0, 1, 99]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([1, FrameType.Store, 0, 0, 0, 1, ...upload]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([1, FrameType.Want, 0, 0, 0, 1, ...new Uint8Array(32)]))).toBe('version');
+    expect(reasonOf(new Uint8Array([2, 200, 0, 0, 0, 1]))).toBe('unknown-type');
+    expect(reasonOf(new Uint8Array([2, FrameType.Want, 0, 0, 0, 1, 1, 2, 3]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([2, FrameType.NotFound, 0, 0, 0, 1, 0]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([2, FrameType.Have, 0, 0, 0, 0, ...new Uint8Array(33)]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([2, FrameType.Refused, 0, 0, 0, 1, 99]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([2, FrameType.Store, 0, 0, 0, 1, ...upload]))).toBe('bad-body');
     expect(reasonOf(new Uint8Array(MAX_FRAME_BYTES + 1))).toBe('oversized');
     const bigBlock = new Uint8Array(6 + MAX_BLOCK_BYTES + 1);
-    bigBlock.set([1, FrameType.Block]);
+    bigBlock.set([2, FrameType.Block]);
     expect(reasonOf(bigBlock)).toBe('bad-body');
   });
 
@@ -98,18 +101,23 @@ describe('wire frames', () => {
 
 describe('signaling message schemas', () => {
   it('accept the protocol and refuse anything else with the field at fault', () => {
-    expect(clientMessage.parse({ t: 'hello', v: 1, peer: 'abcdefgh' })).toEqual({ t: 'hello', v: 1, peer: 'abcdefgh' });
+    const peer = ephemeralIdentity().id;
+    const sig = 'A'.repeat(86);
+    expect(clientMessage.parse({ t: 'hello', v: 2, peer, sig })).toEqual({ t: 'hello', v: 2, peer, sig });
     expect(clientMessage.parse({ t: 'announce', topics: ['seeds', id] }).t).toBe('announce');
     const bad: [unknown, RegExp][] = [
       [null, /unknown message type/],
-      [{ t: 'hello', v: 2, peer: 'abcdefgh' }, /v: must be 1/],
-      [{ t: 'hello', v: 1, peer: 'short' }, /peer: length/],
-      [{ t: 'hello', v: 1, peer: 'abcdefgh', admin: true }, /unknown field "admin"/],
+      [{ t: 'hello', v: 1, peer, sig }, /v: must be 2/],
+      [{ t: 'hello', v: 2, peer: 'abcdefgh', sig }, /peer: length/],
+      // 43 characters, but not a canonical encoding of 32 bytes (the last one carries stray bits).
+      [{ t: 'hello', v: 2, peer: peer.slice(0, 42) + 'B', sig }, /peer: has an invalid format/],
+      [{ t: 'hello', v: 2, peer }, /sig: must be a string/],
+      [{ t: 'hello', v: 2, peer, sig, admin: true }, /unknown field "admin"/],
       [{ t: 'announce', topics: [] }, /topics: must have 1\.\.100 items/],
       [{ t: 'announce', topics: Array(101).fill(id) }, /topics: must have/],
       [{ t: 'announce', topics: ['ZZ'.repeat(32)] }, /topics\[0\]: has an invalid format/],
       [{ t: 'lookup', id: -1, topic: id }, /id: must be an integer/],
-      [{ t: 'signal', to: 'abcdefgh', data: [] }, /data: must be an object/],
+      [{ t: 'signal', to: peer, data: [] }, /data: must be an object/],
       [{ t: '__proto__' }, /unknown message type/],
     ];
     for (const [input, message] of bad) {

@@ -12,7 +12,6 @@ import { BlockMissingError } from '../../src/errors.js';
 import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
 import { Emitter } from '../../src/net/emitter.js';
-import { newPeerId } from '../../src/net/ids.js';
 import { quietLog, type NetLog } from '../../src/net/log.js';
 import { signalUrlFor } from '../../src/net/signal-messages.js';
 import type { WebSocketLike } from '../../src/net/signal-client.js';
@@ -21,6 +20,7 @@ import { connectSeeds, fileBlockIds, openRemoteFile, uploadFile, type RemoteFile
 import type { FetchProgress } from '../../src/net/fetch.js';
 import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
 import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.js';
+import { loadBrowserIdentity } from './browser-identity.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 
 /** How long adding a file looks for a seed before keeping the file on this device only. */
@@ -74,6 +74,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     super();
     swarm.signaling.on('ready', () => this.setSignaling('connected'));
     swarm.signaling.on('disconnected', () => this.setSignaling('disconnected'));
+    swarm.on('replaced', () => this.setSignaling('disconnected'));
     swarm.on('session', () => this.emitStatus());
     swarm.on('session-closed', () => this.emitStatus());
   }
@@ -81,19 +82,19 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   static async start(options: BrowserPeerOptions = {}): Promise<BrowserPeer> {
     const origin = options.origin ?? location.origin;
     const db = await openMycelDatabase(options.dbName);
+    const identity = await loadBrowserIdentity(db);
     const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
     const quota = options.quota ?? (estimate?.quota ? Math.floor(estimate.quota * QUOTA_SHARE) : undefined);
     let peer: BrowserPeer | undefined;
     const store = await openIdbBlockStore({ db, quota, onEvict: () => peer?.scheduleRecheck() });
     const library = new IdbLibrary(db);
     const swarm = new Swarm({
-      peerId: newPeerId(),
+      identity,
       signalUrl: signalUrlFor(origin),
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       log: options.log ?? quietLog,
       host: {
         store,
-        role: 0,
         haves: () => peer?.heldRoots ?? [],
       },
     });
@@ -151,6 +152,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     return entries;
   }
 
+  /** This device's peer id (its public key): what a seed's allow list would name. */
+  get peerId(): string {
+    return this.swarm.peerId;
+  }
+
   get status(): PeerStatus {
     return { signaling: this.signalingState, peers: this.swarm.sessions().length };
   }
@@ -174,7 +180,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
 
   /**
    * Encrypts `file` in this browser, keeps its blocks here and pushes them to the seeds it finds;
-   * resolves with the Library entry (its link carries the key).
+   * resolves with the Library entry (its link carries the key). Its `copies` counts only seeds that
+   * proved they hold the file (they gave back blocks of it after their commit).
    */
   async addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry> {
     await this.swarm.signaling.ready(SEED_SEARCH_MS).catch(() => {});

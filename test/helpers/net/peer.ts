@@ -18,10 +18,12 @@ import { PeerLink } from '../../../src/net/link.js';
 import { SignalClient, type WebSocketLike } from '../../../src/net/signal-client.js';
 import { nodeWrtc } from '../../../src/node/wrtc.js';
 import { pseudoRandomBytes } from '../data.js';
+import { namedIdentity, peerIdFor } from '../raw-signal.js';
 
 export interface PeerConfig {
   /** ws://…/signal of a `mycel signal` the peer can reach. */
   readonly signal: string;
+  /** This peer's name (it stands for a fixed test key; see namedIdentity) and the other's. */
   readonly id: string;
   readonly remote: string;
   /** The initiator starts each attempt; the other side follows whichever attempt it is signalled. */
@@ -48,9 +50,12 @@ const DEFAULT_ATTEMPTS = 3;
 const config = JSON.parse(process.argv[2] ?? '') as PeerConfig;
 const print = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
+// Peers are named in the config; each name stands for a fixed test key, and ids are those keys.
+const remoteId = peerIdFor(config.remote);
+
 const client = new SignalClient({
   url: config.signal,
-  peerId: config.id,
+  identity: namedIdentity(config.id),
   createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
 });
 
@@ -62,13 +67,13 @@ function open(cid: string, initiator: boolean): PeerLink {
   link?.close();
   const started = performance.now();
   const current = new PeerLink({
-    remote: config.remote,
+    remote: remoteId,
     initiator,
     cid,
     sendSignal: (data) => {
       const candidate = (data.candidate as { candidate?: string } | undefined)?.candidate;
       if (candidate) print({ event: 'candidate', attempt, candidate });
-      client.signal(config.remote, { cid, data });
+      client.signal(remoteId, { cid, data });
     },
     wrtc: nodeWrtc,
     iceServers: config.iceServers,
@@ -77,7 +82,7 @@ function open(cid: string, initiator: boolean): PeerLink {
   link = current;
   received = [];
   receivedBytes = 0;
-  current.on('frame', (frame) => {
+  current.receive((frame) => {
     received.push(frame);
     receivedBytes += frame.length;
     if (receivedBytes === config.expectBytes) {
@@ -135,7 +140,7 @@ async function initiate(): Promise<void> {
 }
 
 client.on('signal', ({ from, data }) => {
-  if (from !== config.remote) return;
+  if (from !== remoteId) return;
   const cid = String(data.cid);
   if (!config.initiator && link?.cid !== cid) {
     attempt++;
