@@ -246,6 +246,10 @@ export interface RepairPlan<H extends Holder, C extends Candidate> {
   readonly recheckAt?: number;
 }
 
+type Outcome<H extends Holder, C extends Candidate> = Pick<RepairPlan<H, C>, 'push' | 'stalled' | 'recheckAt'> & {
+  release?: readonly H[];
+};
+
 /**
  * Plans repair or release of `root` at `now`.
  *
@@ -266,10 +270,9 @@ export function planRepair<H extends Holder, C extends Candidate>(
   let recheckAt: number | undefined;
   const live: H[] = [];
   const seedsPresent: H[] = [];
-  const holding = new Set<string>();
+  const holding = new IdSet(holders.length);
   for (const h of holders) {
-    if (holding.has(h.id)) continue;
-    holding.add(h.id);
+    if (!holding.add(h.id)) continue;
     const state = classifyHolder(h, now, policy.graceMs);
     if (state === 'live') live.push(h);
     if (!policy.counts.includes(h.kind)) continue;
@@ -285,7 +288,15 @@ export function planRepair<H extends Holder, C extends Candidate>(
       if (recheckAt === undefined || ends < recheckAt) recheckAt = ends;
     }
   }
-  const base = { counted, present, ...(recheckAt === undefined ? {} : { recheckAt }) };
+  const result = (missing: number, outcome: Outcome<H, C> = {}): RepairPlan<H, C> => ({
+    counted,
+    present,
+    missing,
+    release: outcome.release ?? [],
+    push: outcome.push,
+    stalled: outcome.stalled,
+    recheckAt,
+  });
 
   const belowTarget = policy.target - counted;
   const belowMinimum = policy.minimum - present;
@@ -295,28 +306,49 @@ export function planRepair<H extends Holder, C extends Candidate>(
 
   if (missing === 0) {
     const keep = policy.target + policy.releaseSlack;
-    if (!countsSeeds || seedsPresent.length <= keep) return { ...base, missing, release: [] };
+    if (!countsSeeds || seedsPresent.length <= keep) return result(missing);
     const ranked = rankHolders(root, seedsPresent);
-    return { ...base, missing, release: ranked.slice(policy.target).reverse() };
+    return result(missing, { release: ranked.slice(policy.target).reverse() });
   }
 
-  if (live.length === 0) return { ...base, missing, stalled: 'no-live-holder', release: [] };
+  if (live.length === 0) return result(missing, { stalled: 'no-live-holder' });
 
   const to: C[] = [];
-  const taken = new Set<string>();
   for (const c of candidates) {
-    if (holding.has(c.id) || taken.has(c.id) || !policy.counts.includes(c.kind)) continue;
+    if (holding.has(c.id) || !policy.counts.includes(c.kind)) continue;
     if (to.length < missingAny || (seedsShort > 0 && c.kind === 'seed')) {
       to.push(c);
-      taken.add(c.id);
+      holding.add(c.id);
       if (c.kind === 'seed' && seedsShort > 0) seedsShort--;
       if (to.length >= missingAny && seedsShort === 0) break;
     }
   }
-  if (to.length === 0) return { ...base, missing, stalled: 'no-candidate', release: [] };
+  if (to.length === 0) return result(missing, { stalled: 'no-candidate' });
 
   const reason: PushReason =
     belowMinimum > 0 && belowMinimum >= belowTarget ? 'below-minimum' : belowTarget > 0 ? 'below-target' : 'no-seed-copy';
   const from = rankHolders(root, live)[0]!;
-  return { ...base, missing, push: { from, to, reason }, release: [] };
+  return result(missing, { push: { from, to, reason } });
+}
+
+/** A set of peer ids: a plain array while small (a file's holders usually are), a Set beyond. */
+class IdSet {
+  private small: string[] | undefined = [];
+  private large: Set<string> | undefined;
+  constructor(expected: number) {
+    if (expected > 16) {
+      this.small = undefined;
+      this.large = new Set();
+    }
+  }
+  has(id: string): boolean {
+    return this.small ? this.small.includes(id) : this.large!.has(id);
+  }
+  /** Adds `id`; false if it was there already. */
+  add(id: string): boolean {
+    if (this.has(id)) return false;
+    if (this.small) this.small.push(id);
+    else this.large!.add(id);
+    return true;
+  }
 }
