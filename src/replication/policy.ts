@@ -62,6 +62,12 @@ const RENDEZVOUS_TAG = 'mycel/rendezvous/v1:';
 export interface Candidate {
   readonly id: string;
   readonly kind: PeerKind;
+  /**
+   * The failure domain the deployment puts a seed in (its operator, provider or site): seeds that
+   * may fail together. Copies go to distinct domains before any domain gets a second one. A
+   * candidate without a domain shares it with nobody.
+   */
+  readonly domain?: string;
 }
 
 /** A peer that announced a copy, with what presence and audits say of it. Times are in ms. */
@@ -165,9 +171,46 @@ export function rankHolders<T extends Candidate>(root: string, candidates: reado
   return scored.map((s) => s.c);
 }
 
+/**
+ * `ranked` (in rendezvous order) reordered so that, within each class, candidates whose failure
+ * domain is not in `used` come first; the rest follow at the end of their class, in rank order.
+ * Lazy, and reads `used` as it goes, so a caller that adds each chosen domain spreads its picks.
+ */
+function* spreadOrder<T extends Candidate>(ranked: Iterable<T>, used: ReadonlySet<string>): Generator<T> {
+  let deferred: T[] = [];
+  let cls = -1;
+  for (const c of ranked) {
+    const k = classOf(c.kind);
+    if (k !== cls) {
+      yield* deferred;
+      deferred = [];
+      cls = k;
+    }
+    if (c.domain !== undefined && used.has(c.domain)) deferred.push(c);
+    else yield c;
+  }
+  yield* deferred;
+}
+
+/**
+ * The first `count` of `ranked` (already in rendezvous order, e.g. from rankHolders) as placement
+ * chooses them: by class, spreading over failure domains, then by rank.
+ */
+export function pickFromRanked<T extends Candidate>(ranked: Iterable<T>, count: number): T[] {
+  const out: T[] = [];
+  const used = new Set<string>();
+  if (count <= 0) return out;
+  for (const c of spreadOrder(ranked, used)) {
+    out.push(c);
+    if (c.domain !== undefined) used.add(c.domain);
+    if (out.length >= count) break;
+  }
+  return out;
+}
+
 /** The `target` candidates that should hold `root` (fewer if there are fewer candidates). */
 export function placement<T extends Candidate>(root: string, candidates: readonly T[], target: number): T[] {
-  return rankHolders(root, candidates).slice(0, Math.max(0, target));
+  return pickFromRanked(rankHolders(root, candidates), target);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +227,9 @@ export function classifyHolder(
 ): HolderState {
   if (holder.auditFailed) return 'failed';
   if (holder.present) return 'live';
-  return now - holder.lastSeen < graceMs ? 'absent' : 'lost';
+  // Compared as `now < lastSeen + grace`, the very sum recheckAt reports: at recheckAt the holder is
+  // lost, whatever the rounding of the two numbers.
+  return now < holder.lastSeen + graceMs ? 'absent' : 'lost';
 }
 
 export interface CopyCount {
@@ -271,6 +316,7 @@ export function planRepair<H extends Holder, C extends Candidate>(
   const live: H[] = [];
   const seedsPresent: H[] = [];
   const holding = new IdSet(holders.length);
+  const domains = new Set<string>();
   for (const h of holders) {
     if (!holding.add(h.id)) continue;
     const state = classifyHolder(h, now, policy.graceMs);
@@ -279,6 +325,7 @@ export function planRepair<H extends Holder, C extends Candidate>(
     if (state === 'live' || state === 'absent') {
       counted++;
       if (h.kind === 'seed') seedsCounted++;
+      if (h.domain !== undefined) domains.add(h.domain);
     }
     if (state === 'live') {
       present++;
@@ -305,20 +352,21 @@ export function planRepair<H extends Holder, C extends Candidate>(
   const missing = Math.max(missingAny, seedsShort);
 
   if (missing === 0) {
-    const keep = policy.target + policy.releaseSlack;
-    if (!countsSeeds || seedsPresent.length <= keep) return result(missing);
+    if (!countsSeeds || seedsPresent.length <= policy.target + policy.releaseSlack) return result(missing);
     const ranked = rankHolders(root, seedsPresent);
-    return result(missing, { release: ranked.slice(policy.target).reverse() });
+    const keep = new Set(pickFromRanked(ranked, policy.target));
+    return result(missing, { release: ranked.filter((h) => !keep.has(h)).reverse() });
   }
 
   if (live.length === 0) return result(missing, { stalled: 'no-live-holder' });
 
   const to: C[] = [];
-  for (const c of candidates) {
+  for (const c of spreadOrder(candidates, domains)) {
     if (holding.has(c.id) || !policy.counts.includes(c.kind)) continue;
     if (to.length < missingAny || (seedsShort > 0 && c.kind === 'seed')) {
       to.push(c);
       holding.add(c.id);
+      if (c.domain !== undefined) domains.add(c.domain);
       if (c.kind === 'seed' && seedsShort > 0) seedsShort--;
       if (to.length >= missingAny && seedsShort === 0) break;
     }

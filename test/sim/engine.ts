@@ -19,6 +19,7 @@ import {
   PEER_KINDS,
   classifyHolder,
   liveCopies,
+  pickFromRanked,
   planRepair,
   rankHolders,
   type Holder,
@@ -35,6 +36,8 @@ export interface Setting {
   label: string;
   policy: ReplicationPolicy;
   auditIntervalMs: number;
+  /** Seeds tell the policy their provider (failure domain). */
+  domains?: boolean;
 }
 
 export interface RunOptions {
@@ -262,6 +265,7 @@ class Simulation {
     this.views = Array.from({ length: this.P }, (_, p) => ({
       id: world.peerId[p]!,
       kind: PEER_KINDS[world.kind[p]!]!,
+      ...(setting.domains && world.provider[p] !== undefined ? { domain: world.provider[p] } : {}),
       index: p,
       present: this.online[p] === 1,
       lastSeen: 0,
@@ -326,8 +330,8 @@ class Simulation {
         if (this.counts[w.kind[p]!]) counted++;
       }
       const seedCopies = this.counts[0] ? Math.max(this.policy.target - counted, 1) : 0;
-      const rank = this.seedRank(f);
-      for (let i = 0; i < Math.min(seedCopies, this.S); i++) this.addHolding(f, rank[i]!);
+      const ranked = Array.from(this.seedRank(f), (p) => this.views[p]!);
+      for (const v of pickFromRanked(ranked, seedCopies)) this.addHolding(f, v.index);
       this.placed[f] = 1;
     }
     // Everyone offline at the start was last seen at t = 0: their grace runs from there.
@@ -633,7 +637,7 @@ class Simulation {
         if (live) any++;
         if (!this.counts[this.world.kind[p]!]) continue;
         if (live) present++;
-        if (live || this.now - this.views[p]!.lastSeen < grace) counted++;
+        if (live || this.now < this.views[p]!.lastSeen + grace) counted++;
       }
       if (counted < this.policy.target) belowTarget++;
       if (present < this.policy.minimum) belowMinimum++;

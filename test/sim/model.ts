@@ -54,10 +54,12 @@ export interface Model {
     restartMedianMin: number;
     /** Seeds lost for good (disk and all) during the measured days, each at its own random time. */
     permanentFailures: number;
-    /** Seeds lost for good together, at one random time (one operator, one hosting account). */
+    /** Hosting providers; seed s is with provider s mod providers (its failure domain). */
+    providers: number;
+    /** Seeds of one provider lost for good together, at one random time (one account closed). */
     lostTogether: number;
-    /** Seeds down together once for hours (a provider or region outage), at a random time. */
-    providerOutage: { seeds: number; hours: number };
+    /** Every seed of one provider down together once, for hours (a provider outage). */
+    providerOutageHours: number;
     /** Blocks silently lost or corrupted per seed per day (bit rot, bugs, a full disk). */
     corruptPerDay: number;
     /** Seeds that silently drop data at a high rate (lazy or broken), and that rate. */
@@ -113,8 +115,9 @@ export const DEFAULT_MODEL: Model = {
     restartPerDay: 1 / 7,
     restartMedianMin: 2,
     permanentFailures: 1,
+    providers: 5,
     lostTogether: 2,
-    providerOutage: { seeds: 4, hours: 6 },
+    providerOutageHours: 6,
     corruptPerDay: 0.5,
     faulty: 1,
     faultyCorruptPerDay: 40,

@@ -42,6 +42,11 @@ export const SETTINGS: Setting[] = [
     policy: replicationPolicy({ target: 3, minimum: 2, graceMs: 30 * MINUTE_MS, counts: PEER_KINDS }),
     auditIntervalMs: audit,
   },
+  {
+    name: 'domains',
+    label: 'as grace-30m, and seeds spread copies over their 5 providers (failure domains)',
+    policy: replicationPolicy({ target: 3, minimum: 2, graceMs: 30 * MINUTE_MS, counts: seedsOnly }),
+    auditIntervalMs: audit,
+    domains: true,
+  },
 ];
-
-if (import.meta.url.endsWith("run.ts") && false) {}

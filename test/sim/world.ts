@@ -39,6 +39,8 @@ export interface World {
   readonly seedCount: number;
   /** Seeds are peers 0..seedCount-1. */
   readonly kind: Uint8Array;
+  /** Each seed's hosting provider (its failure domain); undefined for browsers. */
+  readonly provider: (string | undefined)[];
   readonly peerId: string[];
   readonly onlineAtStart: Uint8Array;
   readonly fileCount: number;
@@ -241,21 +243,26 @@ export function buildWorld(model: Model): World {
   const deathRng = rng.fork('seed-deaths');
   const dying = new Map<number, number>();
   const outage = new Map<number, Interval>();
-  if (!zero) {
-    const pick = (): number => {
-      for (;;) {
-        const s = deathRng.int(model.seeds);
-        if (!dying.has(s)) return s;
-      }
+  const providers = Math.max(1, Math.min(sc.providers, model.seeds));
+  if (!zero && model.seeds > 0) {
+    const pick = (from: number[]): number | undefined => {
+      const free = from.filter((s) => !dying.has(s));
+      return free.length ? free[deathRng.int(free.length)] : undefined;
     };
-    const n = Math.min(sc.permanentFailures, model.seeds);
-    for (let i = 0; i < n; i++) dying.set(pick(), measureFrom + deathRng.next() * (end - measureFrom));
-    const together = measureFrom + deathRng.next() * (end - measureFrom);
-    for (let i = 0; i < Math.min(sc.lostTogether, model.seeds - dying.size); i++) dying.set(pick(), together);
-    const at = measureFrom + deathRng.next() * (end - measureFrom);
-    while (outage.size < Math.min(sc.providerOutage.seeds, model.seeds)) {
-      outage.set(deathRng.int(model.seeds), [at, at + sc.providerOutage.hours * HOUR]);
+    const all = Array.from({ length: model.seeds }, (_, s) => s);
+    const within = (provider: number) => all.filter((s) => s % providers === provider);
+    for (let i = 0; i < sc.permanentFailures; i++) {
+      const s = pick(all);
+      if (s !== undefined) dying.set(s, measureFrom + deathRng.next() * (end - measureFrom));
     }
+    const together = measureFrom + deathRng.next() * (end - measureFrom);
+    const unlucky = within(deathRng.int(providers));
+    for (let i = 0; i < sc.lostTogether; i++) {
+      const s = pick(unlucky);
+      if (s !== undefined) dying.set(s, together);
+    }
+    const at = measureFrom + deathRng.next() * (end - measureFrom);
+    for (const s of within(deathRng.int(providers))) outage.set(s, [at, at + sc.providerOutageHours * HOUR]);
   }
   for (let s = 0; s < model.seeds; s++) {
     onlineAtStart[s] = 1;
@@ -328,6 +335,7 @@ export function buildWorld(model: Model): World {
     seedCount: model.seeds,
     kind,
     peerId,
+    provider: Array.from({ length: peerCount }, (_, p) => (p < model.seeds ? `provider-${p % providers}` : undefined)),
     onlineAtStart,
     fileCount,
     initialFiles: f.initial,

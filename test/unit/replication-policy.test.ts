@@ -6,6 +6,7 @@ import {
   MINUTE_MS,
   classifyHolder,
   liveCopies,
+  pickFromRanked,
   placement,
   planRepair,
   rankHolders,
@@ -95,6 +96,55 @@ describe('placement by rendezvous hashing', () => {
   });
 });
 
+describe('failure domains', () => {
+  // Six seeds, two providers: each file's copies should not all sit with one provider.
+  const inDomains = seeds(6).map((c, i) => ({ ...c, domain: i < 3 ? 'provider-a' : 'provider-b' }));
+  const domainsOf = (cs: Candidate[]) => cs.map((c) => c.domain);
+
+  it('places copies in distinct domains first', () => {
+    for (const r of roots.slice(0, 300)) {
+      expect(new Set(domainsOf(placement(r, inDomains, 2))).size).toBe(2);
+      const three = placement(r, inDomains, 3);
+      expect(new Set(domainsOf(three)).size).toBe(2);
+      expect(three).toHaveLength(3);
+    }
+  });
+
+  it('within a domain, keeps rendezvous order', () => {
+    const ranked = rankHolders(root, inDomains);
+    const chosen = pickFromRanked(ranked, 2);
+    expect(chosen[0]).toBe(ranked[0]);
+    expect(chosen[1]).toBe(ranked.find((c) => c.domain !== ranked[0]!.domain));
+  });
+
+  it('repairs into a domain that holds no counted copy, past better-ranked seeds in used domains', () => {
+    const ranked = rankHolders(root, inDomains);
+    const [a1, a2] = ranked.filter((c) => c.domain === 'provider-a') as [Candidate, Candidate];
+    const [b1, b2] = ranked.filter((c) => c.domain === 'provider-b') as [Candidate, Candidate];
+    const plan = planRepair(root, [live(a1), live(a2), away(b1, GRACE)], ranked, T0, policy);
+    expect(plan.push?.to).toEqual([b2]);
+  });
+
+  it('never prefers a browser to a seed for the sake of a new domain', () => {
+    const allA = seeds(4).map((c) => ({ ...c, domain: 'provider-a' }));
+    const ranked = rankHolders(root, [...allA, peer('persist-br-yyyyyyyyyyy', 'persisted-browser')]);
+    const [x, y, z, w] = ranked as [Candidate, Candidate, Candidate, Candidate];
+    const plan = planRepair(root, [live(x), live(y), away(z, GRACE)], ranked.filter((c) => c !== z), T0, policy);
+    expect(plan.push?.to).toEqual([w]);
+  });
+
+  it('releases so that the copies kept stay spread', () => {
+    const ranked = rankHolders(root, inDomains);
+    const onA = ranked.filter((c) => c.domain === 'provider-a');
+    const onB = ranked.filter((c) => c.domain === 'provider-b');
+    const holders = [...onA, onB[0]!, onB[1]!].map(live);
+    const plan = planRepair(root, holders, ranked, T0, policy);
+    const kept = holders.filter((h) => !plan.release.includes(h));
+    expect(kept).toHaveLength(3);
+    expect(new Set(kept.map((h) => h.domain)).size).toBe(2);
+  });
+});
+
 describe('liveness', () => {
   const s = peer('seed-a-zzzzzzzzzzzzzz');
   it('calls a present holder live', () => expect(classifyHolder(live(s), T0, GRACE)).toBe('live'));
@@ -102,6 +152,13 @@ describe('liveness', () => {
     expect(classifyHolder(away(s, GRACE - 1), T0, GRACE)).toBe('absent'));
   it('calls a holder absent for the whole grace period lost', () =>
     expect(classifyHolder(away(s, GRACE), T0, GRACE)).toBe('lost'));
+  it('calls a holder lost at the very time a plan said to check again', () => {
+    const s2 = { ...s, present: false, lastSeen: 66_411_790.9471894 };
+    const grace = 30 * MINUTE_MS;
+    const plan = planRepair(root, [s2], [], 0, replicationPolicy({ graceMs: grace }));
+    expect(classifyHolder(s2, plan.recheckAt!, grace)).toBe('lost');
+    expect(classifyHolder(s2, plan.recheckAt! - 0.001, grace)).toBe('absent');
+  });
   it('calls a present holder that failed an audit failed', () =>
     expect(classifyHolder(failed(s), T0, GRACE)).toBe('failed'));
 
