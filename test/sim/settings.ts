@@ -1,6 +1,6 @@
 // The policy settings `npm run sim` compares, on the same churn.
 import { DEFAULT_AUDIT_INTERVAL_MS } from '../../src/replication/audit.js';
-import { HOUR_MS, MINUTE_MS, PEER_KINDS, replicationPolicy } from '../../src/replication/policy.js';
+import { DEFAULT_POLICY, HOUR_MS, MINUTE_MS, PEER_KINDS, replicationPolicy } from '../../src/replication/policy.js';
 import type { Setting } from './engine.js';
 
 const seedsOnly = ['seed'] as const;
@@ -46,6 +46,13 @@ export const SETTINGS: Setting[] = [
     name: 'domains',
     label: 'as grace-30m, and seeds spread copies over their 5 providers (failure domains)',
     policy: replicationPolicy({ target: 3, minimum: 2, graceMs: 30 * MINUTE_MS, counts: seedsOnly }),
+    auditIntervalMs: audit,
+    domains: true,
+  },
+  {
+    name: 'defaults',
+    label: 'the policy defaults (target 3, minimum 2, grace 30 min, slack 1, every kind counts) with providers as domains',
+    policy: DEFAULT_POLICY,
     auditIntervalMs: audit,
     domains: true,
   },

@@ -176,6 +176,16 @@ describe('liveness', () => {
     expect(n.liveByKind).toEqual({ seed: 2, 'persisted-browser': 0, browser: 1 });
     expect(n).toMatchObject({ absent: 1, lost: 1, failed: 0, counted: 4, present: 3 });
     expect(liveCopies(holders, T0, replicationPolicy({ counts: ['seed'] }))).toMatchObject({ counted: 2, present: 2 });
+    expect(n.atRisk).toBe(false);
+  });
+
+  it('calls a file at risk below the minimum, or when only browsers without persisted storage hold it', () => {
+    const [a, b] = seeds(2);
+    const browsers = ['b1', 'b2', 'b3'].map((x) => live(peer(`${x}-yyyyyyyyyyyyyyyyyy`, 'browser')));
+    expect(liveCopies([live(a!), away(b!, MINUTE_MS)], T0, policy).atRisk).toBe(true);
+    expect(liveCopies(browsers, T0, policy).atRisk).toBe(true);
+    expect(liveCopies([...browsers, away(a!, MINUTE_MS)], T0, policy).atRisk).toBe(false);
+    expect(liveCopies([...browsers, live(peer('pb-yyyyyyyyyyyyyyyyyyy', 'persisted-browser'))], T0, policy).atRisk).toBe(false);
   });
 });
 
