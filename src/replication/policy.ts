@@ -304,16 +304,16 @@ export interface RepairPlan<H extends Holder, C extends Candidate> {
   readonly recheckAt?: number;
 }
 
-type Outcome<H extends Holder, C extends Candidate> = Pick<RepairPlan<H, C>, 'push' | 'stalled' | 'recheckAt'> & {
+type Outcome<H extends Holder, C extends Candidate> = Pick<RepairPlan<H, C>, 'push' | 'stalled'> & {
   release?: readonly H[];
 };
 
 /**
  * Plans repair or release of `root` at `now`.
  *
- * `holders` are the peers that announced a copy. `candidates` are the reachable peers that accept
- * data, in rendezvous order (from `rankHolders`); it may be lazy, and is read only as far as the
- * plan needs. The caller runs at most one plan per root at a time: a push in flight must finish or
+ * `holders` are the peers that announced a copy (the caller bounds the list: each is hashed when
+ * a pusher is chosen). `candidates` are the reachable peers that accept data, in rendezvous order
+ * (from `rankHolders`); it may be lazy, and is read only as far as the plan needs. The caller runs at most one plan per root at a time: a push in flight must finish or
  * fail before the root is planned again, or the same copy would be pushed twice.
  */
 export function planRepair<H extends Holder, C extends Candidate>(
@@ -392,12 +392,15 @@ export function planRepair<H extends Holder, C extends Candidate>(
   return result(missing, { push: { from, to, reason } });
 }
 
+/** Up to this many ids, a linear scan beats hashing them into a Set. */
+const SMALL_ID_SET = 16;
+
 /** A set of peer ids: a plain array while small (a file's holders usually are), a Set beyond. */
 class IdSet {
   private small: string[] | undefined = [];
   private large: Set<string> | undefined;
   constructor(expected: number) {
-    if (expected > 16) {
+    if (expected > SMALL_ID_SET) {
       this.small = undefined;
       this.large = new Set();
     }

@@ -16,6 +16,7 @@
 // - Transfers take time (size / the pusher's upload rate, queued per pusher) and fail if either end
 //   leaves meanwhile; one plan per file at a time, as planRepair asks.
 import {
+  MIN_SEED_COPIES,
   PEER_KINDS,
   classifyHolder,
   liveCopies,
@@ -304,8 +305,10 @@ class Simulation {
       const t = Math.min(tt, qt);
       if (t > end) break;
       this.now = t;
-      if (tt <= qt) this.onTrace(tr.type[i]! as Ev, tr.peer[i]!, tr.arg[i]!, i++);
-      else this.onQueue(this.queue.pop());
+      if (tt <= qt) {
+        this.onTrace(tr.type[i]! as Ev, tr.peer[i]!, tr.arg[i]!);
+        i++;
+      } else this.onQueue(this.queue.pop());
     }
     this.now = end;
     let settledBelowTarget: number | undefined;
@@ -329,7 +332,7 @@ class Simulation {
         this.addHolding(f, p);
         if (this.counts[w.kind[p]!]) counted++;
       }
-      const seedCopies = this.counts[0] ? Math.max(this.policy.target - counted, 1) : 0;
+      const seedCopies = this.counts[0] ? Math.max(this.policy.target - counted, MIN_SEED_COPIES) : 0;
       const ranked = Array.from(this.seedRank(f), (p) => this.views[p]!);
       for (const v of pickFromRanked(ranked, seedCopies)) this.addHolding(f, v.index);
       this.placed[f] = 1;
@@ -349,7 +352,7 @@ class Simulation {
 
   // --- events ------------------------------------------------------------------------------------
 
-  private onTrace(type: Ev, p: number, arg: number, _i: number) {
+  private onTrace(type: Ev, p: number, arg: number) {
     switch (type) {
       case Ev.Online:
         return this.onOnline(p);
@@ -403,10 +406,12 @@ class Simulation {
       if (counted) this.presentCounted[f]!++;
       if (kind === 0 && counted) this.seedsPresent[f]!++;
     }
+    // Re-plan what this return can change: a reported wipe, a file waiting for a live holder, seed
+    // copies past target + slack; and, as a new candidate, files waiting for one.
     for (const f of mine) {
       if (this.stalledNoHolder.has(f) || !this.holders[f]!.includes(p) || this.seedsPresent[f]! > surplus) this.plan(f);
     }
-    if (this.counts[this.world.kind[p]!]) for (const f of [...this.stalledNoCandidate]) this.plan(f);
+    if (counted) for (const f of [...this.stalledNoCandidate]) this.plan(f);
   }
 
   private onOffline(p: number) {

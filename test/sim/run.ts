@@ -39,8 +39,8 @@ const m0 = columns[0]!.metrics;
 console.log(
   `Replication over ${model.days} simulated days (after ${model.warmupDays} of warm-up): ${model.seeds} seeds ` +
     `(${m0.seedsAlive} left at the end), ${world.peerCount - model.seeds} browsers over the run (${model.browsers} at a time), ` +
-    `${world.fileCount} files; ${m0.opens} links opened, ${m0.corruptions} copies silently corrupted, ` +
-    `${m0.wipesReported} browser wipes reported.\n`,
+    `${world.fileCount} files; ${m0.opens} links opened, and over the run ${m0.corruptions} copies silently ` +
+    `corrupted and ${m0.wipesReported} browser wipes reported.\n`,
 );
 console.log(formatTable(columns));
 console.log(`\ntotal ${totalSeconds.toFixed(0)} s (world and seed rankings built once, shared by every setting)`);
