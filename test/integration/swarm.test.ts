@@ -42,7 +42,7 @@ async function peer(store: BlockStore = createMemoryBlockStore()): Promise<Swarm
     signalUrl: url,
     createSocket: nodeSocketFactory,
     wrtc: nodeWrtc,
-    host: { store, haves: () => [] },
+    host: { store },
   });
   swarms.push(swarm);
   swarm.start();
