@@ -115,3 +115,10 @@ export const CONNECT_RETRY_AFTER_REFUSAL_MS = 1_000;
  */
 export const ABANDON_NOTICE_BURST = 20;
 export const ABANDON_NOTICES_PER_SECOND = 5;
+/**
+ * After a peer broke the protocol, how long its channel stays up for the error frame that says why:
+ * the frame waits behind frames already being sent (up to 4 blocks being served, ~1 MiB, which
+ * loopback drains in ~20 ms and a loaded machine in a few hundred). Bounded, since the peer may
+ * have stopped reading.
+ */
+export const ERROR_FLUSH_MS = 1_000;

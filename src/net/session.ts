@@ -32,6 +32,7 @@ import type { BlockStore } from '../store/block-store.js';
 import { Emitter } from './emitter.js';
 import {
   AUTH_TIMEOUT_MS,
+  ERROR_FLUSH_MS,
   HAVE_TOPICS_PER_SECOND,
   HAVE_TOPIC_BURST,
   HEARTBEAT_INTERVAL_MS,
@@ -47,6 +48,8 @@ import { FrameType, decodeFrame, encodeFrame, type Frame } from './wire.js';
 
 /** Requests from the peer answered at once. */
 const SERVE_CONCURRENCY = 4;
+/** After the error frame is in the channel, the channel stays up this long so it is delivered. */
+const ERROR_LINGER_MS = 50;
 
 /** What a session needs from the node it belongs to. */
 export interface SessionHost {
@@ -105,6 +108,8 @@ export class PeerSession extends Emitter<SessionEvents> {
   private settleAuth!: (error?: Error) => void;
   private readonly backend: CryptoBackend;
   private isClosed = false;
+  /** Settles once the error frame telling the peer why we close is in the channel. */
+  private errorSent: Promise<unknown> | undefined;
   readonly stats = { blocksServed: 0, bytesServed: 0, blocksFetched: 0, bytesFetched: 0 };
 
   constructor(
@@ -438,7 +443,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     if (this.isClosed) return;
     const named = error instanceof ProtocolError && ['flood', 'bad-block', 'bad-auth'].includes(error.reason);
     const reason = named ? (error as ProtocolError).reason : 'protocol';
-    void this.link.send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message })).catch(() => {});
+    this.errorSent = this.link.send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message })).catch(() => {});
     this.close(error);
   }
 
@@ -457,8 +462,16 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.incoming.length = 0;
     this.missed.clear();
     this.settleAuth(closedError);
-    // Let an error frame already queued go out before the channel is torn down.
-    setTimeout(() => this.link.close(error), error ? 50 : 0);
+    // Let an error frame go out before the channel is torn down: it may wait behind blocks being
+    // sent (a peer flooding us with wants), so until it is in the channel, within a bound.
+    const closeLink = () => setTimeout(() => this.link.close(error), error ? ERROR_LINGER_MS : 0);
+    if (this.errorSent) {
+      const deadline = setTimeout(() => this.link.close(error), ERROR_FLUSH_MS);
+      void this.errorSent.then(() => {
+        clearTimeout(deadline);
+        closeLink();
+      });
+    } else closeLink();
     this.emit('close', { error });
     this.removeAllListeners();
   }
