@@ -11,15 +11,16 @@
 //     holds the slot until its ICE deadline all the same (`pending`), so offering and abandoning at
 //     once gains an origin nothing: at most `maxPerOrigin` connections built per `holdMs`.
 //   - in all, at most `maxTotal` attempts. A full table makes room for the newcomer by dropping the
-//     oldest attempt whose channel has not opened, taken from the origin holding the most attempts.
+//     oldest attempt whose channel has not opened, taken from the origin holding the most slots;
+//     only when every attempt's channel is open (a peer that completes the handshake and then
+//     never proves its id, until AUTH_TIMEOUT_MS) does the oldest of the heaviest origin go.
 // Why evict rather than refuse when full: refusing lets anyone who can keep the table full (dead
 // offers from enough origins, renewed as they expire) refuse every honest peer. Evicting the
 // oldest not-yet-open attempt of the heaviest origin means an honest attempt, which opens its
-// channel in well under a second, is dropped only if its own origin holds the most attempts, which
-// a flooder's origins do; an origin with one honest attempt loses it only once every origin is down
-// to one attempt each, i.e. against more than `maxTotal` distinct addresses renewing offers faster
-// than an honest ICE completes. Attempts past channel open (proving their id) are never dropped for
-// room: the peer did real work, and its own deadline (AUTH_TIMEOUT_MS) bounds it.
+// channel and proves its id within about a second, is dropped only if its own origin holds the
+// most slots, which a flooder's origins do; an origin with one honest attempt loses it only once
+// every origin is down to one slot each, i.e. against more than `maxTotal` distinct addresses
+// renewing offers faster than an honest connect completes.
 //
 // What this holds: the attempts in progress (at most `maxTotal`) and, per origin, the slots of
 // attempts that ended early, each released by a timer within `holdMs` (at most `maxPerOrigin` per
@@ -66,13 +67,13 @@ export class AdmissionTable<T> {
 
   /**
    * Decides on a new offer from `origin`. When admitted with `evict`, the caller must drop that
-   * attempt (and `end` it) before adding the new one. `evictable` says whether an attempt may be
-   * dropped for room (its channel has not opened).
+   * attempt (and `end` it) before adding the new one. `preferred` says which attempts go first
+   * when room is needed (those whose channel has not opened).
    */
-  admit(origin: string, evictable: (item: T) => boolean): Admission<T> {
+  admit(origin: string, preferred: (item: T) => boolean): Admission<T> {
     if (this.count(origin) >= this.limits.maxPerOrigin) return { admitted: false, reason: 'origin-full' };
     if (this.entries.size < this.limits.maxTotal) return { admitted: true };
-    const victim = this.victim(evictable);
+    const victim = this.victim(preferred) ?? this.victim(() => true);
     return victim === undefined ? { admitted: false, reason: 'full' } : { admitted: true, evict: victim };
   }
 
@@ -117,12 +118,12 @@ export class AdmissionTable<T> {
     else this.slots.delete(origin);
   }
 
-  /** The oldest evictable attempt of the origin holding the most slots (that has one to drop). */
-  private victim(evictable: (item: T) => boolean): T | undefined {
+  /** The oldest attempt `eligible` takes, of the origin holding the most slots (that has one). */
+  private victim(eligible: (item: T) => boolean): T | undefined {
     let heaviest = 0;
     const candidates: [T, Entry][] = [];
     for (const [item, entry] of this.entries) {
-      if (!evictable(item)) continue;
+      if (!eligible(item)) continue;
       candidates.push([item, entry]);
       heaviest = Math.max(heaviest, this.count(entry.origin));
     }

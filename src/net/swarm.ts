@@ -12,8 +12,9 @@
 // capped apart from sessions, in all and per origin (the signaling server's opaque tag for the
 // sender's address), and a full table drops the oldest attempt not yet open from the busiest
 // origin. Every attempt has a short deadline until ICE connects (link.ts), so a dead offer costs
-// little, and an origin's slot is held until then even if its sender abandons the attempt. Notices that we gave up on an attempt go out
-// at a bounded rate (`notices`): a flood of offers must not make us flood the signaling server.
+// little, and an origin's slot is held until then even if its sender abandons the attempt.
+// Notices that we gave up on an attempt go out at a bounded rate (`notices`): a flood of offers
+// must not make us flood the signaling server.
 //
 // `have`: the swarm sends no list of holdings to anyone. When the host comes to hold files
 // (`announce`), each session tells its peer only about roots that peer asked it for (session.ts).
@@ -359,7 +360,8 @@ export class Swarm extends Emitter<SwarmEvents> {
       this.refuse(from, cid, 'too many peers');
       return;
     }
-    // A peer's new offer replaces its own attempt in progress: that slot is not counted against it.
+    // A peer's new offer replaces its own attempt in progress (abandoned before ICE, that one still
+    // holds its origin's slot until its ICE deadline, like any).
     if (attempt && !attempt.link.initiator) this.dropAttempt(from, attempt, new SupersededError());
     // Without a tag (a signaling server that sends none) each peer id is its own origin.
     const tag = origin ?? `peer:${from}`;

@@ -54,13 +54,18 @@ describe('the in-progress table', () => {
     expect(table.count('honest')).toBe(1);
   });
 
-  it('never drops an attempt whose channel opened, and refuses when nothing else can go', () => {
+  it('drops an attempt whose channel opened only when every attempt in the table has one', () => {
     const table = new AdmissionTable<Attempt>({ ...limits, maxPerOrigin: 4 });
-    const opened = [attempt('o1', true), attempt('o2', true), attempt('o3', true), attempt('o4', true)];
-    for (const a of opened) offer(table, a, 'A');
-    expect(offer(table, attempt('n1'), 'B')).toBe('refused: full');
-    opened[3]!.open = false;
-    expect(offer(table, attempt('n2'), 'B')).toBe('evicted o4');
+    offer(table, attempt('a-open', true), 'A');
+    offer(table, attempt('b-open', true), 'B');
+    offer(table, attempt('a-new'), 'A');
+    offer(table, attempt('b-new'), 'B');
+    // A and B hold two each; the oldest not yet open goes, not the older ones already open.
+    expect(offer(table, attempt('c1'), 'C')).toBe('evicted a-new');
+    const full = new AdmissionTable<Attempt>({ ...limits, maxPerOrigin: 4 });
+    for (const name of ['o1', 'o2', 'o3', 'o4']) offer(full, attempt(name, true), 'A');
+    // Peers that finished the handshake and never prove their ids cannot keep everyone out.
+    expect(offer(full, attempt('n1'), 'B')).toBe('evicted o1');
   });
 
   it('keeps an honest attempt through a flood of dead offers from several origins that fill the table', () => {

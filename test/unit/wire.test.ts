@@ -129,9 +129,9 @@ describe('signaling message schemas', () => {
   it("take a relayed signal's origin tag only as 16 base64url characters", () => {
     const from = ephemeralIdentity().id;
     const data = { cid: 'abc', sig: { type: 'offer', sdp: 'v=0' } };
-    expect(serverMessage.parse({ t: 'signal', from, data, origin: 'AbC-_0123456789x' }).origin).toBe('AbC-_0123456789x');
+    expect(serverMessage.parse({ t: 'signal', from, data, origin: 'AbC-_0123456789x' })).toMatchObject({ origin: 'AbC-_0123456789x' });
     // A server that tags nothing still relays: the field is optional.
-    expect(serverMessage.parse({ t: 'signal', from, data }).origin).toBeUndefined();
+    expect(serverMessage.parse({ t: 'signal', from, data })).not.toHaveProperty('origin');
     for (const origin of ['short', 'x'.repeat(17), '127.0.0.1:80/abc', 42]) {
       expect(() => serverMessage.parse({ t: 'signal', from, data, origin })).toThrow(/origin/);
     }
