@@ -327,15 +327,13 @@ export class BlockFetcher {
     const waited = Date.now() - this.lastHadSource;
     const limit = this.options.noHolderTimeoutMs ?? NO_HOLDER_TIMEOUT_MS;
     if (waited >= limit) {
-      const seconds = Math.round(waited / 1000);
-      this.stop(
-        this.failed.size > 0 && this.lastMissing
-          ? new BlockMissingError(
-              this.lastMissing,
-              `${this.failed.size} holder${this.failed.size === 1 ? '' : 's'} of the file did not have it, and no other holder was found within ${seconds} s`,
-            )
-          : new NoHolderError(this.options.topic, waited),
-      );
+      if (this.failed.size === 0 || !this.lastMissing) {
+        this.stop(new NoHolderError(this.options.topic, waited));
+        return;
+      }
+      const holders = `${this.failed.size} holder${this.failed.size === 1 ? '' : 's'} of the file`;
+      const detail = `${holders} did not have it, and no other holder was found within ${Math.round(waited / 1000)} s`;
+      this.stop(new BlockMissingError(this.lastMissing, detail));
       return;
     }
     clearTimeout(this.lookupTimer);

@@ -1,8 +1,9 @@
 // One WebRTC data channel to one peer, through simple-peer. Owns the connect deadlines (one until
 // ICE connects, one for the whole connect: an attempt whose other side never completes ICE, such
-// as a dead offer, is given up early), the fragmenting of frames into data-channel messages, and backpressure: a frame is sent one message
-// at a time, pausing while the channel has more than SEND_HIGH_WATER bytes buffered, so memory
-// stays bounded however fast the caller produces. Frames go out whole and in order.
+// as a dead offer, is given up early), the fragmenting of frames into data-channel messages, and
+// backpressure: a frame is sent one message at a time, pausing while the channel has more than
+// SEND_HIGH_WATER bytes buffered, so memory stays bounded however fast the caller produces.
+// Frames go out whole and in order.
 //
 // The WebRTC implementation is the browser's own, or one injected as `wrtc` in Node.
 

@@ -13,7 +13,7 @@ import { newConnectionId } from '../../src/net/ids.js';
 import { CONNECT_ATTEMPTS, CONNECT_TIMEOUT_MS } from '../../src/net/limits.js';
 import { normalizeSignal } from '../../src/net/link.js';
 import { SignalClient, type WebSocketLike } from '../../src/net/signal-client.js';
-import { FrameType, WIRE_VERSION, decodeFrame, encodeFrame, fragments, type Frame } from '../../src/net/wire.js';
+import { FrameType, Reassembler, WIRE_VERSION, decodeFrame, encodeFrame, fragments, type Frame } from '../../src/net/wire.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
 
@@ -190,9 +190,15 @@ export function within(promise: Promise<unknown>, ms: number): Promise<boolean> 
   ]);
 }
 
-/** Frames the other side sent, decoded (messages that are whole frames; every small frame is). */
+/** Frames the other side sent, reassembled from its messages and decoded. */
 export function framesOf(received: Uint8Array[]): Frame[] {
-  return received.filter((m) => m[0] === 0).map((m) => decodeFrame(m.subarray(1)));
+  const reassembler = new Reassembler();
+  const frames: Frame[] = [];
+  for (const message of received) {
+    const frame = reassembler.push(message);
+    if (frame) frames.push(decodeFrame(frame));
+  }
+  return frames;
 }
 
 /** A WebSocket factory whose sockets leave from `localAddress` (e.g. 127.0.0.7: another address). */

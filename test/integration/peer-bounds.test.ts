@@ -174,8 +174,9 @@ async function serveHas(id: string): Promise<boolean> {
   const raw = await openRawLink(signalUrl, seedPeer);
   try {
     raw.sendFrame({ type: FrameType.Want, id: 1, block: id });
-    await raw.until((received) => framesOf(received).some((f) => f.id === 1 && (f.type === FrameType.Block || f.type === FrameType.NotFound)));
-    return framesOf(raw.received).some((f) => f.id === 1 && f.type === FrameType.Block);
+    const answer = () => framesOf(raw.received).find((f) => f.id === 1 && (f.type === FrameType.Block || f.type === FrameType.NotFound));
+    await raw.until(() => answer() !== undefined);
+    return answer()!.type === FrameType.Block;
   } finally {
     raw.destroy();
   }
@@ -198,7 +199,8 @@ describe('ids that announce a file and answer not-found for every block', () => 
         },
         has: async () => false,
       };
-      const liar = new Swarm({ identity: ephemeralIdentity(), signalUrl, createSocket: nodeSocketFactory, wrtc: nodeWrtc, host: { store: empty } });
+      const identity = ephemeralIdentity();
+      const liar = new Swarm({ identity, signalUrl, createSocket: nodeSocketFactory, wrtc: nodeWrtc, host: { store: empty } });
       liar.announce([root]);
       liar.start();
       liars.push(liar);
