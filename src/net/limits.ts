@@ -82,10 +82,11 @@ export const REPLACE_LOOKUP_MS = 250;
 /**
  * Until ICE connects, an attempt may take this long (CONNECT_TIMEOUT_MS still bounds the whole
  * connect): an offer whose sender never completes ICE costs us an RTCPeerConnection for half of
- * what it did. Honest connects to a `mycel serve` seed on loopback, the 2-core machine loaded with
- * two busy processes and 8–16 connects at once, reached ICE connected within 0.6 s on the offering
- * side and 0.13 s on the seed's (the whole connect within 1.2 s); a real network adds round trips
- * and a TURN allocation (~1–2 s), hence 5 s.
+ * what it did. Honest connects to a `mycel serve` seed on loopback, the 2-core machine loaded (other
+ * work plus two busy processes) with 8–16 connects at once, reached ICE connected within 0.7 s on
+ * the offering side and 0.16 s on the seed's, and were proven within 1.2 s
+ * (test/bench/connect-times.ts); a real network adds round trips and a TURN allocation (~1–2 s),
+ * hence 5 s.
  */
 export const ICE_TIMEOUT_MS = 5_000;
 /**
