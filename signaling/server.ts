@@ -8,7 +8,9 @@
 // all it announced.
 //
 // A client's address is the TCP peer's, or the one a trusted proxy names (client-address.ts);
-// limits count per address key (an IPv6 /64). The embedded seed of `mycel serve` proves itself
+// limits count per address key (an IPv6 /64). Relayed signals carry the sender's `origin`: an HMAC of
+// its address key under a key drawn at random per process, cut to 12 bytes, so receivers can count
+// connection attempts per address without learning it. The embedded seed of `mycel serve` proves itself
 // with a per-process secret header on its upgrade and is `internal`: it counts against no address,
 // no socket total and no message rate.
 //
@@ -30,7 +32,7 @@
 // refused for room get an error but no strike: an honest peer holding more files than it may
 // announce is not misbehaving. The server and every other socket carry on.
 
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -39,6 +41,7 @@ import { isPeerId, verifyPeerSignature } from '../src/net/identity.js';
 import {
   CHALLENGE_NONCE_BYTES,
   MAX_HOLDERS,
+  ORIGIN_TAG_LENGTH,
   SEEDS_TOPIC,
   SIGNAL_PATH,
   SIGNAL_VERSION,
@@ -144,6 +147,8 @@ interface Client {
   /** The client's address (after trusted proxies), for logs; `key` is what limits count under. */
   address: string;
   key: string;
+  /** The opaque tag relayed signals carry for this client's address key. */
+  origin: string;
   internal: boolean;
   /** Topic cap, fixed at first use after hello; `trusted` topics are outside the ordinary budget. */
   topicCap?: number;
@@ -178,6 +183,8 @@ export class SignalingServer {
   private readonly pingTimer: ReturnType<typeof setInterval>;
   private readonly started = Date.now();
   private readonly seeds: ReadonlySet<string>;
+  /** Keys origin tags; never leaves this process, so tags reveal no address and change on restart. */
+  private readonly originKey = randomBytes(32);
 
   constructor(private readonly options: SignalingOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -245,10 +252,12 @@ export class SignalingServer {
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const internal = this.isInternal(req);
     const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.proxies);
+    const key = addressKey(address);
     const client: Client = {
       ws,
       address,
-      key: addressKey(address),
+      key,
+      origin: createHmac('sha256', this.originKey).update(key).digest('base64url').slice(0, ORIGIN_TAG_LENGTH),
       internal,
       topics: new Set(),
       tokens: this.limits.messageBurst,
@@ -366,7 +375,7 @@ export class SignalingServer {
           this.send(client, { t: 'error', code: 'unknown-peer', message: 'no such peer is connected', ref: message.to });
           return;
         }
-        this.send(target, { t: 'signal', from: peer, data: message.data });
+        this.send(target, { t: 'signal', from: peer, data: message.data, origin: client.origin });
         this.metrics.inc('mycel_signal_relayed_total', 'Signals relayed between peers.');
         return;
       }

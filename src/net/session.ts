@@ -13,6 +13,14 @@
 // sends is decoded with bounds; a frame that breaks the protocol, an answer to nothing we asked, or
 // a block whose bytes do not hash to the id we asked for closes the session with a ProtocolError,
 // which the swarm turns into a ban. Nothing is stored before it is verified.
+//
+// `have`: no unsolicited lists of holdings. A session never tells its peer what the host holds, not
+// when it opens and not when the host gains a file: holders are found through signaling lookups.
+// The one `have` we send answers a question the peer asked: it wanted an id we did not hold
+// (`missed`, the last MAX_MISSES_REMEMBERED of them), and the host has since come to hold the file
+// of that root (`noteHeld`). The peer's `have` frames are taken at a bounded rate (`haveBucket`,
+// one token per topic): more is a flood. They are passed on as events and never kept, so nothing a
+// peer names grows our memory.
 
 import { ClosedError, ProtocolError, StoreRefusedError, TimeoutError, MycelError } from '../errors.js';
 import { channelAuthMessage } from './channel-auth.js';
@@ -24,24 +32,29 @@ import type { BlockStore } from '../store/block-store.js';
 import { Emitter } from './emitter.js';
 import {
   AUTH_TIMEOUT_MS,
+  ERROR_FLUSH_MS,
+  HAVE_TOPICS_PER_SECOND,
+  HAVE_TOPIC_BURST,
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_TIMEOUT_MS,
   MAX_INFLIGHT_PER_PEER,
+  MAX_MISSES_REMEMBERED,
   MAX_QUEUED_REQUESTS,
   REQUEST_TIMEOUT_MS,
 } from './limits.js';
 import type { PeerLink } from './link.js';
-import { FrameType, MAX_HAVE_TOPICS, decodeFrame, encodeFrame, type Frame } from './wire.js';
+import { TokenBucket } from './token-bucket.js';
+import { FrameType, decodeFrame, encodeFrame, type Frame } from './wire.js';
 
 /** Requests from the peer answered at once. */
 const SERVE_CONCURRENCY = 4;
+/** After the error frame is in the channel, the channel stays up this long so it is delivered. */
+const ERROR_LINGER_MS = 50;
 
 /** What a session needs from the node it belongs to. */
 export interface SessionHost {
   readonly store: BlockStore;
   readonly backend?: CryptoBackend;
-  /** Topics to announce to a new peer. */
-  haves(): BlockId[];
   /**
    * Keeps a block pushed by `peer` as part of `upload` (already verified against `id`). Throw
    * StoreRefusedError or QuotaError to refuse. Absent: every store is refused as not allowed.
@@ -51,6 +64,7 @@ export interface SessionHost {
 }
 
 export interface SessionEvents extends Record<string, unknown> {
+  /** The peer says it now holds these files (after we asked it for their roots). */
   have: BlockId[];
   close: { error?: Error };
 }
@@ -75,7 +89,9 @@ export class PeerSession extends Emitter<SessionEvents> {
   readonly peer: string;
   /** Resolves once both ends proved their ids on this channel; rejects if the session closes first. */
   readonly authenticated: Promise<void>;
-  readonly remoteHaves = new Set<BlockId>();
+  /** Ids the peer wanted that we did not hold, oldest first (a Set keeps insertion order). */
+  private readonly missed = new Set<BlockId>();
+  private readonly haveBucket = new TokenBucket(HAVE_TOPIC_BURST, HAVE_TOPICS_PER_SECOND);
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private readonly incoming: Frame[] = [];
@@ -92,6 +108,8 @@ export class PeerSession extends Emitter<SessionEvents> {
   private settleAuth!: (error?: Error) => void;
   private readonly backend: CryptoBackend;
   private isClosed = false;
+  /** Settles once the error frame telling the peer why we close is in the channel. */
+  private errorSent: Promise<unknown> | undefined;
   readonly stats = { blocksServed: 0, bytesServed: 0, blocksFetched: 0, bytesFetched: 0 };
 
   constructor(
@@ -161,7 +179,6 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.lastHeard = Date.now();
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
     this.settleAuth();
-    this.sendHave(this.host.haves());
   }
 
   /** Requests we may still send before the per-peer bound is reached. */
@@ -169,11 +186,22 @@ export class PeerSession extends Emitter<SessionEvents> {
     return MAX_INFLIGHT_PER_PEER - this.slotsUsed;
   }
 
-  sendHave(topics: BlockId[]): void {
-    if (!this.isAuthenticated) return; // sent with all of the host's haves once authenticated
-    for (let i = 0; i < topics.length; i += MAX_HAVE_TOPICS) {
-      void this.sendFrame({ type: FrameType.Have, id: 0, topics: topics.slice(i, i + MAX_HAVE_TOPICS) });
-    }
+  /**
+   * The host now holds the files `roots`: tells the peer about those it asked us for and we did
+   * not have. Nothing is sent about the others (no unsolicited lists of holdings).
+   */
+  noteHeld(roots: Iterable<BlockId>): void {
+    if (this.isClosed) return;
+    const asked: BlockId[] = [];
+    for (const root of roots) if (this.missed.delete(root)) asked.push(root);
+    // At most MAX_MISSES_REMEMBERED ids: always one frame.
+    if (asked.length > 0) void this.sendFrame({ type: FrameType.Have, id: 0, topics: asked }).catch(() => {});
+  }
+
+  private rememberMiss(id: BlockId): void {
+    this.missed.delete(id);
+    this.missed.add(id);
+    if (this.missed.size > MAX_MISSES_REMEMBERED) this.missed.delete(this.missed.values().next().value!);
   }
 
   /**
@@ -303,7 +331,10 @@ export class PeerSession extends Emitter<SessionEvents> {
         this.checkAuth(frame.signature);
         return;
       case FrameType.Have:
-        for (const topic of frame.topics) this.remoteHaves.add(topic);
+        if (!this.haveBucket.take(Math.max(1, frame.topics.length))) {
+          this.fail(this.violation('flood', `sent more than ${HAVE_TOPICS_PER_SECOND} have topics per second (burst ${HAVE_TOPIC_BURST})`));
+          return;
+        }
         this.emit('have', frame.topics);
         return;
       case FrameType.Ping:
@@ -355,7 +386,10 @@ export class PeerSession extends Emitter<SessionEvents> {
     switch (frame.type) {
       case FrameType.Want: {
         const bytes = await this.host.store.get(frame.block);
-        if (!bytes) return this.sendFrame({ type: FrameType.NotFound, id: frame.id });
+        if (!bytes) {
+          this.rememberMiss(frame.block);
+          return this.sendFrame({ type: FrameType.NotFound, id: frame.id });
+        }
         await this.sendFrame({ type: FrameType.Block, id: frame.id, bytes });
         this.stats.blocksServed++;
         this.stats.bytesServed += bytes.length;
@@ -409,7 +443,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     if (this.isClosed) return;
     const named = error instanceof ProtocolError && ['flood', 'bad-block', 'bad-auth'].includes(error.reason);
     const reason = named ? (error as ProtocolError).reason : 'protocol';
-    void this.link.send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message })).catch(() => {});
+    this.errorSent = this.link.send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message })).catch(() => {});
     this.close(error);
   }
 
@@ -426,9 +460,18 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.pending.clear();
     for (const wake of this.slotWaiters.splice(0)) wake();
     this.incoming.length = 0;
+    this.missed.clear();
     this.settleAuth(closedError);
-    // Let an error frame already queued go out before the channel is torn down.
-    setTimeout(() => this.link.close(error), error ? 50 : 0);
+    // Let an error frame go out before the channel is torn down: it may wait behind blocks being
+    // sent (a peer flooding us with wants), so until it is in the channel, within a bound.
+    const closeLink = () => setTimeout(() => this.link.close(error), error ? ERROR_LINGER_MS : 0);
+    if (this.errorSent) {
+      const deadline = setTimeout(() => this.link.close(error), ERROR_FLUSH_MS);
+      void this.errorSent.then(() => {
+        clearTimeout(deadline);
+        closeLink();
+      });
+    } else closeLink();
     this.emit('close', { error });
     this.removeAllListeners();
   }

@@ -42,7 +42,8 @@ export interface SignalClientEvents extends Record<string, unknown> {
   /** Connected and welcomed. */
   ready: { peer: string };
   disconnected: { code: number; reason: string };
-  signal: { from: string; data: Record<string, unknown> };
+  /** `origin`: the server's opaque tag for the sender's address (absent from older servers). */
+  signal: { from: string; data: Record<string, unknown>; origin?: string };
   /** The server rejected something we sent. */
   rejected: { code: string; message: string; ref?: string };
   /** Another socket proved our peer id; this client has stopped for good. */
@@ -242,7 +243,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
         return;
       }
       case 'signal':
-        this.emit('signal', { from: message.from, data: message.data });
+        this.emit('signal', { from: message.from, data: message.data, origin: message.origin });
         return;
       case 'error':
         if (message.code === 'replaced') {

@@ -6,7 +6,7 @@
 //   want       block id [32]                          → block | not-found
 //   block      bytes                                  the block asked for; must hash to its id
 //   not-found  —
-//   have       topic ids [32 × n], n ≤ MAX_HAVE_TOPICS files I can serve whole
+//   have       topic ids [32 × n], n ≤ MAX_HAVE_TOPICS files I now serve whole (see below)
 //   store      upload id [16] | bytes                 keep this block → stored | refused
 //   stored     —
 //   refused    reason u8 | message (UTF-8, ≤ 200 B)
@@ -14,6 +14,11 @@
 //   committed  —
 //   ping/pong  —                                      heartbeat
 //   error      reason u8 | message                    sent once before closing on a violation
+//
+// `have` is never an unsolicited list of holdings: holders are found through signaling lookups,
+// and a peer tells another only that it now holds files whose roots that peer wanted from it and
+// was answered not-found. A receiver takes `have` topics at a bounded rate (session.ts); past it the
+// sender is flooding and is dropped.
 //
 // Roles (seed, takes stores) are not declared on the wire: the deployment grants them (the
 // signaling server's list of seeds), and the other side's id is believed only once its `auth`

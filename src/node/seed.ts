@@ -94,7 +94,6 @@ export class Seed {
       maxPeers: 256,
       host: {
         store,
-        haves: () => [...(seed?.files ?? [])],
         receiveStore: (peer, upload, id, bytes) => seed!.receiveStore(peer, upload, id, bytes),
         receiveCommit: (peer, upload, root) => seed!.receiveCommit(peer, upload, root),
       },

@@ -137,6 +137,15 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     signalHeaders: { [INTERNAL_TOKEN_HEADER]: internalToken },
     log: log.child({ component: 'seed' }),
   });
+  running.signaling.metrics.addCollector(() => {
+    const stats = seed.swarm.stats();
+    const m = running.signaling.metrics;
+    m.gauge('mycel_seed_sessions', 'Sessions the seed has with peers.', stats.sessions);
+    m.gauge('mycel_seed_connecting', 'Connection attempts offered to the seed and still in progress.', stats.connecting);
+    m.gauge('mycel_seed_connecting_peak', 'Most connection attempts offered to the seed in progress at once.', stats.connectingPeak);
+    m.gauge('mycel_seed_offers_refused', 'Offers the seed refused (per-origin cap or rate, or too many peers).', stats.offersRefused);
+    m.gauge('mycel_seed_attempts_evicted', 'Attempts the seed dropped to make room for newer offers.', stats.attemptsEvicted);
+  });
   return {
     ...running,
     seed,

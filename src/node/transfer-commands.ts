@@ -32,7 +32,7 @@ function joinSwarm(signalUrl: string, store: BlockStore, identity: PeerIdentity 
     createSocket: nodeSocketFactory,
     wrtc: nodeWrtc,
     log: createLogger({ level: process.env.MYCEL_LOG ? undefined : 'warn', fields: { component: 'peer' } }),
-    host: { store, haves: () => [] },
+    host: { store },
   });
   swarm.start();
   return swarm;

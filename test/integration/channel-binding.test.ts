@@ -105,7 +105,7 @@ describe('a signaling server that lies about who is who', () => {
       signalUrl: `${relayUrl.replace('http', 'ws')}/signal`,
       createSocket: nodeSocketFactory,
       wrtc: nodeWrtc,
-      host: { store: createMemoryBlockStore(), haves: () => [] },
+      host: { store: createMemoryBlockStore() },
     });
     swarms.push(victim);
     const adopted: PeerSession[] = [];

@@ -215,7 +215,7 @@ describe('a hostile holder against a getter', () => {
       signalUrl: ownSignal,
       createSocket: nodeSocketFactory,
       wrtc: nodeWrtc,
-      host: { store: lying, haves: () => [root] },
+      host: { store: lying },
     });
     liar.announce([root]);
     liar.start();

@@ -2,6 +2,7 @@
 // the per-socket, per-address and total topic limits, trusted peers' own topic cap, the embedded
 // seed's internal token, silent sockets forgotten by ping, the hello deadline, and a peer id
 // moving to a newer socket that proves it.
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -208,6 +209,31 @@ describe('signaling server', () => {
     sender.signal(identity.id, { hello: 'there' });
     expect(await fresh.next((m) => m.t === 'signal')).toMatchObject({ from: sender.peerId, data: { hello: 'there' } });
     expect(old.messages.some((m) => m.t === 'signal')).toBe(false);
+  });
+
+  it("tags each relayed signal with an opaque origin: one per address, naming no address, new for each server", async () => {
+    const tagsFrom = async (url: string) => {
+      const receiver = await raw(url, '127.0.0.1');
+      await sayHello(receiver, 'origin-receiver');
+      const tagOf = async (localAddress: string, n: number) => {
+        const sender = await raw(url, localAddress);
+        await sayHello(sender);
+        sender.send({ t: 'signal', to: peerIdFor('origin-receiver'), data: { n } });
+        const got = (await receiver.next((m) => m.t === 'signal' && (m as { data?: { n?: number } }).data?.n === n)) as { origin?: string };
+        return got.origin!;
+      };
+      return [await tagOf('127.0.0.2', 1), await tagOf('127.0.0.2', 2), await tagOf('127.0.0.3', 3)];
+    };
+    const [a1, a2, b] = await tagsFrom(await start());
+    expect(a1).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(a2).toBe(a1);
+    expect(b).not.toBe(a1);
+    // Keyed: nobody can compute it from an address they guess (an unkeyed hash would allow that).
+    const unkeyed = (address: string) => createHash('sha256').update(address).digest('base64url').slice(0, 16);
+    expect(a1).not.toBe(unkeyed('127.0.0.2'));
+    // Another server (another key): the same address gets another tag.
+    const [other] = await tagsFrom(await start());
+    expect(other).not.toBe(a1);
   });
 
   it('stops a client whose id another connection proved, rather than taking it back', async () => {

@@ -11,7 +11,7 @@ import {
 } from '../../src/net/wire.js';
 import { ProtocolError } from '../../src/errors.js';
 import { MAX_BLOCK_BYTES } from '../../src/content/format.js';
-import { clientMessage } from '../../src/net/signal-messages.js';
+import { clientMessage, serverMessage } from '../../src/net/signal-messages.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
 import { SchemaError } from '../../src/net/schema.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
@@ -123,6 +123,17 @@ describe('signaling message schemas', () => {
     for (const [input, message] of bad) {
       expect(() => clientMessage.parse(input)).toThrow(SchemaError);
       expect(() => clientMessage.parse(input)).toThrow(message);
+    }
+  });
+
+  it("take a relayed signal's origin tag only as 16 base64url characters", () => {
+    const from = ephemeralIdentity().id;
+    const data = { cid: 'abc', sig: { type: 'offer', sdp: 'v=0' } };
+    expect(serverMessage.parse({ t: 'signal', from, data, origin: 'AbC-_0123456789x' })).toMatchObject({ origin: 'AbC-_0123456789x' });
+    // A server that tags nothing still relays: the field is optional.
+    expect(serverMessage.parse({ t: 'signal', from, data })).not.toHaveProperty('origin');
+    for (const origin of ['short', 'x'.repeat(17), '127.0.0.1:80/abc', 42]) {
+      expect(() => serverMessage.parse({ t: 'signal', from, data, origin })).toThrow(/origin/);
     }
   });
 });

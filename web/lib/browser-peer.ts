@@ -93,10 +93,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       signalUrl: signalUrlFor(origin),
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       log: options.log ?? quietLog,
-      host: {
-        store,
-        haves: () => peer?.heldRoots ?? [],
-      },
+      host: { store },
     });
     peer = new BrowserPeer(db, store, library, swarm, origin);
     await peer.refreshHeld();
