@@ -83,7 +83,7 @@ export const MAX_STOPPED_UPLOADS = 1024;
 export const DEFAULT_MIN_FREE_BYTES = 1 * 2 ** 30;
 /** Free space is read from the file system at most this often; writes since are subtracted. */
 export const DISK_STAT_INTERVAL_MS = 1_000;
-/** The same local fault (operation, error code) is logged once per this period, with a count. */
+/** The same local fault (error code) is logged once per this period, with a count. */
 export const FAULT_LOG_INTERVAL_MS = 60_000;
 /**
  * A block of a held file that went bad is fetched again from other holders of the file; with none

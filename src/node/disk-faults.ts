@@ -11,7 +11,7 @@ import { DISK_STAT_INTERVAL_MS, FAULT_LOG_INTERVAL_MS } from '../net/limits.js';
 import type { Logger } from './log.js';
 import { formatSize } from './sizes.js';
 
-/** Distinct faults remembered for rate limiting (operations × error codes: a handful in practice). */
+/** Distinct faults remembered for rate limiting (error codes: a handful in practice). */
 const MAX_FAULT_KINDS = 256;
 
 /**
@@ -35,7 +35,10 @@ export function isLastingReadFault(error: unknown): boolean {
   return LASTING_READ_FAULTS.has(faultCode(error));
 }
 
-/** Logs each kind of local fault (operation, error code) once per FAULT_LOG_INTERVAL_MS. */
+/**
+ * Logs each kind of local fault (its error code: one full disk fails stores, pins and releases
+ * alike) once per FAULT_LOG_INTERVAL_MS, with the first one's details and how many followed.
+ */
 export class FaultLog {
   private readonly kinds = new Map<string, { loggedAt: number; since: number }>();
 
@@ -46,7 +49,7 @@ export class FaultLog {
 
   report(op: string, error: unknown, fields: Record<string, unknown> = {}): void {
     const code = faultCode(error);
-    const key = `${op}:${code}`;
+    const key = code;
     const now = Date.now();
     const kind = this.kinds.get(key);
     if (kind && now - kind.loggedAt < this.intervalMs) {
@@ -70,8 +73,9 @@ export class FaultLog {
 }
 
 /**
- * Free space on the file system holding `dir`, read at most every DISK_STAT_INTERVAL_MS with the
- * bytes written since subtracted, so a burst of stores cannot run past the reserve between reads.
+ * Free space on the file system holding `dir`: read at each upload's start and at most every
+ * DISK_STAT_INTERVAL_MS during it, with the bytes written since subtracted, so a burst of stores
+ * cannot run past the reserve between reads.
  */
 export class DiskSpace {
   private free: number | undefined;
@@ -86,10 +90,14 @@ export class DiskSpace {
     private readonly faults: FaultLog,
   ) {}
 
-  /** Why `bytes` more may not be written now (the reserve would be passed), or undefined. */
-  async refusal(bytes: number): Promise<string | undefined> {
+  /**
+   * Why `bytes` more may not be written now (the reserve would be passed), or undefined. `fresh`
+   * reads the file system first whatever the time (the first block of an upload: others may have
+   * filled the disk since).
+   */
+  async refusal(bytes: number, fresh = false): Promise<string | undefined> {
     if (this.minFree <= 0) return undefined;
-    if (Date.now() - this.readAt >= DISK_STAT_INTERVAL_MS) await this.read();
+    if (fresh || Date.now() - this.readAt >= DISK_STAT_INTERVAL_MS) await this.read();
     if (this.free === undefined || this.free - bytes >= this.minFree) {
       this.lowSince = undefined;
       return undefined;

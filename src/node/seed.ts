@@ -103,7 +103,14 @@ interface Upload {
   readonly written: Set<BlockId>;
   bytes: number;
   lastActive: number;
-  stopped: boolean;
+  /** Set once the upload is committed, released or stopped: late blocks must not revive it. */
+  ended: boolean;
+}
+
+/** Why an upload was stopped: every later block of it hears the same. */
+interface Refusal {
+  readonly reason: RefusalReason;
+  readonly detail: string;
 }
 
 /** A file's blocks as the store holds them, listed from its root without the key. */
@@ -123,8 +130,8 @@ export function nodeSocketFactory(url: string, headers?: Readonly<Record<string,
 
 export class Seed {
   private readonly uploads = new Map<string, Upload>();
-  /** Uploads stopped by a refusal or fault, oldest first: their late blocks are refused too. */
-  private readonly stopped = new Set<string>();
+  /** Uploads stopped by a refusal or fault, oldest first: their late blocks hear the same refusal. */
+  private readonly stopped = new Map<string, Refusal>();
   /** Files held whole: what the seed announces. */
   private readonly whole = new Set<BlockId>();
   /** Files held but missing blocks: withdrawn until repaired. */
@@ -320,11 +327,12 @@ export class Seed {
   private async receiveStore(peer: string, upload: Uint8Array, id: BlockId, bytes: Uint8Array): Promise<void> {
     if (!this.mayStore(peer)) throw this.refuse(peer, 'not-allowed', 'this seed keeps blocks only for its allow list');
     const key = toHex(upload);
-    if (this.stopped.has(key)) throw this.refuse(peer, 'unavailable', 'this upload was stopped; start a new one');
+    const stoppedBy = this.stopped.get(key);
+    if (stoppedBy) throw this.refuse(peer, stoppedBy.reason, stoppedBy.detail);
     let entry = this.uploads.get(key);
     if (entry && entry.peer !== peer) throw this.refuse(peer, 'unknown-upload', 'that upload belongs to another peer');
     if (!entry) {
-      entry = { key, peer, open: this.isLimited(peer), ids: new Map(), written: new Set(), bytes: 0, lastActive: Date.now(), stopped: false };
+      entry = { key, peer, open: this.isLimited(peer), ids: new Map(), written: new Set(), bytes: 0, lastActive: Date.now(), ended: false };
       this.uploads.set(key, entry);
       this.log.info('upload started', { peer, upload: key });
     }
@@ -334,13 +342,13 @@ export class Seed {
         const refusal = this.holds.refusal(peer, { peer: bytes.length, open: bytes.length });
         if (refusal) return this.stop(entry, 'quota', refusal);
       }
-      const low = await this.disk.refusal(bytes.length);
-      if (low) return this.stop(entry, 'unavailable', low);
-      if (entry.stopped) throw this.refuse(peer, 'unavailable', 'this upload was stopped; start a new one');
-      // Counted before the write, so concurrent blocks of this peer cannot all pass the check.
+      // Counted at once (no await since the check), so concurrent blocks cannot all pass it.
       entry.ids.set(id, bytes.length);
       entry.bytes += bytes.length;
       this.holds.reserve(peer, bytes.length, entry.open);
+      const low = await this.disk.refusal(bytes.length, entry.ids.size === 1);
+      if (low) return this.stop(entry, 'unavailable', low);
+      if (entry.ended) throw this.lateBlock(entry);
     }
     const had = this.store.blockSize(id) !== undefined;
     try {
@@ -357,16 +365,24 @@ export class Seed {
       entry.written.add(id);
       this.disk.wrote(bytes.length);
     }
-    if (entry.stopped) {
-      // Stopped while this block was being written: it goes with the rest of the upload.
-      await this.dropUploadBlocks(entry, [id]);
-      throw this.refuse(peer, 'unavailable', 'this upload was stopped; start a new one');
+    if (entry.ended) {
+      // Ended while this block was being written: it goes with the rest of the upload.
+      if (this.stopped.has(key)) await this.dropUploadBlocks(entry, [id]);
+      throw this.lateBlock(entry);
     }
   }
 
+  /** The answer to a block that arrives for an upload that has ended. */
+  private lateBlock(entry: Upload): StoreRefusedError {
+    const stoppedBy = this.stopped.get(entry.key);
+    return stoppedBy
+      ? this.refuse(entry.peer, stoppedBy.reason, stoppedBy.detail)
+      : this.refuse(entry.peer, 'unknown-upload', 'that upload has ended; start a new one');
+  }
+
   /** Stops an upload (refused or failed), releases what it holds, and throws the refusal. */
-  private async stop(entry: Upload, reason: 'quota' | 'unavailable' | 'incomplete' | 'bad-block', detail: string): Promise<never> {
-    await this.release(entry, reason);
+  private async stop(entry: Upload, reason: RefusalReason, detail: string): Promise<never> {
+    await this.release(entry, { reason, detail });
     throw this.refuse(entry.peer, reason, detail);
   }
 
@@ -374,15 +390,15 @@ export class Seed {
    * Ends an upload that will not be committed: its pin goes, the blocks it brought that nothing
    * else pins are deleted (a failed upload leaves no debris), and its later blocks are refused.
    */
-  private async release(entry: Upload, why: string): Promise<void> {
-    if (entry.stopped) return;
-    entry.stopped = true;
+  private async release(entry: Upload, why: Refusal): Promise<void> {
+    if (entry.ended) return;
+    entry.ended = true;
     this.uploads.delete(entry.key);
-    this.stopped.add(entry.key);
-    if (this.stopped.size > MAX_STOPPED_UPLOADS) this.stopped.delete(this.stopped.values().next().value!);
+    this.stopped.set(entry.key, why);
+    if (this.stopped.size > MAX_STOPPED_UPLOADS) this.stopped.delete(this.stopped.keys().next().value!);
     this.holds.unreserve(entry.peer, entry.bytes, entry.open);
     const dropped = await this.dropUploadBlocks(entry, [...entry.written]);
-    this.log.info('upload released', { peer: entry.peer, upload: entry.key, reason: why, blocks: entry.ids.size, dropped });
+    this.log.info('upload released', { peer: entry.peer, upload: entry.key, reason: why.reason, blocks: entry.ids.size, dropped });
   }
 
   private async dropUploadBlocks(entry: Upload, ids: BlockId[]): Promise<number> {
@@ -401,7 +417,8 @@ export class Seed {
     const key = toHex(upload);
     const entry = this.uploads.get(key);
     if (!entry) {
-      if (this.stopped.has(key)) throw this.refuse(peer, 'unavailable', 'this upload was stopped; start a new one');
+      const stoppedBy = this.stopped.get(key);
+      if (stoppedBy) throw this.refuse(peer, stoppedBy.reason, stoppedBy.detail);
       return this.renew(peer, root);
     }
     if (entry.peer !== peer) throw this.refuse(peer, 'unknown-upload', 'no such upload from this peer');
@@ -432,7 +449,7 @@ export class Seed {
         this.holds.reserve(peer, entry.bytes, entry.open);
         throw error;
       }
-      entry.stopped = true;
+      entry.ended = true;
       this.uploads.delete(key);
       // A held file that was missing blocks is whole again: this upload brought them back.
       if (this.incomplete.has(root)) this.markWhole(root);
@@ -441,7 +458,7 @@ export class Seed {
     } catch (error) {
       if (!isLocalFault(error)) throw error;
       this.faults.report('commit', error, { peer, upload: key, root });
-      await this.release(entry, 'fault');
+      await this.release(entry, { reason: 'unavailable', detail: SEED_UNAVAILABLE });
       throw this.refuse(peer, 'unavailable', SEED_UNAVAILABLE);
     }
   }
@@ -577,7 +594,7 @@ export class Seed {
     const now = Date.now();
     for (const upload of [...this.uploads.values()]) {
       if (now - upload.lastActive < UPLOAD_IDLE_TTL_MS) continue;
-      upload.stopped = true;
+      upload.ended = true;
       this.uploads.delete(upload.key);
       this.holds.unreserve(upload.peer, upload.bytes, upload.open);
       // Its blocks stay as evictable cache: a slow uploader's next attempt may reuse them.
