@@ -70,6 +70,23 @@ export const DEFAULT_OPEN_SHARE = 0.5;
 export const DEFAULT_OPEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 /** How often a page renews, with every seed it reaches, the files it added (and once on connecting). */
 export const RENEW_INTERVAL_MS = 6 * 60 * 60 * 1000;
+/** Uploads in progress one peer may have, and a seed keeps at once (more are refused as busy). */
+export const MAX_UPLOADS_PER_PEER = 16;
+export const MAX_UPLOADS = 1024;
+/**
+ * Least a block and a file are charged against a stranger's quota, whatever their size: what a
+ * block file costs on disk, and what a file's record costs in memory and in the held-file list.
+ * Without them a quota of tiny blocks or files would grow those tables by millions of entries.
+ */
+export const MIN_BLOCK_CHARGE = 4 * 1024;
+export const MIN_FILE_CHARGE = 64 * 1024;
+/**
+ * A renewal this soon after the same peer's last one is kept in memory and written with others
+ * every RENEW_FLUSH_MS, not at once: a flood of renewals costs one write per flush, and a crash
+ * loses at most a few seconds of a file's life.
+ */
+export const RENEW_WRITE_GAP_MS = 60 * 60 * 1000;
+export const RENEW_FLUSH_MS = 5_000;
 /** Most peers one file is kept for: each renews and is charged for it; more are refused. */
 export const MAX_OWNERS_PER_FILE = 16;
 /** The expiry sweep runs this often at most (and ttl/8 at least, so short test TTLs are prompt). */

@@ -5,11 +5,12 @@
 // every file it owns (each owner is charged the whole file) plus its uploads in progress
 // (`reserve`). `openBytes` is what peers not on the allow list hold together: files with an owner
 // whose hold expires (and not kept by the operator), plus their uploads in progress. Only those
-// peers are limited: `peerQuota` each and `openBudget` together. An owner's hold expires
+// peers are limited: `peerQuota` each and `openBudget` together. A file is charged at least
+// MIN_FILE_CHARGE, so a quota bounds how many records a peer can make. An owner's hold expires
 // `ttlMs` after it last renewed; a file with no owner left (and not kept) is dropped by `expire`.
 
 import type { BlockId } from '../content/format.js';
-import { MAX_OWNERS_PER_FILE } from '../net/limits.js';
+import { MAX_OWNERS_PER_FILE, MIN_FILE_CHARGE } from '../net/limits.js';
 import type { FileOwner, HeldFile } from './held-files.js';
 import { formatSize } from './sizes.js';
 
@@ -101,7 +102,7 @@ export class Holds {
   /** What holding `root` (`bytes` if not held yet) for `peer` would add. */
   costOfHold(peer: string, root: BlockId, bytes: number, expires: boolean): Cost {
     const hold = this.holds.get(root);
-    const size = hold?.bytes ?? bytes;
+    const size = charge(hold?.bytes ?? bytes);
     return {
       peer: hold?.owners.has(peer) ? 0 : size,
       open: expires && !(hold && countsOpen(hold)) ? size : 0,
@@ -180,8 +181,9 @@ export class Holds {
   }
 
   private account(hold: Hold, sign: 1 | -1): void {
-    for (const owner of hold.owners.keys()) this.addPeer(owner, sign * hold.bytes);
-    if (countsOpen(hold)) this.openBytes += sign * hold.bytes;
+    const bytes = charge(hold.bytes);
+    for (const owner of hold.owners.keys()) this.addPeer(owner, sign * bytes);
+    if (countsOpen(hold)) this.openBytes += sign * bytes;
   }
 
   private addPeer(peer: string, bytes: number): void {
@@ -189,6 +191,11 @@ export class Holds {
     if (total > 0) this.peerBytes.set(peer, total);
     else this.peerBytes.delete(peer);
   }
+}
+
+/** What a file of `bytes` counts for. */
+function charge(bytes: number): number {
+  return Math.max(bytes, MIN_FILE_CHARGE);
 }
 
 /** A file limited peers hold: one of its owners' holds expires, and the operator does not keep it. */

@@ -47,6 +47,11 @@ import {
   HEAL_NO_HOLDER_MS,
   HEAL_RETRY_MS,
   MAX_STOPPED_UPLOADS,
+  MAX_UPLOADS,
+  MAX_UPLOADS_PER_PEER,
+  MIN_BLOCK_CHARGE,
+  RENEW_FLUSH_MS,
+  RENEW_WRITE_GAP_MS,
   UPLOAD_IDLE_TTL_MS,
 } from '../net/limits.js';
 import { SEEDS_TOPIC } from '../net/signal-messages.js';
@@ -97,7 +102,7 @@ interface Upload {
   readonly peer: string;
   /** Counted against the open share (the peer is not on an allow list). */
   readonly open: boolean;
-  /** Block id → size, each block pushed in this upload. */
+  /** Block id → what it is charged (its size, at least MIN_BLOCK_CHARGE), each block pushed. */
   readonly ids: Map<BlockId, number>;
   /** Blocks this upload brought into the store (dropped if the upload fails). */
   readonly written: Set<BlockId>;
@@ -140,6 +145,8 @@ export class Seed {
   private readonly repairQueue: BlockId[] = [];
   private readonly retries = new Map<BlockId, ReturnType<typeof setTimeout>>();
   private readonly aborts = new Set<AbortController>();
+  /** Files whose renewals are in memory only, written at the next flush. */
+  private readonly unwritten = new Set<BlockId>();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private closed = false;
 
@@ -224,6 +231,7 @@ export class Seed {
     swarm.announce([SEEDS_TOPIC, ...seed.whole]);
     swarm.start();
     seed.every(60_000, () => seed!.dropIdleUploads());
+    seed.every(RENEW_FLUSH_MS, () => seed!.writeRenewals());
     seed.every(Math.max(250, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () => seed!.expireHolds());
     const usage = await raw.usage();
     log.info('seed ready', {
@@ -271,6 +279,7 @@ export class Seed {
       if (name.startsWith(UPLOAD_PIN)) await this.store.unpin(name);
       else if (name.startsWith(FILE_PIN) && isBlockId(name.slice(FILE_PIN.length))) pinned.add(name.slice(FILE_PIN.length));
     }
+    const kept: Promise<void>[] = [];
     for (const root of pinned) {
       if (recorded.has(root)) continue;
       if (existed) {
@@ -278,8 +287,9 @@ export class Seed {
         this.log.info('undid a commit that did not finish', { root });
         continue;
       }
-      await this.records.put(this.holds.keep(root, this.pinnedBytes(root)));
+      kept.push(this.records.put(this.holds.keep(root, this.pinnedBytes(root))));
     }
+    await Promise.all(kept);
     if (!existed && pinned.size > 0) {
       this.log.info('files stored before owners were recorded are kept for good', { files: pinned.size });
     }
@@ -332,44 +342,62 @@ export class Seed {
     let entry = this.uploads.get(key);
     if (entry && entry.peer !== peer) throw this.refuse(peer, 'unknown-upload', 'that upload belongs to another peer');
     if (!entry) {
+      const busy = this.uploadRefusal(peer);
+      if (busy) throw this.refuse(peer, 'busy', busy);
       entry = { key, peer, open: this.isLimited(peer), ids: new Map(), written: new Set(), bytes: 0, lastActive: Date.now(), ended: false };
       this.uploads.set(key, entry);
       this.log.info('upload started', { peer, upload: key });
     }
     entry.lastActive = Date.now();
     if (!entry.ids.has(id)) {
+      const charge = Math.max(bytes.length, MIN_BLOCK_CHARGE);
       if (entry.open) {
-        const refusal = this.holds.refusal(peer, { peer: bytes.length, open: bytes.length });
+        const refusal = this.holds.refusal(peer, { peer: charge, open: charge });
         if (refusal) return this.stop(entry, 'quota', refusal);
       }
       // Counted at once (no await since the check), so concurrent blocks cannot all pass it.
-      entry.ids.set(id, bytes.length);
-      entry.bytes += bytes.length;
-      this.holds.reserve(peer, bytes.length, entry.open);
+      entry.ids.set(id, charge);
+      entry.bytes += charge;
+      this.holds.reserve(peer, charge, entry.open);
       const low = await this.disk.refusal(bytes.length, entry.ids.size === 1);
       if (low) return this.stop(entry, 'unavailable', low);
       if (entry.ended) throw this.lateBlock(entry);
     }
+    if (entry.ended) throw this.lateBlock(entry);
     const had = this.store.blockSize(id) !== undefined;
+    let failure: Refusal | undefined;
     try {
       // Pinned before it is written, so the quota counts it and eviction cannot take it meanwhile.
       await this.store.pin(UPLOAD_PIN + key, [id]);
       await this.store.put(id, bytes);
     } catch (error) {
-      if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED') return this.stop(entry, 'quota', error.message);
-      if (!isLocalFault(error)) throw error;
-      this.faults.report('store', error, { peer, upload: key, block: id });
-      return this.stop(entry, 'unavailable', SEED_UNAVAILABLE);
+      if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED') failure = { reason: 'quota', detail: error.message };
+      else if (!isLocalFault(error)) throw error;
+      else {
+        this.faults.report('store', error, { peer, upload: key, block: id });
+        failure = { reason: 'unavailable', detail: SEED_UNAVAILABLE };
+      }
     }
-    if (!had) {
+    if (!failure && !had) {
       entry.written.add(id);
       this.disk.wrote(bytes.length);
     }
     if (entry.ended) {
-      // Ended while this block was being written: it goes with the rest of the upload.
-      if (this.stopped.has(key)) await this.dropUploadBlocks(entry, [id]);
+      // The upload ended (stopped or committed) while this block was on its way: its pin, made
+      // again just now, goes, and so does the block if nothing else keeps it.
+      await this.dropUploadBlocks(entry, failure || had ? [] : [id]);
       throw this.lateBlock(entry);
     }
+    if (failure) return this.stop(entry, failure.reason, failure.detail);
+  }
+
+  /** Why `peer` may not start another upload now (too many in progress), or undefined. */
+  private uploadRefusal(peer: string): string | undefined {
+    if (this.uploads.size >= MAX_UPLOADS) return 'the seed has too many uploads in progress; try again later';
+    let mine = 0;
+    for (const upload of this.uploads.values()) if (upload.peer === peer) mine++;
+    if (mine >= MAX_UPLOADS_PER_PEER) return `at most ${MAX_UPLOADS_PER_PEER} uploads in progress per peer`;
+    return undefined;
   }
 
   /** The answer to a block that arrives for an upload that has ended. */
@@ -470,6 +498,15 @@ export class Seed {
       throw this.refuse(peer, 'unknown-upload', 'no such upload, and this seed does not hold that file (files of peers not on its allow list expire unless renewed)');
     }
     const expires = this.isLimited(peer);
+    const mine = held.owners.find((o) => o.peer === peer);
+    if (mine && Date.now() - mine.renewedAt < Math.min(RENEW_WRITE_GAP_MS, this.holds.policy.ttlMs / 10)) {
+      // Renewed a moment ago: written with the next flush, not now.
+      this.holds.hold(root, held.bytes, peer, expires);
+      this.unwritten.add(root);
+      this.log.info('file renewed', { peer, root });
+      if (this.incomplete.has(root)) throw this.refuse(peer, 'incomplete', 'the seed is missing blocks of this file and is repairing it; renewed all the same');
+      return;
+    }
     if (!this.holds.hasRoomForOwner(peer, root)) throw this.refuse(peer, 'quota', 'this file is kept for as many peers as the seed allows');
     if (expires) {
       const refusal = this.holds.refusal(peer, this.holds.costOfHold(peer, root, held.bytes, expires));
@@ -573,18 +610,30 @@ export class Seed {
     return { total, missing, ids, bytes };
   }
 
+  /** Writes renewals kept in memory. */
+  private async writeRenewals(): Promise<void> {
+    const files = [...this.unwritten].map((root) => this.holds.get(root)).filter((f): f is HeldFile => f !== undefined);
+    this.unwritten.clear();
+    // Put together: the records batch them into one or two writes.
+    await Promise.all(files.map((file) => this.records.put(file).catch((error) => this.faults.report('renew', error, { root: file.root }))));
+  }
+
   /** Ends holds past their expiry; a file nobody holds any more is unpinned and withdrawn. */
   private async expireHolds(): Promise<void> {
     const { changed, dropped } = this.holds.expire();
-    for (const file of changed) await this.records.put(file).catch((error) => this.faults.report('expire', error, { root: file.root }));
+    await Promise.all(changed.map((file) => this.records.put(file).catch((error) => this.faults.report('expire', error, { root: file.root }))));
+    if (dropped.length === 0) return;
     for (const file of dropped) {
       this.whole.delete(file.root);
       this.incomplete.delete(file.root);
+      this.unwritten.delete(file.root);
       clearTimeout(this.retries.get(file.root));
       this.retries.delete(file.root);
-      this.swarm.withdraw([file.root]);
-      // Forgotten before unpinned: a crash in between leaves a pin without a record, undone at start.
-      await this.records.delete(file.root).catch((error) => this.faults.report('expire', error, { root: file.root }));
+    }
+    this.swarm.withdraw(dropped.map((f) => f.root));
+    // Forgotten before unpinned: a crash in between leaves a pin without a record, undone at start.
+    await Promise.all(dropped.map((f) => this.records.delete(f.root).catch((error) => this.faults.report('expire', error, { root: f.root }))));
+    for (const file of dropped) {
       await this.store.unpin(FILE_PIN + file.root).catch((error) => this.faults.report('expire', error, { root: file.root }));
       this.log.info('file expired', { root: file.root, bytes: file.bytes });
     }
@@ -714,6 +763,7 @@ export class Seed {
     for (const timer of this.retries.values()) clearTimeout(timer);
     for (const abort of this.aborts) abort.abort(new Error('seed closing'));
     this.swarm.close();
+    await this.writeRenewals();
     await this.records.close();
     await this.store.close();
   }
