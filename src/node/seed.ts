@@ -32,7 +32,7 @@ import { toHex } from '../content/bytes.js';
 import { defaultBackend } from '../content/crypto.js';
 import { fetchIndexIds } from '../content/block-list.js';
 import { BLOCK_ID_BYTES, isBlockId, type BlockId } from '../content/format.js';
-import { DEFAULT_ID_LAYOUT, decodeRootStructure, idsInIndexBlock } from '../content/manifest.js';
+import { DEFAULT_ID_LAYOUT, IDS_PER_INDEX_BLOCK, decodeRootStructure, idsInIndexBlock } from '../content/manifest.js';
 import type { BlockStore } from '../store/block-store.js';
 import { BlockFetcher } from '../net/fetch.js';
 import type { PeerIdentity } from '../net/identity.js';
@@ -123,6 +123,8 @@ interface FileCheck {
   /** Blocks in the file (0: unknown, its root is not held). */
   readonly total: number;
   readonly missing: number;
+  /** The listing stopped early: `missing` is a lower bound. */
+  readonly atLeast: boolean;
   /** Distinct ids held (only when nothing is missing). */
   readonly ids: Set<BlockId>;
   readonly bytes: number;
@@ -458,7 +460,7 @@ export class Seed {
         const detail =
           check.total === 0
             ? 'the seed does not hold the root block, and keeps only whole files'
-            : `the seed lacks ${check.missing} of the file's ${check.total} blocks, and keeps only whole files`;
+            : `the seed lacks ${check.atLeast ? 'at least ' : ''}${check.missing} of the file's ${check.total} blocks, and keeps only whole files`;
         return await this.stop(entry, 'incomplete', detail);
       }
       const expires = entry.open;
@@ -471,11 +473,16 @@ export class Seed {
       }
       // The upload's bytes become the file's: uncounted first, so the two are never counted at once.
       this.holds.unreserve(peer, entry.bytes, entry.open);
+      let kept: boolean;
       try {
-        await this.keepFile(root, check.ids, check.bytes, peer, expires);
+        kept = await this.keepFile(root, check.ids, check.bytes, peer, expires);
       } catch (error) {
         this.holds.reserve(peer, entry.bytes, entry.open);
         throw error;
+      }
+      if (!kept) {
+        this.holds.reserve(peer, entry.bytes, entry.open);
+        return await this.stop(entry, 'incomplete', 'blocks of the file were dropped while it was committed; send it again');
       }
       entry.ended = true;
       this.uploads.delete(key);
@@ -525,13 +532,20 @@ export class Seed {
 
   /**
    * Pins (for a new file) and records `peer` as an owner, durably, before anyone is told; undone if
-   * either fails. Announces a file new to the seed.
+   * either fails. Announces a file new to the seed. False (nothing kept) if a block of a new file
+   * went missing since it was checked (it was unpinned cache, and evicted meanwhile).
    */
-  private async keepFile(root: BlockId, ids: Set<BlockId> | undefined, bytes: number, peer: string, expires: boolean): Promise<void> {
+  private async keepFile(root: BlockId, ids: Set<BlockId> | undefined, bytes: number, peer: string, expires: boolean): Promise<boolean> {
     const before = this.holds.get(root);
     const pin = FILE_PIN + root;
     try {
-      if (!before && ids) await this.store.pin(pin, ids);
+      if (!before && ids) {
+        await this.store.pin(pin, ids);
+        if (this.missingBlocks(root).length > 0) {
+          await this.store.unpin(pin);
+          return false;
+        }
+      }
       await this.records.put(this.holds.hold(root, bytes, peer, expires));
     } catch (error) {
       this.holds.set(root, before);
@@ -542,16 +556,19 @@ export class Seed {
       this.whole.add(root);
       this.swarm.announce([root]);
     }
+    return true;
   }
 
   /**
    * Lists the file `root` from the store, without the key: undefined if `root` is not a file's root
-   * (or is damaged); else how many of its blocks are missing. Reads only the root and index blocks,
-   * and never lists more ids than the store holds blocks (a root cannot make it walk more).
+   * (or is damaged); else how many of its blocks are missing. Reads only the root and the index
+   * blocks the store holds (a missing one counts with every id it would list). It stops once it
+   * has listed more ids than the store holds blocks, plus one index block's worth: such a file
+   * cannot be whole, and a root declaring millions of ids costs no more than that (`atLeast`).
    */
   private async checkFile(root: BlockId): Promise<FileCheck | undefined> {
     const rootBytes = await this.store.get(root);
-    if (!rootBytes) return { total: 0, missing: 1, ids: new Set(), bytes: 0 };
+    if (!rootBytes) return { total: 0, missing: 1, atLeast: false, ids: new Set(), bytes: 0 };
     let structure;
     try {
       structure = decodeRootStructure(root, rootBytes);
@@ -561,12 +578,13 @@ export class Seed {
     }
     const indexed = structure.layout === 'indexed';
     const total = structure.blockCount + (indexed ? structure.refCount : 0) + 1;
-    const held = (await this.store.usage()).blocks;
-    if (total > held) return { total, missing: total - held, ids: new Set(), bytes: 0 };
+    const budget = (await this.store.usage()).blocks + IDS_PER_INDEX_BLOCK;
     const ids = new Set<BlockId>();
     let missing = 0;
     let bytes = 0;
+    let listed = 0;
     const add = (id: BlockId) => {
+      listed++;
       const size = this.store.blockSize(id);
       if (size === undefined) missing++;
       else if (!ids.has(id)) {
@@ -583,6 +601,9 @@ export class Seed {
       return block;
     };
     for (let j = 0; j < structure.refCount; j++) {
+      if (listed > budget) {
+        return { total, missing: Math.max(missing, total - (budget - IDS_PER_INDEX_BLOCK)), atLeast: true, ids, bytes };
+      }
       const ref = idAt(refs, j);
       if (!indexed) {
         add(ref);
@@ -607,7 +628,7 @@ export class Seed {
       for (let i = 0; i < packed.length / BLOCK_ID_BYTES; i++) add(idAt(packed, i));
     }
     add(root);
-    return { total, missing, ids, bytes };
+    return { total, missing, atLeast: false, ids, bytes };
   }
 
   /** Writes renewals kept in memory. */

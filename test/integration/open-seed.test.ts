@@ -179,4 +179,47 @@ describe('a commit of a file the seed does not hold whole', () => {
     await session.commit(whole, sealed.root);
     await expect.poll(() => looker.lookup(sealed.root), { timeout: 10_000 }).toEqual([n.seedId]);
   }, 90_000);
+
+  it('is listed through its index blocks: refused without them or without its data, taken whole', async () => {
+    const n = await net();
+    await serve(n);
+    const up: Uploader = await startUploader(n.signalUrl);
+    closers.push(() => up.close());
+    const session = await up.swarm.connect(n.seedId);
+    // 4,100 chunks of 1 KiB: more than a root lists inline, so the data ids are in an index block.
+    const blocks: SealedBlock[] = [];
+    const sealed = await sealFile([pseudoRandomBytes(4100 * 1024, 8)], (block) => void blocks.push(block), {
+      name: 'indexed.bin',
+      chunkSize: 1024,
+    });
+    expect(sealed.indexIds).toHaveLength(1);
+    const root = blocks.find((b) => b.id === sealed.root)!;
+    const index = blocks.find((b) => b.id === sealed.indexIds[0])!;
+    const pushAll = async (upload: Uint8Array, which: SealedBlock[]) => {
+      const window: Promise<void>[] = [];
+      for (const block of which) {
+        window.push(session.store(upload, block.bytes));
+        if (window.length >= 8) await window.shift();
+      }
+      await Promise.all(window);
+    };
+
+    const rootOnly = randomBytes(16);
+    await pushAll(rootOnly, [root]);
+    expect(await session.commit(rootOnly, sealed.root).catch((e: unknown) => e)).toMatchObject({
+      reason: 'incomplete',
+      detail: "the seed lacks 4101 of the file's 4102 blocks, and keeps only whole files",
+    });
+    const noData = randomBytes(16);
+    await pushAll(noData, [root, index]);
+    expect(await session.commit(noData, sealed.root).catch((e: unknown) => e)).toMatchObject({
+      reason: 'incomplete',
+      detail: "the seed lacks 4100 of the file's 4102 blocks, and keeps only whole files",
+    });
+    const whole = randomBytes(16);
+    await pushAll(whole, blocks);
+    await session.commit(whole, sealed.root);
+    const looker = await observer(n.signalUrl);
+    await expect.poll(() => looker.lookup(sealed.root), { timeout: 10_000 }).toEqual([n.seedId]);
+  }, 120_000);
 });
