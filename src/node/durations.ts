@@ -17,10 +17,3 @@ export function parseDuration(text: string): number | undefined {
   const ms = Math.round(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!);
   return ms > 0 && Number.isSafeInteger(ms) ? ms : undefined;
 }
-
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
