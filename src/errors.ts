@@ -171,16 +171,27 @@ export class NoHolderError extends MycelError {
   }
 }
 
-export type RefusalReason = 'quota' | 'not-allowed' | 'bad-block' | 'busy' | 'unknown-upload';
+/**
+ * Why a peer would not keep what we pushed. `incomplete`: a commit named a file the peer does not
+ * hold every block of. `unavailable`: the peer cannot store now (its disk failed or is nearly full);
+ * it says no more than that, and trying again later or elsewhere is right.
+ */
+export type RefusalReason = 'quota' | 'not-allowed' | 'bad-block' | 'busy' | 'unknown-upload' | 'incomplete' | 'unavailable';
+
+/** What a peer says when its own storage failed: generic on purpose (no paths leave the process). */
+export const UNAVAILABLE_MESSAGE = 'the peer cannot store this now';
 
 /** A peer (usually a seed) would not keep what we pushed. */
 export class StoreRefusedError extends MycelError {
   readonly reason: RefusalReason;
   readonly peerId: string;
+  /** The refusal in the refusing peer's words, without who refused: what goes on the wire. */
+  readonly detail: string;
   constructor(peerId: string, reason: RefusalReason, detail: string) {
     super('STORE_REFUSED', `peer ${short(peerId)} refused to store: ${detail || reason}`);
     this.reason = reason;
     this.peerId = peerId;
+    this.detail = detail || reason;
   }
 }
 

@@ -129,3 +129,69 @@ export const ABANDON_NOTICES_PER_SECOND = 5;
  * have stopped reading.
  */
 export const ERROR_FLUSH_MS = 1_000;
+
+// --- A seed's storage for others (seed hardening: quotas, expiry, disk faults, repair) ---
+
+/**
+ * Default most one peer not on a seed's allow list may keep on it, pinned files and uploads in
+ * progress together: one large video or a few thousand photos, and a tenth of the default 10 GiB
+ * quota, so one stranger cannot take the seed.
+ */
+export const DEFAULT_PEER_QUOTA = 2 ** 30;
+/**
+ * Default share of a seed's quota all peers not on its allow list may pin together. Peer ids cost
+ * nothing, so per-peer quotas alone do not stop many strangers; the rest of the quota stays for
+ * cache and repair, so a full open share fails new puts but not gets or healing.
+ */
+export const DEFAULT_OPEN_SHARE = 0.5;
+/**
+ * Default time a file kept for a peer not on the allow list lives without being renewed. A month:
+ * a page opened now and then (it renews on start) or a monthly `mycel renew` keeps a file; what
+ * nobody cared about for a month is reclaimed.
+ */
+export const DEFAULT_OPEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+/** How often a page renews, with every seed it reaches, the files it added (and once on connecting). */
+export const RENEW_INTERVAL_MS = 6 * 60 * 60 * 1000;
+/** Uploads in progress one peer may have, and a seed keeps at once (more are refused as busy). */
+export const MAX_UPLOADS_PER_PEER = 16;
+export const MAX_UPLOADS = 1024;
+/**
+ * Least a block and a file are charged against a stranger's quota, whatever their size: what a
+ * block file costs on disk, and what a file's record costs in memory and in the held-file list.
+ * Without them a quota of tiny blocks or files would grow those tables by millions of entries.
+ */
+export const MIN_BLOCK_CHARGE = 4 * 1024;
+export const MIN_FILE_CHARGE = 64 * 1024;
+/**
+ * A renewal this soon after the same peer's last one is kept in memory and written with others
+ * every RENEW_FLUSH_MS, not at once: a flood of renewals costs one write per flush, and a crash
+ * loses at most a few seconds of a file's life.
+ */
+export const RENEW_WRITE_GAP_MS = 60 * 60 * 1000;
+export const RENEW_FLUSH_MS = 5_000;
+/** Most peers one file is kept for: each renews and is charged for it; more are refused. */
+export const MAX_OWNERS_PER_FILE = 16;
+/** The expiry sweep runs this often at most (and ttl/8 at least, so short test TTLs are prompt). */
+export const EXPIRY_SWEEP_MAX_MS = 60_000;
+/** Uploads stopped by a refusal remembered, so their blocks still in flight are refused too. */
+export const MAX_STOPPED_UPLOADS = 1024;
+/**
+ * Default free disk space a seed keeps: stores are refused below it, before the disk is full and
+ * writes (its own file list, logs, other programs') start failing. 0 turns the watch off.
+ */
+export const DEFAULT_MIN_FREE_BYTES = 1 * 2 ** 30;
+/** Free space is read from the file system at most this often; writes since are subtracted. */
+export const DISK_STAT_INTERVAL_MS = 1_000;
+/** The same local fault (error code) is logged once per this period, with a count. */
+export const FAULT_LOG_INTERVAL_MS = 60_000;
+/**
+ * A block of a held file that went bad is fetched again from other holders of the file; with none
+ * found in this long, the file is withdrawn (no longer announced) until a later attempt heals it.
+ */
+export const HEAL_NO_HOLDER_MS = 10_000;
+/** A repair stops after this long whatever happens (a disk that fails every write, a slow holder). */
+export const HEAL_DEADLINE_MS = 120_000;
+/** A withdrawn file is tried again this often. */
+export const HEAL_RETRY_MS = 5 * 60_000;
+/** Files repaired at once. */
+export const HEAL_CONCURRENCY = 2;

@@ -22,7 +22,7 @@
 // one token per topic): more is a flood. They are passed on as events and never kept, so nothing a
 // peer names grows our memory.
 
-import { ClosedError, ProtocolError, StoreRefusedError, TimeoutError, MycelError } from '../errors.js';
+import { ClosedError, ProtocolError, StoreRefusedError, TimeoutError, MycelError, UNAVAILABLE_MESSAGE } from '../errors.js';
 import { channelAuthMessage } from './channel-auth.js';
 import { verifyPeerSignature, type PeerIdentity } from './identity.js';
 import { bytesEqual, fromHex, toHex } from '../content/bytes.js';
@@ -61,6 +61,11 @@ export interface SessionHost {
    */
   receiveStore?(peer: string, upload: Uint8Array, id: BlockId, bytes: Uint8Array): Promise<void>;
   receiveCommit?(peer: string, upload: Uint8Array, root: BlockId): Promise<void>;
+  /**
+   * Told of a local failure met while answering `peer` (a disk error from the store, anything not a
+   * refusal): the peer heard only not-found or a generic `unavailable` refusal.
+   */
+  onLocalFault?(error: unknown, context: { peer: string; op: 'want' | 'store' | 'commit' }): void;
 }
 
 export interface SessionEvents extends Record<string, unknown> {
@@ -385,7 +390,13 @@ export class PeerSession extends Emitter<SessionEvents> {
   private async answer(frame: Frame): Promise<void> {
     switch (frame.type) {
       case FrameType.Want: {
-        const bytes = await this.host.store.get(frame.block);
+        let bytes: Uint8Array | undefined;
+        try {
+          bytes = await this.host.store.get(frame.block);
+        } catch (error) {
+          // Our fault, not the peer's: it hears not-found, never our error's text (paths).
+          this.host.onLocalFault?.(error, { peer: this.peer, op: 'want' });
+        }
         if (!bytes) {
           this.rememberMiss(frame.block);
           return this.sendFrame({ type: FrameType.NotFound, id: frame.id });
@@ -404,9 +415,10 @@ export class PeerSession extends Emitter<SessionEvents> {
         try {
           await this.host.receiveStore(this.peer, frame.upload.slice(), id, frame.bytes);
         } catch (error) {
-          if (error instanceof StoreRefusedError) return refuse(error.reason, error.message);
+          if (error instanceof StoreRefusedError) return refuse(error.reason, error.detail);
           if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED') return refuse('quota', error.message);
-          throw error;
+          this.host.onLocalFault?.(error, { peer: this.peer, op: 'store' });
+          return refuse('unavailable', UNAVAILABLE_MESSAGE);
         }
         return this.sendFrame({ type: FrameType.Stored, id: frame.id });
       }
@@ -418,9 +430,10 @@ export class PeerSession extends Emitter<SessionEvents> {
           await this.host.receiveCommit(this.peer, frame.upload.slice(), frame.root);
         } catch (error) {
           if (error instanceof StoreRefusedError) {
-            return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: error.reason, message: error.message });
+            return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: error.reason, message: error.detail });
           }
-          throw error;
+          this.host.onLocalFault?.(error, { peer: this.peer, op: 'commit' });
+          return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: 'unavailable', message: UNAVAILABLE_MESSAGE });
         }
         return this.sendFrame({ type: FrameType.Committed, id: frame.id });
       }

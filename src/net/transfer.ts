@@ -5,7 +5,8 @@
 // (unknown to the seed until asked) and the root are read back from it, and only a seed that returns
 // them all, hashing to their ids, counts as holding a copy.
 
-import { ClosedError, MycelError, UnprovenCopyError, throwIfAborted } from '../errors.js';
+import { BlockMissingError, ClosedError, MycelError, StoreRefusedError, UnprovenCopyError, throwIfAborted } from '../errors.js';
+import { listFileBlockIds } from '../content/block-list.js';
 import type { ByteSource } from '../content/chunker.js';
 import { randomBytes } from '../content/crypto.js';
 import { BlockKind, type BlockId } from '../content/format.js';
@@ -120,6 +121,53 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
   const seeds = healthy().map((s) => s.peer);
   if (options.seeds.length > 0 && seeds.length === 0) throw firstFailure(failures);
   return { file, seeds, failed: [...failures].map(([peer, error]) => ({ peer, error })) };
+}
+
+/**
+ * Renews the hold `seed` keeps on the file `root` for us: a commit of the root under a fresh upload
+ * id (a seed keeps a file for a peer not on its allow list only until it is renewed). If the seed
+ * no longer holds it whole and `store` holds every block, the file is pushed again from there.
+ * Resolves with what was done.
+ * @throws StoreRefusedError (e.g. `unknown-upload`: the seed does not hold it and we cannot resend it)
+ */
+export async function renewFile(
+  seed: PeerSession,
+  root: BlockId,
+  options: { store?: BlockStore; signal?: AbortSignal } = {},
+): Promise<'renewed' | 'pushed'> {
+  try {
+    await seed.commit(randomBytes(UPLOAD_ID_BYTES), root, { signal: options.signal });
+    return 'renewed';
+  } catch (error) {
+    const resend = error instanceof StoreRefusedError && (error.reason === 'unknown-upload' || error.reason === 'incomplete');
+    if (!resend || !options.store) throw error;
+  }
+  await pushHeldFile(seed, root, options.store, options.signal);
+  return 'pushed';
+}
+
+/**
+ * Pushes every block of the file `root` from `store` to `seed` (listed without the key), commits
+ * it and reads the root back. At most UPLOAD_WINDOW blocks wait for acknowledgement.
+ * @throws BlockMissingError if `store` lacks a block; StoreRefusedError; UnprovenCopyError
+ */
+export async function pushHeldFile(seed: PeerSession, root: BlockId, store: BlockStore, signal?: AbortSignal): Promise<void> {
+  const upload = randomBytes(UPLOAD_ID_BYTES);
+  const getBlock = async (id: BlockId) => {
+    const bytes = await store.get(id);
+    if (!bytes) throw new BlockMissingError(id, 'not held here');
+    return bytes;
+  };
+  const unacked: Promise<void>[] = [];
+  for await (const id of listFileBlockIds(root, getBlock, { signal })) {
+    const pushed = seed.store(upload, await getBlock(id), { signal });
+    pushed.catch(() => {}); // awaited below, in order
+    unacked.push(pushed);
+    if (unacked.length >= UPLOAD_WINDOW) await unacked.shift();
+  }
+  await Promise.all(unacked);
+  await seed.commit(upload, root, { signal });
+  await readBack(seed, [root], signal);
 }
 
 /** Asks `seed` for each of `ids`: every one must come back (session.want checks the hash). */

@@ -10,7 +10,9 @@
 //   store      upload id [16] | bytes                 keep this block → stored | refused
 //   stored     —
 //   refused    reason u8 | message (UTF-8, ≤ 200 B)
-//   commit     upload id [16] | root [32]             the upload is the file `root` → committed | refused
+//   commit     upload id [16] | root [32]             the upload is the file `root` → committed | refused;
+//                                                     a root the peer already holds whole, under an
+//                                                     upload id it never saw, renews the sender's hold
 //   committed  —
 //   ping/pong  —                                      heartbeat
 //   error      reason u8 | message                    sent once before closing on a violation
@@ -19,6 +21,9 @@
 // and a peer tells another only that it now holds files whose roots that peer wanted from it and
 // was answered not-found. A receiver takes `have` topics at a bounded rate (session.ts); past it the
 // sender is flooding and is dropped.
+//
+// Version 3 added the refusal reasons `incomplete` and `unavailable` and the renewing commit (a v2
+// peer would take the new reasons for a broken frame).
 //
 // Roles (seed, takes stores) are not declared on the wire: the deployment grants them (the
 // signaling server's list of seeds), and the other side's id is believed only once its `auth`
@@ -34,7 +39,7 @@ import { toHex } from '../content/bytes.js';
 import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId } from '../content/format.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 
-export const WIRE_VERSION = 2;
+export const WIRE_VERSION = 3;
 export const HEADER_BYTES = 6;
 export const UPLOAD_ID_BYTES = 16;
 export const MAX_HAVE_TOPICS = 256;
@@ -61,7 +66,8 @@ export const enum FrameType {
 /** An Ed25519 signature, the body of an auth frame. */
 export const AUTH_SIGNATURE_BYTES = 64;
 
-const REFUSAL_CODES: RefusalReason[] = ['quota', 'not-allowed', 'bad-block', 'busy', 'unknown-upload'];
+/** Refusal reasons by their code on the wire: append only. */
+const REFUSAL_CODES: RefusalReason[] = ['quota', 'not-allowed', 'bad-block', 'busy', 'unknown-upload', 'incomplete', 'unavailable'];
 
 export type Frame =
   | { type: FrameType.Auth; id: 0; signature: Uint8Array }

@@ -15,7 +15,7 @@ import { SIGNAL_PATH } from '../net/signal-messages.js';
 import { DEFAULT_HTTP_LIMITS, guardConnections, httpServerOptions, type HttpLimits } from './http-guard.js';
 import { loadNodeIdentity } from './identity-file.js';
 import { createLogger, type Logger } from './log.js';
-import { Seed } from './seed.js';
+import { Seed, type SeedOptions } from './seed.js';
 import { staticFiles } from './static-files.js';
 
 export interface SignalServeOptions {
@@ -35,11 +35,9 @@ export interface SignalServeOptions {
   readonly seeds?: readonly string[];
 }
 
-export interface ServeOptions extends SignalServeOptions {
-  readonly dataDir: string;
-  readonly quota: number;
-  readonly allow?: readonly string[];
-}
+export interface ServeOptions
+  extends SignalServeOptions,
+    Pick<SeedOptions, 'dataDir' | 'quota' | 'allow' | 'peerQuota' | 'openShare' | 'openTtlMs' | 'minFreeBytes'> {}
 
 export interface RunningServer {
   /** http://host:port, the origin links carry. */
@@ -132,6 +130,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     dataDir: options.dataDir,
     quota: options.quota,
     allow: options.allow,
+    peerQuota: options.peerQuota,
+    openShare: options.openShare,
+    openTtlMs: options.openTtlMs,
+    minFreeBytes: options.minFreeBytes,
     identity,
     signalUrl: `ws://${loopback}:${port}${SIGNAL_PATH}`,
     signalHeaders: { [INTERNAL_TOKEN_HEADER]: internalToken },

@@ -1,4 +1,5 @@
-// `mycel put` and `mycel get`: short-lived peers that join the network, move one file, and leave.
+// `mycel put`, `mycel get` and `mycel renew`: short-lived peers that join the network, move (or
+// renew) one file, and leave.
 
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -12,7 +13,7 @@ import { ephemeralIdentity, type PeerIdentity } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
 import { httpOriginFor, signalUrlFor } from '../net/signal-messages.js';
 import { Swarm } from '../net/swarm.js';
-import { connectSeeds, openRemoteFile, uploadFile } from '../net/transfer.js';
+import { connectSeeds, openRemoteFile, renewFile, uploadFile } from '../net/transfer.js';
 import { createMemoryBlockStore } from '../store/memory.js';
 import type { BlockStore } from '../store/block-store.js';
 import { openFsBlockStore } from './fs-store.js';
@@ -84,6 +85,44 @@ export async function runPut(options: PutOptions): Promise<number> {
     for (const { peer, error } of result.failed) process.stderr.write(`mycel: seed ${peer} failed: ${error.message}\n`);
     process.stdout.write(formatLink(origin, result.file.root, result.file.key) + '\n');
     process.stderr.write(`stored ${formatSize(stat.size)} on ${result.seeds.length} seed${result.seeds.length === 1 ? '' : 's'}\n`);
+    return 0;
+  } finally {
+    swarm.close();
+  }
+}
+
+export interface RenewOptions {
+  readonly link: string;
+  readonly server?: string;
+  readonly timeoutMs: number;
+  /** The folder holding the identity to renew as: the one that put the file, or any other. */
+  readonly identityDir: string;
+}
+
+/** Renews every reachable seed's hold on the file; fails unless at least one renewed it. */
+export async function runRenew(options: RenewOptions): Promise<number> {
+  const link = parseLink(options.link);
+  const origin = link.origin || (options.server ? httpOriginFor(options.server) : '');
+  if (!origin) throw new UsageError('the link has no server: give the full link or --server');
+  const identity = await loadNodeIdentity(options.identityDir);
+  const swarm = joinSwarm(signalUrlFor(origin), createMemoryBlockStore(), identity);
+  try {
+    await reach(swarm, origin, options.timeoutMs);
+    const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
+    if (seeds.length === 0) throw new MycelError('NO_HOLDER', `no seed answered at ${origin}`);
+    let renewed = 0;
+    let firstError: unknown;
+    for (const seed of seeds) {
+      try {
+        await renewFile(seed, link.root);
+        renewed++;
+      } catch (error) {
+        firstError ??= error;
+        process.stderr.write(`mycel: seed ${seed.peer} did not renew: ${(error as Error).message}\n`);
+      }
+    }
+    if (renewed === 0) throw firstError;
+    process.stderr.write(`renewed on ${renewed} seed${renewed === 1 ? '' : 's'}\n`);
     return 0;
   } finally {
     swarm.close();

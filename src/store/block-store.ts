@@ -36,5 +36,9 @@ export interface BlockStore {
   /** Names of the pin sets. */
   pins(): Promise<string[]>;
   isPinned(id: BlockId): boolean;
+  /** Bytes of a held block, or undefined if not held: the store's own account, no I/O. */
+  blockSize(id: BlockId): number | undefined;
+  /** The ids pin set `name` names (held or not), or undefined if there is no such set. Do not modify. */
+  pinSet(name: string): ReadonlySet<BlockId> | undefined;
   close(): Promise<void>;
 }

@@ -148,6 +148,14 @@ export class ManagedBlockStore implements BlockStore {
     return this.ledger.isPinned(id);
   }
 
+  blockSize(id: BlockId): number | undefined {
+    return this.ledger.sizeOf(id);
+  }
+
+  pinSet(name: string): ReadonlySet<BlockId> | undefined {
+    return this.ledger.pinSet(name);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -153,6 +153,18 @@ export function blockStoreContract(name: string, open: StoreFactory, { persisten
       await store.close();
     });
 
+    it('tells a held block\'s size and a pin set\'s ids without reading anything', async () => {
+      const { store } = await open({});
+      const [a, b] = [block(700, 45), block(10, 46)];
+      await store.put(a.id, a.bytes);
+      await store.pin('p', [a.id, b.id]);
+      expect(store.blockSize(a.id)).toBe(700);
+      expect(store.blockSize(b.id)).toBeUndefined(); // pinned, never stored
+      expect([...store.pinSet('p')!].sort()).toEqual([a.id, b.id].sort());
+      expect(store.pinSet('none')).toBeUndefined();
+      await store.close();
+    });
+
     if (!persistent) return;
 
     it('keeps blocks, pins and recency across a reopen', async () => {

@@ -143,7 +143,8 @@ describe('seeds', () => {
 
   it('a seed refuses what its quota cannot hold, and the put says so', async () => {
     const net = await network(0, ['small-seed']);
-    await startSeed(net.url, path.join(net.dir, 'small-seed'), ['--quota', '1MiB']);
+    // The whole quota open to strangers: the limit met is the quota's, not the open share's.
+    await startSeed(net.url, path.join(net.dir, 'small-seed'), ['--quota', '1MiB', '--open-share', '1']);
     const file = path.join(net.dir, 'too-big.bin');
     await writeGeneratedFile(file, 4 * MiB, 12);
     const put = await runMycel(['put', file, '--server', net.url]);

@@ -1,7 +1,7 @@
 // Seeds are the deployment's word, and a copy counts only once it is proven. Real `mycel signal`
 // (listing its seeds by id), a real `mycel seed`, real `mycel put`/`get` processes, and in this
 // process seeds built from the real Seed class over a store that acknowledges every write and
-// keeps nothing (what a cheating or broken seed does).
+// keeps nothing but roots (what a cheating or broken seed does).
 //
 // Played here: unlisted peers announcing the seeds topic (refused, never offered, a put with only
 // them around stores nowhere and says so); a LISTED seed that acknowledges stores and the commit but
@@ -16,6 +16,7 @@ import { Seed, nodeSocketFactory } from '../../src/node/seed.js';
 import { createLogger } from '../../src/node/log.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import type { BlockStore } from '../../src/store/block-store.js';
+import { decodeRootStructure } from '../../src/content/manifest.js';
 import { freePort, logged, runMycel, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
 
@@ -31,13 +32,36 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
 });
 
-/** A block store that says yes to every write and keeps nothing. */
+/**
+ * A block store that says yes to every write and keeps nothing but roots: it claims to hold every
+ * block it was given (enough to pass the seed's own whole-file check at commit), and keeps only
+ * the root (enough for that check to read it).
+ */
 function droppingStore(): { store: BlockStore; writes: () => number } {
   const inner = createMemoryBlockStore();
+  const claimed = new Map<string, number>();
   let writes = 0;
+  const isRoot = (id: string, bytes: Uint8Array) => {
+    try {
+      decodeRootStructure(id, bytes);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const lies: Partial<BlockStore> = {
+    put: async (id, bytes) => {
+      writes++;
+      claimed.set(id, bytes.length);
+      if (isRoot(id, bytes)) await inner.put(id, bytes);
+    },
+    has: async (id) => claimed.has(id),
+    blockSize: (id) => claimed.get(id),
+    usage: async () => ({ ...(await inner.usage()), blocks: claimed.size }),
+  };
   const store = new Proxy(inner, {
     get(target, prop) {
-      if (prop === 'put') return async () => void writes++;
+      if (prop in lies) return lies[prop as keyof BlockStore];
       const value = Reflect.get(target, prop) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },

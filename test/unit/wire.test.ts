@@ -4,6 +4,7 @@ import {
   MAX_FRAME_BYTES,
   Reassembler,
   UPLOAD_ID_BYTES,
+  WIRE_VERSION,
   decodeFrame,
   encodeFrame,
   fragments,
@@ -39,6 +40,8 @@ describe('wire frames', () => {
     { type: FrameType.Store, id: 10, upload, bytes: pseudoRandomBytes(MAX_BLOCK_BYTES, 3) },
     { type: FrameType.Stored, id: 11 },
     { type: FrameType.Refused, id: 12, reason: 'quota', message: 'full up' },
+    { type: FrameType.Refused, id: 16, reason: 'incomplete', message: 'lacks 3 of 9 blocks' },
+    { type: FrameType.Refused, id: 17, reason: 'unavailable', message: 'cannot store this now' },
     { type: FrameType.Commit, id: 13, upload, root: id },
     { type: FrameType.Committed, id: 14 },
     { type: FrameType.Ping, id: 15 },
@@ -70,19 +73,20 @@ describe('wire frames', () => {
   };
 
   it('rejects what a hostile peer sends, naming why', () => {
+    const V = WIRE_VERSION;
     expect(reasonOf(new Uint8Array([1, 2]))).toBe('short');
-    expect(reasonOf(new Uint8Array([2, FrameType.Auth, 0, 0, 0, 0, ...new Uint8Array(63)]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Auth, 0, 0, 0, 0, ...new Uint8Array(63)]))).toBe('bad-body');
     expect(reasonOf(new Uint8Array([9, 2, 0, 0, 0, 1]))).toBe('version');
     expect(reasonOf(new Uint8Array([1, FrameType.Want, 0, 0, 0, 1, ...new Uint8Array(32)]))).toBe('version');
-    expect(reasonOf(new Uint8Array([2, 200, 0, 0, 0, 1]))).toBe('unknown-type');
-    expect(reasonOf(new Uint8Array([2, FrameType.Want, 0, 0, 0, 1, 1, 2, 3]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([2, FrameType.NotFound, 0, 0, 0, 1, 0]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([2, FrameType.Have, 0, 0, 0, 0, ...new Uint8Array(33)]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([2, FrameType.Refused, 0, 0, 0, 1, 99]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([2, FrameType.Store, 0, 0, 0, 1, ...upload]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, 200, 0, 0, 0, 1]))).toBe('unknown-type');
+    expect(reasonOf(new Uint8Array([V, FrameType.Want, 0, 0, 0, 1, 1, 2, 3]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.NotFound, 0, 0, 0, 1, 0]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Have, 0, 0, 0, 0, ...new Uint8Array(33)]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Refused, 0, 0, 0, 1, 99]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Store, 0, 0, 0, 1, ...upload]))).toBe('bad-body');
     expect(reasonOf(new Uint8Array(MAX_FRAME_BYTES + 1))).toBe('oversized');
     const bigBlock = new Uint8Array(6 + MAX_BLOCK_BYTES + 1);
-    bigBlock.set([2, FrameType.Block]);
+    bigBlock.set([V, FrameType.Block]);
     expect(reasonOf(bigBlock)).toBe('bad-body');
   });
 

@@ -5,6 +5,10 @@
 // The browser serves every block it holds to any peer that asks, and announces the files it holds
 // whole, so browsers replicate to each other and not only to the seed. Keys stay in the Library
 // (IndexedDB on this device) and in links; nothing here sends one anywhere.
+//
+// An open seed keeps a file only for a while after its uploader last renewed it, so the page renews
+// the files it added with every seed it reaches: once connected, and every RENEW_INTERVAL_MS. A
+// seed that no longer holds one is sent it again from this device, if its blocks are still here.
 
 import { formatLink, parseLink, type FileLink } from '../../src/content/link.js';
 import { openManifest } from '../../src/content/open.js';
@@ -12,11 +16,12 @@ import { BlockMissingError } from '../../src/errors.js';
 import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
 import { Emitter } from '../../src/net/emitter.js';
+import { RENEW_INTERVAL_MS } from '../../src/net/limits.js';
 import { quietLog, type NetLog } from '../../src/net/log.js';
 import { signalUrlFor } from '../../src/net/signal-messages.js';
 import type { WebSocketLike } from '../../src/net/signal-client.js';
 import { Swarm } from '../../src/net/swarm.js';
-import { connectSeeds, fileBlockIds, openRemoteFile, uploadFile, type RemoteFile } from '../../src/net/transfer.js';
+import { connectSeeds, fileBlockIds, openRemoteFile, renewFile, uploadFile, type RemoteFile } from '../../src/net/transfer.js';
 import type { FetchProgress } from '../../src/net/fetch.js';
 import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
 import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.js';
@@ -61,8 +66,22 @@ export interface BrowserPeerOptions {
   readonly origin?: string;
 }
 
+/** What one round of renewals did. */
+export interface RenewReport {
+  readonly files: number;
+  readonly seeds: number;
+  /** Holds renewed, and files sent again to a seed that had lost them. */
+  readonly renewed: number;
+  readonly pushed: number;
+  readonly failed: number;
+}
+
 export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   private signalingState: PeerStatus['signaling'] = 'connecting';
+  private renewTimer: ReturnType<typeof setInterval> | undefined;
+  private renewing: Promise<RenewReport> | undefined;
+  /** When a round of renewals last reached a seed (0: not yet on this run). */
+  private lastRenewal = 0;
 
   private constructor(
     readonly db: MycelDB,
@@ -70,9 +89,13 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     readonly library: IdbLibrary,
     readonly swarm: Swarm,
     readonly origin: string,
+    private readonly log: NetLog,
   ) {
     super();
-    swarm.signaling.on('ready', () => this.setSignaling('connected'));
+    swarm.signaling.on('ready', () => {
+      this.setSignaling('connected');
+      if (Date.now() - this.lastRenewal >= RENEW_INTERVAL_MS) this.renewAdded().catch(() => {});
+    });
     swarm.signaling.on('disconnected', () => this.setSignaling('disconnected'));
     swarm.on('replaced', () => this.setSignaling('disconnected'));
     swarm.on('session', () => this.emitStatus());
@@ -88,17 +111,19 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     let peer: BrowserPeer | undefined;
     const store = await openIdbBlockStore({ db, quota, onEvict: () => peer?.scheduleRecheck() });
     const library = new IdbLibrary(db);
+    const log = options.log ?? quietLog;
     const swarm = new Swarm({
       identity,
       signalUrl: signalUrlFor(origin),
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
-      log: options.log ?? quietLog,
+      log,
       host: { store },
     });
-    peer = new BrowserPeer(db, store, library, swarm, origin);
+    peer = new BrowserPeer(db, store, library, swarm, origin, log);
     await peer.refreshHeld();
     swarm.announce(peer.heldRoots);
     swarm.start();
+    peer.renewTimer = setInterval(() => peer.renewAdded().catch(() => {}), RENEW_INTERVAL_MS);
     return peer;
   }
 
@@ -210,6 +235,44 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   /**
+   * Renews, with every seed it reaches, the hold on each file this device added (one round at a
+   * time); a seed that lost one is sent it again when this device still holds it whole. Updates
+   * each file's count of seed copies.
+   */
+  renewAdded(): Promise<RenewReport> {
+    this.renewing ??= this.renewRound().finally(() => {
+      this.renewing = undefined;
+    });
+    return this.renewing;
+  }
+
+  private async renewRound(): Promise<RenewReport> {
+    const added = (await this.library.list()).filter((e) => e.source === 'added');
+    const report = { files: added.length, seeds: 0, renewed: 0, pushed: 0, failed: 0 };
+    if (added.length === 0 || !this.swarm.signaling.connected) return report;
+    const seeds = await connectSeeds(this.swarm, { timeoutMs: SEED_SEARCH_MS });
+    report.seeds = seeds.length;
+    if (seeds.length === 0) return report;
+    for (const entry of added) {
+      let copies = 0;
+      for (const seed of seeds) {
+        try {
+          const done = await renewFile(seed, entry.root, { store: entry.complete ? this.store : undefined });
+          report[done]++;
+          copies++;
+        } catch (error) {
+          report.failed++;
+          this.log.warn('a seed did not renew a file', { peer: seed.peer, root: entry.root, error: (error as Error).message });
+        }
+      }
+      await this.library.update(entry.root, { copies });
+    }
+    this.lastRenewal = Date.now();
+    await this.refreshHeld();
+    return report;
+  }
+
+  /**
    * Opens a link: fetches and decrypts the manifest (from this device or from peers).
    * @throws LinkError, WrongKeyError, NoHolderError, BlockIntegrityError
    */
@@ -313,6 +376,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
 
   async close(): Promise<void> {
     clearTimeout(this.recheckTimer);
+    clearInterval(this.renewTimer);
     this.swarm.close();
     await this.store.close();
     this.db.close();
