@@ -1,0 +1,217 @@
+// The block store on a real disk with its ledger in LMDB (lmdb-ledger.ts) instead of in memory:
+// opening it reads the database, never the block tree, and its memory does not grow with the
+// number of blocks it holds. Same layout as fs-store.ts (blocks/ab/cd/<id>, tmp/), plus ledger/.
+//
+// Crash protocol, per block write (the ledger is written behind, in order):
+//   1. ManagedBlockStore plans the put: the block becomes ADDING and its eviction victims REMOVING.
+//   2. write() waits until those changes are durable (one LMDB commit and sync, shared by every
+//      write in flight), writes the bytes to tmp/, syncs them, renames them into blocks/, then
+//      unlinks the victims.
+//   3. settle(): the block is HELD, the victims' records are gone.
+// A crash between 2 and 3 leaves only pending records, which the next open settles against the
+// disk (a record stays exactly when its file exists). Deletes go the same way: REMOVING, durable,
+// unlink, settle. So no record lacks a file and no file lacks a record, and start-up reads only
+// the pending ids. `repairIndexedFsStore` walks the whole tree when an operator asks for it.
+//
+// A folder written by fs-store.ts (no ledger yet) is imported once, at its first open here: its
+// blocks (ordered by mtime, as fs-store does) and its pins/ files. The import is marked finished
+// only at its end, so one a crash interrupted starts over.
+
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fromHex } from '../content/bytes.js';
+import { isBlockId, type BlockId } from '../content/format.js';
+import type { BlockStore } from '../store/block-store.js';
+import type { Ledger } from '../store/ledger.js';
+import { ManagedBlockStore, type RawBlocks } from '../store/managed-store.js';
+import { blockPath, fsStoreLayout, type FsStoreOptions } from './fs-store.js';
+import { LmdbLedger, type FoundBlock, type RepairReport } from './lmdb-ledger.js';
+
+export const LEDGER_DIR = 'ledger';
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+/** The size of block `id`'s file, or undefined if there is none. */
+async function sizeOnDisk(dir: string, id: BlockId): Promise<number | undefined> {
+  try {
+    const stat = await fs.stat(blockPath(dir, id));
+    return stat.isFile() ? stat.size : undefined;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+const SHARD_RE = /^[0-9a-f]{2}$/;
+
+/** Every whole block under blocks/, one at a time (memory stays flat however many there are). */
+export async function* scanBlockFiles(dir: string): AsyncGenerator<FoundBlock> {
+  const blocks = fsStoreLayout(dir).blocks;
+  for (const a of (await fs.readdir(blocks).catch(() => [] as string[])).sort()) {
+    if (!SHARD_RE.test(a)) continue;
+    for (const b of (await fs.readdir(path.join(blocks, a)).catch(() => [] as string[])).sort()) {
+      if (!SHARD_RE.test(b)) continue;
+      const shard = path.join(blocks, a, b);
+      for (const name of await fs.readdir(shard).catch(() => [] as string[])) {
+        if (!isBlockId(name) || !name.startsWith(a + b)) continue;
+        const stat = await fs.stat(path.join(shard, name)).catch(() => undefined);
+        if (stat?.isFile()) yield { id: name, size: stat.size, used: stat.mtimeMs };
+      }
+    }
+  }
+}
+
+class IndexedFsRawBlocks implements RawBlocks {
+  private readonly shards = new Set<string>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly ledger: LmdbLedger,
+    private readonly options: FsStoreOptions,
+  ) {}
+
+  async read(id: BlockId) {
+    try {
+      const buffer = await fs.readFile(blockPath(this.dir, id));
+      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      // The store drops it from the ledger right after; its record then needs no file.
+      setImmediate(() => this.ledger.settle([], [id]));
+      return undefined;
+    }
+  }
+
+  async write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[]) {
+    await this.ledger.durable();
+    const tmp = path.join(fsStoreLayout(this.dir).tmp, `${id}.${randomBytes(6).toString('hex')}`);
+    const final = blockPath(this.dir, id);
+    try {
+      const handle = await fs.open(tmp, 'wx');
+      try {
+        await handle.writeFile(bytes);
+        if (this.options.durable !== false) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.options.hooks?.beforeRename?.(tmp, final);
+      const shard = path.dirname(final);
+      if (!this.shards.has(shard)) {
+        await fs.mkdir(shard, { recursive: true });
+        this.shards.add(shard);
+      }
+      await fs.rename(tmp, final);
+    } catch (error) {
+      await fs.unlink(tmp).catch(() => {});
+      // The store rolls the ledger back (the block is removed, the victims counted again) once
+      // this rejects; then nothing on disk changed, so those records need no file check.
+      setImmediate(() => this.ledger.settle(evict, [id]));
+      throw error;
+    }
+    // The block is in place: a victim that cannot be unlinked stays pending (and counted again
+    // at the next open) rather than failing a put that succeeded.
+    const gone = await this.unlink(evict);
+    this.ledger.settle([id], gone);
+  }
+
+  async remove(ids: readonly BlockId[]) {
+    await this.ledger.durable();
+    this.ledger.settle([], await this.unlink(ids));
+  }
+
+  async addPins() {
+    await this.ledger.durable();
+  }
+
+  async dropPins() {
+    await this.ledger.durable();
+  }
+
+  async close() {
+    await this.ledger.close();
+  }
+
+  /** Unlinks the files of `ids`; returns those now gone. */
+  private async unlink(ids: readonly BlockId[]): Promise<BlockId[]> {
+    const results = await Promise.all(
+      ids.map((id) =>
+        fs.unlink(blockPath(this.dir, id)).then(
+          () => true,
+          (error) => isNotFound(error),
+        ),
+      ),
+    );
+    return ids.filter((_, i) => results[i]);
+  }
+}
+
+/** pins/<hex name> files of a folder fs-store.ts wrote: one id per line. */
+async function importPins(dir: string, ledger: LmdbLedger): Promise<void> {
+  const pinsDir = fsStoreLayout(dir).pins;
+  for (const file of await fs.readdir(pinsDir).catch(() => [] as string[])) {
+    const nameBytes = fromHex(file);
+    if (!nameBytes) continue;
+    const text = await fs.readFile(path.join(pinsDir, file), 'utf8');
+    // A crash mid-append can leave a partial last line: only whole ids count.
+    ledger.pin(new TextDecoder().decode(nameBytes), text.split('\n').filter(isBlockId));
+  }
+  await ledger.durable();
+}
+
+export interface IndexedFsBlockStore extends BlockStore {
+  readonly ledger: LmdbLedger;
+}
+
+/**
+ * Opens (creating if needed) a store in `options.dir` with its ledger in `<dir>/ledger`. Temp files
+ * a crash left are removed and the ledger's pending ids are settled against the disk; nothing
+ * else on disk is read. Blocks are verified on read.
+ */
+export async function openIndexedFsBlockStore(options: FsStoreOptions): Promise<IndexedFsBlockStore> {
+  const dir = path.resolve(options.dir);
+  const layout = fsStoreLayout(dir);
+  await Promise.all([layout.blocks, layout.tmp, layout.pins].map((d) => fs.mkdir(d, { recursive: true })));
+  for (const leftover of await fs.readdir(layout.tmp)) {
+    await fs.rm(path.join(layout.tmp, leftover), { force: true, recursive: true });
+  }
+  const ledger = await LmdbLedger.open({ path: path.join(dir, LEDGER_DIR), quota: options.quota, durable: options.durable });
+  try {
+    if (!ledger.ready) {
+      await ledger.importBlocks(scanBlockFiles(dir));
+      await importPins(dir, ledger);
+      ledger.markReady();
+      await ledger.durable();
+    }
+    await ledger.reconcile((id) => sizeOnDisk(dir, id));
+  } catch (error) {
+    await ledger.close();
+    throw error;
+  }
+  // ManagedBlockStore names the in-memory Ledger class but uses only the BlockLedger interface
+  // (src/store/block-ledger.ts) that LmdbLedger implements.
+  const store = new ManagedBlockStore(new IndexedFsRawBlocks(dir, ledger, options), ledger as unknown as Ledger, {
+    verifyReads: true,
+    ...options,
+  });
+  return Object.assign(store, { ledger });
+}
+
+/**
+ * The full check an operator runs when the disk and the ledger may disagree (blocks copied in or
+ * deleted by hand): walks every block file and every record. The store must not be open.
+ */
+export async function repairIndexedFsStore(dirPath: string): Promise<RepairReport> {
+  const dir = path.resolve(dirPath);
+  const ledger = await LmdbLedger.open({ path: path.join(dir, LEDGER_DIR) });
+  try {
+    const report = await ledger.repair(scanBlockFiles(dir), (id) => sizeOnDisk(dir, id));
+    ledger.markReady();
+    await ledger.durable();
+    return report;
+  } finally {
+    await ledger.close();
+  }
+}
