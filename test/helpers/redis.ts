@@ -2,7 +2,7 @@
 // off, so a restart loses everything as a real crash of an in-memory deployment does. Readiness is
 // the server answering PING, never a sleep.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { connect } from 'node:net';
 import os from 'node:os';
@@ -10,6 +10,20 @@ import path from 'node:path';
 
 /** How long a starting server may take to answer PING. */
 const READY_TIMEOUT_MS = 10_000;
+
+/**
+ * Why these tests cannot run here (undefined when they can). On CI they always run, so a machine
+ * without redis-server fails loudly instead of passing on skipped tests.
+ */
+export function redisUnavailable(): string | undefined {
+  if (process.env.CI) return undefined;
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'redis-server is not installed (apt-get install redis-server)';
+  }
+}
 
 export interface RedisServer {
   /** The Unix socket path, and the same as a `unix://` URL for RedisSignalingState. */
