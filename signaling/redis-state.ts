@@ -286,28 +286,28 @@ class RedisSession implements SocketSession {
   }
 
   claim(peer: string): Promise<void> {
-    return this.serial(() => this.state.claim(this, peer));
+    return this.serial(() => this.state.claim(this, peer), undefined);
   }
 
   announce(topics: readonly string[], cap: number, trusted: boolean): Promise<Announced> {
-    return this.serial(() => this.state.announce(this, topics, cap, trusted));
+    return this.serial(() => this.state.announce(this, topics, cap, trusted), { accepted: [] });
   }
 
   withdraw(topics: readonly string[]): Promise<void> {
-    return this.serial(() => this.state.withdraw(this, topics));
+    return this.serial(() => this.state.withdraw(this, topics), undefined);
   }
 
   close(): Promise<void> {
     if (this.closed) return this.queue.then(() => {});
     this.closed = true;
-    return this.serial(() => this.state.release(this), true);
+    const release = this.queue.then(() => this.state.release(this));
+    this.queue = release.catch(() => {});
+    return release;
   }
 
-  private serial<T>(work: () => Promise<T>, evenIfClosed = false): Promise<T> {
-    const run = this.queue.then(() => {
-      if (this.closed && !evenIfClosed) throw new StateUnavailableError('socket session closed');
-      return work();
-    });
+  /** Runs `work` after the operations before it; a closed session does nothing (as in memory). */
+  private serial<T>(work: () => Promise<T>, closed: T): Promise<T> {
+    const run = this.queue.then(() => (this.closed ? closed : work()));
     this.queue = run.catch(() => {});
     return run;
   }

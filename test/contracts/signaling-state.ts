@@ -224,6 +224,18 @@ export function signalingStateContract(name: string, factory: ClusterFactory): v
       expect(await two.announce(['b2', 'b3'], 100, false)).toEqual({ accepted: ['b2', 'b3'] });
     });
 
+    it('holds nothing for a socket that has not proved a peer id, or has closed', async () => {
+      const [a] = await nodes(1);
+      const anonymous = await a!.socket('addr-1');
+      expect(await anonymous.announce(['early'], 10, false)).toEqual({ accepted: [] });
+      const gone = await a!.socket('addr-2', peerId(1));
+      await gone.close();
+      expect(await gone.announce(['late'], 10, false)).toEqual({ accepted: [] });
+      expect(await a!.state.lookup('early', 10)).toEqual([]);
+      expect(await a!.state.lookup('late', 10)).toEqual([]);
+      expect(await a!.state.relay(peerId(1), signal(peerId(2), 1))).toBe(false);
+    });
+
     it('gives every count back when sockets close', async () => {
       const [a, b] = await nodes(2, { maxSocketsPerAddress: 3, maxTopicsPerAddress: 6, maxTopicEntries: 6 });
       for (let round = 0; round < 3; round++) {
