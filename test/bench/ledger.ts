@@ -18,6 +18,8 @@ import path from 'node:path';
 import { Ledger } from '../../src/store/ledger.js';
 import { LmdbLedger, type FoundBlock } from '../../src/node/lmdb-ledger.js';
 import { openFsBlockStore } from '../../src/node/fs-store.js';
+import { openIndexedFsBlockStore } from '../../src/node/indexed-fs-store.js';
+import type { BlockStore } from '../../src/store/block-store.js';
 
 export const LEDGER_BENCH_BLOCKS = 1_000_000;
 /** Real block files written to time today's start-up walk (per file; it grows linearly). */
@@ -26,6 +28,10 @@ const PIN_SETS = 1_000;
 const PINNED_FRACTION = 0.1;
 const BLOCK_SIZE = 1_024;
 const PROBES = 10_000;
+/** Blocks put and read back for the throughput figures, and how many at once (as a fetch does). */
+const THROUGHPUT_BLOCKS = 512;
+const THROUGHPUT_BLOCK_BYTES = 256 * 1024;
+const IN_FLIGHT = 8;
 
 export interface LedgerFigures {
   count: number;
@@ -51,6 +57,8 @@ export interface LedgerFigures {
     afterUse: { anonMB: number; fileMB: number };
   };
   walk: { files: number; openMs: number; perFileUs: number };
+  /** Put and get through the whole store (256 KiB blocks, synced), today's and the LMDB one. */
+  throughput: { memoryLedger: { putMBps: number; getMBps: number }; lmdbLedger: { putMBps: number; getMBps: number } };
 }
 
 function blockIdOf(i: number): string {
@@ -172,6 +180,33 @@ async function walk(dir: string, files: number) {
   return { files, openMs, perFileUs: (openMs * 1000) / files };
 }
 
+async function throughput(dir: string, kind: 'memory' | 'lmdb') {
+  const store: BlockStore = kind === 'lmdb' ? await openIndexedFsBlockStore({ dir }) : await openFsBlockStore({ dir });
+  const blocks = Array.from({ length: THROUGHPUT_BLOCKS }, (_, i) => {
+    const bytes = new Uint8Array(THROUGHPUT_BLOCK_BYTES);
+    for (let j = 0; j < bytes.length; j += 4096) bytes[j] = (i * 31 + j) & 0xff;
+    new DataView(bytes.buffer).setUint32(0, i);
+    return { id: createHash('sha256').update(bytes).digest('hex'), bytes };
+  });
+  const pool = async (work: (i: number) => Promise<unknown>) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < blocks.length) await work(next++);
+    }));
+  };
+  const MB = (THROUGHPUT_BLOCKS * THROUGHPUT_BLOCK_BYTES) / 1e6;
+  let started = performance.now();
+  await pool((i) => store.put(blocks[i]!.id, blocks[i]!.bytes));
+  const putMBps = MB / ((performance.now() - started) / 1000);
+  started = performance.now();
+  await pool(async (i) => {
+    if (!(await store.get(blocks[i]!.id))) throw new Error('a block went missing');
+  });
+  const getMBps = MB / ((performance.now() - started) / 1000);
+  await store.close();
+  return { putMBps, getMBps };
+}
+
 function runRole(args: string[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', import.meta.filename, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -198,7 +233,9 @@ export async function ledgerBench(count = LEDGER_BENCH_BLOCKS): Promise<LedgerFi
     const lmdb = (await runRole(['open-lmdb', db, String(count)])) as LedgerFigures['lmdb'];
     const memory = (await runRole(['memory', String(count)])) as LedgerFigures['memory'];
     const walked = (await runRole(['walk', path.join(root, 'walk'), String(WALK_FILES)])) as LedgerFigures['walk'];
-    return { count, generateMs, databaseMB: await folderMB(db), lmdb, memory, walk: walked };
+    const memoryLedger = (await runRole(['throughput', path.join(root, 'put-memory'), 'memory'])) as LedgerFigures['throughput']['memoryLedger'];
+    const lmdbLedger = (await runRole(['throughput', path.join(root, 'put-lmdb'), 'lmdb'])) as LedgerFigures['throughput']['lmdbLedger'];
+    return { count, generateMs, databaseMB: await folderMB(db), lmdb, memory, walk: walked, throughput: { memoryLedger, lmdbLedger } };
   } finally {
     await fs.rm(root, { recursive: true, force: true });
   }
@@ -212,6 +249,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {
   else if (role === 'open-lmdb') print(await openLmdb(process.argv[3]!, Number(process.argv[4])));
   else if (role === 'memory') print(await loadMemory(Number(process.argv[3])));
   else if (role === 'walk') print(await walk(process.argv[3]!, Number(process.argv[4])));
+  else if (role === 'throughput') print(await throughput(process.argv[3]!, process.argv[4] as 'memory' | 'lmdb'));
   else {
     const count = role ? Number(role) : LEDGER_BENCH_BLOCKS;
     const f = await ledgerBench(count);
@@ -229,6 +267,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {
     console.error(
       `  today's fs-store open walk           ${f.walk.openMs.toFixed(0)} ms for ${f.walk.files.toLocaleString('en')} files = ` +
         `${f.walk.perFileUs.toFixed(1)} µs per file (~${((f.walk.perFileUs * f.count) / 1e6).toFixed(0)} s for ${n}, warm cache)`,
+    );
+    const t = f.throughput;
+    console.error(
+      `  put / get, ${THROUGHPUT_BLOCKS} × 256 KiB synced    today ${t.memoryLedger.putMBps.toFixed(0)} / ${t.memoryLedger.getMBps.toFixed(0)} MB/s, ` +
+        `LMDB ledger ${t.lmdbLedger.putMBps.toFixed(0)} / ${t.lmdbLedger.getMBps.toFixed(0)} MB/s`,
     );
     print(f);
   }
