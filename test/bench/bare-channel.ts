@@ -35,6 +35,15 @@ const OPEN_DEADLINE_MS = CONNECT_TIMEOUT_MS + 5_000;
 /** No transfer of bench size takes this long; the run stops by itself whatever happens. */
 const RUN_DEADLINE_MS = 300_000;
 
+/**
+ * Experiments only (exp-node-channels.ts): the channels opened on the one connection, the message
+ * size and the window. The defaults are the links' own, as the bench uses them.
+ */
+const CHANNELS = Number(process.env.BARE_CHANNELS ?? 1);
+const MESSAGE = Number(process.env.BARE_MESSAGE ?? MAX_MESSAGE_BYTES);
+const HIGH = Number(process.env.BARE_HIGH ?? SEND_HIGH_WATER);
+const LOW = Number(process.env.BARE_LOW ?? SEND_LOW_WATER);
+
 const args = process.argv.slice(2);
 const role = args[0] as 'send' | 'recv' | 'send-stdio';
 const total = Number(args[role === 'send-stdio' ? 1 : role === 'send' ? 3 : 4]);
@@ -141,20 +150,25 @@ function end(pc: RTCPeerConnection, signals: Signals, code = 0): void {
 if (role === 'send' || role === 'send-stdio') {
   const signals = role === 'send' ? await viaServer(args[1]!, args[2]!, () => undefined) : viaStdio();
   const pc = connection(signals);
+  let firstAt = 0;
+  let cpuAtFirst = 0;
+  let opened = 0;
   pc.ondatachannel = ({ channel }) => {
     channel.binaryType = 'arraybuffer';
-    channel.bufferedAmountLowThreshold = SEND_LOW_WATER;
-    let firstAt = 0;
-    let cpuAtFirst = 0;
+    channel.bufferedAmountLowThreshold = LOW;
+    // Each channel carries its share of the bytes.
     const push = async () => {
-      clearTimeout(openDeadline);
+      if (++opened === CHANNELS) clearTimeout(openDeadline);
       await signals.go;
-      const message = new Uint8Array(MAX_MESSAGE_BYTES);
-      firstAt = Date.now();
-      cpuAtFirst = cpuMs();
-      for (let sent = 0; sent < total; sent += message.length) {
-        channel.send(message.subarray(0, Math.min(message.length, total - sent)));
-        if (channel.bufferedAmount > SEND_HIGH_WATER) {
+      const message = new Uint8Array(MESSAGE);
+      if (!firstAt) {
+        firstAt = Date.now();
+        cpuAtFirst = cpuMs();
+      }
+      const share = Math.ceil(total / CHANNELS);
+      for (let sent = 0; sent < share; sent += message.length) {
+        channel.send(message.subarray(0, Math.min(message.length, share - sent)));
+        if (channel.bufferedAmount > HIGH) {
           await new Promise<void>((resolve) => channel.addEventListener('bufferedamountlow', () => resolve(), { once: true }));
         }
       }
@@ -171,30 +185,33 @@ if (role === 'send' || role === 'send-stdio') {
 } else {
   const signals = await viaServer(args[1]!, args[2]!, () => args[3]);
   const pc = connection(signals);
-  const channel = pc.createDataChannel('bare', { ordered: true });
-  channel.binaryType = 'arraybuffer';
   let openedAt = 0;
-  channel.onopen = () => {
-    clearTimeout(openDeadline);
-    openedAt = performance.now();
-  };
   let received = 0;
   let started = 0;
   let firstAt = 0;
   let cpuAtFirst = 0;
-  channel.onmessage = (event: MessageEvent) => {
-    if (received === 0) {
-      started = performance.now();
-      firstAt = Date.now();
-      cpuAtFirst = cpuMs();
-    }
-    received += (event.data as ArrayBuffer).byteLength;
-    if (received < total) return;
-    const seconds = (performance.now() - started) / 1000;
-    print({ bytes: received, seconds, ttfbMs: started - signals.reachedAt, openMs: openedAt - signals.reachedAt, cpuMs: cpuMs() - cpuAtFirst, firstAt, lastAt: Date.now() });
-    channel.send(new Uint8Array(1));
-    end(pc, signals);
-  };
+  const target = Math.ceil(total / CHANNELS) * CHANNELS;
+  const channels = Array.from({ length: CHANNELS }, (_, i) => pc.createDataChannel(`bare${i}`, { ordered: true }));
+  for (const channel of channels) {
+    channel.binaryType = 'arraybuffer';
+    channel.onopen = () => {
+      clearTimeout(openDeadline);
+      openedAt ||= performance.now();
+    };
+    channel.onmessage = (event: MessageEvent) => {
+      if (received === 0) {
+        started = performance.now();
+        firstAt = Date.now();
+        cpuAtFirst = cpuMs();
+      }
+      received += (event.data as ArrayBuffer).byteLength;
+      if (received < target) return;
+      const seconds = (performance.now() - started) / 1000;
+      print({ bytes: received, seconds, ttfbMs: started - signals.reachedAt, openMs: openedAt - signals.reachedAt, cpuMs: cpuMs() - cpuAtFirst, firstAt, lastAt: Date.now() });
+      channels[0]!.send(new Uint8Array(1));
+      end(pc, signals);
+    };
+  }
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
   signals.send({ type: offer.type, sdp: offer.sdp });

@@ -11,7 +11,8 @@
 // end, from that process.
 //
 // The bare channels (bare-page.ts, bare-channel.ts) are the ceilings:
-// - "bare, discarding": one zeroed 64 KiB buffer sent again and again, received and thrown away;
+// - "bare, discarding": one zeroed 64 KiB buffer sent again and again with the app's send window,
+//   received and thrown away;
 // - "bare, keeping": the same sender; the receiver copies what arrives into 256 KiB records and
 //   writes them to IndexedDB in group-committed transactions (src/store/idb.ts's policy); it is
 //   done when the last transaction has committed.
@@ -89,7 +90,7 @@ export interface BrowserFigures {
 }
 
 /** One Chromium with its own on-disk profile, showing one page. */
-interface Peer {
+export interface Peer {
   page: Page;
   context: BrowserContext;
   procs: ChromiumProcesses;
@@ -98,7 +99,7 @@ interface Peer {
   close(): Promise<void>;
 }
 
-async function launchPeer(profile: string, url: string): Promise<Peer> {
+export async function launchPeer(profile: string, url: string): Promise<Peer> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,
     args: CHROMIUM_ARGS,
@@ -121,7 +122,7 @@ async function launchPeer(profile: string, url: string): Promise<Peer> {
   };
 }
 
-async function connected(page: Page): Promise<void> {
+export async function connected(page: Page): Promise<void> {
   await page.getByTestId('signaling-status').filter({ hasText: 'Connected' }).waitFor({ timeout: 30_000 });
 }
 
@@ -176,7 +177,7 @@ function medianTransfer(runs: Transfer[]): Transfer {
  * Clicks Download and waits until the file is saved: the browser's download finished and the file
  * on disk holds every byte. Returns the seconds to the download event and to the saved file.
  */
-async function downloadToDisk(
+export async function downloadToDisk(
   page: Page,
   bytes: number,
   onEvent: () => Promise<void> = async () => {},
@@ -226,7 +227,13 @@ function sampleRenderer(pid: number, page: Page): { stop(): Promise<RendererMemo
 }
 
 /** A bare channel between two pages (each in its own browser), signaled through this process. */
-async function barePages(sender: Peer, receiver: Peer, bytes: number, mode: BareMode): Promise<Transfer> {
+/** Run around a bare transfer's window by the profiling tools (profile-browsers.ts). */
+export interface WindowHooks {
+  before(): Promise<void>;
+  after(): Promise<void>;
+}
+
+export async function barePages(sender: Peer, receiver: Peer, bytes: number, mode: BareMode, hooks?: WindowHooks): Promise<Transfer> {
   await installBare(sender.page);
   await installBare(receiver.page);
   const offer = await sender.page.evaluate(() => window.__bare!.offer());
@@ -235,10 +242,12 @@ async function barePages(sender: Peer, receiver: Peer, bytes: number, mode: Bare
   await exchangeCandidates(sender.page, receiver.page);
   await within(sender.page.evaluate(() => window.__bare!.opened()), 30_000, 'opening the bare channel');
   const pid = await receiver.renderer();
+  await hooks?.before();
   const before = { s: await sender.procs.cpu(), r: await receiver.procs.cpu() };
   void sender.page.evaluate((total) => window.__bare!.send(total), bytes);
   const result: BareResult = await within(receiver.page.evaluate(() => window.__bare!.received()), STEP_TIMEOUT_MS, `bare channel (${mode})`);
   const after = { s: await sender.procs.cpu(), r: await receiver.procs.cpu() };
+  await hooks?.after();
   await sender.page.evaluate(() => window.__bare!.close());
   await receiver.page.evaluate(() => window.__bare!.close());
   return {
@@ -256,7 +265,7 @@ async function exchangeCandidates(a: Page, b: Page): Promise<void> {
 }
 
 /** A bare channel from a Node process (bare-channel.ts send-stdio) to a page, which offers. */
-async function bareFromNode(receiver: Peer, bytes: number, mode: BareMode): Promise<Transfer> {
+export async function bareFromNode(receiver: Peer, bytes: number, mode: BareMode, hooks?: WindowHooks): Promise<Transfer> {
   const script = path.join(import.meta.dirname, 'bare-channel.ts');
   const node = spawn(process.execPath, ['--import', 'tsx', script, 'send-stdio', String(bytes)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => node.on('close', resolve));
@@ -279,10 +288,12 @@ async function bareFromNode(receiver: Peer, bytes: number, mode: BareMode): Prom
     }
     await within(receiver.page.evaluate(() => window.__bare!.opened()), 30_000, 'opening the bare channel from Node');
     const pid = await receiver.renderer();
+    await hooks?.before();
     const before = await receiver.procs.cpu();
     tell({ go: true });
     const got: BareResult = await within(receiver.page.evaluate(() => window.__bare!.received()), STEP_TIMEOUT_MS, `bare channel from Node (${mode})`);
     const after = await receiver.procs.cpu();
+    await hooks?.after();
     const sent = await within(senderDone, 30_000, 'the bare sender to report');
     await receiver.page.evaluate(() => window.__bare!.close());
     return {
