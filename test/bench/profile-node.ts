@@ -21,11 +21,13 @@ const here = import.meta.dirname;
 const dir = await tempDir('profile-node');
 const out = process.env.OUT ?? dir;
 const probe = path.join(here, 'crypto-probe.mjs');
+/** Processes started here, whose perf maps are removed at the end. */
+const pids: number[] = [];
 
 /** `perf record` of a command, or of a running pid until stopped. */
 function perfRecord(file: string, target: string[] | number, env = process.env): ChildProcess {
   const what = typeof target === 'number' ? ['-p', String(target)] : ['--', ...target];
-  return spawn('perf', ['record', '-F', String(PERF_HZ), '-e', 'cpu-clock', '-o', file, ...what], { stdio: ['ignore', 'pipe', 'ignore'], env });
+  return spawn('perf', ['record', '-F', String(PERF_HZ), '-e', 'cpu-clock', '-o', file, ...what], { stdio: ['ignore', 'pipe', 'ignore'], env, cwd: dir });
 }
 
 try {
@@ -42,9 +44,11 @@ try {
     ...(perf ? ['--perf-basic-prof'] : []),
     ...(profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(dir, `prof-${who}`)] : []),
   ];
-  serve = await startServe(seedData, [], { nodeArgs: nodeArgs('seed'), env: { MYCEL_CRYPTO_OUT: path.join(dir, 'seed-crypto.json') } });
+  // Run in the temporary folder: --perf-basic-prof leaves V8 logs in the working directory.
+  serve = await startServe(seedData, [], { nodeArgs: nodeArgs('seed'), env: { MYCEL_CRYPTO_OUT: path.join(dir, 'seed-crypto.json') }, cwd: dir });
   const link = put.stdout.trim().replace(/^http:\/\/127\.0\.0\.1:\d+/, serve.url);
   const seedPid = serve.proc.child.pid!;
+  pids.push(seedPid);
   const seedPerf = perf ? perfRecord(path.join(out, 'seed.perf'), seedPid) : undefined;
   let getPid = 0;
   let perfPid = 0;
@@ -64,13 +68,14 @@ try {
   const env = { ...process.env, MYCEL_CRYPTO_OUT: path.join(dir, 'get-crypto.json') };
   const get = perf
     ? perfRecord(path.join(out, 'get.perf'), [process.execPath, ...getArgs], env)
-    : spawn(process.execPath, getArgs, { stdio: ['ignore', 'pipe', 'ignore'], env });
+    : spawn(process.execPath, getArgs, { stdio: ['ignore', 'pipe', 'ignore'], env, cwd: dir });
   if (perf) perfPid = get.pid!;
   else getPid = get.pid!;
   let summaryText = '';
   get.stdout!.on('data', (d) => (summaryText += d));
   await new Promise((resolve) => get.on('close', resolve));
   const after = threads.stop();
+  pids.push(getPid);
   seedPerf?.kill('SIGINT');
   if (seedPerf) await new Promise((resolve) => seedPerf.on('close', resolve));
   await serve.proc.kill();
@@ -102,4 +107,6 @@ try {
   }
 } finally {
   await fs.rm(dir, { recursive: true, force: true });
+  // --perf-basic-prof's symbol maps of our two processes (perf has read them by now).
+  for (const pid of pids) await fs.rm(`/tmp/perf-${pid}.map`, { force: true });
 }
