@@ -1,0 +1,66 @@
+// ESLint: typescript-eslint with type information over every TypeScript and Svelte file. The rules
+// that matter most here are the promise rules (an unawaited promise is this code's main hazard)
+// and the import boundaries between runtimes and folders (README "Layout"). Formatting is
+// Prettier's job: no stylistic rules here.
+import js from '@eslint/js';
+import svelte from 'eslint-plugin-svelte';
+import tseslint from 'typescript-eslint';
+import svelteConfig from './svelte.config.js';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'test-results/**', 'playwright-report/**', '**/*.js', '**/*.mjs'] },
+  js.configs.recommended,
+  tseslint.configs.recommendedTypeChecked,
+  svelte.configs.recommended,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: true,
+        extraFileExtensions: ['.svelte'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+  },
+  {
+    files: ['**/*.svelte', '**/*.svelte.ts'],
+    languageOptions: { parserOptions: { parser: tseslint.parser, svelteConfig } },
+  },
+  {
+    // The service worker has its own compiler options (WebWorker, no DOM).
+    files: ['web/sw.ts'],
+    languageOptions: { parserOptions: { projectService: false, project: './tsconfig.sw.json' } },
+  },
+  {
+    rules: {
+      // A promise nobody awaits ends in .catch(): a handler that reports, or an empty one whose body
+      // says why nothing needs doing (no-empty-function below). `void promise` hides it: refused.
+      '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: false }],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-empty-function': ['error', { allow: ['methods', 'private-constructors'] }],
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true, requireDefaultForNonUnion: true },
+      ],
+      '@typescript-eslint/only-throw-error': 'error',
+      // Off, with why: values typed `any` arrive only from JSON.parse (peers' messages are checked by
+      // the schemas in src/net/schema.ts before they are typed; tests read their own JSON) and from
+      // simple-peer's untyped internals, each cast at one place.
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      // Off: wire bytes are compared with const enums (FrameType, BlockKind) on purpose.
+      '@typescript-eslint/no-unsafe-enum-comparison': 'off',
+      // Off: interface implementations (a Map-backed Library, a memory store) return promises from
+      // synchronous code so they fit the interface; an async without await is not a mistake there.
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Svelte components are type-checked by svelte-check; their globals are the browser's.
+    files: ['**/*.svelte'],
+    rules: { 'no-undef': 'off' },
+  },
+);
