@@ -30,13 +30,7 @@ export class MycelError extends Error {
   }
 }
 
-export type LinkProblem =
-  | 'not-a-link'
-  | 'no-fragment'
-  | 'truncated'
-  | 'bad-encoding'
-  | 'id-length'
-  | 'key-length';
+export type LinkProblem = 'not-a-link' | 'no-fragment' | 'truncated' | 'bad-encoding' | 'id-length' | 'key-length';
 
 /** A share link could not be parsed. `problem` says which part is wrong. */
 export class LinkError extends MycelError {
@@ -176,7 +170,8 @@ export class NoHolderError extends MycelError {
  * hold every block of. `unavailable`: the peer cannot store now (its disk failed or is nearly full);
  * it says no more than that, and trying again later or elsewhere is right.
  */
-export type RefusalReason = 'quota' | 'not-allowed' | 'bad-block' | 'busy' | 'unknown-upload' | 'incomplete' | 'unavailable';
+export type RefusalReason =
+  'quota' | 'not-allowed' | 'bad-block' | 'busy' | 'unknown-upload' | 'incomplete' | 'unavailable';
 
 /** What a peer says when its own storage failed: generic on purpose (no paths leave the process). */
 export const UNAVAILABLE_MESSAGE = 'the peer cannot store this now';

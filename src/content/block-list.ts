@@ -6,7 +6,15 @@
 import { BlockIntegrityError, ManifestError, throwIfAborted } from '../errors.js';
 import { bytesEqual, toHex } from './bytes.js';
 import { defaultBackend, sha256Sync, type CryptoBackend } from './crypto.js';
-import { BLOCK_ID_BYTES, BlockKind, MAX_BLOCK_BYTES, blockIdFromBytes, blockIdToBytes, isBlockId, type BlockId } from './format.js';
+import {
+  BLOCK_ID_BYTES,
+  BlockKind,
+  MAX_BLOCK_BYTES,
+  blockIdFromBytes,
+  blockIdToBytes,
+  isBlockId,
+  type BlockId,
+} from './format.js';
 import {
   checkIdLayout,
   decodeIndexBlock,
@@ -84,7 +92,8 @@ export async function fetchVerified(
  */
 export function readRootRefs(rootId: BlockId, rootBytes: Uint8Array, options: { idLayout?: IdLayout } = {}): RootRefs {
   checkRootId(rootId);
-  if (rootBytes.length > MAX_BLOCK_BYTES) throw new ManifestError(rootId, `root is ${rootBytes.length} bytes, more than any block may be`);
+  if (rootBytes.length > MAX_BLOCK_BYTES)
+    throw new ManifestError(rootId, `root is ${rootBytes.length} bytes, more than any block may be`);
   if (!bytesEqual(sha256Sync(rootBytes), blockIdToBytes(rootId))) throw new BlockIntegrityError(rootId, 'hash');
   const structure = decodeRootStructure(rootId, rootBytes, checkIdLayout(options.idLayout));
   return { root: rootId, layout: structure.layout, blockCount: structure.blockCount, refs: packedIds(structure.refs) };

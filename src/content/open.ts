@@ -135,7 +135,15 @@ export class OpenedManifest {
     if (entry) {
       this.cache.delete(index); // most recently used goes last
     } else {
-      const loading = fetchIndexIds(this.root, this.structure, index, this.getBlock, this.backend, this.idLayout, this.signal);
+      const loading = fetchIndexIds(
+        this.root,
+        this.structure,
+        index,
+        this.getBlock,
+        this.backend,
+        this.idLayout,
+        this.signal,
+      );
       loading.catch(() => {
         if (this.cache.get(index) === loading) this.cache.delete(index);
       });

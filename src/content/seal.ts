@@ -183,7 +183,8 @@ export async function sealManifest(
   const { blockCount } = manifest;
   if (ids.length !== blockCount * BLOCK_ID_BYTES) throw new RangeError('ids do not match the block count');
   const indexCount = indexBlockCount(blockCount, idLayout);
-  if (indexCount > MAX_INDEX_BLOCKS) throw new BadInputError(`file is too large: more than ${MAX_INDEX_BLOCKS} index blocks`);
+  if (indexCount > MAX_INDEX_BLOCKS)
+    throw new BadInputError(`file is too large: more than ${MAX_INDEX_BLOCKS} index blocks`);
   const indexRefs = new IdList();
   const indexIds: BlockId[] = [];
   const per = idLayout.idsPerIndexBlock * BLOCK_ID_BYTES;

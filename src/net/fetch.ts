@@ -127,9 +127,13 @@ export class BlockFetcher {
     this.offSwarm = options.swarm.on('have', ({ session, topics }) => {
       if (topics.includes(options.topic)) this.onHave(session);
     });
-    options.signal?.addEventListener('abort', () => this.stop(new AbortError('fetch aborted', { cause: options.signal?.reason })), {
-      once: true,
-    });
+    options.signal?.addEventListener(
+      'abort',
+      () => this.stop(new AbortError('fetch aborted', { cause: options.signal?.reason })),
+      {
+        once: true,
+      },
+    );
     this.moreSourcesTimer = setInterval(() => {
       if (this.sourcesByPeer.size < MAX_SOURCES && (this.queue.length > 0 || this.inflight.size > 0)) this.lookup();
     }, MORE_SOURCES_EVERY_MS);
@@ -259,7 +263,11 @@ export class BlockFetcher {
     source.offClose();
     this.failed.add(peer);
     this.lastHadSource = Date.now();
-    this.log.debug('fetch source dropped: it lacks a block of the file', { peer, block: id.slice(0, 12), failed: this.failed.size });
+    this.log.debug('fetch source dropped: it lacks a block of the file', {
+      peer,
+      block: id.slice(0, 12),
+      failed: this.failed.size,
+    });
     this.lookupSoon();
   }
 

@@ -61,7 +61,8 @@ export function normalizeSignal(data: Record<string, unknown>): Record<string, u
   const candidate = data.candidate as { candidate?: unknown; sdpMLineIndex?: unknown } | undefined;
   if (!candidate || typeof candidate !== 'object') return data;
   const fixed: Record<string, unknown> = { ...candidate };
-  if (typeof fixed.candidate === 'string' && fixed.candidate.startsWith('a=')) fixed.candidate = fixed.candidate.slice(2);
+  if (typeof fixed.candidate === 'string' && fixed.candidate.startsWith('a='))
+    fixed.candidate = fixed.candidate.slice(2);
   if (fixed.sdpMLineIndex === null || fixed.sdpMLineIndex === undefined) fixed.sdpMLineIndex = 0;
   return { ...data, candidate: fixed };
 }

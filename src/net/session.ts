@@ -22,7 +22,14 @@
 // one token per topic): more is a flood. They are passed on as events and never kept, so nothing a
 // peer names grows our memory.
 
-import { ClosedError, ProtocolError, StoreRefusedError, TimeoutError, MycelError, UNAVAILABLE_MESSAGE } from '../errors.js';
+import {
+  ClosedError,
+  ProtocolError,
+  StoreRefusedError,
+  TimeoutError,
+  MycelError,
+  UNAVAILABLE_MESSAGE,
+} from '../errors.js';
 import { channelAuthMessage } from './channel-auth.js';
 import { verifyPeerSignature, type PeerIdentity } from './identity.js';
 import { bytesEqual, fromHex, toHex } from '../content/bytes.js';
@@ -74,7 +81,10 @@ export interface SessionEvents extends Record<string, unknown> {
   close: { error?: Error };
 }
 
-type Answer = Extract<Frame, { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed }>;
+type Answer = Extract<
+  Frame,
+  { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed }
+>;
 
 interface Pending {
   kind: FrameType.Want | FrameType.Store | FrameType.Commit;
@@ -170,7 +180,12 @@ export class PeerSession extends Emitter<SessionEvents> {
   private checkAuth(signature: Uint8Array): void {
     const { local, remote } = this.fingerprints!;
     if (!verifyPeerSignature(this.peer, channelAuthMessage(remote, local), signature)) {
-      this.fail(this.violation('bad-auth', 'its channel auth does not verify: not the peer it was said to be, or not on this channel'));
+      this.fail(
+        this.violation(
+          'bad-auth',
+          'its channel auth does not verify: not the peer it was said to be, or not on this channel',
+        ),
+      );
       return;
     }
     this.remoteAuthed = true;
@@ -240,7 +255,8 @@ export class PeerSession extends Emitter<SessionEvents> {
   async commit(upload: Uint8Array, root: BlockId, options: RequestOptions = {}): Promise<void> {
     const answer = await this.request({ type: FrameType.Commit, id: 0, upload, root }, options);
     if (answer.type === FrameType.Refused) throw new StoreRefusedError(this.peer, answer.reason, answer.message);
-    if (answer.type !== FrameType.Committed) throw this.violation('bad-answer', 'answered a commit with something else');
+    if (answer.type !== FrameType.Committed)
+      throw this.violation('bad-answer', 'answered a commit with something else');
   }
 
   private async acquireSlot(signal?: AbortSignal): Promise<void> {
@@ -337,7 +353,12 @@ export class PeerSession extends Emitter<SessionEvents> {
         return;
       case FrameType.Have:
         if (!this.haveBucket.take(Math.max(1, frame.topics.length))) {
-          this.fail(this.violation('flood', `sent more than ${HAVE_TOPICS_PER_SECOND} have topics per second (burst ${HAVE_TOPIC_BURST})`));
+          this.fail(
+            this.violation(
+              'flood',
+              `sent more than ${HAVE_TOPICS_PER_SECOND} have topics per second (burst ${HAVE_TOPIC_BURST})`,
+            ),
+          );
           return;
         }
         this.emit('have', frame.topics);
@@ -424,16 +445,31 @@ export class PeerSession extends Emitter<SessionEvents> {
       }
       case FrameType.Commit: {
         if (!this.host.receiveCommit) {
-          return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: 'not-allowed', message: 'no uploads here' });
+          return this.sendFrame({
+            type: FrameType.Refused,
+            id: frame.id,
+            reason: 'not-allowed',
+            message: 'no uploads here',
+          });
         }
         try {
           await this.host.receiveCommit(this.peer, frame.upload.slice(), frame.root);
         } catch (error) {
           if (error instanceof StoreRefusedError) {
-            return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: error.reason, message: error.detail });
+            return this.sendFrame({
+              type: FrameType.Refused,
+              id: frame.id,
+              reason: error.reason,
+              message: error.detail,
+            });
           }
           this.host.onLocalFault?.(error, { peer: this.peer, op: 'commit' });
-          return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: 'unavailable', message: UNAVAILABLE_MESSAGE });
+          return this.sendFrame({
+            type: FrameType.Refused,
+            id: frame.id,
+            reason: 'unavailable',
+            message: UNAVAILABLE_MESSAGE,
+          });
         }
         return this.sendFrame({ type: FrameType.Committed, id: frame.id });
       }
@@ -456,7 +492,9 @@ export class PeerSession extends Emitter<SessionEvents> {
     if (this.isClosed) return;
     const named = error instanceof ProtocolError && ['flood', 'bad-block', 'bad-auth'].includes(error.reason);
     const reason = named ? (error as ProtocolError).reason : 'protocol';
-    this.errorSent = this.link.send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message })).catch(() => {});
+    this.errorSent = this.link
+      .send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message }))
+      .catch(() => {});
     this.close(error);
   }
 

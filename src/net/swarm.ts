@@ -152,7 +152,9 @@ export class Swarm extends Emitter<SwarmEvents> {
       createSocket: options.createSocket,
     });
     this.signaling.on('replaced', () => {
-      this.log.warn('another connection proved this peer id to the signaling server: this one stopped', { peer: this.peerId });
+      this.log.warn('another connection proved this peer id to the signaling server: this one stopped', {
+        peer: this.peerId,
+      });
       this.emit('replaced', undefined);
     });
     this.signaling.on('signal', ({ from, data, origin }) => this.onSignal(from, data, origin));

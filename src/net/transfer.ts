@@ -5,7 +5,14 @@
 // (unknown to the seed until asked) and the root are read back from it, and only a seed that returns
 // them all, hashing to their ids, counts as holding a copy.
 
-import { BlockMissingError, ClosedError, MycelError, StoreRefusedError, UnprovenCopyError, throwIfAborted } from '../errors.js';
+import {
+  BlockMissingError,
+  ClosedError,
+  MycelError,
+  StoreRefusedError,
+  UnprovenCopyError,
+  throwIfAborted,
+} from '../errors.js';
 import { listFileBlockIds } from '../content/block-list.js';
 import type { ByteSource } from '../content/chunker.js';
 import { randomBytes } from '../content/crypto.js';
@@ -91,10 +98,12 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
     const seeds = healthy();
     if (seeds.length === 0 && options.seeds.length > 0) throw firstFailure(failures);
     const local = options.store?.put(block.id, block.bytes);
-    unacked.push(Promise.all([local, ...seeds.map((seed) => pushTo(seed, block))]).then(() => {
-      blocksSent++;
-      options.onProgress?.({ bytesRead, blocksSent });
-    }));
+    unacked.push(
+      Promise.all([local, ...seeds.map((seed) => pushTo(seed, block))]).then(() => {
+        blocksSent++;
+        options.onProgress?.({ bytesRead, blocksSent });
+      }),
+    );
     if (unacked.length >= UPLOAD_WINDOW) await unacked.shift();
   };
 
@@ -139,7 +148,8 @@ export async function renewFile(
     await seed.commit(randomBytes(UPLOAD_ID_BYTES), root, { signal: options.signal });
     return 'renewed';
   } catch (error) {
-    const resend = error instanceof StoreRefusedError && (error.reason === 'unknown-upload' || error.reason === 'incomplete');
+    const resend =
+      error instanceof StoreRefusedError && (error.reason === 'unknown-upload' || error.reason === 'incomplete');
     if (!resend || !options.store) throw error;
   }
   await pushHeldFile(seed, root, options.store, options.signal);
@@ -151,7 +161,12 @@ export async function renewFile(
  * it and reads the root back. At most UPLOAD_WINDOW blocks wait for acknowledgement.
  * @throws BlockMissingError if `store` lacks a block; StoreRefusedError; UnprovenCopyError
  */
-export async function pushHeldFile(seed: PeerSession, root: BlockId, store: BlockStore, signal?: AbortSignal): Promise<void> {
+export async function pushHeldFile(
+  seed: PeerSession,
+  root: BlockId,
+  store: BlockStore,
+  signal?: AbortSignal,
+): Promise<void> {
   const upload = randomBytes(UPLOAD_ID_BYTES);
   const getBlock = async (id: BlockId) => {
     const bytes = await store.get(id);
@@ -196,7 +211,10 @@ function firstFailure(failures: Map<string, Error>): Error {
 }
 
 /** Finds seeds through the signaling server and connects to up to `max` of them. */
-export async function connectSeeds(swarm: Swarm, options: { max?: number; timeoutMs?: number } = {}): Promise<PeerSession[]> {
+export async function connectSeeds(
+  swarm: Swarm,
+  options: { max?: number; timeoutMs?: number } = {},
+): Promise<PeerSession[]> {
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   for (;;) {
     const peers = await swarm.holders(SEEDS_TOPIC).catch(() => [] as string[]);

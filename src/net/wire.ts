@@ -67,7 +67,15 @@ export const enum FrameType {
 export const AUTH_SIGNATURE_BYTES = 64;
 
 /** Refusal reasons by their code on the wire: append only. */
-const REFUSAL_CODES: RefusalReason[] = ['quota', 'not-allowed', 'bad-block', 'busy', 'unknown-upload', 'incomplete', 'unavailable'];
+const REFUSAL_CODES: RefusalReason[] = [
+  'quota',
+  'not-allowed',
+  'bad-block',
+  'busy',
+  'unknown-upload',
+  'incomplete',
+  'unavailable',
+];
 
 export type Frame =
   | { type: FrameType.Auth; id: 0; signature: Uint8Array }
@@ -164,8 +172,10 @@ export function encodeFrame(frame: Frame): Uint8Array {
  * @throws ProtocolError (`reason`: version, unknown-type, short, oversized, bad-body).
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
-  if (bytes.length < HEADER_BYTES) throw new ProtocolError('short', `frame of ${bytes.length} bytes is shorter than a header`);
-  if (bytes.length > MAX_FRAME_BYTES) throw new ProtocolError('oversized', `frame of ${bytes.length} bytes is over the limit`);
+  if (bytes.length < HEADER_BYTES)
+    throw new ProtocolError('short', `frame of ${bytes.length} bytes is shorter than a header`);
+  if (bytes.length > MAX_FRAME_BYTES)
+    throw new ProtocolError('oversized', `frame of ${bytes.length} bytes is over the limit`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes[0] !== WIRE_VERSION) throw new ProtocolError('version', `unsupported wire version ${bytes[0]}`);
   const type = bytes[1]!;

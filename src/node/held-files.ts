@@ -86,7 +86,8 @@ function toStored(file: HeldFile): Stored {
 function fromStored(entry: unknown): HeldFile | undefined {
   if (typeof entry !== 'object' || entry === null) return undefined;
   const e = entry as Partial<Stored>;
-  if (!isBlockId(e.root) || !Number.isSafeInteger(e.bytes) || e.bytes! < 0 || typeof e.kept !== 'boolean') return undefined;
+  if (!isBlockId(e.root) || !Number.isSafeInteger(e.bytes) || e.bytes! < 0 || typeof e.kept !== 'boolean')
+    return undefined;
   if (!Array.isArray(e.owners) || e.owners.length > MAX_OWNERS_PER_FILE) return undefined;
   const owners: FileOwner[] = [];
   for (const o of e.owners as unknown[]) {
@@ -113,12 +114,14 @@ class JsonHeldFiles implements HeldFileRecords {
     await fs.mkdir(this.dir, { recursive: true });
     // Temporary files of a write a crash interrupted: the list they were to replace still stands.
     for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
-      if (name.startsWith(`${HELD_FILES_NAME}.`) && name.endsWith('.tmp')) await fs.rm(path.join(this.dir, name), { force: true });
+      if (name.startsWith(`${HELD_FILES_NAME}.`) && name.endsWith('.tmp'))
+        await fs.rm(path.join(this.dir, name), { force: true });
     }
     let text: string;
     try {
       const stat = await fs.stat(this.file);
-      if (!stat.isFile() || stat.size > MAX_FILE_BYTES) throw new BadInputError(`${this.file} is not a Mycel list of held files`);
+      if (!stat.isFile() || stat.size > MAX_FILE_BYTES)
+        throw new BadInputError(`${this.file} is not a Mycel list of held files`);
       text = await fs.readFile(this.file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
@@ -134,8 +137,12 @@ class JsonHeldFiles implements HeldFileRecords {
         `${this.file} is damaged (not JSON). Move it aside to start: the files it listed are then kept for no one and never expire.`,
       );
     }
-    if (parsed?.format !== FORMAT || !Array.isArray(parsed.files)) throw new BadInputError(`${this.file} is not a Mycel list of held files`);
-    if (parsed.version !== VERSION) throw new BadInputError(`${this.file} has version ${String(parsed.version)}; this Mycel reads version ${VERSION}`);
+    if (parsed?.format !== FORMAT || !Array.isArray(parsed.files))
+      throw new BadInputError(`${this.file} is not a Mycel list of held files`);
+    if (parsed.version !== VERSION)
+      throw new BadInputError(
+        `${this.file} has version ${String(parsed.version)}; this Mycel reads version ${VERSION}`,
+      );
     let skipped = 0;
     for (const entry of parsed.files) {
       const file = fromStored(entry);
@@ -172,7 +179,9 @@ class JsonHeldFiles implements HeldFileRecords {
   }
 
   private start(): Promise<void> {
-    const running = this.write(JSON.stringify({ format: FORMAT, version: VERSION, files: [...this.files.values()].map(toStored) }));
+    const running = this.write(
+      JSON.stringify({ format: FORMAT, version: VERSION, files: [...this.files.values()].map(toStored) }),
+    );
     this.running = running;
     const clear = () => {
       if (this.running === running) this.running = undefined;

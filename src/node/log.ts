@@ -23,7 +23,8 @@ export function createLogger(
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
     const record: Record<string, unknown> = { level: lvl, time: new Date().toISOString(), msg, ...base, ...fields };
-    for (const [k, v] of Object.entries(record)) if (v instanceof Error) record[k] = { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
+    for (const [k, v] of Object.entries(record))
+      if (v instanceof Error) record[k] = { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
     write(JSON.stringify(record));
   };
   return {

@@ -211,12 +211,20 @@ export class Seed {
     await seed.loadHeld();
     await disk.read();
     if (disk.lastFree !== undefined && disk.minFree > 0 && disk.lastFree < disk.minFree) {
-      log.error('disk space low: refusing stores', { dir: options.dataDir, free: disk.lastFree, minFree: disk.minFree });
+      log.error('disk space low: refusing stores', {
+        dir: options.dataDir,
+        free: disk.lastFree,
+        minFree: disk.minFree,
+      });
     }
 
     swarm.on('session-closed', ({ peer, session }) => {
       if (session.stats.blocksServed > 0 || session.stats.blocksFetched > 0) {
-        log.info('peer session ended', { peer, blocksServed: session.stats.blocksServed, bytesServed: session.stats.bytesServed });
+        log.info('peer session ended', {
+          peer,
+          blocksServed: session.stats.blocksServed,
+          bytesServed: session.stats.bytesServed,
+        });
       }
     });
     swarm.signaling.on('rejected', ({ code }) => {
@@ -227,7 +235,9 @@ export class Seed {
       });
     });
     swarm.on('replaced', () => {
-      log.error('another process proved this seed\'s id to the signaling server; this one is off the network', { peer: peerId });
+      log.error("another process proved this seed's id to the signaling server; this one is off the network", {
+        peer: peerId,
+      });
     });
     swarm.announce([SEEDS_TOPIC, ...seed.whole]);
     swarm.start();
@@ -278,7 +288,8 @@ export class Seed {
     const pinned = new Set<BlockId>();
     for (const name of await this.store.pins()) {
       if (name.startsWith(UPLOAD_PIN)) await this.store.unpin(name);
-      else if (name.startsWith(FILE_PIN) && isBlockId(name.slice(FILE_PIN.length))) pinned.add(name.slice(FILE_PIN.length));
+      else if (name.startsWith(FILE_PIN) && isBlockId(name.slice(FILE_PIN.length)))
+        pinned.add(name.slice(FILE_PIN.length));
     }
     const kept: Promise<void>[] = [];
     for (const root of pinned) {
@@ -345,7 +356,16 @@ export class Seed {
     if (!entry) {
       const busy = this.uploadRefusal(peer);
       if (busy) throw this.refuse(peer, 'busy', busy);
-      entry = { key, peer, open: this.isLimited(peer), ids: new Map(), written: new Set(), bytes: 0, lastActive: Date.now(), ended: false };
+      entry = {
+        key,
+        peer,
+        open: this.isLimited(peer),
+        ids: new Map(),
+        written: new Set(),
+        bytes: 0,
+        lastActive: Date.now(),
+        ended: false,
+      };
       this.uploads.set(key, entry);
       this.log.info('upload started', { peer, upload: key });
     }
@@ -372,7 +392,8 @@ export class Seed {
       await this.store.pin(UPLOAD_PIN + key, [id]);
       await this.store.put(id, bytes);
     } catch (error) {
-      if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED') failure = { reason: 'quota', detail: error.message };
+      if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED')
+        failure = { reason: 'quota', detail: error.message };
       else if (!isLocalFault(error)) throw error;
       else {
         this.faults.report('store', error, { peer, upload: key, block: id });
@@ -427,7 +448,13 @@ export class Seed {
     if (this.stopped.size > MAX_STOPPED_UPLOADS) this.stopped.delete(this.stopped.keys().next().value!);
     this.holds.unreserve(entry.peer, entry.bytes, entry.open);
     const dropped = await this.dropUploadBlocks(entry, [...entry.written]);
-    this.log.info('upload released', { peer: entry.peer, upload: entry.key, reason: why.reason, blocks: entry.ids.size, dropped });
+    this.log.info('upload released', {
+      peer: entry.peer,
+      upload: entry.key,
+      reason: why.reason,
+      blocks: entry.ids.size,
+      dropped,
+    });
   }
 
   private async dropUploadBlocks(entry: Upload, ids: BlockId[]): Promise<number> {
@@ -463,7 +490,8 @@ export class Seed {
         return await this.stop(entry, 'incomplete', detail);
       }
       const expires = entry.open;
-      if (!this.holds.hasRoomForOwner(peer, root)) return await this.stop(entry, 'quota', 'this file is kept for as many peers as the seed allows');
+      if (!this.holds.hasRoomForOwner(peer, root))
+        return await this.stop(entry, 'quota', 'this file is kept for as many peers as the seed allows');
       if (entry.open) {
         // The upload's own bytes turn into the file's: only the difference is new.
         const cost = this.holds.costOfHold(peer, root, check.bytes, expires);
@@ -481,7 +509,11 @@ export class Seed {
       }
       if (!kept) {
         this.holds.reserve(peer, entry.bytes, entry.open);
-        return await this.stop(entry, 'incomplete', 'blocks of the file were dropped while it was committed; send it again');
+        return await this.stop(
+          entry,
+          'incomplete',
+          'blocks of the file were dropped while it was committed; send it again',
+        );
       }
       entry.ended = true;
       this.uploads.delete(key);
@@ -501,7 +533,11 @@ export class Seed {
   private async renew(peer: string, root: BlockId): Promise<void> {
     const held = this.holds.get(root);
     if (!held) {
-      throw this.refuse(peer, 'unknown-upload', 'no such upload, and this seed does not hold that file (files of peers not on its allow list expire unless renewed)');
+      throw this.refuse(
+        peer,
+        'unknown-upload',
+        'no such upload, and this seed does not hold that file (files of peers not on its allow list expire unless renewed)',
+      );
     }
     const expires = this.isLimited(peer);
     const mine = held.owners.find((o) => o.peer === peer);
@@ -510,10 +546,16 @@ export class Seed {
       this.holds.hold(root, held.bytes, peer, expires);
       this.unwritten.add(root);
       this.log.info('file renewed', { peer, root });
-      if (this.incomplete.has(root)) throw this.refuse(peer, 'incomplete', 'the seed is missing blocks of this file and is repairing it; renewed all the same');
+      if (this.incomplete.has(root))
+        throw this.refuse(
+          peer,
+          'incomplete',
+          'the seed is missing blocks of this file and is repairing it; renewed all the same',
+        );
       return;
     }
-    if (!this.holds.hasRoomForOwner(peer, root)) throw this.refuse(peer, 'quota', 'this file is kept for as many peers as the seed allows');
+    if (!this.holds.hasRoomForOwner(peer, root))
+      throw this.refuse(peer, 'quota', 'this file is kept for as many peers as the seed allows');
     if (expires) {
       const refusal = this.holds.refusal(peer, this.holds.costOfHold(peer, root, held.bytes, expires));
       if (refusal) throw this.refuse(peer, 'quota', refusal);
@@ -526,7 +568,12 @@ export class Seed {
       throw this.refuse(peer, 'unavailable', SEED_UNAVAILABLE);
     }
     this.log.info('file renewed', { peer, root });
-    if (this.incomplete.has(root)) throw this.refuse(peer, 'incomplete', 'the seed is missing blocks of this file and is repairing it; renewed all the same');
+    if (this.incomplete.has(root))
+      throw this.refuse(
+        peer,
+        'incomplete',
+        'the seed is missing blocks of this file and is repairing it; renewed all the same',
+      );
   }
 
   /**
@@ -534,7 +581,13 @@ export class Seed {
    * either fails. Announces a file new to the seed. False (nothing kept) if a block of a new file
    * went missing since it was checked (it was unpinned cache, and evicted meanwhile).
    */
-  private async keepFile(root: BlockId, ids: Set<BlockId> | undefined, bytes: number, peer: string, expires: boolean): Promise<boolean> {
+  private async keepFile(
+    root: BlockId,
+    ids: Set<BlockId> | undefined,
+    bytes: number,
+    peer: string,
+    expires: boolean,
+  ): Promise<boolean> {
     const before = this.holds.get(root);
     const pin = FILE_PIN + root;
     try {
@@ -592,7 +645,8 @@ export class Seed {
       }
     };
     const refs = structure.refs;
-    const idAt = (packed: Uint8Array, i: number) => toHex(packed.subarray(i * BLOCK_ID_BYTES, (i + 1) * BLOCK_ID_BYTES));
+    const idAt = (packed: Uint8Array, i: number) =>
+      toHex(packed.subarray(i * BLOCK_ID_BYTES, (i + 1) * BLOCK_ID_BYTES));
     const backend = defaultBackend();
     const getBlock = async (id: BlockId) => {
       const block = await this.store.get(id);
@@ -635,13 +689,21 @@ export class Seed {
     const files = [...this.unwritten].map((root) => this.holds.get(root)).filter((f): f is HeldFile => f !== undefined);
     this.unwritten.clear();
     // Put together: the records batch them into one or two writes.
-    await Promise.all(files.map((file) => this.records.put(file).catch((error) => this.faults.report('renew', error, { root: file.root }))));
+    await Promise.all(
+      files.map((file) =>
+        this.records.put(file).catch((error) => this.faults.report('renew', error, { root: file.root })),
+      ),
+    );
   }
 
   /** Ends holds past their expiry; a file nobody holds any more is unpinned and withdrawn. */
   private async expireHolds(): Promise<void> {
     const { changed, dropped } = this.holds.expire();
-    await Promise.all(changed.map((file) => this.records.put(file).catch((error) => this.faults.report('expire', error, { root: file.root }))));
+    await Promise.all(
+      changed.map((file) =>
+        this.records.put(file).catch((error) => this.faults.report('expire', error, { root: file.root })),
+      ),
+    );
     if (dropped.length === 0) return;
     for (const file of dropped) {
       this.whole.delete(file.root);
@@ -652,9 +714,15 @@ export class Seed {
     }
     this.swarm.withdraw(dropped.map((f) => f.root));
     // Forgotten before unpinned: a crash in between leaves a pin without a record, undone at start.
-    await Promise.all(dropped.map((f) => this.records.delete(f.root).catch((error) => this.faults.report('expire', error, { root: f.root }))));
+    await Promise.all(
+      dropped.map((f) =>
+        this.records.delete(f.root).catch((error) => this.faults.report('expire', error, { root: f.root })),
+      ),
+    );
     for (const file of dropped) {
-      await this.store.unpin(FILE_PIN + file.root).catch((error) => this.faults.report('expire', error, { root: file.root }));
+      await this.store
+        .unpin(FILE_PIN + file.root)
+        .catch((error) => this.faults.report('expire', error, { root: file.root }));
       this.log.info('file expired', { root: file.root, bytes: file.bytes });
     }
   }
@@ -667,7 +735,9 @@ export class Seed {
       this.uploads.delete(upload.key);
       this.holds.unreserve(upload.peer, upload.bytes, upload.open);
       // Its blocks stay as evictable cache: a slow uploader's next attempt may reuse them.
-      await this.store.unpin(UPLOAD_PIN + upload.key).catch((error) => this.faults.report('release', error, { upload: upload.key }));
+      await this.store
+        .unpin(UPLOAD_PIN + upload.key)
+        .catch((error) => this.faults.report('release', error, { upload: upload.key }));
       this.log.info('abandoned upload released', { peer: upload.peer, upload: upload.key, blocks: upload.ids.size });
     }
   }

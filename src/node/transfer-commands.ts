@@ -71,7 +71,8 @@ export async function runPut(options: PutOptions): Promise<number> {
   try {
     await reach(swarm, origin, options.timeoutMs);
     const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
-    if (seeds.length === 0) throw new MycelError('NO_HOLDER', `no seed answered at ${origin}: nowhere to keep the file`);
+    if (seeds.length === 0)
+      throw new MycelError('NO_HOLDER', `no seed answered at ${origin}: nowhere to keep the file`);
     const name = path.basename(options.file);
     const bar = progressBar(`put ${name}`);
     const result = await uploadFile(createReadStream(options.file, { highWaterMark: 1024 * 1024 }), {
@@ -84,7 +85,9 @@ export async function runPut(options: PutOptions): Promise<number> {
     bar.finish();
     for (const { peer, error } of result.failed) process.stderr.write(`mycel: seed ${peer} failed: ${error.message}\n`);
     process.stdout.write(formatLink(origin, result.file.root, result.file.key) + '\n');
-    process.stderr.write(`stored ${formatSize(stat.size)} on ${result.seeds.length} seed${result.seeds.length === 1 ? '' : 's'}\n`);
+    process.stderr.write(
+      `stored ${formatSize(stat.size)} on ${result.seeds.length} seed${result.seeds.length === 1 ? '' : 's'}\n`,
+    );
     return 0;
   } finally {
     swarm.close();
@@ -153,7 +156,11 @@ export async function runGet(options: GetOptions): Promise<number> {
   const link = parseLink(options.link);
   const origin = link.origin || (options.server ? httpOriginFor(options.server) : '');
   if (!origin) throw new UsageError('the link has no server: give the full link or --server');
-  const store = await openFsBlockStore({ dir: options.cacheDir ?? defaultCacheDir(), quota: options.cacheQuota, durable: false });
+  const store = await openFsBlockStore({
+    dir: options.cacheDir ?? defaultCacheDir(),
+    quota: options.cacheQuota,
+    durable: false,
+  });
   const swarm = joinSwarm(signalUrlFor(origin), store);
   const started = Date.now();
   let tmp: string | undefined;
@@ -168,7 +175,9 @@ export async function runGet(options: GetOptions): Promise<number> {
       swarm,
       store,
       noHolderTimeoutMs: options.timeoutMs,
-      onProgress: (p) => total && bar.update(Math.min(total, p.blocksDone * chunk), total, `${p.sources} source${p.sources === 1 ? '' : 's'}`),
+      onProgress: (p) =>
+        total &&
+        bar.update(Math.min(total, p.blocksDone * chunk), total, `${p.sources} source${p.sources === 1 ? '' : 's'}`),
     });
     const { manifest } = remote.opened;
     chunk = manifest.chunkSize;
@@ -183,7 +192,10 @@ export async function runGet(options: GetOptions): Promise<number> {
       if (!options.force && (await exists(target))) {
         throw new MycelError('BAD_INPUT', `${target} exists: not overwriting it (use --force)`);
       }
-      tmp = path.join(path.dirname(target), `.${path.basename(target)}.${nodeRandomBytes(4).toString('hex')}.mycel-partial`);
+      tmp = path.join(
+        path.dirname(target),
+        `.${path.basename(target)}.${nodeRandomBytes(4).toString('hex')}.mycel-partial`,
+      );
     }
     const out = toStdout ? process.stdout : createWriteStream(tmp!, { flags: 'wx' });
     let firstByteAt: number | undefined;

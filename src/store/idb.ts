@@ -32,8 +32,7 @@ interface BlockMeta {
  * a secure context), the secret key's raw bytes are kept instead: weaker, and the only choice there.
  */
 export type StoredIdentity =
-  | { kind: 'webcrypto'; privateKey: CryptoKey; publicKey: CryptoKey }
-  | { kind: 'raw'; secret: Uint8Array };
+  { kind: 'webcrypto'; privateKey: CryptoKey; publicKey: CryptoKey } | { kind: 'raw'; secret: Uint8Array };
 
 export const IDENTITY_KEY = 'self';
 

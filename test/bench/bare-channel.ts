@@ -14,7 +14,11 @@ import { MAX_MESSAGE_BYTES, SEND_HIGH_WATER, SEND_LOW_WATER } from '../../src/ne
 
 const [role, url, self, other, bytesText] = process.argv.slice(2) as [string, string, string, string, string];
 const total = Number(bytesText);
-const signaling = new SignalClient({ url, identity: identityFromSecret(fromBase64Url(self)!), createSocket: nodeSocketFactory });
+const signaling = new SignalClient({
+  url,
+  identity: identityFromSecret(fromBase64Url(self)!),
+  createSocket: nodeSocketFactory,
+});
 signaling.start();
 await signaling.ready();
 const reached = performance.now();
@@ -23,7 +27,10 @@ const pc = new RTCPeerConnection({ iceServers: [] });
 pc.onicecandidate = (event) => {
   if (!event.candidate) return;
   const c = event.candidate;
-  signaling.signal(other, normalizeSignal({ candidate: { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } }));
+  signaling.signal(
+    other,
+    normalizeSignal({ candidate: { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } }),
+  );
 };
 // Candidates that arrive before the remote description wait for it (adding them early fails).
 let described = false;
@@ -62,7 +69,9 @@ if (role === 'send') {
     for (let sent = 0; sent < total; sent += message.length) {
       channel.send(message.subarray(0, Math.min(message.length, total - sent)));
       if (channel.bufferedAmount > SEND_HIGH_WATER) {
-        await new Promise<void>((resolve) => channel.addEventListener('bufferedamountlow', () => resolve(), { once: true }));
+        await new Promise<void>((resolve) =>
+          channel.addEventListener('bufferedamountlow', () => resolve(), { once: true }),
+        );
       }
     }
   };

@@ -41,10 +41,13 @@ function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<Rend
   const before = rendererRss(browserPid);
   const series: Map<number, number>[] = [];
   let jsHeapPeak = 0;
-  const cdp = page.context().newCDPSession(page).then(async (session) => {
-    await session.send('Performance.enable');
-    return session;
-  });
+  const cdp = page
+    .context()
+    .newCDPSession(page)
+    .then(async (session) => {
+      await session.send('Performance.enable');
+      return session;
+    });
   const timer = setInterval(() => {
     series.push(rendererRss(browserPid));
     void cdp
@@ -76,7 +79,6 @@ function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<Rend
   };
 }
 
-
 /** RSS (MB) of every Chromium renderer process that descends from `browserPid`. */
 function rendererRss(browserPid: number): Map<number, number> {
   const out = new Map<number, number>();
@@ -103,7 +105,8 @@ function playwrightBrowserPid(): number {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('--remote-debugging-pipe') && !cmdline.includes('--type=')) newest = Math.max(newest, Number(entry));
+      if (cmdline.includes('--remote-debugging-pipe') && !cmdline.includes('--type='))
+        newest = Math.max(newest, Number(entry));
     } catch {
       // gone
     }
@@ -145,7 +148,8 @@ async function bareChannel(sender: Page, receiver: Page, bytes: number): Promise
       const message = new Uint8Array(64 * 1024);
       for (let sent = 0; sent < total; sent += message.length) {
         channel.send(message);
-        if (channel.bufferedAmount > 256 * 1024) await new Promise((r) => channel.addEventListener('bufferedamountlow', r, { once: true }));
+        if (channel.bufferedAmount > 256 * 1024)
+          await new Promise((r) => channel.addEventListener('bufferedamountlow', r, { once: true }));
       }
     };
     await bare.pc.setLocalDescription(await bare.pc.createOffer());
@@ -190,7 +194,9 @@ async function bareChannel(sender: Page, receiver: Page, bytes: number): Promise
   return mbps;
 }
 
-export async function browserBench(options: { transferBytes?: number; addBytes?: number; rounds?: number } = {}): Promise<BrowserFigures> {
+export async function browserBench(
+  options: { transferBytes?: number; addBytes?: number; rounds?: number } = {},
+): Promise<BrowserFigures> {
   const transferBytes = options.transferBytes ?? 128 * MiB;
   const addBytes = options.addBytes ?? GiB;
   const rounds = options.rounds ?? 3;
@@ -234,7 +240,15 @@ export async function browserBench(options: { transferBytes?: number; addBytes?:
     const addFile = path.join(dir, 'add.bin');
     await writeGeneratedFile(addFile, addBytes, 4);
     const seedPort = await freePort();
-    seedServer = startMycel(['serve', '--port', String(seedPort), '--host', '127.0.0.1', '--data', path.join(dir, 'seed')]);
+    seedServer = startMycel([
+      'serve',
+      '--port',
+      String(seedPort),
+      '--host',
+      '127.0.0.1',
+      '--data',
+      path.join(dir, 'seed'),
+    ]);
     await seedServer.waitForLine(logged('seed ready'));
     const seedUrl = `http://localhost:${seedPort}/`;
     const pid = playwrightBrowserPid();

@@ -36,7 +36,6 @@ export async function* generated(total: number): AsyncGenerator<Uint8Array> {
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 const now = () => performance.now();
 
-
 async function bareSeal(total: number, chunkSize: number): Promise<void> {
   const backend = webCrypto()!;
   const subtle = globalThis.crypto.subtle;
@@ -49,7 +48,9 @@ async function bareSeal(total: number, chunkSize: number): Promise<void> {
     const chunk = pool.slice(offset % (3 * MiB), (offset % (3 * MiB)) + Math.min(chunkSize, total - offset));
     const last = offset + chunkSize >= total;
     inFlight.push(
-      key.seal(nonceFor(SealKind.Data, index), aadFor(SealKind.Data, index, last), chunk).then((c) => subtle.digest('SHA-256', c as Uint8Array<ArrayBuffer>)),
+      key
+        .seal(nonceFor(SealKind.Data, index), aadFor(SealKind.Data, index, last), chunk)
+        .then((c) => subtle.digest('SHA-256', c as Uint8Array<ArrayBuffer>)),
     );
     if (inFlight.length >= SEAL_CONCURRENCY) await inFlight.shift();
   }

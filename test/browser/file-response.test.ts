@@ -263,7 +263,9 @@ describe('the media type policy', () => {
 
   it('names the attachment with the safe file name: no bidi override, no leading dot', async () => {
     const spoofed = await served('text/html', 'invoice\u202Efdp.html');
-    expect(spoofed.headers.get('content-disposition')).toBe(`attachment; filename="invoicefdp.html"; filename*=UTF-8''invoicefdp.html`);
+    expect(spoofed.headers.get('content-disposition')).toBe(
+      `attachment; filename="invoicefdp.html"; filename*=UTF-8''invoicefdp.html`,
+    );
     const hidden = await served('application/x-sh', '.bashrc');
     expect(hidden.headers.get('content-disposition')).toMatch(/^attachment; filename="bashrc"/);
   });

@@ -13,7 +13,10 @@ export interface StoreUnderTest {
   reopen?: () => Promise<BlockStore>;
 }
 
-export type StoreFactory = (options: { quota?: number; onEvict?: (ids: readonly BlockId[]) => void }) => Promise<StoreUnderTest>;
+export type StoreFactory = (options: {
+  quota?: number;
+  onEvict?: (ids: readonly BlockId[]) => void;
+}) => Promise<StoreUnderTest>;
 
 export function block(size: number, seed: number): { id: BlockId; bytes: Uint8Array } {
   const bytes = pseudoRandomBytes(size, seed);
@@ -153,7 +156,7 @@ export function blockStoreContract(name: string, open: StoreFactory, { persisten
       await store.close();
     });
 
-    it('tells a held block\'s size and a pin set\'s ids without reading anything', async () => {
+    it("tells a held block's size and a pin set's ids without reading anything", async () => {
       const { store } = await open({});
       const [a, b] = [block(700, 45), block(10, 46)];
       await store.put(a.id, a.bytes);

@@ -13,7 +13,15 @@ import { newConnectionId } from '../../src/net/ids.js';
 import { CONNECT_ATTEMPTS, CONNECT_TIMEOUT_MS } from '../../src/net/limits.js';
 import { normalizeSignal } from '../../src/net/link.js';
 import { SignalClient, type WebSocketLike } from '../../src/net/signal-client.js';
-import { FrameType, Reassembler, WIRE_VERSION, decodeFrame, encodeFrame, fragments, type Frame } from '../../src/net/wire.js';
+import {
+  FrameType,
+  Reassembler,
+  WIRE_VERSION,
+  decodeFrame,
+  encodeFrame,
+  fragments,
+  type Frame,
+} from '../../src/net/wire.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
 
@@ -84,7 +92,9 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     cid = newConnectionId();
     const thisCid = cid;
     peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc, config: { iceServers: [] } });
-    peer.on('signal', (sig: object) => signaling.signal(target, { cid: thisCid, sig: normalizeSignal(sig as Record<string, unknown>) }));
+    peer.on('signal', (sig: object) =>
+      signaling.signal(target, { cid: thisCid, sig: normalizeSignal(sig as Record<string, unknown>) }),
+    );
     peer.on('error', () => {});
     const connected = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
@@ -108,7 +118,13 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     const message = new Uint8Array(data);
     received.push(message);
     arrivals.splice(0).forEach((wake) => wake());
-    if (options.keepAlive && message[0] === 0 && message[1] === WIRE_VERSION && message[2] === FrameType.Ping && !peer.destroyed) {
+    if (
+      options.keepAlive &&
+      message[0] === 0 &&
+      message[1] === WIRE_VERSION &&
+      message[2] === FrameType.Ping &&
+      !peer.destroyed
+    ) {
       const id = new DataView(message.buffer, message.byteOffset + 3, 4).getUint32(0);
       for (const m of fragments(encodeFrame({ type: FrameType.Pong, id }))) peer.send(m);
     }
@@ -121,7 +137,9 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
   const deadline = <T>(promise: Promise<T>, what: string) =>
     Promise.race([
       promise,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`hostile link: ${what} within ${timeoutMs} ms`)), timeoutMs)),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`hostile link: ${what} within ${timeoutMs} ms`)), timeoutMs),
+      ),
     ]);
   const sendFrame = (frame: Frame) => {
     for (const message of fragments(encodeFrame(frame))) peer.send(message);
@@ -138,9 +156,13 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
       }),
       'no auth from the other side',
     );
-    if (auth === 'honest') sendFrame({ type: FrameType.Auth, id: 0, signature: await honestAuth(fingerprints, identity) });
+    if (auth === 'honest')
+      sendFrame({ type: FrameType.Auth, id: 0, signature: await honestAuth(fingerprints, identity) });
     const frame = decodeFrame((await theirs).subarray(1));
-    if (frame.type !== FrameType.Auth || !verifyPeerSignature(target, channelAuthMessage(fingerprints.remote, fingerprints.local), frame.signature)) {
+    if (
+      frame.type !== FrameType.Auth ||
+      !verifyPeerSignature(target, channelAuthMessage(fingerprints.remote, fingerprints.local), frame.signature)
+    ) {
       throw new Error('hostile link: the other side did not prove it is the peer asked for');
     }
     if (auth !== 'honest') {
@@ -237,7 +259,11 @@ export async function startOfferFlood(
   const clients: SignalClient[] = [];
   for (const address of options.addresses) {
     for (let i = 0; i < options.idsPerAddress; i++) {
-      const client = new SignalClient({ url: signalUrl, identity: ephemeralIdentity(), createSocket: boundSocketFactory(address) });
+      const client = new SignalClient({
+        url: signalUrl,
+        identity: ephemeralIdentity(),
+        createSocket: boundSocketFactory(address),
+      });
       client.start();
       clients.push(client);
     }
@@ -252,10 +278,13 @@ export async function startOfferFlood(
       sent++;
     };
     // Spread over the period, so the flood is steady rather than in bursts.
-    const start = setTimeout(() => {
-      offer();
-      timers[i] = setInterval(offer, options.everyMs);
-    }, (i / clients.length) * options.everyMs);
+    const start = setTimeout(
+      () => {
+        offer();
+        timers[i] = setInterval(offer, options.everyMs);
+      },
+      (i / clients.length) * options.everyMs,
+    );
     return start as ReturnType<typeof setTimeout> | ReturnType<typeof setInterval>;
   });
   return {

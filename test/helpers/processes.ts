@@ -95,7 +95,10 @@ export interface RunResult {
 }
 
 /** Runs a command to its end. */
-export async function runMycel(args: string[], options: StartOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+export async function runMycel(
+  args: string[],
+  options: StartOptions & { timeoutMs?: number } = {},
+): Promise<RunResult> {
   const proc = startMycel(args, options);
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
   const code = await proc.exited;
@@ -137,7 +140,10 @@ export async function startServe(
   options: StartOptions = {},
 ): Promise<{ proc: MycelProcess; url: string; port: number }> {
   const port = await freePort();
-  const proc = startMycel(['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...extra], options);
+  const proc = startMycel(
+    ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...extra],
+    options,
+  );
   await proc.waitForLine(logged('seed ready'));
   return { proc, url: `http://127.0.0.1:${port}`, port };
 }
@@ -154,7 +160,11 @@ export interface CommandOptions {
  * (test/helpers/net/) uses it to run `ip netns exec <ns> …`.
  */
 export function startCommand(command: string, args: string[], options: CommandOptions = {}): MycelProcess {
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stdout: string[] = [];
   const stderr: string[] = [];
   const watchers = new Set<(line: string) => void>();
@@ -191,12 +201,17 @@ export function startCommand(command: string, args: string[], options: CommandOp
           clearTimeout(timer);
           settle();
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`${command}: no matching line within ${timeoutMs} ms; ${recent()}`))), timeoutMs);
+        const timer = setTimeout(
+          () => finish(() => reject(new Error(`${command}: no matching line within ${timeoutMs} ms; ${recent()}`))),
+          timeoutMs,
+        );
         const watch = (line: string) => {
           if (match(line)) finish(() => resolve(line));
         };
         watchers.add(watch);
-        void exited.then((how) => finish(() => reject(new Error(`${command} exited (${how}) before a matching line; ${recent()}`))));
+        void exited.then((how) =>
+          finish(() => reject(new Error(`${command} exited (${how}) before a matching line; ${recent()}`))),
+        );
       });
     },
     async kill(signal = 'SIGTERM') {

@@ -43,7 +43,10 @@ export function openRaw(url: string, options: RawOptions = {}): Promise<RawSigna
   ws.on('error', () => {});
   const next: RawSignal['next'] = (match = () => true, timeoutMs = 10_000) =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching message; got ${JSON.stringify(messages)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching message; got ${JSON.stringify(messages)}`)),
+        timeoutMs,
+      );
       const check = () => {
         const found = messages.find(match);
         if (found) {
@@ -71,7 +74,10 @@ export function peerIdFor(name: string): string {
 }
 
 /** Says a proven hello (signing this socket's challenge) as the peer called `name`; waits for the welcome. */
-export async function sayHello(client: RawSignal, name = `peer-${Math.random().toString(36).slice(2, 12)}`): Promise<ServerSaid> {
+export async function sayHello(
+  client: RawSignal,
+  name = `peer-${Math.random().toString(36).slice(2, 12)}`,
+): Promise<ServerSaid> {
   const identity = namedIdentity(name);
   const challenge = await client.next((m) => m.t === 'challenge');
   const sig = await identity.sign(helloMessage(challengeNonce(challenge.nonce!)!));
@@ -84,5 +90,7 @@ export const errorCode = (code: string) => (m: ServerSaid) => m.t === 'error' &&
 
 /** `n` distinct topics (64 hex characters), different for each `seed`. */
 export function hexTopics(n: number, seed: number): string[] {
-  return Array.from({ length: n }, (_, i) => (seed.toString(16).padStart(8, '0') + i.toString(16).padStart(8, '0')).repeat(4));
+  return Array.from({ length: n }, (_, i) =>
+    (seed.toString(16).padStart(8, '0') + i.toString(16).padStart(8, '0')).repeat(4),
+  );
 }

@@ -38,7 +38,10 @@ export function rawSocket(
   ws.on('error', () => {});
   const next: RawSocket['next'] = (match = () => true, timeoutMs = 10_000) =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching message; got ${JSON.stringify(messages)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching message; got ${JSON.stringify(messages)}`)),
+        timeoutMs,
+      );
       const check = () => {
         const found = messages.find(match);
         if (found) {

@@ -53,7 +53,9 @@ function lyingRelay(): WebSocketServer {
       } else if (m.t === 'announce' && m.topics.includes(SEEDS_TOPIC)) {
         impostorId = me;
       } else if (m.t === 'lookup') {
-        ws.send(JSON.stringify({ t: 'holders', id: m.id, topic: m.topic, peers: m.topic === SEEDS_TOPIC ? [seedId] : [] }));
+        ws.send(
+          JSON.stringify({ t: 'holders', id: m.id, topic: m.topic, peers: m.topic === SEEDS_TOPIC ? [seedId] : [] }),
+        );
       } else if (m.t === 'signal') {
         const to = m.to === seedId ? impostorId : m.to;
         const from = me === impostorId ? seedId : me;
@@ -68,7 +70,9 @@ beforeAll(async () => {
   dir = await tempDir('binding');
   const wss = lyingRelay();
   http = createServer((_req, res) => res.end());
-  http.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+  http.on('upgrade', (req, socket, head) =>
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)),
+  );
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const { port } = http.address() as { port: number };
   relayUrl = `http://127.0.0.1:${port}`;
@@ -99,7 +103,7 @@ afterAll(async () => {
 });
 
 describe('a signaling server that lies about who is who', () => {
-  it('cannot get a session adopted under the seed\'s id: the auth fails, the session closes, the id is banned', async () => {
+  it("cannot get a session adopted under the seed's id: the auth fails, the session closes, the id is banned", async () => {
     const victim = new Swarm({
       identity: ephemeralIdentity(),
       signalUrl: `${relayUrl.replace('http', 'ws')}/signal`,

@@ -24,7 +24,10 @@ import { collect, inPieces, pseudoRandomBytes, sameBytes } from '../helpers/data
 
 const SMALL_CHUNK = 4096;
 
-async function sealToMap(bytes: Uint8Array, opts: { chunkSize?: number; backend?: CryptoBackend; fileKey?: Uint8Array } = {}) {
+async function sealToMap(
+  bytes: Uint8Array,
+  opts: { chunkSize?: number; backend?: CryptoBackend; fileKey?: Uint8Array } = {},
+) {
   const blocks = new Map<BlockId, Uint8Array>();
   const order: SealedBlock[] = [];
   const file = await sealFile(
@@ -186,7 +189,12 @@ describe('tampering is detected and named', () => {
   }
 
   /** Re-seals a changed manifest with the real key: what a key holder turned attacker could do. */
-  async function forgeManifest(fileKey: Uint8Array, manifest: Manifest, ids: Uint8Array, blocks: Map<BlockId, Uint8Array>) {
+  async function forgeManifest(
+    fileKey: Uint8Array,
+    manifest: Manifest,
+    ids: Uint8Array,
+    blocks: Map<BlockId, Uint8Array>,
+  ) {
     const keys = await deriveFileKeys(fileKey, webCrypto()!);
     const { root } = await sealManifest(manifest, ids, keys, webCrypto()!, (b) => void blocks.set(b.id, b.bytes));
     return openManifest(root, fileKey, getterFrom(blocks));
@@ -288,7 +296,12 @@ describe('tampering is detected and named', () => {
   it('a manifest whose counts disagree is rejected as invalid', async () => {
     const { opened, blocks, file } = await sealed();
     await expect(
-      forgeManifest(file.key, { ...opened.manifest, size: opened.manifest.size * 3 }, await idsWith(opened, [0, 1, 2, 3, 4]), blocks),
+      forgeManifest(
+        file.key,
+        { ...opened.manifest, size: opened.manifest.size * 3 },
+        await idsWith(opened, [0, 1, 2, 3, 4]),
+        blocks,
+      ),
     ).rejects.toBeInstanceOf(ManifestError);
   });
 });

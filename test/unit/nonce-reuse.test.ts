@@ -110,7 +110,9 @@ describe('no (key, nonce) pair repeats across the blocks of a file', () => {
       const small = idLayout !== DEFAULT_ID_LAYOUT;
       const { maxInlineIds, idsPerIndexBlock } = idLayout;
       // On a small layout: the last inline count, the first indexed one, a full last index block.
-      const edges = small ? [maxInlineIds, maxInlineIds + 1, idsPerIndexBlock * Math.ceil((maxInlineIds + 1) / idsPerIndexBlock)] : [];
+      const edges = small
+        ? [maxInlineIds, maxInlineIds + 1, idsPerIndexBlock * Math.ceil((maxInlineIds + 1) / idsPerIndexBlock)]
+        : [];
       let indexed = 0;
       for (let n = 0; n < FILES_PER_LAYOUT; n++) {
         const chunkSize = 1024 + pick(2049);

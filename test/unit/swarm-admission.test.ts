@@ -83,7 +83,10 @@ afterEach(() => {
   for (const swarm of swarms.splice(0)) swarm.close();
 });
 
-async function target(signaling: FakeSignaling, options: { maxTotal: number; maxPerOrigin: number; iceTimeoutMs?: number }) {
+async function target(
+  signaling: FakeSignaling,
+  options: { maxTotal: number; maxPerOrigin: number; iceTimeoutMs?: number },
+) {
   const swarm = new Swarm({
     identity: ephemeralIdentity(),
     signalUrl: 'ws://fake/signal',

@@ -7,12 +7,7 @@
 // crypto.subtle at all), @noble/curves signs with a secret key whose raw bytes are kept in
 // IndexedDB: readable by script on this origin, which is the most such a page can do.
 
-import {
-  identityFromSecret,
-  newSecret,
-  webCryptoIdentity,
-  type PeerIdentity,
-} from '../../src/net/identity.js';
+import { identityFromSecret, newSecret, webCryptoIdentity, type PeerIdentity } from '../../src/net/identity.js';
 import { readStoredIdentity, storeIdentityOnce, type MycelDB, type StoredIdentity } from '../../src/store/idb.js';
 
 /** The identity stored in `db`, made and stored first if there is none. */

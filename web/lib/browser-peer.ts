@@ -21,7 +21,14 @@ import { quietLog, type NetLog } from '../../src/net/log.js';
 import { signalUrlFor } from '../../src/net/signal-messages.js';
 import type { WebSocketLike } from '../../src/net/signal-client.js';
 import { Swarm } from '../../src/net/swarm.js';
-import { connectSeeds, fileBlockIds, openRemoteFile, renewFile, uploadFile, type RemoteFile } from '../../src/net/transfer.js';
+import {
+  connectSeeds,
+  fileBlockIds,
+  openRemoteFile,
+  renewFile,
+  uploadFile,
+  type RemoteFile,
+} from '../../src/net/transfer.js';
 import type { FetchProgress } from '../../src/net/fetch.js';
 import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
 import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.js';
@@ -262,7 +269,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
           copies++;
         } catch (error) {
           report.failed++;
-          this.log.warn('a seed did not renew a file', { peer: seed.peer, root: entry.root, error: (error as Error).message });
+          this.log.warn('a seed did not renew a file', {
+            peer: seed.peer,
+            root: entry.root,
+            error: (error as Error).message,
+          });
         }
       }
       await this.library.update(entry.root, { copies });
