@@ -7,6 +7,23 @@ import svelte from 'eslint-plugin-svelte';
 import tseslint from 'typescript-eslint';
 import svelteConfig from './svelte.config.js';
 
+/** An eslint-disable comment must say why after ` -- `, like every other silenced check here. */
+const disableNeedsReason = {
+  meta: { type: 'problem', schema: [], messages: { reason: 'Say why after " -- " in an eslint-disable comment.' } },
+  create(context) {
+    return {
+      Program() {
+        for (const comment of context.sourceCode.getAllComments()) {
+          const text = comment.value.trim();
+          if (/^eslint-disable/.test(text) && !/\s--\s+\S/.test(text)) {
+            context.report({ loc: comment.loc, messageId: 'reason' });
+          }
+        }
+      },
+    };
+  },
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'test-results/**', 'playwright-report/**', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
@@ -31,7 +48,10 @@ export default tseslint.config(
     languageOptions: { parserOptions: { projectService: false, project: './tsconfig.sw.json' } },
   },
   {
+    plugins: { mycel: { rules: { 'disable-needs-reason': disableNeedsReason } } },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
+      'mycel/disable-needs-reason': 'error',
       // A promise nobody awaits ends in .catch(): a handler that reports, or an empty one whose body
       // says why nothing needs doing (no-empty-function below). `void promise` hides it: refused.
       '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: false }],
@@ -42,6 +62,8 @@ export default tseslint.config(
         { considerDefaultExhaustiveForUnions: true, requireDefaultForNonUnion: true },
       ],
       '@typescript-eslint/only-throw-error': 'error',
+      // `let x; ...closures reading x...; x = make(...)`: the closures run only after.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // Off, with why: values typed `any` arrive only from JSON.parse (peers' messages are checked by
       // the schemas in src/net/schema.ts before they are typed; tests read their own JSON) and from
       // simple-peer's untyped internals, each cast at one place.
@@ -59,8 +81,13 @@ export default tseslint.config(
     },
   },
   {
+    // Code run inside a page by page.evaluate reaches the globals the bench put there, untyped.
+    files: ['test/bench/browsers.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+  {
     // Svelte components are type-checked by svelte-check; their globals are the browser's.
     files: ['**/*.svelte'],
-    rules: { 'no-undef': 'off' },
+    rules: { 'no-undef': 'off', 'prefer-const': 'off', 'svelte/prefer-const': 'error' },
   },
 );

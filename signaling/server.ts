@@ -188,7 +188,7 @@ export class SignalingServer {
 
   constructor(private readonly options: SignalingOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    for (const seed of options.seeds ?? []) if (!isPeerId(seed)) throw new TypeError(`not a peer id: ${seed}`);
+    for (const seed of options.seeds ?? []) if (!isPeerId(seed)) throw new TypeError(`not a peer id: ${String(seed)}`);
     this.seeds = new Set(options.seeds ?? []);
     this.log = options.log ?? createLogger({ fields: { component: 'signal' } });
     this.proxies = options.trustProxy?.length ? new TrustedProxies(options.trustProxy) : undefined;
@@ -323,9 +323,7 @@ export class SignalingServer {
     // A socket already forgotten (replaced by a newer one for its id) speaks for nobody.
     if (!this.clients.has(client)) return;
     client.alive = true;
-    const size = Array.isArray(data)
-      ? data.reduce((n, b) => n + b.length, 0)
-      : (data as Buffer | ArrayBuffer).byteLength;
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (!this.takeToken(client)) {
       this.reject(client, 'rate-limited', `more than ${this.limits.messagesPerSecond} messages per second`);
       return;

@@ -146,7 +146,9 @@ export async function* inOrder<T>(
       throwIfAborted(signal);
       while (pending.length < bound && next < count) {
         const p = load(next++);
-        p.catch(() => {}); // awaited in order below
+        p.catch(() => {
+          // Awaited in order below; until its turn a rejection must not count as unhandled.
+        });
         pending.push(p);
       }
       yield await pending.shift()!;

@@ -282,7 +282,9 @@ export async function* readFile(
   const fill = () => {
     while (pending.length < readAhead && next <= lastChunk) {
       const p = openChunk(file, next++, getBlock, options.signal);
-      p.catch(() => {}); // awaited in order below
+      p.catch(() => {
+        // Awaited in order below; until its turn a rejection must not count as unhandled.
+      });
       pending.push(p);
     }
   };

@@ -140,7 +140,9 @@ export async function sealFile(source: ByteSource, sink: BlockSink, options: Sea
         plain.set(chunk.bytes);
       }
       const sealing = sealChunk(keys.data, backend, chunk.index, chunk.last, plain);
-      sealing.catch(() => {}); // awaited in order below; this only keeps a later failure from going unhandled
+      sealing.catch(() => {
+        // Awaited in order below; until its turn a rejection must not count as unhandled.
+      });
       inFlight.push(sealing);
       if (inFlight.length >= concurrency) await emitOldest();
       options.onProgress?.(size);

@@ -241,7 +241,7 @@ export class BlockFetcher {
 
   private addSource(session: FetchSession): void {
     if (this.stopped || session.closed || this.sourcesByPeer.has(session.peer) || this.failed.has(session.peer)) return;
-    const source: Source = { session, inflight: 0, offClose: () => {} };
+    const source: Source = { session, inflight: 0, offClose: () => undefined };
     source.offClose = session.on('close', () => {
       if (this.sourcesByPeer.get(session.peer) !== source) return;
       this.sourcesByPeer.delete(session.peer);

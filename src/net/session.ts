@@ -23,6 +23,7 @@
 // peer names grows our memory.
 
 import {
+  AbortError,
   ClosedError,
   ProtocolError,
   StoreRefusedError,
@@ -90,7 +91,7 @@ interface Pending {
   kind: FrameType.Want | FrameType.Store | FrameType.Commit;
   block?: BlockId;
   resolve: (answer: Answer) => void;
-  reject: (error: unknown) => void;
+  reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
 }
 
@@ -138,7 +139,9 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.authenticated = new Promise<void>((resolve, reject) => {
       this.settleAuth = (error) => (error ? reject(error) : resolve());
     });
-    this.authenticated.catch(() => {});
+    this.authenticated.catch(() => {
+      // Requests waiting on it hear why; a session nobody used needs no one told.
+    });
     this.authTimer = setTimeout(() => {
       this.close(new TimeoutError(`proving the identity of peer ${this.peer}`, AUTH_TIMEOUT_MS));
     }, AUTH_TIMEOUT_MS);
@@ -155,7 +158,7 @@ export class PeerSession extends Emitter<SessionEvents> {
       return;
     }
     link.receive((bytes) => this.onFrame(bytes));
-    void this.sendAuth(identity, this.fingerprints);
+    this.sendAuth(identity, this.fingerprints).catch((error: unknown) => this.close(error as Error));
   }
 
   get closed(): boolean {
@@ -215,7 +218,11 @@ export class PeerSession extends Emitter<SessionEvents> {
     const asked: BlockId[] = [];
     for (const root of roots) if (this.missed.delete(root)) asked.push(root);
     // At most MAX_MISSES_REMEMBERED ids: always one frame.
-    if (asked.length > 0) void this.sendFrame({ type: FrameType.Have, id: 0, topics: asked }).catch(() => {});
+    if (asked.length > 0) {
+      this.sendFrame({ type: FrameType.Have, id: 0, topics: asked }).catch(() => {
+        // A have is a hint: a closed channel has nobody left to tell.
+      });
+    }
   }
 
   private rememberMiss(id: BlockId): void {
@@ -285,7 +292,7 @@ export class PeerSession extends Emitter<SessionEvents> {
         const onAbort = () => {
           this.pending.delete(id);
           clearTimeout(timer);
-          reject(options.signal!.reason);
+          reject(new AbortError('aborted', { cause: options.signal!.reason }));
         };
         const timer = setTimeout(() => {
           this.pending.delete(id);
@@ -306,7 +313,7 @@ export class PeerSession extends Emitter<SessionEvents> {
           timer,
         });
         options.signal?.addEventListener('abort', onAbort, { once: true });
-        this.sendFrame({ ...frame, id } as Frame).catch((error) => {
+        this.sendFrame({ ...frame, id } as Frame).catch((error: Error) => {
           const pending = this.pending.get(id);
           if (!pending) return;
           this.pending.delete(id);
@@ -364,7 +371,9 @@ export class PeerSession extends Emitter<SessionEvents> {
         this.emit('have', frame.topics);
         return;
       case FrameType.Ping:
-        void this.sendFrame({ type: FrameType.Pong, id: frame.id }).catch(() => {});
+        this.sendFrame({ type: FrameType.Pong, id: frame.id }).catch(() => {
+          // A pong that cannot go means the channel closed: its close handler has said so.
+        });
         return;
       case FrameType.Pong:
         if (frame.id === 0) return; // a heartbeat's answer
@@ -382,6 +391,12 @@ export class PeerSession extends Emitter<SessionEvents> {
         this.incoming.push(frame);
         this.serveNext();
         return;
+      case FrameType.Block:
+      case FrameType.NotFound:
+      case FrameType.Stored:
+      case FrameType.Refused:
+      case FrameType.Committed:
+        break; // answers: matched to our request below
     }
     const pending = this.pending.get(frame.id);
     if (!pending || !answers(pending.kind, frame.type)) {
@@ -484,17 +499,21 @@ export class PeerSession extends Emitter<SessionEvents> {
       return;
     }
     // Id 0: a heartbeat takes no request slot; any frame heard back keeps the session alive.
-    void this.sendFrame({ type: FrameType.Ping, id: 0 }).catch(() => {});
+    this.sendFrame({ type: FrameType.Ping, id: 0 }).catch(() => {
+      // A ping that cannot go means the channel closed: its close handler has said so.
+    });
   }
 
   /** Tells the peer why (best effort), then closes. */
   private fail(error: Error): void {
     if (this.isClosed) return;
     const named = error instanceof ProtocolError && ['flood', 'bad-block', 'bad-auth'].includes(error.reason);
-    const reason = named ? (error as ProtocolError).reason : 'protocol';
+    const reason = named ? error.reason : 'protocol';
     this.errorSent = this.link
       .send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message }))
-      .catch(() => {});
+      .catch(() => {
+        // Best effort: the session closes whether or not the peer hears why.
+      });
     this.close(error);
   }
 
@@ -518,10 +537,11 @@ export class PeerSession extends Emitter<SessionEvents> {
     const closeLink = () => setTimeout(() => this.link.close(error), error ? ERROR_LINGER_MS : 0);
     if (this.errorSent) {
       const deadline = setTimeout(() => this.link.close(error), ERROR_FLUSH_MS);
-      void this.errorSent.then(() => {
+      const flushed = () => {
         clearTimeout(deadline);
         closeLink();
-      });
+      };
+      this.errorSent.then(flushed, flushed);
     } else closeLink();
     this.emit('close', { error });
     this.removeAllListeners();

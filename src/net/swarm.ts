@@ -297,7 +297,6 @@ export class Swarm extends Emitter<SwarmEvents> {
       if (this.connecting.get(peer) === attempt) this.connecting.delete(peer);
     };
     done.then(clear, clear);
-    done.catch(() => {});
     return attempt;
   }
 

@@ -176,7 +176,9 @@ export async function pushHeldFile(
   const unacked: Promise<void>[] = [];
   for await (const id of listFileBlockIds(root, getBlock, { signal })) {
     const pushed = seed.store(upload, await getBlock(id), { signal });
-    pushed.catch(() => {}); // awaited below, in order
+    pushed.catch(() => {
+      // Awaited in order below; until its turn a rejection must not count as unhandled.
+    });
     unacked.push(pushed);
     if (unacked.length >= UPLOAD_WINDOW) await unacked.shift();
   }
@@ -286,7 +288,6 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
       for await (const id of opened.dataIds({ signal: options.signal })) dataIds.push(id);
       await fetcher.fetchAll(dataIds);
     })();
-    background.catch(() => {});
     return background;
   };
   return {
@@ -295,7 +296,9 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
     async *read(range = {}) {
       const first = Math.floor((range.start ?? 0) / opened.manifest.chunkSize);
       fetcher.setReadPosition(first, DOWNLOAD_AHEAD);
-      startBackground();
+      startBackground().catch(() => {
+        // The reader meets any failure through its own fetches (fetcher.get).
+      });
       const getBlock: BlockGetter = (id, request) => {
         if (request.kind === BlockKind.Data) fetcher.setReadPosition(request.index, DOWNLOAD_AHEAD);
         return fetcher.get(id);

@@ -223,7 +223,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case FrameType.Ping:
     case FrameType.Pong:
       expect(body.length === 0, 'frame has no body');
-      return { type, id } as Frame;
+      return { type, id };
     default:
       throw new ProtocolError('unknown-type', `unknown frame type ${type}`);
   }

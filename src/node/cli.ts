@@ -74,7 +74,8 @@ function joinPeerIdValues(args: string[]): string[] {
 
 function parse(args: string[], options: ParseArgsConfig['options']): Parsed {
   try {
-    return parseArgs({ args: joinPeerIdValues(args), options, allowPositionals: true, strict: true }) as Parsed;
+    const parsed: Parsed = parseArgs({ args: joinPeerIdValues(args), options, allowPositionals: true, strict: true });
+    return parsed;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -137,7 +138,7 @@ function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] 
   );
   for (const id of ids) {
     if (!isPeerId(id))
-      throw new UsageError(`--${flag}: not a peer id: ${id} (a peer id is 43 characters; see mycel id)`);
+      throw new UsageError(`--${flag}: not a peer id: ${String(id)} (a peer id is 43 characters; see mycel id)`);
   }
   return ids;
 }

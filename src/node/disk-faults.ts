@@ -173,7 +173,9 @@ export class GuardedStore implements BlockStore {
       const lasting = isLastingReadFault(error);
       this.hooks.onReadFault(id, error, lasting);
       if (!lasting) return undefined;
-      await this.inner.delete(id).catch(() => {}); // its file may not even be removable (EISDIR)
+      await this.inner.delete(id).catch(() => {
+        // Its file may not even be removable (EISDIR): it stays out of the ledger all the same.
+      });
     }
     if (!bytes && this.inner.isPinned(id)) this.hooks.onPinnedMissing(id);
     return bytes;

@@ -95,7 +95,9 @@ class FsRawBlocks implements RawBlocks {
       }
       await fs.rename(tmp, final);
     } catch (error) {
-      await unlinkQuietly(tmp).catch(() => {});
+      await unlinkQuietly(tmp).catch(() => {
+        // The write's own error is the one to report; tmp/ is emptied at the next open.
+      });
       throw error;
     }
     await this.remove(evict);
@@ -119,10 +121,15 @@ class FsRawBlocks implements RawBlocks {
 
   touched(id: BlockId) {
     const stamp = new Date(recencyStamp());
-    fs.utimes(blockPath(this.dir, id), stamp, stamp).catch(() => {});
+    fs.utimes(blockPath(this.dir, id), stamp, stamp).catch(() => {
+      // Recency is a hint for eviction after a restart; the read itself succeeded.
+    });
   }
 
-  async close() {}
+  close() {
+    // Every write is awaited by its put: nothing is left open.
+    return Promise.resolve();
+  }
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -94,7 +94,7 @@ function fromStored(entry: unknown): HeldFile | undefined {
     const owner = o as Partial<Stored['owners'][number]>;
     if (typeof o !== 'object' || o === null || !isPeerId(owner.peer)) return undefined;
     if (!Number.isSafeInteger(owner.renewed) || typeof owner.expires !== 'boolean') return undefined;
-    owners.push({ peer: owner.peer!, renewedAt: owner.renewed!, expires: owner.expires });
+    owners.push({ peer: owner.peer, renewedAt: owner.renewed!, expires: owner.expires });
   }
   if (owners.length === 0 && !e.kept) return undefined;
   return { root: e.root, bytes: e.bytes!, kept: e.kept, owners };
@@ -170,7 +170,9 @@ class JsonHeldFiles implements HeldFileRecords {
   private flush(): Promise<void> {
     if (!this.running) return this.start();
     this.next ??= this.running
-      .catch(() => {})
+      .catch(() => {
+        // That write's callers hear its failure; this one starts all the same.
+      })
       .then(() => {
         this.next = undefined;
         return this.start();
@@ -202,12 +204,14 @@ class JsonHeldFiles implements HeldFileRecords {
       }
       await fs.rename(temp, this.file);
     } catch (error) {
-      await fs.rm(temp, { force: true }).catch(() => {});
+      await fs.rm(temp, { force: true }).catch(() => {
+        // The write's own error is the one to report; stray temp files are removed at load.
+      });
       throw error;
     }
     const dir = await fs.open(this.dir, 'r').catch(() => undefined);
     // Some file systems cannot sync a folder; the rename is then as durable as they make it.
-    await dir?.sync().catch(() => {});
+    await dir?.sync().catch(() => undefined);
     await dir?.close();
   }
 }

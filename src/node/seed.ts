@@ -241,9 +241,9 @@ export class Seed {
     });
     swarm.announce([SEEDS_TOPIC, ...seed.whole]);
     swarm.start();
-    seed.every(60_000, () => seed!.dropIdleUploads());
-    seed.every(RENEW_FLUSH_MS, () => seed!.writeRenewals());
-    seed.every(Math.max(250, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () => seed!.expireHolds());
+    seed.every(60_000, () => seed.dropIdleUploads());
+    seed.every(RENEW_FLUSH_MS, () => seed.writeRenewals());
+    seed.every(Math.max(250, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () => seed.expireHolds());
     const usage = await raw.usage();
     log.info('seed ready', {
       peer: peerId,
@@ -601,7 +601,11 @@ export class Seed {
       await this.records.put(this.holds.hold(root, bytes, peer, expires));
     } catch (error) {
       this.holds.set(root, before);
-      if (!before) await this.store.unpin(pin).catch(() => {});
+      if (!before) {
+        await this.store.unpin(pin).catch(() => {
+          // The commit's own error is the one to report; a pin without a record is undone at start.
+        });
+      }
       throw error;
     }
     if (!before) {
@@ -792,7 +796,9 @@ export class Seed {
     const deadline = setTimeout(() => abort.abort(new Error('repair deadline')), HEAL_DEADLINE_MS);
     const store = new GuardedStore(this.store.inner, {
       onReadFault: (id, error, lasting) => this.faults.report('read', error, { block: id, dropped: lasting }),
-      onPinnedMissing: () => {},
+      onPinnedMissing: () => {
+        // This repair is what brings missing blocks back.
+      },
       // A write that fails here fails again on the next try: stop at once rather than loop.
       onWriteFault: (id, error) => {
         this.faults.report('repair', error, { root, block: id });

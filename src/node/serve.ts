@@ -133,7 +133,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   });
   const { port } = running.server.address() as { port: number };
   const wildcard = !options.host || options.host === '0.0.0.0' || options.host === '::';
-  const loopback = wildcard ? '127.0.0.1' : options.host!.includes(':') ? `[${options.host}]` : options.host!;
+  const loopback = wildcard ? '127.0.0.1' : options.host.includes(':') ? `[${options.host}]` : options.host;
   const seed = await Seed.start({
     dataDir: options.dataDir,
     quota: options.quota,

@@ -89,7 +89,8 @@ export class ManagedBlockStore implements BlockStore {
 
   async get(id: BlockId): Promise<Uint8Array | undefined> {
     this.assertOpen();
-    await this.pending.get(id)?.catch(() => {});
+    // A write of this id in progress: its outcome (the ledger says) is all a read waits for.
+    await this.pending.get(id)?.catch(() => undefined);
     if (!this.ledger.has(id)) return undefined;
     const bytes = await this.raw.read(id);
     if (!bytes) {
@@ -113,7 +114,8 @@ export class ManagedBlockStore implements BlockStore {
 
   async delete(id: BlockId): Promise<boolean> {
     this.assertOpen();
-    await this.pending.get(id)?.catch(() => {});
+    // A write of this id in progress: its outcome (the ledger says) is all a delete waits for.
+    await this.pending.get(id)?.catch(() => undefined);
     if (!this.ledger.remove(id)) return false;
     await this.raw.remove([id]);
     return true;
@@ -130,7 +132,7 @@ export class ManagedBlockStore implements BlockStore {
   async pin(name: string, ids: Iterable<BlockId>): Promise<void> {
     this.assertOpen();
     const checked = [...ids];
-    for (const id of checked) if (!isBlockId(id)) throw new TypeError(`not a block id: ${id}`);
+    for (const id of checked) if (!isBlockId(id)) throw new TypeError(`not a block id: ${String(id)}`);
     const added = this.ledger.pin(name, checked);
     if (added.length > 0) await this.raw.addPins(name, added);
   }

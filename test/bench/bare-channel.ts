@@ -39,13 +39,14 @@ let chain = Promise.resolve();
 signaling.on('signal', ({ data }) => {
   chain = chain.then(async () => {
     if (data.candidate) {
-      if (described) await pc.addIceCandidate(data.candidate as RTCIceCandidateInit).catch(() => {});
-      else early.push(data.candidate as RTCIceCandidateInit);
+      // A candidate the stack refuses is one path fewer; the bench waits for the channel.
+      if (described) await pc.addIceCandidate(data.candidate as RTCIceCandidateInit).catch(() => undefined);
+      else early.push(data.candidate);
     }
     if (data.sdp) {
       await pc.setRemoteDescription({ type: data.type as RTCSdpType, sdp: data.sdp as string });
       described = true;
-      for (const candidate of early.splice(0)) await pc.addIceCandidate(candidate).catch(() => {});
+      for (const candidate of early.splice(0)) await pc.addIceCandidate(candidate).catch(() => undefined);
       if (data.type === 'offer') {
         const answer = await pc.createAnswer();
         await pc.setLocalDescription(answer);

@@ -56,12 +56,12 @@ function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<Rend
         const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
         jsHeapPeak = Math.max(jsHeapPeak, heap / 1e6);
       })
-      .catch(() => {});
+      .catch(() => undefined); // a sample missed while the page navigates: the next one counts
   }, 100);
   return {
     async stop() {
       clearInterval(timer);
-      await (await cdp).detach().catch(() => {});
+      await (await cdp).detach().catch(() => undefined); // the page may have closed its session first
       let best = { pid: 0, growth: -Infinity };
       for (const pid of new Set(series.flatMap((m) => [...m.keys()]))) {
         const peak = Math.max(...series.map((m) => m.get(pid) ?? 0));
@@ -157,6 +157,7 @@ async function bareChannel(sender: Page, receiver: Page, bytes: number): Promise
   }, bytes);
   const done = receiver.evaluate(
     ({ total, offerDesc }) =>
+      // eslint-disable-next-line no-async-promise-executor, @typescript-eslint/no-misused-promises -- runs in the page; a failure there shows as the evaluate's timeout
       new Promise<number>(async (resolve) => {
         const bare = (window as any).__bare;
         bare.pc.ondatachannel = ({ channel }: RTCDataChannelEvent) => {
@@ -183,10 +184,10 @@ async function bareChannel(sender: Page, receiver: Page, bytes: number): Promise
   const fromSender = await sender.evaluate(() => (window as any).__bare.candidates);
   const fromReceiver = await receiver.evaluate(() => (window as any).__bare.candidates);
   await receiver.evaluate(async (list) => {
-    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => {});
+    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => undefined); // one path fewer
   }, fromSender);
   await sender.evaluate(async (list) => {
-    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => {});
+    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => undefined); // one path fewer
   }, fromReceiver);
   const mbps = await done;
   await sender.evaluate(() => (window as any).__bare.pc.close());

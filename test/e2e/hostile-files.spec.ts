@@ -174,7 +174,7 @@ test('opened straight in a tab, a hostile HTML or SVG file downloads instead of 
     await tab.goto(file.path).catch((error: Error) => expect(error.message).toContain('Download is starting'));
     const got = await saved;
     expect(got.suggestedFilename()).toBe(file.name);
-    expect((await readFile((await got.path())!)).equals(file.bytes)).toBe(true);
+    expect((await readFile(await got.path())).equals(file.bytes)).toBe(true);
     await expectNoScriptRan([page, tab], seen, attacker);
     await tab.close();
   }

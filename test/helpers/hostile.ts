@@ -41,7 +41,7 @@ export interface RawLink {
   readonly received: Uint8Array[];
   /** Resolves when the other side (or the network) closes the channel. */
   readonly closed: Promise<void>;
-  /** Resolves once `match` holds for what was received (checked at each arrival); rejects after `timeoutMs`. */
+  /** Resolves once `match` holds for what was received (checked at each arrival); rejects after `timeoutMs` (default: the link's). */
   until(match: (received: Uint8Array[]) => boolean, timeoutMs?: number): Promise<void>;
   send(message: Uint8Array): void;
   /** Sends a whole frame (fragmented as the protocol wants). */
@@ -95,7 +95,9 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     peer.on('signal', (sig: object) =>
       signaling.signal(target, { cid: thisCid, sig: normalizeSignal(sig as Record<string, unknown>) }),
     );
-    peer.on('error', () => {});
+    peer.on('error', () => {
+      // Its close is what the test waits for.
+    });
     const connected = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
       peer.once('connect', () => {
@@ -134,11 +136,11 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     peer.destroy();
     signaling.close();
   };
-  const deadline = <T>(promise: Promise<T>, what: string) =>
+  const deadline = <T>(promise: Promise<T>, what: string, ms = timeoutMs) =>
     Promise.race([
       promise,
       new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`hostile link: ${what} within ${timeoutMs} ms`)), timeoutMs),
+        setTimeout(() => reject(new Error(`hostile link: ${what} within ${ms} ms`)), ms),
       ),
     ]);
   const sendFrame = (frame: Frame) => {
@@ -176,13 +178,14 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
       fingerprints,
       received,
       closed: closed.finally(() => signaling.close()),
-      until: (match, ms = timeoutMs) =>
+      until: (match, ms) =>
         deadline(
           new Promise<void>((resolve) => {
             const check = () => (match(received) ? resolve() : arrivals.push(check));
             check();
           }),
           'the awaited messages',
+          ms,
         ),
       send: (message) => peer.send(message),
       sendFrame,
@@ -231,7 +234,9 @@ export function boundSocketFactory(localAddress: string): (url: string) => WebSo
 /** A real SDP offer from a real RTCPeerConnection that is closed at once: it never does ICE. */
 export async function deadOffer(): Promise<Record<string, unknown>> {
   const peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc, config: { iceServers: [] } });
-  peer.on('error', () => {});
+  peer.on('error', () => {
+    // A dead offer is never answered: its peer only ever errors out.
+  });
   const offer = await new Promise<Record<string, unknown>>((resolve) => {
     peer.on('signal', (signal: Record<string, unknown>) => signal.type === 'offer' && resolve(signal));
   });
@@ -285,15 +290,15 @@ export async function startOfferFlood(
       },
       (i / clients.length) * options.everyMs,
     );
-    return start as ReturnType<typeof setTimeout> | ReturnType<typeof setInterval>;
+    return start;
   });
   return {
     sent: () => sent,
     stop() {
       stopped = true;
       for (const timer of timers) {
-        clearTimeout(timer as ReturnType<typeof setTimeout>);
-        clearInterval(timer as ReturnType<typeof setInterval>);
+        clearTimeout(timer);
+        clearInterval(timer);
       }
       for (const client of clients) client.close();
     },

@@ -48,8 +48,8 @@ export function startMycel(args: string[], options: StartOptions = {}): MycelPro
       }
     };
   };
-  child.stdout!.on('data', collect(stdout));
-  child.stderr!.on('data', collect(stderr));
+  child.stdout.on('data', collect(stdout));
+  child.stderr.on('data', collect(stderr));
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
   });
@@ -73,12 +73,13 @@ export function startMycel(args: string[], options: StartOptions = {}): MycelPro
           resolve(line);
         };
         watchers.add(watch);
-        exited.then(() => {
+        const onExit = () => {
           if (!watchers.has(watch)) return;
           clearTimeout(timer);
           watchers.delete(watch);
           reject(new Error(`process exited before a matching line; stderr:\n${stderr.slice(-20).join('\n')}`));
-        });
+        };
+        exited.then(onExit, onExit);
       });
     },
     async kill(signal = 'SIGTERM') {
@@ -179,8 +180,8 @@ export function startCommand(command: string, args: string[], options: CommandOp
       }
     };
   };
-  child.stdout!.on('data', collect(stdout));
-  child.stderr!.on('data', collect(stderr));
+  child.stdout.on('data', collect(stdout));
+  child.stderr.on('data', collect(stderr));
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
     // A command that cannot start (ENOENT) never exits: report it as exited all the same.
@@ -209,9 +210,9 @@ export function startCommand(command: string, args: string[], options: CommandOp
           if (match(line)) finish(() => resolve(line));
         };
         watchers.add(watch);
-        void exited.then((how) =>
-          finish(() => reject(new Error(`${command} exited (${how}) before a matching line; ${recent()}`))),
-        );
+        const onExit = (how: unknown) =>
+          finish(() => reject(new Error(`${command} exited (${String(how)}) before a matching line; ${recent()}`)));
+        exited.then(onExit, onExit);
       });
     },
     async kill(signal = 'SIGTERM') {

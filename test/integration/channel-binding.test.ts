@@ -20,7 +20,6 @@ import { Seed, nodeSocketFactory } from '../../src/node/seed.js';
 import { createLogger } from '../../src/node/log.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
-import type { BlockStore } from '../../src/store/block-store.js';
 import { runMycel, tempDir } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
 
@@ -45,7 +44,7 @@ function lyingRelay(): WebSocketServer {
     let me: string | undefined;
     ws.send(JSON.stringify({ t: 'challenge', v: SIGNAL_VERSION, nonce: toBase64Url(randomBytes(32)) }));
     ws.on('message', (data) => {
-      const m = JSON.parse(String(data));
+      const m = JSON.parse((data as Buffer).toString());
       if (m.t === 'hello') {
         me = m.peer as string;
         byId.set(me, ws);
@@ -59,7 +58,7 @@ function lyingRelay(): WebSocketServer {
       } else if (m.t === 'signal') {
         const to = m.to === seedId ? impostorId : m.to;
         const from = me === impostorId ? seedId : me;
-        byId.get(to!)?.send(JSON.stringify({ t: 'signal', from, data: m.data }));
+        byId.get(to)?.send(JSON.stringify({ t: 'signal', from, data: m.data }));
       }
     });
   });
@@ -83,7 +82,7 @@ beforeAll(async () => {
       const value = Reflect.get(target, prop) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },
-  }) as BlockStore;
+  });
   impostor = await Seed.start({
     dataDir: path.join(dir, 'impostor'),
     quota: 2 ** 30,

@@ -118,7 +118,7 @@ describe('a hostile peer against a seed', () => {
     it(`is dropped for ${what}`, async () => {
       const blocksBefore = await countBlocks();
       const hostile = await openRawLink(signalUrl, seedPeer);
-      attack(hostile.send);
+      attack((message) => hostile.send(message));
       expect(await within(hostile.closed, 15_000)).toBe(true);
       expect(errorFrames(hostile.received).join('\n')).toMatch(reason);
       expect(await countBlocks()).toBe(blocksBefore);

@@ -118,7 +118,8 @@ describe('a have flood on an authenticated data channel', () => {
     const rss = await sampleRss(serve.proc.child.pid!);
     const during = get();
     let getEnded = false;
-    void during.finally(() => (getEnded = true));
+    const ended = () => (getEnded = true);
+    during.then(ended, ended);
     // One flooder after another (each is banned once cut off) for as long as the get runs. Each
     // would send up to 2 million topics (~64 MB of frames; the seed used to keep them all).
     const floods: { topics: number; cutOffMs: number | undefined; error: string }[] = [];

@@ -14,7 +14,6 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../signaling/server.js';
 import { DEFAULT_HTTP_LIMITS } from '../../src/node/http-guard.js';
@@ -253,9 +252,11 @@ describe('the HTTP front', () => {
       });
       socket.once('error', reject);
     });
-    socket.on('data', (d) => (received += d));
+    socket.on('data', (d: Buffer) => (received += d.toString()));
     const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(received)));
-    socket.on('error', () => {});
+    socket.on('error', () => {
+      // A reset is one of the ways the server may cut it off: `closed` says what arrived.
+    });
     return { socket, connected, closed };
   }
 

@@ -272,7 +272,7 @@ describe('signaling server', () => {
     const url = await start({ helloTimeoutMs: 100 });
     const mute = new WebSocket(url);
     const messages: string[] = [];
-    mute.on('message', (data) => messages.push(String(data)));
+    mute.on('message', (data: Buffer) => messages.push(data.toString()));
     const code = await new Promise((resolve) => mute.once('close', resolve));
     expect(code).toBe(1008);
     expect(messages.some((m) => JSON.parse(m).code === 'hello-first')).toBe(true);

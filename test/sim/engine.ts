@@ -306,7 +306,7 @@ class Simulation {
       if (t > end) break;
       this.now = t;
       if (tt <= qt) {
-        this.onTrace(tr.type[i]! as Ev, tr.peer[i]!, tr.arg[i]!);
+        this.onTrace(tr.type[i]!, tr.peer[i]!, tr.arg[i]!);
         i++;
       } else this.onQueue(this.queue.pop());
     }
@@ -339,8 +339,7 @@ class Simulation {
     }
     // Everyone offline at the start was last seen at t = 0: their grace runs from there.
     for (let p = 0; p < this.P; p++) {
-      if (!this.online[p] && this.counts[w.kind[p]!])
-        this.queue.push(this.policy.graceMs, Hev.Grace, p, this.epoch[p]!);
+      if (!this.online[p] && this.counts[w.kind[p]!]) this.queue.push(this.policy.graceMs, Hev.Grace, p, this.epoch[p]);
     }
   }
 
@@ -431,7 +430,7 @@ class Simulation {
       if (--this.presentCounted[f]! < this.policy.minimum) due.push(f);
     }
     for (const f of due) this.plan(f);
-    this.queue.push(this.now + this.policy.graceMs, Hev.Grace, p, this.epoch[p]!);
+    this.queue.push(this.now + this.policy.graceMs, Hev.Grace, p, this.epoch[p]);
   }
 
   private onDeath(p: number) {
@@ -536,7 +535,7 @@ class Simulation {
     if (plan.stalled === 'no-candidate') this.stalledNoCandidate.add(f);
     if (plan.push) {
       const from = (plan.push.from as View).index;
-      for (const to of plan.push.to) this.startTransfer(f, from, (to as View).index, plan.push.reason);
+      for (const to of plan.push.to) this.startTransfer(f, from, to.index, plan.push.reason);
     }
     for (const r of plan.release) {
       this.removeHolding(f, (r as View).index);

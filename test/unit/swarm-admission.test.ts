@@ -37,7 +37,7 @@ class FakeSignaling {
           this.waiters.splice(0).forEach((wake) => wake());
         }
       },
-      close: () => {},
+      close: () => undefined,
       deliver: (message: object) => fake.onmessage?.({ data: JSON.stringify(message) }),
     };
     this.socket = fake;

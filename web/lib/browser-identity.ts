@@ -20,7 +20,7 @@ async function makeIdentity(): Promise<StoredIdentity> {
   const subtle = globalThis.crypto?.subtle;
   if (subtle) {
     try {
-      const keys = (await subtle.generateKey('Ed25519', false, ['sign', 'verify'])) as CryptoKeyPair;
+      const keys = await subtle.generateKey('Ed25519', false, ['sign', 'verify']);
       return { kind: 'webcrypto', privateKey: keys.privateKey, publicKey: keys.publicKey };
     } catch {
       // This WebCrypto has no Ed25519: fall through to the pure-JS key.

@@ -101,7 +101,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     super();
     swarm.signaling.on('ready', () => {
       this.setSignaling('connected');
-      if (Date.now() - this.lastRenewal >= RENEW_INTERVAL_MS) this.renewAdded().catch(() => {});
+      if (Date.now() - this.lastRenewal >= RENEW_INTERVAL_MS) this.renewInBackground();
     });
     swarm.signaling.on('disconnected', () => this.setSignaling('disconnected'));
     swarm.on('replaced', () => this.setSignaling('disconnected'));
@@ -130,7 +130,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     await peer.refreshHeld();
     swarm.announce(peer.heldRoots);
     swarm.start();
-    peer.renewTimer = setInterval(() => peer.renewAdded().catch(() => {}), RENEW_INTERVAL_MS);
+    peer.renewTimer = setInterval(() => peer.renewInBackground(), RENEW_INTERVAL_MS);
     return peer;
   }
 
@@ -145,7 +145,9 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   private scheduleRecheck(): void {
     this.recheckTimer ??= setTimeout(() => {
       this.recheckTimer = undefined;
-      void this.recheckHeld();
+      this.recheckHeld().catch((error: unknown) =>
+        this.log.warn('checking which files are held whole failed', { error: (error as Error).message }),
+      );
     }, RECHECK_DELAY_MS);
   }
 
@@ -213,7 +215,9 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
    * proved they hold the file (they gave back blocks of it after their commit).
    */
   async addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry> {
-    await this.swarm.signaling.ready(SEED_SEARCH_MS).catch(() => {});
+    await this.swarm.signaling.ready(SEED_SEARCH_MS).catch(() => {
+      // No server in time: the file is kept on this device only (below).
+    });
     const seeds = this.swarm.signaling.connected ? await connectSeeds(this.swarm, { timeoutMs: SEED_SEARCH_MS }) : [];
     const result = await uploadFile(file.stream() as ReadableStream<Uint8Array>, {
       name: file.name,
@@ -246,6 +250,12 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
    * time); a seed that lost one is sent it again when this device still holds it whole. Updates
    * each file's count of seed copies.
    */
+  private renewInBackground(): void {
+    this.renewAdded().catch((error: unknown) =>
+      this.log.warn('renewing the files this device added failed', { error: (error as Error).message }),
+    );
+  }
+
   renewAdded(): Promise<RenewReport> {
     this.renewing ??= this.renewRound().finally(() => {
       this.renewing = undefined;
@@ -294,7 +304,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const link = parseLink(text);
     const existing = await this.library.get(link.root);
     // A file held whole here opens without the network (offline, for a pinned file).
-    if (!existing?.complete) await this.swarm.signaling.ready().catch(() => {});
+    if (!existing?.complete) {
+      await this.swarm.signaling.ready().catch(() => {
+        // No server in time: the blocks held here may still be enough; the fetch says if not.
+      });
+    }
     const remote = await openRemoteFile(link.root, link.key, {
       swarm: this.swarm,
       store: this.store,

@@ -149,7 +149,9 @@ export function run(command: string, args: readonly string[], input?: string): P
     });
     if (child.stdin) {
       // A command that exits without reading its input must not crash us with EPIPE.
-      child.stdin.on('error', () => {});
+      child.stdin.on('error', () => {
+        // See above: its exit status says how it went.
+      });
       child.stdin.end(input);
     }
   });
@@ -198,7 +200,9 @@ async function removeNamespaces(names: readonly string[]): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   // -force: keep deleting after one fails (e.g. already gone).
-  await run('ip', ['-force', '-batch', '-'], names.map((name) => `netns del ${name}\n`).join('')).catch(() => {});
+  await run('ip', ['-force', '-batch', '-'], names.map((name) => `netns del ${name}\n`).join('')).catch(() => {
+    // Some were gone already; -force deleted the rest.
+  });
 }
 
 /**
@@ -263,7 +267,10 @@ export class TestNetwork {
       env: { ...process.env, ...options.env },
     });
     this.processes.add(proc);
-    void proc.exited.then(() => this.processes.delete(proc));
+    proc.exited.then(
+      () => this.processes.delete(proc),
+      () => this.processes.delete(proc),
+    );
     return proc;
   }
 

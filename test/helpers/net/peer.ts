@@ -91,7 +91,11 @@ function open(cid: string, initiator: boolean): PeerLink {
       print({ event: 'received', bytes: receivedBytes, sha256: hash.digest('hex') });
     }
   });
-  current.once('connect', () => void onConnect(current, Math.round(performance.now() - started)));
+  current.once('connect', () => {
+    onConnect(current, Math.round(performance.now() - started)).catch((error: unknown) =>
+      current.close(error as Error),
+    );
+  });
   return current;
 }
 
