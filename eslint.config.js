@@ -7,6 +7,42 @@ import svelte from 'eslint-plugin-svelte';
 import tseslint from 'typescript-eslint';
 import svelteConfig from './svelte.config.js';
 
+// Import boundaries (README "Layout"). The core (src/, but src/node/ and modules named *.node.ts or
+// *.browser.ts) runs unchanged in browsers and Node; a runtime-specific module is marked by its
+// folder (src/node/: the Node programs) or its name (src/store/fs.node.ts, src/store/idb.browser.ts).
+// Folders depend one way: web/ and signaling/ on the core, src/node/ on the core and signaling/.
+const nodeOnly = { group: ['node:*', 'ws'], message: 'Node-only: allowed in src/node/, *.node.ts and signaling/.' };
+const intoWeb = { group: ['**/web/**'], message: 'web/ is the page: nothing outside it imports it.' };
+const intoSignaling = {
+  group: ['**/signaling/**'],
+  message: 'Only src/node/ (the programs) imports the signaling server.',
+};
+const intoNodePrograms = {
+  group: ['**/src/node/**', '../node/*', '../../node/*'],
+  message: 'src/node/ is the Node programs: only they import it.',
+};
+const nodeModules = { group: ['**/*.node.js'], message: 'A *.node.ts module runs in Node only.' };
+const browserModules = { group: ['**/*.browser.js'], message: 'A *.browser.ts module runs in browsers only.' };
+const restrictImports = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
+const domOnly = [
+  'window',
+  'document',
+  'navigator',
+  'location',
+  'localStorage',
+  'sessionStorage',
+  'indexedDB',
+  'IDBKeyRange',
+  'DOMException',
+  'HTMLElement',
+  'self',
+].map((name) => ({ name, message: 'A DOM global: only in web/ and *.browser.ts.' }));
+const nodeGlobals = ['process', 'Buffer', 'global', '__dirname', '__filename', 'require'].map((name) => ({
+  name,
+  message: 'A Node global: only in src/node/, *.node.ts and signaling/.',
+}));
+const runtimeMarked = ['src/node/**', 'src/**/*.node.ts', 'src/**/*.browser.ts'];
+
 /** An eslint-disable comment must say why after ` -- `, like every other silenced check here. */
 const disableNeedsReason = {
   meta: { type: 'problem', schema: [], messages: { reason: 'Say why after " -- " in an eslint-disable comment.' } },
@@ -78,6 +114,39 @@ export default tseslint.config(
       // synchronous code so they fit the interface; an async without await is not a mistake there.
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: runtimeMarked,
+    rules: {
+      ...restrictImports(nodeOnly, intoWeb, intoSignaling, intoNodePrograms, nodeModules, browserModules),
+      'no-restricted-globals': ['error', ...domOnly, ...nodeGlobals],
+    },
+  },
+  {
+    files: ['src/**/*.browser.ts'],
+    rules: {
+      ...restrictImports(nodeOnly, intoWeb, intoSignaling, intoNodePrograms, nodeModules),
+      'no-restricted-globals': ['error', ...nodeGlobals],
+    },
+  },
+  {
+    files: ['src/node/**/*.ts', 'src/**/*.node.ts'],
+    rules: { ...restrictImports(intoWeb, browserModules), 'no-restricted-globals': ['error', ...domOnly] },
+  },
+  {
+    files: ['signaling/**/*.ts'],
+    rules: {
+      ...restrictImports(intoWeb, intoNodePrograms, browserModules),
+      'no-restricted-globals': ['error', ...domOnly],
+    },
+  },
+  {
+    files: ['web/**/*.ts', 'web/**/*.svelte'],
+    rules: {
+      ...restrictImports(nodeOnly, intoSignaling, intoNodePrograms, nodeModules),
+      'no-restricted-globals': ['error', ...nodeGlobals],
     },
   },
   {

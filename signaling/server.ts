@@ -52,7 +52,7 @@ import {
   type SignalErrorCode,
 } from '../src/net/signal-messages.js';
 import { SchemaError } from '../src/net/schema.js';
-import { createLogger, type Logger } from '../src/node/log.js';
+import { quietLog, type Logger } from '../src/log.js';
 import { TrustedProxies, addressKey, clientAddress } from './client-address.js';
 import { Metrics } from './metrics.js';
 
@@ -190,7 +190,7 @@ export class SignalingServer {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     for (const seed of options.seeds ?? []) if (!isPeerId(seed)) throw new TypeError(`not a peer id: ${String(seed)}`);
     this.seeds = new Set(options.seeds ?? []);
-    this.log = options.log ?? createLogger({ fields: { component: 'signal' } });
+    this.log = options.log ?? quietLog;
     this.proxies = options.trustProxy?.length ? new TrustedProxies(options.trustProxy) : undefined;
     this.internalDigest = options.internalToken ? digest(options.internalToken) : undefined;
     this.wss = new WebSocketServer({

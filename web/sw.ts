@@ -5,7 +5,7 @@
 
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';
-import { openMycelDatabase, type MycelDB } from '../src/store/idb.js';
+import { openMycelDatabase, type MycelDB } from '../src/store/idb.browser.js';
 import { FILE_ROUTE, fileErrorResponse, fileResponse } from './lib/file-response.js';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> };

@@ -31,7 +31,7 @@ import {
   NO_HOLDER_TIMEOUT_MS,
   REPLACE_LOOKUP_MS,
 } from './limits.js';
-import { quietLog, type NetLog } from './log.js';
+import { quietLog, type Logger } from '../log.js';
 import type { RequestOptions } from './session.js';
 
 /** Re-ask the signaling server this often for more holders while below MAX_SOURCES. */
@@ -72,7 +72,7 @@ export interface FetcherOptions {
   readonly noHolderTimeoutMs?: number;
   readonly window?: number;
   readonly onProgress?: (progress: FetchProgress) => void;
-  readonly log?: NetLog;
+  readonly log?: Logger;
 }
 
 interface Source {
@@ -114,7 +114,7 @@ export class BlockFetcher {
   private lastHadSource = Date.now();
   private stopped = false;
   private failure: unknown;
-  private readonly log: NetLog;
+  private readonly log: Logger;
   private readonly offSwarm: () => void;
   private total = 0;
   private done = 0;

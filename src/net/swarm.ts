@@ -42,7 +42,7 @@ import {
   MAX_PEERS,
 } from './limits.js';
 import { PeerLink, type WrtcImplementation } from './link.js';
-import { quietLog, type NetLog } from './log.js';
+import { quietLog, type Logger } from '../log.js';
 import { PeerSession, type SessionHost } from './session.js';
 import { SignalClient, type WebSocketFactory } from './signal-client.js';
 import { TokenBucket } from './token-bucket.js';
@@ -56,7 +56,7 @@ export interface SwarmOptions {
   readonly wrtc?: WrtcImplementation;
   readonly iceServers?: RTCIceServer[];
   readonly maxPeers?: number;
-  readonly log?: NetLog;
+  readonly log?: Logger;
   readonly connectTimeoutMs?: number;
   readonly iceTimeoutMs?: number;
   /** Bounds on offers taken from others; default MAX_CONNECTING, MAX_CONNECTING_PER_ORIGIN. */
@@ -133,7 +133,7 @@ export class Swarm extends Emitter<SwarmEvents> {
   private readonly notices = new TokenBucket(ABANDON_NOTICE_BURST, ABANDON_NOTICES_PER_SECOND);
   private offersRefused = 0;
   private attemptsEvicted = 0;
-  private readonly log: NetLog;
+  private readonly log: Logger;
   private closed = false;
 
   constructor(private readonly options: SwarmOptions) {

@@ -21,7 +21,7 @@ import { openManifest, readFile, type BlockGetter, type OpenedManifest } from '.
 import { sealFile, type SealedBlock, type SealedFile, type SealOptions } from '../content/seal.js';
 import type { BlockStore } from '../store/block-store.js';
 import { BlockFetcher, type FetchProgress } from './fetch.js';
-import type { NetLog } from './log.js';
+import type { Logger } from '../log.js';
 import type { PeerSession } from './session.js';
 import type { Swarm } from './swarm.js';
 import { SEEDS_TOPIC } from './signal-messages.js';
@@ -48,7 +48,7 @@ export interface UploadOptions extends Omit<SealOptions, 'onProgress'> {
   /** Also keep every block here (a browser keeps what it adds). */
   readonly store?: BlockStore;
   readonly onProgress?: (progress: UploadProgress) => void;
-  readonly log?: NetLog;
+  readonly log?: Logger;
 }
 
 export interface UploadResult {
@@ -235,7 +235,7 @@ export interface DownloadOptions {
   readonly signal?: AbortSignal;
   readonly noHolderTimeoutMs?: number;
   readonly onProgress?: (progress: FetchProgress) => void;
-  readonly log?: NetLog;
+  readonly log?: Logger;
 }
 
 export interface RemoteFile {

@@ -58,11 +58,12 @@ import { SEEDS_TOPIC } from '../net/signal-messages.js';
 import type { WebSocketLike } from '../net/signal-client.js';
 import { Swarm } from '../net/swarm.js';
 import { DiskSpace, FaultLog, GuardedStore, isLocalFault } from './disk-faults.js';
-import { openFsBlockStore } from './fs-store.js';
+import { openFsBlockStore } from '../store/fs.node.js';
 import { openHeldFileRecords, type HeldFile, type HeldFileRecords } from './held-files.js';
 import { Holds } from './holds.js';
 import { loadNodeIdentity } from './identity-file.js';
-import { createLogger, type Logger } from './log.js';
+import type { Logger } from '../log.js';
+import { createLogger } from './log.js';
 import { nodeWrtc } from './wrtc.js';
 
 const FILE_PIN = 'file:';

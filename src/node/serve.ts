@@ -14,7 +14,8 @@ import { INTERNAL_TOKEN_HEADER, SignalingServer, type SignalingOptions } from '.
 import { SIGNAL_PATH } from '../net/signal-messages.js';
 import { DEFAULT_HTTP_LIMITS, guardConnections, httpServerOptions, type HttpLimits } from './http-guard.js';
 import { loadNodeIdentity } from './identity-file.js';
-import { createLogger, type Logger } from './log.js';
+import type { Logger } from '../log.js';
+import { createLogger } from './log.js';
 import { Seed, type SeedOptions } from './seed.js';
 import { staticFiles } from './static-files.js';
 

@@ -7,7 +7,7 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { FILE_ROUTE, FILE_SECURITY_HEADERS } from '../../web/lib/file-policy.js';
+import { FILE_ROUTE, FILE_SECURITY_HEADERS } from '../content/presentation.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -16,7 +16,7 @@ import { Swarm } from '../net/swarm.js';
 import { connectSeeds, openRemoteFile, renewFile, uploadFile } from '../net/transfer.js';
 import { createMemoryBlockStore } from '../store/memory.js';
 import type { BlockStore } from '../store/block-store.js';
-import { openFsBlockStore } from './fs-store.js';
+import { openFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
 import { mediaTypeOf } from './media-types.js';
 import { progressBar } from './progress.js';

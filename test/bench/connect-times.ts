@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ephemeralIdentity } from '../../src/net/identity.js';
-import type { NetLog } from '../../src/net/log.js';
+import { quietLog, type Logger } from '../../src/log.js';
 import { Swarm } from '../../src/net/swarm.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
@@ -39,12 +39,11 @@ for (let round = 0; round < Number(roundsArg); round++) {
   await Promise.all(
     Array.from({ length: Number(parallelArg) }, async () => {
       let stages: Stages | undefined;
-      const log: NetLog = {
+      const log: Logger = {
+        ...quietLog,
         debug: (msg, fields) => {
           if (msg === 'peer connected' && fields) stages = stagesOf(fields);
         },
-        info() {},
-        warn() {},
       };
       const swarm = new Swarm({
         identity: ephemeralIdentity(),

@@ -4,9 +4,9 @@
 // allow list are ever served inline; every answer carries the file policy's headers.
 import { describe, expect, it } from 'vitest';
 import { formatLink, sealFile } from '../../src/content/index.js';
-import { openIdbBlockStore, openMycelDatabase, IdbLibrary } from '../../src/store/idb.js';
+import { openIdbBlockStore, openMycelDatabase, IdbLibrary } from '../../src/store/idb.browser.js';
 import { fileResponse, fileUrl, parseRange } from '../../web/lib/file-response.js';
-import { FILE_SECURITY_HEADERS, normaliseMediaType, presentationFor } from '../../web/lib/file-policy.js';
+import { FILE_SECURITY_HEADERS, normaliseMediaType, presentationFor } from '../../src/content/presentation.js';
 import { viewerFor } from '../../web/lib/format.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { openDB } from 'idb';
 import { isPeerId, verifyPeerSignature } from '../../src/net/identity.js';
-import { IdbLibrary, openIdbBlockStore, openMycelDatabase, readStoredIdentity } from '../../src/store/idb.js';
+import { IdbLibrary, openIdbBlockStore, openMycelDatabase, readStoredIdentity } from '../../src/store/idb.browser.js';
 import { loadBrowserIdentity } from '../../web/lib/browser-identity.js';
 import { BrowserPeer } from '../../web/lib/browser-peer.js';
 import { block } from '../contracts/block-store.js';

@@ -11,7 +11,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { BrowserContext, Page } from '@playwright/test';
 import { addFile, download, expect, openApp, test, type MycelServer } from './fixtures.js';
-import { FILE_SECURITY_HEADERS } from '../../web/lib/file-policy.js';
+import { FILE_SECURITY_HEADERS } from '../../src/content/presentation.js';
 
 /** Another origin: it frames what it is asked to and logs every request (the stolen data's sink). */
 interface Attacker {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { blockStoreContract, block } from '../contracts/block-store.js';
-import { blockPath, fsStoreLayout, openFsBlockStore } from '../../src/node/fs-store.js';
+import { blockPath, fsStoreLayout, openFsBlockStore } from '../../src/store/fs.node.js';
 
 const roots: string[] = [];
 async function tempDir(): Promise<string> {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreRefusedError } from '../../src/errors.js';
 import { sealFile } from '../../src/content/seal.js';
-import { blockPath, fsStoreLayout } from '../../src/node/fs-store.js';
+import { blockPath, fsStoreLayout } from '../../src/store/fs.node.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 import { freePort, logged, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { mountTmpfs, remount, tmpfsUnavailable, unmount } from '../helpers/tmpfs.js';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sealFile } from '../../src/content/seal.js';
 import { renewFile } from '../../src/net/transfer.js';
-import { blockPath } from '../../src/node/fs-store.js';
+import { blockPath } from '../../src/store/fs.node.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 import { freePort, logged, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';

@@ -4,7 +4,7 @@
 import { Workbox } from 'workbox-window';
 import type { LibraryEntry } from '../../src/store/library.js';
 import { BrowserPeer, type PeerStatus } from './browser-peer.js';
-import { consoleLog } from '../../src/net/log.js';
+import { consoleLog } from '../../src/log.js';
 
 export interface Upload {
   readonly id: number;

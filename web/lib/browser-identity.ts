@@ -8,7 +8,12 @@
 // IndexedDB: readable by script on this origin, which is the most such a page can do.
 
 import { identityFromSecret, newSecret, webCryptoIdentity, type PeerIdentity } from '../../src/net/identity.js';
-import { readStoredIdentity, storeIdentityOnce, type MycelDB, type StoredIdentity } from '../../src/store/idb.js';
+import {
+  readStoredIdentity,
+  storeIdentityOnce,
+  type MycelDB,
+  type StoredIdentity,
+} from '../../src/store/idb.browser.js';
 
 /** The identity stored in `db`, made and stored first if there is none. */
 export async function loadBrowserIdentity(db: MycelDB): Promise<PeerIdentity> {

@@ -17,7 +17,7 @@ import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
 import { Emitter } from '../../src/net/emitter.js';
 import { RENEW_INTERVAL_MS } from '../../src/net/limits.js';
-import { quietLog, type NetLog } from '../../src/net/log.js';
+import { quietLog, type Logger } from '../../src/log.js';
 import { signalUrlFor } from '../../src/net/signal-messages.js';
 import type { WebSocketLike } from '../../src/net/signal-client.js';
 import { Swarm } from '../../src/net/swarm.js';
@@ -31,7 +31,7 @@ import {
 } from '../../src/net/transfer.js';
 import type { FetchProgress } from '../../src/net/fetch.js';
 import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
-import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.js';
+import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
 import { loadBrowserIdentity } from './browser-identity.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 
@@ -68,7 +68,7 @@ export interface BrowserPeerOptions {
   readonly dbName?: string;
   /** Bytes the block store may use; default a share of the browser's quota. */
   readonly quota?: number;
-  readonly log?: NetLog;
+  readonly log?: Logger;
   /** Where the signaling server is; default the page's own origin. */
   readonly origin?: string;
 }
@@ -96,7 +96,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     readonly library: IdbLibrary,
     readonly swarm: Swarm,
     readonly origin: string,
-    private readonly log: NetLog,
+    private readonly log: Logger,
   ) {
     super();
     swarm.signaling.on('ready', () => {

@@ -13,9 +13,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isBlockId, type BlockId } from '../content/format.js';
 import { fromHex, toHex } from '../content/bytes.js';
-import type { BlockStore } from '../store/block-store.js';
-import { Ledger, recencyStamp } from '../store/ledger.js';
-import { ManagedBlockStore, type ManagedStoreOptions, type RawBlocks } from '../store/managed-store.js';
+import type { BlockStore } from './block-store.js';
+import { Ledger, recencyStamp } from './ledger.js';
+import { ManagedBlockStore, type ManagedStoreOptions, type RawBlocks } from './managed-store.js';
 
 /** Directory entries stat'ed at once while scanning at open. */
 const SCAN_CONCURRENCY = 64;
