@@ -6,7 +6,7 @@
 // raises BlockIntegrityError naming it and nothing after it is produced. A few chunks are fetched
 // and decrypted ahead, in order, so memory stays bounded.
 
-import { AbortError, BlockIntegrityError, FormatVersionError, WrongKeyError, throwIfAborted } from '../errors.js';
+import { abortedBy, BlockIntegrityError, FormatVersionError, WrongKeyError, throwIfAborted } from '../errors.js';
 import { toHex } from './bytes.js';
 import { defaultBackend, type CryptoBackend } from './crypto.js';
 import {
@@ -71,9 +71,9 @@ export interface IdListOptions {
 /** Resolves as `promise` does, or rejects with AbortError as soon as `signal` aborts. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(new AbortError('aborted', { cause: signal.reason }));
+  if (signal.aborted) return Promise.reject(abortedBy(signal));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortError('aborted', { cause: signal.reason }));
+    const onAbort = () => reject(abortedBy(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });

@@ -20,7 +20,7 @@
 // holder at all, the fetcher asks the signaling server again every LOOKUP_RETRY_MS, and gives up
 // after noHolderTimeoutMs.
 
-import { AbortError, BlockMissingError, ClosedError, NoHolderError } from '../errors.js';
+import { BlockMissingError, ClosedError, NoHolderError, QuotaError, abortedBy } from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
 import {
@@ -127,13 +127,9 @@ export class BlockFetcher {
     this.offSwarm = options.swarm.on('have', ({ session, topics }) => {
       if (topics.includes(options.topic)) this.onHave(session);
     });
-    options.signal?.addEventListener(
-      'abort',
-      () => this.stop(new AbortError('fetch aborted', { cause: options.signal?.reason })),
-      {
-        once: true,
-      },
-    );
+    options.signal?.addEventListener('abort', () => this.stop(abortedBy(options.signal!, 'fetch aborted')), {
+      once: true,
+    });
     this.moreSourcesTimer = setInterval(() => {
       if (this.sourcesByPeer.size < MAX_SOURCES && (this.queue.length > 0 || this.inflight.size > 0)) this.lookup();
     }, MORE_SOURCES_EVERY_MS);
@@ -399,7 +395,7 @@ export class BlockFetcher {
       })
       .catch((error: unknown) => {
         if (this.stopped) return;
-        if ((error as { code?: string })?.code === 'QUOTA_EXCEEDED') {
+        if (error instanceof QuotaError) {
           this.stop(error);
           return;
         }

@@ -23,13 +23,16 @@
 // peer names grows our memory.
 
 import {
-  AbortError,
+  abortedBy,
   ClosedError,
   ProtocolError,
   StoreRefusedError,
   TimeoutError,
-  MycelError,
   UNAVAILABLE_MESSAGE,
+  QuotaError,
+  isWireErrorReason,
+  throwIfAborted,
+  type ProtocolReason,
 } from '../errors.js';
 import { channelAuthMessage } from './channel-auth.js';
 import { verifyPeerSignature, type PeerIdentity } from './identity.js';
@@ -269,7 +272,7 @@ export class PeerSession extends Emitter<SessionEvents> {
   private async acquireSlot(signal?: AbortSignal): Promise<void> {
     while (this.slotsUsed >= MAX_INFLIGHT_PER_PEER) {
       if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
-      signal?.throwIfAborted();
+      throwIfAborted(signal);
       await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     }
     this.slotsUsed++;
@@ -282,17 +285,20 @@ export class PeerSession extends Emitter<SessionEvents> {
 
   private async request(frame: Frame & { id: number }, options: RequestOptions): Promise<Answer> {
     if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
+    throwIfAborted(options.signal);
     if (!this.isAuthenticated) await this.authenticated;
     await this.acquireSlot(options.signal);
-    const id = this.nextId++;
-    if (this.nextId > 0xffffffff) this.nextId = 1;
-    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     try {
+      // Aborted while it waited for the peer's proof or a slot: nothing is sent.
+      throwIfAborted(options.signal);
+      const id = this.nextId++;
+      if (this.nextId > 0xffffffff) this.nextId = 1;
+      const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
       return await new Promise<Answer>((resolve, reject) => {
         const onAbort = () => {
           this.pending.delete(id);
           clearTimeout(timer);
-          reject(new AbortError('aborted', { cause: options.signal!.reason }));
+          reject(abortedBy(options.signal!));
         };
         const timer = setTimeout(() => {
           this.pending.delete(id);
@@ -331,7 +337,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     return this.link.send(encodeFrame(frame));
   }
 
-  private violation(reason: string, message: string): ProtocolError {
+  private violation(reason: ProtocolReason, message: string): ProtocolError {
     return new ProtocolError(reason, message, this.peer);
   }
 
@@ -452,7 +458,7 @@ export class PeerSession extends Emitter<SessionEvents> {
           await this.host.receiveStore(this.peer, frame.upload.slice(), id, frame.bytes);
         } catch (error) {
           if (error instanceof StoreRefusedError) return refuse(error.reason, error.detail);
-          if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED') return refuse('quota', error.message);
+          if (error instanceof QuotaError) return refuse('quota', error.message);
           this.host.onLocalFault?.(error, { peer: this.peer, op: 'store' });
           return refuse('unavailable', UNAVAILABLE_MESSAGE);
         }
@@ -507,8 +513,8 @@ export class PeerSession extends Emitter<SessionEvents> {
   /** Tells the peer why (best effort), then closes. */
   private fail(error: Error): void {
     if (this.isClosed) return;
-    const named = error instanceof ProtocolError && ['flood', 'bad-block', 'bad-auth'].includes(error.reason);
-    const reason = named ? error.reason : 'protocol';
+    // The peer hears the wire's reason when there is one; our finer reasons stay ours.
+    const reason = error instanceof ProtocolError && isWireErrorReason(error.reason) ? error.reason : 'protocol';
     this.errorSent = this.link
       .send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message }))
       .catch(() => {

@@ -24,7 +24,7 @@
 // session is adopted (put in `sessions`, emitted as 'session', returned by connect) only once
 // authenticated; a failed proof bans that id without touching a session it already proved.
 
-import { ClosedError, MycelError, ProtocolError } from '../errors.js';
+import { ClosedError, ProtocolError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import { AdmissionTable, type AdmissionLimits } from './admission.js';
 import { Emitter } from './emitter.js';
@@ -237,10 +237,10 @@ export class Swarm extends Emitter<SwarmEvents> {
   /** A session with `peer`, connecting (with retries) if there is none. */
   async connect(peer: string): Promise<PeerSession> {
     if (this.closed) throw new ClosedError('swarm');
-    if (peer === this.peerId) throw new Error('cannot connect to self');
+    if (peer === this.peerId) throw new RangeError('cannot connect to self');
     const open = this.sessionsById.get(peer);
     if (open && !open.closed) return open;
-    if (this.isBanned(peer)) throw new MycelError('PROTOCOL', `peer ${peer} is banned for misbehaving`);
+    if (this.isBanned(peer)) throw new ProtocolError('banned', 'banned for misbehaving', peer);
     const inProgress = this.connecting.get(peer);
     if (inProgress) return inProgress.done;
     let lastError: unknown;

@@ -8,7 +8,7 @@
 import {
   BlockMissingError,
   ClosedError,
-  MycelError,
+  NoSeedError,
   StoreRefusedError,
   UnprovenCopyError,
   throwIfAborted,
@@ -68,7 +68,7 @@ export interface UploadResult {
  *   seed proved it holds the file.
  */
 export async function uploadFile(source: ByteSource, options: UploadOptions): Promise<UploadResult> {
-  if (options.seeds.length === 0 && !options.store) throw new MycelError('NO_HOLDER', 'no seed to upload to');
+  if (options.seeds.length === 0 && !options.store) throw new NoSeedError('no seed to upload to');
   const upload = randomBytes(UPLOAD_ID_BYTES);
   const failures = new Map<string, Error>();
   const healthy = () => options.seeds.filter((s) => !failures.has(s.peer));

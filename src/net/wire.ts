@@ -34,7 +34,7 @@
 // are never interleaved (a link sends one whole frame at a time). Every length is bounded before
 // memory is given to it; anything out of bounds throws ProtocolError.
 
-import { ProtocolError, type RefusalReason } from '../errors.js';
+import { ProtocolError, WIRE_ERROR_REASONS, type RefusalReason, type WireErrorReason } from '../errors.js';
 import { toHex } from '../content/bytes.js';
 import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId } from '../content/format.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
@@ -90,7 +90,7 @@ export type Frame =
   | { type: FrameType.Committed; id: number }
   | { type: FrameType.Ping; id: number }
   | { type: FrameType.Pong; id: number }
-  | { type: FrameType.Error; id: number; reason: string; message: string };
+  | { type: FrameType.Error; id: number; reason: WireErrorReason; message: string };
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -108,8 +108,6 @@ function frameOf(type: FrameType, id: number, bodyLength: number): { out: Uint8A
   view.setUint32(2, id);
   return { out, view };
 }
-
-const ERROR_REASONS = ['protocol', 'flood', 'bad-block', 'shutdown', 'bad-auth'];
 
 export function encodeFrame(frame: Frame): Uint8Array {
   switch (frame.type) {
@@ -148,7 +146,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
       out[HEADER_BYTES] =
         frame.type === FrameType.Refused
           ? REFUSAL_CODES.indexOf(frame.reason)
-          : Math.max(0, ERROR_REASONS.indexOf(frame.reason));
+          : Math.max(0, WIRE_ERROR_REASONS.indexOf(frame.reason));
       out.set(message, HEADER_BYTES + 1);
       return out;
     }
@@ -209,7 +207,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case FrameType.Error: {
       expect(body.length >= 1 && body.length <= 1 + MAX_TEXT_BYTES, 'reason and message out of bounds');
       const message = utf8Decoder.decode(body.subarray(1));
-      if (type === FrameType.Error) return { type, id, reason: ERROR_REASONS[body[0]!] ?? 'protocol', message };
+      if (type === FrameType.Error) return { type, id, reason: WIRE_ERROR_REASONS[body[0]!] ?? 'protocol', message };
       const reason = REFUSAL_CODES[body[0]!];
       expect(reason !== undefined, 'unknown refusal reason');
       return { type, id, reason: reason!, message };

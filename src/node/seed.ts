@@ -27,7 +27,14 @@
 // no. `allow` names peer ids as proven on the channel, so an allow list means what it says.
 
 import WebSocket from 'ws';
-import { BlockMissingError, MycelError, StoreRefusedError, type RefusalReason } from '../errors.js';
+import {
+  BlockMissingError,
+  ClosedError,
+  QuotaError,
+  StoreRefusedError,
+  TimeoutError,
+  type RefusalReason,
+} from '../errors.js';
 import { toHex } from '../content/bytes.js';
 import { defaultBackend } from '../content/crypto.js';
 import { fetchIndexIds } from '../content/block-list.js';
@@ -393,8 +400,7 @@ export class Seed {
       await this.store.pin(UPLOAD_PIN + key, [id]);
       await this.store.put(id, bytes);
     } catch (error) {
-      if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED')
-        failure = { reason: 'quota', detail: error.message };
+      if (error instanceof QuotaError) failure = { reason: 'quota', detail: error.message };
       else if (!isLocalFault(error)) throw error;
       else {
         this.faults.report('store', error, { peer, upload: key, block: id });
@@ -794,7 +800,10 @@ export class Seed {
     this.log.warn('repairing a file: fetching lost blocks from other holders', { root, blocks: missing.length });
     const abort = new AbortController();
     this.aborts.add(abort);
-    const deadline = setTimeout(() => abort.abort(new Error('repair deadline')), HEAL_DEADLINE_MS);
+    const deadline = setTimeout(
+      () => abort.abort(new TimeoutError(`repairing file ${root}`, HEAL_DEADLINE_MS)),
+      HEAL_DEADLINE_MS,
+    );
     const store = new GuardedStore(this.store.inner, {
       onReadFault: (id, error, lasting) => this.faults.report('read', error, { block: id, dropped: lasting }),
       onPinnedMissing: () => {
@@ -826,7 +835,12 @@ export class Seed {
       fetcher.stop();
     }
     if (this.missingBlocks(root).length > 0) {
-      this.markIncomplete(root, this.missingBlocks(root).length, new Error('blocks went missing again'));
+      const missingNow = this.missingBlocks(root);
+      this.markIncomplete(
+        root,
+        missingNow.length,
+        new BlockMissingError(missingNow[0]!, 'it went missing again during the repair'),
+      );
       return;
     }
     this.log.info('file repaired', { root, blocks: missing.length });
@@ -858,7 +872,7 @@ export class Seed {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     for (const timer of this.retries.values()) clearTimeout(timer);
-    for (const abort of this.aborts) abort.abort(new Error('seed closing'));
+    for (const abort of this.aborts) abort.abort(new ClosedError('seed'));
     this.swarm.close();
     await this.writeRenewals();
     await this.records.close();

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { MycelError } from '../errors.js';
+import { BadInputError, NoSeedError, ServerUnreachableError } from '../errors.js';
 import { formatLink, parseLink } from '../content/link.js';
 import { safeFileName } from '../content/names.js';
 import { ephemeralIdentity, type PeerIdentity } from '../net/identity.js';
@@ -42,8 +42,8 @@ function joinSwarm(signalUrl: string, store: BlockStore, identity: PeerIdentity 
 async function reach(swarm: Swarm, origin: string, timeoutMs: number): Promise<void> {
   try {
     await swarm.signaling.ready(Math.min(timeoutMs, 15_000));
-  } catch {
-    throw new MycelError('TIMEOUT', `could not reach the Mycel server at ${origin}`);
+  } catch (error) {
+    throw new ServerUnreachableError(origin, { cause: error });
   }
 }
 
@@ -71,8 +71,7 @@ export async function runPut(options: PutOptions): Promise<number> {
   try {
     await reach(swarm, origin, options.timeoutMs);
     const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
-    if (seeds.length === 0)
-      throw new MycelError('NO_HOLDER', `no seed answered at ${origin}: nowhere to keep the file`);
+    if (seeds.length === 0) throw new NoSeedError(`no seed answered at ${origin}: nowhere to keep the file`);
     const name = path.basename(options.file);
     const bar = progressBar(`put ${name}`);
     const result = await uploadFile(createReadStream(options.file, { highWaterMark: 1024 * 1024 }), {
@@ -112,7 +111,7 @@ export async function runRenew(options: RenewOptions): Promise<number> {
   try {
     await reach(swarm, origin, options.timeoutMs);
     const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
-    if (seeds.length === 0) throw new MycelError('NO_HOLDER', `no seed answered at ${origin}`);
+    if (seeds.length === 0) throw new NoSeedError(`no seed answered at ${origin}`);
     let renewed = 0;
     let firstError: unknown;
     for (const seed of seeds) {
@@ -190,7 +189,7 @@ export async function runGet(options: GetOptions): Promise<number> {
       target = options.output ?? name;
       if ((await fs.stat(target).catch(() => undefined))?.isDirectory()) target = path.join(target, name);
       if (!options.force && (await exists(target))) {
-        throw new MycelError('BAD_INPUT', `${target} exists: not overwriting it (use --force)`);
+        throw new BadInputError(`${target} exists: not overwriting it (use --force)`);
       }
       tmp = path.join(
         path.dirname(target),

@@ -2,7 +2,7 @@
 // recency, pins, quota), decides evictions, and leaves only raw reads and writes to a small
 // `RawBlocks` backend (a Map, IndexedDB, a folder). One place for the rules, three places for bytes.
 
-import { BadInputError, IdMismatchError } from '../errors.js';
+import { BadInputError, ClosedError, IdMismatchError } from '../errors.js';
 import { bytesEqual, fromHex } from '../content/bytes.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
 import { MAX_BLOCK_BYTES, isBlockId, type BlockId } from '../content/format.js';
@@ -166,6 +166,6 @@ export class ManagedBlockStore implements BlockStore {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new Error('block store is closed');
+    if (this.closed) throw new ClosedError('block store');
   }
 }

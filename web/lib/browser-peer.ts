@@ -12,7 +12,7 @@
 
 import { formatLink, parseLink, type FileLink } from '../../src/content/link.js';
 import { openManifest } from '../../src/content/open.js';
-import { BlockMissingError } from '../../src/errors.js';
+import { BadInputError, BlockMissingError } from '../../src/errors.js';
 import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
 import { Emitter } from '../../src/net/emitter.js';
@@ -354,7 +354,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   /** Keeps every block of the file (and its key, in the Library) on this device. */
   async pin(root: BlockId, file?: OpenedFile): Promise<void> {
     const entry = await this.library.get(root);
-    if (!entry) throw new Error('not in the library');
+    if (!entry) throw new BadInputError('not in the library');
     const opened = file ?? (await this.open(entry.link));
     try {
       if (!entry.complete) await this.fetchAll(opened);
