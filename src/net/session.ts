@@ -36,7 +36,7 @@ import {
 } from '../errors.js';
 import { channelAuthMessage } from './channel-auth.js';
 import { verifyPeerSignature, type PeerIdentity } from './identity.js';
-import { bytesEqual, fromHex, toHex } from '../content/bytes.js';
+import { toHex } from '../content/bytes.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
@@ -53,9 +53,10 @@ import {
   MAX_QUEUED_REQUESTS,
   REQUEST_TIMEOUT_MS,
 } from './limits.js';
-import type { PeerLink } from './link.js';
+import type { PeerLink } from './peer-link.js';
 import { TokenBucket } from './token-bucket.js';
 import { FrameType, decodeFrame, encodeFrame, type Frame } from './wire.js';
+import { hashesTo } from '../content/format.js';
 
 /** Requests from the peer answered at once. */
 const SERVE_CONCURRENCY = 4;
@@ -244,7 +245,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     const answer = await this.request({ type: FrameType.Want, id: 0, block: id }, options);
     if (answer.type === FrameType.NotFound) return undefined;
     if (answer.type !== FrameType.Block) throw this.violation('bad-answer', 'answered a want with something else');
-    if (!bytesEqual(await this.backend.sha256(answer.bytes), fromHex(id)!)) {
+    if (!(await hashesTo(answer.bytes, id, this.backend))) {
       const error = this.violation('bad-block', `sent bytes that do not hash to block ${id.slice(0, 12)}`);
       this.fail(error);
       throw error;

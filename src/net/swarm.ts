@@ -41,7 +41,7 @@ import {
   MAX_CONNECTING_PER_ORIGIN,
   MAX_PEERS,
 } from './limits.js';
-import { PeerLink, type WrtcImplementation } from './link.js';
+import { PeerLink, type WrtcImplementation } from './peer-link.js';
 import { quietLog, type Logger } from '../log.js';
 import { PeerSession, type SessionHost } from './session.js';
 import { SignalClient, type WebSocketFactory } from './signal-client.js';

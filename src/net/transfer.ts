@@ -13,6 +13,7 @@ import {
   UnprovenCopyError,
   throwIfAborted,
 } from '../errors.js';
+import { InOrderWindow } from '../in-order.js';
 import { listFileBlockIds } from '../content/block-list.js';
 import type { ByteSource } from '../content/chunker.js';
 import { randomBytes } from '../content/crypto.js';
@@ -72,7 +73,7 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
   const upload = randomBytes(UPLOAD_ID_BYTES);
   const failures = new Map<string, Error>();
   const healthy = () => options.seeds.filter((s) => !failures.has(s.peer));
-  const unacked: Promise<unknown>[] = [];
+  const unacked = new InOrderWindow<unknown>(UPLOAD_WINDOW);
   let blocksSent = 0;
   let bytesRead = 0;
   const sample: BlockId[] = [];
@@ -98,13 +99,13 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
     const seeds = healthy();
     if (seeds.length === 0 && options.seeds.length > 0) throw firstFailure(failures);
     const local = options.store?.put(block.id, block.bytes);
-    unacked.push(
+    unacked.add(
       Promise.all([local, ...seeds.map((seed) => pushTo(seed, block))]).then(() => {
         blocksSent++;
         options.onProgress?.({ bytesRead, blocksSent });
       }),
     );
-    if (unacked.length >= UPLOAD_WINDOW) await unacked.shift();
+    if (unacked.full) await unacked.next();
   };
 
   const file = await sealFile(source, sink, {
@@ -114,7 +115,7 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
       options.onProgress?.({ bytesRead, blocksSent });
     },
   });
-  await Promise.all(unacked);
+  await unacked.drain();
   const checks = [...new Set([file.root, ...sample])];
   await Promise.all(
     healthy().map(async (seed) => {
@@ -173,16 +174,12 @@ export async function pushHeldFile(
     if (!bytes) throw new BlockMissingError(id, 'not held here');
     return bytes;
   };
-  const unacked: Promise<void>[] = [];
+  const unacked = new InOrderWindow<void>(UPLOAD_WINDOW);
   for await (const id of listFileBlockIds(root, getBlock, { signal })) {
-    const pushed = seed.store(upload, await getBlock(id), { signal });
-    pushed.catch(() => {
-      // Awaited in order below; until its turn a rejection must not count as unhandled.
-    });
-    unacked.push(pushed);
-    if (unacked.length >= UPLOAD_WINDOW) await unacked.shift();
+    unacked.add(seed.store(upload, await getBlock(id), { signal }));
+    if (unacked.full) await unacked.next();
   }
-  await Promise.all(unacked);
+  await unacked.drain();
   await seed.commit(upload, root, { signal });
   await readBack(seed, [root], signal);
 }

@@ -36,7 +36,7 @@
 
 import { ProtocolError, WIRE_ERROR_REASONS, type RefusalReason, type WireErrorReason } from '../errors.js';
 import { toHex } from '../content/bytes.js';
-import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId } from '../content/format.js';
+import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId, unpackIds } from '../content/format.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 
 export const WIRE_VERSION = 3;
@@ -196,7 +196,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       expect(body.length % BLOCK_ID_BYTES === 0, 'have carries whole ids');
       expect(body.length / BLOCK_ID_BYTES <= MAX_HAVE_TOPICS, 'have carries too many topics');
       const topics: BlockId[] = [];
-      for (let o = 0; o < body.length; o += BLOCK_ID_BYTES) topics.push(toHex(body.subarray(o, o + BLOCK_ID_BYTES)));
+      topics.push(...unpackIds(body));
       return { type, id: 0, topics };
     }
     case FrameType.Store:

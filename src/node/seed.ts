@@ -37,8 +37,8 @@ import {
 } from '../errors.js';
 import { toHex } from '../content/bytes.js';
 import { defaultBackend } from '../content/crypto.js';
-import { fetchIndexIds } from '../content/block-list.js';
-import { BLOCK_ID_BYTES, isBlockId, type BlockId } from '../content/format.js';
+import { fetchIndexIds, refAt } from '../content/block-list.js';
+import { type BlockId, unpackIds } from '../content/format.js';
 import { DEFAULT_ID_LAYOUT, IDS_PER_INDEX_BLOCK, decodeRootStructure, idsInIndexBlock } from '../content/manifest.js';
 import type { BlockStore } from '../store/block-store.js';
 import { BlockFetcher } from '../net/fetch.js';
@@ -72,8 +72,8 @@ import { loadNodeIdentity } from './identity-file.js';
 import type { Logger } from '../log.js';
 import { createLogger } from './log.js';
 import { nodeWrtc } from './wrtc.js';
+import { filePin, filePinRoot } from '../store/block-store.js';
 
-const FILE_PIN = 'file:';
 const UPLOAD_PIN = 'upload:';
 /** What a peer hears when this seed's own storage failed. */
 const SEED_UNAVAILABLE = 'the seed cannot store this now';
@@ -296,14 +296,16 @@ export class Seed {
     const pinned = new Set<BlockId>();
     for (const name of await this.store.pins()) {
       if (name.startsWith(UPLOAD_PIN)) await this.store.unpin(name);
-      else if (name.startsWith(FILE_PIN) && isBlockId(name.slice(FILE_PIN.length)))
-        pinned.add(name.slice(FILE_PIN.length));
+      else {
+        const root = filePinRoot(name);
+        if (root) pinned.add(root);
+      }
     }
     const kept: Promise<void>[] = [];
     for (const root of pinned) {
       if (recorded.has(root)) continue;
       if (existed) {
-        await this.store.unpin(FILE_PIN + root);
+        await this.store.unpin(filePin(root));
         this.log.info('undid a commit that did not finish', { root });
         continue;
       }
@@ -333,12 +335,12 @@ export class Seed {
 
   private pinnedBytes(root: BlockId): number {
     let bytes = 0;
-    for (const id of this.store.pinSet(FILE_PIN + root) ?? []) bytes += this.store.blockSize(id) ?? 0;
+    for (const id of this.store.pinSet(filePin(root)) ?? []) bytes += this.store.blockSize(id) ?? 0;
     return bytes;
   }
 
   private missingBlocks(root: BlockId): BlockId[] {
-    return [...(this.store.pinSet(FILE_PIN + root) ?? [])].filter((id) => this.store.blockSize(id) === undefined);
+    return [...(this.store.pinSet(filePin(root)) ?? [])].filter((id) => this.store.blockSize(id) === undefined);
   }
 
   private mayStore(peer: string): boolean {
@@ -596,7 +598,7 @@ export class Seed {
     expires: boolean,
   ): Promise<boolean> {
     const before = this.holds.get(root);
-    const pin = FILE_PIN + root;
+    const pin = filePin(root);
     try {
       if (!before && ids) {
         await this.store.pin(pin, ids);
@@ -655,9 +657,6 @@ export class Seed {
         bytes += size;
       }
     };
-    const refs = structure.refs;
-    const idAt = (packed: Uint8Array, i: number) =>
-      toHex(packed.subarray(i * BLOCK_ID_BYTES, (i + 1) * BLOCK_ID_BYTES));
     const backend = defaultBackend();
     const getBlock = async (id: BlockId) => {
       const block = await this.store.get(id);
@@ -668,7 +667,7 @@ export class Seed {
       if (listed > budget) {
         return { total, missing: Math.max(missing, total - (budget - IDS_PER_INDEX_BLOCK)), atLeast: true, ids, bytes };
       }
-      const ref = idAt(refs, j);
+      const ref = refAt(structure, j);
       if (!indexed) {
         add(ref);
         continue;
@@ -689,7 +688,7 @@ export class Seed {
         return undefined;
       }
       add(ref);
-      for (let i = 0; i < packed.length / BLOCK_ID_BYTES; i++) add(idAt(packed, i));
+      for (const id of unpackIds(packed)) add(id);
     }
     add(root);
     return { total, missing, atLeast: false, ids, bytes };
@@ -732,7 +731,7 @@ export class Seed {
     );
     for (const file of dropped) {
       await this.store
-        .unpin(FILE_PIN + file.root)
+        .unpin(filePin(file.root))
         .catch((error) => this.faults.report('expire', error, { root: file.root }));
       this.log.info('file expired', { root: file.root, bytes: file.bytes });
     }
@@ -756,7 +755,7 @@ export class Seed {
   /** A pinned block is gone (rotted, vanished, unreadable): repair every held file naming it. */
   private blockLost(id: BlockId): void {
     for (const root of this.holds.roots()) {
-      if (this.store.pinSet(FILE_PIN + root)?.has(id)) this.scheduleRepair(root);
+      if (this.store.pinSet(filePin(root))?.has(id)) this.scheduleRepair(root);
     }
   }
 

@@ -3,9 +3,8 @@
 // `RawBlocks` backend (a Map, IndexedDB, a folder). One place for the rules, three places for bytes.
 
 import { BadInputError, ClosedError, IdMismatchError } from '../errors.js';
-import { bytesEqual, fromHex } from '../content/bytes.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
-import { MAX_BLOCK_BYTES, isBlockId, type BlockId } from '../content/format.js';
+import { MAX_BLOCK_BYTES, isBlockId, type BlockId, hashesTo } from '../content/format.js';
 import type { BlockStore, StoreUsage } from './block-store.js';
 import { Ledger } from './ledger.js';
 
@@ -49,7 +48,7 @@ export class ManagedBlockStore implements BlockStore {
   }
 
   private async matches(id: BlockId, bytes: Uint8Array): Promise<boolean> {
-    return bytesEqual(await this.backend.sha256(bytes), fromHex(id)!);
+    return hashesTo(bytes, id, this.backend);
   }
 
   async put(id: BlockId, bytes: Uint8Array): Promise<void> {

@@ -8,7 +8,7 @@ import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { identityFromSecret } from '../../src/net/identity.js';
 import { fromBase64Url } from '../../src/content/bytes.js';
-import { normalizeSignal } from '../../src/net/link.js';
+import { normalizeSignal } from '../../src/net/peer-link.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { MAX_MESSAGE_BYTES, SEND_HIGH_WATER, SEND_LOW_WATER } from '../../src/net/limits.js';
 

@@ -2,20 +2,18 @@
 // or Chromium through the bench page): our sealFile/readFile against bare WebCrypto AES-256-GCM +
 // SHA-256 doing the same work on the same chunks with the same number in flight.
 
+import { webCrypto } from '../../src/content/crypto.js';
 import {
   BlockKind,
   DEFAULT_CHUNK_SIZE,
   MiB,
-  SEAL_CONCURRENCY,
   SealKind,
   aadFor,
   nonceFor,
-  openManifest,
-  readFile,
-  sealFile,
-  webCrypto,
   type BlockId,
-} from '../../src/content/index.js';
+} from '../../src/content/format.js';
+import { openManifest, readFile } from '../../src/content/open.js';
+import { SEAL_CONCURRENCY, sealFile } from '../../src/content/seal.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
 import { median } from './units.js';
 

@@ -3,7 +3,8 @@
 // the type policy: a declared media type is the file maker's claim, and only passive types on the
 // allow list are ever served inline; every answer carries the file policy's headers.
 import { describe, expect, it } from 'vitest';
-import { formatLink, sealFile } from '../../src/content/index.js';
+import { sealFile } from '../../src/content/seal.js';
+import { formatLink } from '../../src/content/share-link.js';
 import { openIdbBlockStore, openMycelDatabase, IdbLibrary } from '../../src/store/idb.browser.js';
 import { fileResponse, fileUrl, parseRange } from '../../web/lib/file-response.js';
 import { FILE_SECURITY_HEADERS, normaliseMediaType, presentationFor } from '../../src/content/presentation.js';

@@ -2,7 +2,9 @@
 // the file system (Node, a real disk) and IndexedDB (real Chromium).
 
 import { describe, expect, it } from 'vitest';
-import { sha256Sync, toHex, MAX_BLOCK_BYTES, type BlockId } from '../../src/content/index.js';
+import { toHex } from '../../src/content/bytes.js';
+import { sha256Sync } from '../../src/content/crypto.js';
+import { MAX_BLOCK_BYTES, type BlockId } from '../../src/content/format.js';
 import { IdMismatchError, QuotaError } from '../../src/errors.js';
 import type { BlockStore } from '../../src/store/block-store.js';
 import { pseudoRandomBytes } from '../helpers/data.js';

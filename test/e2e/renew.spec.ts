@@ -3,7 +3,7 @@
 // from the seed's log and from its list of held files on disk.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { parseLink } from '../../src/content/link.js';
+import { parseLink } from '../../src/content/share-link.js';
 import { addFile, bytesOf, expect, openApp, test } from './fixtures.js';
 
 interface HeldFiles {

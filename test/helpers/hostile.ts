@@ -11,7 +11,7 @@ import { channelAuthMessage, sdpFingerprints } from '../../src/net/channel-auth.
 import { ephemeralIdentity, verifyPeerSignature, type PeerIdentity } from '../../src/net/identity.js';
 import { newConnectionId } from '../../src/net/ids.js';
 import { CONNECT_ATTEMPTS, CONNECT_TIMEOUT_MS } from '../../src/net/limits.js';
-import { normalizeSignal } from '../../src/net/link.js';
+import { normalizeSignal } from '../../src/net/peer-link.js';
 import { SignalClient, type WebSocketLike } from '../../src/net/signal-client.js';
 import {
   FrameType,

@@ -16,7 +16,7 @@ import { AUTH_TIMEOUT_MS } from '../../src/net/limits.js';
 import { Swarm } from '../../src/net/swarm.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
-import { parseLink } from '../../src/content/link.js';
+import { parseLink } from '../../src/content/share-link.js';
 import { FrameType, MAX_FRAME_BYTES, WIRE_VERSION, decodeFrame } from '../../src/net/wire.js';
 import {
   freePort,

@@ -13,7 +13,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreRefusedError } from '../../src/errors.js';
-import { parseLink } from '../../src/content/link.js';
+import { parseLink } from '../../src/content/share-link.js';
 import { sealFile, type SealedBlock } from '../../src/content/seal.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
 import { SignalClient } from '../../src/net/signal-client.js';

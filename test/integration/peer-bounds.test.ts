@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseLink } from '../../src/content/link.js';
+import { parseLink } from '../../src/content/share-link.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
 import { MAX_CONNECTING } from '../../src/net/limits.js';
 import { Swarm } from '../../src/net/swarm.js';

@@ -1,24 +1,17 @@
 // Isomorphic: runs in Node and in Chromium (see vite.config.ts).
 import { describe, expect, it } from 'vitest';
+import { type BlockGetter } from '../../src/content/block-list.js';
+import { nobleBackend, webCrypto, type CryptoBackend } from '../../src/content/crypto.js';
 import {
   BlockKind,
   DEFAULT_CHUNK_SIZE,
-  MAX_INLINE_IDS,
   blockIdToBytes,
   deriveFileKeys,
-  nobleBackend,
-  openManifest,
-  readFile,
-  sealFile,
-  sealManifest,
-  webCrypto,
-  type BlockGetter,
   type BlockId,
-  type CryptoBackend,
-  type Manifest,
-  type OpenedManifest,
-  type SealedBlock,
-} from '../../src/content/index.js';
+} from '../../src/content/format.js';
+import { MAX_INLINE_IDS, type Manifest } from '../../src/content/manifest.js';
+import { openManifest, readFile, type OpenedManifest } from '../../src/content/open.js';
+import { sealFile, sealManifest, type SealedBlock } from '../../src/content/seal.js';
 import { BlockIntegrityError, BlockMissingError, ManifestError, WrongKeyError } from '../../src/errors.js';
 import { collect, inPieces, pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 

@@ -5,30 +5,26 @@
 // metadata; malformed index blocks are refused by name; opening fetches the root only and index
 // blocks as chunks need them; a format-1 link is named as one.
 import { describe, expect, it } from 'vitest';
+import { INDEX_FETCH_CONCURRENCY, listFileBlockIds, readRootRefs } from '../../src/content/block-list.js';
+import { concatBytes, fromHex, toHex } from '../../src/content/bytes.js';
+import { nobleBackend, webCrypto } from '../../src/content/crypto.js';
 import {
   BLOCK_ID_BYTES,
   BlockKind,
-  DEFAULT_ID_LAYOUT,
   FORMAT_VERSION,
-  INDEX_FETCH_CONCURRENCY,
+  blockIdToBytes,
+  deriveFileKeys,
+  type BlockId,
+} from '../../src/content/format.js';
+import {
+  DEFAULT_ID_LAYOUT,
   MAX_INLINE_IDS,
   STRUCTURE_HEADER_BYTES,
-  blockIdToBytes,
-  concatBytes,
   decodeRootStructure,
-  deriveFileKeys,
-  fromHex,
-  listFileBlockIds,
-  nobleBackend,
-  openManifest,
-  readFile,
-  readRootRefs,
-  sealRoot,
-  toHex,
-  webCrypto,
-  type BlockId,
   type IdLayout,
-} from '../../src/content/index.js';
+} from '../../src/content/manifest.js';
+import { openManifest, readFile } from '../../src/content/open.js';
+import { sealRoot } from '../../src/content/seal.js';
 import {
   BlockMissingError,
   FormatVersionError,

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { AbortError } from '../../src/errors.js';
 import { channelAuthMessage } from '../../src/net/channel-auth.js';
 import { ephemeralIdentity, type PeerIdentity } from '../../src/net/identity.js';
-import type { PeerLink } from '../../src/net/link.js';
+import type { PeerLink } from '../../src/net/peer-link.js';
 import { PeerSession } from '../../src/net/session.js';
 import { FrameType, decodeFrame, encodeFrame, type Frame } from '../../src/net/wire.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';

@@ -10,7 +10,7 @@
 // the files it added with every seed it reaches: once connected, and every RENEW_INTERVAL_MS. A
 // seed that no longer holds one is sent it again from this device, if its blocks are still here.
 
-import { formatLink, parseLink, type FileLink } from '../../src/content/link.js';
+import { formatLink, parseLink, type FileLink } from '../../src/content/share-link.js';
 import { openManifest } from '../../src/content/open.js';
 import { BadInputError, BlockMissingError } from '../../src/errors.js';
 import type { Manifest } from '../../src/content/manifest.js';
@@ -18,7 +18,7 @@ import type { BlockId } from '../../src/content/format.js';
 import { Emitter } from '../../src/net/emitter.js';
 import { RENEW_INTERVAL_MS } from '../../src/net/limits.js';
 import { quietLog, type Logger } from '../../src/log.js';
-import { signalUrlFor } from '../../src/net/signal-messages.js';
+import { signalUrlFor } from '../../src/net/server-url.js';
 import type { WebSocketLike } from '../../src/net/signal-client.js';
 import { Swarm } from '../../src/net/swarm.js';
 import {
@@ -34,12 +34,12 @@ import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
 import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
 import { loadBrowserIdentity } from './browser-identity.js';
 import type { LibraryEntry } from '../../src/store/library.js';
+import { filePin } from '../../src/store/block-store.js';
 
 /** How long adding a file looks for a seed before keeping the file on this device only. */
 const SEED_SEARCH_MS = 3_000;
 /** Share of the browser's storage quota the block store may use. */
 const QUOTA_SHARE = 0.8;
-const FILE_PIN = 'file:';
 /** How long after an eviction the Library's "held whole" marks are checked again. */
 const RECHECK_DELAY_MS = 1_000;
 
@@ -358,7 +358,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const opened = file ?? (await this.open(entry.link));
     try {
       if (!entry.complete) await this.fetchAll(opened);
-      await this.store.pin(FILE_PIN + root, await fileBlockIds(opened.remote.opened));
+      await this.store.pin(filePin(root), await fileBlockIds(opened.remote.opened));
     } finally {
       // A file this call opened is closed again (its fetcher keeps timers).
       if (!file) opened.remote.close();
@@ -368,7 +368,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   async unpin(root: BlockId): Promise<void> {
-    await this.store.unpin(FILE_PIN + root);
+    await this.store.unpin(filePin(root));
     await this.library.update(root, { pinned: false });
     await this.refreshHeld();
   }
@@ -377,7 +377,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   async remove(root: BlockId): Promise<void> {
     const entry = await this.library.get(root);
     if (!entry) return;
-    await this.store.unpin(FILE_PIN + root);
+    await this.store.unpin(filePin(root));
     if (entry.complete) {
       const file = await this.open(entry.link).catch(() => undefined);
       if (file) {

@@ -4,7 +4,7 @@
 // audio and video can seek. What a file may be served as, and the headers every answer carries,
 // come from file-policy.ts.
 
-import { parseLink } from '../../src/content/link.js';
+import { parseLink } from '../../src/content/share-link.js';
 import { openManifest, readFile, toReadableStream, type BlockGetter } from '../../src/content/open.js';
 import { BlockMissingError, MycelError } from '../../src/errors.js';
 import type { MycelDB } from '../../src/store/idb.browser.js';

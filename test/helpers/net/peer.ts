@@ -14,7 +14,7 @@
 
 import { createHash } from 'node:crypto';
 import WebSocket from 'ws';
-import { PeerLink } from '../../../src/net/link.js';
+import { PeerLink } from '../../../src/net/peer-link.js';
 import { SignalClient, type WebSocketLike } from '../../../src/net/signal-client.js';
 import { nodeWrtc } from '../../../src/node/wrtc.js';
 import { pseudoRandomBytes } from '../data.js';
