@@ -18,6 +18,12 @@ function labelKey(labels: Labels | undefined): string {
 
 export class Metrics {
   private readonly series = new Map<string, Series>();
+  private readonly collectors: (() => void)[] = [];
+
+  /** Runs `collect` before every render, to set gauges owned by another part of the process. */
+  addCollector(collect: () => void): void {
+    this.collectors.push(collect);
+  }
 
   private get(name: string, help: string, type: Series['type']): Series {
     let s = this.series.get(name);
@@ -40,6 +46,7 @@ export class Metrics {
   }
 
   render(): string {
+    for (const collect of this.collectors) collect();
     const lines: string[] = [];
     for (const [name, s] of this.series) {
       lines.push(`# HELP ${name} ${s.help}`, `# TYPE ${name} ${s.type}`);

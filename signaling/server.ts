@@ -8,7 +8,9 @@
 // all it announced.
 //
 // A client's address is the TCP peer's, or the one a trusted proxy names (client-address.ts);
-// limits count per address key (an IPv6 /64). The embedded seed of `mycel serve` proves itself
+// limits count per address key (an IPv6 /64). Relayed signals carry the sender's `origin`: an HMAC of
+// its address key under a key drawn at random per process, cut to 12 bytes, so receivers can count
+// connection attempts per address without learning it. The embedded seed of `mycel serve` proves itself
 // with a per-process secret header on its upgrade and is `internal`: it counts against no address,
 // no socket total and no message rate.
 //
@@ -30,7 +32,7 @@
 // refused for room get an error but no strike: an honest peer holding more files than it may
 // announce is not misbehaving. The server and every other socket carry on.
 
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -39,6 +41,7 @@ import { isPeerId, verifyPeerSignature } from '../src/net/identity.js';
 import {
   CHALLENGE_NONCE_BYTES,
   MAX_HOLDERS,
+  ORIGIN_TAG_LENGTH,
   SEEDS_TOPIC,
   SIGNAL_PATH,
   SIGNAL_VERSION,
@@ -49,7 +52,7 @@ import {
   type SignalErrorCode,
 } from '../src/net/signal-messages.js';
 import { SchemaError } from '../src/net/schema.js';
-import { createLogger, type Logger } from '../src/node/log.js';
+import { quietLog, type Logger } from '../src/log.js';
 import { TrustedProxies, addressKey, clientAddress } from './client-address.js';
 import { Metrics } from './metrics.js';
 
@@ -144,6 +147,8 @@ interface Client {
   /** The client's address (after trusted proxies), for logs; `key` is what limits count under. */
   address: string;
   key: string;
+  /** The opaque tag relayed signals carry for this client's address key. */
+  origin: string;
   internal: boolean;
   /** Topic cap, fixed at first use after hello; `trusted` topics are outside the ordinary budget. */
   topicCap?: number;
@@ -178,15 +183,21 @@ export class SignalingServer {
   private readonly pingTimer: ReturnType<typeof setInterval>;
   private readonly started = Date.now();
   private readonly seeds: ReadonlySet<string>;
+  /** Keys origin tags; never leaves this process, so tags reveal no address and change on restart. */
+  private readonly originKey = randomBytes(32);
 
   constructor(private readonly options: SignalingOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    for (const seed of options.seeds ?? []) if (!isPeerId(seed)) throw new TypeError(`not a peer id: ${seed}`);
+    for (const seed of options.seeds ?? []) if (!isPeerId(seed)) throw new TypeError(`not a peer id: ${String(seed)}`);
     this.seeds = new Set(options.seeds ?? []);
-    this.log = options.log ?? createLogger({ fields: { component: 'signal' } });
+    this.log = options.log ?? quietLog;
     this.proxies = options.trustProxy?.length ? new TrustedProxies(options.trustProxy) : undefined;
     this.internalDigest = options.internalToken ? digest(options.internalToken) : undefined;
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.hardFrameBytes, perMessageDeflate: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.limits.hardFrameBytes,
+      perMessageDeflate: false,
+    });
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
     this.pingTimer = setInterval(() => this.pingAll(), this.limits.pingIntervalMs);
     this.pingTimer.unref?.();
@@ -209,7 +220,11 @@ export class SignalingServer {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     if (path === '/health') {
-      const body = JSON.stringify({ ok: true, ...this.stats(), uptimeSeconds: Math.round((Date.now() - this.started) / 1000) });
+      const body = JSON.stringify({
+        ok: true,
+        ...this.stats(),
+        uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+      });
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(body);
       return true;
@@ -219,9 +234,23 @@ export class SignalingServer {
       this.metrics.gauge('mycel_signal_sockets', 'Open WebSocket connections.', stats.sockets);
       this.metrics.gauge('mycel_signal_peers', 'Peers that said hello.', stats.peers);
       this.metrics.gauge('mycel_signal_topics', 'Distinct topics announced.', stats.topics);
-      this.metrics.gauge('mycel_signal_topic_entries', 'Topics announced, counted once per socket.', this.ordinaryEntries, { kind: 'ordinary' });
-      this.metrics.gauge('mycel_signal_topic_entries', 'Topics announced, counted once per socket.', this.trustedEntries, { kind: 'trusted' });
-      this.metrics.gauge('mycel_signal_topic_budget', 'Topic entries ordinary sockets may announce in all.', this.limits.maxTopicEntries);
+      this.metrics.gauge(
+        'mycel_signal_topic_entries',
+        'Topics announced, counted once per socket.',
+        this.ordinaryEntries,
+        { kind: 'ordinary' },
+      );
+      this.metrics.gauge(
+        'mycel_signal_topic_entries',
+        'Topics announced, counted once per socket.',
+        this.trustedEntries,
+        { kind: 'trusted' },
+      );
+      this.metrics.gauge(
+        'mycel_signal_topic_budget',
+        'Topic entries ordinary sockets may announce in all.',
+        this.limits.maxTopicEntries,
+      );
       const memory = process.memoryUsage();
       this.metrics.gauge('process_resident_memory_bytes', 'Resident set size of this process.', memory.rss);
       this.metrics.gauge('nodejs_heap_used_bytes', 'V8 heap in use.', memory.heapUsed);
@@ -233,7 +262,12 @@ export class SignalingServer {
   }
 
   stats(): { sockets: number; peers: number; topics: number; topicEntries: number } {
-    return { sockets: this.clients.size, peers: this.peers.size, topics: this.topics.size, topicEntries: this.ordinaryEntries + this.trustedEntries };
+    return {
+      sockets: this.clients.size,
+      peers: this.peers.size,
+      topics: this.topics.size,
+      topicEntries: this.ordinaryEntries + this.trustedEntries,
+    };
   }
 
   async close(): Promise<void> {
@@ -245,10 +279,12 @@ export class SignalingServer {
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const internal = this.isInternal(req);
     const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.proxies);
+    const key = addressKey(address);
     const client: Client = {
       ws,
       address,
-      key: addressKey(address),
+      key,
+      origin: createHmac('sha256', this.originKey).update(key).digest('base64url').slice(0, ORIGIN_TAG_LENGTH),
       internal,
       topics: new Set(),
       tokens: this.limits.messageBurst,
@@ -287,7 +323,7 @@ export class SignalingServer {
     // A socket already forgotten (replaced by a newer one for its id) speaks for nobody.
     if (!this.clients.has(client)) return;
     client.alive = true;
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (!this.takeToken(client)) {
       this.reject(client, 'rate-limited', `more than ${this.limits.messagesPerSecond} messages per second`);
       return;
@@ -363,10 +399,15 @@ export class SignalingServer {
       case 'signal': {
         const target = this.peers.get(message.to);
         if (!target) {
-          this.send(client, { t: 'error', code: 'unknown-peer', message: 'no such peer is connected', ref: message.to });
+          this.send(client, {
+            t: 'error',
+            code: 'unknown-peer',
+            message: 'no such peer is connected',
+            ref: message.to,
+          });
           return;
         }
-        this.send(target, { t: 'signal', from: peer, data: message.data });
+        this.send(target, { t: 'signal', from: peer, data: message.data, origin: client.origin });
         this.metrics.inc('mycel_signal_relayed_total', 'Signals relayed between peers.');
         return;
       }
@@ -403,8 +444,15 @@ export class SignalingServer {
     }
     this.countTopics(client, accepted.length);
     if (accepted.length < fresh.length) {
-      this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', { reason: refusal[0] });
-      this.log.debug('topics refused', { peer, address: client.address, code: refusal[0], refused: fresh.length - accepted.length });
+      this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', {
+        reason: refusal[0],
+      });
+      this.log.debug('topics refused', {
+        peer,
+        address: client.address,
+        code: refusal[0],
+        refused: fresh.length - accepted.length,
+      });
       this.send(client, { t: 'error', code: refusal[0], message: refusal[1] });
     }
   }
@@ -419,7 +467,10 @@ export class SignalingServer {
           ? undefined
           : (this.options.topicCap?.(client.peer) ?? (listedSeed ? this.limits.maxTopicsPerTrustedPeer : undefined));
       client.trusted = client.internal || granted !== undefined;
-      client.topicCap = Math.max(0, Math.floor(granted ?? (client.internal ? this.limits.maxTopicsPerTrustedPeer : this.limits.maxTopicsPerSocket)));
+      client.topicCap = Math.max(
+        0,
+        Math.floor(granted ?? (client.internal ? this.limits.maxTopicsPerTrustedPeer : this.limits.maxTopicsPerSocket)),
+      );
     }
     return client.topicCap;
   }
@@ -491,7 +542,12 @@ export class SignalingServer {
     if (client.strikes <= this.limits.maxStrikes) this.send(client, { t: 'error', code, message });
     this.log.debug('message rejected', { peer: client.peer, address: client.address, code, message });
     if (closing && client.ws.readyState === client.ws.OPEN) {
-      this.log.warn('socket closed for misbehaviour', { peer: client.peer, address: client.address, code, strikes: client.strikes });
+      this.log.warn('socket closed for misbehaviour', {
+        peer: client.peer,
+        address: client.address,
+        code,
+        strikes: client.strikes,
+      });
       client.ws.close(1008, code);
       // A client that ignores the close handshake is cut off.
       setTimeout(() => client.ws.terminate(), 2_000).unref?.();

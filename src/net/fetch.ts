@@ -1,31 +1,43 @@
 // Fetching a file's blocks from every peer that holds it.
 //
 // Dev docs. A BlockFetcher serves one topic (a file's root). `queue` holds the ids still wanted, in
-// the order they are needed; `inflight` maps ids being fetched to the peer asked. `sources` are the
-// sessions of holders, each with the ids it said it lacks. The pump keeps up to FETCH_WINDOW
-// requests out, each to the holder with the most free slots that does not lack the block, so a
-// file held by several peers is drawn from all of them. A request that times out, fails, or meets
-// a closed session goes back to the front of the queue for another holder; a holder that sends a
-// bad block is closed and banned by its session/swarm. Verified blocks go to the store before
-// anyone waiting for them is told. Blocks already in the store are never asked for, so a fetch
-// that is interrupted and started again only asks for what is missing. With no holder at all, the
-// fetcher asks the signaling server again every LOOKUP_RETRY_MS, and gives up after
-// noHolderTimeoutMs.
+// the order they are needed; `inflight` maps ids being fetched to the peer asked. `sourcesByPeer`
+// are the sessions of holders found by signaling lookups. The pump keeps up to FETCH_WINDOW
+// requests out, each to the holder with the most free slots, so a file held by several peers is
+// drawn from all of them. A request that times out, fails, or meets a closed session goes back to
+// the front of the queue for another holder; a holder that sends a bad block is closed and banned
+// by its session/swarm. Verified blocks go to the store before anyone waiting for them is told.
+// Blocks already in the store are never asked for, so a fetch that is interrupted and started
+// again only asks for what is missing.
+//
+// Holders announce files they hold whole, so a holder that answers not-found for a block of the
+// file does not hold it (a liar, or a peer that lost it): it is dropped as a source for this file
+// (`failed`; its session is left alone, it may serve other files), and a fresh lookup (at most
+// every REPLACE_LOOKUP_MS) finds others, skipping the failed ones. Lookups return a random sample
+// of holders, so repeating them reaches an honest holder among many liars; `tried` bounds the
+// distinct holders one fetch connects to (MAX_HOLDERS_TRIED). A failed holder that later tells us
+// with a `have` that it now holds the file gets one more chance (`readmitted`), never two. With no
+// holder at all, the fetcher asks the signaling server again every LOOKUP_RETRY_MS, and gives up
+// after noHolderTimeoutMs.
 
-import { AbortError, BlockMissingError, ClosedError, NoHolderError } from '../errors.js';
+import { BlockMissingError, ClosedError, NoHolderError, QuotaError, abortedBy } from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
-import { FETCH_WINDOW, LOOKUP_RETRY_MS, MAX_SOURCES, NO_HOLDER_TIMEOUT_MS } from './limits.js';
-import { quietLog, type NetLog } from './log.js';
-import type { PeerSession } from './session.js';
-import type { Swarm } from './swarm.js';
+import {
+  FETCH_WINDOW,
+  LOOKUP_RETRY_MS,
+  MAX_HOLDERS_TRIED,
+  MAX_SOURCES,
+  NO_HOLDER_TIMEOUT_MS,
+  REPLACE_LOOKUP_MS,
+} from './limits.js';
+import { quietLog, type Logger } from '../log.js';
+import type { RequestOptions } from './session.js';
 
 /** Re-ask the signaling server this often for more holders while below MAX_SOURCES. */
 const MORE_SOURCES_EVERY_MS = 5_000;
 /** Blocks just fetched kept in memory, so a reader right behind the fetch needs no disk read. */
 const RECENT_BLOCKS = 32;
-/** Queue entries one pump looks at: enough to skip blocks every free holder lacks. */
-const PUMP_SCAN_LIMIT = 256;
 
 export interface FetchProgress {
   readonly blocksDone: number;
@@ -34,8 +46,25 @@ export interface FetchProgress {
   readonly sources: number;
 }
 
+/** What a fetch needs of a session with a holder (a PeerSession). */
+export interface FetchSession {
+  readonly peer: string;
+  readonly closed: boolean;
+  readonly freeSlots: number;
+  want(id: BlockId, options?: RequestOptions): Promise<Uint8Array | undefined>;
+  on(event: 'close', listener: (value: { error?: Error }) => void): () => void;
+}
+
+/** What a fetch needs of the swarm (a Swarm). */
+export interface FetchSwarm {
+  /** Holders of `topic` by the signaling server's word (banned peers left out). */
+  holders(topic: string): Promise<string[]>;
+  connect(peer: string): Promise<FetchSession>;
+  on(event: 'have', listener: (value: { session: FetchSession; topics: BlockId[] }) => void): () => void;
+}
+
 export interface FetcherOptions {
-  readonly swarm: Swarm;
+  readonly swarm: FetchSwarm;
   readonly store: BlockStore;
   /** The file's root id: whom to look up. */
   readonly topic: BlockId;
@@ -43,13 +72,13 @@ export interface FetcherOptions {
   readonly noHolderTimeoutMs?: number;
   readonly window?: number;
   readonly onProgress?: (progress: FetchProgress) => void;
-  readonly log?: NetLog;
+  readonly log?: Logger;
 }
 
 interface Source {
-  session: PeerSession;
-  lacks: Set<BlockId>;
+  session: FetchSession;
   inflight: number;
+  offClose: () => void;
 }
 
 interface Waiter {
@@ -64,18 +93,28 @@ export class BlockFetcher {
   private readonly waiters = new Map<BlockId, Waiter[]>();
   private readonly sourcesByPeer = new Map<string, Source>();
   private readonly connectingTo = new Set<string>();
+  /** Holders this fetch connected to or used, ever (at most MAX_HOLDERS_TRIED). */
+  private readonly tried = new Set<string>();
+  /** Holders that answered not-found: not used again for this file (unless readmitted once). */
+  private readonly failed = new Set<string>();
+  private readonly readmitted = new Set<string>();
+  /** The last block a holder said it lacked, for the error if no one else has it. */
+  private lastMissing: BlockId | undefined;
   private readonly order = new Map<BlockId, number>();
   private readonly recent = new Map<BlockId, Uint8Array>();
   /** Ids asked for through get(): fetched whatever the read limit. */
   private readonly urgent = new Set<BlockId>();
   private readLimit = Infinity;
   private lookingUp = false;
+  private lookupAgain = false;
+  private lastLookupAt = 0;
   private lookupTimer: ReturnType<typeof setTimeout> | undefined;
+  private replaceTimer: ReturnType<typeof setTimeout> | undefined;
   private moreSourcesTimer: ReturnType<typeof setInterval> | undefined;
   private lastHadSource = Date.now();
   private stopped = false;
   private failure: unknown;
-  private readonly log: NetLog;
+  private readonly log: Logger;
   private readonly offSwarm: () => void;
   private total = 0;
   private done = 0;
@@ -85,16 +124,10 @@ export class BlockFetcher {
 
   constructor(private readonly options: FetcherOptions) {
     this.log = options.log ?? quietLog;
-    this.offSwarm = options.swarm.on('session', (session) => {
-      if (session.remoteHaves.has(options.topic)) this.addSource(session);
-      session.on('have', (topics) => {
-        if (topics.includes(options.topic)) this.addSource(session);
-      });
+    this.offSwarm = options.swarm.on('have', ({ session, topics }) => {
+      if (topics.includes(options.topic)) this.onHave(session);
     });
-    for (const session of options.swarm.sessions()) {
-      if (session.remoteHaves.has(options.topic)) this.addSource(session);
-    }
-    options.signal?.addEventListener('abort', () => this.stop(new AbortError('fetch aborted', { cause: options.signal?.reason })), {
+    options.signal?.addEventListener('abort', () => this.stop(abortedBy(options.signal!, 'fetch aborted')), {
       once: true,
     });
     this.moreSourcesTimer = setInterval(() => {
@@ -187,18 +220,65 @@ export class BlockFetcher {
     this.pump();
   }
 
-  private addSource(session: PeerSession): void {
-    if (this.stopped || session.closed || this.sourcesByPeer.has(session.peer)) return;
-    const source: Source = { session, lacks: new Set(), inflight: 0 };
-    this.sourcesByPeer.set(session.peer, source);
-    this.lastHadSource = Date.now();
-    this.log.debug('fetch source added', { peer: session.peer, sources: this.sourcesByPeer.size });
-    session.on('close', () => {
+  /** A peer says it now holds the file: a source, unless it failed us twice or the budget is spent. */
+  private onHave(session: FetchSession): void {
+    const peer = session.peer;
+    if (this.stopped || this.sourcesByPeer.has(peer)) return;
+    if (this.failed.has(peer)) {
+      if (this.readmitted.has(peer)) return;
+      this.readmitted.add(peer);
+      this.failed.delete(peer);
+    } else if (!this.tried.has(peer)) {
+      if (this.tried.size >= MAX_HOLDERS_TRIED) return;
+      this.tried.add(peer);
+    }
+    this.addSource(session);
+  }
+
+  private addSource(session: FetchSession): void {
+    if (this.stopped || session.closed || this.sourcesByPeer.has(session.peer) || this.failed.has(session.peer)) return;
+    const source: Source = { session, inflight: 0, offClose: () => undefined };
+    source.offClose = session.on('close', () => {
+      if (this.sourcesByPeer.get(session.peer) !== source) return;
       this.sourcesByPeer.delete(session.peer);
       this.lastHadSource = Date.now();
       if (this.sourcesByPeer.size === 0 && this.pendingWork()) this.lookup();
     });
+    this.sourcesByPeer.set(session.peer, source);
+    this.lastHadSource = Date.now();
+    this.log.debug('fetch source added', { peer: session.peer, sources: this.sourcesByPeer.size });
     this.pump();
+  }
+
+  /** `source` answered not-found for `id`: it does not hold the file. Find someone else. */
+  private dropFailedSource(source: Source, id: BlockId): void {
+    const peer = source.session.peer;
+    this.lastMissing = id;
+    if (this.sourcesByPeer.get(peer) !== source) return;
+    this.sourcesByPeer.delete(peer);
+    source.offClose();
+    this.failed.add(peer);
+    this.lastHadSource = Date.now();
+    this.log.debug('fetch source dropped: it lacks a block of the file', {
+      peer,
+      block: id.slice(0, 12),
+      failed: this.failed.size,
+    });
+    this.lookupSoon();
+  }
+
+  /** A lookup now, or as soon as REPLACE_LOOKUP_MS has passed since the last one. */
+  private lookupSoon(): void {
+    if (this.stopped || this.replaceTimer) return;
+    const wait = this.lastLookupAt + REPLACE_LOOKUP_MS - Date.now();
+    if (wait <= 0) {
+      this.lookup();
+      return;
+    }
+    this.replaceTimer = setTimeout(() => {
+      this.replaceTimer = undefined;
+      this.lookup();
+    }, wait);
   }
 
   private pendingWork(): boolean {
@@ -206,15 +286,24 @@ export class BlockFetcher {
   }
 
   private lookup(): void {
-    if (this.stopped || this.lookingUp) return;
+    if (this.stopped) return;
+    if (this.lookingUp) {
+      this.lookupAgain = true;
+      return;
+    }
     this.lookingUp = true;
+    this.lastLookupAt = Date.now();
     clearTimeout(this.lookupTimer);
     this.options.swarm
       .holders(this.options.topic)
       .then((peers) => {
         for (const peer of peers) {
           if (this.sourcesByPeer.size + this.connectingTo.size >= MAX_SOURCES) break;
-          if (this.sourcesByPeer.has(peer) || this.connectingTo.has(peer)) continue;
+          if (this.sourcesByPeer.has(peer) || this.connectingTo.has(peer) || this.failed.has(peer)) continue;
+          if (!this.tried.has(peer)) {
+            if (this.tried.size >= MAX_HOLDERS_TRIED) continue;
+            this.tried.add(peer);
+          }
           this.connectingTo.add(peer);
           this.options.swarm
             .connect(peer)
@@ -225,11 +314,15 @@ export class BlockFetcher {
               if (this.sourcesByPeer.size === 0) this.retryLookupLater();
             });
         }
-        if (peers.length === 0) this.retryLookupLater();
+        this.retryLookupLater();
       })
       .catch(() => this.retryLookupLater())
       .finally(() => {
         this.lookingUp = false;
+        if (this.lookupAgain) {
+          this.lookupAgain = false;
+          this.lookupSoon();
+        }
       });
   }
 
@@ -238,17 +331,23 @@ export class BlockFetcher {
     const waited = Date.now() - this.lastHadSource;
     const limit = this.options.noHolderTimeoutMs ?? NO_HOLDER_TIMEOUT_MS;
     if (waited >= limit) {
-      this.stop(new NoHolderError(this.options.topic, waited));
+      if (this.failed.size === 0 || !this.lastMissing) {
+        this.stop(new NoHolderError(this.options.topic, waited));
+        return;
+      }
+      const holders = `${this.failed.size} holder${this.failed.size === 1 ? '' : 's'} of the file`;
+      const detail = `${holders} did not have it, and no other holder was found within ${Math.round(waited / 1000)} s`;
+      this.stop(new BlockMissingError(this.lastMissing, detail));
       return;
     }
     clearTimeout(this.lookupTimer);
     this.lookupTimer = setTimeout(() => this.lookup(), LOOKUP_RETRY_MS);
   }
 
-  private pickSource(id: BlockId): Source | undefined {
+  private pickSource(): Source | undefined {
     let best: Source | undefined;
     for (const source of this.sourcesByPeer.values()) {
-      if (source.session.closed || source.session.freeSlots <= 0 || source.lacks.has(id)) continue;
+      if (source.session.closed || source.session.freeSlots <= 0) continue;
       if (!best || source.session.freeSlots > best.session.freeSlots) best = source;
     }
     return best;
@@ -257,30 +356,17 @@ export class BlockFetcher {
   private pump(): void {
     if (this.stopped) return;
     const window = this.options.window ?? FETCH_WINDOW;
-    let orphan = false;
-    let scanned = 0;
-    for (let i = 0; i < this.queue.length && this.inflight.size < window && scanned < PUMP_SCAN_LIMIT; scanned++) {
-      if (!this.anyFreeSlot()) break;
-      const id = this.queue[i]!;
+    while (this.queue.length > 0 && this.inflight.size < window) {
+      const id = this.queue[0]!;
       const position = this.order.get(id);
       // The queue's tail is in fetch order, so past the read limit nothing further may go either.
       if (position !== undefined && position > this.readLimit && !this.urgent.has(id)) break;
-      const source = this.pickSource(id);
-      if (!source) {
-        if ([...this.sourcesByPeer.values()].every((s) => s.lacks.has(id))) orphan = true;
-        i++;
-        continue;
-      }
-      this.queue.splice(i, 1);
+      const source = this.pickSource();
+      if (!source) break;
+      this.queue.shift();
       this.queued.delete(id);
       this.request(id, source);
     }
-    if (orphan) this.lookup();
-  }
-
-  private anyFreeSlot(): boolean {
-    for (const source of this.sourcesByPeer.values()) if (!source.session.closed && source.session.freeSlots > 0) return true;
-    return false;
   }
 
   private request(id: BlockId, source: Source): void {
@@ -291,9 +377,8 @@ export class BlockFetcher {
       .want(id, { signal: this.options.signal })
       .then(async (bytes) => {
         if (!bytes) {
-          source.lacks.add(id);
           this.requeue(id);
-          this.checkUnobtainable(id);
+          this.dropFailedSource(source, id);
           return;
         }
         await this.options.store.put(id, bytes);
@@ -310,7 +395,7 @@ export class BlockFetcher {
       })
       .catch((error: unknown) => {
         if (this.stopped) return;
-        if ((error as { code?: string })?.code === 'QUOTA_EXCEEDED') {
+        if (error instanceof QuotaError) {
           this.stop(error);
           return;
         }
@@ -330,29 +415,6 @@ export class BlockFetcher {
     this.queue.unshift(id);
   }
 
-  /** Every current source lacks `id` and no one else can be found: it is gone from the network. */
-  private checkUnobtainable(id: BlockId): void {
-    const sources = [...this.sourcesByPeer.values()];
-    if (sources.length > 0 && sources.every((s) => s.lacks.has(id))) {
-      this.lookup();
-      const since = Date.now();
-      const limit = this.options.noHolderTimeoutMs ?? NO_HOLDER_TIMEOUT_MS;
-      setTimeout(() => {
-        const now = [...this.sourcesByPeer.values()];
-        if (!this.stopped && this.queued.has(id) && now.length > 0 && now.every((s) => s.lacks.has(id))) {
-          this.failWaiters(id, new BlockMissingError(id, `none of ${now.length} holders has it (waited ${Date.now() - since} ms)`));
-        }
-      }, limit).unref?.();
-    }
-  }
-
-  private failWaiters(id: BlockId, error: unknown): void {
-    const waiters = this.waiters.get(id) ?? [];
-    this.waiters.delete(id);
-    for (const w of waiters) w.reject(error);
-    this.stop(error);
-  }
-
   private report(): void {
     this.options.onProgress?.({
       blocksDone: this.done,
@@ -368,8 +430,10 @@ export class BlockFetcher {
     this.stopped = true;
     this.failure = error;
     clearTimeout(this.lookupTimer);
+    clearTimeout(this.replaceTimer);
     clearInterval(this.moreSourcesTimer);
     this.offSwarm();
+    for (const source of this.sourcesByPeer.values()) source.offClose();
     for (const waiters of this.waiters.values()) for (const w of waiters) w.reject(error);
     this.waiters.clear();
     this.recent.clear();

@@ -47,3 +47,151 @@ export const RECONNECT_MAX_MS = 5_000;
 
 /** An upload's blocks stay pinned on a seed this long without activity before a commit. */
 export const UPLOAD_IDLE_TTL_MS = 60 * 60 * 1000;
+
+// ---- Bounded state from every peer (issue 7): what one peer, or one address, can make us hold. ----
+
+/**
+ * `have` topics a session takes from its peer: a token bucket, one token per topic (an empty
+ * frame costs one). Honest peers send `have` only to tell a peer that asked them for a file's root
+ * that they now hold it (wire.ts), so a whole frame's worth (MAX_HAVE_TOPICS) as the burst never
+ * cuts off an honest sender, and the rate is far above what misses can produce; a peer past it is
+ * flooding (ProtocolError 'flood', then banned). Nothing the peer names is stored.
+ */
+export const HAVE_TOPIC_BURST = 256;
+export const HAVE_TOPICS_PER_SECOND = 32;
+/**
+ * Wants for ids we did not hold that a session remembers (oldest dropped first), so that when we
+ * come to hold one of those files we can tell that peer with a `have`. 32 ids ≈ 3 KB per session.
+ */
+export const MAX_MISSES_REMEMBERED = 32;
+
+/**
+ * Distinct holders one fetch connects to, over its whole life. Holders that answer not-found are
+ * dropped and replaced from fresh lookups; this bounds what a crowd of ids announcing a file they
+ * do not hold can make a fetch spend. Two full lookups' worth (2 × MAX_HOLDERS): more liars than
+ * the sockets one address may open on the signaling server (64).
+ */
+export const MAX_HOLDERS_TRIED = 128;
+/**
+ * How often a fetch that just lost a source to not-found may look up again: lookups return a
+ * random sample, so repeating at once finds others, but not faster than the signaling rate limit
+ * would like (50 messages per second per socket).
+ */
+export const REPLACE_LOOKUP_MS = 250;
+
+/**
+ * Until ICE connects, an attempt may take this long (CONNECT_TIMEOUT_MS still bounds the whole
+ * connect): an offer whose sender never completes ICE costs us an RTCPeerConnection for half of
+ * what it did. Honest connects to a `mycel serve` seed on loopback, the 2-core machine loaded (other
+ * work plus two busy processes) with 8–16 connects at once, reached ICE connected within 0.7 s on
+ * the offering side and 0.16 s on the seed's, and were proven within 1.2 s
+ * (test/bench/connect-times.ts); a real network adds round trips and a TURN allocation (~1–2 s),
+ * hence 5 s.
+ */
+export const ICE_TIMEOUT_MS = 5_000;
+/**
+ * Connects offered to us and still in progress (before the peer proved its id), counted apart
+ * from sessions (MAX_PEERS): a full table makes room by dropping the oldest attempt whose channel
+ * has not opened, from the origin holding the most attempts (admission.ts). Each costs an
+ * RTCPeerConnection (~150 KiB, ~1.7 ms of CPU to build on node-datachannel); 64 is twice a
+ * browser's MAX_PEERS, and held through a flood of dead offers from 320 ids on 16 addresses, it
+ * cost `mycel serve` 30–45 MiB of RSS while 4 of 4 honest gets went through.
+ */
+export const MAX_CONNECTING = 64;
+/**
+ * Of those, from one origin (the signaling server's opaque tag for the sender's address): an
+ * address (a NAT, an IPv6 /64) cannot hold more; its further offers are refused. An attempt that
+ * ends before ICE connected keeps its slot until ICE_TIMEOUT_MS after its offer, so an origin
+ * makes us build at most this many connections per ICE_TIMEOUT_MS however it abandons them. 16 (a
+ * quarter of MAX_CONNECTING) lets many people behind one NAT connect at once (an honest attempt
+ * frees its slot once proven, within about a second here): 16 connects at once from one address
+ * all succeeded; with 8, 26 of 64 offers were refused at first and 2 connects failed all three tries.
+ */
+export const MAX_CONNECTING_PER_ORIGIN = 16;
+/**
+ * After the other side refused or dropped our offer, wait about this long (jittered ±50%, so the
+ * refused do not return together) before the next try: its slots free as attempts finish, within
+ * about a second for honest ones, while offering again at once would only be refused again.
+ */
+export const CONNECT_RETRY_AFTER_REFUSAL_MS = 1_000;
+/**
+ * Signals telling a peer we gave up on its attempt (refused, dropped, timed out): a token bucket.
+ * The signaling server allows an ordinary socket 50 messages per second (burst 200) and closes
+ * one that keeps going over: a flood of offers must not make us spend that on notices. Past it the
+ * other side finds out at its own deadline.
+ */
+export const ABANDON_NOTICE_BURST = 20;
+export const ABANDON_NOTICES_PER_SECOND = 5;
+/**
+ * After a peer broke the protocol, how long its channel stays up for the error frame that says why:
+ * the frame waits behind frames already being sent (up to 4 blocks being served, ~1 MiB, which
+ * loopback drains in ~20 ms and a loaded machine in a few hundred). Bounded, since the peer may
+ * have stopped reading.
+ */
+export const ERROR_FLUSH_MS = 1_000;
+
+// --- A seed's storage for others (seed hardening: quotas, expiry, disk faults, repair) ---
+
+/**
+ * Default most one peer not on a seed's allow list may keep on it, pinned files and uploads in
+ * progress together: one large video or a few thousand photos, and a tenth of the default 10 GiB
+ * quota, so one stranger cannot take the seed.
+ */
+export const DEFAULT_PEER_QUOTA = 2 ** 30;
+/**
+ * Default share of a seed's quota all peers not on its allow list may pin together. Peer ids cost
+ * nothing, so per-peer quotas alone do not stop many strangers; the rest of the quota stays for
+ * cache and repair, so a full open share fails new puts but not gets or healing.
+ */
+export const DEFAULT_OPEN_SHARE = 0.5;
+/**
+ * Default time a file kept for a peer not on the allow list lives without being renewed. A month:
+ * a page opened now and then (it renews on start) or a monthly `mycel renew` keeps a file; what
+ * nobody cared about for a month is reclaimed.
+ */
+export const DEFAULT_OPEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+/** How often a page renews, with every seed it reaches, the files it added (and once on connecting). */
+export const RENEW_INTERVAL_MS = 6 * 60 * 60 * 1000;
+/** Uploads in progress one peer may have, and a seed keeps at once (more are refused as busy). */
+export const MAX_UPLOADS_PER_PEER = 16;
+export const MAX_UPLOADS = 1024;
+/**
+ * Least a block and a file are charged against a stranger's quota, whatever their size: what a
+ * block file costs on disk, and what a file's record costs in memory and in the held-file list.
+ * Without them a quota of tiny blocks or files would grow those tables by millions of entries.
+ */
+export const MIN_BLOCK_CHARGE = 4 * 1024;
+export const MIN_FILE_CHARGE = 64 * 1024;
+/**
+ * A renewal this soon after the same peer's last one is kept in memory and written with others
+ * every RENEW_FLUSH_MS, not at once: a flood of renewals costs one write per flush, and a crash
+ * loses at most a few seconds of a file's life.
+ */
+export const RENEW_WRITE_GAP_MS = 60 * 60 * 1000;
+export const RENEW_FLUSH_MS = 5_000;
+/** Most peers one file is kept for: each renews and is charged for it; more are refused. */
+export const MAX_OWNERS_PER_FILE = 16;
+/** The expiry sweep runs this often at most (and ttl/8 at least, so short test TTLs are prompt). */
+export const EXPIRY_SWEEP_MAX_MS = 60_000;
+/** Uploads stopped by a refusal remembered, so their blocks still in flight are refused too. */
+export const MAX_STOPPED_UPLOADS = 1024;
+/**
+ * Default free disk space a seed keeps: stores are refused below it, before the disk is full and
+ * writes (its own file list, logs, other programs') start failing. 0 turns the watch off.
+ */
+export const DEFAULT_MIN_FREE_BYTES = 1 * 2 ** 30;
+/** Free space is read from the file system at most this often; writes since are subtracted. */
+export const DISK_STAT_INTERVAL_MS = 1_000;
+/** The same local fault (error code) is logged once per this period, with a count. */
+export const FAULT_LOG_INTERVAL_MS = 60_000;
+/**
+ * A block of a held file that went bad is fetched again from other holders of the file; with none
+ * found in this long, the file is withdrawn (no longer announced) until a later attempt heals it.
+ */
+export const HEAL_NO_HOLDER_MS = 10_000;
+/** A repair stops after this long whatever happens (a disk that fails every write, a slow holder). */
+export const HEAL_DEADLINE_MS = 120_000;
+/** A withdrawn file is tried again this often. */
+export const HEAL_RETRY_MS = 5 * 60_000;
+/** Files repaired at once. */
+export const HEAL_CONCURRENCY = 2;

@@ -13,55 +13,89 @@
 // sends is decoded with bounds; a frame that breaks the protocol, an answer to nothing we asked, or
 // a block whose bytes do not hash to the id we asked for closes the session with a ProtocolError,
 // which the swarm turns into a ban. Nothing is stored before it is verified.
+//
+// `have`: no unsolicited lists of holdings. A session never tells its peer what the host holds, not
+// when it opens and not when the host gains a file: holders are found through signaling lookups.
+// The one `have` we send answers a question the peer asked: it wanted an id we did not hold
+// (`missed`, the last MAX_MISSES_REMEMBERED of them), and the host has since come to hold the file
+// of that root (`noteHeld`). The peer's `have` frames are taken at a bounded rate (`haveBucket`,
+// one token per topic): more is a flood. They are passed on as events and never kept, so nothing a
+// peer names grows our memory.
 
-import { ClosedError, ProtocolError, StoreRefusedError, TimeoutError, MycelError } from '../errors.js';
+import {
+  abortedBy,
+  ClosedError,
+  ProtocolError,
+  StoreRefusedError,
+  TimeoutError,
+  UNAVAILABLE_MESSAGE,
+  QuotaError,
+  isWireErrorReason,
+  throwIfAborted,
+  type ProtocolReason,
+} from '../errors.js';
 import { channelAuthMessage } from './channel-auth.js';
 import { verifyPeerSignature, type PeerIdentity } from './identity.js';
-import { bytesEqual, fromHex, toHex } from '../content/bytes.js';
+import { toHex } from '../content/bytes.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
 import { Emitter } from './emitter.js';
 import {
   AUTH_TIMEOUT_MS,
+  ERROR_FLUSH_MS,
+  HAVE_TOPICS_PER_SECOND,
+  HAVE_TOPIC_BURST,
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_TIMEOUT_MS,
   MAX_INFLIGHT_PER_PEER,
+  MAX_MISSES_REMEMBERED,
   MAX_QUEUED_REQUESTS,
   REQUEST_TIMEOUT_MS,
 } from './limits.js';
-import type { PeerLink } from './link.js';
-import { FrameType, MAX_HAVE_TOPICS, decodeFrame, encodeFrame, type Frame } from './wire.js';
+import type { PeerLink } from './peer-link.js';
+import { TokenBucket } from './token-bucket.js';
+import { FrameType, decodeFrame, encodeFrame, type Frame } from './wire.js';
+import { hashesTo } from '../content/format.js';
 
 /** Requests from the peer answered at once. */
 const SERVE_CONCURRENCY = 4;
+/** After the error frame is in the channel, the channel stays up this long so it is delivered. */
+const ERROR_LINGER_MS = 50;
 
 /** What a session needs from the node it belongs to. */
 export interface SessionHost {
   readonly store: BlockStore;
   readonly backend?: CryptoBackend;
-  /** Topics to announce to a new peer. */
-  haves(): BlockId[];
   /**
    * Keeps a block pushed by `peer` as part of `upload` (already verified against `id`). Throw
    * StoreRefusedError or QuotaError to refuse. Absent: every store is refused as not allowed.
    */
   receiveStore?(peer: string, upload: Uint8Array, id: BlockId, bytes: Uint8Array): Promise<void>;
   receiveCommit?(peer: string, upload: Uint8Array, root: BlockId): Promise<void>;
+  /**
+   * Told of a local failure met while answering `peer` (a disk error from the store, anything not a
+   * refusal): the peer heard only not-found or a generic `unavailable` refusal.
+   */
+  onLocalFault?(error: unknown, context: { peer: string; op: 'want' | 'store' | 'commit' }): void;
 }
 
 export interface SessionEvents extends Record<string, unknown> {
+  /** The peer says it now holds these files (after we asked it for their roots). */
   have: BlockId[];
   close: { error?: Error };
 }
 
-type Answer = Extract<Frame, { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed }>;
+type Answer = Extract<
+  Frame,
+  { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed }
+>;
 
 interface Pending {
   kind: FrameType.Want | FrameType.Store | FrameType.Commit;
   block?: BlockId;
   resolve: (answer: Answer) => void;
-  reject: (error: unknown) => void;
+  reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
 }
 
@@ -75,7 +109,9 @@ export class PeerSession extends Emitter<SessionEvents> {
   readonly peer: string;
   /** Resolves once both ends proved their ids on this channel; rejects if the session closes first. */
   readonly authenticated: Promise<void>;
-  readonly remoteHaves = new Set<BlockId>();
+  /** Ids the peer wanted that we did not hold, oldest first (a Set keeps insertion order). */
+  private readonly missed = new Set<BlockId>();
+  private readonly haveBucket = new TokenBucket(HAVE_TOPIC_BURST, HAVE_TOPICS_PER_SECOND);
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private readonly incoming: Frame[] = [];
@@ -92,6 +128,8 @@ export class PeerSession extends Emitter<SessionEvents> {
   private settleAuth!: (error?: Error) => void;
   private readonly backend: CryptoBackend;
   private isClosed = false;
+  /** Settles once the error frame telling the peer why we close is in the channel. */
+  private errorSent: Promise<unknown> | undefined;
   readonly stats = { blocksServed: 0, bytesServed: 0, blocksFetched: 0, bytesFetched: 0 };
 
   constructor(
@@ -105,7 +143,9 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.authenticated = new Promise<void>((resolve, reject) => {
       this.settleAuth = (error) => (error ? reject(error) : resolve());
     });
-    this.authenticated.catch(() => {});
+    this.authenticated.catch(() => {
+      // Requests waiting on it hear why; a session nobody used needs no one told.
+    });
     this.authTimer = setTimeout(() => {
       this.close(new TimeoutError(`proving the identity of peer ${this.peer}`, AUTH_TIMEOUT_MS));
     }, AUTH_TIMEOUT_MS);
@@ -122,7 +162,7 @@ export class PeerSession extends Emitter<SessionEvents> {
       return;
     }
     link.receive((bytes) => this.onFrame(bytes));
-    void this.sendAuth(identity, this.fingerprints);
+    this.sendAuth(identity, this.fingerprints).catch((error: unknown) => this.close(error as Error));
   }
 
   get closed(): boolean {
@@ -147,7 +187,12 @@ export class PeerSession extends Emitter<SessionEvents> {
   private checkAuth(signature: Uint8Array): void {
     const { local, remote } = this.fingerprints!;
     if (!verifyPeerSignature(this.peer, channelAuthMessage(remote, local), signature)) {
-      this.fail(this.violation('bad-auth', 'its channel auth does not verify: not the peer it was said to be, or not on this channel'));
+      this.fail(
+        this.violation(
+          'bad-auth',
+          'its channel auth does not verify: not the peer it was said to be, or not on this channel',
+        ),
+      );
       return;
     }
     this.remoteAuthed = true;
@@ -161,7 +206,6 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.lastHeard = Date.now();
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_INTERVAL_MS);
     this.settleAuth();
-    this.sendHave(this.host.haves());
   }
 
   /** Requests we may still send before the per-peer bound is reached. */
@@ -169,11 +213,26 @@ export class PeerSession extends Emitter<SessionEvents> {
     return MAX_INFLIGHT_PER_PEER - this.slotsUsed;
   }
 
-  sendHave(topics: BlockId[]): void {
-    if (!this.isAuthenticated) return; // sent with all of the host's haves once authenticated
-    for (let i = 0; i < topics.length; i += MAX_HAVE_TOPICS) {
-      void this.sendFrame({ type: FrameType.Have, id: 0, topics: topics.slice(i, i + MAX_HAVE_TOPICS) });
+  /**
+   * The host now holds the files `roots`: tells the peer about those it asked us for and we did
+   * not have. Nothing is sent about the others (no unsolicited lists of holdings).
+   */
+  noteHeld(roots: Iterable<BlockId>): void {
+    if (this.isClosed) return;
+    const asked: BlockId[] = [];
+    for (const root of roots) if (this.missed.delete(root)) asked.push(root);
+    // At most MAX_MISSES_REMEMBERED ids: always one frame.
+    if (asked.length > 0) {
+      this.sendFrame({ type: FrameType.Have, id: 0, topics: asked }).catch(() => {
+        // A have is a hint: a closed channel has nobody left to tell.
+      });
     }
+  }
+
+  private rememberMiss(id: BlockId): void {
+    this.missed.delete(id);
+    this.missed.add(id);
+    if (this.missed.size > MAX_MISSES_REMEMBERED) this.missed.delete(this.missed.values().next().value!);
   }
 
   /**
@@ -186,7 +245,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     const answer = await this.request({ type: FrameType.Want, id: 0, block: id }, options);
     if (answer.type === FrameType.NotFound) return undefined;
     if (answer.type !== FrameType.Block) throw this.violation('bad-answer', 'answered a want with something else');
-    if (!bytesEqual(await this.backend.sha256(answer.bytes), fromHex(id)!)) {
+    if (!(await hashesTo(answer.bytes, id, this.backend))) {
       const error = this.violation('bad-block', `sent bytes that do not hash to block ${id.slice(0, 12)}`);
       this.fail(error);
       throw error;
@@ -207,13 +266,14 @@ export class PeerSession extends Emitter<SessionEvents> {
   async commit(upload: Uint8Array, root: BlockId, options: RequestOptions = {}): Promise<void> {
     const answer = await this.request({ type: FrameType.Commit, id: 0, upload, root }, options);
     if (answer.type === FrameType.Refused) throw new StoreRefusedError(this.peer, answer.reason, answer.message);
-    if (answer.type !== FrameType.Committed) throw this.violation('bad-answer', 'answered a commit with something else');
+    if (answer.type !== FrameType.Committed)
+      throw this.violation('bad-answer', 'answered a commit with something else');
   }
 
   private async acquireSlot(signal?: AbortSignal): Promise<void> {
     while (this.slotsUsed >= MAX_INFLIGHT_PER_PEER) {
       if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
-      signal?.throwIfAborted();
+      throwIfAborted(signal);
       await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     }
     this.slotsUsed++;
@@ -226,17 +286,20 @@ export class PeerSession extends Emitter<SessionEvents> {
 
   private async request(frame: Frame & { id: number }, options: RequestOptions): Promise<Answer> {
     if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
+    throwIfAborted(options.signal);
     if (!this.isAuthenticated) await this.authenticated;
     await this.acquireSlot(options.signal);
-    const id = this.nextId++;
-    if (this.nextId > 0xffffffff) this.nextId = 1;
-    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     try {
+      // Aborted while it waited for the peer's proof or a slot: nothing is sent.
+      throwIfAborted(options.signal);
+      const id = this.nextId++;
+      if (this.nextId > 0xffffffff) this.nextId = 1;
+      const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
       return await new Promise<Answer>((resolve, reject) => {
         const onAbort = () => {
           this.pending.delete(id);
           clearTimeout(timer);
-          reject(options.signal!.reason);
+          reject(abortedBy(options.signal!));
         };
         const timer = setTimeout(() => {
           this.pending.delete(id);
@@ -257,7 +320,7 @@ export class PeerSession extends Emitter<SessionEvents> {
           timer,
         });
         options.signal?.addEventListener('abort', onAbort, { once: true });
-        this.sendFrame({ ...frame, id } as Frame).catch((error) => {
+        this.sendFrame({ ...frame, id } as Frame).catch((error: Error) => {
           const pending = this.pending.get(id);
           if (!pending) return;
           this.pending.delete(id);
@@ -275,7 +338,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     return this.link.send(encodeFrame(frame));
   }
 
-  private violation(reason: string, message: string): ProtocolError {
+  private violation(reason: ProtocolReason, message: string): ProtocolError {
     return new ProtocolError(reason, message, this.peer);
   }
 
@@ -303,11 +366,21 @@ export class PeerSession extends Emitter<SessionEvents> {
         this.checkAuth(frame.signature);
         return;
       case FrameType.Have:
-        for (const topic of frame.topics) this.remoteHaves.add(topic);
+        if (!this.haveBucket.take(Math.max(1, frame.topics.length))) {
+          this.fail(
+            this.violation(
+              'flood',
+              `sent more than ${HAVE_TOPICS_PER_SECOND} have topics per second (burst ${HAVE_TOPIC_BURST})`,
+            ),
+          );
+          return;
+        }
         this.emit('have', frame.topics);
         return;
       case FrameType.Ping:
-        void this.sendFrame({ type: FrameType.Pong, id: frame.id }).catch(() => {});
+        this.sendFrame({ type: FrameType.Pong, id: frame.id }).catch(() => {
+          // A pong that cannot go means the channel closed: its close handler has said so.
+        });
         return;
       case FrameType.Pong:
         if (frame.id === 0) return; // a heartbeat's answer
@@ -325,6 +398,12 @@ export class PeerSession extends Emitter<SessionEvents> {
         this.incoming.push(frame);
         this.serveNext();
         return;
+      case FrameType.Block:
+      case FrameType.NotFound:
+      case FrameType.Stored:
+      case FrameType.Refused:
+      case FrameType.Committed:
+        break; // answers: matched to our request below
     }
     const pending = this.pending.get(frame.id);
     if (!pending || !answers(pending.kind, frame.type)) {
@@ -354,8 +433,17 @@ export class PeerSession extends Emitter<SessionEvents> {
   private async answer(frame: Frame): Promise<void> {
     switch (frame.type) {
       case FrameType.Want: {
-        const bytes = await this.host.store.get(frame.block);
-        if (!bytes) return this.sendFrame({ type: FrameType.NotFound, id: frame.id });
+        let bytes: Uint8Array | undefined;
+        try {
+          bytes = await this.host.store.get(frame.block);
+        } catch (error) {
+          // Our fault, not the peer's: it hears not-found, never our error's text (paths).
+          this.host.onLocalFault?.(error, { peer: this.peer, op: 'want' });
+        }
+        if (!bytes) {
+          this.rememberMiss(frame.block);
+          return this.sendFrame({ type: FrameType.NotFound, id: frame.id });
+        }
         await this.sendFrame({ type: FrameType.Block, id: frame.id, bytes });
         this.stats.blocksServed++;
         this.stats.bytesServed += bytes.length;
@@ -370,23 +458,40 @@ export class PeerSession extends Emitter<SessionEvents> {
         try {
           await this.host.receiveStore(this.peer, frame.upload.slice(), id, frame.bytes);
         } catch (error) {
-          if (error instanceof StoreRefusedError) return refuse(error.reason, error.message);
-          if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED') return refuse('quota', error.message);
-          throw error;
+          if (error instanceof StoreRefusedError) return refuse(error.reason, error.detail);
+          if (error instanceof QuotaError) return refuse('quota', error.message);
+          this.host.onLocalFault?.(error, { peer: this.peer, op: 'store' });
+          return refuse('unavailable', UNAVAILABLE_MESSAGE);
         }
         return this.sendFrame({ type: FrameType.Stored, id: frame.id });
       }
       case FrameType.Commit: {
         if (!this.host.receiveCommit) {
-          return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: 'not-allowed', message: 'no uploads here' });
+          return this.sendFrame({
+            type: FrameType.Refused,
+            id: frame.id,
+            reason: 'not-allowed',
+            message: 'no uploads here',
+          });
         }
         try {
           await this.host.receiveCommit(this.peer, frame.upload.slice(), frame.root);
         } catch (error) {
           if (error instanceof StoreRefusedError) {
-            return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: error.reason, message: error.message });
+            return this.sendFrame({
+              type: FrameType.Refused,
+              id: frame.id,
+              reason: error.reason,
+              message: error.detail,
+            });
           }
-          throw error;
+          this.host.onLocalFault?.(error, { peer: this.peer, op: 'commit' });
+          return this.sendFrame({
+            type: FrameType.Refused,
+            id: frame.id,
+            reason: 'unavailable',
+            message: UNAVAILABLE_MESSAGE,
+          });
         }
         return this.sendFrame({ type: FrameType.Committed, id: frame.id });
       }
@@ -401,15 +506,21 @@ export class PeerSession extends Emitter<SessionEvents> {
       return;
     }
     // Id 0: a heartbeat takes no request slot; any frame heard back keeps the session alive.
-    void this.sendFrame({ type: FrameType.Ping, id: 0 }).catch(() => {});
+    this.sendFrame({ type: FrameType.Ping, id: 0 }).catch(() => {
+      // A ping that cannot go means the channel closed: its close handler has said so.
+    });
   }
 
   /** Tells the peer why (best effort), then closes. */
   private fail(error: Error): void {
     if (this.isClosed) return;
-    const named = error instanceof ProtocolError && ['flood', 'bad-block', 'bad-auth'].includes(error.reason);
-    const reason = named ? (error as ProtocolError).reason : 'protocol';
-    void this.link.send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message })).catch(() => {});
+    // The peer hears the wire's reason when there is one; our finer reasons stay ours.
+    const reason = error instanceof ProtocolError && isWireErrorReason(error.reason) ? error.reason : 'protocol';
+    this.errorSent = this.link
+      .send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message }))
+      .catch(() => {
+        // Best effort: the session closes whether or not the peer hears why.
+      });
     this.close(error);
   }
 
@@ -426,9 +537,19 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.pending.clear();
     for (const wake of this.slotWaiters.splice(0)) wake();
     this.incoming.length = 0;
+    this.missed.clear();
     this.settleAuth(closedError);
-    // Let an error frame already queued go out before the channel is torn down.
-    setTimeout(() => this.link.close(error), error ? 50 : 0);
+    // Let an error frame go out before the channel is torn down: it may wait behind blocks being
+    // sent (a peer flooding us with wants), so until it is in the channel, within a bound.
+    const closeLink = () => setTimeout(() => this.link.close(error), error ? ERROR_LINGER_MS : 0);
+    if (this.errorSent) {
+      const deadline = setTimeout(() => this.link.close(error), ERROR_FLUSH_MS);
+      const flushed = () => {
+        clearTimeout(deadline);
+        closeLink();
+      };
+      this.errorSent.then(flushed, flushed);
+    } else closeLink();
     this.emit('close', { error });
     this.removeAllListeners();
   }

@@ -42,7 +42,8 @@ export interface SignalClientEvents extends Record<string, unknown> {
   /** Connected and welcomed. */
   ready: { peer: string };
   disconnected: { code: number; reason: string };
-  signal: { from: string; data: Record<string, unknown> };
+  /** `origin`: the server's opaque tag for the sender's address (absent from older servers). */
+  signal: { from: string; data: Record<string, unknown>; origin?: string };
   /** The server rejected something we sent. */
   rejected: { code: string; message: string; ref?: string };
   /** Another socket proved our peer id; this client has stopped for good. */
@@ -96,7 +97,9 @@ export class SignalClient extends Emitter<SignalClientEvents> {
       this.attempt = 0;
     };
     socket.onmessage = (event) => this.onMessage(socket, event.data);
-    socket.onerror = () => {};
+    socket.onerror = () => {
+      // Every error is followed by a close, which reconnects.
+    };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
@@ -199,7 +202,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
       }
       return;
     }
-    socket!.send(JSON.stringify(message));
+    socket.send(JSON.stringify(message));
   }
 
   /** Signs the challenge and says hello, unless the socket has changed meanwhile. */
@@ -242,7 +245,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
         return;
       }
       case 'signal':
-        this.emit('signal', { from: message.from, data: message.data });
+        this.emit('signal', { from: message.from, data: message.data, origin: message.origin });
         return;
       case 'error':
         if (message.code === 'replaced') {

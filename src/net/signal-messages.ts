@@ -4,7 +4,7 @@
 // server → peer:  challenge {v, nonce}     first, on every new socket
 // peer → server:  hello {v, peer, sig}  announce {topics}  withdraw {topics}  lookup {id, topic}
 //                 signal {to, data}
-// server → peer:  welcome {peer, limits}  holders {id, topic, peers}  signal {from, data}
+// server → peer:  welcome {peer, limits}  holders {id, topic, peers}  signal {from, data, origin?}
 //                 error {code, message, ref?}
 // A topic is a file's root id (or "seeds" for the seeds' own topic); the server never learns more.
 //
@@ -12,6 +12,11 @@
 // `peer` over helloMessage(nonce), the nonce being the one this socket's challenge carried. So a
 // peer id cannot be taken by anyone but its key holder, and a replayed hello is worth nothing on
 // another socket.
+//
+// A relayed signal carries `origin`: an opaque tag for the sender's address (a keyed hash, with a
+// key the server process drew at random, of the address key its limits count under). It names no
+// address; it lets the receiver count connection attempts per origin (admission.ts). Equal tags
+// mean the same address on the same server process, nothing more.
 
 import { fromBase64Url } from '../content/bytes.js';
 import { PEER_ID_LENGTH, PEER_ID_RE, domainMessage } from './identity.js';
@@ -31,6 +36,8 @@ const TOPIC_RE = /^(?:[0-9a-f]{64}|seeds)$/;
 export const MAX_TOPICS_PER_MESSAGE = 100;
 /** Holders returned by one lookup. */
 export const MAX_HOLDERS = 64;
+/** An origin tag: 12 bytes of keyed hash, base64url. */
+export const ORIGIN_TAG_LENGTH = 16;
 
 const peerId = string({ min: PEER_ID_LENGTH, max: PEER_ID_LENGTH, pattern: PEER_ID_RE });
 /** 64 bytes of signature, base64url. */
@@ -82,7 +89,13 @@ export const serverMessage = tagged({
     topic,
     peers: array(peerId, { max: MAX_HOLDERS }),
   }),
-  signal: object({ t: literal('signal'), from: peerId, data: opaqueObject }),
+  signal: object({
+    t: literal('signal'),
+    from: peerId,
+    data: opaqueObject,
+    // Optional so a server without it still relays; then each peer id counts as its own origin.
+    origin: optional(string({ min: ORIGIN_TAG_LENGTH, max: ORIGIN_TAG_LENGTH, pattern: BASE64URL_RE })),
+  }),
   error: object({
     t: literal('error'),
     code: string({ max: 32 }),
@@ -101,22 +114,4 @@ export function helloMessage(nonce: Uint8Array): Uint8Array {
 export function challengeNonce(text: string): Uint8Array | undefined {
   const bytes = fromBase64Url(text);
   return bytes && bytes.length >= 16 ? bytes : undefined;
-}
-
-/** ws(s)://host/signal for a link's or server's http(s) origin. */
-export function signalUrlFor(origin: string): string {
-  const url = new URL(origin);
-  if (url.protocol === 'http:') url.protocol = 'ws:';
-  else if (url.protocol === 'https:') url.protocol = 'wss:';
-  if (url.pathname === '/' || url.pathname === '') url.pathname = SIGNAL_PATH;
-  url.hash = '';
-  return url.toString();
-}
-
-/** The http(s) origin a link should carry, given a server given as http(s) or ws(s) URL. */
-export function httpOriginFor(server: string): string {
-  const url = new URL(server);
-  if (url.protocol === 'ws:') url.protocol = 'http:';
-  else if (url.protocol === 'wss:') url.protocol = 'https:';
-  return url.origin;
 }

@@ -8,20 +8,44 @@
 // (CONNECT_ATTEMPTS). A peer whose session ended in a ProtocolError is banned for BAN_MS: we neither
 // connect to it nor accept its offers.
 //
+// Offers from others are admitted through `admission` (admission.ts): attempts in progress are
+// capped apart from sessions, in all and per origin (the signaling server's opaque tag for the
+// sender's address), and a full table drops the oldest attempt not yet open from the busiest
+// origin. Every attempt has a short deadline until ICE connects (link.ts), so a dead offer costs
+// little, and an origin's slot is held until then even if its sender abandons the attempt.
+// Notices that we gave up on an attempt go out at a bounded rate (`notices`): a flood of offers
+// must not make us flood the signaling server.
+//
+// `have`: the swarm sends no list of holdings to anyone. When the host comes to hold files
+// (`announce`), each session tells its peer only about roots that peer asked it for (session.ts).
+//
 // The signaling server says who sent a signal, but a lying server could say anything: a link's
 // remote id is a claim until its session's auth frame proves it on the channel (session.ts). So a
 // session is adopted (put in `sessions`, emitted as 'session', returned by connect) only once
 // authenticated; a failed proof bans that id without touching a session it already proved.
 
-import { ClosedError, MycelError, ProtocolError } from '../errors.js';
+import { ClosedError, ProtocolError } from '../errors.js';
+import type { BlockId } from '../content/format.js';
+import { AdmissionTable, type AdmissionLimits } from './admission.js';
 import { Emitter } from './emitter.js';
 import type { PeerIdentity } from './identity.js';
 import { newConnectionId } from './ids.js';
-import { BAN_MS, CONNECT_ATTEMPTS, MAX_PEERS } from './limits.js';
-import { PeerLink, type WrtcImplementation } from './link.js';
-import { quietLog, type NetLog } from './log.js';
+import {
+  ABANDON_NOTICES_PER_SECOND,
+  ABANDON_NOTICE_BURST,
+  BAN_MS,
+  CONNECT_ATTEMPTS,
+  CONNECT_RETRY_AFTER_REFUSAL_MS,
+  ICE_TIMEOUT_MS,
+  MAX_CONNECTING,
+  MAX_CONNECTING_PER_ORIGIN,
+  MAX_PEERS,
+} from './limits.js';
+import { PeerLink, type WrtcImplementation } from './peer-link.js';
+import { quietLog, type Logger } from '../log.js';
 import { PeerSession, type SessionHost } from './session.js';
 import { SignalClient, type WebSocketFactory } from './signal-client.js';
+import { TokenBucket } from './token-bucket.js';
 
 export interface SwarmOptions {
   /** Who this node is: its peer id and the key that proves it. */
@@ -32,20 +56,27 @@ export interface SwarmOptions {
   readonly wrtc?: WrtcImplementation;
   readonly iceServers?: RTCIceServer[];
   readonly maxPeers?: number;
-  readonly log?: NetLog;
+  readonly log?: Logger;
   readonly connectTimeoutMs?: number;
+  readonly iceTimeoutMs?: number;
+  /** Bounds on offers taken from others; default MAX_CONNECTING, MAX_CONNECTING_PER_ORIGIN. */
+  readonly admission?: Partial<AdmissionLimits>;
 }
 
 export interface SwarmEvents extends Record<string, unknown> {
   session: PeerSession;
   'session-closed': { peer: string; error?: Error; session: PeerSession };
   banned: { peer: string; reason: string };
+  /** A peer told us it now holds these files (roots it was asked for and lacked). */
+  have: { session: PeerSession; topics: BlockId[] };
   /** Another connection proved our peer id to the signaling server: this node is off the network. */
   replaced: void;
 }
 
 interface Attempt {
   link: PeerLink;
+  /** Where an offer came from (the signaling server's tag); undefined for our own offers. */
+  origin?: string;
   /** Settles when this peer has a session (from this attempt or one that replaced it). */
   done: Promise<PeerSession>;
 }
@@ -64,8 +95,33 @@ class SupersededError extends ClosedError {
     super('superseded connection attempt');
   }
 }
+/** The other side gave up on (or refused) our attempt. */
+class PeerAbandonedError extends ClosedError {
+  constructor(peer: string) {
+    super(`peer ${peer} abandoned the connection attempt`);
+  }
+}
+/** An attempt offered to us, dropped to make room in a full in-progress table. */
+class EvictedError extends ClosedError {
+  constructor(peer: string) {
+    super(`connection attempt from peer ${peer}, dropped for room,`);
+  }
+}
 /** Signal type (ours, not WebRTC's) telling a peer we gave up on connection attempt `cid`. */
 const ABANDON = 'mycel-abandon';
+
+/** What a swarm holds, for metrics and tests. */
+export interface SwarmStats {
+  readonly sessions: number;
+  /** Attempts offered to us and still in progress, now and at most at once. */
+  readonly connecting: number;
+  readonly connectingPeak: number;
+  /** Our own attempts in progress. */
+  readonly dialing: number;
+  /** Offers refused and attempts dropped for room, since start. */
+  readonly offersRefused: number;
+  readonly attemptsEvicted: number;
+}
 
 export class Swarm extends Emitter<SwarmEvents> {
   readonly signaling: SignalClient;
@@ -73,23 +129,35 @@ export class Swarm extends Emitter<SwarmEvents> {
   private readonly sessionsById = new Map<string, PeerSession>();
   private readonly connecting = new Map<string, Attempt>();
   private readonly bans = new Map<string, number>();
-  private readonly log: NetLog;
+  private readonly admission: AdmissionTable<Attempt>;
+  private readonly notices = new TokenBucket(ABANDON_NOTICE_BURST, ABANDON_NOTICES_PER_SECOND);
+  private offersRefused = 0;
+  private attemptsEvicted = 0;
+  private readonly log: Logger;
   private closed = false;
 
   constructor(private readonly options: SwarmOptions) {
     super();
     this.peerId = options.identity.id;
     this.log = options.log ?? quietLog;
+    this.admission = new AdmissionTable<Attempt>({
+      maxTotal: MAX_CONNECTING,
+      maxPerOrigin: MAX_CONNECTING_PER_ORIGIN,
+      holdMs: options.iceTimeoutMs ?? ICE_TIMEOUT_MS,
+      ...options.admission,
+    });
     this.signaling = new SignalClient({
       url: options.signalUrl,
       identity: options.identity,
       createSocket: options.createSocket,
     });
     this.signaling.on('replaced', () => {
-      this.log.warn('another connection proved this peer id to the signaling server: this one stopped', { peer: this.peerId });
+      this.log.warn('another connection proved this peer id to the signaling server: this one stopped', {
+        peer: this.peerId,
+      });
       this.emit('replaced', undefined);
     });
-    this.signaling.on('signal', ({ from, data }) => this.onSignal(from, data));
+    this.signaling.on('signal', ({ from, data, origin }) => this.onSignal(from, data, origin));
     this.signaling.on('rejected', (r) => {
       if (r.code === 'unknown-peer' && r.ref) {
         // The peer left (a stale holder list): give up on it now rather than at the deadline.
@@ -116,11 +184,28 @@ export class Swarm extends Emitter<SwarmEvents> {
     return this.sessionsById.get(peer);
   }
 
+  stats(): SwarmStats {
+    let dialing = 0;
+    for (const attempt of this.connecting.values()) if (attempt.origin === undefined) dialing++;
+    return {
+      sessions: this.sessionsById.size,
+      connecting: this.admission.size,
+      connectingPeak: this.admission.peak,
+      dialing,
+      offersRefused: this.offersRefused,
+      attemptsEvicted: this.attemptsEvicted,
+    };
+  }
+
+  /**
+   * Tells the signaling server we hold `topics`, and each session's peer only those of them it
+   * asked us for and we lacked (no list of holdings to peers that did not ask).
+   */
   announce(topics: Iterable<string>): void {
     const list = [...topics];
     this.signaling.announce(list);
-    const hex = list.filter((t) => t.length === 64);
-    if (hex.length) for (const s of this.sessionsById.values()) s.sendHave(hex);
+    const roots = list.filter((t) => t.length === 64);
+    if (roots.length) for (const s of this.sessionsById.values()) s.noteHeld(roots);
   }
 
   withdraw(topics: Iterable<string>): void {
@@ -152,10 +237,10 @@ export class Swarm extends Emitter<SwarmEvents> {
   /** A session with `peer`, connecting (with retries) if there is none. */
   async connect(peer: string): Promise<PeerSession> {
     if (this.closed) throw new ClosedError('swarm');
-    if (peer === this.peerId) throw new Error('cannot connect to self');
+    if (peer === this.peerId) throw new RangeError('cannot connect to self');
     const open = this.sessionsById.get(peer);
     if (open && !open.closed) return open;
-    if (this.isBanned(peer)) throw new MycelError('PROTOCOL', `peer ${peer} is banned for misbehaving`);
+    if (this.isBanned(peer)) throw new ProtocolError('banned', 'banned for misbehaving', peer);
     const inProgress = this.connecting.get(peer);
     if (inProgress) return inProgress.done;
     let lastError: unknown;
@@ -164,6 +249,8 @@ export class Swarm extends Emitter<SwarmEvents> {
     let givenWay = 0;
     for (let attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
       if (this.closed) throw new ClosedError('swarm');
+      const opened = this.sessionsById.get(peer);
+      if (opened && !opened.closed) return opened;
       const current = this.connecting.get(peer) ?? this.startLink(peer, true, newConnectionId());
       try {
         return await current.done;
@@ -174,12 +261,17 @@ export class Swarm extends Emitter<SwarmEvents> {
         if (error instanceof SupersededError && givenWay++ < CONNECT_ATTEMPTS) attempt--;
         const established = this.sessionsById.get(peer);
         if (established && !established.closed) return established;
+        // Refused (its table or our origin's share of it was full): offering again at once would be
+        // refused again.
+        if (error instanceof PeerAbandonedError && attempt < CONNECT_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_AFTER_REFUSAL_MS * (0.5 + Math.random())));
+        }
       }
     }
     throw lastError;
   }
 
-  private startLink(peer: string, initiator: boolean, cid: string): Attempt {
+  private startLink(peer: string, initiator: boolean, cid: string, origin?: string): Attempt {
     const link = new PeerLink({
       remote: peer,
       initiator,
@@ -187,21 +279,24 @@ export class Swarm extends Emitter<SwarmEvents> {
       wrtc: this.options.wrtc,
       iceServers: this.options.iceServers,
       connectTimeoutMs: this.options.connectTimeoutMs,
+      iceTimeoutMs: this.options.iceTimeoutMs,
       sendSignal: (sig) => this.signaling.signal(peer, { cid, sig }),
     });
     const done = link.opened.then(() => this.adopt(link));
-    const attempt: Attempt = { link, done };
+    const attempt: Attempt = { link, done, origin };
     // A side that gives up tells the other, which would otherwise wait out its own deadline
     // (simple-peer can fail on one side only).
     link.on('close', () => {
-      if (!link.everConnected && !this.closed) this.signaling.signal(peer, { cid, sig: { type: ABANDON } });
+      this.admission.end(attempt, link.iceConnectedAt === undefined);
+      if (!link.everConnected) this.notifyAbandoned(peer, cid);
     });
+    if (origin !== undefined) this.admission.add(attempt, origin);
     this.connecting.set(peer, attempt);
     const clear = () => {
+      this.admission.end(attempt, link.iceConnectedAt === undefined);
       if (this.connecting.get(peer) === attempt) this.connecting.delete(peer);
     };
     done.then(clear, clear);
-    done.catch(() => {});
     return attempt;
   }
 
@@ -230,35 +325,74 @@ export class Swarm extends Emitter<SwarmEvents> {
     if (previous && !previous.closed) previous.close();
     this.sessionsById.set(peer, session);
     adopted = true;
-    this.log.debug('peer connected', { peer, initiator: link.initiator });
+    session.on('have', (topics) => this.emit('have', { session, topics }));
+    this.log.debug('peer connected', {
+      peer,
+      initiator: link.initiator,
+      iceMs: (link.iceConnectedAt ?? NaN) - link.startedAt,
+      openMs: (link.openedAt ?? NaN) - link.startedAt,
+      provenMs: Date.now() - link.startedAt,
+    });
     this.emit('session', session);
     return session;
   }
 
-  private onSignal(from: string, data: Record<string, unknown>): void {
+  /** Tells `peer` we gave up on attempt `cid`, unless we have been telling too many lately. */
+  private notifyAbandoned(peer: string, cid: string): void {
+    if (this.closed || !this.notices.take()) return;
+    this.signaling.signal(peer, { cid, sig: { type: ABANDON } });
+  }
+
+  private onSignal(from: string, data: Record<string, unknown>, origin: string | undefined): void {
     if (this.closed || this.isBanned(from)) return;
     const { cid, sig } = data as { cid?: unknown; sig?: unknown };
     if (typeof cid !== 'string' || !CID_RE.test(cid) || typeof sig !== 'object' || sig === null) return;
     const signal = sig as Record<string, unknown>;
     const attempt = this.connecting.get(from);
     if (attempt && attempt.link.cid === cid) {
-      if (signal.type === ABANDON) attempt.link.close(new ClosedError(`peer ${from} abandoned the connection attempt`));
+      if (signal.type === ABANDON) attempt.link.close(new PeerAbandonedError(from));
       else attempt.link.signal(signal);
       return;
     }
     if (signal.type !== 'offer') return; // a late signal of an attempt that is gone
-    if (attempt) {
-      // Both offered at once: the smaller id keeps its own offer.
-      if (attempt.link.initiator && this.peerId < from) return;
-      attempt.link.close(new SupersededError());
-      this.connecting.delete(from);
-    }
-    if (!this.sessionsById.has(from) && this.sessionsById.size + this.connecting.size >= (this.options.maxPeers ?? MAX_PEERS)) {
-      this.log.debug('offer ignored: too many peers', { peer: from });
+    // Both offered at once: the smaller id keeps its own offer.
+    if (attempt?.link.initiator && this.peerId < from) return;
+    if (!this.sessionsById.has(from) && this.sessionsById.size >= (this.options.maxPeers ?? MAX_PEERS)) {
+      this.refuse(from, cid, 'too many peers');
       return;
     }
-    const accepted = this.startLink(from, false, cid);
+    // A peer's new offer replaces its own attempt in progress (abandoned before ICE, that one still
+    // holds its origin's slot until its ICE deadline, like any).
+    if (attempt && !attempt.link.initiator) this.dropAttempt(from, attempt, new SupersededError());
+    // Without a tag (a signaling server that sends none) each peer id is its own origin.
+    const tag = origin ?? `peer:${from}`;
+    const admission = this.admission.admit(tag, (a) => !a.link.everConnected);
+    if (!admission.admitted) {
+      this.refuse(from, cid, admission.reason);
+      return;
+    }
+    if (admission.evict) {
+      const victim = admission.evict;
+      this.attemptsEvicted++;
+      this.log.debug('connection attempt dropped for room', { peer: victim.link.remote, for: from });
+      this.dropAttempt(victim.link.remote, victim, new EvictedError(victim.link.remote));
+    }
+    // Ours gives way only once theirs is taken: refused, we keep our own offer going.
+    if (attempt?.link.initiator) this.dropAttempt(from, attempt, new SupersededError());
+    const accepted = this.startLink(from, false, cid, tag);
     accepted.link.signal(signal);
+  }
+
+  private dropAttempt(peer: string, attempt: Attempt, error: Error): void {
+    attempt.link.close(error);
+    this.admission.end(attempt, attempt.link.iceConnectedAt === undefined);
+    if (this.connecting.get(peer) === attempt) this.connecting.delete(peer);
+  }
+
+  private refuse(peer: string, cid: string, reason: string): void {
+    this.offersRefused++;
+    this.log.debug('offer refused', { peer, reason });
+    this.notifyAbandoned(peer, cid);
   }
 
   close(): void {
@@ -266,6 +400,7 @@ export class Swarm extends Emitter<SwarmEvents> {
     this.closed = true;
     for (const attempt of this.connecting.values()) attempt.link.close();
     this.connecting.clear();
+    this.admission.clear();
     for (const session of this.sessionsById.values()) session.close();
     this.sessionsById.clear();
     this.signaling.close();

@@ -6,14 +6,24 @@
 //   want       block id [32]                          → block | not-found
 //   block      bytes                                  the block asked for; must hash to its id
 //   not-found  —
-//   have       topic ids [32 × n], n ≤ MAX_HAVE_TOPICS files I can serve whole
+//   have       topic ids [32 × n], n ≤ MAX_HAVE_TOPICS files I now serve whole (see below)
 //   store      upload id [16] | bytes                 keep this block → stored | refused
 //   stored     —
 //   refused    reason u8 | message (UTF-8, ≤ 200 B)
-//   commit     upload id [16] | root [32]             the upload is the file `root` → committed | refused
+//   commit     upload id [16] | root [32]             the upload is the file `root` → committed | refused;
+//                                                     a root the peer already holds whole, under an
+//                                                     upload id it never saw, renews the sender's hold
 //   committed  —
 //   ping/pong  —                                      heartbeat
 //   error      reason u8 | message                    sent once before closing on a violation
+//
+// `have` is never an unsolicited list of holdings: holders are found through signaling lookups,
+// and a peer tells another only that it now holds files whose roots that peer wanted from it and
+// was answered not-found. A receiver takes `have` topics at a bounded rate (session.ts); past it the
+// sender is flooding and is dropped.
+//
+// Version 3 added the refusal reasons `incomplete` and `unavailable` and the renewing commit (a v2
+// peer would take the new reasons for a broken frame).
 //
 // Roles (seed, takes stores) are not declared on the wire: the deployment grants them (the
 // signaling server's list of seeds), and the other side's id is believed only once its `auth`
@@ -24,12 +34,12 @@
 // are never interleaved (a link sends one whole frame at a time). Every length is bounded before
 // memory is given to it; anything out of bounds throws ProtocolError.
 
-import { ProtocolError, type RefusalReason } from '../errors.js';
+import { ProtocolError, WIRE_ERROR_REASONS, type RefusalReason, type WireErrorReason } from '../errors.js';
 import { toHex } from '../content/bytes.js';
-import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId } from '../content/format.js';
+import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId, unpackIds } from '../content/format.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 
-export const WIRE_VERSION = 2;
+export const WIRE_VERSION = 3;
 export const HEADER_BYTES = 6;
 export const UPLOAD_ID_BYTES = 16;
 export const MAX_HAVE_TOPICS = 256;
@@ -56,7 +66,16 @@ export const enum FrameType {
 /** An Ed25519 signature, the body of an auth frame. */
 export const AUTH_SIGNATURE_BYTES = 64;
 
-const REFUSAL_CODES: RefusalReason[] = ['quota', 'not-allowed', 'bad-block', 'busy', 'unknown-upload'];
+/** Refusal reasons by their code on the wire: append only. */
+const REFUSAL_CODES: RefusalReason[] = [
+  'quota',
+  'not-allowed',
+  'bad-block',
+  'busy',
+  'unknown-upload',
+  'incomplete',
+  'unavailable',
+];
 
 export type Frame =
   | { type: FrameType.Auth; id: 0; signature: Uint8Array }
@@ -71,7 +90,7 @@ export type Frame =
   | { type: FrameType.Committed; id: number }
   | { type: FrameType.Ping; id: number }
   | { type: FrameType.Pong; id: number }
-  | { type: FrameType.Error; id: number; reason: string; message: string };
+  | { type: FrameType.Error; id: number; reason: WireErrorReason; message: string };
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -89,8 +108,6 @@ function frameOf(type: FrameType, id: number, bodyLength: number): { out: Uint8A
   view.setUint32(2, id);
   return { out, view };
 }
-
-const ERROR_REASONS = ['protocol', 'flood', 'bad-block', 'shutdown', 'bad-auth'];
 
 export function encodeFrame(frame: Frame): Uint8Array {
   switch (frame.type) {
@@ -129,7 +146,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
       out[HEADER_BYTES] =
         frame.type === FrameType.Refused
           ? REFUSAL_CODES.indexOf(frame.reason)
-          : Math.max(0, ERROR_REASONS.indexOf(frame.reason));
+          : Math.max(0, WIRE_ERROR_REASONS.indexOf(frame.reason));
       out.set(message, HEADER_BYTES + 1);
       return out;
     }
@@ -153,8 +170,10 @@ export function encodeFrame(frame: Frame): Uint8Array {
  * @throws ProtocolError (`reason`: version, unknown-type, short, oversized, bad-body).
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
-  if (bytes.length < HEADER_BYTES) throw new ProtocolError('short', `frame of ${bytes.length} bytes is shorter than a header`);
-  if (bytes.length > MAX_FRAME_BYTES) throw new ProtocolError('oversized', `frame of ${bytes.length} bytes is over the limit`);
+  if (bytes.length < HEADER_BYTES)
+    throw new ProtocolError('short', `frame of ${bytes.length} bytes is shorter than a header`);
+  if (bytes.length > MAX_FRAME_BYTES)
+    throw new ProtocolError('oversized', `frame of ${bytes.length} bytes is over the limit`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes[0] !== WIRE_VERSION) throw new ProtocolError('version', `unsupported wire version ${bytes[0]}`);
   const type = bytes[1]!;
@@ -177,7 +196,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       expect(body.length % BLOCK_ID_BYTES === 0, 'have carries whole ids');
       expect(body.length / BLOCK_ID_BYTES <= MAX_HAVE_TOPICS, 'have carries too many topics');
       const topics: BlockId[] = [];
-      for (let o = 0; o < body.length; o += BLOCK_ID_BYTES) topics.push(toHex(body.subarray(o, o + BLOCK_ID_BYTES)));
+      topics.push(...unpackIds(body));
       return { type, id: 0, topics };
     }
     case FrameType.Store:
@@ -188,7 +207,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case FrameType.Error: {
       expect(body.length >= 1 && body.length <= 1 + MAX_TEXT_BYTES, 'reason and message out of bounds');
       const message = utf8Decoder.decode(body.subarray(1));
-      if (type === FrameType.Error) return { type, id, reason: ERROR_REASONS[body[0]!] ?? 'protocol', message };
+      if (type === FrameType.Error) return { type, id, reason: WIRE_ERROR_REASONS[body[0]!] ?? 'protocol', message };
       const reason = REFUSAL_CODES[body[0]!];
       expect(reason !== undefined, 'unknown refusal reason');
       return { type, id, reason: reason!, message };
@@ -202,7 +221,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case FrameType.Ping:
     case FrameType.Pong:
       expect(body.length === 0, 'frame has no body');
-      return { type, id } as Frame;
+      return { type, id };
     default:
       throw new ProtocolError('unknown-type', `unknown frame type ${type}`);
   }

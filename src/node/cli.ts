@@ -8,15 +8,17 @@ import { TrustedProxies, parseAddressList } from '../../signaling/client-address
 import { isPeerId } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
 import { parseSize } from './sizes.js';
+import { parseDuration } from './durations.js';
 import { startServe, startSignal } from './serve.js';
 import { Seed } from './seed.js';
 import { createLogger } from './log.js';
-import { runGet, runPut } from './transfer-commands.js';
+import { runGet, runPut, runRenew } from './transfer-commands.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: mycel <command> [options]
 
   serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
+        [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
         [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10]
         signaling server, seed and web app in one process (what npm start runs); its own seed is
         trusted, --seed names more
@@ -27,15 +29,24 @@ const USAGE = `usage: mycel <command> [options]
         --trust-proxy: reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names
         the client; --header-timeout: seconds a client has to send a request's headers
   seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
+        [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
         a seed alone, joining the network through a signaling server
+      storage (serve and seed): --allow keeps files only for the listed peer ids, for good (use
+        it on a public host). Without it the seed is open to anyone: each peer may keep
+        --peer-quota (files and uploads), all of them together --open-share of --quota, and a
+        file lives --open-ttl (30d, 12h, 90m…) after its last renewal. --min-free: disk space
+        kept free; stores are refused below it (0: not watched)
   id [--data ./mycel-data]
         print the peer id kept in the data folder (made if missing): what --seed and --allow take
   put <file> [--server http://localhost:8080] [--timeout 30] [--identity dir]
         encrypt the file, store it on the seed(s), print its link; --identity puts as the peer
         kept in that folder (see id), for seeds that --allow only some peers
+  renew <link> --identity dir [--server http://localhost:8080] [--timeout 30]
+        renew the hold of every seed on the file the link names, as the peer kept in that folder
+        (the one that put it, or any other: it then holds the file too); open seeds drop a file
+        not renewed within --open-ttl
   get <link> [-o path|-] [--force] [--cache dir] [--timeout 30] [--json]
         fetch, verify and decrypt the file the link names`;
-
 
 interface Parsed {
   values: Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -63,7 +74,8 @@ function joinPeerIdValues(args: string[]): string[] {
 
 function parse(args: string[], options: ParseArgsConfig['options']): Parsed {
   try {
-    return parseArgs({ args: joinPeerIdValues(args), options, allowPositionals: true, strict: true }) as Parsed;
+    const parsed: Parsed = parseArgs({ args: joinPeerIdValues(args), options, allowPositionals: true, strict: true });
+    return parsed;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -118,14 +130,52 @@ const FRONT_FLAGS = { 'trust-proxy': { type: 'string' }, 'header-timeout': { typ
 function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const texts = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
-  const ids = texts.flatMap((text) => text.split(',').map((s) => s.trim()).filter(Boolean));
+  const ids = texts.flatMap((text) =>
+    text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   for (const id of ids) {
-    if (!isPeerId(id)) throw new UsageError(`--${flag}: not a peer id: ${id} (a peer id is 43 characters; see mycel id)`);
+    if (!isPeerId(id))
+      throw new UsageError(`--${flag}: not a peer id: ${String(id)} (a peer id is 43 characters; see mycel id)`);
   }
   return ids;
 }
 
 const DEFAULT_QUOTA = 10 * 2 ** 30;
+
+const STORAGE_FLAGS = {
+  data: { type: 'string' },
+  quota: { type: 'string' },
+  allow: { type: 'string' },
+  'peer-quota': { type: 'string' },
+  'open-share': { type: 'string' },
+  'open-ttl': { type: 'string' },
+  'min-free': { type: 'string' },
+} as const;
+
+/** A seed's storage flags, as Seed/startServe options (absent flags keep the seed's defaults). */
+function storageOf(values: Parsed['values']) {
+  const share = str(values['open-share']);
+  const openShare = share === undefined ? undefined : Number(share);
+  if (openShare !== undefined && !(openShare > 0 && openShare <= 1))
+    throw new UsageError(`bad --open-share: ${share} (a share of the quota, e.g. 0.5)`);
+  const ttl = str(values['open-ttl']);
+  const openTtlMs = ttl === undefined ? undefined : parseDuration(ttl);
+  if (ttl !== undefined && openTtlMs === undefined)
+    throw new UsageError(`bad --open-ttl: ${ttl} (try 30d, 12h or 90m)`);
+  const minFree = str(values['min-free']);
+  return {
+    dataDir: str(values.data) ?? './mycel-data',
+    quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
+    allow: peerIdsOf('allow', values.allow),
+    peerQuota: str(values['peer-quota']) === undefined ? undefined : sizeOf(str(values['peer-quota']), 0),
+    openShare,
+    openTtlMs,
+    minFreeBytes: minFree === undefined ? undefined : minFree.trim() === '0' ? 0 : sizeOf(minFree, 0),
+  };
+}
 
 /** Runs until a signal for long-running commands; resolves to an exit code for the others. */
 async function main(argv: string[]): Promise<number> {
@@ -135,21 +185,17 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, {
         port: { type: 'string' },
         host: { type: 'string' },
-        data: { type: 'string' },
-        quota: { type: 'string' },
-        allow: { type: 'string' },
+        ...STORAGE_FLAGS,
         seed: { type: 'string', multiple: true },
         web: { type: 'string' },
         ...FRONT_FLAGS,
       });
       const running = await startServe({
         ...frontOf(values),
+        ...storageOf(values),
         webRoot: str(values.web),
         port: portOf(str(values.port), 8080),
         host: str(values.host) ?? '0.0.0.0',
-        dataDir: str(values.data) ?? './mycel-data',
-        quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
-        allow: peerIdsOf('allow', values.allow),
         seeds: peerIdsOf('seed', values.seed),
       });
       return untilStopped(() => running.close());
@@ -174,17 +220,13 @@ async function main(argv: string[]): Promise<number> {
     case 'seed': {
       const { values } = parse(rest, {
         signal: { type: 'string' },
-        data: { type: 'string' },
-        quota: { type: 'string' },
-        allow: { type: 'string' },
+        ...STORAGE_FLAGS,
       });
       const signalUrl = str(values.signal);
       if (!signalUrl) throw new UsageError('seed needs --signal <ws url>, e.g. ws://localhost:8080/signal');
       const seed = await Seed.start({
         signalUrl,
-        dataDir: str(values.data) ?? './mycel-data',
-        quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
-        allow: peerIdsOf('allow', values.allow),
+        ...storageOf(values),
         log: createLogger({ fields: { component: 'seed' } }),
       });
       return untilStopped(() => seed.close());
@@ -208,6 +250,23 @@ async function main(argv: string[]): Promise<number> {
         server: str(values.server) ?? 'http://localhost:8080',
         timeoutMs: secondsOf(str(values.timeout), 30),
         identityDir: str(values.identity),
+      });
+    }
+    case 'renew': {
+      const { values, positionals } = parse(rest, {
+        server: { type: 'string' },
+        timeout: { type: 'string' },
+        identity: { type: 'string' },
+      });
+      if (positionals.length !== 1) throw new UsageError('renew takes one link');
+      const identityDir = str(values.identity);
+      if (!identityDir)
+        throw new UsageError('renew needs --identity <dir>: seeds keep a file for the peers that renew it');
+      return runRenew({
+        link: positionals[0]!,
+        server: str(values.server),
+        timeoutMs: secondsOf(str(values.timeout), 30),
+        identityDir,
       });
     }
     case 'get': {

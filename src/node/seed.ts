@@ -2,38 +2,96 @@
 // It never has a key: it sees ciphertext blocks, upload ids and root ids, nothing else.
 //
 // Dev docs. Pushed blocks are pinned under `upload:<upload id>` as they arrive, so the quota can
-// refuse them but eviction never takes them; a commit turns the upload into `file:<root>` and the
-// seed announces the root. Uploads never committed are unpinned after UPLOAD_IDLE_TTL_MS idle, and
-// at every start (their blocks stay as evictable cache). The seed's key lives in <data>/identity.key
-// (identity-file.ts), so it is the same peer id across restarts, and only it can be that id. Files it
-// holds are the `file:*` pin sets on disk. That it is a seed is the deployment's word (the signaling
+// refuse them but eviction never takes them. A commit is accepted only when every block of the file
+// is in the store (listed without the key from the root it holds); it pins them as `file:<root>`,
+// records the committing peer as an owner (held-files.ts, durable before the answer), and the seed
+// announces the root. A commit of a root the seed holds, under an upload id it never saw, renews
+// the sender's hold (and makes it an owner if it was not). Uploads never committed are unpinned
+// after UPLOAD_IDLE_TTL_MS idle, and at every start (their blocks stay as evictable cache).
+//
+// Who may store: with an allow list, the listed peers, within the quota, for good; nobody else.
+// Without one (an open seed), anyone, but each peer within `peerQuota` (files it owns and uploads in
+// progress), all of them within `openShare` of the quota, and each file only until `openTtlMs`
+// after its owners last renewed it (holds.ts). An expired file is unpinned (its blocks become
+// evictable cache) and withdrawn.
+//
+// Faults (disk-faults.ts): a local I/O error while storing stops that upload (its pin dropped, the
+// blocks it wrote deleted, its later blocks refused) and the peer hears a generic `unavailable`; a
+// read error is not-found. Below `minFreeBytes` of free disk, stores are refused. A block of a held
+// file that rotted or vanished is fetched again from other holders of the file; a file that cannot
+// be made whole is withdrawn (not announced) and tried again every HEAL_RETRY_MS.
+//
+// The seed's key lives in <data>/identity.key (identity-file.ts), so it is the same peer id across
+// restarts, and only it can be that id. That it is a seed is the deployment's word (the signaling
 // server's list of seeds), not its own: it announces the seeds topic, and an unlisted seed is told
 // no. `allow` names peer ids as proven on the channel, so an allow list means what it says.
 
 import WebSocket from 'ws';
-import { StoreRefusedError } from '../errors.js';
+import {
+  BlockMissingError,
+  ClosedError,
+  QuotaError,
+  StoreRefusedError,
+  TimeoutError,
+  type RefusalReason,
+} from '../errors.js';
 import { toHex } from '../content/bytes.js';
-import { isBlockId, type BlockId } from '../content/format.js';
+import { defaultBackend } from '../content/crypto.js';
+import { fetchIndexIds, refAt } from '../content/block-list.js';
+import { type BlockId, unpackIds } from '../content/format.js';
+import { DEFAULT_ID_LAYOUT, IDS_PER_INDEX_BLOCK, decodeRootStructure, idsInIndexBlock } from '../content/manifest.js';
 import type { BlockStore } from '../store/block-store.js';
+import { BlockFetcher } from '../net/fetch.js';
 import type { PeerIdentity } from '../net/identity.js';
-import { UPLOAD_IDLE_TTL_MS } from '../net/limits.js';
+import {
+  DEFAULT_MIN_FREE_BYTES,
+  DEFAULT_OPEN_SHARE,
+  DEFAULT_OPEN_TTL_MS,
+  DEFAULT_PEER_QUOTA,
+  EXPIRY_SWEEP_MAX_MS,
+  HEAL_CONCURRENCY,
+  HEAL_DEADLINE_MS,
+  HEAL_NO_HOLDER_MS,
+  HEAL_RETRY_MS,
+  MAX_STOPPED_UPLOADS,
+  MAX_UPLOADS,
+  MAX_UPLOADS_PER_PEER,
+  MIN_BLOCK_CHARGE,
+  RENEW_FLUSH_MS,
+  RENEW_WRITE_GAP_MS,
+  UPLOAD_IDLE_TTL_MS,
+} from '../net/limits.js';
 import { SEEDS_TOPIC } from '../net/signal-messages.js';
 import type { WebSocketLike } from '../net/signal-client.js';
 import { Swarm } from '../net/swarm.js';
-import { openFsBlockStore } from './fs-store.js';
+import { DiskSpace, FaultLog, GuardedStore, isLocalFault } from './disk-faults.js';
+import { openFsBlockStore } from '../store/fs.node.js';
+import { openHeldFileRecords, type HeldFile, type HeldFileRecords } from './held-files.js';
+import { Holds } from './holds.js';
 import { loadNodeIdentity } from './identity-file.js';
-import { createLogger, type Logger } from './log.js';
+import type { Logger } from '../log.js';
+import { createLogger } from './log.js';
 import { nodeWrtc } from './wrtc.js';
+import { filePin, filePinRoot } from '../store/block-store.js';
 
-const FILE_PIN = 'file:';
 const UPLOAD_PIN = 'upload:';
+/** What a peer hears when this seed's own storage failed. */
+const SEED_UNAVAILABLE = 'the seed cannot store this now';
 
 export interface SeedOptions {
   readonly dataDir: string;
   readonly quota: number;
   readonly signalUrl: string;
-  /** Peer ids allowed to push blocks; absent = anyone (within the quota). */
+  /** Peer ids allowed to push blocks; absent = anyone, within the limits for unlisted peers. */
   readonly allow?: readonly string[];
+  /** Most one unlisted peer may keep here, files and uploads (default DEFAULT_PEER_QUOTA). */
+  readonly peerQuota?: number;
+  /** Share of the quota all unlisted peers may keep together (default DEFAULT_OPEN_SHARE). */
+  readonly openShare?: number;
+  /** How long an unlisted peer's file lives without a renewal (default DEFAULT_OPEN_TTL_MS). */
+  readonly openTtlMs?: number;
+  /** Free disk space to keep: stores are refused below it (default DEFAULT_MIN_FREE_BYTES; 0: off). */
+  readonly minFreeBytes?: number;
   readonly log?: Logger;
   /** fsync each block (default true). */
   readonly durable?: boolean;
@@ -43,12 +101,41 @@ export interface SeedOptions {
   readonly identity?: PeerIdentity;
   /** Where blocks are kept; default a file-system store in `dataDir` (tests give others). */
   readonly store?: BlockStore;
+  /** Where the held-file records are kept; default held-files.json in `dataDir`. */
+  readonly records?: HeldFileRecords;
 }
 
 interface Upload {
-  peer: string;
-  ids: Set<BlockId>;
+  readonly key: string;
+  readonly peer: string;
+  /** Counted against the open share (the peer is not on an allow list). */
+  readonly open: boolean;
+  /** Block id → what it is charged (its size, at least MIN_BLOCK_CHARGE), each block pushed. */
+  readonly ids: Map<BlockId, number>;
+  /** Blocks this upload brought into the store (dropped if the upload fails). */
+  readonly written: Set<BlockId>;
+  bytes: number;
   lastActive: number;
+  /** Set once the upload is committed, released or stopped: late blocks must not revive it. */
+  ended: boolean;
+}
+
+/** Why an upload was stopped: every later block of it hears the same. */
+interface Refusal {
+  readonly reason: RefusalReason;
+  readonly detail: string;
+}
+
+/** A file's blocks as the store holds them, listed from its root without the key. */
+interface FileCheck {
+  /** Blocks in the file (0: unknown, its root is not held). */
+  readonly total: number;
+  readonly missing: number;
+  /** The listing stopped early: `missing` is a lower bound. */
+  readonly atLeast: boolean;
+  /** Distinct ids held (only when nothing is missing). */
+  readonly ids: Set<BlockId>;
+  readonly bytes: number;
 }
 
 /** The WebSocket constructor Node peers use (ws), as the signaling client wants it. */
@@ -58,25 +145,40 @@ export function nodeSocketFactory(url: string, headers?: Readonly<Record<string,
 
 export class Seed {
   private readonly uploads = new Map<string, Upload>();
-  private readonly files = new Set<BlockId>();
-  private readonly sweep: ReturnType<typeof setInterval>;
+  /** Uploads stopped by a refusal or fault, oldest first: their late blocks hear the same refusal. */
+  private readonly stopped = new Map<string, Refusal>();
+  /** Files held whole: what the seed announces. */
+  private readonly whole = new Set<BlockId>();
+  /** Files held but missing blocks: withdrawn until repaired. */
+  private readonly incomplete = new Set<BlockId>();
+  private readonly repairs = new Map<BlockId, { again: boolean }>();
+  private readonly repairQueue: BlockId[] = [];
+  private readonly retries = new Map<BlockId, ReturnType<typeof setTimeout>>();
+  private readonly aborts = new Set<AbortController>();
+  /** Files whose renewals are in memory only, written at the next flush. */
+  private readonly unwritten = new Set<BlockId>();
+  private readonly timers: ReturnType<typeof setInterval>[] = [];
+  private closed = false;
 
   private constructor(
     readonly peerId: string,
-    readonly store: BlockStore,
+    /** The store as peers see it (read faults answered as not held). */
+    readonly store: GuardedStore,
     readonly swarm: Swarm,
+    private readonly holds: Holds,
+    private readonly records: HeldFileRecords,
+    private readonly disk: DiskSpace,
+    private readonly faults: FaultLog,
     private readonly options: SeedOptions,
     private readonly log: Logger,
-  ) {
-    this.sweep = setInterval(() => void this.dropIdleUploads(), 60_000);
-    this.sweep.unref();
-  }
+  ) {}
 
   static async start(options: SeedOptions): Promise<Seed> {
     const log = options.log ?? createLogger({ fields: { component: 'seed' } });
     const identity = options.identity ?? (await loadNodeIdentity(options.dataDir));
     const peerId = identity.id;
-    const store =
+    let seed: Seed | undefined;
+    const raw =
       options.store ??
       (await openFsBlockStore({
         dir: options.dataDir,
@@ -84,7 +186,21 @@ export class Seed {
         durable: options.durable,
         onCorrupt: (id) => log.warn('dropped a block that no longer matches its id', { block: id }),
       }));
-    let seed: Seed | undefined;
+    const faults = new FaultLog(log);
+    const store = new GuardedStore(raw, {
+      onReadFault: (id, error, lasting) => faults.report('read', error, { block: id, dropped: lasting }),
+      onPinnedMissing: (id) => seed?.blockLost(id),
+    });
+    const open = !options.allow;
+    const openShare = options.openShare ?? DEFAULT_OPEN_SHARE;
+    const holds = new Holds({
+      peerQuota: options.peerQuota ?? DEFAULT_PEER_QUOTA,
+      // A share of 1 is no cap of its own: the quota itself then refuses.
+      openBudget: openShare >= 1 ? Infinity : Math.floor(openShare * options.quota),
+      ttlMs: options.openTtlMs ?? DEFAULT_OPEN_TTL_MS,
+    });
+    const records = options.records ?? openHeldFileRecords(options.dataDir);
+    const disk = new DiskSpace(options.dataDir, options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES, log, faults);
     const swarm = new Swarm({
       identity,
       signalUrl: options.signalUrl,
@@ -94,19 +210,29 @@ export class Seed {
       maxPeers: 256,
       host: {
         store,
-        haves: () => [...(seed?.files ?? [])],
         receiveStore: (peer, upload, id, bytes) => seed!.receiveStore(peer, upload, id, bytes),
         receiveCommit: (peer, upload, root) => seed!.receiveCommit(peer, upload, root),
+        onLocalFault: (error, { peer, op }) => faults.report(op, error, { peer }),
       },
     });
-    seed = new Seed(peerId, store, swarm, options, log);
-    for (const name of await store.pins()) {
-      if (name.startsWith(UPLOAD_PIN)) await store.unpin(name);
-      else if (name.startsWith(FILE_PIN) && isBlockId(name.slice(FILE_PIN.length))) seed.files.add(name.slice(FILE_PIN.length));
+    seed = new Seed(peerId, store, swarm, holds, records, disk, faults, options, log);
+    await seed.loadHeld();
+    await disk.read();
+    if (disk.lastFree !== undefined && disk.minFree > 0 && disk.lastFree < disk.minFree) {
+      log.error('disk space low: refusing stores', {
+        dir: options.dataDir,
+        free: disk.lastFree,
+        minFree: disk.minFree,
+      });
     }
+
     swarm.on('session-closed', ({ peer, session }) => {
       if (session.stats.blocksServed > 0 || session.stats.blocksFetched > 0) {
-        log.info('peer session ended', { peer, blocksServed: session.stats.blocksServed, bytesServed: session.stats.bytesServed });
+        log.info('peer session ended', {
+          peer,
+          blocksServed: session.stats.blocksServed,
+          bytesServed: session.stats.bytesServed,
+        });
       }
     });
     swarm.signaling.on('rejected', ({ code }) => {
@@ -117,65 +243,638 @@ export class Seed {
       });
     });
     swarm.on('replaced', () => {
-      log.error('another process proved this seed\'s id to the signaling server; this one is off the network', { peer: peerId });
+      log.error("another process proved this seed's id to the signaling server; this one is off the network", {
+        peer: peerId,
+      });
     });
-    swarm.announce([SEEDS_TOPIC, ...seed.files]);
+    swarm.announce([SEEDS_TOPIC, ...seed.whole]);
     swarm.start();
-    const usage = await store.usage();
-    log.info('seed ready', { peer: peerId, files: seed.files.size, blocks: usage.blocks, bytes: usage.bytes, quota: options.quota });
+    seed.every(60_000, () => seed.dropIdleUploads());
+    seed.every(RENEW_FLUSH_MS, () => seed.writeRenewals());
+    seed.every(Math.max(250, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () => seed.expireHolds());
+    const usage = await raw.usage();
+    log.info('seed ready', {
+      peer: peerId,
+      files: holds.size,
+      incomplete: seed.incomplete.size,
+      blocks: usage.blocks,
+      bytes: usage.bytes,
+      quota: options.quota,
+      open,
+      ...(open ? { peerQuota: holds.policy.peerQuota, openShare, openTtlMs: holds.policy.ttlMs } : {}),
+      minFree: disk.minFree,
+    });
     return seed;
   }
 
-  /** Roots of the files this seed holds whole. */
+  /** Roots of the files this seed holds whole (and announces). */
   heldFiles(): BlockId[] {
-    return [...this.files];
+    return [...this.whole];
+  }
+
+  /** The record of a held file (owners, expiry, size), whole or not. */
+  heldFile(root: BlockId): HeldFile | undefined {
+    return this.holds.get(root);
+  }
+
+  private every(ms: number, task: () => Promise<void>): void {
+    const timer = setInterval(() => void task().catch((error) => this.faults.report('housekeeping', error)), ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  /**
+   * Reads the held-file records and squares them with the pins: an upload pin is left over from a
+   * run that ended; a file pin without a record is a commit that never finished (undone), unless
+   * there were no records at all (a data folder from before them: those files are kept for good).
+   * Then checks each file is whole, expires what is due, and repairs the rest.
+   */
+  private async loadHeld(): Promise<void> {
+    const { files, existed, skipped } = await this.records.load();
+    if (skipped > 0) this.log.warn('held-file records that failed their checks were left out', { skipped });
+    const recorded = new Map(files.map((f) => [f.root, f]));
+    const pinned = new Set<BlockId>();
+    for (const name of await this.store.pins()) {
+      if (name.startsWith(UPLOAD_PIN)) await this.store.unpin(name);
+      else {
+        const root = filePinRoot(name);
+        if (root) pinned.add(root);
+      }
+    }
+    const kept: Promise<void>[] = [];
+    for (const root of pinned) {
+      if (recorded.has(root)) continue;
+      if (existed) {
+        await this.store.unpin(filePin(root));
+        this.log.info('undid a commit that did not finish', { root });
+        continue;
+      }
+      kept.push(this.records.put(this.holds.keep(root, this.pinnedBytes(root))));
+    }
+    await Promise.all(kept);
+    if (!existed && pinned.size > 0) {
+      this.log.info('files stored before owners were recorded are kept for good', { files: pinned.size });
+    }
+    for (const file of files) {
+      if (!pinned.has(file.root)) {
+        await this.records.delete(file.root);
+        this.log.warn('a held-file record had no pinned blocks and was dropped', { root: file.root });
+        continue;
+      }
+      this.holds.set(file.root, file);
+    }
+    await this.expireHolds();
+    for (const root of this.holds.roots()) {
+      if (this.missingBlocks(root).length === 0) this.whole.add(root);
+      else {
+        this.incomplete.add(root);
+        this.scheduleRepair(root);
+      }
+    }
+  }
+
+  private pinnedBytes(root: BlockId): number {
+    let bytes = 0;
+    for (const id of this.store.pinSet(filePin(root)) ?? []) bytes += this.store.blockSize(id) ?? 0;
+    return bytes;
+  }
+
+  private missingBlocks(root: BlockId): BlockId[] {
+    return [...(this.store.pinSet(filePin(root)) ?? [])].filter((id) => this.store.blockSize(id) === undefined);
+  }
+
+  private mayStore(peer: string): boolean {
+    return !this.options.allow || this.options.allow.includes(peer);
+  }
+
+  /** Whether `peer`'s uploads count as a stranger's: limited, and expiring. */
+  private isLimited(peer: string): boolean {
+    return !this.options.allow?.includes(peer);
+  }
+
+  private refuse(peer: string, reason: RefusalReason, detail: string): StoreRefusedError {
+    return new StoreRefusedError(peer, reason, detail);
   }
 
   private async receiveStore(peer: string, upload: Uint8Array, id: BlockId, bytes: Uint8Array): Promise<void> {
-    if (this.options.allow && !this.options.allow.includes(peer)) {
-      throw new StoreRefusedError(peer, 'not-allowed', 'this seed keeps blocks only for its allow list');
-    }
+    if (!this.mayStore(peer)) throw this.refuse(peer, 'not-allowed', 'this seed keeps blocks only for its allow list');
     const key = toHex(upload);
+    const stoppedBy = this.stopped.get(key);
+    if (stoppedBy) throw this.refuse(peer, stoppedBy.reason, stoppedBy.detail);
     let entry = this.uploads.get(key);
-    if (entry && entry.peer !== peer) throw new StoreRefusedError(peer, 'unknown-upload', 'that upload belongs to another peer');
+    if (entry && entry.peer !== peer) throw this.refuse(peer, 'unknown-upload', 'that upload belongs to another peer');
     if (!entry) {
-      entry = { peer, ids: new Set(), lastActive: Date.now() };
+      const busy = this.uploadRefusal(peer);
+      if (busy) throw this.refuse(peer, 'busy', busy);
+      entry = {
+        key,
+        peer,
+        open: this.isLimited(peer),
+        ids: new Map(),
+        written: new Set(),
+        bytes: 0,
+        lastActive: Date.now(),
+        ended: false,
+      };
       this.uploads.set(key, entry);
       this.log.info('upload started', { peer, upload: key });
     }
     entry.lastActive = Date.now();
-    // Pinned before it is written, so the quota counts it and eviction cannot take it meanwhile.
-    await this.store.pin(UPLOAD_PIN + key, [id]);
-    await this.store.put(id, bytes);
-    entry.ids.add(id);
+    if (!entry.ids.has(id)) {
+      const charge = Math.max(bytes.length, MIN_BLOCK_CHARGE);
+      if (entry.open) {
+        const refusal = this.holds.refusal(peer, { peer: charge, open: charge });
+        if (refusal) return this.stop(entry, 'quota', refusal);
+      }
+      // Counted at once (no await since the check), so concurrent blocks cannot all pass it.
+      entry.ids.set(id, charge);
+      entry.bytes += charge;
+      this.holds.reserve(peer, charge, entry.open);
+      const low = await this.disk.refusal(bytes.length, entry.ids.size === 1);
+      if (low) return this.stop(entry, 'unavailable', low);
+      if (entry.ended) throw this.lateBlock(entry);
+    }
+    if (entry.ended) throw this.lateBlock(entry);
+    const had = this.store.blockSize(id) !== undefined;
+    let failure: Refusal | undefined;
+    try {
+      // Pinned before it is written, so the quota counts it and eviction cannot take it meanwhile.
+      await this.store.pin(UPLOAD_PIN + key, [id]);
+      await this.store.put(id, bytes);
+    } catch (error) {
+      if (error instanceof QuotaError) failure = { reason: 'quota', detail: error.message };
+      else if (!isLocalFault(error)) throw error;
+      else {
+        this.faults.report('store', error, { peer, upload: key, block: id });
+        failure = { reason: 'unavailable', detail: SEED_UNAVAILABLE };
+      }
+    }
+    if (!failure && !had) {
+      entry.written.add(id);
+      this.disk.wrote(bytes.length);
+    }
+    if (entry.ended) {
+      // The upload ended (stopped or committed) while this block was on its way: its pin, made
+      // again just now, goes, and so does the block if nothing else keeps it.
+      await this.dropUploadBlocks(entry, failure || had ? [] : [id]);
+      throw this.lateBlock(entry);
+    }
+    if (failure) return this.stop(entry, failure.reason, failure.detail);
+  }
+
+  /** Why `peer` may not start another upload now (too many in progress), or undefined. */
+  private uploadRefusal(peer: string): string | undefined {
+    if (this.uploads.size >= MAX_UPLOADS) return 'the seed has too many uploads in progress; try again later';
+    let mine = 0;
+    for (const upload of this.uploads.values()) if (upload.peer === peer) mine++;
+    if (mine >= MAX_UPLOADS_PER_PEER) return `at most ${MAX_UPLOADS_PER_PEER} uploads in progress per peer`;
+    return undefined;
+  }
+
+  /** The answer to a block that arrives for an upload that has ended. */
+  private lateBlock(entry: Upload): StoreRefusedError {
+    const stoppedBy = this.stopped.get(entry.key);
+    return stoppedBy
+      ? this.refuse(entry.peer, stoppedBy.reason, stoppedBy.detail)
+      : this.refuse(entry.peer, 'unknown-upload', 'that upload has ended; start a new one');
+  }
+
+  /** Stops an upload (refused or failed), releases what it holds, and throws the refusal. */
+  private async stop(entry: Upload, reason: RefusalReason, detail: string): Promise<never> {
+    await this.release(entry, { reason, detail });
+    throw this.refuse(entry.peer, reason, detail);
+  }
+
+  /**
+   * Ends an upload that will not be committed: its pin goes, the blocks it brought that nothing
+   * else pins are deleted (a failed upload leaves no debris), and its later blocks are refused.
+   */
+  private async release(entry: Upload, why: Refusal): Promise<void> {
+    if (entry.ended) return;
+    entry.ended = true;
+    this.uploads.delete(entry.key);
+    this.stopped.set(entry.key, why);
+    if (this.stopped.size > MAX_STOPPED_UPLOADS) this.stopped.delete(this.stopped.keys().next().value!);
+    this.holds.unreserve(entry.peer, entry.bytes, entry.open);
+    const dropped = await this.dropUploadBlocks(entry, [...entry.written]);
+    this.log.info('upload released', {
+      peer: entry.peer,
+      upload: entry.key,
+      reason: why.reason,
+      blocks: entry.ids.size,
+      dropped,
+    });
+  }
+
+  private async dropUploadBlocks(entry: Upload, ids: BlockId[]): Promise<number> {
+    let dropped = 0;
+    try {
+      await this.store.unpin(UPLOAD_PIN + entry.key);
+      for (const id of ids) if (!this.store.isPinned(id) && (await this.store.delete(id))) dropped++;
+    } catch (error) {
+      this.faults.report('release', error, { upload: entry.key });
+    }
+    return dropped;
   }
 
   private async receiveCommit(peer: string, upload: Uint8Array, root: BlockId): Promise<void> {
+    if (!this.mayStore(peer)) throw this.refuse(peer, 'not-allowed', 'this seed keeps blocks only for its allow list');
     const key = toHex(upload);
     const entry = this.uploads.get(key);
-    if (!entry || entry.peer !== peer) throw new StoreRefusedError(peer, 'unknown-upload', 'no such upload from this peer');
-    if (!entry.ids.has(root)) throw new StoreRefusedError(peer, 'bad-block', 'the root block was never stored');
-    await this.store.pin(FILE_PIN + root, entry.ids);
-    await this.store.unpin(UPLOAD_PIN + key);
-    this.uploads.delete(key);
-    this.files.add(root);
-    this.swarm.announce([root]);
-    this.log.info('file stored', { peer, root, blocks: entry.ids.size });
+    if (!entry) {
+      const stoppedBy = this.stopped.get(key);
+      if (stoppedBy) throw this.refuse(peer, stoppedBy.reason, stoppedBy.detail);
+      return this.renew(peer, root);
+    }
+    if (entry.peer !== peer) throw this.refuse(peer, 'unknown-upload', 'no such upload from this peer');
+    entry.lastActive = Date.now();
+    try {
+      const check = await this.checkFile(root);
+      if (!check) return await this.stop(entry, 'bad-block', 'the committed root is not the root of a Mycel file');
+      if (check.missing > 0) {
+        const detail =
+          check.total === 0
+            ? 'the seed does not hold the root block, and keeps only whole files'
+            : `the seed lacks ${check.atLeast ? 'at least ' : ''}${check.missing} of the file's ${check.total} blocks, and keeps only whole files`;
+        return await this.stop(entry, 'incomplete', detail);
+      }
+      const expires = entry.open;
+      if (!this.holds.hasRoomForOwner(peer, root))
+        return await this.stop(entry, 'quota', 'this file is kept for as many peers as the seed allows');
+      if (entry.open) {
+        // The upload's own bytes turn into the file's: only the difference is new.
+        const cost = this.holds.costOfHold(peer, root, check.bytes, expires);
+        const refusal = this.holds.refusal(peer, { peer: cost.peer - entry.bytes, open: cost.open - entry.bytes });
+        if (refusal) return await this.stop(entry, 'quota', refusal);
+      }
+      // The upload's bytes become the file's: uncounted first, so the two are never counted at once.
+      this.holds.unreserve(peer, entry.bytes, entry.open);
+      let kept: boolean;
+      try {
+        kept = await this.keepFile(root, check.ids, check.bytes, peer, expires);
+      } catch (error) {
+        this.holds.reserve(peer, entry.bytes, entry.open);
+        throw error;
+      }
+      if (!kept) {
+        this.holds.reserve(peer, entry.bytes, entry.open);
+        return await this.stop(
+          entry,
+          'incomplete',
+          'blocks of the file were dropped while it was committed; send it again',
+        );
+      }
+      entry.ended = true;
+      this.uploads.delete(key);
+      // A held file that was missing blocks is whole again: this upload brought them back.
+      if (this.incomplete.has(root)) this.markWhole(root);
+      await this.store.unpin(UPLOAD_PIN + key).catch((error) => this.faults.report('release', error, { upload: key }));
+      this.log.info('file stored', { peer, root, blocks: check.ids.size, bytes: check.bytes, expires });
+    } catch (error) {
+      if (!isLocalFault(error)) throw error;
+      this.faults.report('commit', error, { peer, upload: key, root });
+      await this.release(entry, { reason: 'unavailable', detail: SEED_UNAVAILABLE });
+      throw this.refuse(peer, 'unavailable', SEED_UNAVAILABLE);
+    }
+  }
+
+  /** A commit of a held root under a new upload id: renews `peer`'s hold (making it an owner). */
+  private async renew(peer: string, root: BlockId): Promise<void> {
+    const held = this.holds.get(root);
+    if (!held) {
+      throw this.refuse(
+        peer,
+        'unknown-upload',
+        'no such upload, and this seed does not hold that file (files of peers not on its allow list expire unless renewed)',
+      );
+    }
+    const expires = this.isLimited(peer);
+    const mine = held.owners.find((o) => o.peer === peer);
+    if (mine && Date.now() - mine.renewedAt < Math.min(RENEW_WRITE_GAP_MS, this.holds.policy.ttlMs / 10)) {
+      // Renewed a moment ago: written with the next flush, not now.
+      this.holds.hold(root, held.bytes, peer, expires);
+      this.unwritten.add(root);
+      this.log.info('file renewed', { peer, root });
+      if (this.incomplete.has(root))
+        throw this.refuse(
+          peer,
+          'incomplete',
+          'the seed is missing blocks of this file and is repairing it; renewed all the same',
+        );
+      return;
+    }
+    if (!this.holds.hasRoomForOwner(peer, root))
+      throw this.refuse(peer, 'quota', 'this file is kept for as many peers as the seed allows');
+    if (expires) {
+      const refusal = this.holds.refusal(peer, this.holds.costOfHold(peer, root, held.bytes, expires));
+      if (refusal) throw this.refuse(peer, 'quota', refusal);
+    }
+    try {
+      await this.keepFile(root, undefined, held.bytes, peer, expires);
+    } catch (error) {
+      if (!isLocalFault(error)) throw error;
+      this.faults.report('renew', error, { peer, root });
+      throw this.refuse(peer, 'unavailable', SEED_UNAVAILABLE);
+    }
+    this.log.info('file renewed', { peer, root });
+    if (this.incomplete.has(root))
+      throw this.refuse(
+        peer,
+        'incomplete',
+        'the seed is missing blocks of this file and is repairing it; renewed all the same',
+      );
+  }
+
+  /**
+   * Pins (for a new file) and records `peer` as an owner, durably, before anyone is told; undone if
+   * either fails. Announces a file new to the seed. False (nothing kept) if a block of a new file
+   * went missing since it was checked (it was unpinned cache, and evicted meanwhile).
+   */
+  private async keepFile(
+    root: BlockId,
+    ids: Set<BlockId> | undefined,
+    bytes: number,
+    peer: string,
+    expires: boolean,
+  ): Promise<boolean> {
+    const before = this.holds.get(root);
+    const pin = filePin(root);
+    try {
+      if (!before && ids) {
+        await this.store.pin(pin, ids);
+        if (this.missingBlocks(root).length > 0) {
+          await this.store.unpin(pin);
+          return false;
+        }
+      }
+      await this.records.put(this.holds.hold(root, bytes, peer, expires));
+    } catch (error) {
+      this.holds.set(root, before);
+      if (!before) {
+        await this.store.unpin(pin).catch(() => {
+          // The commit's own error is the one to report; a pin without a record is undone at start.
+        });
+      }
+      throw error;
+    }
+    if (!before) {
+      this.whole.add(root);
+      this.swarm.announce([root]);
+    }
+    return true;
+  }
+
+  /**
+   * Lists the file `root` from the store, without the key: undefined if `root` is not a file's root
+   * (or is damaged); else how many of its blocks are missing. Reads only the root and the index
+   * blocks the store holds (a missing one counts with every id it would list). It stops once it
+   * has listed more ids than the store holds blocks, plus one index block's worth: such a file
+   * cannot be whole, and a root declaring millions of ids costs no more than that (`atLeast`).
+   */
+  private async checkFile(root: BlockId): Promise<FileCheck | undefined> {
+    const rootBytes = await this.store.get(root);
+    if (!rootBytes) return { total: 0, missing: 1, atLeast: false, ids: new Set(), bytes: 0 };
+    let structure;
+    try {
+      structure = decodeRootStructure(root, rootBytes);
+    } catch (error) {
+      if (isLocalFault(error)) throw error;
+      return undefined;
+    }
+    const indexed = structure.layout === 'indexed';
+    const total = structure.blockCount + (indexed ? structure.refCount : 0) + 1;
+    const budget = (await this.store.usage()).blocks + IDS_PER_INDEX_BLOCK;
+    const ids = new Set<BlockId>();
+    let missing = 0;
+    let bytes = 0;
+    let listed = 0;
+    const add = (id: BlockId) => {
+      listed++;
+      const size = this.store.blockSize(id);
+      if (size === undefined) missing++;
+      else if (!ids.has(id)) {
+        ids.add(id);
+        bytes += size;
+      }
+    };
+    const backend = defaultBackend();
+    const getBlock = async (id: BlockId) => {
+      const block = await this.store.get(id);
+      if (!block) throw new BlockMissingError(id);
+      return block;
+    };
+    for (let j = 0; j < structure.refCount; j++) {
+      if (listed > budget) {
+        return { total, missing: Math.max(missing, total - (budget - IDS_PER_INDEX_BLOCK)), atLeast: true, ids, bytes };
+      }
+      const ref = refAt(structure, j);
+      if (!indexed) {
+        add(ref);
+        continue;
+      }
+      if (this.store.blockSize(ref) === undefined) {
+        missing += 1 + idsInIndexBlock(structure.blockCount, j, DEFAULT_ID_LAYOUT);
+        continue;
+      }
+      let packed: Uint8Array;
+      try {
+        packed = await fetchIndexIds(root, structure, j, getBlock, backend, DEFAULT_ID_LAYOUT, undefined);
+      } catch (error) {
+        if (isLocalFault(error)) throw error;
+        if (error instanceof BlockMissingError) {
+          missing += 1 + idsInIndexBlock(structure.blockCount, j, DEFAULT_ID_LAYOUT);
+          continue;
+        }
+        return undefined;
+      }
+      add(ref);
+      for (const id of unpackIds(packed)) add(id);
+    }
+    add(root);
+    return { total, missing, atLeast: false, ids, bytes };
+  }
+
+  /** Writes renewals kept in memory. */
+  private async writeRenewals(): Promise<void> {
+    const files = [...this.unwritten].map((root) => this.holds.get(root)).filter((f): f is HeldFile => f !== undefined);
+    this.unwritten.clear();
+    // Put together: the records batch them into one or two writes.
+    await Promise.all(
+      files.map((file) =>
+        this.records.put(file).catch((error) => this.faults.report('renew', error, { root: file.root })),
+      ),
+    );
+  }
+
+  /** Ends holds past their expiry; a file nobody holds any more is unpinned and withdrawn. */
+  private async expireHolds(): Promise<void> {
+    const { changed, dropped } = this.holds.expire();
+    await Promise.all(
+      changed.map((file) =>
+        this.records.put(file).catch((error) => this.faults.report('expire', error, { root: file.root })),
+      ),
+    );
+    if (dropped.length === 0) return;
+    for (const file of dropped) {
+      this.whole.delete(file.root);
+      this.incomplete.delete(file.root);
+      this.unwritten.delete(file.root);
+      clearTimeout(this.retries.get(file.root));
+      this.retries.delete(file.root);
+    }
+    this.swarm.withdraw(dropped.map((f) => f.root));
+    // Forgotten before unpinned: a crash in between leaves a pin without a record, undone at start.
+    await Promise.all(
+      dropped.map((f) =>
+        this.records.delete(f.root).catch((error) => this.faults.report('expire', error, { root: f.root })),
+      ),
+    );
+    for (const file of dropped) {
+      await this.store
+        .unpin(filePin(file.root))
+        .catch((error) => this.faults.report('expire', error, { root: file.root }));
+      this.log.info('file expired', { root: file.root, bytes: file.bytes });
+    }
   }
 
   private async dropIdleUploads(): Promise<void> {
     const now = Date.now();
-    for (const [key, upload] of this.uploads) {
+    for (const upload of [...this.uploads.values()]) {
       if (now - upload.lastActive < UPLOAD_IDLE_TTL_MS) continue;
-      this.uploads.delete(key);
-      await this.store.unpin(UPLOAD_PIN + key).catch(() => {});
-      this.log.info('abandoned upload released', { peer: upload.peer, upload: key, blocks: upload.ids.size });
+      upload.ended = true;
+      this.uploads.delete(upload.key);
+      this.holds.unreserve(upload.peer, upload.bytes, upload.open);
+      // Its blocks stay as evictable cache: a slow uploader's next attempt may reuse them.
+      await this.store
+        .unpin(UPLOAD_PIN + upload.key)
+        .catch((error) => this.faults.report('release', error, { upload: upload.key }));
+      this.log.info('abandoned upload released', { peer: upload.peer, upload: upload.key, blocks: upload.ids.size });
     }
   }
 
+  /** A pinned block is gone (rotted, vanished, unreadable): repair every held file naming it. */
+  private blockLost(id: BlockId): void {
+    for (const root of this.holds.roots()) {
+      if (this.store.pinSet(filePin(root))?.has(id)) this.scheduleRepair(root);
+    }
+  }
+
+  private scheduleRepair(root: BlockId): void {
+    if (this.closed) return;
+    const running = this.repairs.get(root);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    if (this.repairQueue.includes(root)) return;
+    this.repairQueue.push(root);
+    this.pumpRepairs();
+  }
+
+  private pumpRepairs(): void {
+    while (this.repairs.size < HEAL_CONCURRENCY && this.repairQueue.length > 0 && !this.closed) {
+      const root = this.repairQueue.shift()!;
+      const state = { again: false };
+      this.repairs.set(root, state);
+      void this.repair(root)
+        .catch((error) => this.faults.report('repair', error, { root }))
+        .finally(() => {
+          this.repairs.delete(root);
+          if (state.again && this.holds.has(root)) this.scheduleRepair(root);
+          this.pumpRepairs();
+        });
+    }
+  }
+
+  /**
+   * Fetches the blocks of `root` the store lost from the file's other holders. Whole again: the
+   * file is (or stays) announced. Not: it is withdrawn, and tried again in HEAL_RETRY_MS.
+   */
+  private async repair(root: BlockId): Promise<void> {
+    clearTimeout(this.retries.get(root));
+    this.retries.delete(root);
+    if (!this.holds.has(root)) return;
+    const missing = this.missingBlocks(root);
+    if (missing.length === 0) return this.markWhole(root);
+    this.log.warn('repairing a file: fetching lost blocks from other holders', { root, blocks: missing.length });
+    const abort = new AbortController();
+    this.aborts.add(abort);
+    const deadline = setTimeout(
+      () => abort.abort(new TimeoutError(`repairing file ${root}`, HEAL_DEADLINE_MS)),
+      HEAL_DEADLINE_MS,
+    );
+    const store = new GuardedStore(this.store.inner, {
+      onReadFault: (id, error, lasting) => this.faults.report('read', error, { block: id, dropped: lasting }),
+      onPinnedMissing: () => {
+        // This repair is what brings missing blocks back.
+      },
+      // A write that fails here fails again on the next try: stop at once rather than loop.
+      onWriteFault: (id, error) => {
+        this.faults.report('repair', error, { root, block: id });
+        abort.abort(error);
+      },
+    });
+    const fetcher = new BlockFetcher({
+      swarm: this.swarm,
+      store,
+      topic: root,
+      signal: abort.signal,
+      noHolderTimeoutMs: HEAL_NO_HOLDER_MS,
+      log: this.log,
+    });
+    try {
+      await fetcher.fetchAll(missing);
+    } catch (error) {
+      if (this.closed || !this.holds.has(root)) return;
+      this.markIncomplete(root, this.missingBlocks(root).length, error as Error);
+      return;
+    } finally {
+      clearTimeout(deadline);
+      this.aborts.delete(abort);
+      fetcher.stop();
+    }
+    if (this.missingBlocks(root).length > 0) {
+      const missingNow = this.missingBlocks(root);
+      this.markIncomplete(
+        root,
+        missingNow.length,
+        new BlockMissingError(missingNow[0]!, 'it went missing again during the repair'),
+      );
+      return;
+    }
+    this.log.info('file repaired', { root, blocks: missing.length });
+    this.markWhole(root);
+  }
+
+  private markWhole(root: BlockId): void {
+    this.incomplete.delete(root);
+    if (this.whole.has(root)) return;
+    this.whole.add(root);
+    this.swarm.announce([root]);
+  }
+
+  private markIncomplete(root: BlockId, missing: number, error: Error): void {
+    this.incomplete.add(root);
+    if (this.whole.delete(root)) this.swarm.withdraw([root]);
+    this.log.error('file withdrawn: blocks of it are lost and no other holder gave them back', {
+      root,
+      missing,
+      error: error.message,
+      retryInMs: HEAL_RETRY_MS,
+    });
+    const timer = setTimeout(() => this.scheduleRepair(root), HEAL_RETRY_MS);
+    timer.unref();
+    this.retries.set(root, timer);
+  }
+
   async close(): Promise<void> {
-    clearInterval(this.sweep);
+    this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    for (const timer of this.retries.values()) clearTimeout(timer);
+    for (const abort of this.aborts) abort.abort(new ClosedError('seed'));
     this.swarm.close();
+    await this.writeRenewals();
+    await this.records.close();
     await this.store.close();
   }
 }

@@ -137,6 +137,10 @@ export class Ledger {
     return true;
   }
 
+  pinSet(name: string): ReadonlySet<BlockId> | undefined {
+    return this.pinSets.get(name);
+  }
+
   pinNames(): string[] {
     return [...this.pinSets.keys()];
   }

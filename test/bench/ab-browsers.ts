@@ -44,14 +44,20 @@ interface Run {
   receiverCpu: number;
 }
 
-const cpuMs = (before: Map<number, { seconds: number; type: string }>, after: Map<number, { seconds: number; type: string }>) =>
-  [...cpuUsed(before, after).values()].reduce((s, p) => s + p.ms, 0);
+const cpuMs = (
+  before: Map<number, { seconds: number; type: string }>,
+  after: Map<number, { seconds: number; type: string }>,
+) => [...cpuUsed(before, after).values()].reduce((s, p) => s + p.ms, 0);
 
 async function once(root: string, file: string, dir: string, withBare: boolean): Promise<{ ours: Run; bare?: Run }> {
   const port = await freePort();
   const seed = scenario === 'seed';
   const srv = seed
-    ? server(root, ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', path.join(dir, 'seed')], '"seed ready"')
+    ? server(
+        root,
+        ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', path.join(dir, 'seed')],
+        '"seed ready"',
+      )
     : server(root, ['signal', '--port', String(port), '--host', '127.0.0.1'], '"listening"');
   const peers: Peer[] = [];
   try {
@@ -81,7 +87,7 @@ async function once(root: string, file: string, dir: string, withBare: boolean):
     const bare = await barePages(a, b, bytes, 'discard');
     return { ours, bare: { mbps: bare.mbps, cpu: bare.cpu.total, receiverCpu: bare.cpu.receiver } };
   } finally {
-    for (const peer of peers) await peer.close().catch(() => {});
+    for (const peer of peers) await peer.close().catch(() => undefined); // a browser already gone has nothing left to close
     srv.child.kill();
     await fs.rm(path.join(dir, 'a'), { recursive: true, force: true });
     await fs.rm(path.join(dir, 'b'), { recursive: true, force: true });
@@ -103,12 +109,20 @@ try {
       results[i]!.push(ours);
       if (b) bare.push(b);
     }
-    console.error(`round ${r + 1}: ${results.map((x) => x.at(-1)!.mbps.toFixed(1)).join(' / ')}${bare.length ? ` / bare ${bare.at(-1)!.mbps.toFixed(1)}` : ''} MB/s`);
+    console.error(
+      `round ${r + 1}: ${results.map((x) => x.at(-1)!.mbps.toFixed(1)).join(' / ')}${bare.length ? ` / bare ${bare.at(-1)!.mbps.toFixed(1)}` : ''} MB/s`,
+    );
   }
   const show = (name: string, runs: Run[]) =>
     console.log(
-      `${name.padEnd(16)} ${median(runs.map((x) => x.mbps)).toFixed(1).padStart(6)} MB/s  cpu ${median(runs.map((x) => x.cpu)).toFixed(1).padStart(6)} ms/MB both ends, ` +
-        `${median(runs.map((x) => x.receiverCpu)).toFixed(1).padStart(6)} receiving browser  [${runs.map((x) => x.mbps.toFixed(1)).join(', ')}]`,
+      `${name.padEnd(16)} ${median(runs.map((x) => x.mbps))
+        .toFixed(1)
+        .padStart(6)} MB/s  cpu ${median(runs.map((x) => x.cpu))
+        .toFixed(1)
+        .padStart(6)} ms/MB both ends, ` +
+        `${median(runs.map((x) => x.receiverCpu))
+          .toFixed(1)
+          .padStart(6)} receiving browser  [${runs.map((x) => x.mbps.toFixed(1)).join(', ')}]`,
     );
   roots.forEach((root, i) => show(path.basename(root), results[i]!));
   if (bare.length) show('bare channel', bare);

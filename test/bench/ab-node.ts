@@ -28,13 +28,17 @@ function run(root: string, args: string[], env: Record<string, string> = {}, nod
   let err = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
-  const done = new Promise<{ code: number | null; out: string; err: string }>((resolve) => child.on('close', (code) => resolve({ code, out, err })));
+  const done = new Promise<{ code: number | null; out: string; err: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, out, err })),
+  );
   return { child, done };
 }
 
 async function serve(root: string, dir: string): Promise<{ url: string; pid: number; stop(): void }> {
   const port = await freePort();
-  const proc = run(root, ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dir], { MYCEL_LOG: 'info' });
+  const proc = run(root, ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dir], {
+    MYCEL_LOG: 'info',
+  });
   await new Promise<void>((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`seed of ${root} not ready`)), 30_000);
@@ -59,10 +63,12 @@ interface Run {
 async function ourGet(root: string, link: string, dir: string, seedPid: number): Promise<Run> {
   const window = path.join(dir, 'window.json');
   const seedCpu = new CpuSampler(seedPid);
-  const get = run(root, ['get', link, '-o', path.join(dir, 'out.bin'), '--json', '--cache', path.join(dir, 'cache')], { MYCEL_WRITE_OUT: window }, [
-    '--import',
-    path.join(here, 'write-probe.mjs'),
-  ]);
+  const get = run(
+    root,
+    ['get', link, '-o', path.join(dir, 'out.bin'), '--json', '--cache', path.join(dir, 'cache')],
+    { MYCEL_WRITE_OUT: window },
+    ['--import', path.join(here, 'write-probe.mjs')],
+  );
   const { code, out, err } = await get.done;
   seedCpu.stop();
   if (code !== 0) throw new Error(err);
@@ -71,22 +77,38 @@ async function ourGet(root: string, link: string, dir: string, seedPid: number):
   await fs.rm(path.join(dir, 'out.bin'), { force: true });
   await fs.rm(path.join(dir, 'cache'), { recursive: true, force: true });
   const mb = summary.bytes / 1e6;
-  return { mbps: mb / (summary.transferMs / 1000), ttfbMs: summary.ttfbMs, recvCpu: w.cpuMs / mb, sendCpu: seedCpu.between(w.firstAt, w.lastAt) / mb };
+  return {
+    mbps: mb / (summary.transferMs / 1000),
+    ttfbMs: summary.ttfbMs,
+    recvCpu: w.cpuMs / mb,
+    sendCpu: seedCpu.between(w.firstAt, w.lastAt) / mb,
+  };
 }
 
 async function bare(signalUrl: string): Promise<Run> {
   const script = path.join(here, 'bare-channel.ts');
   const a = newSecret();
-  const sender = spawn(process.execPath, ['--import', 'tsx', script, 'send', signalUrl, toBase64Url(a), String(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sender = spawn(
+    process.execPath,
+    ['--import', 'tsx', script, 'send', signalUrl, toBase64Url(a), String(bytes)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let sOut = '';
   sender.stdout.on('data', (d) => (sOut += d));
   await new Promise<void>((resolve) => sender.stdout.once('data', () => resolve()));
-  const receiver = spawn(process.execPath, ['--import', 'tsx', script, 'recv', signalUrl, toBase64Url(newSecret()), identityFromSecret(a).id, String(bytes)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const receiver = spawn(
+    process.execPath,
+    ['--import', 'tsx', script, 'recv', signalUrl, toBase64Url(newSecret()), identityFromSecret(a).id, String(bytes)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let rOut = '';
   receiver.stdout.on('data', (d) => (rOut += d));
-  const [rc] = await Promise.all([new Promise((r) => receiver.on('close', r)), new Promise((r) => sender.on('close', r))]);
+  const [rc] = await Promise.all([
+    new Promise((r) => receiver.on('close', r)),
+    new Promise((r) => sender.on('close', r)),
+  ]);
   if (rc !== 0) throw new Error('bare channel failed');
   const r = JSON.parse(rOut.trim());
   const s = JSON.parse(sOut.trim().split('\n').pop()!);
@@ -118,12 +140,22 @@ try {
       if (i < 0) bareRuns.push(await bare(`ws://${new URL(seeds[0]!.url).host}/signal`));
       else results[i]!.push(await ourGet(roots[i]!, links[i]!, path.join(dir), seeds[i]!.pid));
     }
-    console.error(`round ${r + 1}: ${results.map((x) => x.at(-1)!.mbps.toFixed(1)).join(' / ')} / bare ${bareRuns.at(-1)!.mbps.toFixed(1)} MB/s`);
+    console.error(
+      `round ${r + 1}: ${results.map((x) => x.at(-1)!.mbps.toFixed(1)).join(' / ')} / bare ${bareRuns.at(-1)!.mbps.toFixed(1)} MB/s`,
+    );
   }
   const show = (name: string, runs: Run[]) =>
     console.log(
-      `${name.padEnd(28)} ${median(runs.map((x) => x.mbps)).toFixed(1).padStart(6)} MB/s  ttfb ${median(runs.map((x) => x.ttfbMs)).toFixed(0).padStart(5)} ms  ` +
-        `cpu recv ${median(runs.map((x) => x.recvCpu)).toFixed(1).padStart(5)}  send ${median(runs.map((x) => x.sendCpu)).toFixed(1).padStart(5)} ms/MB  ` +
+      `${name.padEnd(28)} ${median(runs.map((x) => x.mbps))
+        .toFixed(1)
+        .padStart(6)} MB/s  ttfb ${median(runs.map((x) => x.ttfbMs))
+        .toFixed(0)
+        .padStart(5)} ms  ` +
+        `cpu recv ${median(runs.map((x) => x.recvCpu))
+          .toFixed(1)
+          .padStart(5)}  send ${median(runs.map((x) => x.sendCpu))
+          .toFixed(1)
+          .padStart(5)} ms/MB  ` +
         `[${runs.map((x) => x.mbps.toFixed(1)).join(', ')}]`,
     );
   roots.forEach((root, i) => show(path.basename(root), results[i]!));

@@ -180,7 +180,7 @@ function medianTransfer(runs: Transfer[]): Transfer {
 export async function downloadToDisk(
   page: Page,
   bytes: number,
-  onEvent: () => Promise<void> = async () => {},
+  onEvent: () => Promise<void> = () => Promise.resolve(),
 ): Promise<{ eventSeconds: number; savedSeconds: number }> {
   const event = page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS });
   const started = performance.now();
@@ -201,27 +201,35 @@ function sampleRenderer(pid: number, page: Page): { stop(): Promise<RendererMemo
   const beforeMB = rssMB(pid);
   const series: number[] = [];
   let jsHeapPeak = 0;
-  const cdp = page.context().newCDPSession(page).then(async (session) => {
-    await session.send('Performance.enable');
-    return session;
-  });
+  const cdp = page
+    .context()
+    .newCDPSession(page)
+    .then(async (session) => {
+      await session.send('Performance.enable');
+      return session;
+    });
   const timer = setInterval(() => {
     series.push(rssMB(pid));
-    void cdp
+    cdp
       .then((session) => session.send('Performance.getMetrics'))
       .then(({ metrics }) => {
         const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
         jsHeapPeak = Math.max(jsHeapPeak, heap / 1e6);
       })
-      .catch(() => {});
+      .catch(() => undefined); // a sample missed while the page navigates: the next one counts
   }, 100);
   return {
     async stop() {
       clearInterval(timer);
       series.push(rssMB(pid));
-      await (await cdp).detach().catch(() => {});
+      await (await cdp).detach().catch(() => undefined); // the page may have closed its session first
       const half = series.slice(0, Math.max(1, Math.round(series.length / 2)));
-      return { beforeMB, peakMB: Math.max(0, ...series), halfwayPeakMB: Math.max(0, ...half), jsHeapPeakMB: jsHeapPeak };
+      return {
+        beforeMB,
+        peakMB: Math.max(0, ...series),
+        halfwayPeakMB: Math.max(0, ...half),
+        jsHeapPeakMB: jsHeapPeak,
+      };
     },
   };
 }
@@ -233,19 +241,38 @@ export interface WindowHooks {
   after(): Promise<void>;
 }
 
-export async function barePages(sender: Peer, receiver: Peer, bytes: number, mode: BareMode, hooks?: WindowHooks): Promise<Transfer> {
+export async function barePages(
+  sender: Peer,
+  receiver: Peer,
+  bytes: number,
+  mode: BareMode,
+  hooks?: WindowHooks,
+): Promise<Transfer> {
   await installBare(sender.page);
   await installBare(receiver.page);
   const offer = await sender.page.evaluate(() => window.__bare!.offer());
-  const answer = await receiver.page.evaluate(([o, total, m]) => window.__bare!.answer(o, total, m), [offer, bytes, mode] as const);
+  const answer = await receiver.page.evaluate(([o, total, m]) => window.__bare!.answer(o, total, m), [
+    offer,
+    bytes,
+    mode,
+  ] as const);
   await sender.page.evaluate((a) => window.__bare!.accept(a), answer);
   await exchangeCandidates(sender.page, receiver.page);
-  await within(sender.page.evaluate(() => window.__bare!.opened()), 30_000, 'opening the bare channel');
+  await within(
+    sender.page.evaluate(() => window.__bare!.opened()),
+    30_000,
+    'opening the bare channel',
+  );
   const pid = await receiver.renderer();
   await hooks?.before();
   const before = { s: await sender.procs.cpu(), r: await receiver.procs.cpu() };
-  void sender.page.evaluate((total) => window.__bare!.send(total), bytes);
-  const result: BareResult = await within(receiver.page.evaluate(() => window.__bare!.received()), STEP_TIMEOUT_MS, `bare channel (${mode})`);
+  // Not awaited: the receiver's result ends the measurement; a failed send shows as its timeout.
+  sender.page.evaluate((total) => window.__bare!.send(total), bytes).catch(() => undefined);
+  const result: BareResult = await within(
+    receiver.page.evaluate(() => window.__bare!.received()),
+    STEP_TIMEOUT_MS,
+    `bare channel (${mode})`,
+  );
   const after = { s: await sender.procs.cpu(), r: await receiver.procs.cpu() };
   await hooks?.after();
   await sender.page.evaluate(() => window.__bare!.close());
@@ -258,40 +285,70 @@ export async function barePages(sender: Peer, receiver: Peer, bytes: number, mod
 }
 
 async function exchangeCandidates(a: Page, b: Page): Promise<void> {
-  const gathered = (p: Page) => within(p.evaluate(() => window.__bare!.candidates()), 15_000, 'gathering ICE candidates');
+  const gathered = (p: Page) =>
+    within(
+      p.evaluate(() => window.__bare!.candidates()),
+      15_000,
+      'gathering ICE candidates',
+    );
   const [fromA, fromB] = await Promise.all([gathered(a), gathered(b)]);
   await b.evaluate((list) => window.__bare!.addCandidates(list), fromA);
   await a.evaluate((list) => window.__bare!.addCandidates(list), fromB);
 }
 
 /** A bare channel from a Node process (bare-channel.ts send-stdio) to a page, which offers. */
-export async function bareFromNode(receiver: Peer, bytes: number, mode: BareMode, hooks?: WindowHooks): Promise<Transfer> {
+export async function bareFromNode(
+  receiver: Peer,
+  bytes: number,
+  mode: BareMode,
+  hooks?: WindowHooks,
+): Promise<Transfer> {
   const script = path.join(import.meta.dirname, 'bare-channel.ts');
-  const node = spawn(process.execPath, ['--import', 'tsx', script, 'send-stdio', String(bytes)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const node = spawn(process.execPath, ['--import', 'tsx', script, 'send-stdio', String(bytes)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const exited = new Promise<number | null>((resolve) => node.on('close', resolve));
   try {
     let result: ((line: { cpuMs: number }) => void) | undefined;
     const senderDone = new Promise<{ cpuMs: number }>((resolve) => (result = resolve));
     // Signals are relayed one after another, in the order the sender wrote them.
     let relay = Promise.resolve();
-    createInterface({ input: node.stdout! }).on('line', (line) => {
+    createInterface({ input: node.stdout }).on('line', (line) => {
       const message = JSON.parse(line) as { signal?: Record<string, unknown>; cpuMs?: number };
-      if (message.signal) relay = relay.then(() => receiver.page.evaluate((s) => window.__bare!.signal(s), message.signal!)).catch(() => {});
+      if (message.signal)
+        relay = relay
+          .then(() => receiver.page.evaluate((s) => window.__bare!.signal(s), message.signal!))
+          .catch(() => undefined); // a signal the page refuses fails the channel's own timeout
       else result?.(message as { cpuMs: number });
     });
-    const tell = (value: unknown) => node.stdin!.write(JSON.stringify(value) + '\n');
+    const tell = (value: unknown) => node.stdin.write(JSON.stringify(value) + '\n');
     await installBare(receiver.page);
-    const offer = await receiver.page.evaluate(([total, m]) => window.__bare!.offerToReceive(total, m), [bytes, mode] as const);
+    const offer = await receiver.page.evaluate(([total, m]) => window.__bare!.offerToReceive(total, m), [
+      bytes,
+      mode,
+    ] as const);
     tell(offer);
-    for (const candidate of await within(receiver.page.evaluate(() => window.__bare!.candidates()), 15_000, 'gathering ICE candidates')) {
+    for (const candidate of await within(
+      receiver.page.evaluate(() => window.__bare!.candidates()),
+      15_000,
+      'gathering ICE candidates',
+    )) {
       tell({ candidate });
     }
-    await within(receiver.page.evaluate(() => window.__bare!.opened()), 30_000, 'opening the bare channel from Node');
+    await within(
+      receiver.page.evaluate(() => window.__bare!.opened()),
+      30_000,
+      'opening the bare channel from Node',
+    );
     const pid = await receiver.renderer();
     await hooks?.before();
     const before = await receiver.procs.cpu();
     tell({ go: true });
-    const got: BareResult = await within(receiver.page.evaluate(() => window.__bare!.received()), STEP_TIMEOUT_MS, `bare channel from Node (${mode})`);
+    const got: BareResult = await within(
+      receiver.page.evaluate(() => window.__bare!.received()),
+      STEP_TIMEOUT_MS,
+      `bare channel from Node (${mode})`,
+    );
     const after = await receiver.procs.cpu();
     await hooks?.after();
     const sent = await within(senderDone, 30_000, 'the bare sender to report');
@@ -307,7 +364,9 @@ export async function bareFromNode(receiver: Peer, bytes: number, mode: BareMode
   }
 }
 
-export async function browserBench(options: { transferBytes?: number; addBytes?: number; rounds?: number } = {}): Promise<BrowserFigures> {
+export async function browserBench(
+  options: { transferBytes?: number; addBytes?: number; rounds?: number } = {},
+): Promise<BrowserFigures> {
   const transferBytes = options.transferBytes ?? 128 * MiB;
   const addBytes = options.addBytes ?? GiB;
   const rounds = options.rounds ?? 3;
@@ -353,7 +412,11 @@ export async function browserBench(options: { transferBytes?: number; addBytes?:
       app.push({
         mbps: transferBytes / 1e6 / t.savedSeconds,
         bytes: transferBytes,
-        cpu: split(transferBytes, { before: before.b, after: after.b, page: pid }, { before: before.a, after: after.a }),
+        cpu: split(
+          transferBytes,
+          { before: before.b, after: after.b, page: pid },
+          { before: before.a, after: after.a },
+        ),
       });
       appFetch.push(transferBytes / 1e6 / t.eventSeconds);
       bare.push(await barePages(a, b, transferBytes, 'discard'));
@@ -370,16 +433,26 @@ export async function browserBench(options: { transferBytes?: number; addBytes?:
     const addFile = path.join(dir, 'add.bin');
     await writeGeneratedFile(addFile, addBytes, 4);
     const seedPort = await freePort();
-    seedServer = startMycel(['serve', '--port', String(seedPort), '--host', '127.0.0.1', '--data', path.join(dir, 'seed')]);
+    seedServer = startMycel([
+      'serve',
+      '--port',
+      String(seedPort),
+      '--host',
+      '127.0.0.1',
+      '--data',
+      path.join(dir, 'seed'),
+    ]);
     await seedServer.waitForLine(logged('seed ready'));
     const seedUrl = `http://localhost:${seedPort}/`;
 
     const adder = await launch('adder', seedUrl);
     await connected(adder.page);
     let sampling = sampleRenderer(await adder.renderer(), adder.page);
-    let started = performance.now();
+    const started = performance.now();
     await adder.page.getByLabel('Add files').setInputFiles(addFile);
-    const bigLink = await adder.page.getByRole('textbox', { name: 'Share link' }).inputValue({ timeout: STEP_TIMEOUT_MS });
+    const bigLink = await adder.page
+      .getByRole('textbox', { name: 'Share link' })
+      .inputValue({ timeout: STEP_TIMEOUT_MS });
     const addSeconds = (performance.now() - started) / 1000;
     const add = await sampling.stop();
     await retire(adder);
@@ -429,7 +502,7 @@ export async function browserBench(options: { transferBytes?: number; addBytes?:
       stream,
     };
   } finally {
-    for (const peer of open) await peer.close().catch(() => {});
+    for (const peer of open) await peer.close().catch(() => undefined); // a browser already gone has nothing left to close
     await server.kill();
     await seedServer?.kill();
     await fs.rm(dir, { recursive: true, force: true });

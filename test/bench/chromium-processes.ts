@@ -31,7 +31,10 @@ export class ChromiumProcesses {
   async rendererOf(page: Page): Promise<number> {
     await this.browser.startTracing(page, { categories: ['disabled-by-default-devtools.timeline', '__metadata'] });
     const trace = JSON.parse((await this.browser.stopTracing()).toString('utf8')) as {
-      traceEvents: { name: string; args?: { data?: { frames?: { processId: number; isOutermostMainFrame?: boolean }[] } } }[];
+      traceEvents: {
+        name: string;
+        args?: { data?: { frames?: { processId: number; isOutermostMainFrame?: boolean }[] } };
+      }[];
     };
     for (const event of trace.traceEvents) {
       if (event.name !== 'TracingStartedInBrowser') continue;
@@ -51,7 +54,7 @@ export class ChromiumProcesses {
   }
 
   async close(): Promise<void> {
-    await this.session.detach().catch(() => {});
+    await this.session.detach().catch(() => undefined); // the page may have closed its session first
   }
 }
 

@@ -70,7 +70,8 @@ export function summarize(profile: Profile, functions: string[] = []): ProfileSu
 
 export function printSummary(summary: ProfileSummary, perMB?: number, top = 25): void {
   const rows = [...summary.selfMs].sort((a, b) => b[1] - a[1]).slice(0, top);
-  const fmt = (ms: number) => `${ms.toFixed(0).padStart(7)} ms${perMB ? `  ${(ms / perMB).toFixed(2).padStart(6)} ms/MB` : ''}`;
+  const fmt = (ms: number) =>
+    `${ms.toFixed(0).padStart(7)} ms${perMB ? `  ${(ms / perMB).toFixed(2).padStart(6)} ms/MB` : ''}`;
   console.log(`sampled ${summary.totalMs.toFixed(0)} ms`);
   for (const [bucket, ms] of rows) console.log(`${fmt(ms)}  ${bucket}`);
   for (const [name, ms] of summary.inclusiveMs) console.log(`${fmt(ms)}  [inclusive] ${name}`);

@@ -23,16 +23,86 @@ interface Config {
 
 const K = 1024;
 const CONFIGS: Config[] = [
-  { name: '1 channel, 64 KiB msgs, low 64 KiB / high 256 KiB (bench bare until now)', pcs: 1, channels: 1, message: 64 * K, low: 64 * K, high: 256 * K },
-  { name: '1 channel, 64 KiB msgs, low 64 KiB / high 512 KiB (app link)', pcs: 1, channels: 1, message: 64 * K, low: 64 * K, high: 512 * K },
-  { name: '1 channel, 16 KiB msgs, low 64 KiB / high 256 KiB', pcs: 1, channels: 1, message: 16 * K, low: 64 * K, high: 256 * K },
-  { name: '1 channel, 64 KiB msgs, low 256 KiB / high 1 MiB', pcs: 1, channels: 1, message: 64 * K, low: 256 * K, high: 1024 * K },
-  { name: '1 channel, 64 KiB msgs, low 1 MiB / high 4 MiB', pcs: 1, channels: 1, message: 64 * K, low: 1024 * K, high: 4096 * K },
-  { name: '1 channel, 64 KiB msgs, low 2 MiB / high 8 MiB (Chromium refuses sends past 16 MiB queued)', pcs: 1, channels: 1, message: 64 * K, low: 2048 * K, high: 8192 * K },
-  { name: '1 channel, 256 KiB msgs, low 1 MiB / high 4 MiB', pcs: 1, channels: 1, message: 256 * K, low: 1024 * K, high: 4096 * K },
-  { name: '2 channels on 1 connection, 64 KiB, 64 KiB / 256 KiB', pcs: 1, channels: 2, message: 64 * K, low: 64 * K, high: 256 * K },
-  { name: '2 channels on 1 connection, 64 KiB, 1 MiB / 4 MiB', pcs: 1, channels: 2, message: 64 * K, low: 1024 * K, high: 4096 * K },
-  { name: '2 connections, 1 channel each, 64 KiB, 64 KiB / 256 KiB', pcs: 2, channels: 1, message: 64 * K, low: 64 * K, high: 256 * K },
+  {
+    name: '1 channel, 64 KiB msgs, low 64 KiB / high 256 KiB (bench bare until now)',
+    pcs: 1,
+    channels: 1,
+    message: 64 * K,
+    low: 64 * K,
+    high: 256 * K,
+  },
+  {
+    name: '1 channel, 64 KiB msgs, low 64 KiB / high 512 KiB (app link)',
+    pcs: 1,
+    channels: 1,
+    message: 64 * K,
+    low: 64 * K,
+    high: 512 * K,
+  },
+  {
+    name: '1 channel, 16 KiB msgs, low 64 KiB / high 256 KiB',
+    pcs: 1,
+    channels: 1,
+    message: 16 * K,
+    low: 64 * K,
+    high: 256 * K,
+  },
+  {
+    name: '1 channel, 64 KiB msgs, low 256 KiB / high 1 MiB',
+    pcs: 1,
+    channels: 1,
+    message: 64 * K,
+    low: 256 * K,
+    high: 1024 * K,
+  },
+  {
+    name: '1 channel, 64 KiB msgs, low 1 MiB / high 4 MiB',
+    pcs: 1,
+    channels: 1,
+    message: 64 * K,
+    low: 1024 * K,
+    high: 4096 * K,
+  },
+  {
+    name: '1 channel, 64 KiB msgs, low 2 MiB / high 8 MiB (Chromium refuses sends past 16 MiB queued)',
+    pcs: 1,
+    channels: 1,
+    message: 64 * K,
+    low: 2048 * K,
+    high: 8192 * K,
+  },
+  {
+    name: '1 channel, 256 KiB msgs, low 1 MiB / high 4 MiB',
+    pcs: 1,
+    channels: 1,
+    message: 256 * K,
+    low: 1024 * K,
+    high: 4096 * K,
+  },
+  {
+    name: '2 channels on 1 connection, 64 KiB, 64 KiB / 256 KiB',
+    pcs: 1,
+    channels: 2,
+    message: 64 * K,
+    low: 64 * K,
+    high: 256 * K,
+  },
+  {
+    name: '2 channels on 1 connection, 64 KiB, 1 MiB / 4 MiB',
+    pcs: 1,
+    channels: 2,
+    message: 64 * K,
+    low: 1024 * K,
+    high: 4096 * K,
+  },
+  {
+    name: '2 connections, 1 channel each, 64 KiB, 64 KiB / 256 KiB',
+    pcs: 2,
+    channels: 1,
+    message: 64 * K,
+    low: 64 * K,
+    high: 256 * K,
+  },
 ];
 
 // Page code as a string: tsx-compiled functions carry helpers the page lacks.
@@ -116,16 +186,27 @@ async function once(a: Peer, b: Peer, cfg: Config, total: number): Promise<{ mbp
   await b.page.evaluate(PAGE);
   type W = { __exp: Record<string, (...args: unknown[]) => Promise<unknown>> };
   const offers = await a.page.evaluate((c) => (window as unknown as W).__exp.sender!(c), cfg);
-  const answers = await b.page.evaluate(([c, o, t]) => (window as unknown as W).__exp.receiver!(c, o, t), [cfg, offers, total] as const);
+  const answers = await b.page.evaluate(([c, o, t]) => (window as unknown as W).__exp.receiver!(c, o, t), [
+    cfg,
+    offers,
+    total,
+  ] as const);
   await a.page.evaluate((x) => (window as unknown as W).__exp.accept!(x), answers);
-  const [ca, cb] = await Promise.all([a.page.evaluate(() => (window as unknown as W).__exp.candidates!()), b.page.evaluate(() => (window as unknown as W).__exp.candidates!())]);
+  const [ca, cb] = await Promise.all([
+    a.page.evaluate(() => (window as unknown as W).__exp.candidates!()),
+    b.page.evaluate(() => (window as unknown as W).__exp.candidates!()),
+  ]);
   await b.page.evaluate((l) => (window as unknown as W).__exp.add!(l), ca);
   await a.page.evaluate((l) => (window as unknown as W).__exp.add!(l), cb);
   await a.page.evaluate(() => (window as unknown as W).__exp.opened!());
   await b.page.evaluate(() => (window as unknown as { __exp: { openAll: Promise<void> } }).__exp.openAll);
   const before = [await a.procs.cpu(), await b.procs.cpu()];
-  void a.page.evaluate(([c, t]) => (window as unknown as W).__exp.send!(c, t), [cfg, total] as const);
-  const r = (await b.page.evaluate(() => (window as unknown as { __exp: { done: Promise<unknown> } }).__exp.done)) as { bytes: number; ms: number };
+  // Not awaited: b's result ends the measurement; a failed send shows as its timeout.
+  a.page.evaluate(([c, t]) => (window as unknown as W).__exp.send!(c, t), [cfg, total] as const).catch(() => undefined);
+  const r = (await b.page.evaluate(() => (window as unknown as { __exp: { done: Promise<unknown> } }).__exp.done)) as {
+    bytes: number;
+    ms: number;
+  };
   const after = [await a.procs.cpu(), await b.procs.cpu()];
   await a.page.evaluate(() => (window as unknown as { __exp: { close(): void } }).__exp.close());
   await b.page.evaluate(() => (window as unknown as { __exp: { close(): void } }).__exp.close());
@@ -142,14 +223,17 @@ const dir = await tempDir('exp-channels');
 const a = await launchPeer(path.join(dir, 'a'), url);
 const b = await launchPeer(path.join(dir, 'b'), url);
 try {
-  console.log('maxMessageSize seen by the pages:', await a.page.evaluate(async () => {
-    const x = new RTCPeerConnection();
-    x.createDataChannel('m');
-    await x.setLocalDescription(await x.createOffer());
-    const m = /a=max-message-size:(\d+)/.exec(x.localDescription!.sdp)?.[1];
-    x.close();
-    return m;
-  }));
+  console.log(
+    'maxMessageSize seen by the pages:',
+    await a.page.evaluate(async () => {
+      const x = new RTCPeerConnection();
+      x.createDataChannel('m');
+      await x.setLocalDescription(await x.createOffer());
+      const m = /a=max-message-size:(\d+)/.exec(x.localDescription!.sdp)?.[1];
+      x.close();
+      return m;
+    }),
+  );
   const results = CONFIGS.map(() => [] as { mbps: number; cpu: number }[]);
   for (let r = 0; r < rounds; r++) {
     const order = [...CONFIGS.keys()];
@@ -159,7 +243,11 @@ try {
   }
   CONFIGS.forEach((cfg, i) =>
     console.log(
-      `${median(results[i]!.map((x) => x.mbps)).toFixed(1).padStart(6)} MB/s  ${median(results[i]!.map((x) => x.cpu)).toFixed(1).padStart(6)} ms CPU/MB  ${cfg.name}  [${results[i]!.map((x) => x.mbps.toFixed(1)).join(', ')}]`,
+      `${median(results[i]!.map((x) => x.mbps))
+        .toFixed(1)
+        .padStart(6)} MB/s  ${median(results[i]!.map((x) => x.cpu))
+        .toFixed(1)
+        .padStart(6)} ms CPU/MB  ${cfg.name}  [${results[i]!.map((x) => x.mbps.toFixed(1)).join(', ')}]`,
     ),
   );
 } finally {

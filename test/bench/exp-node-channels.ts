@@ -14,8 +14,14 @@ const CONFIGS: { name: string; env: Record<string, string> }[] = [
   { name: '2 channels, 64 KiB msgs', env: { BARE_CHANNELS: '2' } },
   { name: '4 channels, 64 KiB msgs', env: { BARE_CHANNELS: '4' } },
   { name: '1 channel, 16 KiB msgs', env: { BARE_MESSAGE: String(16 * K) } },
-  { name: '1 channel, 256 KiB msgs, high 1 MiB / low 256 KiB', env: { BARE_MESSAGE: String(256 * K), BARE_HIGH: String(1024 * K), BARE_LOW: String(256 * K) } },
-  { name: '1 channel, 64 KiB msgs, high 2 MiB / low 512 KiB', env: { BARE_HIGH: String(2048 * K), BARE_LOW: String(512 * K) } },
+  {
+    name: '1 channel, 256 KiB msgs, high 1 MiB / low 256 KiB',
+    env: { BARE_MESSAGE: String(256 * K), BARE_HIGH: String(1024 * K), BARE_LOW: String(256 * K) },
+  },
+  {
+    name: '1 channel, 64 KiB msgs, high 2 MiB / low 512 KiB',
+    env: { BARE_HIGH: String(2048 * K), BARE_LOW: String(512 * K) },
+  },
 ];
 
 const bytes = Number(process.env.MB ?? 256) * MiB;
@@ -24,15 +30,25 @@ const script = path.join(import.meta.dirname, 'bare-channel.ts');
 
 async function once(url: string, env: Record<string, string>): Promise<{ mbps: number; cpu: number }> {
   const a = newSecret();
-  const opts = { stdio: ['ignore', 'pipe', 'inherit'] as ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } };
+  const opts = {
+    stdio: ['ignore', 'pipe', 'inherit'] as ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  };
   const sender = spawn(process.execPath, ['--import', 'tsx', script, 'send', url, toBase64Url(a), String(bytes)], opts);
   let sOut = '';
   sender.stdout.on('data', (d) => (sOut += d));
   await new Promise<void>((resolve) => sender.stdout.once('data', () => resolve()));
-  const receiver = spawn(process.execPath, ['--import', 'tsx', script, 'recv', url, toBase64Url(newSecret()), identityFromSecret(a).id, String(bytes)], opts);
+  const receiver = spawn(
+    process.execPath,
+    ['--import', 'tsx', script, 'recv', url, toBase64Url(newSecret()), identityFromSecret(a).id, String(bytes)],
+    opts,
+  );
   let rOut = '';
   receiver.stdout.on('data', (d) => (rOut += d));
-  const [code] = await Promise.all([new Promise((r) => receiver.on('close', r)), new Promise((r) => sender.on('close', r))]);
+  const [code] = await Promise.all([
+    new Promise((r) => receiver.on('close', r)),
+    new Promise((r) => sender.on('close', r)),
+  ]);
   if (code !== 0) throw new Error('bare channel failed');
   const r = JSON.parse(rOut.trim());
   const s = JSON.parse(sOut.trim().split('\n').pop()!);
@@ -53,7 +69,11 @@ try {
   }
   CONFIGS.forEach((cfg, i) =>
     console.log(
-      `${median(results[i]!.map((x) => x.mbps)).toFixed(1).padStart(6)} MB/s  ${median(results[i]!.map((x) => x.cpu)).toFixed(1).padStart(6)} ms CPU/MB both ends  ${cfg.name}  [${results[i]!.map((x) => x.mbps.toFixed(1)).join(', ')}]`,
+      `${median(results[i]!.map((x) => x.mbps))
+        .toFixed(1)
+        .padStart(6)} MB/s  ${median(results[i]!.map((x) => x.cpu))
+        .toFixed(1)
+        .padStart(6)} ms CPU/MB both ends  ${cfg.name}  [${results[i]!.map((x) => x.mbps.toFixed(1)).join(', ')}]`,
     ),
   );
 } finally {

@@ -157,7 +157,10 @@ const n = Math.round(total / BLOCK);
 const http = createServer((_, res) => res.end('<!doctype html><title>exp</title>'));
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
 const dir = await tempDir('exp-storage');
-const peer = await launchPeer(path.join(dir, 'profile'), `http://localhost:${(http.address() as { port: number }).port}/`);
+const peer = await launchPeer(
+  path.join(dir, 'profile'),
+  `http://localhost:${(http.address() as { port: number }).port}/`,
+);
 try {
   await peer.page.evaluate(PAGE);
   const kinds = ['idb', 'opfsSync', 'opfsSyncNoFlush', 'opfsSyncLog', 'opfsAsync'] as const;
@@ -167,19 +170,32 @@ try {
     for (let k = 0; k < r % order.length; k++) order.push(order.shift()!);
     for (const kind of order) {
       const before = await peer.procs.cpu();
-      const t = await peer.page.evaluate(([k, count]) => (window as unknown as { __store: Record<string, (n: number) => Promise<{ write: number; read: number }>> }).__store[k]!(count), [kind, n] as const);
+      const t = await peer.page.evaluate(
+        ([k, count]) =>
+          (window as unknown as { __store: Record<string, (n: number) => Promise<{ write: number; read: number }>> })
+            .__store[k]!(count),
+        [kind, n] as const,
+      );
       const after = await peer.procs.cpu();
       const cpu = [...cpuUsed(before, after).values()].reduce((s, p) => s + p.ms, 0);
       const mb = (n * BLOCK) / 1e6;
       results.get(kind)!.push({ write: mb / (t.write / 1000), read: mb / (t.read / 1000), cpu: cpu / (2 * mb) });
     }
-    console.error(`round ${r + 1}: ${kinds.map((k) => `${k} ${results.get(k)!.at(-1)!.write.toFixed(0)}/${results.get(k)!.at(-1)!.read.toFixed(0)}`).join('  ')} MB/s write/read`);
+    console.error(
+      `round ${r + 1}: ${kinds.map((k) => `${k} ${results.get(k)!.at(-1)!.write.toFixed(0)}/${results.get(k)!.at(-1)!.read.toFixed(0)}`).join('  ')} MB/s write/read`,
+    );
   }
   for (const kind of kinds) {
     const runs = results.get(kind)!;
     console.log(
-      `${kind.padEnd(16)} write ${median(runs.map((x) => x.write)).toFixed(0).padStart(5)} MB/s  read ${median(runs.map((x) => x.read)).toFixed(0).padStart(5)} MB/s  ` +
-        `${median(runs.map((x) => x.cpu)).toFixed(1).padStart(5)} ms CPU per MB moved (write + read, whole browser)`,
+      `${kind.padEnd(16)} write ${median(runs.map((x) => x.write))
+        .toFixed(0)
+        .padStart(5)} MB/s  read ${median(runs.map((x) => x.read))
+        .toFixed(0)
+        .padStart(5)} MB/s  ` +
+        `${median(runs.map((x) => x.cpu))
+          .toFixed(1)
+          .padStart(5)} ms CPU per MB moved (write + read, whole browser)`,
     );
   }
 } finally {

@@ -88,7 +88,9 @@ function lines(child: ChildProcess): { next(): Promise<Record<string, unknown>>;
         const q = queue.shift();
         if (q) return resolve(q);
         waiting.push(resolve);
-        void exited.then((code) => reject(new Error(`bare channel process exited (${code}) before printing its result`)));
+        exited
+          .then((code) => reject(new Error(`bare channel process exited (${code}) before printing its result`)))
+          .catch(reject);
       }),
   };
 }
@@ -98,16 +100,24 @@ async function bareTransferOnce(signalUrl: string, bytes: number): Promise<Trans
   const a = identityFromSecret(secretA).id;
   const script = path.join(here, 'bare-channel.ts');
   // The sender is registered with the signaling server before the receiver exists: no race.
-  const sender = spawn(process.execPath, ['--import', 'tsx', script, 'send', signalUrl, toBase64Url(secretA), String(bytes)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const sender = spawn(
+    process.execPath,
+    ['--import', 'tsx', script, 'send', signalUrl, toBase64Url(secretA), String(bytes)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const fromSender = lines(sender);
   let receiver: ChildProcess | undefined;
   try {
     await fromSender.next(); // {"ready": true}
-    receiver = spawn(process.execPath, ['--import', 'tsx', script, 'recv', signalUrl, toBase64Url(secretB), a, String(bytes)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    receiver = spawn(
+      process.execPath,
+      ['--import', 'tsx', script, 'recv', signalUrl, toBase64Url(secretB), a, String(bytes)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const fromReceiver = lines(receiver);
     const [got, sent] = await Promise.all([fromReceiver.next(), fromSender.next()]);
     await Promise.all([fromReceiver.exited, fromSender.exited]);
@@ -157,14 +167,20 @@ async function ourTransfer(link: string, dir: string, round: number, seedPid: nu
 /** Medians over the runs of CPU ms per MB moved. */
 function cpuPerMB(runs: TransferRun[]): CpuPerMB {
   const per = (cpu: (r: TransferRun) => number) => median(runs.map((r) => cpu(r) / (r.bytes / 1e6)));
-  return { total: per((r) => r.receiver.cpuMs + r.sender.cpuMs), receiver: per((r) => r.receiver.cpuMs), sender: per((r) => r.sender.cpuMs) };
+  return {
+    total: per((r) => r.receiver.cpuMs + r.sender.cpuMs),
+    receiver: per((r) => r.receiver.cpuMs),
+    sender: per((r) => r.sender.cpuMs),
+  };
 }
 
 async function peak(file: string): Promise<number> {
   return JSON.parse(await fs.readFile(file, 'utf8')).peakRssMB;
 }
 
-export async function networkBench(options: { transferBytes?: number; bigBytes?: number; rounds?: number } = {}): Promise<NetworkFigures> {
+export async function networkBench(
+  options: { transferBytes?: number; bigBytes?: number; rounds?: number } = {},
+): Promise<NetworkFigures> {
   const transferBytes = options.transferBytes ?? 256 * MiB;
   const bigBytes = options.bigBytes ?? GiB;
   const rounds = options.rounds ?? 3;
@@ -197,14 +213,20 @@ export async function networkBench(options: { transferBytes?: number; bigBytes?:
     await writeGeneratedFile(big, bigBytes, 2);
     const putRss = path.join(dir, 'put-rss.json');
     const t = performance.now();
-    const bigPut = await runMycel(['put', big, '--server', serve.url], { nodeArgs: ['--import', probe], env: { MYCEL_RSS_OUT: putRss } });
+    const bigPut = await runMycel(['put', big, '--server', serve.url], {
+      nodeArgs: ['--import', probe],
+      env: { MYCEL_RSS_OUT: putRss },
+    });
     if (bigPut.code !== 0) throw new Error(bigPut.stderr);
     const putSeconds = (performance.now() - t) / 1000;
     const getRss = path.join(dir, 'get-rss.json');
-    const bigGet = await runMycel(['get', bigPut.stdout.trim(), '-o', path.join(dir, 'big.out'), '--cache', path.join(dir, 'cache-big')], {
-      nodeArgs: ['--import', probe],
-      env: { MYCEL_RSS_OUT: getRss },
-    });
+    const bigGet = await runMycel(
+      ['get', bigPut.stdout.trim(), '-o', path.join(dir, 'big.out'), '--cache', path.join(dir, 'cache-big')],
+      {
+        nodeArgs: ['--import', probe],
+        env: { MYCEL_RSS_OUT: getRss },
+      },
+    );
     if (bigGet.code !== 0) throw new Error(bigGet.stderr);
     return {
       getMBps: median(ours.map((o) => o.mbps)),
@@ -223,4 +245,3 @@ export async function networkBench(options: { transferBytes?: number; bigBytes?:
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
-

@@ -81,7 +81,21 @@ async function stopProfiler(session: CDPSession, name: string, mb: number): Prom
   const { profile } = await session.send('Profiler.stop');
   if (process.env.OUT) await fs.writeFile(path.join(process.env.OUT, `${name}.cpuprofile`), JSON.stringify(profile));
   console.log(`\n== ${name}: main-thread JS profile`);
-  const fns = ['onData', 'push', 'onFrame', 'want', 'put', 'flush', 'sendNow', 'answer', 'request', 'pump', 'report', 'fetchAll', 'get'];
+  const fns = [
+    'onData',
+    'push',
+    'onFrame',
+    'want',
+    'put',
+    'flush',
+    'sendNow',
+    'answer',
+    'request',
+    'pump',
+    'report',
+    'fetchAll',
+    'get',
+  ];
   printSummary(summarize(profile as never, fns), mb, 22);
   await session.detach();
 }
@@ -104,7 +118,11 @@ function instrument(labels: Map<number, string>, pages: { name: string; page: Pa
   };
 }
 
-function report(before: ReturnType<typeof threadSnapshot>, after: ReturnType<typeof threadSnapshot>, labels: Map<number, string>): void {
+function report(
+  before: ReturnType<typeof threadSnapshot>,
+  after: ReturnType<typeof threadSnapshot>,
+  labels: Map<number, string>,
+): void {
   const mb = bytes / 1e6;
   const use = [...threadUse(before, after, (pid) => labels.get(pid))].sort((x, y) => y[1] - x[1]);
   const byProcess = new Map<string, number>();
@@ -114,7 +132,8 @@ function report(before: ReturnType<typeof threadSnapshot>, after: ReturnType<typ
   }
   const total = [...byProcess.values()].reduce((a, b) => a + b, 0);
   console.log(`\nCPU by process (ms/MB), total ${(total / mb).toFixed(1)}:`);
-  for (const [proc, ms] of [...byProcess].sort((x, y) => y[1] - x[1])) console.log(`${(ms / mb).toFixed(2).padStart(8)}  ${proc}`);
+  for (const [proc, ms] of [...byProcess].sort((x, y) => y[1] - x[1]))
+    console.log(`${(ms / mb).toFixed(2).padStart(8)}  ${proc}`);
   console.log('\nCPU by thread (ms/MB):');
   for (const [name, ms] of use) if (ms / mb >= 0.2) console.log(`${(ms / mb).toFixed(2).padStart(8)}  ${name}`);
 }
@@ -147,14 +166,25 @@ try {
     await label(receiver, 'receiver');
     const pages = [{ name: `${scenario}-receiver`, page: receiver.page }];
     if (scenario.startsWith('node-')) {
-      const t = await bareFromNode(receiver, bytes, scenario.endsWith('keep') ? 'keep' : 'discard', instrument(labels, pages, () => label(receiver, 'receiver')));
+      const t = await bareFromNode(
+        receiver,
+        bytes,
+        scenario.endsWith('keep') ? 'keep' : 'discard',
+        instrument(labels, pages, () => label(receiver, 'receiver')),
+      );
       console.log(`${scenario}: ${t.mbps.toFixed(1)} MB/s (the Node sender's CPU is not in the split)`);
     } else {
       const sender = await launchPeer(path.join(dir, 'a'), url);
       peers.push(sender);
       await label(sender, 'sender');
       pages.push({ name: `${scenario}-sender`, page: sender.page });
-      const t = await barePages(sender, receiver, bytes, scenario.endsWith('keep') ? 'keep' : 'discard', instrument(labels, pages, () => label(receiver, 'receiver')));
+      const t = await barePages(
+        sender,
+        receiver,
+        bytes,
+        scenario.endsWith('keep') ? 'keep' : 'discard',
+        instrument(labels, pages, () => label(receiver, 'receiver')),
+      );
       console.log(`${scenario}: ${t.mbps.toFixed(1)} MB/s`);
     }
   } else {
@@ -167,7 +197,10 @@ try {
     await connected(sender.page);
     await sender.page.getByLabel('Add files').setInputFiles(file);
     const link = await sender.page.getByRole('textbox', { name: 'Share link' }).inputValue({ timeout: 600_000 });
-    console.log('adding page, WebCrypto calls:', JSON.stringify(await sender.page.evaluate(() => (window as never as { __cryptoCounts: unknown }).__cryptoCounts)));
+    console.log(
+      'adding page, WebCrypto calls:',
+      JSON.stringify(await sender.page.evaluate(() => (window as never as { __cryptoCounts: unknown }).__cryptoCounts)),
+    );
     if (scenario === 'seed') {
       await sender.close();
       peers.length = 0;
@@ -194,12 +227,19 @@ try {
     await hooks.before();
     const t = await downloadToDisk(receiver.page, bytes);
     const mb = bytes / 1e6;
-    console.log(`\n${scenario}: ${(mb / t.savedSeconds).toFixed(1)} MB/s click to saved, ${(mb / t.eventSeconds).toFixed(1)} MB/s click to download event`);
-    console.log('receiving page, WebCrypto calls:', JSON.stringify(await receiver.page.evaluate(() => (window as never as { __cryptoCounts: unknown }).__cryptoCounts)));
+    console.log(
+      `\n${scenario}: ${(mb / t.savedSeconds).toFixed(1)} MB/s click to saved, ${(mb / t.eventSeconds).toFixed(1)} MB/s click to download event`,
+    );
+    console.log(
+      'receiving page, WebCrypto calls:',
+      JSON.stringify(
+        await receiver.page.evaluate(() => (window as never as { __cryptoCounts: unknown }).__cryptoCounts),
+      ),
+    );
     await hooks.after();
   }
 } finally {
-  for (const peer of peers) await peer.close().catch(() => {});
+  for (const peer of peers) await peer.close().catch(() => undefined); // a browser already gone has nothing left to close
   for (const server of servers) server.child.kill();
   await fs.rm(dir, { recursive: true, force: true });
 }

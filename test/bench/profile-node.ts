@@ -27,7 +27,11 @@ const pids: number[] = [];
 /** `perf record` of a command, or of a running pid until stopped. */
 function perfRecord(file: string, target: string[] | number, env = process.env): ChildProcess {
   const what = typeof target === 'number' ? ['-p', String(target)] : ['--', ...target];
-  return spawn('perf', ['record', '-F', String(PERF_HZ), '-e', 'cpu-clock', '-o', file, ...what], { stdio: ['ignore', 'pipe', 'ignore'], env, cwd: dir });
+  return spawn('perf', ['record', '-F', String(PERF_HZ), '-e', 'cpu-clock', '-o', file, ...what], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env,
+    cwd: dir,
+  });
 }
 
 try {
@@ -45,7 +49,11 @@ try {
     ...(profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(dir, `prof-${who}`)] : []),
   ];
   // Run in the temporary folder: --perf-basic-prof leaves V8 logs in the working directory.
-  serve = await startServe(seedData, [], { nodeArgs: nodeArgs('seed'), env: { MYCEL_CRYPTO_OUT: path.join(dir, 'seed-crypto.json') }, cwd: dir });
+  serve = await startServe(seedData, [], {
+    nodeArgs: nodeArgs('seed'),
+    env: { MYCEL_CRYPTO_OUT: path.join(dir, 'seed-crypto.json') },
+    cwd: dir,
+  });
   const link = put.stdout.trim().replace(/^http:\/\/127\.0\.0\.1:\d+/, serve.url);
   const seedPid = serve.proc.child.pid!;
   pids.push(seedPid);
@@ -64,7 +72,17 @@ try {
     return getPid ? [seedPid, getPid] : [seedPid];
   };
   const threads = sampleThreads(findGet, 20);
-  const getArgs = [...nodeArgs('get'), BIN, 'get', link, '-o', path.join(dir, 'out.bin'), '--json', '--cache', path.join(dir, 'cache')];
+  const getArgs = [
+    ...nodeArgs('get'),
+    BIN,
+    'get',
+    link,
+    '-o',
+    path.join(dir, 'out.bin'),
+    '--json',
+    '--cache',
+    path.join(dir, 'cache'),
+  ];
   const env = { ...process.env, MYCEL_CRYPTO_OUT: path.join(dir, 'get-crypto.json') };
   const get = perf
     ? perfRecord(path.join(out, 'get.perf'), [process.execPath, ...getArgs], env)
@@ -81,18 +99,28 @@ try {
   await serve.proc.kill();
   const summary = JSON.parse(summaryText.trim().split('\n').pop()!);
   const mb = bytes / 1e6;
-  console.log(`get: ${(mb / (summary.transferMs / 1000)).toFixed(1)} MB/s first to last byte, ttfb ${summary.ttfbMs} ms`);
-  console.log(`WebCrypto calls for ${Math.ceil(bytes / (256 * 1024))} data blocks: get ${readFileSync(path.join(dir, 'get-crypto.json'), 'utf8')}, seed ${readFileSync(path.join(dir, 'seed-crypto.json'), 'utf8')}`);
+  console.log(
+    `get: ${(mb / (summary.transferMs / 1000)).toFixed(1)} MB/s first to last byte, ttfb ${summary.ttfbMs} ms`,
+  );
+  console.log(
+    `WebCrypto calls for ${Math.ceil(bytes / (256 * 1024))} data blocks: get ${readFileSync(path.join(dir, 'get-crypto.json'), 'utf8')}, seed ${readFileSync(path.join(dir, 'seed-crypto.json'), 'utf8')}`,
+  );
   console.log('\nCPU by thread over the get (ms/MB; "node" without "main" is the libuv pool and V8 helpers):');
   const use = threadUse(threads.first, after, (pid) => (pid === seedPid ? 'seed' : pid === getPid ? 'get' : undefined));
-  for (const [name, ms] of [...use].sort((x, y) => y[1] - x[1])) if (ms / mb >= 0.05) console.log(`${(ms / mb).toFixed(2).padStart(7)}  ${name}`);
+  for (const [name, ms] of [...use].sort((x, y) => y[1] - x[1]))
+    if (ms / mb >= 0.05) console.log(`${(ms / mb).toFixed(2).padStart(7)}  ${name}`);
   if (perf) {
     for (const who of ['get', 'seed']) {
       const s = split(path.join(out, `${who}.perf`));
       console.log(`\n== ${who}: perf, ${((s.samples * 1000) / PERF_HZ / mb).toFixed(2)} ms/MB sampled`);
-      const rows = [...s.byKind].map(([kind, t]) => ({ kind, t, n: [...t.values()].reduce((a, b) => a + b, 0) })).sort((a, b) => b.n - a.n);
+      const rows = [...s.byKind]
+        .map(([kind, t]) => ({ kind, t, n: [...t.values()].reduce((a, b) => a + b, 0) }))
+        .sort((a, b) => b.n - a.n);
       for (const { kind, t, n } of rows) {
-        const where = [...t].sort((a, b) => b[1] - a[1]).map(([name, c]) => `${name} ${((100 * c) / n).toFixed(0)}%`).join(', ');
+        const where = [...t]
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, c]) => `${name} ${((100 * c) / n).toFixed(0)}%`)
+          .join(', ');
         console.log(`${((n * 1000) / PERF_HZ / mb).toFixed(2).padStart(7)} ms/MB  ${kind.padEnd(40)} ${where}`);
       }
     }

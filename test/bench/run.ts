@@ -28,7 +28,13 @@ const round = (n: number) => Math.round(n * 100) / 100;
 function pair(name: string, unit: string, ours: number, baseline: string, bare: number) {
   figures.push({ name, value: round(ours), unit, baseline, baselineValue: round(bare), ratio: round(ours / bare) });
 }
-function alone(name: string, unit: string, value: number, baseline: string | null = null, baselineValue: number | null = null) {
+function alone(
+  name: string,
+  unit: string,
+  value: number,
+  baseline: string | null = null,
+  baselineValue: number | null = null,
+) {
   figures.push({
     name,
     value: round(value),
@@ -74,18 +80,38 @@ if (wanted('pipeline')) {
   const seal = await sealPair();
   pair('node: encrypt+hash (sealFile)', 'MB/s', seal.ours, 'bare WebCrypto AES-GCM + SHA-256, 4 in flight', seal.bare);
   const open = await openPair();
-  pair('node: decrypt+verify (readFile)', 'MB/s', open.ours, 'bare WebCrypto SHA-256 + AES-GCM decrypt, 4 in flight', open.bare);
+  pair(
+    'node: decrypt+verify (readFile)',
+    'MB/s',
+    open.ours,
+    'bare WebCrypto SHA-256 + AES-GCM decrypt, 4 in flight',
+    open.bare,
+  );
 }
 
 if (wanted('memory')) {
   console.error('memory: 1 GiB through seal → disk store → read, in its own process…');
   const report = JSON.parse(await runChild(path.join(here, 'memory-pipeline.ts')));
-  alone('node: peak RSS sealing 1 GiB into the disk store', 'MB', report.seal.peakMB, 'RSS before', report.seal.baselineMB);
-  alone('node: peak RSS reading 1 GiB back (verify+decrypt)', 'MB', report.read.peakMB, 'RSS before', report.read.baselineMB);
+  alone(
+    'node: peak RSS sealing 1 GiB into the disk store',
+    'MB',
+    report.seal.peakMB,
+    'RSS before',
+    report.seal.baselineMB,
+  );
+  alone(
+    'node: peak RSS reading 1 GiB back (verify+decrypt)',
+    'MB',
+    report.read.peakMB,
+    'RSS before',
+    report.read.baselineMB,
+  );
 }
 
 if (wanted('signaling')) {
-  console.error('signaling: heap per announced topic entry, 250 sockets x 1,000 topics, each layout in its own process…');
+  console.error(
+    'signaling: heap per announced topic entry, 250 sockets x 1,000 topics, each layout in its own process…',
+  );
   for (const [mode, sockets, per, what] of [
     ['distinct', 250, 1000, 'one holder per topic'],
     ['pairs', 250, 1000, 'two holders per topic (worst layout)'],
@@ -94,7 +120,13 @@ if (wanted('signaling')) {
   ] as const) {
     const r = JSON.parse(await runChild(path.join(here, 'signaling-memory.ts'), [mode, String(sockets), String(per)]));
     alone(`signaling: heap per topic entry, ${what}`, 'B', r.bytesPerEntry);
-    alone(`signaling: heap after those sockets left, ${what}`, 'MB', r.heapAfterMB, 'heap before they announced', r.heapBeforeMB);
+    alone(
+      `signaling: heap after those sockets left, ${what}`,
+      'MB',
+      r.heapAfterMB,
+      'heap before they announced',
+      r.heapBeforeMB,
+    );
   }
 }
 
@@ -106,9 +138,21 @@ if (wanted('chromium')) {
     const bench = await openBenchPage();
     try {
       const seal = await bench.page.evaluate(() => window.mycelBench.sealPair());
-      pair('chromium: encrypt+hash (sealFile)', 'MB/s', seal.ours, 'bare WebCrypto AES-GCM + SHA-256, 4 in flight', seal.bare);
+      pair(
+        'chromium: encrypt+hash (sealFile)',
+        'MB/s',
+        seal.ours,
+        'bare WebCrypto AES-GCM + SHA-256, 4 in flight',
+        seal.bare,
+      );
       const open = await bench.page.evaluate(() => window.mycelBench.openPair());
-      pair('chromium: decrypt+verify (readFile)', 'MB/s', open.ours, 'bare WebCrypto SHA-256 + AES-GCM decrypt, 4 in flight', open.bare);
+      pair(
+        'chromium: decrypt+verify (readFile)',
+        'MB/s',
+        open.ours,
+        'bare WebCrypto SHA-256 + AES-GCM decrypt, 4 in flight',
+        open.bare,
+      );
     } finally {
       await bench.close();
     }
@@ -118,10 +162,28 @@ if (wanted('chromium')) {
 if (wanted('network')) {
   console.error('network: mycel get vs a bare data channel (256 MiB x 3), then put/get of 1 GiB for RSS…');
   const net = await networkBench({ bigBytes });
-  pair('node→node: get transfer (first to last byte)', 'MB/s', net.getMBps, 'bare RTCDataChannel between two processes, same bytes', net.bareMBps);
-  alone('node→node: get time to first byte, from reaching the signaling server', 'ms', net.getTtfbMs, 'bare channel: signaling to first byte', net.bareTtfbMs);
+  pair(
+    'node→node: get transfer (first to last byte)',
+    'MB/s',
+    net.getMBps,
+    'bare RTCDataChannel between two processes, same bytes',
+    net.bareMBps,
+  );
+  alone(
+    'node→node: get time to first byte, from reaching the signaling server',
+    'ms',
+    net.getTtfbMs,
+    'bare channel: signaling to first byte',
+    net.bareTtfbMs,
+  );
   const bareCpu = 'bare RTCDataChannel, same bytes, same window';
-  alone('node→node: get CPU per MB, both ends (first to last byte)', 'ms/MB', net.getCpu.total, bareCpu, net.bareCpu.total);
+  alone(
+    'node→node: get CPU per MB, both ends (first to last byte)',
+    'ms/MB',
+    net.getCpu.total,
+    bareCpu,
+    net.bareCpu.total,
+  );
   alone('node→node: get CPU per MB, receiver (mycel get)', 'ms/MB', net.getCpu.receiver, bareCpu, net.bareCpu.receiver);
   alone('node→node: get CPU per MB, sender (seed)', 'ms/MB', net.getCpu.sender, bareCpu, net.bareCpu.sender);
   const big = `${Math.round(net.bigBytes / MiB)} MiB`;
@@ -134,7 +196,9 @@ if (wanted('browsers')) {
   if (!hasChromium) {
     console.error('browsers: skipped, no Chromium installed (apt-get install -y chromium)');
   } else {
-    console.error('browsers: page → page through the app vs a bare data channel (128 MiB x 3), then 1 GiB added and downloaded…');
+    console.error(
+      'browsers: page → page through the app vs a bare data channel (128 MiB x 3), then 1 GiB added and downloaded…',
+    );
     const b = await browserBench({ addBytes: bigBytes });
     const mb = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
     const bare = 'bare RTCDataChannel between the same two pages, received and discarded (ceiling)';
@@ -153,9 +217,25 @@ if (wanted('browsers')) {
     pair(`${dl} (click to saved), vs a channel that keeps`, 'MB/s', b.download.mbps, seedKeep, b.seedBareKeep.mbps);
     pair(`${dl}: fetch phase (click to the download starting)`, 'MB/s', b.fetchMBps, seedKeep, b.seedBareKeep.mbps);
     cpuFigures(dl, b.download.cpu, b.seedBare.cpu, seedBare, 'seed');
-    for (const [what, m] of [['add', b.add], ['download (fetch phase)', b.get], ['download (stream-to-disk phase)', b.stream]] as const) {
-      alone(`chromium: page renderer peak RSS during ${mb(b.addBytes)} ${what}`, 'MB', m.peakMB, 'the same renderer before', m.beforeMB);
-      alone(`chromium: renderer peak RSS during ${mb(b.addBytes)} ${what}, whole vs first half`, 'MB', m.peakMB, 'peak over the first half', m.halfwayPeakMB);
+    for (const [what, m] of [
+      ['add', b.add],
+      ['download (fetch phase)', b.get],
+      ['download (stream-to-disk phase)', b.stream],
+    ] as const) {
+      alone(
+        `chromium: page renderer peak RSS during ${mb(b.addBytes)} ${what}`,
+        'MB',
+        m.peakMB,
+        'the same renderer before',
+        m.beforeMB,
+      );
+      alone(
+        `chromium: renderer peak RSS during ${mb(b.addBytes)} ${what}, whole vs first half`,
+        'MB',
+        m.peakMB,
+        'peak over the first half',
+        m.halfwayPeakMB,
+      );
       alone(`chromium: page JS heap peak during ${mb(b.addBytes)} ${what}`, 'MB', m.jsHeapPeakMB);
     }
   }
@@ -185,7 +265,9 @@ for (const f of figures) {
   );
 }
 const machine = { cpus: os.cpus().length, before: loadBefore, after: load() };
-console.log(`\nmachine: ${machine.cpus} cores; load average (1 min) ${machine.before.loadAverage1m} before, ${machine.after.loadAverage1m} after`);
+console.log(
+  `\nmachine: ${machine.cpus} cores; load average (1 min) ${machine.before.loadAverage1m} before, ${machine.after.loadAverage1m} after`,
+);
 const json = JSON.stringify({ figures, machine }, null, 2);
 writeFileSync('bench-results.json', json + '\n');
 console.log(`\n${json}`);

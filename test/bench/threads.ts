@@ -26,7 +26,11 @@ export function threadSnapshot(pids: Iterable<number>): ThreadSnapshot {
         // The main thread is told apart from pool threads that inherited its name (Node's libuv pool).
         const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
         const name = tid === String(pid) ? `${comm} (main thread)` : comm;
-        out.set(`${pid}/${tid}`, { pid, name, ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND });
+        out.set(`${pid}/${tid}`, {
+          pid,
+          name,
+          ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND,
+        });
       } catch {
         // the thread ended
       }
@@ -39,7 +43,11 @@ export function threadSnapshot(pids: Iterable<number>): ThreadSnapshot {
  * CPU ms per (label of the process, thread name with digits folded: "ThreadPoolForeg", "libuv-worker")
  * between two snapshots. `label` names a pid (e.g. "receiver renderer"); unknown pids are skipped.
  */
-export function threadUse(before: ThreadSnapshot, after: ThreadSnapshot, label: (pid: number) => string | undefined): Map<string, number> {
+export function threadUse(
+  before: ThreadSnapshot,
+  after: ThreadSnapshot,
+  label: (pid: number) => string | undefined,
+): Map<string, number> {
   const use = new Map<string, number>();
   for (const [key, now] of after) {
     const who = label(now.pid);

@@ -6,13 +6,22 @@
 // side's auth (checked, so a test knows it reached the peer it named). A test about the door itself
 // passes `auth` to sign something else, or nothing.
 import SimplePeer from 'simple-peer';
+import WebSocket from 'ws';
 import { channelAuthMessage, sdpFingerprints } from '../../src/net/channel-auth.js';
 import { ephemeralIdentity, verifyPeerSignature, type PeerIdentity } from '../../src/net/identity.js';
 import { newConnectionId } from '../../src/net/ids.js';
 import { CONNECT_ATTEMPTS, CONNECT_TIMEOUT_MS } from '../../src/net/limits.js';
-import { normalizeSignal } from '../../src/net/link.js';
-import { SignalClient } from '../../src/net/signal-client.js';
-import { FrameType, WIRE_VERSION, decodeFrame, encodeFrame, fragments, type Frame } from '../../src/net/wire.js';
+import { normalizeSignal } from '../../src/net/peer-link.js';
+import { SignalClient, type WebSocketLike } from '../../src/net/signal-client.js';
+import {
+  FrameType,
+  Reassembler,
+  WIRE_VERSION,
+  decodeFrame,
+  encodeFrame,
+  fragments,
+  type Frame,
+} from '../../src/net/wire.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
 
@@ -32,6 +41,8 @@ export interface RawLink {
   readonly received: Uint8Array[];
   /** Resolves when the other side (or the network) closes the channel. */
   readonly closed: Promise<void>;
+  /** Resolves once `match` holds for what was received (checked at each arrival); rejects after `timeoutMs` (default: the link's). */
+  until(match: (received: Uint8Array[]) => boolean, timeoutMs?: number): Promise<void>;
   send(message: Uint8Array): void;
   /** Sends a whole frame (fragmented as the protocol wants). */
   sendFrame(frame: Frame): void;
@@ -46,6 +57,8 @@ export interface RawLinkOptions {
    * no auth at all. Default: an honest signature over (our fingerprints, theirs).
    */
   readonly auth?: ((fingerprints: Fingerprints, identity: PeerIdentity) => Promise<Uint8Array | undefined>) | 'honest';
+  /** Answer the other side's heartbeat pings, so it keeps the session open as long as we like. */
+  readonly keepAlive?: boolean;
 }
 
 /** The fingerprints of simple-peer's connection, as the session computes them. */
@@ -79,8 +92,12 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     cid = newConnectionId();
     const thisCid = cid;
     peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc, config: { iceServers: [] } });
-    peer.on('signal', (sig: object) => signaling.signal(target, { cid: thisCid, sig: normalizeSignal(sig as Record<string, unknown>) }));
-    peer.on('error', () => {});
+    peer.on('signal', (sig: object) =>
+      signaling.signal(target, { cid: thisCid, sig: normalizeSignal(sig as Record<string, unknown>) }),
+    );
+    peer.on('error', () => {
+      // Its close is what the test waits for.
+    });
     const connected = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
       peer.once('connect', () => {
@@ -100,18 +117,31 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     }
   }
   peer.on('data', (data: Uint8Array) => {
-    received.push(new Uint8Array(data));
+    const message = new Uint8Array(data);
+    received.push(message);
     arrivals.splice(0).forEach((wake) => wake());
+    if (
+      options.keepAlive &&
+      message[0] === 0 &&
+      message[1] === WIRE_VERSION &&
+      message[2] === FrameType.Ping &&
+      !peer.destroyed
+    ) {
+      const id = new DataView(message.buffer, message.byteOffset + 3, 4).getUint32(0);
+      for (const m of fragments(encodeFrame({ type: FrameType.Pong, id }))) peer.send(m);
+    }
   });
   const closed = new Promise<void>((resolve) => peer.on('close', () => resolve()));
   const destroy = () => {
     peer.destroy();
     signaling.close();
   };
-  const deadline = <T>(promise: Promise<T>, what: string) =>
+  const deadline = <T>(promise: Promise<T>, what: string, ms = timeoutMs) =>
     Promise.race([
       promise,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`hostile link: ${what} within ${timeoutMs} ms`)), timeoutMs)),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`hostile link: ${what} within ${ms} ms`)), ms),
+      ),
     ]);
   const sendFrame = (frame: Frame) => {
     for (const message of fragments(encodeFrame(frame))) peer.send(message);
@@ -128,9 +158,13 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
       }),
       'no auth from the other side',
     );
-    if (auth === 'honest') sendFrame({ type: FrameType.Auth, id: 0, signature: await honestAuth(fingerprints, identity) });
+    if (auth === 'honest')
+      sendFrame({ type: FrameType.Auth, id: 0, signature: await honestAuth(fingerprints, identity) });
     const frame = decodeFrame((await theirs).subarray(1));
-    if (frame.type !== FrameType.Auth || !verifyPeerSignature(target, channelAuthMessage(fingerprints.remote, fingerprints.local), frame.signature)) {
+    if (
+      frame.type !== FrameType.Auth ||
+      !verifyPeerSignature(target, channelAuthMessage(fingerprints.remote, fingerprints.local), frame.signature)
+    ) {
       throw new Error('hostile link: the other side did not prove it is the peer asked for');
     }
     if (auth !== 'honest') {
@@ -144,6 +178,15 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
       fingerprints,
       received,
       closed: closed.finally(() => signaling.close()),
+      until: (match, ms) =>
+        deadline(
+          new Promise<void>((resolve) => {
+            const check = () => (match(received) ? resolve() : arrivals.push(check));
+            check();
+          }),
+          'the awaited messages',
+          ms,
+        ),
       send: (message) => peer.send(message),
       sendFrame,
       destroy,
@@ -170,4 +213,94 @@ export function within(promise: Promise<unknown>, ms: number): Promise<boolean> 
     ),
     new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms)),
   ]);
+}
+
+/** Frames the other side sent, reassembled from its messages and decoded. */
+export function framesOf(received: Uint8Array[]): Frame[] {
+  const reassembler = new Reassembler();
+  const frames: Frame[] = [];
+  for (const message of received) {
+    const frame = reassembler.push(message);
+    if (frame) frames.push(decodeFrame(frame));
+  }
+  return frames;
+}
+
+/** A WebSocket factory whose sockets leave from `localAddress` (e.g. 127.0.0.7: another address). */
+export function boundSocketFactory(localAddress: string): (url: string) => WebSocketLike {
+  return (url) => new WebSocket(url, { localAddress, maxPayload: 1024 * 1024 }) as unknown as WebSocketLike;
+}
+
+/** A real SDP offer from a real RTCPeerConnection that is closed at once: it never does ICE. */
+export async function deadOffer(): Promise<Record<string, unknown>> {
+  const peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc, config: { iceServers: [] } });
+  peer.on('error', () => {
+    // A dead offer is never answered: its peer only ever errors out.
+  });
+  const offer = await new Promise<Record<string, unknown>>((resolve) => {
+    peer.on('signal', (signal: Record<string, unknown>) => signal.type === 'offer' && resolve(signal));
+  });
+  peer.destroy();
+  return offer;
+}
+
+export interface OfferFlood {
+  /** Offers sent so far. */
+  readonly sent: () => number;
+  stop(): void;
+}
+
+/**
+ * Dead offers against `target`: from each of `addresses`, `idsPerAddress` peers with real keys
+ * (signed hellos) each send a real offer with a fresh connection id every `everyMs`, and never a
+ * candidate. What the flooder hopes: to hold every slot the target has for connections in progress.
+ */
+export async function startOfferFlood(
+  signalUrl: string,
+  target: string,
+  options: { addresses: readonly string[]; idsPerAddress: number; everyMs: number },
+): Promise<OfferFlood> {
+  const offers = await Promise.all(Array.from({ length: 4 }, () => deadOffer()));
+  const clients: SignalClient[] = [];
+  for (const address of options.addresses) {
+    for (let i = 0; i < options.idsPerAddress; i++) {
+      const client = new SignalClient({
+        url: signalUrl,
+        identity: ephemeralIdentity(),
+        createSocket: boundSocketFactory(address),
+      });
+      client.start();
+      clients.push(client);
+    }
+  }
+  await Promise.all(clients.map((c) => c.ready(30_000)));
+  let sent = 0;
+  let stopped = false;
+  const timers = clients.map((client, i) => {
+    const offer = () => {
+      if (stopped) return;
+      client.signal(target, { cid: newConnectionId(), sig: offers[i % offers.length]! });
+      sent++;
+    };
+    // Spread over the period, so the flood is steady rather than in bursts.
+    const start = setTimeout(
+      () => {
+        offer();
+        timers[i] = setInterval(offer, options.everyMs);
+      },
+      (i / clients.length) * options.everyMs,
+    );
+    return start;
+  });
+  return {
+    sent: () => sent,
+    stop() {
+      stopped = true;
+      for (const timer of timers) {
+        clearTimeout(timer);
+        clearInterval(timer);
+      }
+      for (const client of clients) client.close();
+    },
+  };
 }

@@ -42,7 +42,7 @@ async function peer(store: BlockStore = createMemoryBlockStore()): Promise<Swarm
     signalUrl: url,
     createSocket: nodeSocketFactory,
     wrtc: nodeWrtc,
-    host: { store, haves: () => [] },
+    host: { store },
   });
   swarms.push(swarm);
   swarm.start();
@@ -95,6 +95,21 @@ describe('swarm', () => {
     expect(error.code).toBe('CLOSED');
     expect(error.message).toMatch(/who is not on the network/);
   }, 120_000);
+
+  it('tells a peer that asked for a root it lacked once it holds that file, and of nothing else it gains', async () => {
+    const store = createMemoryBlockStore();
+    const holder = await peer(store);
+    const asker = await peer();
+    const session = await asker.connect(holder.peerId);
+    const wanted = block(1000, 5);
+    const unasked = block(1000, 6);
+    expect(await session.want(wanted.id)).toBeUndefined();
+    const heard = new Promise<string[]>((resolve) => asker.once('have', ({ topics }) => resolve(topics)));
+    await store.put(unasked.id, unasked.bytes);
+    await store.put(wanted.id, wanted.bytes);
+    holder.announce([unasked.id, wanted.id]);
+    expect(await heard).toEqual([wanted.id]);
+  }, 60_000);
 
   it('finds holders through the signaling server', async () => {
     const a = await peer();

@@ -4,6 +4,7 @@ import {
   MAX_FRAME_BYTES,
   Reassembler,
   UPLOAD_ID_BYTES,
+  WIRE_VERSION,
   decodeFrame,
   encodeFrame,
   fragments,
@@ -11,7 +12,7 @@ import {
 } from '../../src/net/wire.js';
 import { ProtocolError } from '../../src/errors.js';
 import { MAX_BLOCK_BYTES } from '../../src/content/format.js';
-import { clientMessage } from '../../src/net/signal-messages.js';
+import { clientMessage, serverMessage } from '../../src/net/signal-messages.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
 import { SchemaError } from '../../src/net/schema.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
@@ -39,6 +40,8 @@ describe('wire frames', () => {
     { type: FrameType.Store, id: 10, upload, bytes: pseudoRandomBytes(MAX_BLOCK_BYTES, 3) },
     { type: FrameType.Stored, id: 11 },
     { type: FrameType.Refused, id: 12, reason: 'quota', message: 'full up' },
+    { type: FrameType.Refused, id: 16, reason: 'incomplete', message: 'lacks 3 of 9 blocks' },
+    { type: FrameType.Refused, id: 17, reason: 'unavailable', message: 'cannot store this now' },
     { type: FrameType.Commit, id: 13, upload, root: id },
     { type: FrameType.Committed, id: 14 },
     { type: FrameType.Ping, id: 15 },
@@ -49,7 +52,8 @@ describe('wire frames', () => {
   for (const frame of frames) {
     it(`round-trips type ${frame.type} through fragments`, () => {
       const decoded = decodeFrame(reassemble(encodeFrame(frame)));
-      const norm = (f: Frame) => JSON.parse(JSON.stringify(f, (_k, v) => (v instanceof Uint8Array ? Array.from(v.subarray(0, 64)) : v)));
+      const norm = (f: Frame) =>
+        JSON.parse(JSON.stringify(f, (_k, v) => (v instanceof Uint8Array ? Array.from(v.subarray(0, 64)) : v)));
       expect(norm(decoded)).toEqual(norm(frame));
       if ('bytes' in frame) expect(sameBytes((decoded as typeof frame).bytes, frame.bytes)).toBe(true);
     });
@@ -70,19 +74,20 @@ describe('wire frames', () => {
   };
 
   it('rejects what a hostile peer sends, naming why', () => {
+    const V = WIRE_VERSION;
     expect(reasonOf(new Uint8Array([1, 2]))).toBe('short');
-    expect(reasonOf(new Uint8Array([2, FrameType.Auth, 0, 0, 0, 0, ...new Uint8Array(63)]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Auth, 0, 0, 0, 0, ...new Uint8Array(63)]))).toBe('bad-body');
     expect(reasonOf(new Uint8Array([9, 2, 0, 0, 0, 1]))).toBe('version');
     expect(reasonOf(new Uint8Array([1, FrameType.Want, 0, 0, 0, 1, ...new Uint8Array(32)]))).toBe('version');
-    expect(reasonOf(new Uint8Array([2, 200, 0, 0, 0, 1]))).toBe('unknown-type');
-    expect(reasonOf(new Uint8Array([2, FrameType.Want, 0, 0, 0, 1, 1, 2, 3]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([2, FrameType.NotFound, 0, 0, 0, 1, 0]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([2, FrameType.Have, 0, 0, 0, 0, ...new Uint8Array(33)]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([2, FrameType.Refused, 0, 0, 0, 1, 99]))).toBe('bad-body');
-    expect(reasonOf(new Uint8Array([2, FrameType.Store, 0, 0, 0, 1, ...upload]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, 200, 0, 0, 0, 1]))).toBe('unknown-type');
+    expect(reasonOf(new Uint8Array([V, FrameType.Want, 0, 0, 0, 1, 1, 2, 3]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.NotFound, 0, 0, 0, 1, 0]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Have, 0, 0, 0, 0, ...new Uint8Array(33)]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Refused, 0, 0, 0, 1, 99]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Store, 0, 0, 0, 1, ...upload]))).toBe('bad-body');
     expect(reasonOf(new Uint8Array(MAX_FRAME_BYTES + 1))).toBe('oversized');
     const bigBlock = new Uint8Array(6 + MAX_BLOCK_BYTES + 1);
-    bigBlock.set([2, FrameType.Block]);
+    bigBlock.set([V, FrameType.Block]);
     expect(reasonOf(bigBlock)).toBe('bad-body');
   });
 
@@ -123,6 +128,19 @@ describe('signaling message schemas', () => {
     for (const [input, message] of bad) {
       expect(() => clientMessage.parse(input)).toThrow(SchemaError);
       expect(() => clientMessage.parse(input)).toThrow(message);
+    }
+  });
+
+  it("take a relayed signal's origin tag only as 16 base64url characters", () => {
+    const from = ephemeralIdentity().id;
+    const data = { cid: 'abc', sig: { type: 'offer', sdp: 'v=0' } };
+    expect(serverMessage.parse({ t: 'signal', from, data, origin: 'AbC-_0123456789x' })).toMatchObject({
+      origin: 'AbC-_0123456789x',
+    });
+    // A server that tags nothing still relays: the field is optional.
+    expect(serverMessage.parse({ t: 'signal', from, data })).not.toHaveProperty('origin');
+    for (const origin of ['short', 'x'.repeat(17), '127.0.0.1:80/abc', 42]) {
+      expect(() => serverMessage.parse({ t: 'signal', from, data, origin })).toThrow(/origin/);
     }
   });
 });

@@ -1,7 +1,9 @@
-// One WebRTC data channel to one peer, through simple-peer. Owns the connect deadline, the
-// fragmenting of frames into data-channel messages, and backpressure: a frame is sent one message
-// at a time, pausing while the channel has more than SEND_HIGH_WATER bytes buffered, so memory
-// stays bounded however fast the caller produces. Frames go out whole and in order.
+// One WebRTC data channel to one peer, through simple-peer. Owns the connect deadlines (one until
+// ICE connects, one for the whole connect: an attempt whose other side never completes ICE, such
+// as a dead offer, is given up early), the fragmenting of frames into data-channel messages, and
+// backpressure: a frame is sent one message at a time, pausing while the channel has more than
+// SEND_HIGH_WATER bytes buffered, so memory stays bounded however fast the caller produces.
+// Frames go out whole and in order.
 //
 // The WebRTC implementation is the browser's own, or one injected as `wrtc` in Node.
 
@@ -9,7 +11,7 @@ import SimplePeer from 'simple-peer';
 import { ClosedError, ProtocolError, TimeoutError } from '../errors.js';
 import { sdpFingerprints } from './channel-auth.js';
 import { Emitter } from './emitter.js';
-import { CONNECT_TIMEOUT_MS, MAX_EARLY_FRAMES, SEND_HIGH_WATER } from './limits.js';
+import { CONNECT_TIMEOUT_MS, ICE_TIMEOUT_MS, MAX_EARLY_FRAMES, SEND_HIGH_WATER } from './limits.js';
 import { Reassembler, fragments } from './wire.js';
 
 /** What simple-peer's `wrtc` option takes. */
@@ -25,6 +27,8 @@ export interface LinkOptions {
   readonly wrtc?: WrtcImplementation;
   readonly iceServers?: RTCIceServer[];
   readonly connectTimeoutMs?: number;
+  /** Until ICE connects; default ICE_TIMEOUT_MS (and never past the whole connect's deadline). */
+  readonly iceTimeoutMs?: number;
 }
 
 export interface LinkEvents extends Record<string, unknown> {
@@ -57,7 +61,8 @@ export function normalizeSignal(data: Record<string, unknown>): Record<string, u
   const candidate = data.candidate as { candidate?: unknown; sdpMLineIndex?: unknown } | undefined;
   if (!candidate || typeof candidate !== 'object') return data;
   const fixed: Record<string, unknown> = { ...candidate };
-  if (typeof fixed.candidate === 'string' && fixed.candidate.startsWith('a=')) fixed.candidate = fixed.candidate.slice(2);
+  if (typeof fixed.candidate === 'string' && fixed.candidate.startsWith('a='))
+    fixed.candidate = fixed.candidate.slice(2);
   if (fixed.sdpMLineIndex === null || fixed.sdpMLineIndex === undefined) fixed.sdpMLineIndex = 0;
   return { ...data, candidate: fixed };
 }
@@ -70,6 +75,11 @@ export class PeerLink extends Emitter<LinkEvents> {
   private readonly reassembler = new Reassembler();
   private sending: Promise<void> = Promise.resolve();
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private iceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When this attempt began, ICE connected and the channel opened (ms since the epoch). */
+  readonly startedAt = Date.now();
+  iceConnectedAt: number | undefined;
+  openedAt: number | undefined;
   private isConnected = false;
   private isClosed = false;
   /** After a violation nothing more is read: the reassembler's state means nothing any more. */
@@ -99,16 +109,32 @@ export class PeerLink extends Emitter<LinkEvents> {
       this.once('connect', resolve);
       this.once('close', ({ error }) => reject(error ?? new ClosedError(`link to ${options.remote}`)));
     });
-    this.opened.catch(() => {});
+    this.opened.catch(() => {
+      // Whoever waits for the connect hears why it failed; nobody waiting is no failure.
+    });
     const timeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
     this.connectTimer = setTimeout(() => {
       this.close(new TimeoutError(`connecting to peer ${options.remote}`, timeoutMs));
     }, timeoutMs);
+    const iceTimeoutMs = options.iceTimeoutMs ?? ICE_TIMEOUT_MS;
+    if (iceTimeoutMs < timeoutMs) {
+      this.iceTimer = setTimeout(() => {
+        this.close(new TimeoutError(`ICE with peer ${options.remote}`, iceTimeoutMs));
+      }, iceTimeoutMs);
+    }
+    this.peer.on('iceStateChange', (state: string) => {
+      if (state !== 'connected' && state !== 'completed') return;
+      clearTimeout(this.iceTimer);
+      this.iceConnectedAt ??= Date.now();
+    });
     this.peer.on('signal', (data: object) => {
       if (!this.isClosed) options.sendSignal(normalizeSignal(data as Record<string, unknown>));
     });
     this.peer.on('connect', () => {
       clearTimeout(this.connectTimer);
+      clearTimeout(this.iceTimer);
+      this.openedAt = Date.now();
+      this.iceConnectedAt ??= this.openedAt;
       this.isConnected = true;
       this.emit('connect', undefined);
     });
@@ -176,7 +202,9 @@ export class PeerLink extends Emitter<LinkEvents> {
   /** Sends one frame; resolves once all of it is in the channel's buffer below the high-water mark. */
   send(frame: Uint8Array): Promise<void> {
     const next = this.sending.then(() => this.sendNow(frame));
-    this.sending = next.catch(() => {});
+    this.sending = next.catch(() => {
+      // The caller of send() hears this failure; the next frame still goes after it.
+    });
     return next;
   }
 
@@ -194,7 +222,6 @@ export class PeerLink extends Emitter<LinkEvents> {
     const channel = (this.peer as unknown as ChannelInternals)._channel;
     if (!channel) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      let poll: ReturnType<typeof setInterval> | undefined;
       const done = () => {
         channel.removeEventListener('bufferedamountlow', done);
         clearInterval(poll);
@@ -204,7 +231,7 @@ export class PeerLink extends Emitter<LinkEvents> {
       this.wakeSender = done;
       channel.addEventListener('bufferedamountlow', done);
       // A stack that misses the event must not stall us forever.
-      poll = setInterval(() => {
+      const poll = setInterval(() => {
         if (channel.bufferedAmount <= SEND_HIGH_WATER / 4 || channel.readyState !== 'open') done();
       }, 100);
     });
@@ -213,7 +240,7 @@ export class PeerLink extends Emitter<LinkEvents> {
   private onData(data: Uint8Array): void {
     if (this.isClosed || this.violated) return;
     this.bytesReceived += data.length;
-    const message = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer);
+    const message = data instanceof Uint8Array ? data : new Uint8Array(data);
     let frame: Uint8Array | undefined;
     try {
       frame = this.reassembler.push(message);
@@ -240,6 +267,7 @@ export class PeerLink extends Emitter<LinkEvents> {
     this.isClosed = true;
     this.closeError = error;
     clearTimeout(this.connectTimer);
+    clearTimeout(this.iceTimer);
     this.wakeSender?.();
     this.early = [];
     this.frameHandler = undefined;

@@ -1,0 +1,141 @@
+// A swarm under a flood of dead offers: real SDP offers from real RTCPeerConnections (which then
+// never send a candidate), delivered through a fake signaling socket so the test can say which
+// address ("origin") each came from. The swarm builds a real connection for every offer it takes.
+// What the hostile side tries: hold every connection slot with attempts that never complete ICE.
+import SimplePeer from 'simple-peer';
+import { afterEach, describe, expect, it } from 'vitest';
+import { toBase64Url } from '../../src/content/bytes.js';
+import { ephemeralIdentity } from '../../src/net/identity.js';
+import type { WebSocketLike } from '../../src/net/signal-client.js';
+import { Swarm } from '../../src/net/swarm.js';
+import { nodeWrtc } from '../../src/node/wrtc.js';
+import { createMemoryBlockStore } from '../../src/store/memory.js';
+
+interface Sent {
+  to: string;
+  data: { cid: string; sig: { type: string } };
+}
+
+/** A signaling server in the test's hands: it welcomes the swarm and relays what the test says. */
+class FakeSignaling {
+  socket: (WebSocketLike & { deliver(message: object): void }) | undefined;
+  readonly sent: Sent[] = [];
+  private readonly waiters: (() => void)[] = [];
+
+  factory = (): WebSocketLike => {
+    const fake = {
+      readyState: 1,
+      onopen: null as WebSocketLike['onopen'],
+      onclose: null as WebSocketLike['onclose'],
+      onerror: null as WebSocketLike['onerror'],
+      onmessage: null as WebSocketLike['onmessage'],
+      send: (text: string) => {
+        const message = JSON.parse(text);
+        if (message.t === 'hello') fake.deliver({ t: 'welcome', v: 2, peer: message.peer, maxTopics: 1000 });
+        if (message.t === 'signal') {
+          this.sent.push({ to: message.to, data: message.data });
+          this.waiters.splice(0).forEach((wake) => wake());
+        }
+      },
+      close: () => undefined,
+      deliver: (message: object) => fake.onmessage?.({ data: JSON.stringify(message) }),
+    };
+    this.socket = fake;
+    queueMicrotask(() => {
+      fake.onopen?.({});
+      fake.deliver({ t: 'challenge', v: 2, nonce: toBase64Url(new Uint8Array(32).fill(7)) });
+    });
+    return fake;
+  };
+
+  offer(from: string, origin: string, sdp: object, cid = Math.random().toString(36).slice(2, 12)): string {
+    this.socket!.deliver({ t: 'signal', from, origin, data: { cid, sig: sdp } });
+    return cid;
+  }
+
+  /** Resolves once a signal to `to` of type `type` has been sent (or rejects after `ms`). */
+  async sentTo(to: string, type: string, ms = 10_000): Promise<Sent> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = this.sent.find((s) => s.to === to && s.data.sig.type === type);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no ${type} sent to ${to}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+}
+
+/** A real offer from a real RTCPeerConnection, which is closed at once: it will never do ICE. */
+async function deadOffer(): Promise<object> {
+  const peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc });
+  const offer = await new Promise<object>((resolve) => {
+    peer.on('signal', (signal: { type?: string }) => signal.type === 'offer' && resolve(signal));
+  });
+  peer.destroy();
+  return offer;
+}
+
+const swarms: Swarm[] = [];
+afterEach(() => {
+  for (const swarm of swarms.splice(0)) swarm.close();
+});
+
+async function target(
+  signaling: FakeSignaling,
+  options: { maxTotal: number; maxPerOrigin: number; iceTimeoutMs?: number },
+) {
+  const swarm = new Swarm({
+    identity: ephemeralIdentity(),
+    signalUrl: 'ws://fake/signal',
+    createSocket: signaling.factory,
+    wrtc: nodeWrtc,
+    host: { store: createMemoryBlockStore() },
+    iceTimeoutMs: options.iceTimeoutMs ?? 30_000,
+    admission: { maxTotal: options.maxTotal, maxPerOrigin: options.maxPerOrigin },
+  });
+  swarms.push(swarm);
+  swarm.start();
+  await swarm.signaling.ready();
+  return swarm;
+}
+
+describe('a swarm taking offers', () => {
+  it('holds no more attempts from one address than its share, however many peer ids offer', async () => {
+    const signaling = new FakeSignaling();
+    const swarm = await target(signaling, { maxTotal: 8, maxPerOrigin: 2 });
+    const sdp = await deadOffer();
+    const senders = Array.from({ length: 10 }, () => ephemeralIdentity().id);
+    for (const from of senders) signaling.offer(from, 'flooder-origin-1', sdp);
+    expect(swarm.stats().connecting).toBe(2);
+    expect(swarm.stats().offersRefused).toBe(8);
+    // The refused are told at once, so an honest one among them would try again rather than wait.
+    await signaling.sentTo(senders[9]!, 'mycel-abandon');
+  });
+
+  it('takes an offer from a new address into a full table by dropping a flooder, and answers it', async () => {
+    const signaling = new FakeSignaling();
+    const swarm = await target(signaling, { maxTotal: 4, maxPerOrigin: 2 });
+    const sdp = await deadOffer();
+    for (let i = 0; i < 4; i++) signaling.offer(ephemeralIdentity().id, `flooder-origin-${i % 2}`, sdp);
+    expect(swarm.stats()).toMatchObject({ connecting: 4, attemptsEvicted: 0 });
+    const honest = ephemeralIdentity().id;
+    signaling.offer(honest, 'honest-origin-01', await deadOffer());
+    expect(swarm.stats().connecting).toBe(4);
+    expect(swarm.stats().attemptsEvicted).toBe(1);
+    await signaling.sentTo(honest, 'answer');
+    expect(swarm.stats().connectingPeak).toBe(4);
+  });
+
+  it('gives up an attempt whose ICE never connects at the ICE deadline, and frees its slot', async () => {
+    const signaling = new FakeSignaling();
+    const swarm = await target(signaling, { maxTotal: 4, maxPerOrigin: 2, iceTimeoutMs: 500 });
+    const from = ephemeralIdentity().id;
+    signaling.offer(from, 'flooder-origin-1', await deadOffer());
+    expect(swarm.stats().connecting).toBe(1);
+    await signaling.sentTo(from, 'mycel-abandon');
+    expect(swarm.stats().connecting).toBe(0);
+  });
+});
