@@ -202,8 +202,14 @@ export class MemorySignalingState implements SignalingState {
 
   stats(): StateStats {
     let peers = 0;
-    for (const session of this.sessions.values()) if (session.peer !== undefined && this.hub.peers.get(session.peer)?.conn === session.conn) peers++;
-    return { sessions: this.sessions.size, peers, ordinaryEntries: this.ordinaryEntries, trustedEntries: this.trustedEntries };
+    for (const session of this.sessions.values())
+      if (session.peer !== undefined && this.hub.peers.get(session.peer)?.conn === session.conn) peers++;
+    return {
+      sessions: this.sessions.size,
+      peers,
+      ordinaryEntries: this.ordinaryEntries,
+      trustedEntries: this.trustedEntries,
+    };
   }
 
   async close(): Promise<void> {

@@ -39,7 +39,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createClient, type RedisClientOptions } from '@redis/client';
-import { createLogger, type Logger } from '../src/node/log.js';
+import { quietLog, type Logger } from '../src/log.js';
 import {
   StateUnavailableError,
   freshTopics,
@@ -248,10 +248,17 @@ type Client = ReturnType<typeof createClient>;
 function clientOptions(url: string, timings: RedisTimings): RedisClientOptions {
   const socket = {
     connectTimeout: timings.connectTimeoutMs,
-    reconnectStrategy: (retries: number) => Math.min(timings.reconnectFirstDelayMs * 2 ** Math.min(retries, 10), timings.reconnectMaxDelayMs),
+    reconnectStrategy: (retries: number) =>
+      Math.min(timings.reconnectFirstDelayMs * 2 ** Math.min(retries, 10), timings.reconnectMaxDelayMs),
   };
-  if (url.startsWith('unix://')) return { socket: { ...socket, path: url.slice('unix://'.length) }, disableOfflineQueue: true };
+  if (url.startsWith('unix://'))
+    return { socket: { ...socket, path: url.slice('unix://'.length) }, disableOfflineQueue: true };
   return { url, socket, disableOfflineQueue: true };
+}
+
+/** For a `.catch` whose failure is reported elsewhere or harmless (each call site says why). */
+function nothing(): void {
+  return undefined;
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -298,17 +305,19 @@ class RedisSession implements SocketSession {
   }
 
   close(): Promise<void> {
-    if (this.closed) return this.queue.then(() => {});
+    if (this.closed) return this.queue.then(nothing);
     this.closed = true;
     const release = this.queue.then(() => this.state.release(this));
-    this.queue = release.catch(() => {});
+    // The caller of close() sees the failure; the queue only orders what comes after.
+    this.queue = release.catch(nothing);
     return release;
   }
 
   /** Runs `work` after the operations before it; a closed session does nothing (as in memory). */
   private serial<T>(work: () => Promise<T>, closed: T): Promise<T> {
     const run = this.queue.then(() => (this.closed ? closed : work()));
-    this.queue = run.catch(() => {});
+    // The caller of work() sees its failure; the queue only orders what comes after.
+    this.queue = run.catch(nothing);
     return run;
   }
 }
@@ -346,7 +355,7 @@ export class RedisSignalingState implements SignalingState {
     this.limits = options.limits;
     this.timings = { ...DEFAULT_REDIS_TIMINGS, ...options.timings };
     this.prefix = options.prefix ?? 'mycel:';
-    this.log = options.log ?? createLogger({ fields: { component: 'signal-state' } });
+    this.log = options.log ?? quietLog;
     this.client = createClient(clientOptions(options.url, this.timings));
     this.subscriber = this.client.duplicate();
   }
@@ -385,7 +394,8 @@ export class RedisSignalingState implements SignalingState {
     this.subscriber.on('ready', () => this.scheduleResync());
     const every = (ms: number, work: () => Promise<unknown>) => {
       const timer = setInterval(() => {
-        if (this.connected) work().catch((error) => this.log.debug('periodic redis work failed', { error: (error as Error).message }));
+        if (this.connected)
+          work().catch((error) => this.log.debug('periodic redis work failed', { error: (error as Error).message }));
       }, ms);
       timer.unref?.();
       this.timers.push(timer);
@@ -404,15 +414,19 @@ export class RedisSignalingState implements SignalingState {
     const internal = options.internal === true;
     if (!internal) {
       const field = `s:${key}`;
-      const admitted = await this.run(ADMIT, [this.key('nodes'), this.key('c', this.node)], [
-        Date.now(),
-        field,
-        this.limits.maxSocketsPerAddress,
-        this.key('c', ''),
-        this.node,
-        this.timings.nodeTtlMs,
-        MAX_NODES,
-      ]);
+      const admitted = await this.run(
+        ADMIT,
+        [this.key('nodes'), this.key('c', this.node)],
+        [
+          Date.now(),
+          field,
+          this.limits.maxSocketsPerAddress,
+          this.key('c', ''),
+          this.node,
+          this.timings.nodeTtlMs,
+          MAX_NODES,
+        ],
+      );
       if (admitted !== 1) return undefined;
       this.bumpCount(field, 1);
     }
@@ -425,9 +439,19 @@ export class RedisSignalingState implements SignalingState {
     this.assertOpen();
     if (limit <= 0) return [];
     const key = this.key('t', topic);
-    const members = (await this.call(() =>
-      this.client.sendCommand(['ZRANGE', key, '+inf', `(${Date.now()}`, 'BYSCORE', 'REV', 'LIMIT', '0', String(limit * LOOKUP_READ_FACTOR)]),
-    )) as string[];
+    const members = await this.call<string[]>(() =>
+      this.client.sendCommand<string[]>([
+        'ZRANGE',
+        key,
+        '+inf',
+        `(${Date.now()}`,
+        'BYSCORE',
+        'REV',
+        'LIMIT',
+        '0',
+        String(limit * LOOKUP_READ_FACTOR),
+      ]),
+    );
     const peers = new Set<string>();
     const gone: string[] = [];
     for (const member of members) {
@@ -437,7 +461,8 @@ export class RedisSignalingState implements SignalingState {
       else if (peers.size < limit) peers.add(peer);
     }
     // Entries of dead nodes are pruned when met; a failure here only leaves them to expire.
-    if (gone.length > 0) this.client.sendCommand(['ZREM', key, ...gone]).catch(() => {});
+    // Pruning is tidiness: a holder left behind expires by its score and is pruned by the next lookup.
+    if (gone.length > 0) this.client.sendCommand(['ZREM', key, ...gone]).catch(nothing);
     return [...peers];
   }
 
@@ -449,12 +474,21 @@ export class RedisSignalingState implements SignalingState {
       return true;
     }
     const payload = JSON.stringify({ k: 's', to, from: signal.from, data: signal.data, origin: signal.origin });
-    const sent = await this.run(RELAY, [this.key('p', to), this.key('nodes')], [Date.now(), this.node, this.key('ch', ''), payload]);
+    const sent = await this.run(
+      RELAY,
+      [this.key('p', to), this.key('nodes')],
+      [Date.now(), this.node, this.key('ch', ''), payload],
+    );
     return sent === 1;
   }
 
   stats(): StateStats {
-    return { sessions: this.sessions.size, peers: this.localPeers.size, ordinaryEntries: this.ordinaryEntries, trustedEntries: this.trustedEntries };
+    return {
+      sessions: this.sessions.size,
+      peers: this.localPeers.size,
+      ordinaryEntries: this.ordinaryEntries,
+      trustedEntries: this.trustedEntries,
+    };
   }
 
   /** True while both connections to Redis are up. */
@@ -464,7 +498,7 @@ export class RedisSignalingState implements SignalingState {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    for (const session of [...this.sessions.values()]) await session.close().catch(() => {});
+    for (const session of [...this.sessions.values()]) await session.close().catch(nothing); // Closing the state: the keys expire anyway.
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     await Promise.allSettled([this.resyncing]);
@@ -491,20 +525,19 @@ export class RedisSignalingState implements SignalingState {
   // Session operations (called through RedisSession, one at a time per socket).
 
   async claim(session: RedisSession, peer: string): Promise<void> {
-    const old = (await this.run(CLAIM, [this.key('p', peer)], [
-      `${this.node} ${session.conn}`,
-      this.timings.presenceTtlMs,
-      this.node,
-      this.key('ch', ''),
-      peer,
-    ])) as string | null;
+    const old = (await this.run(
+      CLAIM,
+      [this.key('p', peer)],
+      [`${this.node} ${session.conn}`, this.timings.presenceTtlMs, this.node, this.key('ch', ''), peer],
+    )) as string | null;
     session.peer = peer;
     this.localPeers.set(peer, session.conn);
     this.stalePresence.delete(peer);
     if (old === null || old === session.presence) return;
     const [node, conn] = old.split(' ');
     // Another node was told by the script; a socket of this node is evicted here, before we answer.
-    if (node === this.node && conn !== undefined && conn !== session.conn && this.sessions.has(conn)) this.handlers?.evict(conn);
+    if (node === this.node && conn !== undefined && conn !== session.conn && this.sessions.has(conn))
+      this.handlers?.evict(conn);
   }
 
   async announce(session: RedisSession, topics: readonly string[], cap: number, trusted: boolean): Promise<Announced> {
@@ -515,21 +548,25 @@ export class RedisSignalingState implements SignalingState {
     let refused: TopicRefusal | undefined;
     for (const batch of chunks(fresh, KEYS_PER_CALL)) {
       const now = Date.now();
-      const reply = (await this.run(ANNOUNCE, [this.key('nodes'), this.key('c', this.node), ...batch.map((t) => this.key('t', t))], [
-        now,
-        now + this.timings.holderTtlMs,
-        this.timings.holderTtlMs,
-        session.member,
-        session.trusted ? 1 : 0,
-        cap - session.topics.size,
-        `t:${session.key}`,
-        this.limits.maxTopicsPerAddress,
-        this.limits.maxTopicEntries,
-        this.key('c', ''),
-        this.node,
-        this.timings.nodeTtlMs,
-        MAX_NODES,
-      ])) as [number, TopicRefusal?];
+      const reply = (await this.run(
+        ANNOUNCE,
+        [this.key('nodes'), this.key('c', this.node), ...batch.map((t) => this.key('t', t))],
+        [
+          now,
+          now + this.timings.holderTtlMs,
+          this.timings.holderTtlMs,
+          session.member,
+          session.trusted ? 1 : 0,
+          cap - session.topics.size,
+          `t:${session.key}`,
+          this.limits.maxTopicsPerAddress,
+          this.limits.maxTopicEntries,
+          this.key('c', ''),
+          this.node,
+          this.timings.nodeTtlMs,
+          MAX_NODES,
+        ],
+      )) as [number, TopicRefusal?];
       const taken = batch.slice(0, reply[0]);
       for (const topic of taken) {
         session.topics.add(topic);
@@ -575,22 +612,31 @@ export class RedisSignalingState implements SignalingState {
         }),
       );
     }
-    if (topics.length > 0 || fields.length > 0) work.push(this.dropHolders(session, topics, fields).catch(() => {}));
+    if (topics.length > 0 || fields.length > 0)
+      // A holder not dropped expires by its score; the backlog replays what a lost Redis missed.
+      work.push(this.dropHolders(session, topics, fields).catch(nothing));
     await Promise.all(work);
   }
 
-  private async dropHolders(session: RedisSession, topics: readonly string[], fields: readonly string[]): Promise<void> {
+  private async dropHolders(
+    session: RedisSession,
+    topics: readonly string[],
+    fields: readonly string[],
+  ): Promise<void> {
     const member = session.member;
     const pairs: (string | number)[] = [];
     for (const field of fields) pairs.push(field, field === 'T' || field.startsWith('t:') ? -topics.length : -1);
     try {
       await Promise.all([
         ...topics.map((t) => this.call(() => this.client.sendCommand(['ZREM', this.key('t', t), member]))),
-        ...(pairs.length > 0 ? [this.run(RELEASE_COUNTS, [this.key('c', this.node)], [this.timings.nodeTtlMs, ...pairs])] : []),
+        ...(pairs.length > 0
+          ? [this.run(RELEASE_COUNTS, [this.key('c', this.node)], [this.timings.nodeTtlMs, ...pairs])]
+          : []),
       ]);
     } catch (error) {
       // Counts are rewritten whole at the next resync; the holder entries are remembered.
-      for (const topic of topics) if (this.staleHolders.size < MAX_CLEANUP_BACKLOG) this.staleHolders.add(`${topic}\n${member}`);
+      for (const topic of topics)
+        if (this.staleHolders.size < MAX_CLEANUP_BACKLOG) this.staleHolders.add(`${topic}\n${member}`);
       throw error;
     }
   }
@@ -615,16 +661,30 @@ export class RedisSignalingState implements SignalingState {
   // Messages from other nodes.
 
   private onMessage(message: string): void {
-    let parsed: { k?: unknown; to?: unknown; from?: unknown; data?: unknown; origin?: unknown; peer?: unknown; conn?: unknown };
+    let parsed: {
+      k?: unknown;
+      to?: unknown;
+      from?: unknown;
+      data?: unknown;
+      origin?: unknown;
+      peer?: unknown;
+      conn?: unknown;
+    };
     try {
       parsed = JSON.parse(message);
     } catch {
-      this.log.warn('unreadable message on this node\'s channel', { bytes: message.length });
+      this.log.warn("unreadable message on this node's channel", { bytes: message.length });
       return;
     }
-    if (parsed?.k === 's' && typeof parsed.to === 'string' && typeof parsed.from === 'string' && typeof parsed.origin === 'string') {
+    if (
+      parsed?.k === 's' &&
+      typeof parsed.to === 'string' &&
+      typeof parsed.from === 'string' &&
+      typeof parsed.origin === 'string'
+    ) {
       const conn = this.localPeers.get(parsed.to);
-      if (conn !== undefined) this.handlers?.deliver(conn, { from: parsed.from, data: parsed.data, origin: parsed.origin });
+      if (conn !== undefined)
+        this.handlers?.deliver(conn, { from: parsed.from, data: parsed.data, origin: parsed.origin });
       return;
     }
     if (parsed?.k === 'e' && typeof parsed.peer === 'string' && typeof parsed.conn === 'string') {
@@ -636,15 +696,19 @@ export class RedisSignalingState implements SignalingState {
 
   private async heartbeat(): Promise<void> {
     const now = Date.now();
-    const dead = (await this.run(HEARTBEAT, [this.key('nodes'), this.key('c', this.node)], [
-      this.node,
-      now,
-      now + this.timings.nodeTtlMs,
-      this.timings.nodeTtlMs,
-      now - this.timings.holderTtlMs,
-      this.timings.holderTtlMs + this.timings.nodeTtlMs,
-      MAX_NODES,
-    ])) as string[];
+    const dead = (await this.run(
+      HEARTBEAT,
+      [this.key('nodes'), this.key('c', this.node)],
+      [
+        this.node,
+        now,
+        now + this.timings.nodeTtlMs,
+        this.timings.nodeTtlMs,
+        now - this.timings.holderTtlMs,
+        this.timings.holderTtlMs + this.timings.nodeTtlMs,
+        MAX_NODES,
+      ],
+    )) as string[];
     this.dead = new Set(dead);
   }
 
@@ -713,19 +777,27 @@ export class RedisSignalingState implements SignalingState {
       for (const [field, value] of this.counts) pairs.push(field, value);
       await this.run(REASSERT_COUNTS, [this.key('c', this.node)], [this.timings.nodeTtlMs, ...pairs]);
       await Promise.all(
-        [...this.stalePresence].map(([peer, value]) => this.run(RELEASE_PRESENCE, [this.key('p', peer)], [value]).then(() => this.stalePresence.delete(peer))),
+        [...this.stalePresence].map(([peer, value]) =>
+          this.run(RELEASE_PRESENCE, [this.key('p', peer)], [value]).then(() => this.stalePresence.delete(peer)),
+        ),
       );
       await Promise.all(
         [...this.staleHolders].map((entry) => {
           const [topic, member] = entry.split('\n') as [string, string];
-          return this.call(() => this.client.sendCommand(['ZREM', this.key('t', topic), member])).then(() => this.staleHolders.delete(entry));
+          return this.call(() => this.client.sendCommand(['ZREM', this.key('t', topic), member])).then(() =>
+            this.staleHolders.delete(entry),
+          );
         }),
       );
       await this.refreshPresence();
       await this.reassertHolders();
       this.connected = true;
       const ms = performance.now() - started;
-      this.log.info('redis state re-asserted after reconnect', { ms: Math.round(ms), peers: this.localPeers.size, sessions: this.sessions.size });
+      this.log.info('redis state re-asserted after reconnect', {
+        ms: Math.round(ms),
+        peers: this.localPeers.size,
+        sessions: this.sessions.size,
+      });
       this.events.emit('resynced', ms);
     } catch (error) {
       // The connection dropped again: its next 'ready' starts over.

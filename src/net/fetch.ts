@@ -20,7 +20,7 @@
 // holder at all, the fetcher asks the signaling server again every LOOKUP_RETRY_MS, and gives up
 // after noHolderTimeoutMs.
 
-import { AbortError, BlockMissingError, ClosedError, NoHolderError } from '../errors.js';
+import { BlockMissingError, ClosedError, NoHolderError, QuotaError, abortedBy } from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
 import {
@@ -31,7 +31,7 @@ import {
   NO_HOLDER_TIMEOUT_MS,
   REPLACE_LOOKUP_MS,
 } from './limits.js';
-import { quietLog, type NetLog } from './log.js';
+import { quietLog, type Logger } from '../log.js';
 import type { RequestOptions } from './session.js';
 
 /** Re-ask the signaling server this often for more holders while below MAX_SOURCES. */
@@ -72,7 +72,7 @@ export interface FetcherOptions {
   readonly noHolderTimeoutMs?: number;
   readonly window?: number;
   readonly onProgress?: (progress: FetchProgress) => void;
-  readonly log?: NetLog;
+  readonly log?: Logger;
 }
 
 interface Source {
@@ -114,10 +114,12 @@ export class BlockFetcher {
   private lastHadSource = Date.now();
   private stopped = false;
   private failure: unknown;
-  private readonly log: NetLog;
+  private readonly log: Logger;
   private readonly offSwarm: () => void;
   private total = 0;
-  private done = 0;
+  /** Ids fetchAll was given that are now stored: progress counts these and nothing else (not the
+   * root and index blocks fetched to open the file, which no total includes). */
+  private readonly done = new Set<BlockId>();
   private bytes = 0;
   /** Blocks received per peer id. */
   readonly blocksFrom = new Map<string, number>();
@@ -127,7 +129,7 @@ export class BlockFetcher {
     this.offSwarm = options.swarm.on('have', ({ session, topics }) => {
       if (topics.includes(options.topic)) this.onHave(session);
     });
-    options.signal?.addEventListener('abort', () => this.stop(new AbortError('fetch aborted', { cause: options.signal?.reason })), {
+    options.signal?.addEventListener('abort', () => this.stop(abortedBy(options.signal!, 'fetch aborted')), {
       once: true,
     });
     this.moreSourcesTimer = setInterval(() => {
@@ -169,9 +171,11 @@ export class BlockFetcher {
   async fetchAll(ids: readonly BlockId[]): Promise<void> {
     ids.forEach((id, i) => this.order.set(id, i));
     const missing: BlockId[] = [];
-    for (const id of ids) if (!(await this.options.store.has(id))) missing.push(id);
+    for (const id of ids) {
+      if (await this.options.store.has(id)) this.done.add(id);
+      else missing.push(id);
+    }
     this.total += ids.length;
-    this.done += ids.length - missing.length;
     this.report();
     if (missing.length === 0) return;
     // One waiter per id that only counts down: holding every block's bytes until the last one
@@ -237,7 +241,7 @@ export class BlockFetcher {
 
   private addSource(session: FetchSession): void {
     if (this.stopped || session.closed || this.sourcesByPeer.has(session.peer) || this.failed.has(session.peer)) return;
-    const source: Source = { session, inflight: 0, offClose: () => {} };
+    const source: Source = { session, inflight: 0, offClose: () => undefined };
     source.offClose = session.on('close', () => {
       if (this.sourcesByPeer.get(session.peer) !== source) return;
       this.sourcesByPeer.delete(session.peer);
@@ -259,7 +263,11 @@ export class BlockFetcher {
     source.offClose();
     this.failed.add(peer);
     this.lastHadSource = Date.now();
-    this.log.debug('fetch source dropped: it lacks a block of the file', { peer, block: id.slice(0, 12), failed: this.failed.size });
+    this.log.debug('fetch source dropped: it lacks a block of the file', {
+      peer,
+      block: id.slice(0, 12),
+      failed: this.failed.size,
+    });
     this.lookupSoon();
   }
 
@@ -381,7 +389,7 @@ export class BlockFetcher {
         this.recent.set(id, bytes);
         if (this.recent.size > RECENT_BLOCKS) this.recent.delete(this.recent.keys().next().value!);
         this.inflight.delete(id);
-        this.done++;
+        if (this.order.has(id)) this.done.add(id);
         this.bytes += bytes.length;
         this.blocksFrom.set(peer, (this.blocksFrom.get(peer) ?? 0) + 1);
         const waiters = this.waiters.get(id) ?? [];
@@ -391,7 +399,7 @@ export class BlockFetcher {
       })
       .catch((error: unknown) => {
         if (this.stopped) return;
-        if ((error as { code?: string })?.code === 'QUOTA_EXCEEDED') {
+        if (error instanceof QuotaError) {
           this.stop(error);
           return;
         }
@@ -413,7 +421,7 @@ export class BlockFetcher {
 
   private report(): void {
     this.options.onProgress?.({
-      blocksDone: this.done,
+      blocksDone: this.done.size,
       blocksTotal: this.total,
       bytesFetched: this.bytes,
       sources: this.sourcesByPeer.size,

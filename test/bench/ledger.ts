@@ -16,9 +16,9 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Ledger } from '../../src/store/ledger.js';
-import { LmdbLedger, type FoundBlock } from '../../src/node/lmdb-ledger.js';
-import { openFsBlockStore } from '../../src/node/fs-store.js';
-import { openIndexedFsBlockStore } from '../../src/node/indexed-fs-store.js';
+import { LmdbLedger, type FoundBlock } from '../../src/store/lmdb-ledger.node.js';
+import { openFsBlockStore } from '../../src/store/fs.node.js';
+import { openIndexedFsBlockStore } from '../../src/store/indexed-fs.node.js';
 import type { BlockStore } from '../../src/store/block-store.js';
 
 export const LEDGER_BENCH_BLOCKS = 1_000_000;
@@ -128,7 +128,8 @@ async function openLmdb(dir: string, count: number) {
   await ledger.reconcile(async () => undefined);
   const openMs = performance.now() - started;
   const afterOpen = await residentMB();
-  if (ledger.usage().blocks !== count) throw new Error(`the ledger holds ${ledger.usage().blocks} blocks, not ${count}`);
+  if (ledger.usage().blocks !== count)
+    throw new Error(`the ledger holds ${ledger.usage().blocks} blocks, not ${count}`);
   const probeUs = probe((id) => ledger.has(id), count);
   const planStarted = performance.now();
   const victims = ledger.planPut(blockIdOf(count + 1), BLOCK_SIZE);
@@ -190,9 +191,11 @@ async function throughput(dir: string, kind: 'memory' | 'lmdb') {
   });
   const pool = async (work: (i: number) => Promise<unknown>) => {
     let next = 0;
-    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < blocks.length) await work(next++);
-    }));
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < blocks.length) await work(next++);
+      }),
+    );
   };
   const MB = (THROUGHPUT_BLOCKS * THROUGHPUT_BLOCK_BYTES) / 1e6;
   let started = performance.now();
@@ -209,10 +212,14 @@ async function throughput(dir: string, kind: 'memory' | 'lmdb') {
 
 function runRole(args: string[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', import.meta.filename, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', import.meta.filename, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`ledger bench ${args[0]} exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`ledger bench ${args[0]} exited with ${code}`)),
+    );
   });
 }
 
@@ -233,9 +240,25 @@ export async function ledgerBench(count = LEDGER_BENCH_BLOCKS): Promise<LedgerFi
     const lmdb = (await runRole(['open-lmdb', db, String(count)])) as LedgerFigures['lmdb'];
     const memory = (await runRole(['memory', String(count)])) as LedgerFigures['memory'];
     const walked = (await runRole(['walk', path.join(root, 'walk'), String(WALK_FILES)])) as LedgerFigures['walk'];
-    const memoryLedger = (await runRole(['throughput', path.join(root, 'put-memory'), 'memory'])) as LedgerFigures['throughput']['memoryLedger'];
-    const lmdbLedger = (await runRole(['throughput', path.join(root, 'put-lmdb'), 'lmdb'])) as LedgerFigures['throughput']['lmdbLedger'];
-    return { count, generateMs, databaseMB: await folderMB(db), lmdb, memory, walk: walked, throughput: { memoryLedger, lmdbLedger } };
+    const memoryLedger = (await runRole([
+      'throughput',
+      path.join(root, 'put-memory'),
+      'memory',
+    ])) as LedgerFigures['throughput']['memoryLedger'];
+    const lmdbLedger = (await runRole([
+      'throughput',
+      path.join(root, 'put-lmdb'),
+      'lmdb',
+    ])) as LedgerFigures['throughput']['lmdbLedger'];
+    return {
+      count,
+      generateMs,
+      databaseMB: await folderMB(db),
+      lmdb,
+      memory,
+      walk: walked,
+      throughput: { memoryLedger, lmdbLedger },
+    };
   } finally {
     await fs.rm(root, { recursive: true, force: true });
   }
@@ -255,15 +278,26 @@ if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {
     const f = await ledgerBench(count);
     const n = f.count.toLocaleString('en');
     console.error(`seed ledger with ${n} blocks (${PINNED_FRACTION * 100}% pinned, oldest):`);
-    console.error(`  generate into LMDB (import path)     ${(f.generateMs / 1000).toFixed(1)} s, database ${f.databaseMB.toFixed(0)} MB on disk`);
-    const mb = (m: { anonMB: number; fileMB: number }) => `anon ${m.anonMB.toFixed(0)} MB + file ${m.fileMB.toFixed(0)} MB`;
+    console.error(
+      `  generate into LMDB (import path)     ${(f.generateMs / 1000).toFixed(1)} s, database ${f.databaseMB.toFixed(0)} MB on disk`,
+    );
+    const mb = (m: { anonMB: number; fileMB: number }) =>
+      `anon ${m.anonMB.toFixed(0)} MB + file ${m.fileMB.toFixed(0)} MB`;
     console.error(`  LMDB ledger: start-up                ${f.lmdb.openMs.toFixed(1)} ms`);
     console.error(`    resident before open / after open / after ${PROBES.toLocaleString('en')} lookups and a plan:`);
-    console.error(`      ${mb(f.lmdb.before)} / ${mb(f.lmdb.afterOpen)} / ${mb(f.lmdb.afterUse)} (RSS ${f.lmdb.rssMB.toFixed(0)} MB)`);
+    console.error(
+      `      ${mb(f.lmdb.before)} / ${mb(f.lmdb.afterOpen)} / ${mb(f.lmdb.afterUse)} (RSS ${f.lmdb.rssMB.toFixed(0)} MB)`,
+    );
     console.error(`  in-memory Ledger: load (no walk)     ${f.memory.loadMs.toFixed(0)} ms`);
-    console.error(`    resident before / after:           ${mb(f.memory.before)} / ${mb(f.memory.afterUse)} (RSS ${f.memory.rssMB.toFixed(0)} MB)`);
-    console.error(`  has() per call                       LMDB ${f.lmdb.probeUs.toFixed(2)} µs, memory ${f.memory.probeUs.toFixed(2)} µs`);
-    console.error(`  first eviction plan (1 victim)       LMDB ${f.lmdb.planMs.toFixed(2)} ms, memory ${f.memory.planMs.toFixed(2)} ms`);
+    console.error(
+      `    resident before / after:           ${mb(f.memory.before)} / ${mb(f.memory.afterUse)} (RSS ${f.memory.rssMB.toFixed(0)} MB)`,
+    );
+    console.error(
+      `  has() per call                       LMDB ${f.lmdb.probeUs.toFixed(2)} µs, memory ${f.memory.probeUs.toFixed(2)} µs`,
+    );
+    console.error(
+      `  first eviction plan (1 victim)       LMDB ${f.lmdb.planMs.toFixed(2)} ms, memory ${f.memory.planMs.toFixed(2)} ms`,
+    );
     console.error(
       `  today's fs-store open walk           ${f.walk.openMs.toFixed(0)} ms for ${f.walk.files.toLocaleString('en')} files = ` +
         `${f.walk.perFileUs.toFixed(1)} µs per file (~${((f.walk.perFileUs * f.count) / 1e6).toFixed(0)} s for ${n}, warm cache)`,

@@ -51,13 +51,26 @@ export async function startRedis(): Promise<RedisServer> {
     await fs.rm(socket, { force: true });
     const proc = spawn(
       'redis-server',
-      ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [
+        '--port',
+        '0',
+        '--unixsocket',
+        socket,
+        '--unixsocketperm',
+        '700',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child = proc;
     const output: string[] = [];
-    proc.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
-    proc.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    proc.stdout.on('data', (d: Buffer) => output.push(d.toString()));
+    proc.stderr.on('data', (d: Buffer) => output.push(d.toString()));
     exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     // The server logs this line once its sockets listen; PING then proves it answers.
     await new Promise<void>((resolve, reject) => {
@@ -68,10 +81,10 @@ export async function startRedis(): Promise<RedisServer> {
       const check = () => {
         if (!/ready to accept connections/i.test(output.join(''))) return;
         clearTimeout(timer);
-        proc.stdout!.off('data', check);
+        proc.stdout.off('data', check);
         resolve();
       };
-      proc.stdout!.on('data', check);
+      proc.stdout.on('data', check);
       proc.once('exit', () => {
         clearTimeout(timer);
         reject(new Error(`redis-server exited at start:\n${output.join('')}`));

@@ -8,9 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { blockStoreContract, block } from '../contracts/block-store.js';
-import { blockPath, fsStoreLayout, openFsBlockStore } from '../../src/node/fs-store.js';
-import { openIndexedFsBlockStore, repairIndexedFsStore, scanBlockFiles, LEDGER_DIR } from '../../src/node/indexed-fs-store.js';
-import { LmdbLedger } from '../../src/node/lmdb-ledger.js';
+import { blockPath, fsStoreLayout, openFsBlockStore } from '../../src/store/fs.node.js';
+import {
+  openIndexedFsBlockStore,
+  repairIndexedFsStore,
+  scanBlockFiles,
+  LEDGER_DIR,
+} from '../../src/store/indexed-fs.node.js';
+import { LmdbLedger } from '../../src/store/lmdb-ledger.node.js';
 import type { BlockId } from '../../src/content/format.js';
 
 const roots: string[] = [];
@@ -154,13 +159,17 @@ describe('file-system store with an LMDB ledger', () => {
     const fixture = path.join(import.meta.dirname, 'fixtures', 'indexed-store-writer.ts');
     let interrupted = 0;
     for (let round = 0; round < 5; round++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, String(round + 1)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+      const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, String(round + 1)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+        child.on('exit', (_code, signal) => resolve(signal)),
+      );
       // Killed as soon as it reports a number of puts that differs per round: always mid-stream.
       const target = `put ${50 + round * 25}`;
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`the writer never printed "${target}"`)), 30_000);
-        child.stdout!.on('data', (chunk: Buffer) => {
+        child.stdout.on('data', (chunk: Buffer) => {
           if (!chunk.toString().split('\n').includes(target)) return;
           clearTimeout(timer);
           child.kill('SIGKILL');

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll } from 'vitest';
-import { LmdbLedger } from '../../src/node/lmdb-ledger.js';
+import { LmdbLedger } from '../../src/store/lmdb-ledger.node.js';
 import { blockLedgerContract, persistentLedgerContract, type LedgerFactory } from '../contracts/block-ledger.js';
 
 const roots: string[] = [];

@@ -34,7 +34,8 @@ async function keysUnder(prefix: string): Promise<string[]> {
 async function openStates(count: number, limits: StateLimits, timings: Partial<RedisTimings> = {}) {
   const prefix = `test${prefixes++}:`;
   const states: RedisSignalingState[] = [];
-  for (let i = 0; i < count; i++) states.push(await RedisSignalingState.open({ url: redis.url, prefix, limits, timings, log }));
+  for (let i = 0; i < count; i++)
+    states.push(await RedisSignalingState.open({ url: redis.url, prefix, limits, timings, log }));
   return { prefix, states };
 }
 
@@ -97,14 +98,16 @@ describe.skipIf(unavailable)('on a real redis-server', () => {
       const took = await resynced;
       const back = performance.now() - restarted;
 
-      expect((await a.state.lookup('file-1', 10))).toEqual([peerId(2)]);
+      expect(await a.state.lookup('file-1', 10)).toEqual([peerId(2)]);
       expect(await a.state.relay(peerId(2), { from: peerId(1), data: 'offer', origin: 'o'.repeat(16) })).toBe(true);
       await b.until(() => b.delivered[0], 'a relay across processes after the restart');
       expect(await b.state.relay(peerId(1), { from: peerId(2), data: 'answer', origin: 'o'.repeat(16) })).toBe(true);
       await a.until(() => a.delivered[0], 'the answer back');
       // The per-address count was re-asserted: the address still has its two sockets.
       expect(await a.state.open('crowd')).toBeUndefined();
-      console.log(`redis restart: both processes re-asserted ${Math.round(back)} ms after the kill (resync ${took.map((t) => Math.round(t)).join(', ')} ms)`);
+      console.log(
+        `redis restart: both processes re-asserted ${Math.round(back)} ms after the kill (resync ${took.map((t) => Math.round(t)).join(', ')} ms)`,
+      );
 
       await alice.close();
       await bob.close();
@@ -119,7 +122,11 @@ describe.skipIf(unavailable)('on a real redis-server', () => {
       await Promise.all(
         Array.from({ length: sockets }, async (_, i) => {
           const s = await nodes[i % 2]!.socket(`addr-${i % 100}`, peerId(i));
-          await s.announce(Array.from({ length: topicsEach }, (_, j) => `file-${i}-${j}`), 100, false);
+          await s.announce(
+            Array.from({ length: topicsEach }, (_, j) => `file-${i}-${j}`),
+            100,
+            false,
+          );
         }),
       );
       const resynced = Promise.all(states.map((s) => event<number>(s.events, 'resynced')));
@@ -133,9 +140,13 @@ describe.skipIf(unavailable)('on a real redis-server', () => {
         const other = nodes[(i + 1) % 2]!;
         expected[i % 2]!++;
         expect(await other.state.lookup(`file-${i}-${i % topicsEach}`, 4)).toEqual([peerId(i)]);
-        expect(await other.state.relay(peerId(i), { from: peerId(99_999), data: i, origin: 'o'.repeat(16) })).toBe(true);
+        expect(await other.state.relay(peerId(i), { from: peerId(99_999), data: i, origin: 'o'.repeat(16) })).toBe(
+          true,
+        );
       }
-      await Promise.all(nodes.map((n, k) => n.until(() => n.delivered.length >= expected[k]! || undefined, 'the relays')));
+      await Promise.all(
+        nodes.map((n, k) => n.until(() => n.delivered.length >= expected[k]! || undefined, 'the relays')),
+      );
       console.log(
         `redis restart with ${sockets} sockets and ${sockets * topicsEach} topic entries over 2 processes: ` +
           `re-asserted ${Math.round(back)} ms after the kill (resync ${took.map((t) => Math.round(t)).join(', ')} ms)`,
@@ -184,7 +195,14 @@ describe.skipIf(unavailable)('on a real redis-server', () => {
     });
 
     it('drops a process that dies without a word: its holders, peers and counts, then its keys', async () => {
-      const timings = { heartbeatMs: 50, nodeTtlMs: 200, presenceTtlMs: 600, presenceRefreshMs: 200, holderTtlMs: 800, holderRefreshMs: 300 };
+      const timings = {
+        heartbeatMs: 50,
+        nodeTtlMs: 200,
+        presenceTtlMs: 600,
+        presenceRefreshMs: 200,
+        holderTtlMs: 800,
+        holderRefreshMs: 300,
+      };
       const { prefix, states } = await openStates(2, { ...CONTRACT_LIMITS, maxSocketsPerAddress: 1 }, timings);
       const [a, b] = states.map((s) => new TestNode(s)) as [TestNode, TestNode];
       const doomed = await b.socket('crowd', peerId(2));
@@ -194,7 +212,10 @@ describe.skipIf(unavailable)('on a real redis-server', () => {
 
       (states[1] as RedisSignalingState).abandon();
       // Once its heartbeat lapses the others stop counting it and stop naming its peers.
-      await eventually(async () => (await a.state.lookup('orphan', 10)).length === 0, 'the dead holder to leave lookups');
+      await eventually(
+        async () => (await a.state.lookup('orphan', 10)).length === 0,
+        'the dead holder to leave lookups',
+      );
       expect(await a.state.relay(peerId(2), { from: peerId(1), data: 'x', origin: 'o'.repeat(16) })).toBe(false);
       expect(await a.state.open('crowd')).toBeDefined();
       // And every key it wrote expires: only the live node's own remain.
@@ -202,7 +223,7 @@ describe.skipIf(unavailable)('on a real redis-server', () => {
         const keys = await keysUnder(prefix);
         const forgotten = (await redis.command('ZSCORE', `${prefix}nodes`, b.state.node)) === '$-1\r\n';
         return forgotten && keys.every((k) => k === `${prefix}nodes` || k === `${prefix}c:${a.state.node}`) && keys;
-      }, 'the dead node\'s keys to expire');
+      }, "the dead node's keys to expire");
       await states[0]!.close();
       expect(await keysUnder(prefix)).toEqual([]);
     });
@@ -238,7 +259,9 @@ describe.skipIf(unavailable)('on a real redis-server', () => {
         expect((await keysUnder(prefix)).sort()).toEqual([`${prefix}nodes`]);
       }
       const usedAfter = usedMemory(await redis.command('INFO', 'memory'));
-      console.log(`redis used_memory: ${usedBefore} B before, ${usedAfter} B after 900 peers with 2,700 topic entries came and went`);
+      console.log(
+        `redis used_memory: ${usedBefore} B before, ${usedAfter} B after 900 peers with 2,700 topic entries came and went`,
+      );
       for (const state of states) await state.close();
       expect(await keysUnder(prefix)).toEqual([]);
     });

@@ -16,7 +16,9 @@ signalingStateContract('in-memory', async (limits) => {
     close: async () => {
       for (const state of states) await state.close();
       // Nothing outlives the sockets: the tables are empty again.
-      expect(hub.peers.size + hub.topics.size + hub.perAddress.size + hub.topicsPerAddress.size + hub.ordinaryEntries).toBe(0);
+      expect(
+        hub.peers.size + hub.topics.size + hub.perAddress.size + hub.topicsPerAddress.size + hub.ordinaryEntries,
+      ).toBe(0);
     },
   };
 });

@@ -22,11 +22,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fromHex } from '../content/bytes.js';
 import { isBlockId, type BlockId } from '../content/format.js';
-import type { BlockStore } from '../store/block-store.js';
-import type { Ledger } from '../store/ledger.js';
-import { ManagedBlockStore, type RawBlocks } from '../store/managed-store.js';
-import { blockPath, fsStoreLayout, type FsStoreOptions } from './fs-store.js';
-import { LmdbLedger, type FoundBlock, type RepairReport } from './lmdb-ledger.js';
+import type { BlockStore } from './block-store.js';
+import type { Ledger } from './ledger.js';
+import { ManagedBlockStore, type RawBlocks } from './managed-store.js';
+import { blockPath, fsStoreLayout, type FsStoreOptions } from './fs.node.js';
+import { LmdbLedger, type FoundBlock, type RepairReport } from './lmdb-ledger.node.js';
 
 export const LEDGER_DIR = 'ledger';
 
@@ -105,7 +105,9 @@ class IndexedFsRawBlocks implements RawBlocks {
       }
       await fs.rename(tmp, final);
     } catch (error) {
-      await fs.unlink(tmp).catch(() => {});
+      await fs.unlink(tmp).catch(() => {
+        // The write's own error is the one to report; tmp/ is emptied at the next open.
+      });
       // The store rolls the ledger back (the block is removed, the victims counted again) once
       // this rejects; then nothing on disk changed, so those records need no file check.
       setImmediate(() => this.ledger.settle(evict, [id]));
@@ -177,7 +179,11 @@ export async function openIndexedFsBlockStore(options: FsStoreOptions): Promise<
   for (const leftover of await fs.readdir(layout.tmp)) {
     await fs.rm(path.join(layout.tmp, leftover), { force: true, recursive: true });
   }
-  const ledger = await LmdbLedger.open({ path: path.join(dir, LEDGER_DIR), quota: options.quota, durable: options.durable });
+  const ledger = await LmdbLedger.open({
+    path: path.join(dir, LEDGER_DIR),
+    quota: options.quota,
+    durable: options.durable,
+  });
   try {
     if (!ledger.ready) {
       await ledger.importBlocks(scanBlockFiles(dir));

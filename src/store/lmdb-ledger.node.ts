@@ -28,10 +28,10 @@
 
 import { promises as fs } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { QuotaError } from '../errors.js';
+import { BadInputError, QuotaError, UnavailableError } from '../errors.js';
 import { isBlockId, type BlockId } from '../content/format.js';
-import type { StoreUsage } from '../store/block-store.js';
-import type { DurableBlockLedger } from '../store/block-ledger.js';
+import type { StoreUsage } from './block-store.js';
+import type { DurableBlockLedger } from './block-ledger.js';
 
 const FORMAT = 1;
 const HELD = 1;
@@ -85,7 +85,7 @@ function u32(n: number): Buffer {
 
 function nameKey(name: string): Buffer {
   const utf8 = Buffer.from(name, 'utf8');
-  if (utf8.length > MAX_PIN_NAME_BYTES) throw new RangeError(`a pin name is at most ${MAX_PIN_NAME_BYTES} bytes`);
+  if (utf8.length > MAX_PIN_NAME_BYTES) throw new BadInputError(`a pin name is at most ${MAX_PIN_NAME_BYTES} bytes`);
   const k = Buffer.allocUnsafe(2 + utf8.length);
   k.writeUInt16BE(utf8.length);
   utf8.copy(k, 2);
@@ -215,7 +215,8 @@ export class LmdbLedger implements DurableBlockLedger {
   ) {
     this.quota = options.quota ?? Infinity;
     if (!(this.quota > 0)) throw new RangeError('quota must be positive');
-    const table = (name: string) => new Table(env.openDB<Buffer, Buffer>({ name, keyEncoding: 'binary', encoding: 'binary' }), this.writes);
+    const table = (name: string) =>
+      new Table(env.openDB<Buffer, Buffer>({ name, keyEncoding: 'binary', encoding: 'binary' }), this.writes);
     this.blocks = table('blocks');
     this.lru = table('lru');
     this.pending = table('pending');
@@ -234,7 +235,9 @@ export class LmdbLedger implements DurableBlockLedger {
     if (format === undefined) ledger.meta.put(FORMAT_KEY, u32(FORMAT));
     else if (format.readUInt32BE() !== FORMAT) {
       await env.close();
-      throw new RangeError(`${options.path} holds a block ledger of format ${format.readUInt32BE()}; this Mycel reads format ${FORMAT}`);
+      throw new UnavailableError(
+        `${options.path} holds a block ledger of format ${format.readUInt32BE()}; this Mycel reads format ${FORMAT}`,
+      );
     }
     const totals = ledger.meta.get(TOTALS);
     if (totals) {
@@ -285,7 +288,7 @@ export class LmdbLedger implements DurableBlockLedger {
   }
 
   add(id: BlockId, size: number): void {
-    if (!isBlockId(id)) throw new TypeError(`not a block id: ${id}`);
+    if (!isBlockId(id)) throw new TypeError(`not a block id: ${String(id)}`);
     if (this.has(id)) return this.touch(id);
     const key = idBytes(id);
     const stamp = this.nextStamp();
@@ -309,7 +312,11 @@ export class LmdbLedger implements DurableBlockLedger {
   planPut(id: BlockId, size: number): BlockId[] {
     if (this.has(id) || this.totalBytes + size <= this.quota) return [];
     if (this.pinnedBytesHeld + size > this.quota) {
-      throw new QuotaError(size, this.quota, `a ${size}-byte block does not fit: ${this.pinnedBytesHeld} of ${this.quota} bytes are pinned`);
+      throw new QuotaError(
+        size,
+        this.quota,
+        `a ${size}-byte block does not fit: ${this.pinnedBytesHeld} of ${this.quota} bytes are pinned`,
+      );
     }
     const victims: BlockId[] = [];
     let bytes = this.totalBytes;
@@ -330,7 +337,7 @@ export class LmdbLedger implements DurableBlockLedger {
     const before = this.pinNameTable.get(setKey);
     const added: BlockId[] = [];
     for (const id of ids) {
-      if (!isBlockId(id)) throw new TypeError(`not a block id: ${id}`);
+      if (!isBlockId(id)) throw new TypeError(`not a block id: ${String(id)}`);
       const key = idBytes(id);
       const pinKey = Buffer.concat([setKey, key]);
       if (this.pins.get(pinKey) !== undefined) continue;
@@ -347,7 +354,8 @@ export class LmdbLedger implements DurableBlockLedger {
         }
       }
     }
-    if (before === undefined || added.length > 0) this.pinNameTable.put(setKey, u32((before?.readUInt32BE() ?? 0) + added.length));
+    if (before === undefined || added.length > 0)
+      this.pinNameTable.put(setKey, u32((before?.readUInt32BE() ?? 0) + added.length));
     this.writeTotals();
     return added;
   }
@@ -503,7 +511,10 @@ export class LmdbLedger implements DurableBlockLedger {
    * in, deleted by hand): every file found by `scan` is counted, every record whose file
    * `sizeOnDisk` cannot find is dropped, and the totals are recounted. Reads the whole account.
    */
-  async repair(scan: AsyncIterable<FoundBlock>, sizeOnDisk: (id: BlockId) => Promise<number | undefined>): Promise<RepairReport> {
+  async repair(
+    scan: AsyncIterable<FoundBlock>,
+    sizeOnDisk: (id: BlockId) => Promise<number | undefined>,
+  ): Promise<RepairReport> {
     await this.reconcile(sizeOnDisk);
     const added = await this.importBlocks(scan);
     let dropped = 0;
@@ -552,7 +563,10 @@ export class LmdbLedger implements DurableBlockLedger {
   }
 
   private pinRange(setKey: Buffer): [Buffer, Buffer] {
-    return [Buffer.concat([setKey, Buffer.alloc(ID_BYTES, 0)]), Buffer.concat([setKey, Buffer.alloc(ID_BYTES + 1, 0xff)])];
+    return [
+      Buffer.concat([setKey, Buffer.alloc(ID_BYTES, 0)]),
+      Buffer.concat([setKey, Buffer.alloc(ID_BYTES + 1, 0xff)]),
+    ];
   }
 
   /** Adds (+1) or takes away (-1) a block from the totals and, unless pinned, the eviction index. */
