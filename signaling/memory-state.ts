@@ -209,6 +209,7 @@ export class MemorySignalingState implements SignalingState {
       peers,
       ordinaryEntries: this.ordinaryEntries,
       trustedEntries: this.trustedEntries,
+      topics: this.hub.topics.size,
     };
   }
 

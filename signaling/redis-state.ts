@@ -351,6 +351,8 @@ export class RedisSignalingState implements SignalingState {
   private connected = false;
   private closed = false;
 
+  originKey: Uint8Array | undefined;
+
   private constructor(private readonly options: RedisStateOptions) {
     this.limits = options.limits;
     this.timings = { ...DEFAULT_REDIS_TIMINGS, ...options.timings };
@@ -367,7 +369,7 @@ export class RedisSignalingState implements SignalingState {
     return state;
   }
 
-  private key(kind: 'nodes'): string;
+  private key(kind: 'nodes' | 'origin'): string;
   private key(kind: 'c' | 'p' | 't' | 'ch', name: string): string;
   private key(kind: string, name?: string): string {
     return name === undefined ? this.prefix + kind : `${this.prefix}${kind}:${name}`;
@@ -388,6 +390,11 @@ export class RedisSignalingState implements SignalingState {
     await this.subscriber.connect();
     await this.subscriber.subscribe(this.key('ch', this.node), (message) => this.onMessage(message));
     await this.heartbeat();
+    // The first process draws the key; every later one (and every restart) reads the same.
+    const origin = this.key('origin');
+    await this.client.sendCommand(['SET', origin, randomBytes(32).toString('base64'), 'NX']);
+    const key = await this.client.sendCommand<string | null>(['GET', origin]);
+    this.originKey = key === null ? randomBytes(32) : Buffer.from(key, 'base64');
     this.connected = true;
     // Every later 'ready' is a reconnect: Redis may have lost everything.
     this.client.on('ready', () => this.scheduleResync());
@@ -773,6 +780,11 @@ export class RedisSignalingState implements SignalingState {
     const started = performance.now();
     try {
       await this.heartbeat();
+      // A Redis that lost the origin key gets this node's back, so tags stay what they were.
+      if (this.originKey)
+        await this.call(() =>
+          this.client.sendCommand(['SET', this.key('origin'), Buffer.from(this.originKey!).toString('base64'), 'NX']),
+        );
       const pairs: (string | number)[] = [];
       for (const [field, value] of this.counts) pairs.push(field, value);
       await this.run(REASSERT_COUNTS, [this.key('c', this.node)], [this.timings.nodeTtlMs, ...pairs]);

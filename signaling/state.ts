@@ -82,12 +82,19 @@ export interface StateStats {
   /** Topic entries held by this process's sockets, ordinary and trusted. */
   readonly ordinaryEntries: number;
   readonly trustedEntries: number;
+  /** Distinct topics held, where the state can count them without a scan (in memory). */
+  readonly topics?: number;
 }
 
 export interface SignalingState {
   /** This process's id within the state (random per start). */
   readonly node: string;
   readonly limits: StateLimits;
+  /**
+   * A secret every process sharing this state holds (the key of the origin tags relayed signals
+   * carry, so one address has one tag whichever process it reaches), or undefined for one process.
+   */
+  readonly originKey?: Uint8Array;
   setHandlers(handlers: StateHandlers): void;
   /**
    * A session for a new socket from address key `key`, or undefined when that address already has
