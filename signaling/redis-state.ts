@@ -256,6 +256,17 @@ function clientOptions(url: string, timings: RedisTimings): RedisClientOptions {
   return { url, socket, disableOfflineQueue: true };
 }
 
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** For a `.catch` whose failure is reported elsewhere or harmless (each call site says why). */
 function nothing(): void {
   return undefined;
@@ -365,8 +376,28 @@ export class RedisSignalingState implements SignalingState {
   /** Connects, registers this node and subscribes its channel. */
   static async open(options: RedisStateOptions): Promise<RedisSignalingState> {
     const state = new RedisSignalingState(options);
-    await state.start();
-    return state;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StateUnavailableError(`no answer from Redis at ${redactUrl(options.url)}`)),
+        state.timings.connectTimeoutMs,
+      );
+    });
+    const starting = state.start();
+    try {
+      await Promise.race([starting, timeout]);
+      return state;
+    } catch (error) {
+      // The client would retry forever: a process that cannot reach Redis at start says so and stops.
+      starting.catch(nothing);
+      state.abandon();
+      if (error instanceof StateUnavailableError) throw error;
+      throw new StateUnavailableError(`Redis at ${redactUrl(options.url)}: ${(error as Error)?.message}`, {
+        cause: error,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private key(kind: 'nodes' | 'origin'): string;
@@ -525,8 +556,13 @@ export class RedisSignalingState implements SignalingState {
   abandon(): void {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
-    this.client.destroy();
-    this.subscriber.destroy();
+    for (const client of [this.client, this.subscriber]) {
+      try {
+        client.destroy();
+      } catch {
+        // Never connected: nothing to destroy.
+      }
+    }
   }
 
   // Session operations (called through RedisSession, one at a time per socket).

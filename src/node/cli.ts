@@ -19,15 +19,17 @@ const USAGE = `usage: mycel <command> [options]
 
   serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10]
+        [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10] [--redis url]
         signaling server, seed and web app in one process (what npm start runs); its own seed is
         trusted, --seed names more
   signal [--port 8080] [--host 0.0.0.0] [--seed id,...] [--web dir] [--trust-proxy addr,...]
-        [--header-timeout 10]
+        [--header-timeout 10] [--redis url]
         the signaling server alone (serves the web app too, if built); --seed names the peer ids
         of the deployment's seeds (repeatable): only they are offered as seeds
         --trust-proxy: reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names
-        the client; --header-timeout: seconds a client has to send a request's headers
+        the client; --header-timeout: seconds a client has to send a request's headers;
+        --redis (redis://host:6379, rediss://…, unix:///path): several signaling processes on one
+        Redis share peers, files and limits (put them behind one load balancer)
   seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
         a seed alone, joining the network through a signaling server
@@ -118,13 +120,21 @@ function proxiesOf(text: string | undefined): string[] | undefined {
 /** The shared HTTP front's flags, as startSignal/startServe options. */
 function frontOf(values: Parsed['values']) {
   const headerTimeout = str(values['header-timeout']);
+  const redis = str(values.redis);
+  if (redis !== undefined && !/^(rediss?:\/\/|unix:\/\/\/)/.test(redis))
+    throw new UsageError(`bad --redis: ${redis} (try redis://host:6379 or unix:///path/to/redis.sock)`);
   return {
+    redis,
     trustProxy: proxiesOf(str(values['trust-proxy'])),
     http: headerTimeout === undefined ? undefined : { headersTimeoutMs: secondsOf(headerTimeout, 0) },
   };
 }
 
-const FRONT_FLAGS = { 'trust-proxy': { type: 'string' }, 'header-timeout': { type: 'string' } } as const;
+const FRONT_FLAGS = {
+  'trust-proxy': { type: 'string' },
+  'header-timeout': { type: 'string' },
+  redis: { type: 'string' },
+} as const;
 
 /** Peer ids given as a comma list, or as a repeated flag; each must be one. */
 function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] | undefined): string[] | undefined {

@@ -10,7 +10,14 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TrustedProxies } from '../../signaling/client-address.js';
-import { INTERNAL_TOKEN_HEADER, SignalingServer, type SignalingOptions } from '../../signaling/server.js';
+import { RedisSignalingState, redactUrl } from '../../signaling/redis-state.js';
+import {
+  DEFAULT_LIMITS,
+  INTERNAL_TOKEN_HEADER,
+  SignalingServer,
+  stateLimits,
+  type SignalingOptions,
+} from '../../signaling/server.js';
 import { SIGNAL_PATH } from '../net/signal-messages.js';
 import { DEFAULT_HTTP_LIMITS, guardConnections, httpServerOptions, type HttpLimits } from './http-guard.js';
 import { loadNodeIdentity } from './identity-file.js';
@@ -34,6 +41,13 @@ export interface SignalServeOptions {
   readonly http?: Partial<HttpLimits>;
   /** Peer ids of the deployment's seeds (the only ones offered as seeds). */
   readonly seeds?: readonly string[];
+  /**
+   * Share presence, topics, limits and relays with every signaling process on this Redis
+   * (redis://, rediss:// or unix:///path); without it the state is in this process's memory.
+   */
+  readonly redis?: string;
+  /** Key prefix in Redis, so several deployments (or tests) can share one server. */
+  readonly redisPrefix?: string;
 }
 
 export interface ServeOptions
@@ -61,9 +75,18 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
   const trustProxy = options.trustProxy ?? options.signaling?.trustProxy;
   const proxies = trustProxy?.length ? new TrustedProxies(trustProxy) : undefined;
   const seeds = [...(options.seeds ?? []), ...(options.signaling?.seeds ?? [])];
+  const state = options.redis
+    ? await RedisSignalingState.open({
+        url: options.redis,
+        prefix: options.redisPrefix,
+        limits: stateLimits({ ...DEFAULT_LIMITS, ...options.signaling?.limits }),
+        log: log.child({ component: 'signal-state' }),
+      })
+    : undefined;
   const signaling = new SignalingServer({
     log: log.child({ component: 'signal' }),
     ...options.signaling,
+    ...(state ? { state } : {}),
     trustProxy,
     seeds,
   });
@@ -93,10 +116,16 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
     },
   });
   signaling.attach(server, SIGNAL_PATH);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+    });
+  } catch (error) {
+    await signaling.close();
+    await state?.close();
+    throw error;
+  }
   const { port } = server.address() as { port: number };
   const host = !options.host || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
   const url = `http://${host}:${port}`;
@@ -105,6 +134,7 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
     url,
     signal: `ws://${host}:${port}${SIGNAL_PATH}`,
     webApp: Boolean(serveStatic),
+    state: state ? { redis: redactUrl(options.redis!), node: state.node } : 'memory',
     trustProxy: trustProxy ?? [],
     headersTimeoutMs: httpLimits.headersTimeoutMs,
   });
@@ -117,6 +147,7 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
       await signaling.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await state?.close();
     },
   };
 }
