@@ -11,6 +11,7 @@ import { parseSize } from './sizes.js';
 import { parseDuration } from './durations.js';
 import { startServe, startSignal } from './serve.js';
 import { Seed } from './seed.js';
+import { repairFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
 import { runGet, runPut, runRenew } from './transfer-commands.js';
 import { UsageError } from './usage-error.js';
@@ -40,6 +41,9 @@ const USAGE = `usage: mycel <command> [options]
         kept free; stores are refused below it (0: not watched)
   id [--data ./mycel-data]
         print the peer id kept in the data folder (made if missing): what --seed and --allow take
+  repair [--data ./mycel-data]
+        with the seed stopped: walk every block file and make the seed's ledger agree with the
+        disk (blocks copied in or deleted by hand); prints what it changed
   put <file> [--server http://localhost:8080] [--timeout 30] [--identity dir]
         encrypt the file, store it on the seed(s), print its link; --identity puts as the peer
         kept in that folder (see id), for seeds that --allow only some peers
@@ -246,6 +250,13 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length > 0) throw new UsageError('id takes no arguments');
       const identity = await loadNodeIdentity(str(values.data) ?? './mycel-data');
       process.stdout.write(identity.id + '\n');
+      return 0;
+    }
+    case 'repair': {
+      const { values, positionals } = parse(rest, { data: { type: 'string' } });
+      if (positionals.length > 0) throw new UsageError('repair takes no arguments');
+      const report = await repairFsBlockStore(str(values.data) ?? './mycel-data');
+      process.stdout.write(JSON.stringify(report) + '\n');
       return 0;
     }
     case 'put': {

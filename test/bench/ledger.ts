@@ -1,6 +1,7 @@
 // Seed ledger figures: start-up time and resident memory with 1,000,000 blocks in the LMDB ledger,
-// beside the in-memory Ledger loading the same blocks (what fs-store.ts does after its walk), and
-// what that walk itself costs per block file today. Each measurement runs in a fresh process of
+// beside the in-memory Ledger loading the same blocks (what the store before the ledger did after
+// its walk, test/helpers/legacy-fs-store.ts), what that walk itself costs per block file, and put/get
+// throughput through both stores. Each measurement runs in a fresh process of
 // its own (this file, with a role as its first argument) so one's memory does not colour another's.
 //
 //   npx tsx test/bench/ledger.ts [count]     prints the figures and a JSON line
@@ -18,7 +19,7 @@ import path from 'node:path';
 import { Ledger } from '../../src/store/ledger.js';
 import { LmdbLedger, type FoundBlock } from '../../src/store/lmdb-ledger.node.js';
 import { openFsBlockStore } from '../../src/store/fs.node.js';
-import { openIndexedFsBlockStore } from '../../src/store/indexed-fs.node.js';
+import { openLegacyFsBlockStore } from '../helpers/legacy-fs-store.js';
 import type { BlockStore } from '../../src/store/block-store.js';
 
 export const LEDGER_BENCH_BLOCKS = 1_000_000;
@@ -145,7 +146,7 @@ async function loadMemory(count: number) {
   const rssBeforeMB = rssMB();
   const before = await residentMB();
   const started = performance.now();
-  // What openFsBlockStore does once its walk has listed the blocks: sort by last use, add, pin.
+  // What the store before the ledger did once its walk has listed the blocks: sort by last use, add, pin.
   const blocks = [...found(count)];
   blocks.sort((x, y) => x.used - y.used);
   const ledger = new Ledger(count * BLOCK_SIZE);
@@ -164,7 +165,7 @@ async function loadMemory(count: number) {
 }
 
 async function walk(dir: string, files: number) {
-  const store = await openFsBlockStore({ dir, durable: false });
+  const store = await openLegacyFsBlockStore({ dir, durable: false });
   const bytes = new Uint8Array(BLOCK_SIZE);
   for (let i = 0; i < files; i++) {
     bytes[0] = i & 0xff;
@@ -174,7 +175,7 @@ async function walk(dir: string, files: number) {
   }
   await store.close();
   const started = performance.now();
-  const reopened = await openFsBlockStore({ dir });
+  const reopened = await openLegacyFsBlockStore({ dir });
   const openMs = performance.now() - started;
   if ((await reopened.usage()).blocks !== files) throw new Error('the walk missed blocks');
   await reopened.close();
@@ -182,7 +183,7 @@ async function walk(dir: string, files: number) {
 }
 
 async function throughput(dir: string, kind: 'memory' | 'lmdb') {
-  const store: BlockStore = kind === 'lmdb' ? await openIndexedFsBlockStore({ dir }) : await openFsBlockStore({ dir });
+  const store: BlockStore = kind === 'lmdb' ? await openFsBlockStore({ dir }) : await openLegacyFsBlockStore({ dir });
   const blocks = Array.from({ length: THROUGHPUT_BLOCKS }, (_, i) => {
     const bytes = new Uint8Array(THROUGHPUT_BLOCK_BYTES);
     for (let j = 0; j < bytes.length; j += 4096) bytes[j] = (i * 31 + j) & 0xff;
