@@ -13,6 +13,7 @@ import { openBenchPage } from './chromium.js';
 import { networkBench } from './network.js';
 import { browserBench, type CpuSplit } from './browsers.js';
 import { MiB } from './units.js';
+import { LEDGER_BENCH_BLOCKS, ledgerBench } from './ledger.js';
 
 interface Figure {
   name: string;
@@ -128,6 +129,43 @@ if (wanted('signaling')) {
       r.heapBeforeMB,
     );
   }
+}
+
+if (wanted('ledger')) {
+  const n = LEDGER_BENCH_BLOCKS.toLocaleString('en');
+  console.error(`ledger: a seed's ledger with ${n} blocks, LMDB beside the in-memory one, each in its own process…`);
+  const f = await ledgerBench();
+  alone(
+    `ledger: seed start-up with ${n} blocks (LMDB)`,
+    'ms',
+    f.lmdb.openMs,
+    'in-memory load, no walk',
+    f.memory.loadMs,
+  );
+  alone(`ledger: seed start-up walk per block file (before the ledger: ~× ${n})`, 'µs', f.walk.perFileUs);
+  alone(`ledger: RSS with ${n} blocks, LMDB after use`, 'MB', f.lmdb.rssMB, 'in-memory Ledger', f.memory.rssMB);
+  alone(
+    `ledger: anonymous resident memory with ${n} blocks, LMDB after use`,
+    'MB',
+    f.lmdb.afterUse.anonMB,
+    'in-memory Ledger',
+    f.memory.afterUse.anonMB,
+  );
+  const t = f.throughput;
+  alone(
+    'ledger: put 256 KiB blocks (synced), LMDB store',
+    'MB/s',
+    t.lmdbLedger.putMBps,
+    'store before the ledger',
+    t.memoryLedger.putMBps,
+  );
+  alone(
+    'ledger: get 256 KiB blocks, LMDB store',
+    'MB/s',
+    t.lmdbLedger.getMBps,
+    'store before the ledger',
+    t.memoryLedger.getMBps,
+  );
 }
 
 if (wanted('chromium')) {
