@@ -31,9 +31,10 @@ const USAGE = `usage: mycel <command> [options]
         the client; --header-timeout: seconds a client has to send a request's headers;
         --redis (redis://host:6379, rediss://…, unix:///path): several signaling processes on one
         Redis share peers, files and limits (put them behind one load balancer)
-  seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
+  seed --signal <ws url>[,<ws url>...] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        a seed alone, joining the network through a signaling server
+        a seed alone, joining the network through a signaling server; several URLs (processes
+        of one deployment on one Redis) are tried in turn when the one in use is lost
       storage (serve and seed): --allow keeps files only for the listed peer ids, for good (use
         it on a public host). Without it the seed is open to anyone: each peer may keep
         --peer-quota (files and uploads), all of them together --open-share of --quota, and a
@@ -236,10 +237,14 @@ async function main(argv: string[]): Promise<number> {
         signal: { type: 'string' },
         ...STORAGE_FLAGS,
       });
-      const signalUrl = str(values.signal);
+      const [signalUrl, ...signalAlternates] = (str(values.signal) ?? '')
+        .split(',')
+        .map((url) => url.trim())
+        .filter(Boolean);
       if (!signalUrl) throw new UsageError('seed needs --signal <ws url>, e.g. ws://localhost:8080/signal');
       const seed = await Seed.start({
         signalUrl,
+        signalAlternates,
         ...storageOf(values),
         log: createLogger({ fields: { component: 'seed' } }),
       });
