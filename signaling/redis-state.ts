@@ -15,6 +15,9 @@
 //                        every announce to the topic, entries of dead nodes when a lookup meets them.
 //                        Each node re-adds its own entries every holderRefreshMs; the key expires
 //                        holderTtlMs after its last add.
+//   origin         STR   the key of the origin tags every node puts on relayed signals (one address,
+//                        one tag, whichever node it reaches); kept by each heartbeat (PX nodeTtlMs),
+//                        deleted by the last node to close.
 //   ch:<node>      pub/sub channel: signals for peers on that node and evictions of its sockets.
 //                  One channel per node, never a broadcast: a message costs one PUBLISH to one
 //                  subscriber. Pub/sub rather than a stream: a signal is only useful for seconds,
@@ -423,7 +426,14 @@ export class RedisSignalingState implements SignalingState {
     await this.heartbeat();
     // The first process draws the key; every later one (and every restart) reads the same.
     const origin = this.key('origin');
-    await this.client.sendCommand(['SET', origin, randomBytes(32).toString('base64'), 'NX']);
+    await this.client.sendCommand([
+      'SET',
+      origin,
+      randomBytes(32).toString('base64'),
+      'NX',
+      'PX',
+      String(this.timings.nodeTtlMs),
+    ]);
     const key = await this.client.sendCommand<string | null>(['GET', origin]);
     this.originKey = key === null ? randomBytes(32) : Buffer.from(key, 'base64');
     this.connected = true;
@@ -545,6 +555,11 @@ export class RedisSignalingState implements SignalingState {
         this.client.sendCommand(['ZREM', this.key('nodes'), this.node]),
         this.client.sendCommand(['DEL', this.key('c', this.node)]),
       ]);
+      // The last live node takes the origin key with it (else it expires a node TTL later).
+      const live = await this.client
+        .sendCommand<number>(['ZCOUNT', this.key('nodes'), String(Date.now()), '+inf'])
+        .catch(() => 1);
+      if (live === 0) await this.client.sendCommand(['DEL', this.key('origin')]).catch(nothing);
     }
     await Promise.allSettled([this.subscriber.close(), this.client.close()]);
   }
@@ -753,6 +768,8 @@ export class RedisSignalingState implements SignalingState {
       ],
     )) as string[];
     this.dead = new Set(dead);
+    // The origin key lives while any node does: each heartbeat keeps it.
+    await this.call(() => this.client.sendCommand(['PEXPIRE', this.key('origin'), String(this.timings.nodeTtlMs)]));
   }
 
   private async refreshPresence(): Promise<void> {
@@ -819,7 +836,14 @@ export class RedisSignalingState implements SignalingState {
       // A Redis that lost the origin key gets this node's back, so tags stay what they were.
       if (this.originKey)
         await this.call(() =>
-          this.client.sendCommand(['SET', this.key('origin'), Buffer.from(this.originKey!).toString('base64'), 'NX']),
+          this.client.sendCommand([
+            'SET',
+            this.key('origin'),
+            Buffer.from(this.originKey!).toString('base64'),
+            'NX',
+            'PX',
+            String(this.timings.nodeTtlMs),
+          ]),
         );
       const pairs: (string | number)[] = [];
       for (const [field, value] of this.counts) pairs.push(field, value);

@@ -222,7 +222,9 @@ describe.skipIf(unavailable)('on a real redis-server', () => {
       await eventually(async () => {
         const keys = await keysUnder(prefix);
         const forgotten = (await redis.command('ZSCORE', `${prefix}nodes`, b.state.node)) === '$-1\r\n';
-        return forgotten && keys.every((k) => k === `${prefix}nodes` || k === `${prefix}c:${a.state.node}`) && keys;
+        // The origin key is the deployment's, kept while any node lives.
+        const own = [`${prefix}nodes`, `${prefix}c:${a.state.node}`, `${prefix}origin`];
+        return forgotten && keys.every((k) => own.includes(k)) && keys;
       }, "the dead node's keys to expire");
       await states[0]!.close();
       expect(await keysUnder(prefix)).toEqual([]);
@@ -256,7 +258,8 @@ describe.skipIf(unavailable)('on a real redis-server', () => {
         );
         expect((await keysUnder(prefix)).length).toBeGreaterThan(600);
         await Promise.all(sessions.map((s) => s.close()));
-        expect((await keysUnder(prefix)).sort()).toEqual([`${prefix}nodes`]);
+        // While the nodes live: their registry and the deployment's origin key, nothing of the peers.
+        expect((await keysUnder(prefix)).sort()).toEqual([`${prefix}nodes`, `${prefix}origin`]);
       }
       const usedAfter = usedMemory(await redis.command('INFO', 'memory'));
       console.log(
