@@ -90,8 +90,6 @@ export class PeerLink extends Emitter<LinkEvents> {
   private frameHandler: ((frame: Uint8Array) => void) | undefined;
   private early: Uint8Array[] = [];
   readonly opened: Promise<void>;
-  bytesSent = 0;
-  bytesReceived = 0;
 
   constructor(options: LinkOptions) {
     super();
@@ -212,7 +210,6 @@ export class PeerLink extends Emitter<LinkEvents> {
     for (const message of fragments(frame)) {
       if (this.isClosed) throw this.closeError ?? new ClosedError(`link to ${this.remote}`);
       this.peer.send(message);
-      this.bytesSent += message.length;
       if (this.bufferedAmount > SEND_HIGH_WATER) await this.drained();
     }
   }
@@ -239,7 +236,6 @@ export class PeerLink extends Emitter<LinkEvents> {
 
   private onData(data: Uint8Array): void {
     if (this.isClosed || this.violated) return;
-    this.bytesReceived += data.length;
     const message = data instanceof Uint8Array ? data : new Uint8Array(data);
     let frame: Uint8Array | undefined;
     try {

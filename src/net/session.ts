@@ -93,7 +93,6 @@ type Answer = Extract<
 
 interface Pending {
   kind: FrameType.Want | FrameType.Store | FrameType.Commit;
-  block?: BlockId;
   resolve: (answer: Answer) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -308,7 +307,6 @@ export class PeerSession extends Emitter<SessionEvents> {
         }, timeoutMs);
         this.pending.set(id, {
           kind: frame.type as Pending['kind'],
-          block: frame.type === FrameType.Want ? frame.block : undefined,
           resolve: (answer) => {
             options.signal?.removeEventListener('abort', onAbort);
             resolve(answer);

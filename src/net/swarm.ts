@@ -168,10 +168,6 @@ export class Swarm extends Emitter<SwarmEvents> {
     });
   }
 
-  get host(): SessionHost {
-    return this.options.host;
-  }
-
   start(): void {
     this.signaling.start();
   }

@@ -267,11 +267,6 @@ export class Seed {
     return seed;
   }
 
-  /** Roots of the files this seed holds whole (and announces). */
-  heldFiles(): BlockId[] {
-    return [...this.whole];
-  }
-
   /** The record of a held file (owners, expiry, size), whole or not. */
   heldFile(root: BlockId): HeldFile | undefined {
     return this.holds.get(root);
