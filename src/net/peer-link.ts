@@ -11,7 +11,7 @@ import SimplePeer from 'simple-peer';
 import { ClosedError, ProtocolError, TimeoutError } from '../errors.js';
 import { sdpFingerprints } from './channel-auth.js';
 import { Emitter } from './emitter.js';
-import { CONNECT_TIMEOUT_MS, ICE_TIMEOUT_MS, MAX_EARLY_FRAMES, SEND_HIGH_WATER } from './limits.js';
+import { CONNECT_TIMEOUT_MS, ICE_TIMEOUT_MS, MAX_EARLY_FRAMES, SEND_DRAIN_POLL_MS, SEND_HIGH_WATER } from './limits.js';
 import { Reassembler, fragments } from './wire.js';
 
 /** What simple-peer's `wrtc` option takes. */
@@ -230,7 +230,7 @@ export class PeerLink extends Emitter<LinkEvents> {
       // A stack that misses the event must not stall us forever.
       const poll = setInterval(() => {
         if (channel.bufferedAmount <= SEND_HIGH_WATER / 4 || channel.readyState !== 'open') done();
-      }, 100);
+      }, SEND_DRAIN_POLL_MS);
     });
   }
 
