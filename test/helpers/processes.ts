@@ -28,65 +28,10 @@ export interface StartOptions {
 }
 
 export function startMycel(args: string[], options: StartOptions = {}): MycelProcess {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
+  return startCommand(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, MYCEL_LOG: 'info', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const watchers = new Set<(line: string) => void>();
-  const collect = (into: string[]) => {
-    let partial = '';
-    return (chunk: Buffer) => {
-      const text = partial + chunk.toString('utf8');
-      const lines = text.split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) {
-        into.push(line);
-        for (const watch of watchers) watch(line);
-      }
-    };
-  };
-  child.stdout.on('data', collect(stdout));
-  child.stderr.on('data', collect(stderr));
-  const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
-  });
-  return {
-    child,
-    stdout,
-    stderr,
-    exited,
-    waitForLine(match, timeoutMs = 20_000) {
-      const seen = [...stderr, ...stdout].find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          watchers.delete(watch);
-          reject(new Error(`no matching line within ${timeoutMs} ms; stderr:\n${stderr.slice(-20).join('\n')}`));
-        }, timeoutMs);
-        const watch = (line: string) => {
-          if (!match(line)) return;
-          clearTimeout(timer);
-          watchers.delete(watch);
-          resolve(line);
-        };
-        watchers.add(watch);
-        const onExit = () => {
-          if (!watchers.has(watch)) return;
-          clearTimeout(timer);
-          watchers.delete(watch);
-          reject(new Error(`process exited before a matching line; stderr:\n${stderr.slice(-20).join('\n')}`));
-        };
-        exited.then(onExit, onExit);
-      });
-    },
-    async kill(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
 }
 
 export interface RunResult {
@@ -156,9 +101,9 @@ export interface CommandOptions {
 }
 
 /**
- * Runs any command (not just `mycel`) as a watched process with the same interface as
- * `startMycel`: lines collected, `waitForLine`, `kill`, `exited`. The network-namespace harness
- * (test/helpers/net/) uses it to run `ip netns exec <ns> …`.
+ * Runs any command as a watched process: lines collected, `waitForLine`, `kill`, `exited`.
+ * `startMycel` runs the built `mycel` through it; the network-namespace harness (test/helpers/net/)
+ * runs `ip netns exec <ns> …`.
  */
 export function startCommand(command: string, args: string[], options: CommandOptions = {}): MycelProcess {
   const child = spawn(command, args, {
