@@ -30,14 +30,11 @@ import {
   MAX_SOURCES,
   NO_HOLDER_TIMEOUT_MS,
   REPLACE_LOOKUP_MS,
+  MORE_SOURCES_EVERY_MS,
+  RECENT_BLOCKS,
 } from './limits.js';
 import { quietLog, type Logger } from '../log.js';
 import type { RequestOptions } from './session.js';
-
-/** Re-ask the signaling server this often for more holders while below MAX_SOURCES. */
-const MORE_SOURCES_EVERY_MS = 5_000;
-/** Blocks just fetched kept in memory, so a reader right behind the fetch needs no disk read. */
-const RECENT_BLOCKS = 32;
 
 export interface FetchProgress {
   readonly blocksDone: number;
@@ -166,7 +163,7 @@ export class BlockFetcher {
 
   /**
    * Fetches every id in `ids` that the store lacks, in that order of preference. Resolves once all
-   * are stored. `ahead` bounds how far past the position given to `setReadPosition` requests go.
+   * are stored. Requests go no further than setReadPosition allows.
    */
   async fetchAll(ids: readonly BlockId[]): Promise<void> {
     ids.forEach((id, i) => this.order.set(id, i));
