@@ -37,6 +37,11 @@ export const DOWNLOAD_AHEAD = 256;
  * seed that kept nothing is always caught; one that dropped a quarter of the blocks, 9 times in 10.
  */
 export const READBACK_BLOCKS = 8;
+/**
+ * Blocks just past a reader's position moved to the front of the fetch queue each time it enters
+ * a new span of this many: a seek fetches what it plays first, not the file's beginning.
+ */
+export const READ_PRIORITY_BLOCKS = 16;
 
 export interface UploadProgress {
   readonly bytesRead: number;
@@ -296,8 +301,24 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
       startBackground().catch(() => {
         // The reader meets any failure through its own fetches (fetcher.get).
       });
+      let span = -1;
+      const prioritizeFrom = async (index: number) => {
+        const last = Math.min(index + READ_PRIORITY_BLOCKS, opened.manifest.blockCount);
+        const ids: BlockId[] = [];
+        for (let i = index; i < last; i++) ids.push(await opened.dataId(i, options.signal));
+        fetcher.prioritize(ids);
+      };
       const getBlock: BlockGetter = (id, request) => {
-        if (request.kind === BlockKind.Data) fetcher.setReadPosition(request.index, DOWNLOAD_AHEAD);
+        if (request.kind === BlockKind.Data) {
+          fetcher.setReadPosition(request.index, DOWNLOAD_AHEAD);
+          const at = Math.floor(request.index / READ_PRIORITY_BLOCKS);
+          if (at !== span) {
+            span = at;
+            prioritizeFrom(request.index).catch(() => {
+              // Only an ordering hint: the reader's own get() meets any failure.
+            });
+          }
+        }
         return fetcher.get(id);
       };
       yield* readFile(opened, getBlock, { ...range, signal: options.signal });
