@@ -8,6 +8,7 @@ import { NavigationRoute, registerRoute } from 'workbox-routing';
 import { openMycelDatabase, type MycelDB } from '../src/store/idb.browser.js';
 import { FILE_ROUTE, fileErrorResponse, fileResponse } from './lib/file-response.js';
 import { streamFromPeerTab, type StreamClients } from './lib/peer-stream.js';
+import { STREAM_KEEPALIVE } from './lib/stream-protocol.js';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> };
 
@@ -57,7 +58,10 @@ registerRoute(
 );
 
 self.addEventListener('message', (event) => {
-  if ((event.data as { type?: string } | null)?.type === 'SKIP_WAITING') event.waitUntil(self.skipWaiting());
+  const type = (event.data as { type?: string } | null)?.type;
+  if (type === 'SKIP_WAITING') event.waitUntil(self.skipWaiting());
+  // A tab feeding a stream says so now and then: the event keeps this worker alive meanwhile.
+  if (type === STREAM_KEEPALIVE) event.waitUntil(Promise.resolve());
 });
 
 self.addEventListener('activate', (event) => {

@@ -1,6 +1,6 @@
 // A reader's position moves blocks to the front of the fetch queue (BlockFetcher.prioritize): after
 // a seek, the blocks the player needs next are asked for before the rest of the file, and a block a
-// get() waits for stays ahead of them all. Fake swarm and session; one request at a time, so the
+// get() waits for stays ahead of them all; the read position bounds how far ahead the fetch goes. Fake swarm and session; one request at a time, so the
 // order of asks is the queue's order.
 import { describe, expect, it, vi } from 'vitest';
 import type { BlockId } from '../../src/content/format.js';
@@ -125,6 +125,26 @@ describe('BlockFetcher.prioritize', () => {
     fetcher.prioritize([stranger, ids[3]!]);
     await drain(session, all);
     expect(session.asked).toEqual([ids[0], ids[3], ids[1], ids[2]]);
+    fetcher.stop();
+  });
+
+  it('fetches no further ahead of the read position than asked, and on as the reader moves', async () => {
+    const { blocks, ids } = await fileOf(10);
+    const session = new GatedSession(blocks);
+    const store = createMemoryBlockStore();
+    const fetcher = new BlockFetcher({ swarm: swarmOf(session), store, topic: TOPIC, window: 1 });
+    fetcher.setReadPosition(0, 3);
+    const all = fetcher.fetchAll(ids);
+    // Everything asked for is let through until the block at the limit is stored.
+    while (!(await store.has(ids[3]!))) {
+      session.release();
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(session.asked).toEqual(ids.slice(0, 4));
+    fetcher.setReadPosition(6, 3);
+    await drain(session, all);
+    expect(session.asked).toEqual(ids);
     fetcher.stop();
   });
 });

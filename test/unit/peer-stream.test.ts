@@ -3,6 +3,7 @@
 // order from the one tab that accepts, no more than a bounded number of chunks asked ahead of the
 // reader, and a stream that survives its tab closing by resuming from the next byte elsewhere.
 import { describe, expect, it } from 'vitest';
+import { UnavailableError } from '../../src/errors.js';
 import { streamFromPeerTab, type StreamClients } from '../../web/lib/peer-stream.js';
 import { feedPort } from '../../web/lib/stream-feeder.js';
 import { STREAM_CHUNKS_BUFFERED, type StreamOffer } from '../../web/lib/stream-protocol.js';
@@ -80,7 +81,7 @@ async function readAll(stream: ReadableStream<Uint8Array>, onChunk?: () => Promi
 describe('streaming a file from the tab that runs the peer', () => {
   it('serves the range in order from the tab that accepts; the others decline', async () => {
     const tabs = [tab('follower', false), tab('leader', true), tab('other', false)];
-    const body = await readAll(streamFromPeerTab(clientsOf(tabs), 'root', 100, 900));
+    const body = await readAll(await streamFromPeerTab(clientsOf(tabs), 'root', 100, 900));
     expect(body).toEqual(FILE.subarray(100, 900));
     expect(tabs[1]!.fed).toBe(Math.ceil(800 / CHUNK));
   });
@@ -89,7 +90,7 @@ describe('streaming a file from the tab that runs the peer', () => {
     const leader = tab('leader', true);
     let read = 0;
     let mostAhead = 0;
-    const stream = streamFromPeerTab(clientsOf([leader]), 'root', 0, FILE.length);
+    const stream = await streamFromPeerTab(clientsOf([leader]), 'root', 0, FILE.length);
     const body = await readAll(stream, async () => {
       read++;
       mostAhead = Math.max(mostAhead, leader.fed - read);
@@ -104,7 +105,7 @@ describe('streaming a file from the tab that runs the peer', () => {
   it('resumes from the next byte with the tab that takes over when the feeding tab closes', async () => {
     const first = tab('first', true, 3);
     const tabs = [first];
-    const stream = streamFromPeerTab(clientsOf(tabs), 'root', 0, FILE.length);
+    const stream = await streamFromPeerTab(clientsOf(tabs), 'root', 0, FILE.length);
     // The next tab starts running the peer once the first is gone.
     const second = tab('second', true);
     tabs.push(second);
@@ -112,5 +113,9 @@ describe('streaming a file from the tab that runs the peer', () => {
     expect(body).toEqual(FILE);
     expect(first.fed).toBe(3);
     expect(second.fed).toBe(Math.ceil((FILE.length - 3 * CHUNK) / CHUNK));
+  });
+
+  it('says at once that it cannot stream when no window of the app is open', async () => {
+    await expect(streamFromPeerTab(clientsOf([]), 'root', 0, 10)).rejects.toBeInstanceOf(UnavailableError);
   });
 });

@@ -8,7 +8,7 @@
 
 import { parseLink } from '../../src/content/share-link.js';
 import { openManifest, readFile, toReadableStream, type BlockGetter } from '../../src/content/open.js';
-import { BlockMissingError, MycelError } from '../../src/errors.js';
+import { BlockMissingError, MycelError, UnavailableError } from '../../src/errors.js';
 import type { MycelDB } from '../../src/store/idb.browser.js';
 import { isBlockId } from '../../src/content/format.js';
 import { safeFileName } from '../../src/content/names.js';
@@ -72,7 +72,7 @@ export function idbBlockGetter(db: MycelDB): BlockGetter {
 }
 
 /** A body for [start, end) of a file not held whole, streamed as it arrives. */
-export type PeerBody = (root: string, start: number, end: number) => ReadableStream<Uint8Array>;
+export type PeerBody = (root: string, start: number, end: number) => Promise<ReadableStream<Uint8Array>>;
 
 export async function fileResponse(db: MycelDB, request: Request, fromPeer?: PeerBody): Promise<Response> {
   const url = new URL(request.url);
@@ -110,9 +110,13 @@ export async function fileResponse(db: MycelDB, request: Request, fromPeer?: Pee
   const status = range ? 206 : 200;
   if (request.method === 'HEAD') return new Response(null, { status, headers });
   // A range is read as it is fetched, so a player can start (and seek) before the file is here.
-  const body =
-    entry.complete || !fromPeer
-      ? toReadableStream(readFile(opened, getBlock, range ? { start, end } : {}))
-      : fromPeer(root, start, end);
-  return new Response(body, { status, headers });
+  if (entry.complete || !fromPeer) {
+    return new Response(toReadableStream(readFile(opened, getBlock, range ? { start, end } : {})), { status, headers });
+  }
+  try {
+    return new Response(await fromPeer(root, start, end), { status, headers });
+  } catch (error) {
+    if (error instanceof UnavailableError) return fileErrorResponse(503, error.message);
+    throw error;
+  }
 }

@@ -88,7 +88,10 @@ function offerToAll(
 async function findFeeder(clients: StreamClients, offer: StreamOffer): Promise<Feeder> {
   const deadline = Date.now() + STREAM_NO_PEER_MS;
   for (;;) {
-    const chosen = await offerToAll(await clients.windows(), offer);
+    const windows = await clients.windows();
+    // No window of the app at all: nothing will take over either.
+    if (windows.length === 0) throw new UnavailableError('open Mycel in a tab to fetch this file');
+    const chosen = await offerToAll(windows, offer);
     if (chosen) return chosen;
     if (Date.now() >= deadline) throw new UnavailableError('no open Mycel tab can fetch this file right now');
     await sleep(STREAM_RETRY_MS);
@@ -119,7 +122,8 @@ function pull(feeder: Feeder, clients: StreamClients): Promise<Pulled> {
     feeder.port.onmessage = (event: MessageEvent<ToWorker>) => {
       const message = event.data;
       finish();
-      if (message.type === 'chunk') resolve({ kind: 'chunk', bytes: message.bytes });
+      if (message.type === 'chunk' && message.bytes instanceof Uint8Array)
+        resolve({ kind: 'chunk', bytes: message.bytes });
       else if (message.type === 'end') resolve({ kind: 'end' });
       else if (message.type === 'error') reject(new UnavailableError(message.message));
       else reject(new UnavailableError('the tab feeding this file broke the stream protocol'));
@@ -129,17 +133,19 @@ function pull(feeder: Feeder, clients: StreamClients): Promise<Pulled> {
 }
 
 /**
- * The plaintext of [start, end) of file `root`, fed by the tab that runs the peer. The stream pulls
- * a chunk only when its queue has room, so memory stays bounded whatever the file's size.
+ * The plaintext of [start, end) of file `root`, fed by the tab that runs the peer; resolves once a
+ * tab took it on (so the answer can still be an error status if none does). The stream pulls a
+ * chunk only when its queue has room, so memory stays bounded whatever the file's size.
+ * @throws UnavailableError if no tab takes it on.
  */
-export function streamFromPeerTab(
+export async function streamFromPeerTab(
   clients: StreamClients,
   root: string,
   start: number,
   end: number,
-): ReadableStream<Uint8Array> {
+): Promise<ReadableStream<Uint8Array>> {
   let offset = start;
-  let feeder: Feeder | undefined;
+  let feeder = start < end ? await findFeeder(clients, { type: STREAM_OFFER, root, start, end }) : undefined;
   let cancelled = false;
   return new ReadableStream<Uint8Array>(
     {

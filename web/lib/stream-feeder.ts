@@ -2,13 +2,21 @@
 // service worker's offers and feeds each accepted stream one chunk per pull, verified and decrypted,
 // from a reader that fetches the range's blocks first. Other tabs decline.
 
-import { STREAM_IDLE_MS, isStreamOffer, type StreamOffer, type ToFeeder, type ToWorker } from './stream-protocol.js';
+import {
+  STREAM_IDLE_MS,
+  STREAM_KEEPALIVE,
+  STREAM_KEEPALIVE_MS,
+  isStreamOffer,
+  type StreamOffer,
+  type ToFeeder,
+  type ToWorker,
+} from './stream-protocol.js';
 
 /** The plaintext of a range, or undefined if this tab does not run the peer. */
 export type RangeReader = (offer: StreamOffer) => AsyncIterator<Uint8Array> | undefined;
 
-/** Streams currently fed by this tab (figures for tests and the bench). */
-export const feederStats = { open: 0, chunksSent: 0, bytesSent: 0 };
+/** Streams this tab feeds now (while any is open, it keeps the worker alive). */
+let openStreams = 0;
 
 function send(port: MessagePort, message: ToWorker, transfer: Transferable[] = []): void {
   port.postMessage(message, transfer);
@@ -16,7 +24,7 @@ function send(port: MessagePort, message: ToWorker, transfer: Transferable[] = [
 
 /** Feeds `source` to the worker over `port`, one chunk per pull. */
 export function feedPort(port: MessagePort, source: AsyncIterator<Uint8Array>): void {
-  feederStats.open++;
+  openStreams++;
   let closed = false;
   let idle: ReturnType<typeof setTimeout> | undefined;
   // Pulls are served one after another: the worker never has more than one outstanding anyway.
@@ -24,7 +32,7 @@ export function feedPort(port: MessagePort, source: AsyncIterator<Uint8Array>): 
   const close = () => {
     if (closed) return;
     closed = true;
-    feederStats.open--;
+    openStreams--;
     clearTimeout(idle);
     port.onmessage = null;
     port.close();
@@ -55,8 +63,6 @@ export function feedPort(port: MessagePort, source: AsyncIterator<Uint8Array>): 
         }
         // A copy the port can take over: the reader's chunk may be a view into a larger buffer.
         const bytes = value.slice();
-        feederStats.chunksSent++;
-        feederStats.bytesSent += bytes.length;
         send(port, { type: 'chunk', bytes }, [bytes.buffer]);
       } catch (error) {
         if (!closed) send(port, { type: 'error', message: (error as Error).message });
@@ -82,4 +88,7 @@ export function feedStreams(reader: RangeReader): void {
     feedPort(port, source);
   });
   navigator.serviceWorker.startMessages();
+  setInterval(() => {
+    if (openStreams > 0) navigator.serviceWorker.controller?.postMessage({ type: STREAM_KEEPALIVE });
+  }, STREAM_KEEPALIVE_MS);
 }

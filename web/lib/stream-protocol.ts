@@ -39,6 +39,13 @@ export const STREAM_FEEDER_CHECK_MS = 1_000;
 /** A stream nobody pulled from for this long is closed by the tab (a paused, forgotten player). */
 export const STREAM_IDLE_MS = 120_000;
 
+/**
+ * While it feeds a stream, the tab messages the worker this often: an event from a client keeps a
+ * worker alive, messages over a port alone may not (a long download would be cut).
+ */
+export const STREAM_KEEPALIVE_MS = 20_000;
+export const STREAM_KEEPALIVE = 'mycel-keepalive';
+
 export function isStreamOffer(data: unknown): data is StreamOffer {
   const offer = data as Partial<StreamOffer> | null;
   return (

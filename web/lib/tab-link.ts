@@ -12,7 +12,7 @@ import { Emitter } from '../../src/net/emitter.js';
 import { MycelError, RemoteTabError, UnavailableError, type MycelErrorCode } from '../../src/errors.js';
 import type { BlockId } from '../../src/content/format.js';
 import type { LibraryEntry } from '../../src/store/library.js';
-import type { AddProgress, BrowserPeer, BrowserPeerEvents, FileInfo, PeerStatus } from './browser-peer.js';
+import type { AddProgress, BrowserPeerEvents, FileInfo, PeerStatus } from './browser-peer.js';
 
 /** What the app's UI uses of the peer, wherever it runs. */
 export interface PeerApi {
@@ -57,7 +57,7 @@ type Message =
   | { readonly t: 'progress'; readonly progress: BrowserPeerEvents['progress'] };
 
 /** In the tab that runs the peer: answers the other tabs' calls and tells them what changes. */
-export function serveTabs(peer: BrowserPeer, entries: LibraryEntry[]): () => void {
+export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
   const channel = new BroadcastChannel(CHANNEL);
   const post = (message: Message) => channel.postMessage(message);
   let library = entries;
@@ -71,7 +71,7 @@ export function serveTabs(peer: BrowserPeer, entries: LibraryEntry[]): () => voi
     peer.on('progress', (progress) => post({ t: 'progress', progress })),
   ];
   const run = (message: Extract<Message, { t: 'call' }>): Promise<unknown> => {
-    const [a, b] = message.args as [unknown, unknown];
+    const [a] = message.args as [unknown];
     switch (message.method) {
       case 'entries':
         return peer.entries();
@@ -88,7 +88,7 @@ export function serveTabs(peer: BrowserPeer, entries: LibraryEntry[]): () => voi
       case 'remove':
         return peer.remove(String(a));
     }
-    return Promise.reject(new UnavailableError(`unknown call ${String(b)}`));
+    return Promise.reject(new UnavailableError(`no such call: ${String(message.method)}`));
   };
   channel.onmessage = (event: MessageEvent<Message>) => {
     const message = event.data;
