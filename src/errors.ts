@@ -215,6 +215,16 @@ export class ServerUnreachableError extends MycelError {
   }
 }
 
+/**
+ * An error met in another tab of the app (the one that runs the peer) and passed on to this one: it
+ * keeps that error's code, so the UI explains it as if it had happened here.
+ */
+export class RemoteTabError extends MycelError {
+  constructor(code: MycelErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
 /** Something this operation needs is not available here (a service worker, a feature of the platform). */
 export class UnavailableError extends MycelError {
   constructor(message: string) {

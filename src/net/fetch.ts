@@ -195,6 +195,24 @@ export class BlockFetcher {
     this.pump();
   }
 
+  /**
+   * Moves the queued ids among `ids` to the front of the queue, in that order (behind only the ids
+   * a get() waits for): what a reader needs next, after a seek, goes before the rest of the file.
+   * Ids not queued (held, in flight, or not asked for yet) are left alone.
+   */
+  prioritize(ids: readonly BlockId[]): void {
+    const first = ids.filter((id) => this.queued.has(id));
+    if (first.length === 0) return;
+    const moved = new Set(first);
+    const rest = this.queue.filter((id) => !moved.has(id));
+    const waitedFor = rest.filter((id) => this.urgent.has(id));
+    this.queue.length = 0;
+    for (const part of [waitedFor, first, rest.filter((id) => !this.urgent.has(id))]) {
+      for (const id of part) this.queue.push(id);
+    }
+    this.pump();
+  }
+
   private enqueue(ids: BlockId[], urgent: boolean, waiterFor: (id: BlockId) => Waiter): void {
     if (this.stopped) {
       for (const id of ids) waiterFor(id).reject(this.failure ?? new ClosedError('fetch'));

@@ -57,6 +57,12 @@ export const RECENT_BLOCKS = 32;
 export const UPLOAD_WINDOW = 16;
 /** How far ahead of the reader a download fetches, in blocks (64 MiB at 256 KiB chunks). */
 export const DOWNLOAD_AHEAD = 256;
+
+/**
+ * Blocks just past a reader's position moved to the front of the fetch queue each time it enters
+ * a new span of this many: a seek fetches what it plays first, not the file's beginning.
+ */
+export const READ_PRIORITY_BLOCKS = 16;
 /**
  * Blocks read back from each seed after its commit, besides the root: 2 MiB at 256 KiB chunks. A
  * seed that kept nothing is always caught; one that dropped a quarter of the blocks, 9 times in 10.

@@ -31,6 +31,7 @@ import {
   DOWNLOAD_AHEAD,
   MAX_SEEDS_USED,
   READBACK_BLOCKS,
+  READ_PRIORITY_BLOCKS,
   SEED_SEARCH_RETRY_MS,
   SEED_SEARCH_TIMEOUT_MS,
   UPLOAD_WINDOW,
@@ -294,8 +295,24 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
       startBackground().catch(() => {
         // The reader meets any failure through its own fetches (fetcher.get).
       });
+      let span = -1;
+      const prioritizeFrom = async (index: number) => {
+        const last = Math.min(index + READ_PRIORITY_BLOCKS, opened.manifest.blockCount);
+        const ids: BlockId[] = [];
+        for (let i = index; i < last; i++) ids.push(await opened.dataId(i, options.signal));
+        fetcher.prioritize(ids);
+      };
       const getBlock: BlockGetter = (id, request) => {
-        if (request.kind === BlockKind.Data) fetcher.setReadPosition(request.index, DOWNLOAD_AHEAD);
+        if (request.kind === BlockKind.Data) {
+          fetcher.setReadPosition(request.index, DOWNLOAD_AHEAD);
+          const at = Math.floor(request.index / READ_PRIORITY_BLOCKS);
+          if (at !== span) {
+            span = at;
+            prioritizeFrom(request.index).catch(() => {
+              // Only an ordering hint: the reader's own get() meets any failure.
+            });
+          }
+        }
         return fetcher.get(id);
       };
       yield* readFile(opened, getBlock, { ...range, signal: options.signal });

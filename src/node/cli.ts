@@ -166,7 +166,10 @@ function storageOf(values: Parsed['values']) {
   if (ttl !== undefined && openTtlMs === undefined)
     throw new UsageError(`bad --open-ttl: ${ttl} (try 30d, 12h or 90m)`);
   const minFree = str(values['min-free']);
+  // Tests only (a slow seed for streaming tests): not a flag, so no user meets it in --help.
+  const serveDelay = Number(process.env.MYCEL_TEST_SERVE_DELAY_MS ?? 0);
   return {
+    serveDelayMs: serveDelay > 0 ? serveDelay : undefined,
     dataDir: str(values.data) ?? './mycel-data',
     quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
     allow: peerIdsOf('allow', values.allow),

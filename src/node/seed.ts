@@ -107,6 +107,30 @@ export interface SeedOptions {
   readonly store?: BlockStore;
   /** Where the held-file records are kept; default held-files.json in `dataDir`. */
   readonly records?: HeldFileRecords;
+  /**
+   * Tests only: every block served to a peer waits its turn, one at a time, this long: a slow seed
+   * (a rate limit of one block per interval) without a network namespace.
+   */
+  readonly serveDelayMs?: number;
+}
+
+/** `store` as peers read it: one block per `ms`, in turn (SeedOptions.serveDelayMs). */
+function servedSlowly(store: BlockStore, ms: number): BlockStore {
+  let turn: Promise<unknown> = Promise.resolve();
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'get') {
+        return async (id: BlockId) => {
+          const mine = turn.then(() => new Promise((resolve) => setTimeout(resolve, ms)));
+          turn = mine;
+          await mine;
+          return target.get(id);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 interface Upload {
@@ -216,7 +240,7 @@ export class Seed {
       log,
       maxPeers: SEED_MAX_PEERS,
       host: {
-        store,
+        store: options.serveDelayMs ? servedSlowly(store, options.serveDelayMs) : store,
         receiveStore: (peer, upload, id, bytes) => seed!.receiveStore(peer, upload, id, bytes),
         receiveCommit: (peer, upload, root) => seed!.receiveCommit(peer, upload, root),
         onLocalFault: (error, { peer, op }) => faults.report(op, error, { peer }),

@@ -39,7 +39,10 @@ export interface SignalServeOptions {
 export interface ServeOptions
   extends
     SignalServeOptions,
-    Pick<SeedOptions, 'dataDir' | 'quota' | 'allow' | 'peerQuota' | 'openShare' | 'openTtlMs' | 'minFreeBytes'> {}
+    Pick<
+      SeedOptions,
+      'dataDir' | 'quota' | 'allow' | 'peerQuota' | 'openShare' | 'openTtlMs' | 'minFreeBytes' | 'serveDelayMs'
+    > {}
 
 export interface RunningServer {
   /** http://host:port, the origin links carry. */
@@ -143,6 +146,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     openShare: options.openShare,
     openTtlMs: options.openTtlMs,
     minFreeBytes: options.minFreeBytes,
+    serveDelayMs: options.serveDelayMs,
     identity,
     signalUrl: `ws://${loopback}:${port}${SIGNAL_PATH}`,
     signalHeaders: { [INTERNAL_TOKEN_HEADER]: internalToken },

@@ -42,15 +42,37 @@ const SEED_SEARCH_MS = 3_000;
 const QUOTA_SHARE = 0.8;
 /** How long after an eviction the Library's "held whole" marks are checked again. */
 const RECHECK_DELAY_MS = 1_000;
+/** How long a file opened for viewing or streaming stays open after its last reader let go. */
+const OPEN_FILE_IDLE_MS = 60_000;
+/** How long opening a link looks for a holder before saying nobody holds it. */
+const OPEN_NO_HOLDER_MS = 20_000;
 
 export interface PeerStatus {
   readonly signaling: 'connecting' | 'connected' | 'disconnected';
   readonly peers: number;
 }
 
+/** Fetch progress of a file opened on this peer. */
+export interface FileProgress extends FetchProgress {
+  readonly root: BlockId;
+}
+
 export interface BrowserPeerEvents extends Record<string, unknown> {
   status: PeerStatus;
   library: LibraryEntry[];
+  progress: FileProgress;
+}
+
+/** What the app shows of an opened link. */
+export interface FileInfo {
+  readonly link: FileLink;
+  readonly manifest: Manifest;
+}
+
+interface SharedFile {
+  readonly file: Promise<OpenedFile>;
+  users: number;
+  idle?: ReturnType<typeof setTimeout>;
 }
 
 export interface AddProgress {
@@ -313,7 +335,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       swarm: this.swarm,
       store: this.store,
       signal: options.signal,
-      noHolderTimeoutMs: options.noHolderTimeoutMs ?? 20_000,
+      noHolderTimeoutMs: options.noHolderTimeoutMs ?? OPEN_NO_HOLDER_MS,
       onProgress: options.onProgress,
     });
     const { manifest } = remote.opened;
@@ -332,6 +354,82 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       await this.refreshHeld();
     }
     return { link, manifest, remote };
+  }
+
+  /** Files opened for viewing and streaming, one per root, shared by all their readers. */
+  private readonly shared = new Map<BlockId, SharedFile>();
+
+  /** Opens `text` (or reuses it if open), for one more user; call the returned release when done. */
+  private async acquire(text: string): Promise<[OpenedFile, () => void]> {
+    const root = parseLink(text).root;
+    let held = this.shared.get(root);
+    if (!held) {
+      const file = this.open(text, {
+        noHolderTimeoutMs: OPEN_NO_HOLDER_MS,
+        onProgress: (p) => this.emit('progress', { root, ...p }),
+      });
+      held = { file, users: 0 };
+      this.shared.set(root, held);
+      file.catch(() => {
+        if (this.shared.get(root) === held) this.shared.delete(root);
+      });
+    }
+    const entry = held;
+    clearTimeout(entry.idle);
+    entry.users++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (--entry.users > 0) return;
+      entry.idle = setTimeout(() => {
+        if (this.shared.get(root) !== entry || entry.users > 0) return;
+        this.shared.delete(root);
+        entry.file
+          .then((f) => f.remote.close())
+          .catch(() => {
+            // It never opened: nothing to close.
+          });
+      }, OPEN_FILE_IDLE_MS);
+    };
+    try {
+      return [await entry.file, release];
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  /** Opens a link for the app to show (name, size, type); its blocks are fetched as it is read. */
+  async openInfo(text: string): Promise<FileInfo> {
+    const [file, release] = await this.acquire(text);
+    release();
+    return { link: file.link, manifest: file.manifest };
+  }
+
+  /**
+   * The plaintext of [start, end) of a file in the Library, verified, as its blocks arrive: the
+   * range's blocks are fetched first, then the reader's way ahead; every block is kept. A read that
+   * reaches the file's end marks the file held whole once every block is here.
+   */
+  async *readRange(root: BlockId, start: number, end: number): AsyncGenerator<Uint8Array> {
+    const entry = await this.library.get(root);
+    if (!entry) throw new BadInputError('this file is not in the library');
+    const [file, release] = await this.acquire(entry.link);
+    try {
+      yield* file.remote.read({ start, end });
+    } finally {
+      release();
+    }
+    if (end === file.manifest.size && !entry.complete) await this.markIfWhole(root);
+  }
+
+  private async markIfWhole(root: BlockId): Promise<void> {
+    const entry = await this.library.get(root);
+    if (!entry || entry.complete || !(await this.holdsWhole(entry))) return;
+    await this.library.update(root, { complete: true });
+    await this.refreshHeld();
+    this.swarm.announce([root]);
   }
 
   /**
@@ -355,16 +453,15 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   /** Keeps every block of the file (and its key, in the Library) on this device. */
-  async pin(root: BlockId, file?: OpenedFile): Promise<void> {
+  async pin(root: BlockId): Promise<void> {
     const entry = await this.library.get(root);
     if (!entry) throw new BadInputError('not in the library');
-    const opened = file ?? (await this.open(entry.link));
+    const [opened, release] = await this.acquire(entry.link);
     try {
       if (!entry.complete) await this.fetchAll(opened);
       await this.store.pin(filePin(root), await fileBlockIds(opened.remote.opened));
     } finally {
-      // A file this call opened is closed again (its fetcher keeps timers).
-      if (!file) opened.remote.close();
+      release();
     }
     await this.library.update(root, { pinned: true });
     await this.refreshHeld();
@@ -403,6 +500,15 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   async close(): Promise<void> {
+    for (const held of this.shared.values()) {
+      clearTimeout(held.idle);
+      held.file
+        .then((f) => f.remote.close())
+        .catch(() => {
+          // It never opened: nothing to close.
+        });
+    }
+    this.shared.clear();
     clearTimeout(this.recheckTimer);
     clearInterval(this.renewTimer);
     this.swarm.close();

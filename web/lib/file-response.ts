@@ -1,12 +1,14 @@
-// Builds the HTTP response for a file held on this device: blocks are read from IndexedDB, verified
-// and decrypted as the body is pulled, never gathered in memory. Used by the service worker for
+// Builds the HTTP response for a file on the file route: for a file held whole, blocks are read from
+// IndexedDB, verified and decrypted as the body is pulled, never gathered in memory; for a file not
+// (yet) held whole, the body comes from `fromPeer` (the tab that runs the peer fetches the range's
+// blocks first, then reads ahead). Used by the service worker for
 // /mycel/file/<root>/<name> (view in page, download, offline) with single-range support (206) so
 // audio and video can seek. What a file may be served as, and the headers every answer carries,
 // come from src/content/presentation.ts. The tables are read through src/store/idb.browser.ts.
 
 import { parseLink } from '../../src/content/share-link.js';
 import { openManifest, readFile, toReadableStream, type BlockGetter } from '../../src/content/open.js';
-import { BlockMissingError, MycelError } from '../../src/errors.js';
+import { BlockMissingError, MycelError, UnavailableError } from '../../src/errors.js';
 import { IdbLibrary, readStoredBlock, type MycelDB } from '../../src/store/idb.browser.js';
 import { isBlockId } from '../../src/content/format.js';
 import { safeFileName } from '../../src/content/names.js';
@@ -69,7 +71,10 @@ export function idbBlockGetter(db: MycelDB): BlockGetter {
   };
 }
 
-export async function fileResponse(db: MycelDB, request: Request): Promise<Response> {
+/** A body for [start, end) of a file not held whole, streamed as it arrives. */
+export type PeerBody = (root: string, start: number, end: number) => Promise<ReadableStream<Uint8Array>>;
+
+export async function fileResponse(db: MycelDB, request: Request, fromPeer?: PeerBody): Promise<Response> {
   const url = new URL(request.url);
   const [root] = url.pathname.slice(FILE_ROUTE.length).split('/');
   if (!root || !isBlockId(root)) return fileErrorResponse(404, 'not a file address');
@@ -104,6 +109,14 @@ export async function fileResponse(db: MycelDB, request: Request): Promise<Respo
   if (range) headers.set('content-range', `bytes ${start}-${end - 1}/${size}`);
   const status = range ? 206 : 200;
   if (request.method === 'HEAD') return new Response(null, { status, headers });
-  const body = toReadableStream(readFile(opened, getBlock, range ? { start, end } : {}));
-  return new Response(body, { status, headers });
+  // A range is read as it is fetched, so a player can start (and seek) before the file is here.
+  if (entry.complete || !fromPeer) {
+    return new Response(toReadableStream(readFile(opened, getBlock, range ? { start, end } : {})), { status, headers });
+  }
+  try {
+    return new Response(await fromPeer(root, start, end), { status, headers });
+  } catch (error) {
+    if (error instanceof UnavailableError) return fileErrorResponse(503, error.message);
+    throw error;
+  }
 }
