@@ -17,6 +17,7 @@ import {
   helloMessage,
   serverMessage,
   type ClientMessage,
+  type IceServer,
   type ServerMessage,
 } from './signal-messages.js';
 
@@ -63,6 +64,10 @@ export class SignalClient extends Emitter<SignalClientEvents> {
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly topics = new Set<string>();
+  /** STUN/TURN servers the server handed us (latest welcome or renewal); empty if it has none. */
+  iceServers: IceServer[] = [];
+  /** The public origin the server says links carry, if its operator set one. */
+  publicOrigin: string | undefined;
   private queue: ClientMessage[] = [];
   private nextLookup = 1;
   private readonly lookups = new Map<
@@ -229,6 +234,8 @@ export class SignalClient extends Emitter<SignalClientEvents> {
         return;
       case 'welcome': {
         this.welcomed = true;
+        this.iceServers = message.iceServers ?? [];
+        this.publicOrigin = message.origin;
         this.sendTopics('announce', [...this.topics]);
         const queued = this.queue;
         this.queue = [];
@@ -236,6 +243,9 @@ export class SignalClient extends Emitter<SignalClientEvents> {
         this.emit('ready', { peer: message.peer });
         return;
       }
+      case 'ice':
+        this.iceServers = message.iceServers;
+        return;
       case 'holders': {
         const lookup = this.lookups.get(message.id);
         if (!lookup) return;

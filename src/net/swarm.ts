@@ -277,7 +277,9 @@ export class Swarm extends Emitter<SwarmEvents> {
       initiator,
       cid,
       wrtc: this.options.wrtc,
-      iceServers: this.options.iceServers,
+      // Given ones win (tests, embedders); else the server's, read per attempt so renewed TURN
+      // credentials are used from then on.
+      iceServers: this.options.iceServers ?? this.signaling.iceServers,
       connectTimeoutMs: this.options.connectTimeoutMs,
       iceTimeoutMs: this.options.iceTimeoutMs,
       sendSignal: (sig) => this.signaling.signal(peer, { cid, sig }),

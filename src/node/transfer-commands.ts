@@ -83,7 +83,9 @@ export async function runPut(options: PutOptions): Promise<number> {
     bar.update(stat.size, stat.size);
     bar.finish();
     for (const { peer, error } of result.failed) process.stderr.write(`mycel: seed ${peer} failed: ${error.message}\n`);
-    process.stdout.write(formatLink(origin, result.file.root, result.file.key) + '\n');
+    // The server's public URL, if its operator set one: the address we reached may be private.
+    const linkOrigin = swarm.signaling.publicOrigin ?? origin;
+    process.stdout.write(formatLink(linkOrigin, result.file.root, result.file.key) + '\n');
     process.stderr.write(
       `stored ${formatSize(stat.size)} on ${result.seeds.length} seed${result.seeds.length === 1 ? '' : 's'}\n`,
     );

@@ -28,11 +28,13 @@ export interface RawSignal {
 export interface RawOptions {
   localAddress?: string;
   headers?: Record<string, string>;
+  /** CA certificates to trust for a wss:// URL. */
+  ca?: Buffer;
 }
 
 /** Opens a socket; resolves once it is open (the server may still refuse it with a message). */
 export function openRaw(url: string, options: RawOptions = {}): Promise<RawSignal> {
-  const ws = new WebSocket(url, { localAddress: options.localAddress, headers: options.headers });
+  const ws = new WebSocket(url, { localAddress: options.localAddress, headers: options.headers, ca: options.ca });
   const messages: ServerSaid[] = [];
   const waiters: (() => void)[] = [];
   ws.on('message', (data) => {

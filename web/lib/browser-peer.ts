@@ -109,6 +109,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     swarm.on('session-closed', () => this.emitStatus());
   }
 
+  /** The origin links carry: the server's public URL if its operator set one, else the page's. */
+  get linkOrigin(): string {
+    return this.swarm.signaling.publicOrigin ?? this.origin;
+  }
+
   static async start(options: BrowserPeerOptions = {}): Promise<BrowserPeer> {
     const origin = options.origin ?? location.origin;
     const db = await openMycelDatabase(options.dbName);
@@ -229,7 +234,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     });
     const entry: LibraryEntry = {
       root: result.file.root,
-      link: formatLink(this.origin, result.file.root, result.file.key),
+      link: formatLink(this.linkOrigin, result.file.root, result.file.key),
       name: file.name,
       size: file.size,
       mediaType: result.file.manifest.mediaType,
@@ -320,7 +325,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     if (!existing) {
       await this.library.put({
         root: link.root,
-        link: formatLink(this.origin, link.root, link.key),
+        link: formatLink(this.linkOrigin, link.root, link.key),
         name: manifest.name,
         size: manifest.size,
         mediaType: manifest.mediaType,
