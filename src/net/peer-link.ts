@@ -14,6 +14,29 @@ import { Emitter } from './emitter.js';
 import { CONNECT_TIMEOUT_MS, ICE_TIMEOUT_MS, MAX_EARLY_FRAMES, SEND_HIGH_WATER } from './limits.js';
 import { Reassembler, fragments } from './wire.js';
 
+/**
+ * The path a connection took, from the selected candidate pair: `relay` if either end is a TURN
+ * relay, else `srflx`/`prflx` if either end is an address a NAT gave (found through STUN, or by
+ * the checks themselves), else `host` (a local address: same network, or no NAT).
+ */
+export type PathType = 'relay' | 'srflx' | 'prflx' | 'host';
+export const PATH_TYPES: readonly PathType[] = ['relay', 'srflx', 'prflx', 'host'];
+
+/** The path type of the selected candidate pair in an RTCPeerConnection's stats, if there is one. */
+export function selectedPathType(stats: Iterable<Record<string, unknown>>): PathType | undefined {
+  const entries = [...stats];
+  const byId = new Map(entries.map((entry) => [entry.id, entry]));
+  const transport = entries.find((entry) => entry.type === 'transport' && entry.selectedCandidatePairId);
+  const pair =
+    byId.get(transport?.selectedCandidatePairId) ??
+    // Firefox marks the pair itself; others may only say which succeeded and was nominated.
+    entries.find((entry) => entry.type === 'candidate-pair' && entry.selected === true) ??
+    entries.find((entry) => entry.type === 'candidate-pair' && entry.nominated === true && entry.state === 'succeeded');
+  if (!pair) return undefined;
+  const types = [byId.get(pair.localCandidateId), byId.get(pair.remoteCandidateId)].map((c) => c?.candidateType);
+  return PATH_TYPES.find((type) => types.includes(type));
+}
+
 /** What simple-peer's `wrtc` option takes. */
 export type WrtcImplementation = NonNullable<SimplePeer.Options['wrtc']>;
 
@@ -48,6 +71,7 @@ interface ChannelInternals {
   } | null;
   /** The RTCPeerConnection, whose descriptions carry the DTLS fingerprints. */
   _pc?: {
+    getStats(): Promise<{ values(): Iterable<Record<string, unknown>> }>;
     readonly localDescription: { sdp?: string } | null;
     readonly remoteDescription: { sdp?: string } | null;
   } | null;
@@ -141,6 +165,20 @@ export class PeerLink extends Emitter<LinkEvents> {
     this.peer.on('data', (data: Uint8Array) => this.onData(data));
     this.peer.on('error', (error: Error) => this.close(error));
     this.peer.on('close', () => this.close());
+  }
+
+  /**
+   * The path this connection took (see PathType), read from the WebRTC stack's stats; undefined
+   * if the stack does not say or the connection is gone.
+   */
+  async pathType(): Promise<PathType | undefined> {
+    const pc = (this.peer as unknown as ChannelInternals)._pc;
+    if (!pc || this.isClosed) return undefined;
+    try {
+      return selectedPathType((await pc.getStats()).values());
+    } catch {
+      return undefined;
+    }
   }
 
   /** Whether the channel ever opened (stays true after close). */

@@ -232,6 +232,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       'Offers the seed refused (per-origin cap or rate, or too many peers).',
       stats.offersRefused,
     );
+    for (const [path, count] of Object.entries(stats.paths)) {
+      m.gauge('mycel_seed_connections_by_path', 'Sessions the seed opened since start, by the path taken.', count, {
+        path,
+      });
+    }
     m.gauge(
       'mycel_seed_attempts_evicted',
       'Attempts the seed dropped to make room for newer offers.',

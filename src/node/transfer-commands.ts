@@ -13,6 +13,7 @@ import { ephemeralIdentity, type PeerIdentity } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
 import { httpOriginFor, signalUrlFor } from '../net/server-url.js';
 import { Swarm } from '../net/swarm.js';
+import type { PathType } from '../net/peer-link.js';
 import { connectSeeds, openRemoteFile, renewFile, uploadFile } from '../net/transfer.js';
 import { createMemoryBlockStore } from '../store/memory.js';
 import type { BlockStore } from '../store/block-store.js';
@@ -133,6 +134,19 @@ export async function runRenew(options: RenewOptions): Promise<number> {
   }
 }
 
+/** Blocks fetched from each peer, and the path its connection took (host, srflx, prflx, relay). */
+async function sourcesOf(
+  swarm: Swarm,
+  blocksFrom: ReadonlyMap<string, number>,
+): Promise<Record<string, { blocks: number; candidate: PathType | null }>> {
+  const out: Record<string, { blocks: number; candidate: PathType | null }> = {};
+  for (const [peer, blocks] of blocksFrom) {
+    const candidate = swarm.pathOf(peer) ?? (await swarm.session(peer)?.link.pathType());
+    out[peer] = { blocks, candidate: candidate ?? null };
+  }
+  return out;
+}
+
 export interface GetOptions {
   readonly link: string;
   readonly output?: string;
@@ -213,6 +227,7 @@ export async function runGet(options: GetOptions): Promise<number> {
     }
     bar.update(total, total);
     bar.finish();
+    const sources = await sourcesOf(swarm, remote.fetcher.blocksFrom);
     remote.close();
     const seconds = (Date.now() - started) / 1000;
     if (options.json) {
@@ -223,7 +238,7 @@ export async function runGet(options: GetOptions): Promise<number> {
         seconds,
         ttfbMs: firstByteAt === undefined ? null : firstByteAt - reached,
         transferMs: firstByteAt === undefined ? null : lastByteAt - firstByteAt,
-        sources: Object.fromEntries(remote.fetcher.blocksFrom),
+        sources,
       };
       // With the file itself on stdout, the summary goes to stderr.
       (toStdout ? process.stderr : process.stdout).write(JSON.stringify(summary) + '\n');
