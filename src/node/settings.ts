@@ -109,6 +109,12 @@ export function resolveSettings(args: string[], specs: SettingSpecs, env: NodeJS
     if (spec.multiple) flags[key].multiple = true;
     if (spec.short) flags[key].short = spec.short;
   }
+  for (const [key, spec] of Object.entries(specs)) {
+    if (spec.secret && args.some((arg) => arg === `--${key}` || arg.startsWith(`--${key}=`)))
+      throw new UsageError(
+        `--${key} is not a flag: a secret on the command line shows in the process list; set ${envName(key)} or use a file`,
+      );
+  }
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
     parsed = parseArgs({ args, options: flags, allowPositionals: true, strict: true });
