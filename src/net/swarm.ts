@@ -71,6 +71,8 @@ export interface SwarmEvents extends Record<string, unknown> {
   have: { session: PeerSession; topics: BlockId[] };
   /** Another connection proved our peer id to the signaling server: this node is off the network. */
   replaced: void;
+  /** The path a new session took is known (read from the WebRTC stack's stats after it opened). */
+  path: { peer: string; path: PathType };
 }
 
 interface Attempt {
@@ -376,6 +378,7 @@ export class Swarm extends Emitter<SwarmEvents> {
         this.paths.set(peer, type);
         if (this.paths.size > MAX_PATHS_KEPT) this.paths.delete(this.paths.keys().next().value!);
         this.log.debug('peer path', { peer, path: type });
+        this.emit('path', { peer, path: type });
       },
       () => this.pathCounts.unknown++,
     );

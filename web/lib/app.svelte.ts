@@ -29,7 +29,7 @@ const TAB_LOCK = 'mycel-peer';
 export class AppState {
   peer = $state<BrowserPeer | undefined>();
   startError = $state<string | undefined>();
-  status = $state<PeerStatus>({ signaling: 'connecting', peers: 0 });
+  status = $state<PeerStatus>({ signaling: 'connecting', peers: 0, relayed: 0, direct: 0 });
   files = $state<LibraryEntry[]>([]);
   uploads = $state<Upload[]>([]);
   storage = $state<StorageInfo>({});

@@ -46,6 +46,9 @@ const RECHECK_DELAY_MS = 1_000;
 export interface PeerStatus {
   readonly signaling: 'connecting' | 'connected' | 'disconnected';
   readonly peers: number;
+  /** Of those, how many go through a TURN relay, and how many are known to be direct. */
+  readonly relayed: number;
+  readonly direct: number;
 }
 
 export interface BrowserPeerEvents extends Record<string, unknown> {
@@ -107,6 +110,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     swarm.on('replaced', () => this.setSignaling('disconnected'));
     swarm.on('session', () => this.emitStatus());
     swarm.on('session-closed', () => this.emitStatus());
+    swarm.on('path', () => this.emitStatus());
   }
 
   /** The origin links carry: the server's public URL if its operator set one, else the page's. */
@@ -194,7 +198,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   get status(): PeerStatus {
-    return { signaling: this.signalingState, peers: this.swarm.sessions().length };
+    const sessions = this.swarm.sessions();
+    const paths = sessions.map((s) => this.swarm.pathOf(s.peer));
+    const relayed = paths.filter((p) => p === 'relay').length;
+    const direct = paths.filter((p) => p !== undefined && p !== 'relay').length;
+    return { signaling: this.signalingState, peers: sessions.length, relayed, direct };
   }
 
   private setSignaling(state: PeerStatus['signaling']): void {
