@@ -49,7 +49,7 @@ export function iceServersFactory(config: IceConfig): ((peer: string) => IceServ
   if (turn.length > 0 && !config.turnSecret)
     throw new RangeError('TURN needs the shared secret (--turn-secret-file or MYCEL_TURN_SECRET)');
   const ttlMs = config.turnTtlMs ?? DEFAULT_TURN_TTL_MS;
-  if (!(ttlMs >= 60_000)) throw new RangeError('the TURN credential lifetime must be a minute or more');
+  if (!(ttlMs >= 1_000)) throw new RangeError('the TURN credential lifetime must be a second or more');
   const secret = config.turnSecret ?? '';
   return (peer) => {
     const servers: IceServer[] = [];

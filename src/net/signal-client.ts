@@ -49,6 +49,8 @@ export interface SignalClientEvents extends Record<string, unknown> {
   rejected: { code: string; message: string; ref?: string };
   /** Another socket proved our peer id; this client has stopped for good. */
   replaced: void;
+  /** The server renewed our ICE servers (fresh TURN credentials). */
+  ice: IceServer[];
 }
 
 export interface SignalClientOptions {
@@ -245,6 +247,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
       }
       case 'ice':
         this.iceServers = message.iceServers;
+        this.emit('ice', message.iceServers);
         return;
       case 'holders': {
         const lookup = this.lookups.get(message.id);
