@@ -127,4 +127,38 @@ describe.skipIf(!netnsAvailable())('two browsers on two home networks, one file'
     expect(same).toBe(true);
     expect(shown).toBe('via relay');
   }, 240_000);
+
+  it('served over https at the public address, registers its service worker, pins a file and opens it offline', async () => {
+    const page = await pageIn(net.home(1));
+    const worker = await page.evaluate(async () => (await navigator.serviceWorker.ready).active?.scriptURL);
+    expect(worker).toBe(`${origin}/sw.js`);
+    const bytes = Buffer.from(pseudoRandomBytes(512 * 1024 + 5, 3));
+    await page
+      .getByLabel('Add files')
+      .setInputFiles({ name: 'kept.bin', mimeType: 'application/octet-stream', buffer: bytes });
+    await page.waitForFunction(
+      () =>
+        /#[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/.test(
+          document.querySelector<HTMLInputElement>('input[aria-label="Share link"]')?.value ?? '',
+        ),
+      undefined,
+      { timeout: STEP_TIMEOUT_MS },
+    );
+    const link = await page.getByRole('textbox', { name: 'Share link' }).first().inputValue();
+    await page.getByRole('button', { name: 'Pin kept.bin' }).click();
+    await page
+      .getByRole('listitem', { name: 'kept.bin' })
+      .filter({ hasText: 'Pinned' })
+      .waitFor({ timeout: STEP_TIMEOUT_MS });
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, {
+      timeout: STEP_TIMEOUT_MS,
+    });
+    await page.context().setOffline(true);
+    await page.reload();
+    await page.goto(link);
+    await page.getByRole('button', { name: 'Download', exact: true }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    const saved = page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS });
+    await page.getByRole('button', { name: 'Download', exact: true }).click();
+    expect((await fs.readFile(await (await saved).path())).equals(bytes)).toBe(true);
+  }, 240_000);
 });
