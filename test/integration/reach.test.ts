@@ -72,8 +72,9 @@ describe('mycel serve over TLS, with a public URL and ICE servers', () => {
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it('says in one plain line where to open it and where links point', () => {
-    const line = proc.stdout.find((l) => l.startsWith('Mycel is up'));
+  it('says in one plain line where to open it and where links point', async () => {
+    // Its own line on stdout (the logs are on stderr, in no fixed order with it).
+    const line = await proc.waitForLine((l) => l.startsWith('Mycel is up'));
     expect(line).toBe(
       `Mycel is up: open ${publicUrl}/ in a browser; links will point to ${publicUrl} (listening on https://127.0.0.1:${port})`,
     );
