@@ -134,7 +134,9 @@ export class BlockFetcher {
   private readonly log: Logger;
   private readonly offSwarm: () => void;
   private total = 0;
-  private done = 0;
+  /** Ids fetchAll was given that are now stored: progress counts these and nothing else (not the
+   * root and index blocks fetched to open the file, which no total includes). */
+  private readonly done = new Set<BlockId>();
   private bytes = 0;
   /** Blocks received per peer id. */
   readonly blocksFrom = new Map<string, number>();
@@ -186,9 +188,11 @@ export class BlockFetcher {
   async fetchAll(ids: readonly BlockId[]): Promise<void> {
     ids.forEach((id, i) => this.order.set(id, i));
     const missing: BlockId[] = [];
-    for (const id of ids) if (!(await this.options.store.has(id))) missing.push(id);
+    for (const id of ids) {
+      if (await this.options.store.has(id)) this.done.add(id);
+      else missing.push(id);
+    }
     this.total += ids.length;
-    this.done += ids.length - missing.length;
     this.report();
     if (missing.length === 0) return;
     // One waiter per id that only counts down: holding every block's bytes until the last one
@@ -426,7 +430,7 @@ export class BlockFetcher {
         this.recent.set(id, bytes);
         if (this.recent.size > RECENT_BLOCKS) this.recent.delete(this.recent.keys().next().value!);
         this.inflight.delete(id);
-        this.done++;
+        if (this.order.has(id)) this.done.add(id);
         this.bytes += bytes.length;
         this.blocksFrom.set(peer, (this.blocksFrom.get(peer) ?? 0) + 1);
         const waiters = this.waiters.get(id) ?? [];
@@ -458,7 +462,7 @@ export class BlockFetcher {
 
   private report(): void {
     this.options.onProgress?.({
-      blocksDone: this.done,
+      blocksDone: this.done.size,
       blocksTotal: this.total,
       bytesFetched: this.bytes,
       sources: this.sourcesByPeer.size,

@@ -266,6 +266,14 @@ export class Seed {
     seed.every(60_000, () => seed.dropIdleUploads());
     seed.every(RENEW_FLUSH_MS, () => seed.writeRenewals());
     seed.every(Math.max(250, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () => seed.expireHolds());
+    // "Ready" means reachable: a peer told of this seed can connect to it once the signaling
+    // server has its proven hello. A server not reachable yet is retried in the background.
+    await swarm.signaling.ready().catch((error: unknown) =>
+      log.warn('not connected to the signaling server yet; retrying', {
+        url: options.signalUrl,
+        error: (error as Error).message,
+      }),
+    );
     const usage = await raw.usage();
     log.info('seed ready', {
       peer: peerId,
