@@ -210,8 +210,13 @@ export class NoSeedError extends MycelError {
 /** The Mycel server (signaling) could not be reached in time. */
 export class ServerUnreachableError extends MycelError {
   readonly origin: string;
-  constructor(origin: string, options?: { cause?: unknown }) {
-    super('TIMEOUT', `could not reach the Mycel server at ${origin}`, options);
+  /** `reason`: what the connection last failed with, if known (a refused port, a certificate). */
+  constructor(origin: string, options?: { cause?: unknown; reason?: string }) {
+    super(
+      'TIMEOUT',
+      `could not reach the Mycel server at ${origin}${options?.reason ? `: ${options.reason}` : ''}`,
+      options,
+    );
     this.origin = origin;
   }
 }

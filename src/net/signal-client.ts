@@ -70,6 +70,8 @@ export class SignalClient extends Emitter<SignalClientEvents> {
   iceServers: IceServer[] = [];
   /** The public origin the server says links carry, if its operator set one. */
   publicOrigin: string | undefined;
+  /** Why the latest socket failed, where the platform says (Node's `ws` does; browsers do not). */
+  lastError: string | undefined;
   private queue: ClientMessage[] = [];
   private nextLookup = 1;
   private readonly lookups = new Map<
@@ -104,8 +106,10 @@ export class SignalClient extends Emitter<SignalClientEvents> {
       this.attempt = 0;
     };
     socket.onmessage = (event) => this.onMessage(socket, event.data);
-    socket.onerror = () => {
-      // Every error is followed by a close, which reconnects.
+    socket.onerror = (event) => {
+      // Every error is followed by a close, which reconnects; the reason is kept for messages.
+      const message = (event as { message?: unknown } | null)?.message;
+      if (typeof message === 'string' && message) this.lastError = message.slice(0, 200);
     };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;

@@ -44,8 +44,16 @@ async function reach(swarm: Swarm, origin: string, timeoutMs: number): Promise<v
   try {
     await swarm.signaling.ready(Math.min(timeoutMs, 15_000));
   } catch (error) {
-    throw new ServerUnreachableError(origin, { cause: error });
+    throw new ServerUnreachableError(origin, { cause: error, reason: explainSocketError(swarm.signaling.lastError) });
   }
+}
+
+/** A socket error as a person can act on it: a certificate Node does not trust says how to trust it. */
+function explainSocketError(message: string | undefined): string | undefined {
+  if (!message) return undefined;
+  if (/certificate|self[- ]signed|CERT_/i.test(message))
+    return `${message} (a server with a private CA: point NODE_EXTRA_CA_CERTS at the CA's certificate)`;
+  return message;
 }
 
 export interface PutOptions {

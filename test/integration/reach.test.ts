@@ -109,7 +109,8 @@ describe('mycel serve over TLS, with a public URL and ICE servers', () => {
       env: { NODE_EXTRA_CA_CERTS: '' },
     });
     expect(get.code).toBe(1);
-    expect(get.stderr).toContain(`could not reach the Mycel server at ${publicUrl}`);
+    expect(get.stderr).toContain(`could not reach the Mycel server at ${publicUrl}: `);
+    expect(get.stderr).toContain('NODE_EXTRA_CA_CERTS');
   });
 
   it("hands each peer STUN and TURN servers in its welcome, TURN with coturn's REST credentials for its id", async () => {
