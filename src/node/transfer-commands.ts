@@ -48,12 +48,13 @@ async function reach(swarm: Swarm, origin: string, timeoutMs: number): Promise<v
   }
 }
 
-/** A socket error as a person can act on it: a certificate Node does not trust says how to trust it. */
+/**
+ * The part of a socket error a person can act on: a certificate Node does not trust, and how to
+ * trust a private CA. Other failures (refused, unreachable) say no more than the address does.
+ */
 function explainSocketError(message: string | undefined): string | undefined {
-  if (!message) return undefined;
-  if (/certificate|self[- ]signed|CERT_/i.test(message))
-    return `${message} (a server with a private CA: point NODE_EXTRA_CA_CERTS at the CA's certificate)`;
-  return message;
+  if (!message || !/certificate|self[- ]signed|CERT_/i.test(message)) return undefined;
+  return `${message} (a server with a private CA: point NODE_EXTRA_CA_CERTS at the CA's certificate)`;
 }
 
 export interface PutOptions {
