@@ -22,6 +22,7 @@ export type MycelErrorCode =
   | 'PROTOCOL'
   | 'TIMEOUT'
   | 'NO_HOLDER'
+  | 'UNREACHABLE'
   | 'STORE_REFUSED'
   | 'UNPROVEN_COPY'
   | 'ABORTED'
@@ -209,8 +210,13 @@ export class NoSeedError extends MycelError {
 /** The Mycel server (signaling) could not be reached in time. */
 export class ServerUnreachableError extends MycelError {
   readonly origin: string;
-  constructor(origin: string, options?: { cause?: unknown }) {
-    super('TIMEOUT', `could not reach the Mycel server at ${origin}`, options);
+  /** `reason`: what the connection last failed with, if known (a refused port, a certificate). */
+  constructor(origin: string, options?: { cause?: unknown; reason?: string }) {
+    super(
+      'TIMEOUT',
+      `could not reach the Mycel server at ${origin}${options?.reason ? `: ${options.reason}` : ''}`,
+      options,
+    );
     this.origin = origin;
   }
 }
@@ -238,6 +244,30 @@ export class NoHolderError extends MycelError {
   constructor(topic: string, waitedMs: number) {
     super('NO_HOLDER', `no peer holding ${short(topic)} was found within ${Math.round(waitedMs / 1000)} s`);
     this.topic = topic;
+  }
+}
+
+/**
+ * Peers holding the file were found, but no connection to any of them could be made. `relay`:
+ * whether a TURN relay was configured, which decides what the likely cause is and who can fix it.
+ */
+export class PeerUnreachableError extends MycelError {
+  readonly topic: string;
+  readonly holders: number;
+  readonly relay: boolean;
+  constructor(topic: string, holders: number, relay: boolean) {
+    const them = holders === 1 ? 'the peer holding' : `the ${holders} peers holding`;
+    super(
+      'UNREACHABLE',
+      relay
+        ? `could not connect to ${them} ${short(topic)}, not even through the relay (TURN) server: ` +
+            'the relay may be down, unreachable or misconfigured'
+        : `could not connect to ${them} ${short(topic)}: could not reach ${holders === 1 ? 'it' : 'them'} directly, ` +
+            'and no relay (TURN) is configured; behind strict NATs only a relay connects (the server operator adds one with --turn)',
+    );
+    this.topic = topic;
+    this.holders = holders;
+    this.relay = relay;
   }
 }
 

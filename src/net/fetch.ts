@@ -18,9 +18,20 @@
 // distinct holders one fetch connects to (MAX_HOLDERS_TRIED). A failed holder that later tells us
 // with a `have` that it now holds the file gets one more chance (`readmitted`), never two. With no
 // holder at all, the fetcher asks the signaling server again every LOOKUP_RETRY_MS, and gives up
-// after noHolderTimeoutMs.
+// after noHolderTimeoutMs. Holders found but never connected to (every attempt failed: no direct
+// path, no working relay) are `unreachable`: once every holder of the latest lookup is, the fetch
+// stops at once with PeerUnreachableError, which says whether a relay was configured, rather than
+// looking up the same unreachable holders until noHolderTimeoutMs.
 
-import { BlockMissingError, ClosedError, NoHolderError, QuotaError, abortedBy } from '../errors.js';
+import {
+  BlockMissingError,
+  ClosedError,
+  NoHolderError,
+  PeerUnreachableError,
+  ProtocolError,
+  QuotaError,
+  abortedBy,
+} from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
 import {
@@ -58,6 +69,8 @@ export interface FetchSwarm {
   holders(topic: string): Promise<string[]>;
   connect(peer: string): Promise<FetchSession>;
   on(event: 'have', listener: (value: { session: FetchSession; topics: BlockId[] }) => void): () => void;
+  /** Whether a TURN relay is configured (for the error when no holder can be connected to). */
+  readonly hasRelay?: boolean;
 }
 
 export interface FetcherOptions {
@@ -95,6 +108,10 @@ export class BlockFetcher {
   /** Holders that answered not-found: not used again for this file (unless readmitted once). */
   private readonly failed = new Set<string>();
   private readonly readmitted = new Set<string>();
+  /** Holders every connect attempt to which failed (at most MAX_HOLDERS_TRIED, being `tried`). */
+  private readonly unreachable = new Set<string>();
+  /** The holders the latest lookup named. */
+  private lastHolders: string[] = [];
   /** The last block a holder said it lacked, for the error if no one else has it. */
   private lastMissing: BlockId | undefined;
   private readonly order = new Map<BlockId, number>();
@@ -316,6 +333,7 @@ export class BlockFetcher {
     this.options.swarm
       .holders(this.options.topic)
       .then((peers) => {
+        this.lastHolders = peers;
         for (const peer of peers) {
           if (this.sourcesByPeer.size + this.connectingTo.size >= MAX_SOURCES) break;
           if (this.sourcesByPeer.has(peer) || this.connectingTo.has(peer) || this.failed.has(peer)) continue;
@@ -326,11 +344,28 @@ export class BlockFetcher {
           this.connectingTo.add(peer);
           this.options.swarm
             .connect(peer)
-            .then((session) => this.addSource(session))
-            .catch((error) => this.log.debug('could not reach holder', { peer, error: (error as Error).message }))
+            .then((session) => {
+              this.unreachable.delete(peer);
+              this.addSource(session);
+            })
+            .catch((error) => {
+              this.log.debug('could not reach holder', { peer, error: (error as Error).message });
+              if (!(error instanceof ProtocolError)) this.unreachable.add(peer);
+            })
             .finally(() => {
               this.connectingTo.delete(peer);
-              if (this.sourcesByPeer.size === 0) this.retryLookupLater();
+              if (this.sourcesByPeer.size > 0) return;
+              if (this.allUnreachable()) {
+                this.stop(
+                  new PeerUnreachableError(
+                    this.options.topic,
+                    this.unreachable.size,
+                    Boolean(this.options.swarm.hasRelay),
+                  ),
+                );
+                return;
+              }
+              this.retryLookupLater();
             });
         }
         this.retryLookupLater();
@@ -343,6 +378,12 @@ export class BlockFetcher {
           this.lookupSoon();
         }
       });
+  }
+
+  /** Nothing in progress, and every holder the latest lookup named could not be connected to. */
+  private allUnreachable(): boolean {
+    if (this.stopped || this.connectingTo.size > 0 || this.lastHolders.length === 0) return false;
+    return this.lastHolders.every((peer) => this.unreachable.has(peer));
   }
 
   private retryLookupLater(): void {

@@ -127,6 +127,21 @@ export const REPLACE_LOOKUP_MS = 250;
  */
 export const ICE_TIMEOUT_MS = 5_000;
 /**
+ * Our offer must be answered (any signal back for the attempt) within this, else the attempt is
+ * abandoned and the next one starts at once: an offer that was lost, or ignored by a peer that
+ * offered at the same moment, would otherwise be waited out for all of ICE_TIMEOUT_MS, and three
+ * such attempts were the 15 s stalls. The answer is one signaling round trip plus an
+ * RTCPeerConnection's setup on the other side: under 0.3 s on loopback with the machine loaded,
+ * well under a second across the test NATs; 3 s leaves room for a busy browser tab or CI machine.
+ */
+export const ANSWER_TIMEOUT_MS = 3_000;
+/**
+ * From ICE connected to the data channel open (DTLS and SCTP handshakes: a few round trips, under
+ * a second through a relay): past this the attempt is stuck and the next one starts, rather than
+ * waiting out the rest of CONNECT_TIMEOUT_MS.
+ */
+export const CHANNEL_OPEN_TIMEOUT_MS = 4_000;
+/**
  * Connects offered to us and still in progress (before the peer proved its id), counted apart
  * from sessions (MAX_PEERS): a full table makes room by dropping the oldest attempt whose channel
  * has not opened, from the origin holding the most attempts (admission.ts). Each costs an

@@ -2,6 +2,7 @@
 // any failure (bad link, no holder in time, a quota refusal, an integrity failure) exits 1 with one
 // line naming what went wrong.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MycelError } from '../errors.js';
 import { TrustedProxies, parseAddressList } from '../../signaling/client-address.js';
@@ -9,7 +10,9 @@ import { isPeerId } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
 import { parseSize } from '../sizes.js';
 import { parseDuration } from './durations.js';
-import { startServe, startSignal } from './serve.js';
+import { publicOriginOf, startServe, startSignal } from './serve.js';
+import { describeSettings, resolveSettings, type SettingSpecs, type Settings } from './settings.js';
+import type { IceConfig } from '../../signaling/ice.js';
 import { Seed } from './seed.js';
 import { createLogger } from './log.js';
 import { runGet, runPut, runRenew } from './transfer-commands.js';
@@ -19,11 +22,11 @@ const USAGE = `usage: mycel <command> [options]
 
   serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10]
+        [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10] [reach options]
         signaling server, seed and web app in one process (what npm start runs); its own seed is
         trusted, --seed names more
   signal [--port 8080] [--host 0.0.0.0] [--seed id,...] [--web dir] [--trust-proxy addr,...]
-        [--header-timeout 10]
+        [--header-timeout 10] [reach options]
         the signaling server alone (serves the web app too, if built); --seed names the peer ids
         of the deployment's seeds (repeatable): only they are offered as seeds
         --trust-proxy: reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names
@@ -31,6 +34,13 @@ const USAGE = `usage: mycel <command> [options]
   seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
         a seed alone, joining the network through a signaling server
+      reach (serve and signal): --tls-cert <pem> --tls-key <pem> serve https and wss on the
+        port; --public-url <https url> is the origin links carry; --stun <url> and --turn <url>
+        (repeatable) are handed to every peer, TURN with credentials from coturn's shared secret
+        (--turn-secret-file <path>, or MYCEL_TURN_SECRET; never a flag) valid --turn-ttl (12h)
+      settings (serve, signal, seed): --config <file.json> with the flag names as keys, and
+        MYCEL_<FLAG> environment variables (MYCEL_PUBLIC_URL…); flags win over the environment,
+        the environment over the file; --print-config shows the result, secrets masked
       storage (serve and seed): --allow keeps files only for the listed peer ids, for good (use
         it on a public host). Without it the seed is open to anyone: each peer may keep
         --peer-quota (files and uploads), all of them together --open-share of --quota, and a
@@ -82,6 +92,23 @@ function parse(args: string[], options: ParseArgsConfig['options']): Parsed {
 }
 
 const str = (v: string | boolean | (string | boolean)[] | undefined) => (typeof v === 'string' ? v : undefined);
+const list = (v: string | boolean | (string | boolean)[] | undefined): string[] =>
+  (Array.isArray(v) ? v : v === undefined ? [] : [v])
+    .filter((x): x is string => typeof x === 'string')
+    .flatMap((x) => x.split(','))
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/** Flags, environment and config file for a long-running command; --print-config stops here. */
+function settings(args: string[], specs: SettingSpecs): Settings | undefined {
+  const resolved = resolveSettings(joinPeerIdValues(args), specs);
+  if (resolved.positionals.length > 0) throw new UsageError(`unexpected argument: ${resolved.positionals[0]}`);
+  if (resolved.printConfig) {
+    process.stdout.write(describeSettings(resolved.values, specs) + '\n');
+    return undefined;
+  }
+  return resolved.values;
+}
 
 function portOf(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -124,7 +151,52 @@ function frontOf(values: Parsed['values']) {
   };
 }
 
-const FRONT_FLAGS = { 'trust-proxy': { type: 'string' }, 'header-timeout': { type: 'string' } } as const;
+const FRONT_FLAGS = {
+  port: { type: 'string', default: '8080' },
+  host: { type: 'string', default: '0.0.0.0' },
+  seed: { type: 'string', multiple: true },
+  web: { type: 'string' },
+  'trust-proxy': { type: 'string' },
+  'header-timeout': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'public-url': { type: 'string' },
+  stun: { type: 'string', multiple: true },
+  turn: { type: 'string', multiple: true },
+  'turn-secret-file': { type: 'string' },
+  'turn-secret': { type: 'string', secret: true },
+  'turn-ttl': { type: 'string', default: '12h' },
+} as const satisfies SettingSpecs;
+
+/** TLS, the public origin and the ICE servers, as startSignal/startServe options. */
+function reachOf(values: Settings) {
+  const cert = str(values['tls-cert']);
+  const key = str(values['tls-key']);
+  if (Boolean(cert) !== Boolean(key)) throw new UsageError('--tls-cert and --tls-key go together');
+  const publicUrl = str(values['public-url']);
+  const turn = list(values.turn);
+  const secretFile = str(values['turn-secret-file']);
+  let turnSecret = str(values['turn-secret']);
+  if (secretFile) {
+    try {
+      turnSecret = readFileSync(secretFile, 'utf8').trim();
+    } catch (error) {
+      throw new UsageError(`cannot read --turn-secret-file ${secretFile}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    if (!turnSecret) throw new UsageError(`--turn-secret-file ${secretFile} is empty`);
+  }
+  const ttlText = str(values['turn-ttl']) ?? '12h';
+  const turnTtlMs = parseDuration(ttlText);
+  if (turnTtlMs === undefined || turnTtlMs < 60_000) throw new UsageError(`bad --turn-ttl: ${ttlText} (try 12h)`);
+  if (turn.length > 0 && !turnSecret)
+    throw new UsageError('--turn needs the shared secret: --turn-secret-file <path> or MYCEL_TURN_SECRET');
+  const ice: IceConfig = { stun: list(values.stun), turn, turnSecret, turnTtlMs };
+  return {
+    tls: cert && key ? { certFile: cert, keyFile: key } : undefined,
+    publicUrl: publicUrl === undefined ? undefined : publicOriginOf(publicUrl),
+    ice,
+  };
+}
 
 /** Peer ids given as a comma list, or as a repeated flag; each must be one. */
 function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] | undefined): string[] | undefined {
@@ -146,14 +218,14 @@ function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] 
 const DEFAULT_QUOTA = 10 * 2 ** 30;
 
 const STORAGE_FLAGS = {
-  data: { type: 'string' },
-  quota: { type: 'string' },
+  data: { type: 'string', default: './mycel-data' },
+  quota: { type: 'string', default: '10GiB' },
   allow: { type: 'string' },
   'peer-quota': { type: 'string' },
   'open-share': { type: 'string' },
   'open-ttl': { type: 'string' },
   'min-free': { type: 'string' },
-} as const;
+} as const satisfies SettingSpecs;
 
 /** A seed's storage flags, as Seed/startServe options (absent flags keep the seed's defaults). */
 function storageOf(values: Parsed['values']) {
@@ -185,16 +257,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve': {
-      const { values } = parse(rest, {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        ...STORAGE_FLAGS,
-        seed: { type: 'string', multiple: true },
-        web: { type: 'string' },
-        ...FRONT_FLAGS,
-      });
+      const values = settings(rest, { ...STORAGE_FLAGS, ...FRONT_FLAGS });
+      if (!values) return 0;
       const running = await startServe({
         ...frontOf(values),
+        ...reachOf(values),
         ...storageOf(values),
         webRoot: str(values.web),
         port: portOf(str(values.port), 8080),
@@ -204,15 +271,11 @@ async function main(argv: string[]): Promise<number> {
       return untilStopped(() => running.close());
     }
     case 'signal': {
-      const { values } = parse(rest, {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        seed: { type: 'string', multiple: true },
-        web: { type: 'string' },
-        ...FRONT_FLAGS,
-      });
+      const values = settings(rest, FRONT_FLAGS);
+      if (!values) return 0;
       const running = await startSignal({
         ...frontOf(values),
+        ...reachOf(values),
         port: portOf(str(values.port), 8080),
         host: str(values.host) ?? '0.0.0.0',
         webRoot: str(values.web),
@@ -221,10 +284,8 @@ async function main(argv: string[]): Promise<number> {
       return untilStopped(() => running.close());
     }
     case 'seed': {
-      const { values } = parse(rest, {
-        signal: { type: 'string' },
-        ...STORAGE_FLAGS,
-      });
+      const values = settings(rest, { signal: { type: 'string' }, ...STORAGE_FLAGS });
+      if (!values) return 0;
       const signalUrl = str(values.signal);
       if (!signalUrl) throw new UsageError('seed needs --signal <ws url>, e.g. ws://localhost:8080/signal');
       const seed = await Seed.start({

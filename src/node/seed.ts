@@ -101,6 +101,11 @@ export interface SeedOptions {
   readonly durable?: boolean;
   /** Headers sent on the signaling upgrade (the embedded seed's internal token). */
   readonly signalHeaders?: Readonly<Record<string, string>>;
+  /**
+   * Only for `mycel serve`'s embedded seed, reaching its own TLS port over loopback: the
+   * certificate names the public host, not 127.0.0.1, and the port is one this process holds.
+   */
+  readonly signalSelfSigned?: boolean;
   /** Who the seed is; default the identity kept in `dataDir`. */
   readonly identity?: PeerIdentity;
   /** Where blocks are kept; default a file-system store in `dataDir` (tests give others). */
@@ -167,10 +172,15 @@ interface FileCheck {
 }
 
 /** The WebSocket constructor Node peers use (ws), as the signaling client wants it. */
-export function nodeSocketFactory(url: string, headers?: Readonly<Record<string, string>>): WebSocketLike {
+export function nodeSocketFactory(
+  url: string,
+  headers?: Readonly<Record<string, string>>,
+  tls?: { readonly rejectUnauthorized: boolean },
+): WebSocketLike {
   return new WebSocket(url, {
     maxPayload: SEED_SIGNAL_MAX_PAYLOAD,
     headers: { ...headers },
+    ...tls,
   }) as unknown as WebSocketLike;
 }
 
@@ -235,7 +245,12 @@ export class Seed {
     const swarm = new Swarm({
       identity,
       signalUrl: options.signalUrl,
-      createSocket: (url) => nodeSocketFactory(url, options.signalHeaders),
+      createSocket: (url) =>
+        nodeSocketFactory(
+          url,
+          options.signalHeaders,
+          options.signalSelfSigned ? { rejectUnauthorized: false } : undefined,
+        ),
       wrtc: nodeWrtc,
       log,
       maxPeers: SEED_MAX_PEERS,

@@ -13,6 +13,7 @@ import { ephemeralIdentity, type PeerIdentity } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
 import { httpOriginFor, signalUrlFor } from '../net/server-url.js';
 import { Swarm } from '../net/swarm.js';
+import type { PathType } from '../net/peer-link.js';
 import { connectSeeds, openRemoteFile, renewFile, uploadFile } from '../net/transfer.js';
 import { createMemoryBlockStore } from '../store/memory.js';
 import type { BlockStore } from '../store/block-store.js';
@@ -43,8 +44,17 @@ async function reach(swarm: Swarm, origin: string, timeoutMs: number): Promise<v
   try {
     await swarm.signaling.ready(Math.min(timeoutMs, 15_000));
   } catch (error) {
-    throw new ServerUnreachableError(origin, { cause: error });
+    throw new ServerUnreachableError(origin, { cause: error, reason: explainSocketError(swarm.signaling.lastError) });
   }
+}
+
+/**
+ * The part of a socket error a person can act on: a certificate Node does not trust, and how to
+ * trust a private CA. Other failures (refused, unreachable) say no more than the address does.
+ */
+function explainSocketError(message: string | undefined): string | undefined {
+  if (!message || !/certificate|self[- ]signed|CERT_/i.test(message)) return undefined;
+  return `${message} (a server with a private CA: point NODE_EXTRA_CA_CERTS at the CA's certificate)`;
 }
 
 export interface PutOptions {
@@ -83,7 +93,9 @@ export async function runPut(options: PutOptions): Promise<number> {
     bar.update(stat.size, stat.size);
     bar.finish();
     for (const { peer, error } of result.failed) process.stderr.write(`mycel: seed ${peer} failed: ${error.message}\n`);
-    process.stdout.write(formatLink(origin, result.file.root, result.file.key) + '\n');
+    // The server's public URL, if its operator set one: the address we reached may be private.
+    const linkOrigin = swarm.signaling.publicOrigin ?? origin;
+    process.stdout.write(formatLink(linkOrigin, result.file.root, result.file.key) + '\n');
     process.stderr.write(
       `stored ${formatSize(stat.size)} on ${result.seeds.length} seed${result.seeds.length === 1 ? '' : 's'}\n`,
     );
@@ -129,6 +141,19 @@ export async function runRenew(options: RenewOptions): Promise<number> {
   } finally {
     swarm.close();
   }
+}
+
+/** Blocks fetched from each peer, and the path its connection took (host, srflx, prflx, relay). */
+async function sourcesOf(
+  swarm: Swarm,
+  blocksFrom: ReadonlyMap<string, number>,
+): Promise<Record<string, { blocks: number; candidate: PathType | null }>> {
+  const out: Record<string, { blocks: number; candidate: PathType | null }> = {};
+  for (const [peer, blocks] of blocksFrom) {
+    const candidate = swarm.pathOf(peer) ?? (await swarm.session(peer)?.link.pathType());
+    out[peer] = { blocks, candidate: candidate ?? null };
+  }
+  return out;
 }
 
 export interface GetOptions {
@@ -211,6 +236,7 @@ export async function runGet(options: GetOptions): Promise<number> {
     }
     bar.update(total, total);
     bar.finish();
+    const sources = await sourcesOf(swarm, remote.fetcher.blocksFrom);
     remote.close();
     const seconds = (Date.now() - started) / 1000;
     if (options.json) {
@@ -221,7 +247,7 @@ export async function runGet(options: GetOptions): Promise<number> {
         seconds,
         ttfbMs: firstByteAt === undefined ? null : firstByteAt - reached,
         transferMs: firstByteAt === undefined ? null : lastByteAt - firstByteAt,
-        sources: Object.fromEntries(remote.fetcher.blocksFrom),
+        sources,
       };
       // With the file itself on stdout, the summary goes to stderr.
       (toStdout ? process.stderr : process.stdout).write(JSON.stringify(summary) + '\n');

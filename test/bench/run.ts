@@ -12,6 +12,7 @@ import { openPair, sealPair } from './pipeline.js';
 import { openBenchPage } from './chromium.js';
 import { networkBench } from './network.js';
 import { browserBench, type CpuSplit } from './browsers.js';
+import { relayBench } from './relay.js';
 import { MiB } from './units.js';
 
 interface Figure {
@@ -190,6 +191,28 @@ if (wanted('network')) {
   alone(`node: put of ${big} to the seed`, 'MB/s', net.putMBps);
   alone(`node: peak RSS of put, ${big} file`, 'MB', net.putPeakRssMB, 'budget', 200);
   alone(`node: peak RSS of get, ${big} file`, 'MB', net.getPeakRssMB, 'budget', 200);
+}
+
+if (wanted('relay')) {
+  console.error('relay: get of 64 MiB x 3 across NATs in namespaces, through coturn and direct…');
+  const r = await relayBench();
+  if (!r) console.error('relay: skipped, needs root and ip netns');
+  else {
+    pair(
+      'node→node across NATs: get through the TURN relay (coturn)',
+      'MB/s',
+      r.relayMBps,
+      'the same get direct across cone NATs (srflx), same run',
+      r.directMBps,
+    );
+    pair(
+      'node→node across NATs: time to first byte through the relay',
+      'ms',
+      r.relayTtfbMs,
+      'direct across cone NATs, same run',
+      r.directTtfbMs,
+    );
+  }
 }
 
 if (wanted('browsers')) {

@@ -35,7 +35,13 @@ export interface RawSocket {
 
 export function rawSocket(
   url: string,
-  options: { localAddress?: string; autoPong?: boolean; headers?: Record<string, string> } = {},
+  options: {
+    localAddress?: string;
+    autoPong?: boolean;
+    headers?: Record<string, string>;
+    /** CA certificates to trust for a wss:// URL. */
+    ca?: Buffer;
+  } = {},
 ): Promise<RawSocket> {
   const ws = new WebSocket(url, options);
   const messages: RawMessage[] = [];

@@ -2,7 +2,7 @@
 // the per-socket, per-address and total topic limits, trusted peers' own topic cap, the embedded
 // seed's internal token, silent sockets forgotten by ping, the hello deadline, and a peer id
 // moving to a newer socket that proves it.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -275,5 +275,27 @@ describe('signaling server', () => {
     const code = await new Promise((resolve) => mute.once('close', resolve));
     expect(code).toBe(1008);
     expect(messages.some((m) => JSON.parse(m).code === 'hello-first')).toBe(true);
+  });
+});
+
+describe('ICE servers from the signaling server', () => {
+  const ice = { stun: ['stun:198.51.100.7:3478'], turn: ['turn:198.51.100.7:3478'], turnSecret: 'shh' };
+
+  it('renews TURN credentials for a peer that stays connected, before they expire', async () => {
+    const url = await start({ pingIntervalMs: 100 }, { ice: { ...ice, turnTtlMs: 2_000 } });
+    const c = await client(url);
+    const first = c.iceServers[1]!;
+    const renewed = await new Promise<RTCIceServer>((resolve) => c.once('ice', (servers) => resolve(servers[1]!)));
+    expect(c.iceServers[1]).toEqual(renewed);
+    const expiry = (server: RTCIceServer) => Number(server.username!.split(':')[0]);
+    expect(expiry(renewed)).toBeGreaterThan(expiry(first));
+    expect(renewed.username!.endsWith(`:${c.peerId}`)).toBe(true);
+    expect(renewed.credential).toBe(createHmac('sha1', 'shh').update(renewed.username!).digest('base64'));
+  });
+
+  it('gives a peer no ICE servers when none are configured', async () => {
+    const c = await client(await start());
+    expect(c.iceServers).toEqual([]);
+    expect(c.publicOrigin).toBeUndefined();
   });
 });

@@ -27,7 +27,7 @@ function entry(name: string): LibraryEntry {
 
 /** A peer that records the roots it was asked to pin, and never finds a holder for `countCopies`. */
 class FakePeer extends Emitter<BrowserPeerEvents> implements PeerApi {
-  readonly status: PeerStatus = { signaling: 'connected', peers: 2 };
+  readonly status: PeerStatus = { signaling: 'connected', peers: 2, relayed: 0, direct: 2 };
   readonly pinned: string[] = [];
   constructor(private readonly name: string) {
     super();

@@ -34,7 +34,7 @@ export class AppState {
   /** The peer: run by this tab, or by another tab and reached through it (tab-link.ts). */
   peer = $state<PeerApi | undefined>();
   startError = $state<string | undefined>();
-  status = $state<PeerStatus>({ signaling: 'connecting', peers: 0 });
+  status = $state<PeerStatus>({ signaling: 'connecting', peers: 0, relayed: 0, direct: 0 });
   files = $state<LibraryEntry[]>([]);
   uploads = $state<Upload[]>([]);
   storage = $state<StorageInfo>({});
@@ -192,6 +192,20 @@ export class AppState {
 }
 
 /** Waits (up to `timeoutMs`) for a service worker to control this page: it serves file downloads. */
+/**
+ * Why downloads and viewing cannot work on this page, or undefined where they can. Browsers run
+ * service workers (which Mycel streams files through) only in a secure context: https, or
+ * localhost. Reloading never changes that; the operator must serve the app over https.
+ */
+export function insecureContextReason(): string | undefined {
+  if (globalThis.isSecureContext !== false) return undefined;
+  return (
+    `This page was opened over plain http (${location.origin}), so the browser does not let Mycel download or ` +
+    'show files. Open it over https instead; whoever runs this server must serve it over https ' +
+    '(mycel serve --tls-cert … --tls-key …, or behind a TLS proxy). On the server machine itself, http://localhost works.'
+  );
+}
+
 export async function serviceWorkerControl(timeoutMs = 10_000): Promise<boolean> {
   if (!('serviceWorker' in navigator)) return false;
   if (navigator.serviceWorker.controller) return true;

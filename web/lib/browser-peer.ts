@@ -50,6 +50,9 @@ const OPEN_NO_HOLDER_MS = 20_000;
 export interface PeerStatus {
   readonly signaling: 'connecting' | 'connected' | 'disconnected';
   readonly peers: number;
+  /** Of those, how many go through a TURN relay, and how many are known to be direct. */
+  readonly relayed: number;
+  readonly direct: number;
 }
 
 /** Fetch progress of a file opened on this peer. */
@@ -129,6 +132,12 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     swarm.on('replaced', () => this.setSignaling('disconnected'));
     swarm.on('session', () => this.emitStatus());
     swarm.on('session-closed', () => this.emitStatus());
+    swarm.on('path', () => this.emitStatus());
+  }
+
+  /** The origin links carry: the server's public URL if its operator set one, else the page's. */
+  get linkOrigin(): string {
+    return this.swarm.signaling.publicOrigin ?? this.origin;
   }
 
   static async start(options: BrowserPeerOptions = {}): Promise<BrowserPeer> {
@@ -211,7 +220,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   get status(): PeerStatus {
-    return { signaling: this.signalingState, peers: this.swarm.sessions().length };
+    const sessions = this.swarm.sessions();
+    const paths = sessions.map((s) => this.swarm.pathOf(s.peer));
+    const relayed = paths.filter((p) => p === 'relay').length;
+    const direct = paths.filter((p) => p !== undefined && p !== 'relay').length;
+    return { signaling: this.signalingState, peers: sessions.length, relayed, direct };
   }
 
   private setSignaling(state: PeerStatus['signaling']): void {
@@ -251,7 +264,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     });
     const entry: LibraryEntry = {
       root: result.file.root,
-      link: formatLink(this.origin, result.file.root, result.file.key),
+      link: formatLink(this.linkOrigin, result.file.root, result.file.key),
       name: file.name,
       size: file.size,
       mediaType: result.file.manifest.mediaType,
@@ -342,7 +355,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     if (!existing) {
       await this.library.put({
         root: link.root,
-        link: formatLink(this.origin, link.root, link.key),
+        link: formatLink(this.linkOrigin, link.root, link.key),
         name: manifest.name,
         size: manifest.size,
         mediaType: manifest.mediaType,

@@ -126,7 +126,7 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private leader: string | undefined;
-  status: PeerStatus = { signaling: 'connecting', peers: 0 };
+  status: PeerStatus = { signaling: 'connecting', peers: 0, relayed: 0, direct: 0 };
 
   constructor() {
     super();

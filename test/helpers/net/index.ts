@@ -35,8 +35,8 @@
 // ── TURN (coturn) ───────────────────────────────────────────────────────────────────────────────
 //   const turn = await startTurn(net)           // in the public namespace, 203.0.113.1:3478
 //   turn.stunUrl, turn.turnUrl, turn.secret, turn.realm, turn.log()
-//   turn.iceServers(id, { forNodeDatachannel: true })   STUN + TURN with REST credentials,
-//       percent-encoded for node-datachannel (see coturn.ts); turnCredentials(secret, id, ttlS)
+//   turn.iceServers(id)   STUN + TURN with REST credentials (the product's nodeWrtc percent-encodes
+//       them for node-datachannel; see src/node/wrtc.ts); turnCredentials(secret, id, ttlS)
 //
 // ── TLS and Chromium ────────────────────────────────────────────────────────────────────────────
 //   const certs = await makeTestCertificates(net.dir, { ips: [net.public.address] })
