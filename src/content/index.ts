@@ -8,3 +8,7 @@ export * from './link.js';
 export * from './manifest.js';
 export * from './open.js';
 export * from './seal.js';
+export * from './collection-manifest.js';
+export * from './collection-open.js';
+export * from './collection-seal.js';
+export * from './paths.js';
