@@ -1,7 +1,7 @@
-// Makes a collection out of files already sealed (each under its own key, its blocks where
-// `getBlock` finds them) and empty folders: checks and normalises every path (paths.ts), opens
-// each file's root with its key to check it and read its block list, then seals the listing
-// blocks and writes the collection's root (collection-manifest.ts has the layout). The sink gets
+// Makes a collection out of files already sealed (each under its own key) and empty folders:
+// checks and normalises every path (paths.ts), takes each file's block list (from sealFile's
+// result, or by opening its root with its key through `getBlock`), then seals the listing blocks
+// and writes the collection's root (collection-manifest.ts has the layout). The sink gets
 // only the collection's own blocks, in the order a seed can take them: listing blocks, index
 // blocks, root. The entries' blocks are where they already were.
 //
@@ -43,15 +43,21 @@ import {
 } from './manifest.js';
 import { openManifest, type BlockGetter } from './open.js';
 import { PathIndex, normaliseEntryPath } from './paths.js';
-import type { BlockSink } from './seal.js';
+import type { BlockSink, SealedFile } from './seal.js';
 
 export interface CollectionFileInput {
   readonly kind?: 'file';
   /** A `/`-separated relative path, or the names from the shared folder down (paths.ts). */
   readonly path: string | readonly string[];
-  readonly root: BlockId;
+  /**
+   * The file as sealFile returned it, when this process sealed it: its manifest and block list
+   * are taken from it and nothing is fetched (a sender that streams blocks to seeds keeps none).
+   */
+  readonly sealed?: Pick<SealedFile, 'root' | 'key' | 'manifest' | 'allIds'>;
+  /** Otherwise the file's root and key: the root is opened through `getBlock` and checked. */
+  readonly root?: BlockId;
   /** The file's key. It goes into the collection's sealed listing. */
-  readonly key: Uint8Array;
+  readonly key?: Uint8Array;
   /** Checked against the file's manifest when given. */
   readonly size?: number;
   /** Default: the file's manifest's. */
@@ -80,8 +86,11 @@ export type PreparedEntry =
   | { readonly kind: 'folder'; readonly path: string };
 
 export interface CollectionSealOptions {
-  /** Reads the entries' blocks: each file's root (opened with its key) and index blocks. */
-  readonly getBlock: BlockGetter;
+  /**
+   * Reads the blocks of entries given by root and key: each root (opened with its key) and its
+   * index blocks. Needed unless every file entry carries `sealed`.
+   */
+  readonly getBlock?: BlockGetter;
   readonly backend?: CryptoBackend;
   readonly signal?: AbortSignal;
   /** Only for tests that need reproducible output. Never reuse a key. */
@@ -125,10 +134,42 @@ class PackedIds {
   }
 }
 
+/** A file sealFile just made: its block list as it says, checked to end with its root. */
+function fromSealed(sealed: NonNullable<CollectionFileInput['sealed']>, index: number, path: string) {
+  if (!isBlockId(sealed.root) || sealed.key.length !== FILE_KEY_BYTES) throw new BadInputError(`entry ${index} (${path}) has no valid root and key`);
+  const ids = new PackedIds();
+  let last: BlockId | undefined;
+  for (const id of sealed.allIds()) {
+    ids.push(blockIdToBytes(id));
+    last = id;
+  }
+  if (last !== sealed.root) throw new BadInputError(`entry ${index} (${path}): its block list does not end with its root`);
+  return { manifest: sealed.manifest, ids };
+}
+
+/** A file given by root and key: its root opened (so a wrong key is caught here) and its blocks listed. */
+async function openEntry(input: CollectionFileInput, index: number, path: string, options: CollectionSealOptions, backend: CryptoBackend) {
+  const { root, key } = input;
+  if (!isBlockId(root) || !(key instanceof Uint8Array) || key.length !== FILE_KEY_BYTES) {
+    throw new BadInputError(`entry ${index} (${path}) needs a root id and a ${FILE_KEY_BYTES}-byte key`);
+  }
+  if (!options.getBlock) throw new BadInputError(`entry ${index} (${path}) is given by root and key, and nothing can read its blocks`);
+  let file;
+  try {
+    file = await openManifest(root, key, options.getBlock, { backend, signal: options.signal, idLayout: options.entryIdLayout });
+  } catch (error) {
+    if (error instanceof WrongKeyError) throw new BadInputError(`entry ${index} (${path}): its key does not open its root as a file`);
+    throw error;
+  }
+  const ids = new PackedIds();
+  for await (const id of file.allIds({ signal: options.signal })) ids.push(blockIdToBytes(id));
+  return { manifest: file.manifest, ids };
+}
+
 /**
  * Checks and prepares entries: normalises every path and refuses any pair that would collide;
- * opens each file's root with its key (so a wrong key or size is caught here, not by a recipient)
- * and lists its blocks.
+ * takes each file's block list from `sealed`, or opens its root with its key (so a wrong key or
+ * size is caught here, not by a recipient) and lists its blocks.
  * @throws PathError naming the entry; BadInputError for too many entries, a key that does not open
  *   its file, a size that differs from the file's; what the getter throws.
  */
@@ -151,25 +192,18 @@ export async function prepareCollectionEntries(
       prepared.push({ kind: 'folder', path });
       continue;
     }
-    if (!isBlockId(input.root) || !(input.key instanceof Uint8Array) || input.key.length !== FILE_KEY_BYTES) {
-      throw new BadInputError(`entry ${index} (${path}) needs a root id and a ${FILE_KEY_BYTES}-byte key`);
-    }
-    let file;
-    try {
-      file = await openManifest(input.root, input.key, options.getBlock, { backend, signal: options.signal, idLayout: options.entryIdLayout });
-    } catch (error) {
-      if (error instanceof WrongKeyError) throw new BadInputError(`entry ${index} (${path}): its key does not open its root as a file`);
-      throw error;
-    }
-    const { size, mediaType } = file.manifest;
+    const { manifest, ids } = input.sealed
+      ? fromSealed(input.sealed, index, path)
+      : await openEntry(input, index, path, options, backend);
+    const { size, mediaType } = manifest;
     if (input.size !== undefined && input.size !== size) {
       throw new BadInputError(`entry ${index} (${path}) says ${input.size} bytes, its file has ${size}`);
     }
     total += size;
     if (total > MAX_COLLECTION_BYTES) throw new BadInputError(`a collection holds at most ${MAX_COLLECTION_BYTES} bytes`);
-    const ids = new PackedIds();
-    for await (const id of file.allIds({ signal: options.signal })) ids.push(blockIdToBytes(id));
-    const entry: PreparedEntry = { kind: 'file', path, size, mediaType: input.mediaType ?? mediaType, key: input.key, root: input.root, blockIds: ids.bytes() };
+    const root = input.sealed?.root ?? input.root!;
+    const key = input.sealed?.key ?? input.key!;
+    const entry: PreparedEntry = { kind: 'file', path, size, mediaType: input.mediaType ?? mediaType, key, root, blockIds: ids.bytes() };
     checkRecord({ ...entry, rootPosition: 0 });
     prepared.push(entry);
   }

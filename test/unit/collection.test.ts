@@ -22,6 +22,7 @@ import {
   readFile,
   sealCollection,
   sealCollectionRoot,
+  sealFile,
   toHex,
   webCrypto,
   DEFAULT_ID_LAYOUT,
@@ -205,6 +206,28 @@ describe('a sender', () => {
     await expect(sealCollection([{ path: 'a', root: entry.root, key: entry.key, size: 11 }], sink, { getBlock: get })).rejects.toBeInstanceOf(BadInputError);
     // A collection is not a file: collections do not nest.
     await expect(sealCollection([{ path: 'c', root: collection.root, key: collection.key }], sink, { getBlock: get })).rejects.toBeInstanceOf(BadInputError);
+  });
+
+  it('can make a collection from sealFile’s results alone, reading no block (a sender that streams to seeds keeps none)', async () => {
+    const blocks = new Map<BlockId, Uint8Array>();
+    const a = await sealFile([pseudoRandomBytes(3000, 1)], (b) => void blocks.set(b.id, b.bytes), { name: 'a', chunkSize: 1024 });
+    const b = await sealFile([new Uint8Array(0)], (b) => void blocks.set(b.id, b.bytes), { name: 'b', chunkSize: 1024 });
+    const collection = await sealCollection([{ path: 'x/a', sealed: a }, { path: 'b', sealed: b, mediaType: 'text/plain' }], (blk) => void blocks.set(blk.id, blk.bytes), {});
+    const opened = await openCollection(collection.root, collection.key, recordingGetter(blocks).get);
+    const entries = await opened.list();
+    expect(entries.map((e) => [e.path, e.kind === 'file' && e.size, e.kind === 'file' && e.mediaType])).toEqual([
+      ['x/a', 3000, 'application/octet-stream'],
+      ['b', 0, 'text/plain'],
+    ]);
+    expect(sameBytes(await readAll(opened, entries[0]!, blocks), pseudoRandomBytes(3000, 1))).toBe(true);
+    expect(await collectIds(listCollectionBlockIds(collection.root, recordingGetter(blocks).get))).toEqual([...collection.allIds()]);
+  });
+
+  it('is refused an entry given by root and key when nothing can read its blocks', async () => {
+    const { collection } = await sealTree([fileAt('a', 10)]);
+    const [entry] = collection.entries;
+    if (entry?.kind !== 'file') throw new Error('expected a file');
+    await expect(sealCollection([{ path: 'a', root: entry.root, key: entry.key }], () => {}, {})).rejects.toBeInstanceOf(BadInputError);
   });
 
   it('is refused an empty collection', async () => {
