@@ -21,7 +21,11 @@ export class TrustedProxies {
       const family = isIP(address ?? '');
       const bits = prefix === undefined ? undefined : Number(prefix);
       const max = family === 4 ? 32 : 128;
-      if (!family || extra !== undefined || (bits !== undefined && !(Number.isInteger(bits) && bits >= 0 && bits <= max))) {
+      if (
+        !family ||
+        extra !== undefined ||
+        (bits !== undefined && !(Number.isInteger(bits) && bits >= 0 && bits <= max))
+      ) {
         throw new RangeError(`not an IP address or CIDR range: ${entry}`);
       }
       const type = family === 4 ? 'ipv4' : 'ipv6';
@@ -70,7 +74,11 @@ export function normalizeAddress(address: string): string {
  * client mint a fresh "address" (and a fresh allowance) per connection; sharing the proxy's
  * allowance keeps the limits in force, at worst too coarse for a misconfigured proxy.
  */
-export function clientAddress(remote: string | undefined, forwarded: string | string[] | undefined, proxies?: TrustedProxies): string {
+export function clientAddress(
+  remote: string | undefined,
+  forwarded: string | string[] | undefined,
+  proxies?: TrustedProxies,
+): string {
   const peer = normalizeAddress(remote ?? 'unknown');
   if (!proxies || proxies.size === 0 || !proxies.has(peer)) return peer;
   const header = Array.isArray(forwarded) ? forwarded.join(',') : forwarded;

@@ -52,7 +52,7 @@ import {
   type SignalErrorCode,
 } from '../src/net/signal-messages.js';
 import { SchemaError } from '../src/net/schema.js';
-import { createLogger, type Logger } from '../src/node/log.js';
+import { quietLog, type Logger } from '../src/log.js';
 import { TrustedProxies, addressKey, clientAddress } from './client-address.js';
 import { Metrics } from './metrics.js';
 
@@ -188,12 +188,16 @@ export class SignalingServer {
 
   constructor(private readonly options: SignalingOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    for (const seed of options.seeds ?? []) if (!isPeerId(seed)) throw new TypeError(`not a peer id: ${seed}`);
+    for (const seed of options.seeds ?? []) if (!isPeerId(seed)) throw new TypeError(`not a peer id: ${String(seed)}`);
     this.seeds = new Set(options.seeds ?? []);
-    this.log = options.log ?? createLogger({ fields: { component: 'signal' } });
+    this.log = options.log ?? quietLog;
     this.proxies = options.trustProxy?.length ? new TrustedProxies(options.trustProxy) : undefined;
     this.internalDigest = options.internalToken ? digest(options.internalToken) : undefined;
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.limits.hardFrameBytes, perMessageDeflate: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.limits.hardFrameBytes,
+      perMessageDeflate: false,
+    });
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
     this.pingTimer = setInterval(() => this.pingAll(), this.limits.pingIntervalMs);
     this.pingTimer.unref?.();
@@ -216,7 +220,11 @@ export class SignalingServer {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     if (path === '/health') {
-      const body = JSON.stringify({ ok: true, ...this.stats(), uptimeSeconds: Math.round((Date.now() - this.started) / 1000) });
+      const body = JSON.stringify({
+        ok: true,
+        ...this.stats(),
+        uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+      });
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(body);
       return true;
@@ -226,9 +234,23 @@ export class SignalingServer {
       this.metrics.gauge('mycel_signal_sockets', 'Open WebSocket connections.', stats.sockets);
       this.metrics.gauge('mycel_signal_peers', 'Peers that said hello.', stats.peers);
       this.metrics.gauge('mycel_signal_topics', 'Distinct topics announced.', stats.topics);
-      this.metrics.gauge('mycel_signal_topic_entries', 'Topics announced, counted once per socket.', this.ordinaryEntries, { kind: 'ordinary' });
-      this.metrics.gauge('mycel_signal_topic_entries', 'Topics announced, counted once per socket.', this.trustedEntries, { kind: 'trusted' });
-      this.metrics.gauge('mycel_signal_topic_budget', 'Topic entries ordinary sockets may announce in all.', this.limits.maxTopicEntries);
+      this.metrics.gauge(
+        'mycel_signal_topic_entries',
+        'Topics announced, counted once per socket.',
+        this.ordinaryEntries,
+        { kind: 'ordinary' },
+      );
+      this.metrics.gauge(
+        'mycel_signal_topic_entries',
+        'Topics announced, counted once per socket.',
+        this.trustedEntries,
+        { kind: 'trusted' },
+      );
+      this.metrics.gauge(
+        'mycel_signal_topic_budget',
+        'Topic entries ordinary sockets may announce in all.',
+        this.limits.maxTopicEntries,
+      );
       const memory = process.memoryUsage();
       this.metrics.gauge('process_resident_memory_bytes', 'Resident set size of this process.', memory.rss);
       this.metrics.gauge('nodejs_heap_used_bytes', 'V8 heap in use.', memory.heapUsed);
@@ -240,7 +262,12 @@ export class SignalingServer {
   }
 
   stats(): { sockets: number; peers: number; topics: number; topicEntries: number } {
-    return { sockets: this.clients.size, peers: this.peers.size, topics: this.topics.size, topicEntries: this.ordinaryEntries + this.trustedEntries };
+    return {
+      sockets: this.clients.size,
+      peers: this.peers.size,
+      topics: this.topics.size,
+      topicEntries: this.ordinaryEntries + this.trustedEntries,
+    };
   }
 
   async close(): Promise<void> {
@@ -296,7 +323,7 @@ export class SignalingServer {
     // A socket already forgotten (replaced by a newer one for its id) speaks for nobody.
     if (!this.clients.has(client)) return;
     client.alive = true;
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (!this.takeToken(client)) {
       this.reject(client, 'rate-limited', `more than ${this.limits.messagesPerSecond} messages per second`);
       return;
@@ -372,7 +399,12 @@ export class SignalingServer {
       case 'signal': {
         const target = this.peers.get(message.to);
         if (!target) {
-          this.send(client, { t: 'error', code: 'unknown-peer', message: 'no such peer is connected', ref: message.to });
+          this.send(client, {
+            t: 'error',
+            code: 'unknown-peer',
+            message: 'no such peer is connected',
+            ref: message.to,
+          });
           return;
         }
         this.send(target, { t: 'signal', from: peer, data: message.data, origin: client.origin });
@@ -412,8 +444,15 @@ export class SignalingServer {
     }
     this.countTopics(client, accepted.length);
     if (accepted.length < fresh.length) {
-      this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', { reason: refusal[0] });
-      this.log.debug('topics refused', { peer, address: client.address, code: refusal[0], refused: fresh.length - accepted.length });
+      this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', {
+        reason: refusal[0],
+      });
+      this.log.debug('topics refused', {
+        peer,
+        address: client.address,
+        code: refusal[0],
+        refused: fresh.length - accepted.length,
+      });
       this.send(client, { t: 'error', code: refusal[0], message: refusal[1] });
     }
   }
@@ -428,7 +467,10 @@ export class SignalingServer {
           ? undefined
           : (this.options.topicCap?.(client.peer) ?? (listedSeed ? this.limits.maxTopicsPerTrustedPeer : undefined));
       client.trusted = client.internal || granted !== undefined;
-      client.topicCap = Math.max(0, Math.floor(granted ?? (client.internal ? this.limits.maxTopicsPerTrustedPeer : this.limits.maxTopicsPerSocket)));
+      client.topicCap = Math.max(
+        0,
+        Math.floor(granted ?? (client.internal ? this.limits.maxTopicsPerTrustedPeer : this.limits.maxTopicsPerSocket)),
+      );
     }
     return client.topicCap;
   }
@@ -500,7 +542,12 @@ export class SignalingServer {
     if (client.strikes <= this.limits.maxStrikes) this.send(client, { t: 'error', code, message });
     this.log.debug('message rejected', { peer: client.peer, address: client.address, code, message });
     if (closing && client.ws.readyState === client.ws.OPEN) {
-      this.log.warn('socket closed for misbehaviour', { peer: client.peer, address: client.address, code, strikes: client.strikes });
+      this.log.warn('socket closed for misbehaviour', {
+        peer: client.peer,
+        address: client.address,
+        code,
+        strikes: client.strikes,
+      });
       client.ws.close(1008, code);
       // A client that ignores the close handshake is cut off.
       setTimeout(() => client.ws.terminate(), 2_000).unref?.();

@@ -2,6 +2,12 @@
 // survives a trip through JSON or a log line) and carries what happened and to what: the block id,
 // the peer id, the part of a link that is wrong. Nothing here is thrown for a programming mistake;
 // those stay plain TypeErrors/RangeErrors.
+//
+// Conventions: src/, signaling/ and web/ throw only these classes (MycelError is abstract: a new
+// kind of failure gets its class here, with a constructor its call sites fit). A caller recognises
+// an error by its class (`instanceof QuotaError`), never by duck-typing a `code`. An operation
+// stopped by its AbortSignal rejects with AbortError (the signal's reason as its `cause`), never
+// with the platform's DOMException or the bare reason: use throwIfAborted and abortedBy.
 
 export type MycelErrorCode =
   | 'BAD_LINK'
@@ -20,24 +26,20 @@ export type MycelErrorCode =
   | 'STORE_REFUSED'
   | 'UNPROVEN_COPY'
   | 'ABORTED'
-  | 'CLOSED';
+  | 'CLOSED'
+  | 'UNAVAILABLE'
+  | 'USAGE';
 
-export class MycelError extends Error {
+export abstract class MycelError extends Error {
   readonly code: MycelErrorCode;
-  constructor(code: MycelErrorCode, message: string, options?: { cause?: unknown }) {
+  protected constructor(code: MycelErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
   }
 }
 
-export type LinkProblem =
-  | 'not-a-link'
-  | 'no-fragment'
-  | 'truncated'
-  | 'bad-encoding'
-  | 'id-length'
-  | 'key-length';
+export type LinkProblem = 'not-a-link' | 'no-fragment' | 'truncated' | 'bad-encoding' | 'id-length' | 'key-length';
 
 /** A share link could not be parsed. `problem` says which part is wrong. */
 export class LinkError extends MycelError {
@@ -207,16 +209,74 @@ function shownPath(path: string): string {
 }
 
 /**
+ * The reasons an error frame names on the wire, by their code: append only. Code 3 was `shutdown`,
+ * which no version ever sent; it is read as `protocol`.
+ */
+export const WIRE_ERROR_REASONS = ['protocol', 'flood', 'bad-block', undefined, 'bad-auth'] as const;
+export type WireErrorReason = NonNullable<(typeof WIRE_ERROR_REASONS)[number]>;
+
+export function isWireErrorReason(reason: string): reason is WireErrorReason {
+  return (WIRE_ERROR_REASONS as readonly (string | undefined)[]).includes(reason);
+}
+
+/**
+ * Why a peer is said to have broken the protocol: the wire's error reasons (what the peer is told,
+ * or told us), and the finer ones we keep to ourselves (the peer hears `protocol` for those).
+ */
+export type ProtocolReason =
+  | WireErrorReason
+  /** Frame and fragment decoding (wire.ts). */
+  | 'short'
+  | 'oversized'
+  | 'version'
+  | 'bad-body'
+  | 'unknown-type'
+  | 'bad-fragment'
+  /** Channel binding (channel-auth.ts, link.ts). */
+  | 'no-fingerprint'
+  | 'unauthenticated'
+  /** Answers that fit no request of ours (session.ts). */
+  | 'bad-answer'
+  | 'unsolicited'
+  /** A peer we banned (swarm.ts). */
+  | 'banned'
+  /** A signaling message that fits no schema (schema.ts). */
+  | 'bad-message';
+
+/**
  * A peer broke the wire or signaling protocol: a frame too short or too long, an unknown type, a
  * block that is not what was asked for. The peer that sent it is dropped; nobody else is affected.
  */
 export class ProtocolError extends MycelError {
-  readonly reason: string;
+  readonly reason: ProtocolReason;
   peerId: string | undefined;
-  constructor(reason: string, message: string, peerId?: string) {
+  constructor(reason: ProtocolReason, message: string, peerId?: string) {
     super('PROTOCOL', peerId ? `peer ${short(peerId)}: ${message}` : message);
     this.reason = reason;
     this.peerId = peerId;
+  }
+}
+
+/** No seed answered, so a file has nowhere to be kept. */
+export class NoSeedError extends MycelError {
+  constructor(message: string) {
+    super('NO_HOLDER', message);
+  }
+}
+
+/** The Mycel server (signaling) could not be reached in time. */
+export class ServerUnreachableError extends MycelError {
+  readonly origin: string;
+  constructor(origin: string, options?: { cause?: unknown }) {
+    super('TIMEOUT', `could not reach the Mycel server at ${origin}`, options);
+    this.origin = origin;
+  }
+}
+
+/** Something this operation needs is not available here (a service worker, a feature of the platform). */
+export class UnavailableError extends MycelError {
+  constructor(message: string) {
+    super('UNAVAILABLE', message);
   }
 }
 
@@ -234,7 +294,8 @@ export class NoHolderError extends MycelError {
  * hold every block of. `unavailable`: the peer cannot store now (its disk failed or is nearly full);
  * it says no more than that, and trying again later or elsewhere is right.
  */
-export type RefusalReason = 'quota' | 'not-allowed' | 'bad-block' | 'busy' | 'unknown-upload' | 'incomplete' | 'unavailable';
+export type RefusalReason =
+  'quota' | 'not-allowed' | 'bad-block' | 'busy' | 'unknown-upload' | 'incomplete' | 'unavailable';
 
 /** What a peer says when its own storage failed: generic on purpose (no paths leave the process). */
 export const UNAVAILABLE_MESSAGE = 'the peer cannot store this now';
@@ -290,9 +351,14 @@ export class AbortError extends MycelError {
   }
 }
 
+/** The AbortError for an operation `signal` stopped (its reason is the cause). */
+export function abortedBy(signal: AbortSignal, message = 'aborted'): AbortError {
+  return new AbortError(message, { cause: signal.reason });
+}
+
 /** Throws an AbortError (carrying the signal's reason) if `signal` is aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortError('aborted', { cause: signal.reason });
+  if (signal?.aborted) throw abortedBy(signal);
 }
 
 /** The first 12 hex characters of an id: enough to name it in a message. */

@@ -5,7 +5,7 @@
 
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';
-import { openMycelDatabase, type MycelDB } from '../src/store/idb.js';
+import { openMycelDatabase, type MycelDB } from '../src/store/idb.browser.js';
 import { FILE_ROUTE, fileErrorResponse, fileResponse } from './lib/file-response.js';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> };
@@ -15,7 +15,9 @@ function database(): Promise<MycelDB> {
   db ??= openMycelDatabase(undefined, {
     // A newer page wants to upgrade the schema: let go of this connection.
     onBlocking: () => {
-      void db?.then((d) => d.close());
+      db?.then((d) => d.close()).catch(() => {
+        // A database that never opened has no connection to let go of.
+      });
       db = undefined;
     },
     onTerminated: () => {
@@ -47,7 +49,7 @@ registerRoute(
 );
 
 self.addEventListener('message', (event) => {
-  if ((event.data as { type?: string } | null)?.type === 'SKIP_WAITING') void self.skipWaiting();
+  if ((event.data as { type?: string } | null)?.type === 'SKIP_WAITING') event.waitUntil(self.skipWaiting());
 });
 
 self.addEventListener('activate', (event) => {

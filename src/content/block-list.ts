@@ -3,10 +3,20 @@
 // blocks they name, checking every block against its id and every header against the root; it
 // never opens anything sealed. The block getter interface every reader of a file uses lives here.
 
-import { BlockIntegrityError, ManifestError, throwIfAborted } from '../errors.js';
-import { bytesEqual, toHex } from './bytes.js';
-import { defaultBackend, sha256Sync, type CryptoBackend } from './crypto.js';
-import { BLOCK_ID_BYTES, BlockKind, MAX_BLOCK_BYTES, blockIdFromBytes, blockIdToBytes, isBlockId, type BlockId } from './format.js';
+import { BlockIntegrityError, ManifestError } from '../errors.js';
+import { mapInOrder, range } from '../in-order.js';
+import { defaultBackend, type CryptoBackend } from './crypto.js';
+import {
+  BLOCK_ID_BYTES,
+  BlockKind,
+  MAX_BLOCK_BYTES,
+  blockIdFromBytes,
+  isBlockId,
+  type BlockId,
+  hashesTo,
+  hashesToSync,
+  unpackIds,
+} from './format.js';
 import {
   checkIdLayout,
   decodeIndexBlock,
@@ -69,7 +79,7 @@ export async function fetchVerified(
 ): Promise<Uint8Array> {
   const bytes = await getBlock(id, request);
   const chunk = request.kind === BlockKind.Data ? request.index : undefined;
-  if (bytes.length > MAX_BLOCK_BYTES || !bytesEqual(await backend.sha256(bytes), blockIdToBytes(id))) {
+  if (bytes.length > MAX_BLOCK_BYTES || !(await hashesTo(bytes, id, backend))) {
     throw new BlockIntegrityError(id, 'hash', chunk);
   }
   return bytes;
@@ -84,16 +94,16 @@ export async function fetchVerified(
  */
 export function readRootRefs(rootId: BlockId, rootBytes: Uint8Array, options: { idLayout?: IdLayout } = {}): RootRefs {
   checkRootId(rootId);
-  if (rootBytes.length > MAX_BLOCK_BYTES) throw new ManifestError(rootId, `root is ${rootBytes.length} bytes, more than any block may be`);
-  if (!bytesEqual(sha256Sync(rootBytes), blockIdToBytes(rootId))) throw new BlockIntegrityError(rootId, 'hash');
+  if (rootBytes.length > MAX_BLOCK_BYTES)
+    throw new ManifestError(rootId, `root is ${rootBytes.length} bytes, more than any block may be`);
+  if (!hashesToSync(rootBytes, rootId)) throw new BlockIntegrityError(rootId, 'hash');
   const structure = decodeRootStructure(rootId, rootBytes, checkIdLayout(options.idLayout));
-  return { root: rootId, layout: structure.layout, blockCount: structure.blockCount, refs: packedIds(structure.refs) };
-}
-
-function packedIds(packed: Uint8Array): BlockId[] {
-  const ids: BlockId[] = [];
-  for (let o = 0; o < packed.length; o += BLOCK_ID_BYTES) ids.push(toHex(packed.subarray(o, o + BLOCK_ID_BYTES)));
-  return ids;
+  return {
+    root: rootId,
+    layout: structure.layout,
+    blockCount: structure.blockCount,
+    refs: [...unpackIds(structure.refs)],
+  };
 }
 
 /** Id of ref `index` of a root (an index block id for an indexed root). */
@@ -120,34 +130,6 @@ export async function fetchIndexIds(
 }
 
 /**
- * Yields load(0), load(1), … load(count - 1) in order, with at most `concurrency` loads started and
- * not yet yielded: memory stays at `concurrency` results whatever `count` is.
- */
-export async function* inOrder<T>(
-  count: number,
-  concurrency: number,
-  load: (index: number) => Promise<T>,
-  signal?: AbortSignal,
-): AsyncGenerator<T> {
-  const pending: Promise<T>[] = [];
-  const bound = Math.max(1, Math.floor(concurrency));
-  let next = 0;
-  try {
-    for (let i = 0; i < count; i++) {
-      throwIfAborted(signal);
-      while (pending.length < bound && next < count) {
-        const p = load(next++);
-        p.catch(() => {}); // awaited in order below
-        pending.push(p);
-      }
-      yield await pending.shift()!;
-    }
-  } finally {
-    pending.length = 0;
-  }
-}
-
-/**
  * Every block id of the file `rootId`, with no key: its data ids in order, then its index block ids,
  * then the root (the order sealFile hands blocks out in). Index blocks are fetched through
  * `getBlock`, at most `concurrency` at a time, each verified before any id in it is yielded; memory
@@ -167,14 +149,14 @@ export async function* listFileBlockIds(
   const rootBytes = await fetchVerified(getBlock, rootId, { kind: BlockKind.ManifestRoot, index: 0, signal }, backend);
   const structure = decodeRootStructure(rootId, rootBytes, layout);
   if (structure.layout === 'inline') {
-    yield* packedIds(structure.refs);
+    yield* unpackIds(structure.refs);
   } else {
     const concurrency = options.concurrency ?? INDEX_FETCH_CONCURRENCY;
     const load = (j: number) => fetchIndexIds(rootId, structure, j, getBlock, backend, layout, signal);
-    for await (const ids of inOrder(structure.refCount, concurrency, load, signal)) {
-      for (let o = 0; o < ids.length; o += BLOCK_ID_BYTES) yield toHex(ids.subarray(o, o + BLOCK_ID_BYTES));
+    for await (const ids of mapInOrder(range(0, structure.refCount), concurrency, load, signal)) {
+      yield* unpackIds(ids);
     }
-    yield* packedIds(structure.refs);
+    yield* unpackIds(structure.refs);
   }
   yield rootId;
 }

@@ -82,12 +82,12 @@ export function fromBase64Url(text: string): Uint8Array | undefined {
   if (rest === 2) {
     const n = (val(i) << 18) | (val(i + 1) << 12);
     if (n & 0xffff) return undefined;
-    out[o++] = n >> 16;
+    out[o] = n >> 16;
   } else if (rest === 3) {
     const n = (val(i) << 18) | (val(i + 1) << 12) | (val(i + 2) << 6);
     if (n & 0xff) return undefined;
-    out[o++] = n >> 16;
-    out[o++] = (n >> 8) & 255;
+    out[o] = n >> 16;
+    out[o + 1] = (n >> 8) & 255;
   }
   return out;
 }

@@ -31,11 +31,7 @@ export async function* iterateBytes(source: ByteSource): AsyncGenerator<Uint8Arr
   }
 }
 
-export async function* readChunks(
-  source: ByteSource,
-  chunkSize: number,
-  signal?: AbortSignal,
-): AsyncGenerator<Chunk> {
+export async function* readChunks(source: ByteSource, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Chunk> {
   let current = new Uint8Array(chunkSize);
   let filled = 0;
   let index = 0;

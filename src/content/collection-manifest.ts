@@ -158,7 +158,9 @@ export function listingAad(index: number, last: boolean): Uint8Array {
 export function checkListingBlockBytes(bytes: number | undefined): number {
   const value = bytes ?? DEFAULT_LISTING_BLOCK_BYTES;
   if (!Number.isInteger(value) || value < MIN_LISTING_BLOCK_BYTES || value > MAX_LISTING_BLOCK_BYTES) {
-    throw new RangeError(`listing block size must be an integer in ${MIN_LISTING_BLOCK_BYTES}..${MAX_LISTING_BLOCK_BYTES}`);
+    throw new RangeError(
+      `listing block size must be an integer in ${MIN_LISTING_BLOCK_BYTES}..${MAX_LISTING_BLOCK_BYTES}`,
+    );
   }
   return value;
 }
@@ -181,7 +183,12 @@ export function encodeHead(head: CollectionHead, commitment: Uint8Array): Uint8A
  * Nothing is allocated from what it declares.
  * @throws ManifestError naming the first problem.
  */
-export function decodeHead(root: BlockId, plain: Uint8Array, commitment: Uint8Array, blockCount: number): CollectionHead {
+export function decodeHead(
+  root: BlockId,
+  plain: Uint8Array,
+  commitment: Uint8Array,
+  blockCount: number,
+): CollectionHead {
   const fail = (detail: string): never => {
     throw new ManifestError(root, `collection ${detail}`);
   };
@@ -216,19 +223,25 @@ export function decodeHead(root: BlockId, plain: Uint8Array, commitment: Uint8Ar
 /** A record's length once encoded. */
 export function recordLength(record: ListingRecord): number {
   const path = utf8.encode(record.path).length;
-  return record.kind === 'folder' ? FOLDER_FIXED_BYTES + path : FILE_FIXED_BYTES + path + utf8.encode(record.mediaType).length;
+  return record.kind === 'folder'
+    ? FOLDER_FIXED_BYTES + path
+    : FILE_FIXED_BYTES + path + utf8.encode(record.mediaType).length;
 }
 
 /** Checks what a record carries that the listing's layout bounds (paths are checked elsewhere). */
 export function checkRecord(record: ListingRecord): void {
-  if (utf8.encode(record.path).length > MAX_PATH_BYTES) throw new BadInputError(`a path is longer than ${MAX_PATH_BYTES} bytes`);
+  if (utf8.encode(record.path).length > MAX_PATH_BYTES)
+    throw new BadInputError(`a path is longer than ${MAX_PATH_BYTES} bytes`);
   if (record.kind === 'folder') return;
   if (!Number.isSafeInteger(record.size) || record.size < 0 || record.size > MAX_FILE_SIZE) {
     throw new BadInputError(`size of ${record.path} out of range`);
   }
-  if (record.key.length !== FILE_KEY_BYTES) throw new BadInputError(`the key of ${record.path} is not ${FILE_KEY_BYTES} bytes`);
+  if (record.key.length !== FILE_KEY_BYTES)
+    throw new BadInputError(`the key of ${record.path} is not ${FILE_KEY_BYTES} bytes`);
   if (utf8.encode(record.mediaType).length > MAX_MEDIA_TYPE_BYTES || HAS_CONTROL.test(record.mediaType)) {
-    throw new BadInputError(`the media type of ${record.path} is longer than ${MAX_MEDIA_TYPE_BYTES} bytes or has a control character`);
+    throw new BadInputError(
+      `the media type of ${record.path} is longer than ${MAX_MEDIA_TYPE_BYTES} bytes or has a control character`,
+    );
   }
 }
 

@@ -9,7 +9,14 @@
 // root once and opens it as a collection or, failing that, as a file.
 
 import { ManifestError, PathError, WrongKeyError, throwIfAborted } from '../errors.js';
-import { listFileBlockIds, fetchIndexIds, fetchVerified, inOrder, refAt, type BlockGetter, type ListOptions } from './block-list.js';
+import {
+  listFileBlockIds,
+  fetchIndexIds,
+  fetchVerified,
+  refAt,
+  type BlockGetter,
+  type ListOptions,
+} from './block-list.js';
 import {
   decodeHead,
   decodeListingBlock,
@@ -24,6 +31,7 @@ import {
 } from './collection-manifest.js';
 import { defaultBackend, type CryptoBackend } from './crypto.js';
 import { BLOCK_ID_BYTES, BlockKind, blockIdFromBytes, isBlockId, type BlockId } from './format.js';
+import { mapInOrder, range } from '../in-order.js';
 import { checkIdLayout, decodeRootStructure, hasMagic, type IdLayout, type RootStructure } from './manifest.js';
 import { openManifest, type OpenOptions, type OpenedManifest } from './open.js';
 import { PathIndex, checkEntryPath } from './paths.js';
@@ -159,7 +167,7 @@ export class OpenedCollection {
     let total = 0;
     let previousRoot = listingBlocks - 1;
     const readAhead = Math.max(1, options.readAhead ?? LISTING_READ_AHEAD);
-    const blocks = inOrder(listingBlocks, readAhead, (j) => this.listingBlock(refs, j, signal), signal);
+    const blocks = mapInOrder(range(0, listingBlocks), readAhead, (j) => this.listingBlock(refs, j, signal), signal);
     for await (const records of blocks) {
       for (const record of records) {
         throwIfAborted(signal);
@@ -174,21 +182,36 @@ export class OpenedCollection {
         // A file's blocks are the refs after the previous file's root, its own root last: at least
         // one data block and the root.
         if (record.rootPosition < previousRoot + 2 || record.rootPosition >= blockCount) {
-          this.fail(`entry ${index} places its root at ref ${record.rootPosition}, outside ${previousRoot + 2}..${blockCount - 1}`);
+          this.fail(
+            `entry ${index} places its root at ref ${record.rootPosition}, outside ${previousRoot + 2}..${blockCount - 1}`,
+          );
         }
         files++;
         total += record.size;
-        if (files > fileCount || total > totalSize) this.fail(`listing holds more files or bytes than its head declares`);
+        if (files > fileCount || total > totalSize)
+          this.fail(`listing holds more files or bytes than its head declares`);
         const root = await refs.at(record.rootPosition, signal);
         const blocksOf = record.rootPosition - previousRoot;
         previousRoot = record.rootPosition;
-        yield { kind: 'file', index: index++, path: record.path, size: record.size, mediaType: record.mediaType, root, key: record.key, blocks: blocksOf };
+        yield {
+          kind: 'file',
+          index: index++,
+          path: record.path,
+          size: record.size,
+          mediaType: record.mediaType,
+          root,
+          key: record.key,
+          blocks: blocksOf,
+        };
       }
     }
     if (index !== entryCount || files !== fileCount || total !== totalSize) {
-      this.fail(`listing holds ${index} entries, ${files} files, ${total} bytes; its head declares ${entryCount}, ${fileCount}, ${totalSize}`);
+      this.fail(
+        `listing holds ${index} entries, ${files} files, ${total} bytes; its head declares ${entryCount}, ${fileCount}, ${totalSize}`,
+      );
     }
-    if (previousRoot !== blockCount - 1) this.fail(`names ${blockCount} blocks, but its files account for ${previousRoot + 1}`);
+    if (previousRoot !== blockCount - 1)
+      this.fail(`names ${blockCount} blocks, but its files account for ${previousRoot + 1}`);
   }
 
   /**
@@ -216,7 +239,8 @@ export class OpenedCollection {
         idLayout: this.entryIdLayout,
       });
     } catch (error) {
-      if (error instanceof WrongKeyError) this.fail(`entry ${entry.index} (${entry.path}): its key does not open its file`);
+      if (error instanceof WrongKeyError)
+        this.fail(`entry ${entry.index} (${entry.path}): its key does not open its file`);
       throw error;
     }
     if (file.manifest.size !== entry.size) {
@@ -246,7 +270,11 @@ async function tryCollection(
   const layout = checkIdLayout(options.idLayout);
   const structure = decodeRootStructure(root, rootBytes, layout);
   const keys = await deriveCollectionKeys(key, backend);
-  const plain = await keys.head.open(headNonce(), headAad(await backend.sha256(structure.header)), structure.sealedMetadata);
+  const plain = await keys.head.open(
+    headNonce(),
+    headAad(await backend.sha256(structure.header)),
+    structure.sealedMetadata,
+  );
   if (!plain) return undefined;
   const head = decodeHead(root, plain, keys.commitment, structure.blockCount);
   plain.fill(0);
@@ -273,13 +301,20 @@ export async function openCollection(
 ): Promise<OpenedCollection> {
   checkRoot(root);
   const backend = options.backend ?? defaultBackend();
-  const rootBytes = await fetchVerified(getBlock, root, { kind: BlockKind.ManifestRoot, index: 0, signal: options.signal }, backend);
+  const rootBytes = await fetchVerified(
+    getBlock,
+    root,
+    { kind: BlockKind.ManifestRoot, index: 0, signal: options.signal },
+    backend,
+  );
   const collection = await tryCollection(root, rootBytes, key, getBlock, options, backend);
   if (!collection) throw new WrongKeyError(root);
   return collection;
 }
 
-export type OpenedRoot = { readonly kind: 'file'; readonly file: OpenedManifest } | { readonly kind: 'collection'; readonly collection: OpenedCollection };
+export type OpenedRoot =
+  | { readonly kind: 'file'; readonly file: OpenedManifest }
+  | { readonly kind: 'collection'; readonly collection: OpenedCollection };
 
 /**
  * Opens whatever a link names: fetches its root once, opens it as a collection, or else as a file.
@@ -294,7 +329,12 @@ export async function openLinkRoot(
 ): Promise<OpenedRoot> {
   checkRoot(root);
   const backend = options.backend ?? defaultBackend();
-  const rootBytes = await fetchVerified(getBlock, root, { kind: BlockKind.ManifestRoot, index: 0, signal: options.signal }, backend);
+  const rootBytes = await fetchVerified(
+    getBlock,
+    root,
+    { kind: BlockKind.ManifestRoot, index: 0, signal: options.signal },
+    backend,
+  );
   const collection = await tryCollection(root, rootBytes, key, getBlock, options, backend);
   if (collection) return { kind: 'collection', collection };
   // The root is already here and verified: openManifest need not fetch it again.
@@ -307,6 +347,10 @@ export async function openLinkRoot(
  * index blocks, the root. A collection root is a format-2 root to a keyless holder, so this is
  * listFileBlockIds itself; the name is for readers of a seed's code.
  */
-export function listCollectionBlockIds(root: BlockId, getBlock: BlockGetter, options: ListOptions = {}): AsyncGenerator<BlockId> {
+export function listCollectionBlockIds(
+  root: BlockId,
+  getBlock: BlockGetter,
+  options: ListOptions = {},
+): AsyncGenerator<BlockId> {
   return listFileBlockIds(root, getBlock, options);
 }

@@ -136,29 +136,43 @@ class PackedIds {
 
 /** A file sealFile just made: its block list as it says, checked to end with its root. */
 function fromSealed(sealed: NonNullable<CollectionFileInput['sealed']>, index: number, path: string) {
-  if (!isBlockId(sealed.root) || sealed.key.length !== FILE_KEY_BYTES) throw new BadInputError(`entry ${index} (${path}) has no valid root and key`);
+  if (!isBlockId(sealed.root) || sealed.key.length !== FILE_KEY_BYTES)
+    throw new BadInputError(`entry ${index} (${path}) has no valid root and key`);
   const ids = new PackedIds();
   let last: BlockId | undefined;
   for (const id of sealed.allIds()) {
     ids.push(blockIdToBytes(id));
     last = id;
   }
-  if (last !== sealed.root) throw new BadInputError(`entry ${index} (${path}): its block list does not end with its root`);
+  if (last !== sealed.root)
+    throw new BadInputError(`entry ${index} (${path}): its block list does not end with its root`);
   return { manifest: sealed.manifest, ids };
 }
 
 /** A file given by root and key: its root opened (so a wrong key is caught here) and its blocks listed. */
-async function openEntry(input: CollectionFileInput, index: number, path: string, options: CollectionSealOptions, backend: CryptoBackend) {
+async function openEntry(
+  input: CollectionFileInput,
+  index: number,
+  path: string,
+  options: CollectionSealOptions,
+  backend: CryptoBackend,
+) {
   const { root, key } = input;
   if (!isBlockId(root) || !(key instanceof Uint8Array) || key.length !== FILE_KEY_BYTES) {
     throw new BadInputError(`entry ${index} (${path}) needs a root id and a ${FILE_KEY_BYTES}-byte key`);
   }
-  if (!options.getBlock) throw new BadInputError(`entry ${index} (${path}) is given by root and key, and nothing can read its blocks`);
+  if (!options.getBlock)
+    throw new BadInputError(`entry ${index} (${path}) is given by root and key, and nothing can read its blocks`);
   let file;
   try {
-    file = await openManifest(root, key, options.getBlock, { backend, signal: options.signal, idLayout: options.entryIdLayout });
+    file = await openManifest(root, key, options.getBlock, {
+      backend,
+      signal: options.signal,
+      idLayout: options.entryIdLayout,
+    });
   } catch (error) {
-    if (error instanceof WrongKeyError) throw new BadInputError(`entry ${index} (${path}): its key does not open its root as a file`);
+    if (error instanceof WrongKeyError)
+      throw new BadInputError(`entry ${index} (${path}): its key does not open its root as a file`);
     throw error;
   }
   const ids = new PackedIds();
@@ -184,7 +198,8 @@ export async function prepareCollectionEntries(
   for await (const input of entries) {
     throwIfAborted(options.signal);
     const index = prepared.length;
-    if (index >= MAX_COLLECTION_ENTRIES) throw new BadInputError(`a collection holds at most ${MAX_COLLECTION_ENTRIES} entries`);
+    if (index >= MAX_COLLECTION_ENTRIES)
+      throw new BadInputError(`a collection holds at most ${MAX_COLLECTION_ENTRIES} entries`);
     const path = normaliseEntryPath(input.path, index);
     const kind = input.kind ?? 'file';
     paths.add(path, kind, index);
@@ -200,10 +215,19 @@ export async function prepareCollectionEntries(
       throw new BadInputError(`entry ${index} (${path}) says ${input.size} bytes, its file has ${size}`);
     }
     total += size;
-    if (total > MAX_COLLECTION_BYTES) throw new BadInputError(`a collection holds at most ${MAX_COLLECTION_BYTES} bytes`);
+    if (total > MAX_COLLECTION_BYTES)
+      throw new BadInputError(`a collection holds at most ${MAX_COLLECTION_BYTES} bytes`);
     const root = input.sealed?.root ?? input.root!;
     const key = input.sealed?.key ?? input.key!;
-    const entry: PreparedEntry = { kind: 'file', path, size, mediaType: input.mediaType ?? mediaType, key, root, blockIds: ids.bytes() };
+    const entry: PreparedEntry = {
+      kind: 'file',
+      path,
+      size,
+      mediaType: input.mediaType ?? mediaType,
+      key,
+      root,
+      blockIds: ids.bytes(),
+    };
     checkRecord({ ...entry, rootPosition: 0 });
     prepared.push(entry);
   }
@@ -247,7 +271,9 @@ export async function sealPreparedCollection(
   const lengths = entries.map((e) => recordLength(e.kind === 'file' ? { ...e, rootPosition: 0 } : e));
   const perBlock = planListing(lengths, blockBytes);
   if (perBlock.length > MAX_LISTING_BLOCKS) {
-    throw new BadInputError(`the collection's listing needs ${perBlock.length} blocks, more than ${MAX_LISTING_BLOCKS}: too many or too long paths`);
+    throw new BadInputError(
+      `the collection's listing needs ${perBlock.length} blocks, more than ${MAX_LISTING_BLOCKS}: too many or too long paths`,
+    );
   }
   let position = perBlock.length - 1;
   let fileCount = 0;
@@ -259,7 +285,14 @@ export async function sealPreparedCollection(
     position += blocks;
     fileCount++;
     totalSize += entry.size;
-    return { kind: 'file', path: entry.path, size: entry.size, rootPosition: position, key: entry.key, mediaType: entry.mediaType };
+    return {
+      kind: 'file',
+      path: entry.path,
+      size: entry.size,
+      rootPosition: position,
+      key: entry.key,
+      mediaType: entry.mediaType,
+    };
   });
   const blockCount = position + 1;
   if (blockCount > MAX_BLOCK_COUNT) throw new BadInputError(`a collection names at most ${MAX_BLOCK_COUNT} blocks`);
@@ -280,7 +313,13 @@ export async function sealPreparedCollection(
     listingIds.push(toHex(digest));
     await sink({ id: toHex(digest), bytes, kind: BlockKind.Data, index: j });
   }
-  const head: CollectionHead = { entryCount: entries.length, fileCount, totalSize, listingBlockBytes: blockBytes, listingBlocks: perBlock.length };
+  const head: CollectionHead = {
+    entryCount: entries.length,
+    fileCount,
+    totalSize,
+    listingBlockBytes: blockBytes,
+    listingBlocks: perBlock.length,
+  };
   const packed = new PackedIds();
   for (const ref of listingRefs) packed.push(ref);
   for (const entry of entries) if (entry.kind === 'file') packed.push(entry.blockIds);
@@ -317,7 +356,8 @@ export async function sealCollectionRoot(
 ): Promise<{ root: BlockId; indexIds: BlockId[] }> {
   const blockCount = refs.length / BLOCK_ID_BYTES;
   const indexCount = indexBlockCount(blockCount, idLayout);
-  if (indexCount > MAX_INDEX_BLOCKS) throw new BadInputError(`a collection lists at most ${MAX_INDEX_BLOCKS} index blocks`);
+  if (indexCount > MAX_INDEX_BLOCKS)
+    throw new BadInputError(`a collection lists at most ${MAX_INDEX_BLOCKS} index blocks`);
   const indexIds: BlockId[] = [];
   const indexRefs: Uint8Array[] = [];
   const per = idLayout.idsPerIndexBlock * BLOCK_ID_BYTES;
@@ -338,4 +378,3 @@ export async function sealCollectionRoot(
   await sink({ id: root, bytes, kind: BlockKind.ManifestRoot, index: 0 });
   return { root, indexIds };
 }
-

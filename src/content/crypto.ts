@@ -54,10 +54,7 @@ function webCryptoBackend(subtle: SubtleCrypto): CryptoBackend {
     name: 'webcrypto',
     async importKey(raw) {
       if (raw.length !== AES_KEY_BYTES) throw new RangeError('AES-256 key must be 32 bytes');
-      const key = await subtle.importKey('raw', ownedBytes(raw.slice()), 'AES-GCM', false, [
-        'encrypt',
-        'decrypt',
-      ]);
+      const key = await subtle.importKey('raw', ownedBytes(raw.slice()), 'AES-GCM', false, ['encrypt', 'decrypt']);
       return {
         async seal(nonce, aad, plaintext) {
           const params = { name: 'AES-GCM', iv: ownedBytes(nonce), additionalData: ownedBytes(aad) };

@@ -24,8 +24,15 @@
 
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { fromHex, toHex, writeU64 } from './bytes.js';
-import { AES_KEY_BYTES, GCM_NONCE_BYTES, GCM_TAG_BYTES, type AeadKey, type CryptoBackend } from './crypto.js';
+import { bytesEqual, fromHex, toHex, writeU64 } from './bytes.js';
+import {
+  AES_KEY_BYTES,
+  GCM_NONCE_BYTES,
+  GCM_TAG_BYTES,
+  sha256Sync,
+  type AeadKey,
+  type CryptoBackend,
+} from './crypto.js';
 
 export const FORMAT_VERSION = 2;
 export const KiB = 1024;
@@ -82,6 +89,21 @@ export function blockIdToBytes(id: BlockId): Uint8Array {
   const bytes = isBlockId(id) ? fromHex(id) : undefined;
   if (!bytes) throw new RangeError(`not a block id: ${String(id).slice(0, 80)}`);
   return bytes;
+}
+
+/** The ids packed in `packed` (32 bytes each, as roots, index blocks and `have` frames hold them), in order. */
+export function* unpackIds(packed: Uint8Array): Generator<BlockId> {
+  for (let o = 0; o < packed.length; o += BLOCK_ID_BYTES) yield toHex(packed.subarray(o, o + BLOCK_ID_BYTES));
+}
+
+/** Whether `bytes` hash to `id`: what a block must do before it is stored, served or read. */
+export async function hashesTo(bytes: Uint8Array, id: BlockId, backend: CryptoBackend): Promise<boolean> {
+  return bytesEqual(await backend.sha256(bytes), blockIdToBytes(id));
+}
+
+/** hashesTo, synchronously (noble): for one small block, where an async WebCrypto call costs more. */
+export function hashesToSync(bytes: Uint8Array, id: BlockId): boolean {
+  return bytesEqual(sha256Sync(bytes), blockIdToBytes(id));
 }
 
 export interface FileKeys {

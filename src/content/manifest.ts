@@ -144,7 +144,12 @@ export function hasMagic(bytes: Uint8Array): boolean {
  */
 export function encodeRootHeader(blockCount: number, refs: Uint8Array, indexed: boolean): Uint8Array {
   const out = new Uint8Array(STRUCTURE_HEADER_BYTES + refs.length);
-  writeHeader(out, indexed ? StructureType.RootIndexed : StructureType.RootInline, blockCount, refs.length / BLOCK_ID_BYTES);
+  writeHeader(
+    out,
+    indexed ? StructureType.RootIndexed : StructureType.RootInline,
+    blockCount,
+    refs.length / BLOCK_ID_BYTES,
+  );
   out.set(refs, STRUCTURE_HEADER_BYTES);
   return out;
 }
@@ -167,7 +172,11 @@ export interface RootStructure {
  *   ManifestError naming the first problem otherwise (a format-1 root, all ciphertext, lands here:
  *   only its key can tell it from noise).
  */
-export function decodeRootStructure(root: BlockId, bytes: Uint8Array, layout: IdLayout = DEFAULT_ID_LAYOUT): RootStructure {
+export function decodeRootStructure(
+  root: BlockId,
+  bytes: Uint8Array,
+  layout: IdLayout = DEFAULT_ID_LAYOUT,
+): RootStructure {
   const fail = (detail: string): never => {
     throw new ManifestError(root, detail);
   };
@@ -186,7 +195,8 @@ export function decodeRootStructure(root: BlockId, bytes: Uint8Array, layout: Id
   if (indexed !== indexBlockCount(blockCount, layout) > 0) fail('layout does not match block count');
   const expectedRefs = indexed ? indexBlockCount(blockCount, layout) : blockCount;
   if (refCount !== expectedRefs) fail(`lists ${refCount} ids, expected ${expectedRefs}`);
-  if (refCount > (indexed ? MAX_INDEX_BLOCKS : layout.maxInlineIds)) fail(`lists ${refCount} ids, more than a root may`);
+  if (refCount > (indexed ? MAX_INDEX_BLOCKS : layout.maxInlineIds))
+    fail(`lists ${refCount} ids, more than a root may`);
   const end = STRUCTURE_HEADER_BYTES + refCount * BLOCK_ID_BYTES;
   if (bytes.length !== end + SEALED_METADATA_BYTES) {
     fail(`root is ${bytes.length} bytes, expected ${end + SEALED_METADATA_BYTES} for ${refCount} ids`);
@@ -214,7 +224,13 @@ export function encodeIndexBlock(index: number, ids: Uint8Array): Uint8Array {
  * ids, a view of `bytes`.
  * @throws ManifestError naming the block and what is wrong: type, position, count or length.
  */
-export function decodeIndexBlock(root: BlockId, id: BlockId, bytes: Uint8Array, index: number, expectedIds: number): Uint8Array {
+export function decodeIndexBlock(
+  root: BlockId,
+  id: BlockId,
+  bytes: Uint8Array,
+  index: number,
+  expectedIds: number,
+): Uint8Array {
   const fail = (detail: string): never => {
     throw new ManifestError(root, `index block ${index} (${id.slice(0, 12)}) ${detail}`);
   };

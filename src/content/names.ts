@@ -8,6 +8,7 @@ const MAX_SAVED_NAME_BYTES = 255;
 const utf8 = new TextEncoder();
 
 // C0 and C1 controls and DEL.
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 export const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
 // Characters that change how a name reads without being seen: bidirectional embeddings, overrides,
 // isolates and marks ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf"), zero-width space, word

@@ -6,8 +6,9 @@
 // raises BlockIntegrityError naming it and nothing after it is produced. A few chunks are fetched
 // and decrypted ahead, in order, so memory stays bounded.
 
-import { AbortError, BlockIntegrityError, FormatVersionError, WrongKeyError, throwIfAborted } from '../errors.js';
-import { toHex } from './bytes.js';
+import { abortedBy, BlockIntegrityError, FormatVersionError, WrongKeyError, throwIfAborted } from '../errors.js';
+import { mapInOrder, range } from '../in-order.js';
+
 import { defaultBackend, type CryptoBackend } from './crypto.js';
 import {
   BLOCK_ID_BYTES,
@@ -23,6 +24,7 @@ import {
   paddedLength,
   type BlockId,
   type FileKeys,
+  unpackIds,
 } from './format.js';
 import {
   checkIdLayout,
@@ -34,14 +36,7 @@ import {
   type RootLayout,
   type RootStructure,
 } from './manifest.js';
-import {
-  INDEX_FETCH_CONCURRENCY,
-  fetchIndexIds,
-  fetchVerified,
-  inOrder,
-  refAt,
-  type BlockGetter,
-} from './block-list.js';
+import { INDEX_FETCH_CONCURRENCY, fetchIndexIds, fetchVerified, refAt, type BlockGetter } from './block-list.js';
 import { legacyRootVersion } from './legacy.js';
 
 export type { BlockGetter, BlockRequest } from './block-list.js';
@@ -71,9 +66,9 @@ export interface IdListOptions {
 /** Resolves as `promise` does, or rejects with AbortError as soon as `signal` aborts. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(new AbortError('aborted', { cause: signal.reason }));
+  if (signal.aborted) return Promise.reject(abortedBy(signal));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortError('aborted', { cause: signal.reason }));
+    const onAbort = () => reject(abortedBy(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
@@ -135,7 +130,15 @@ export class OpenedManifest {
     if (entry) {
       this.cache.delete(index); // most recently used goes last
     } else {
-      const loading = fetchIndexIds(this.root, this.structure, index, this.getBlock, this.backend, this.idLayout, this.signal);
+      const loading = fetchIndexIds(
+        this.root,
+        this.structure,
+        index,
+        this.getBlock,
+        this.backend,
+        this.idLayout,
+        this.signal,
+      );
       loading.catch(() => {
         if (this.cache.get(index) === loading) this.cache.delete(index);
       });
@@ -149,15 +152,13 @@ export class OpenedManifest {
   private indexBlocks(options: IdListOptions): AsyncGenerator<Uint8Array> {
     const concurrency = Math.min(INDEX_CACHE_BLOCKS, options.concurrency ?? INDEX_FETCH_CONCURRENCY);
     const count = this.indexIds.length;
-    return inOrder(count, concurrency, (j) => this.indexBlock(j, options.signal), options.signal);
+    return mapInOrder(range(0, count), concurrency, (j) => this.indexBlock(j, options.signal), options.signal);
   }
 
   /** Every data id in order; index blocks come a bounded number at a time. */
   async *dataIds(options: IdListOptions = {}): AsyncGenerator<BlockId> {
     const packed = this.structure.layout === 'inline' ? [this.structure.refs] : this.indexBlocks(options);
-    for await (const ids of packed) {
-      for (let o = 0; o < ids.length; o += BLOCK_ID_BYTES) yield toHex(ids.subarray(o, o + BLOCK_ID_BYTES));
-    }
+    for await (const ids of packed) yield* unpackIds(ids);
   }
 
   /** Every block of the file: data ids in order, index block ids, the root. */
@@ -269,27 +270,14 @@ export async function* readFile(
   const first = whole ? 0 : Math.floor(start / chunkSize);
   const lastChunk = whole ? blockCount - 1 : Math.floor((end - 1) / chunkSize);
   const readAhead = Math.max(1, options.readAhead ?? READ_AHEAD);
-  const pending: Promise<Uint8Array>[] = [];
-  let next = first;
-  const fill = () => {
-    while (pending.length < readAhead && next <= lastChunk) {
-      const p = openChunk(file, next++, getBlock, options.signal);
-      p.catch(() => {}); // awaited in order below
-      pending.push(p);
-    }
-  };
-  try {
-    for (let index = first; index <= lastChunk; index++) {
-      fill();
-      const plain = await pending.shift()!;
-      throwIfAborted(options.signal);
-      const chunkStart = index * chunkSize;
-      const from = Math.max(0, start - chunkStart);
-      const to = Math.min(plain.length, end - chunkStart);
-      if (to > from) yield plain.subarray(from, to);
-    }
-  } finally {
-    pending.length = 0;
+  const chunks = range(first, lastChunk + 1);
+  let index = first;
+  for await (const plain of mapInOrder(chunks, readAhead, (i) => openChunk(file, i, getBlock, options.signal))) {
+    throwIfAborted(options.signal);
+    const chunkStart = index++ * chunkSize;
+    const from = Math.max(0, start - chunkStart);
+    const to = Math.min(plain.length, end - chunkStart);
+    if (to > from) yield plain.subarray(from, to);
   }
 }
 

@@ -62,7 +62,8 @@ function segmentProblem(segment: string): [PathProblem, string] | undefined {
   if (segment.includes('\\')) return ['backslash', 'it has a backslash (the only separator is "/")'];
   if (HAS_CONTROL.test(segment)) return ['control', 'it has a control character'];
   if (HAS_INVISIBLE.test(segment)) return ['invisible', 'it has an invisible or text-direction character'];
-  if (HAS_FORBIDDEN.test(segment)) return ['forbidden-character', 'it has a character Windows refuses in names (<>:"|?*)'];
+  if (HAS_FORBIDDEN.test(segment))
+    return ['forbidden-character', 'it has a character Windows refuses in names (<>:"|?*)'];
   if (segment.normalize('NFC') !== segment) return ['not-nfc', 'it is not in Unicode normal form C'];
   if (LEADING_SPACE.test(segment) || TRAILING_SPACE_OR_DOT.test(segment)) {
     return ['edge-space-or-dot', 'a segment starts with a space, or ends with a space or dot'];
@@ -121,10 +122,14 @@ function cleanSegment(name: string): string | [PathProblem, string] {
   if (name.includes('/')) return ['forbidden-character', 'a name has a "/" in it'];
   if (LONE_SURROGATE.test(name)) return ['not-utf8', 'it is not valid Unicode text'];
   let segment = name.replace(CONTROLS, '').replace(INVISIBLE, '').replace(WINDOWS_FORBIDDEN, '_').replace(/\\/g, '_');
-  segment = segment.normalize('NFC').replace(/^\s+/, '').replace(/[\s.]+$/, '');
+  segment = segment
+    .normalize('NFC')
+    .replace(/^\s+/, '')
+    .replace(/[\s.]+$/, '');
   if (segment === '') return ['empty-segment', 'nothing is left of a name once cleaned'];
   if (isDeviceName(segment)) segment = `_${segment}`;
-  if (utf8.encode(segment).length > MAX_SEGMENT_BYTES) return ['segment-too-long', `a name is longer than ${MAX_SEGMENT_BYTES} bytes`];
+  if (utf8.encode(segment).length > MAX_SEGMENT_BYTES)
+    return ['segment-too-long', `a name is longer than ${MAX_SEGMENT_BYTES} bytes`];
   return segment;
 }
 
@@ -171,7 +176,8 @@ export function normaliseEntryPath(path: string | readonly string[], entry?: num
     segments.push(cleaned);
   }
   const result = segments.join('/');
-  if (utf8.encode(result).length > MAX_PATH_BYTES) refuse('too-long', shown, `it is longer than ${MAX_PATH_BYTES} bytes`, entry);
+  if (utf8.encode(result).length > MAX_PATH_BYTES)
+    refuse('too-long', shown, `it is longer than ${MAX_PATH_BYTES} bytes`, entry);
   return result;
 }
 
@@ -237,10 +243,16 @@ export class PathIndex {
       const other = pathOf(found);
       const where = { entry, other };
       if (found.name !== name) {
-        throw new PathError('collision', path, 'it and another entry differ only in case or Unicode form: one would overwrite the other on macOS and Windows', where);
+        throw new PathError(
+          'collision',
+          path,
+          'it and another entry differ only in case or Unicode form: one would overwrite the other on macOS and Windows',
+          where,
+        );
       }
       if (!last) {
-        if (found.kind === 'file') throw new PathError('file-and-folder', path, 'it puts a file inside another entry that is a file', where);
+        if (found.kind === 'file')
+          throw new PathError('file-and-folder', path, 'it puts a file inside another entry that is a file', where);
         node = found;
         continue;
       }

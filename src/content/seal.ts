@@ -6,7 +6,8 @@
 
 import { BadInputError, throwIfAborted } from '../errors.js';
 import { concatBytes, toHex } from './bytes.js';
-import { readChunks, type ByteSource } from './chunker.js';
+import { mapInOrder } from '../in-order.js';
+import { readChunks, type ByteSource, type Chunk } from './chunker.js';
 import { defaultBackend, randomBytes, type CryptoBackend } from './crypto.js';
 import {
   BLOCK_ID_BYTES,
@@ -20,6 +21,7 @@ import {
   paddedLength,
   type BlockId,
   type FileKeys,
+  unpackIds,
 } from './format.js';
 import {
   DEFAULT_ID_LAYOUT,
@@ -120,34 +122,24 @@ export async function sealFile(source: ByteSource, sink: BlockSink, options: Sea
   const keys = await deriveFileKeys(fileKey, backend);
 
   const ids = new IdList();
-  const inFlight: Promise<SealedBlock & { digest: Uint8Array }>[] = [];
   let size = 0;
-  const emitOldest = async () => {
-    const block = await inFlight.shift()!;
+  const seal = (chunk: Chunk) => {
+    if (chunk.index >= MAX_BLOCK_COUNT) {
+      throw new BadInputError(`file is too large: more than ${MAX_BLOCK_COUNT} chunks`);
+    }
+    size += chunk.bytes.length;
+    let plain = chunk.bytes;
+    if (chunk.last) {
+      plain = new Uint8Array(paddedLength(chunk.bytes.length, chunkSize));
+      plain.set(chunk.bytes);
+    }
+    const sealing = sealChunk(keys.data, backend, chunk.index, chunk.last, plain);
+    options.onProgress?.(size);
+    return sealing;
+  };
+  for await (const block of mapInOrder(readChunks(source, chunkSize, options.signal), concurrency, seal)) {
     ids.push(block.digest);
     await sink({ id: block.id, bytes: block.bytes, kind: block.kind, index: block.index });
-  };
-
-  try {
-    for await (const chunk of readChunks(source, chunkSize, options.signal)) {
-      if (chunk.index >= MAX_BLOCK_COUNT) {
-        throw new BadInputError(`file is too large: more than ${MAX_BLOCK_COUNT} chunks`);
-      }
-      size += chunk.bytes.length;
-      let plain = chunk.bytes;
-      if (chunk.last) {
-        plain = new Uint8Array(paddedLength(chunk.bytes.length, chunkSize));
-        plain.set(chunk.bytes);
-      }
-      const sealing = sealChunk(keys.data, backend, chunk.index, chunk.last, plain);
-      sealing.catch(() => {}); // awaited in order below; this only keeps a later failure from going unhandled
-      inFlight.push(sealing);
-      if (inFlight.length >= concurrency) await emitOldest();
-      options.onProgress?.(size);
-    }
-    while (inFlight.length > 0) await emitOldest();
-  } finally {
-    inFlight.length = 0;
   }
   throwIfAborted(options.signal);
 
@@ -160,7 +152,7 @@ export async function sealFile(source: ByteSource, sink: BlockSink, options: Sea
     manifest,
     indexIds,
     allIds: function* () {
-      for (let o = 0; o < dataIds.length; o += BLOCK_ID_BYTES) yield toHex(dataIds.subarray(o, o + BLOCK_ID_BYTES));
+      yield* unpackIds(dataIds);
       yield* indexIds;
       yield root;
     },
@@ -183,7 +175,8 @@ export async function sealManifest(
   const { blockCount } = manifest;
   if (ids.length !== blockCount * BLOCK_ID_BYTES) throw new RangeError('ids do not match the block count');
   const indexCount = indexBlockCount(blockCount, idLayout);
-  if (indexCount > MAX_INDEX_BLOCKS) throw new BadInputError(`file is too large: more than ${MAX_INDEX_BLOCKS} index blocks`);
+  if (indexCount > MAX_INDEX_BLOCKS)
+    throw new BadInputError(`file is too large: more than ${MAX_INDEX_BLOCKS} index blocks`);
   const indexRefs = new IdList();
   const indexIds: BlockId[] = [];
   const per = idLayout.idsPerIndexBlock * BLOCK_ID_BYTES;

@@ -44,7 +44,11 @@ export function zipLength(entries: readonly CollectionEntry[]): number {
  * the stream with that error: a zip that ends in an error is not a zip, and callers must say so.
  * Cancelling the stream stops every fetch it started.
  */
-export function zipCollection(collection: OpenedCollection, getBlock: BlockGetter, options: ZipOptions = {}): ReadableStream<Uint8Array> {
+export function zipCollection(
+  collection: OpenedCollection,
+  getBlock: BlockGetter,
+  options: ZipOptions = {},
+): ReadableStream<Uint8Array> {
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const lastModified = options.modified ?? new Date();
@@ -56,7 +60,13 @@ export function zipCollection(collection: OpenedCollection, getBlock: BlockGette
         continue;
       }
       const file = await collection.openFile(entry, { signal });
-      yield { name: entry.path, lastModified, mode: ZIP_FILE_MODE, size: entry.size, input: readFile(file, getBlock, { signal }) };
+      yield {
+        name: entry.path,
+        lastModified,
+        mode: ZIP_FILE_MODE,
+        size: entry.size,
+        input: readFile(file, getBlock, { signal }),
+      };
     }
   }
   const zip = makeZip(inputs(), { buffersAreUTF8: true }).getReader();
@@ -71,7 +81,8 @@ export function zipCollection(collection: OpenedCollection, getBlock: BlockGette
     },
     async cancel(reason) {
       stop.abort(reason);
-      await zip.cancel(reason).catch(() => {});
+      // The zip stream may already be errored; cancelling it is best effort.
+      await zip.cancel(reason).catch(() => undefined);
     },
   });
 }

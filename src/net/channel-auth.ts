@@ -37,7 +37,8 @@ export function sdpFingerprints(sdp: string): string {
     const value = FINGERPRINT_VALUE.exec(line[1]!.trim());
     if (!value) throw new ProtocolError('no-fingerprint', 'a description carries a malformed DTLS fingerprint');
     found.add(`${value[1]!.toLowerCase()} ${value[2]!.replaceAll(':', '').toLowerCase()}`);
-    if (found.size > MAX_FINGERPRINTS) throw new ProtocolError('no-fingerprint', 'a description carries too many DTLS fingerprints');
+    if (found.size > MAX_FINGERPRINTS)
+      throw new ProtocolError('no-fingerprint', 'a description carries too many DTLS fingerprints');
   }
   if (found.size === 0) throw new ProtocolError('no-fingerprint', 'a description carries no DTLS fingerprint');
   return [...found].sort().join(',');

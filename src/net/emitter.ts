@@ -8,7 +8,7 @@ export class Emitter<Events extends Record<string, unknown>> {
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener as Listener<never>);
+    set.add(listener);
     return () => this.off(event, listener);
   }
 
@@ -21,7 +21,7 @@ export class Emitter<Events extends Record<string, unknown>> {
   }
 
   off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
-    this.listeners.get(event)?.delete(listener as Listener<never>);
+    this.listeners.get(event)?.delete(listener);
   }
 
   protected emit<K extends keyof Events>(event: K, value: Events[K]): void {

@@ -20,7 +20,7 @@
 // holder at all, the fetcher asks the signaling server again every LOOKUP_RETRY_MS, and gives up
 // after noHolderTimeoutMs.
 
-import { AbortError, BlockMissingError, ClosedError, NoHolderError } from '../errors.js';
+import { BlockMissingError, ClosedError, NoHolderError, QuotaError, abortedBy } from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
 import {
@@ -31,7 +31,7 @@ import {
   NO_HOLDER_TIMEOUT_MS,
   REPLACE_LOOKUP_MS,
 } from './limits.js';
-import { quietLog, type NetLog } from './log.js';
+import { quietLog, type Logger } from '../log.js';
 import type { RequestOptions } from './session.js';
 
 /** Re-ask the signaling server this often for more holders while below MAX_SOURCES. */
@@ -72,7 +72,7 @@ export interface FetcherOptions {
   readonly noHolderTimeoutMs?: number;
   readonly window?: number;
   readonly onProgress?: (progress: FetchProgress) => void;
-  readonly log?: NetLog;
+  readonly log?: Logger;
 }
 
 interface Source {
@@ -114,7 +114,7 @@ export class BlockFetcher {
   private lastHadSource = Date.now();
   private stopped = false;
   private failure: unknown;
-  private readonly log: NetLog;
+  private readonly log: Logger;
   private readonly offSwarm: () => void;
   private total = 0;
   private done = 0;
@@ -127,7 +127,7 @@ export class BlockFetcher {
     this.offSwarm = options.swarm.on('have', ({ session, topics }) => {
       if (topics.includes(options.topic)) this.onHave(session);
     });
-    options.signal?.addEventListener('abort', () => this.stop(new AbortError('fetch aborted', { cause: options.signal?.reason })), {
+    options.signal?.addEventListener('abort', () => this.stop(abortedBy(options.signal!, 'fetch aborted')), {
       once: true,
     });
     this.moreSourcesTimer = setInterval(() => {
@@ -237,7 +237,7 @@ export class BlockFetcher {
 
   private addSource(session: FetchSession): void {
     if (this.stopped || session.closed || this.sourcesByPeer.has(session.peer) || this.failed.has(session.peer)) return;
-    const source: Source = { session, inflight: 0, offClose: () => {} };
+    const source: Source = { session, inflight: 0, offClose: () => undefined };
     source.offClose = session.on('close', () => {
       if (this.sourcesByPeer.get(session.peer) !== source) return;
       this.sourcesByPeer.delete(session.peer);
@@ -259,7 +259,11 @@ export class BlockFetcher {
     source.offClose();
     this.failed.add(peer);
     this.lastHadSource = Date.now();
-    this.log.debug('fetch source dropped: it lacks a block of the file', { peer, block: id.slice(0, 12), failed: this.failed.size });
+    this.log.debug('fetch source dropped: it lacks a block of the file', {
+      peer,
+      block: id.slice(0, 12),
+      failed: this.failed.size,
+    });
     this.lookupSoon();
   }
 
@@ -391,7 +395,7 @@ export class BlockFetcher {
       })
       .catch((error: unknown) => {
         if (this.stopped) return;
-        if ((error as { code?: string })?.code === 'QUOTA_EXCEEDED') {
+        if (error instanceof QuotaError) {
           this.stop(error);
           return;
         }

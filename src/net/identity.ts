@@ -100,13 +100,17 @@ export function ephemeralIdentity(): PeerIdentity {
  * An identity over a WebCrypto Ed25519 key pair. The private key may be (and in browsers is)
  * non-extractable: it signs, and nothing can read it out. The public key is always exportable.
  */
-export async function webCryptoIdentity(keys: CryptoKeyPair, subtle: SubtleCrypto = globalThis.crypto.subtle): Promise<PeerIdentity> {
+export async function webCryptoIdentity(
+  keys: CryptoKeyPair,
+  subtle: SubtleCrypto = globalThis.crypto.subtle,
+): Promise<PeerIdentity> {
   const publicKey = new Uint8Array(await subtle.exportKey('raw', keys.publicKey));
   const id = peerIdOf(publicKey);
   return {
     id,
     async sign(message) {
-      const bytes = message.buffer instanceof ArrayBuffer ? (message as Uint8Array<ArrayBuffer>) : new Uint8Array(message);
+      const bytes =
+        message.buffer instanceof ArrayBuffer ? (message as Uint8Array<ArrayBuffer>) : new Uint8Array(message);
       return new Uint8Array(await subtle.sign('Ed25519', keys.privateKey, bytes));
     },
   };

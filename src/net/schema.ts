@@ -2,7 +2,14 @@
 // gives its TypeScript type (`Infer<typeof schema>`), so a message's type is derived from the one
 // place that checks it. Validation fails with the path of the first bad field.
 
-export class SchemaError extends Error {}
+import { ProtocolError } from '../errors.js';
+
+/** A message that fits no schema: whoever sent it broke the signaling protocol. */
+export class SchemaError extends ProtocolError {
+  constructor(message: string) {
+    super('bad-message', message);
+  }
+}
 
 export interface Schema<T> {
   parse(value: unknown, path?: string): T;

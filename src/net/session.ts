@@ -22,10 +22,21 @@
 // one token per topic): more is a flood. They are passed on as events and never kept, so nothing a
 // peer names grows our memory.
 
-import { ClosedError, ProtocolError, StoreRefusedError, TimeoutError, MycelError, UNAVAILABLE_MESSAGE } from '../errors.js';
+import {
+  abortedBy,
+  ClosedError,
+  ProtocolError,
+  StoreRefusedError,
+  TimeoutError,
+  UNAVAILABLE_MESSAGE,
+  QuotaError,
+  isWireErrorReason,
+  throwIfAborted,
+  type ProtocolReason,
+} from '../errors.js';
 import { channelAuthMessage } from './channel-auth.js';
 import { verifyPeerSignature, type PeerIdentity } from './identity.js';
-import { bytesEqual, fromHex, toHex } from '../content/bytes.js';
+import { toHex } from '../content/bytes.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
@@ -42,9 +53,10 @@ import {
   MAX_QUEUED_REQUESTS,
   REQUEST_TIMEOUT_MS,
 } from './limits.js';
-import type { PeerLink } from './link.js';
+import type { PeerLink } from './peer-link.js';
 import { TokenBucket } from './token-bucket.js';
 import { FrameType, decodeFrame, encodeFrame, type Frame } from './wire.js';
+import { hashesTo } from '../content/format.js';
 
 /** Requests from the peer answered at once. */
 const SERVE_CONCURRENCY = 4;
@@ -74,13 +86,16 @@ export interface SessionEvents extends Record<string, unknown> {
   close: { error?: Error };
 }
 
-type Answer = Extract<Frame, { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed }>;
+type Answer = Extract<
+  Frame,
+  { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed }
+>;
 
 interface Pending {
   kind: FrameType.Want | FrameType.Store | FrameType.Commit;
   block?: BlockId;
   resolve: (answer: Answer) => void;
-  reject: (error: unknown) => void;
+  reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
 }
 
@@ -128,7 +143,9 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.authenticated = new Promise<void>((resolve, reject) => {
       this.settleAuth = (error) => (error ? reject(error) : resolve());
     });
-    this.authenticated.catch(() => {});
+    this.authenticated.catch(() => {
+      // Requests waiting on it hear why; a session nobody used needs no one told.
+    });
     this.authTimer = setTimeout(() => {
       this.close(new TimeoutError(`proving the identity of peer ${this.peer}`, AUTH_TIMEOUT_MS));
     }, AUTH_TIMEOUT_MS);
@@ -145,7 +162,7 @@ export class PeerSession extends Emitter<SessionEvents> {
       return;
     }
     link.receive((bytes) => this.onFrame(bytes));
-    void this.sendAuth(identity, this.fingerprints);
+    this.sendAuth(identity, this.fingerprints).catch((error: unknown) => this.close(error as Error));
   }
 
   get closed(): boolean {
@@ -170,7 +187,12 @@ export class PeerSession extends Emitter<SessionEvents> {
   private checkAuth(signature: Uint8Array): void {
     const { local, remote } = this.fingerprints!;
     if (!verifyPeerSignature(this.peer, channelAuthMessage(remote, local), signature)) {
-      this.fail(this.violation('bad-auth', 'its channel auth does not verify: not the peer it was said to be, or not on this channel'));
+      this.fail(
+        this.violation(
+          'bad-auth',
+          'its channel auth does not verify: not the peer it was said to be, or not on this channel',
+        ),
+      );
       return;
     }
     this.remoteAuthed = true;
@@ -200,7 +222,11 @@ export class PeerSession extends Emitter<SessionEvents> {
     const asked: BlockId[] = [];
     for (const root of roots) if (this.missed.delete(root)) asked.push(root);
     // At most MAX_MISSES_REMEMBERED ids: always one frame.
-    if (asked.length > 0) void this.sendFrame({ type: FrameType.Have, id: 0, topics: asked }).catch(() => {});
+    if (asked.length > 0) {
+      this.sendFrame({ type: FrameType.Have, id: 0, topics: asked }).catch(() => {
+        // A have is a hint: a closed channel has nobody left to tell.
+      });
+    }
   }
 
   private rememberMiss(id: BlockId): void {
@@ -219,7 +245,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     const answer = await this.request({ type: FrameType.Want, id: 0, block: id }, options);
     if (answer.type === FrameType.NotFound) return undefined;
     if (answer.type !== FrameType.Block) throw this.violation('bad-answer', 'answered a want with something else');
-    if (!bytesEqual(await this.backend.sha256(answer.bytes), fromHex(id)!)) {
+    if (!(await hashesTo(answer.bytes, id, this.backend))) {
       const error = this.violation('bad-block', `sent bytes that do not hash to block ${id.slice(0, 12)}`);
       this.fail(error);
       throw error;
@@ -240,13 +266,14 @@ export class PeerSession extends Emitter<SessionEvents> {
   async commit(upload: Uint8Array, root: BlockId, options: RequestOptions = {}): Promise<void> {
     const answer = await this.request({ type: FrameType.Commit, id: 0, upload, root }, options);
     if (answer.type === FrameType.Refused) throw new StoreRefusedError(this.peer, answer.reason, answer.message);
-    if (answer.type !== FrameType.Committed) throw this.violation('bad-answer', 'answered a commit with something else');
+    if (answer.type !== FrameType.Committed)
+      throw this.violation('bad-answer', 'answered a commit with something else');
   }
 
   private async acquireSlot(signal?: AbortSignal): Promise<void> {
     while (this.slotsUsed >= MAX_INFLIGHT_PER_PEER) {
       if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
-      signal?.throwIfAborted();
+      throwIfAborted(signal);
       await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     }
     this.slotsUsed++;
@@ -259,17 +286,20 @@ export class PeerSession extends Emitter<SessionEvents> {
 
   private async request(frame: Frame & { id: number }, options: RequestOptions): Promise<Answer> {
     if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
+    throwIfAborted(options.signal);
     if (!this.isAuthenticated) await this.authenticated;
     await this.acquireSlot(options.signal);
-    const id = this.nextId++;
-    if (this.nextId > 0xffffffff) this.nextId = 1;
-    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     try {
+      // Aborted while it waited for the peer's proof or a slot: nothing is sent.
+      throwIfAborted(options.signal);
+      const id = this.nextId++;
+      if (this.nextId > 0xffffffff) this.nextId = 1;
+      const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
       return await new Promise<Answer>((resolve, reject) => {
         const onAbort = () => {
           this.pending.delete(id);
           clearTimeout(timer);
-          reject(options.signal!.reason);
+          reject(abortedBy(options.signal!));
         };
         const timer = setTimeout(() => {
           this.pending.delete(id);
@@ -290,7 +320,7 @@ export class PeerSession extends Emitter<SessionEvents> {
           timer,
         });
         options.signal?.addEventListener('abort', onAbort, { once: true });
-        this.sendFrame({ ...frame, id } as Frame).catch((error) => {
+        this.sendFrame({ ...frame, id } as Frame).catch((error: Error) => {
           const pending = this.pending.get(id);
           if (!pending) return;
           this.pending.delete(id);
@@ -308,7 +338,7 @@ export class PeerSession extends Emitter<SessionEvents> {
     return this.link.send(encodeFrame(frame));
   }
 
-  private violation(reason: string, message: string): ProtocolError {
+  private violation(reason: ProtocolReason, message: string): ProtocolError {
     return new ProtocolError(reason, message, this.peer);
   }
 
@@ -337,13 +367,20 @@ export class PeerSession extends Emitter<SessionEvents> {
         return;
       case FrameType.Have:
         if (!this.haveBucket.take(Math.max(1, frame.topics.length))) {
-          this.fail(this.violation('flood', `sent more than ${HAVE_TOPICS_PER_SECOND} have topics per second (burst ${HAVE_TOPIC_BURST})`));
+          this.fail(
+            this.violation(
+              'flood',
+              `sent more than ${HAVE_TOPICS_PER_SECOND} have topics per second (burst ${HAVE_TOPIC_BURST})`,
+            ),
+          );
           return;
         }
         this.emit('have', frame.topics);
         return;
       case FrameType.Ping:
-        void this.sendFrame({ type: FrameType.Pong, id: frame.id }).catch(() => {});
+        this.sendFrame({ type: FrameType.Pong, id: frame.id }).catch(() => {
+          // A pong that cannot go means the channel closed: its close handler has said so.
+        });
         return;
       case FrameType.Pong:
         if (frame.id === 0) return; // a heartbeat's answer
@@ -361,6 +398,12 @@ export class PeerSession extends Emitter<SessionEvents> {
         this.incoming.push(frame);
         this.serveNext();
         return;
+      case FrameType.Block:
+      case FrameType.NotFound:
+      case FrameType.Stored:
+      case FrameType.Refused:
+      case FrameType.Committed:
+        break; // answers: matched to our request below
     }
     const pending = this.pending.get(frame.id);
     if (!pending || !answers(pending.kind, frame.type)) {
@@ -416,7 +459,7 @@ export class PeerSession extends Emitter<SessionEvents> {
           await this.host.receiveStore(this.peer, frame.upload.slice(), id, frame.bytes);
         } catch (error) {
           if (error instanceof StoreRefusedError) return refuse(error.reason, error.detail);
-          if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED') return refuse('quota', error.message);
+          if (error instanceof QuotaError) return refuse('quota', error.message);
           this.host.onLocalFault?.(error, { peer: this.peer, op: 'store' });
           return refuse('unavailable', UNAVAILABLE_MESSAGE);
         }
@@ -424,16 +467,31 @@ export class PeerSession extends Emitter<SessionEvents> {
       }
       case FrameType.Commit: {
         if (!this.host.receiveCommit) {
-          return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: 'not-allowed', message: 'no uploads here' });
+          return this.sendFrame({
+            type: FrameType.Refused,
+            id: frame.id,
+            reason: 'not-allowed',
+            message: 'no uploads here',
+          });
         }
         try {
           await this.host.receiveCommit(this.peer, frame.upload.slice(), frame.root);
         } catch (error) {
           if (error instanceof StoreRefusedError) {
-            return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: error.reason, message: error.detail });
+            return this.sendFrame({
+              type: FrameType.Refused,
+              id: frame.id,
+              reason: error.reason,
+              message: error.detail,
+            });
           }
           this.host.onLocalFault?.(error, { peer: this.peer, op: 'commit' });
-          return this.sendFrame({ type: FrameType.Refused, id: frame.id, reason: 'unavailable', message: UNAVAILABLE_MESSAGE });
+          return this.sendFrame({
+            type: FrameType.Refused,
+            id: frame.id,
+            reason: 'unavailable',
+            message: UNAVAILABLE_MESSAGE,
+          });
         }
         return this.sendFrame({ type: FrameType.Committed, id: frame.id });
       }
@@ -448,15 +506,21 @@ export class PeerSession extends Emitter<SessionEvents> {
       return;
     }
     // Id 0: a heartbeat takes no request slot; any frame heard back keeps the session alive.
-    void this.sendFrame({ type: FrameType.Ping, id: 0 }).catch(() => {});
+    this.sendFrame({ type: FrameType.Ping, id: 0 }).catch(() => {
+      // A ping that cannot go means the channel closed: its close handler has said so.
+    });
   }
 
   /** Tells the peer why (best effort), then closes. */
   private fail(error: Error): void {
     if (this.isClosed) return;
-    const named = error instanceof ProtocolError && ['flood', 'bad-block', 'bad-auth'].includes(error.reason);
-    const reason = named ? (error as ProtocolError).reason : 'protocol';
-    this.errorSent = this.link.send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message })).catch(() => {});
+    // The peer hears the wire's reason when there is one; our finer reasons stay ours.
+    const reason = error instanceof ProtocolError && isWireErrorReason(error.reason) ? error.reason : 'protocol';
+    this.errorSent = this.link
+      .send(encodeFrame({ type: FrameType.Error, id: 0, reason, message: error.message }))
+      .catch(() => {
+        // Best effort: the session closes whether or not the peer hears why.
+      });
     this.close(error);
   }
 
@@ -480,10 +544,11 @@ export class PeerSession extends Emitter<SessionEvents> {
     const closeLink = () => setTimeout(() => this.link.close(error), error ? ERROR_LINGER_MS : 0);
     if (this.errorSent) {
       const deadline = setTimeout(() => this.link.close(error), ERROR_FLUSH_MS);
-      void this.errorSent.then(() => {
+      const flushed = () => {
         clearTimeout(deadline);
         closeLink();
-      });
+      };
+      this.errorSent.then(flushed, flushed);
     } else closeLink();
     this.emit('close', { error });
     this.removeAllListeners();

@@ -97,7 +97,9 @@ export class SignalClient extends Emitter<SignalClientEvents> {
       this.attempt = 0;
     };
     socket.onmessage = (event) => this.onMessage(socket, event.data);
-    socket.onerror = () => {};
+    socket.onerror = () => {
+      // Every error is followed by a close, which reconnects.
+    };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
@@ -200,7 +202,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
       }
       return;
     }
-    socket!.send(JSON.stringify(message));
+    socket.send(JSON.stringify(message));
   }
 
   /** Signs the challenge and says hello, unless the socket has changed meanwhile. */

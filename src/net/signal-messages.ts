@@ -115,21 +115,3 @@ export function challengeNonce(text: string): Uint8Array | undefined {
   const bytes = fromBase64Url(text);
   return bytes && bytes.length >= 16 ? bytes : undefined;
 }
-
-/** ws(s)://host/signal for a link's or server's http(s) origin. */
-export function signalUrlFor(origin: string): string {
-  const url = new URL(origin);
-  if (url.protocol === 'http:') url.protocol = 'ws:';
-  else if (url.protocol === 'https:') url.protocol = 'wss:';
-  if (url.pathname === '/' || url.pathname === '') url.pathname = SIGNAL_PATH;
-  url.hash = '';
-  return url.toString();
-}
-
-/** The http(s) origin a link should carry, given a server given as http(s) or ws(s) URL. */
-export function httpOriginFor(server: string): string {
-  const url = new URL(server);
-  if (url.protocol === 'ws:') url.protocol = 'http:';
-  else if (url.protocol === 'wss:') url.protocol = 'https:';
-  return url.origin;
-}

@@ -24,7 +24,7 @@
 // session is adopted (put in `sessions`, emitted as 'session', returned by connect) only once
 // authenticated; a failed proof bans that id without touching a session it already proved.
 
-import { ClosedError, MycelError, ProtocolError } from '../errors.js';
+import { ClosedError, ProtocolError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import { AdmissionTable, type AdmissionLimits } from './admission.js';
 import { Emitter } from './emitter.js';
@@ -41,8 +41,8 @@ import {
   MAX_CONNECTING_PER_ORIGIN,
   MAX_PEERS,
 } from './limits.js';
-import { PeerLink, type WrtcImplementation } from './link.js';
-import { quietLog, type NetLog } from './log.js';
+import { PeerLink, type WrtcImplementation } from './peer-link.js';
+import { quietLog, type Logger } from '../log.js';
 import { PeerSession, type SessionHost } from './session.js';
 import { SignalClient, type WebSocketFactory } from './signal-client.js';
 import { TokenBucket } from './token-bucket.js';
@@ -56,7 +56,7 @@ export interface SwarmOptions {
   readonly wrtc?: WrtcImplementation;
   readonly iceServers?: RTCIceServer[];
   readonly maxPeers?: number;
-  readonly log?: NetLog;
+  readonly log?: Logger;
   readonly connectTimeoutMs?: number;
   readonly iceTimeoutMs?: number;
   /** Bounds on offers taken from others; default MAX_CONNECTING, MAX_CONNECTING_PER_ORIGIN. */
@@ -133,7 +133,7 @@ export class Swarm extends Emitter<SwarmEvents> {
   private readonly notices = new TokenBucket(ABANDON_NOTICE_BURST, ABANDON_NOTICES_PER_SECOND);
   private offersRefused = 0;
   private attemptsEvicted = 0;
-  private readonly log: NetLog;
+  private readonly log: Logger;
   private closed = false;
 
   constructor(private readonly options: SwarmOptions) {
@@ -152,7 +152,9 @@ export class Swarm extends Emitter<SwarmEvents> {
       createSocket: options.createSocket,
     });
     this.signaling.on('replaced', () => {
-      this.log.warn('another connection proved this peer id to the signaling server: this one stopped', { peer: this.peerId });
+      this.log.warn('another connection proved this peer id to the signaling server: this one stopped', {
+        peer: this.peerId,
+      });
       this.emit('replaced', undefined);
     });
     this.signaling.on('signal', ({ from, data, origin }) => this.onSignal(from, data, origin));
@@ -235,10 +237,10 @@ export class Swarm extends Emitter<SwarmEvents> {
   /** A session with `peer`, connecting (with retries) if there is none. */
   async connect(peer: string): Promise<PeerSession> {
     if (this.closed) throw new ClosedError('swarm');
-    if (peer === this.peerId) throw new Error('cannot connect to self');
+    if (peer === this.peerId) throw new RangeError('cannot connect to self');
     const open = this.sessionsById.get(peer);
     if (open && !open.closed) return open;
-    if (this.isBanned(peer)) throw new MycelError('PROTOCOL', `peer ${peer} is banned for misbehaving`);
+    if (this.isBanned(peer)) throw new ProtocolError('banned', 'banned for misbehaving', peer);
     const inProgress = this.connecting.get(peer);
     if (inProgress) return inProgress.done;
     let lastError: unknown;
@@ -295,7 +297,6 @@ export class Swarm extends Emitter<SwarmEvents> {
       if (this.connecting.get(peer) === attempt) this.connecting.delete(peer);
     };
     done.then(clear, clear);
-    done.catch(() => {});
     return attempt;
   }
 

@@ -5,7 +5,15 @@
 // (unknown to the seed until asked) and the root are read back from it, and only a seed that returns
 // them all, hashing to their ids, counts as holding a copy.
 
-import { BlockMissingError, ClosedError, MycelError, StoreRefusedError, UnprovenCopyError, throwIfAborted } from '../errors.js';
+import {
+  BlockMissingError,
+  ClosedError,
+  NoSeedError,
+  StoreRefusedError,
+  UnprovenCopyError,
+  throwIfAborted,
+} from '../errors.js';
+import { InOrderWindow } from '../in-order.js';
 import { listFileBlockIds } from '../content/block-list.js';
 import type { ByteSource } from '../content/chunker.js';
 import { randomBytes } from '../content/crypto.js';
@@ -14,7 +22,7 @@ import { openManifest, readFile, type BlockGetter, type OpenedManifest } from '.
 import { sealFile, type SealedBlock, type SealedFile, type SealOptions } from '../content/seal.js';
 import type { BlockStore } from '../store/block-store.js';
 import { BlockFetcher, type FetchProgress } from './fetch.js';
-import type { NetLog } from './log.js';
+import type { Logger } from '../log.js';
 import type { PeerSession } from './session.js';
 import type { Swarm } from './swarm.js';
 import { SEEDS_TOPIC } from './signal-messages.js';
@@ -41,7 +49,7 @@ export interface UploadOptions extends Omit<SealOptions, 'onProgress'> {
   /** Also keep every block here (a browser keeps what it adds). */
   readonly store?: BlockStore;
   readonly onProgress?: (progress: UploadProgress) => void;
-  readonly log?: NetLog;
+  readonly log?: Logger;
 }
 
 export interface UploadResult {
@@ -61,11 +69,11 @@ export interface UploadResult {
  *   seed proved it holds the file.
  */
 export async function uploadFile(source: ByteSource, options: UploadOptions): Promise<UploadResult> {
-  if (options.seeds.length === 0 && !options.store) throw new MycelError('NO_HOLDER', 'no seed to upload to');
+  if (options.seeds.length === 0 && !options.store) throw new NoSeedError('no seed to upload to');
   const upload = randomBytes(UPLOAD_ID_BYTES);
   const failures = new Map<string, Error>();
   const healthy = () => options.seeds.filter((s) => !failures.has(s.peer));
-  const unacked: Promise<unknown>[] = [];
+  const unacked = new InOrderWindow<unknown>(UPLOAD_WINDOW);
   let blocksSent = 0;
   let bytesRead = 0;
   const sample: BlockId[] = [];
@@ -91,11 +99,13 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
     const seeds = healthy();
     if (seeds.length === 0 && options.seeds.length > 0) throw firstFailure(failures);
     const local = options.store?.put(block.id, block.bytes);
-    unacked.push(Promise.all([local, ...seeds.map((seed) => pushTo(seed, block))]).then(() => {
-      blocksSent++;
-      options.onProgress?.({ bytesRead, blocksSent });
-    }));
-    if (unacked.length >= UPLOAD_WINDOW) await unacked.shift();
+    unacked.add(
+      Promise.all([local, ...seeds.map((seed) => pushTo(seed, block))]).then(() => {
+        blocksSent++;
+        options.onProgress?.({ bytesRead, blocksSent });
+      }),
+    );
+    if (unacked.full) await unacked.next();
   };
 
   const file = await sealFile(source, sink, {
@@ -105,7 +115,7 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
       options.onProgress?.({ bytesRead, blocksSent });
     },
   });
-  await Promise.all(unacked);
+  await unacked.drain();
   const checks = [...new Set([file.root, ...sample])];
   await Promise.all(
     healthy().map(async (seed) => {
@@ -139,7 +149,8 @@ export async function renewFile(
     await seed.commit(randomBytes(UPLOAD_ID_BYTES), root, { signal: options.signal });
     return 'renewed';
   } catch (error) {
-    const resend = error instanceof StoreRefusedError && (error.reason === 'unknown-upload' || error.reason === 'incomplete');
+    const resend =
+      error instanceof StoreRefusedError && (error.reason === 'unknown-upload' || error.reason === 'incomplete');
     if (!resend || !options.store) throw error;
   }
   await pushHeldFile(seed, root, options.store, options.signal);
@@ -151,21 +162,24 @@ export async function renewFile(
  * it and reads the root back. At most UPLOAD_WINDOW blocks wait for acknowledgement.
  * @throws BlockMissingError if `store` lacks a block; StoreRefusedError; UnprovenCopyError
  */
-export async function pushHeldFile(seed: PeerSession, root: BlockId, store: BlockStore, signal?: AbortSignal): Promise<void> {
+export async function pushHeldFile(
+  seed: PeerSession,
+  root: BlockId,
+  store: BlockStore,
+  signal?: AbortSignal,
+): Promise<void> {
   const upload = randomBytes(UPLOAD_ID_BYTES);
   const getBlock = async (id: BlockId) => {
     const bytes = await store.get(id);
     if (!bytes) throw new BlockMissingError(id, 'not held here');
     return bytes;
   };
-  const unacked: Promise<void>[] = [];
+  const unacked = new InOrderWindow<void>(UPLOAD_WINDOW);
   for await (const id of listFileBlockIds(root, getBlock, { signal })) {
-    const pushed = seed.store(upload, await getBlock(id), { signal });
-    pushed.catch(() => {}); // awaited below, in order
-    unacked.push(pushed);
-    if (unacked.length >= UPLOAD_WINDOW) await unacked.shift();
+    unacked.add(seed.store(upload, await getBlock(id), { signal }));
+    if (unacked.full) await unacked.next();
   }
-  await Promise.all(unacked);
+  await unacked.drain();
   await seed.commit(upload, root, { signal });
   await readBack(seed, [root], signal);
 }
@@ -196,7 +210,10 @@ function firstFailure(failures: Map<string, Error>): Error {
 }
 
 /** Finds seeds through the signaling server and connects to up to `max` of them. */
-export async function connectSeeds(swarm: Swarm, options: { max?: number; timeoutMs?: number } = {}): Promise<PeerSession[]> {
+export async function connectSeeds(
+  swarm: Swarm,
+  options: { max?: number; timeoutMs?: number } = {},
+): Promise<PeerSession[]> {
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   for (;;) {
     const peers = await swarm.holders(SEEDS_TOPIC).catch(() => [] as string[]);
@@ -215,7 +232,7 @@ export interface DownloadOptions {
   readonly signal?: AbortSignal;
   readonly noHolderTimeoutMs?: number;
   readonly onProgress?: (progress: FetchProgress) => void;
-  readonly log?: NetLog;
+  readonly log?: Logger;
 }
 
 export interface RemoteFile {
@@ -268,7 +285,6 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
       for await (const id of opened.dataIds({ signal: options.signal })) dataIds.push(id);
       await fetcher.fetchAll(dataIds);
     })();
-    background.catch(() => {});
     return background;
   };
   return {
@@ -277,7 +293,9 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
     async *read(range = {}) {
       const first = Math.floor((range.start ?? 0) / opened.manifest.chunkSize);
       fetcher.setReadPosition(first, DOWNLOAD_AHEAD);
-      startBackground();
+      startBackground().catch(() => {
+        // The reader meets any failure through its own fetches (fetcher.get).
+      });
       const getBlock: BlockGetter = (id, request) => {
         if (request.kind === BlockKind.Data) fetcher.setReadPosition(request.index, DOWNLOAD_AHEAD);
         return fetcher.get(id);

@@ -34,9 +34,9 @@
 // are never interleaved (a link sends one whole frame at a time). Every length is bounded before
 // memory is given to it; anything out of bounds throws ProtocolError.
 
-import { ProtocolError, type RefusalReason } from '../errors.js';
+import { ProtocolError, WIRE_ERROR_REASONS, type RefusalReason, type WireErrorReason } from '../errors.js';
 import { toHex } from '../content/bytes.js';
-import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId } from '../content/format.js';
+import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId, unpackIds } from '../content/format.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 
 export const WIRE_VERSION = 3;
@@ -67,7 +67,15 @@ export const enum FrameType {
 export const AUTH_SIGNATURE_BYTES = 64;
 
 /** Refusal reasons by their code on the wire: append only. */
-const REFUSAL_CODES: RefusalReason[] = ['quota', 'not-allowed', 'bad-block', 'busy', 'unknown-upload', 'incomplete', 'unavailable'];
+const REFUSAL_CODES: RefusalReason[] = [
+  'quota',
+  'not-allowed',
+  'bad-block',
+  'busy',
+  'unknown-upload',
+  'incomplete',
+  'unavailable',
+];
 
 export type Frame =
   | { type: FrameType.Auth; id: 0; signature: Uint8Array }
@@ -82,7 +90,7 @@ export type Frame =
   | { type: FrameType.Committed; id: number }
   | { type: FrameType.Ping; id: number }
   | { type: FrameType.Pong; id: number }
-  | { type: FrameType.Error; id: number; reason: string; message: string };
+  | { type: FrameType.Error; id: number; reason: WireErrorReason; message: string };
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -100,8 +108,6 @@ function frameOf(type: FrameType, id: number, bodyLength: number): { out: Uint8A
   view.setUint32(2, id);
   return { out, view };
 }
-
-const ERROR_REASONS = ['protocol', 'flood', 'bad-block', 'shutdown', 'bad-auth'];
 
 export function encodeFrame(frame: Frame): Uint8Array {
   switch (frame.type) {
@@ -140,7 +146,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
       out[HEADER_BYTES] =
         frame.type === FrameType.Refused
           ? REFUSAL_CODES.indexOf(frame.reason)
-          : Math.max(0, ERROR_REASONS.indexOf(frame.reason));
+          : Math.max(0, WIRE_ERROR_REASONS.indexOf(frame.reason));
       out.set(message, HEADER_BYTES + 1);
       return out;
     }
@@ -164,8 +170,10 @@ export function encodeFrame(frame: Frame): Uint8Array {
  * @throws ProtocolError (`reason`: version, unknown-type, short, oversized, bad-body).
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
-  if (bytes.length < HEADER_BYTES) throw new ProtocolError('short', `frame of ${bytes.length} bytes is shorter than a header`);
-  if (bytes.length > MAX_FRAME_BYTES) throw new ProtocolError('oversized', `frame of ${bytes.length} bytes is over the limit`);
+  if (bytes.length < HEADER_BYTES)
+    throw new ProtocolError('short', `frame of ${bytes.length} bytes is shorter than a header`);
+  if (bytes.length > MAX_FRAME_BYTES)
+    throw new ProtocolError('oversized', `frame of ${bytes.length} bytes is over the limit`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes[0] !== WIRE_VERSION) throw new ProtocolError('version', `unsupported wire version ${bytes[0]}`);
   const type = bytes[1]!;
@@ -188,7 +196,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       expect(body.length % BLOCK_ID_BYTES === 0, 'have carries whole ids');
       expect(body.length / BLOCK_ID_BYTES <= MAX_HAVE_TOPICS, 'have carries too many topics');
       const topics: BlockId[] = [];
-      for (let o = 0; o < body.length; o += BLOCK_ID_BYTES) topics.push(toHex(body.subarray(o, o + BLOCK_ID_BYTES)));
+      topics.push(...unpackIds(body));
       return { type, id: 0, topics };
     }
     case FrameType.Store:
@@ -199,7 +207,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case FrameType.Error: {
       expect(body.length >= 1 && body.length <= 1 + MAX_TEXT_BYTES, 'reason and message out of bounds');
       const message = utf8Decoder.decode(body.subarray(1));
-      if (type === FrameType.Error) return { type, id, reason: ERROR_REASONS[body[0]!] ?? 'protocol', message };
+      if (type === FrameType.Error) return { type, id, reason: WIRE_ERROR_REASONS[body[0]!] ?? 'protocol', message };
       const reason = REFUSAL_CODES[body[0]!];
       expect(reason !== undefined, 'unknown refusal reason');
       return { type, id, reason: reason!, message };
@@ -213,7 +221,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case FrameType.Ping:
     case FrameType.Pong:
       expect(body.length === 0, 'frame has no body');
-      return { type, id } as Frame;
+      return { type, id };
     default:
       throw new ProtocolError('unknown-type', `unknown frame type ${type}`);
   }

@@ -48,7 +48,6 @@ const USAGE = `usage: mycel <command> [options]
   get <link> [-o path|-] [--force] [--cache dir] [--timeout 30] [--json]
         fetch, verify and decrypt the file the link names`;
 
-
 interface Parsed {
   values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   positionals: string[];
@@ -75,7 +74,8 @@ function joinPeerIdValues(args: string[]): string[] {
 
 function parse(args: string[], options: ParseArgsConfig['options']): Parsed {
   try {
-    return parseArgs({ args: joinPeerIdValues(args), options, allowPositionals: true, strict: true }) as Parsed;
+    const parsed: Parsed = parseArgs({ args: joinPeerIdValues(args), options, allowPositionals: true, strict: true });
+    return parsed;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -130,9 +130,15 @@ const FRONT_FLAGS = { 'trust-proxy': { type: 'string' }, 'header-timeout': { typ
 function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const texts = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
-  const ids = texts.flatMap((text) => text.split(',').map((s) => s.trim()).filter(Boolean));
+  const ids = texts.flatMap((text) =>
+    text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   for (const id of ids) {
-    if (!isPeerId(id)) throw new UsageError(`--${flag}: not a peer id: ${id} (a peer id is 43 characters; see mycel id)`);
+    if (!isPeerId(id))
+      throw new UsageError(`--${flag}: not a peer id: ${String(id)} (a peer id is 43 characters; see mycel id)`);
   }
   return ids;
 }
@@ -153,10 +159,12 @@ const STORAGE_FLAGS = {
 function storageOf(values: Parsed['values']) {
   const share = str(values['open-share']);
   const openShare = share === undefined ? undefined : Number(share);
-  if (openShare !== undefined && !(openShare > 0 && openShare <= 1)) throw new UsageError(`bad --open-share: ${share} (a share of the quota, e.g. 0.5)`);
+  if (openShare !== undefined && !(openShare > 0 && openShare <= 1))
+    throw new UsageError(`bad --open-share: ${share} (a share of the quota, e.g. 0.5)`);
   const ttl = str(values['open-ttl']);
   const openTtlMs = ttl === undefined ? undefined : parseDuration(ttl);
-  if (ttl !== undefined && openTtlMs === undefined) throw new UsageError(`bad --open-ttl: ${ttl} (try 30d, 12h or 90m)`);
+  if (ttl !== undefined && openTtlMs === undefined)
+    throw new UsageError(`bad --open-ttl: ${ttl} (try 30d, 12h or 90m)`);
   const minFree = str(values['min-free']);
   return {
     dataDir: str(values.data) ?? './mycel-data',
@@ -252,7 +260,8 @@ async function main(argv: string[]): Promise<number> {
       });
       if (positionals.length !== 1) throw new UsageError('renew takes one link');
       const identityDir = str(values.identity);
-      if (!identityDir) throw new UsageError('renew needs --identity <dir>: seeds keep a file for the peers that renew it');
+      if (!identityDir)
+        throw new UsageError('renew needs --identity <dir>: seeds keep a file for the peers that renew it');
       return runRenew({
         link: positionals[0]!,
         server: str(values.server),

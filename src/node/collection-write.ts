@@ -52,8 +52,10 @@ function code(error: unknown): string | undefined {
 /** Checks `at` is a real folder (not a link to one). */
 async function checkFolder(at: string, entryPath: string, entry: number | undefined): Promise<void> {
   const stat = await fs.lstat(at);
-  if (stat.isSymbolicLink()) throw new PathError('symlink', entryPath, 'a folder on its way is a symbolic link', { entry });
-  if (!stat.isDirectory()) throw new PathError('not-a-folder', entryPath, 'something on its way is not a folder', { entry });
+  if (stat.isSymbolicLink())
+    throw new PathError('symlink', entryPath, 'a folder on its way is a symbolic link', { entry });
+  if (!stat.isDirectory())
+    throw new PathError('not-a-folder', entryPath, 'something on its way is not a folder', { entry });
 }
 
 /**
@@ -81,13 +83,19 @@ async function makeParents(realTarget: string, entryPath: string, entry: number 
  * made and checked.
  * @throws PathError (`exists` if anything is at that name, `symlink`, `not-a-folder`, `outside`).
  */
-export async function createFileInside(realTarget: string, entryPath: string, entry?: number): Promise<{ path: string; handle: fs.FileHandle }> {
+export async function createFileInside(
+  realTarget: string,
+  entryPath: string,
+  entry?: number,
+): Promise<{ path: string; handle: fs.FileHandle }> {
   const full = await makeParents(realTarget, entryPath, entry);
   try {
     return { path: full, handle: await fs.open(full, CREATE_NEW, WRITTEN_FILE_MODE) };
   } catch (error) {
-    if (code(error) === 'EEXIST') throw new PathError('exists', entryPath, 'something is already there; nothing is overwritten', { entry });
-    if (code(error) === 'ELOOP') throw new PathError('symlink', entryPath, 'a symbolic link is at that name', { entry });
+    if (code(error) === 'EEXIST')
+      throw new PathError('exists', entryPath, 'something is already there; nothing is overwritten', { entry });
+    if (code(error) === 'ELOOP')
+      throw new PathError('symlink', entryPath, 'a symbolic link is at that name', { entry });
     throw error;
   }
 }
@@ -106,7 +114,7 @@ export async function createFolderInside(realTarget: string, entryPath: string, 
 
 /** A write may take fewer bytes than given (a full disk shows here first): write until all went. */
 async function writeAll(handle: fs.FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < bytes.length; ) {
+  for (let offset = 0; offset < bytes.length;) {
     const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
     offset += bytesWritten;
   }
@@ -168,7 +176,8 @@ export async function writeCollection(
       }
       await handle.close();
     } catch (error) {
-      await handle.close().catch(() => {});
+      // The write's error is the one to report; a failing close adds nothing.
+      await handle.close().catch(() => undefined);
       await fs.rm(written, { force: true });
       throw error;
     }

@@ -8,7 +8,7 @@ import { MycelError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore, StoreUsage } from '../store/block-store.js';
 import { DISK_STAT_INTERVAL_MS, FAULT_LOG_INTERVAL_MS } from '../net/limits.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 import { formatSize } from './sizes.js';
 
 /** Distinct faults remembered for rate limiting (error codes: a handful in practice). */
@@ -173,7 +173,9 @@ export class GuardedStore implements BlockStore {
       const lasting = isLastingReadFault(error);
       this.hooks.onReadFault(id, error, lasting);
       if (!lasting) return undefined;
-      await this.inner.delete(id).catch(() => {}); // its file may not even be removable (EISDIR)
+      await this.inner.delete(id).catch(() => {
+        // Its file may not even be removable (EISDIR): it stays out of the ledger all the same.
+      });
     }
     if (!bytes && this.inner.isPinned(id)) this.hooks.onPinnedMissing(id);
     return bytes;

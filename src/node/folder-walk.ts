@@ -45,14 +45,17 @@ export async function walkFolder(dir: string, options: { signal?: AbortSignal } 
   const skipped: SkippedItem[] = [];
   const paths = new PathIndex();
   const add = (kind: FolderItem['kind'], names: string[], absolute: string, size: number) => {
-    if (items.length >= MAX_COLLECTION_ENTRIES) throw new BadInputError(`a shared folder holds at most ${MAX_COLLECTION_ENTRIES} entries`);
+    if (items.length >= MAX_COLLECTION_ENTRIES)
+      throw new BadInputError(`a shared folder holds at most ${MAX_COLLECTION_ENTRIES} entries`);
     const entryPath = normaliseEntryPath(names, items.length);
     paths.add(entryPath, kind, items.length);
     items.push({ kind, path: entryPath, absolute, size });
   };
   const walk = async (at: string, names: string[]): Promise<void> => {
     throwIfAborted(options.signal);
-    const children = (await fs.readdir(at, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const children = (await fs.readdir(at, { withFileTypes: true })).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
     const before = items.length;
     for (const child of children) {
       const absolute = path.join(at, child.name);

@@ -86,14 +86,15 @@ function toStored(file: HeldFile): Stored {
 function fromStored(entry: unknown): HeldFile | undefined {
   if (typeof entry !== 'object' || entry === null) return undefined;
   const e = entry as Partial<Stored>;
-  if (!isBlockId(e.root) || !Number.isSafeInteger(e.bytes) || e.bytes! < 0 || typeof e.kept !== 'boolean') return undefined;
+  if (!isBlockId(e.root) || !Number.isSafeInteger(e.bytes) || e.bytes! < 0 || typeof e.kept !== 'boolean')
+    return undefined;
   if (!Array.isArray(e.owners) || e.owners.length > MAX_OWNERS_PER_FILE) return undefined;
   const owners: FileOwner[] = [];
   for (const o of e.owners as unknown[]) {
     const owner = o as Partial<Stored['owners'][number]>;
     if (typeof o !== 'object' || o === null || !isPeerId(owner.peer)) return undefined;
     if (!Number.isSafeInteger(owner.renewed) || typeof owner.expires !== 'boolean') return undefined;
-    owners.push({ peer: owner.peer!, renewedAt: owner.renewed!, expires: owner.expires });
+    owners.push({ peer: owner.peer, renewedAt: owner.renewed!, expires: owner.expires });
   }
   if (owners.length === 0 && !e.kept) return undefined;
   return { root: e.root, bytes: e.bytes!, kept: e.kept, owners };
@@ -113,12 +114,14 @@ class JsonHeldFiles implements HeldFileRecords {
     await fs.mkdir(this.dir, { recursive: true });
     // Temporary files of a write a crash interrupted: the list they were to replace still stands.
     for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
-      if (name.startsWith(`${HELD_FILES_NAME}.`) && name.endsWith('.tmp')) await fs.rm(path.join(this.dir, name), { force: true });
+      if (name.startsWith(`${HELD_FILES_NAME}.`) && name.endsWith('.tmp'))
+        await fs.rm(path.join(this.dir, name), { force: true });
     }
     let text: string;
     try {
       const stat = await fs.stat(this.file);
-      if (!stat.isFile() || stat.size > MAX_FILE_BYTES) throw new BadInputError(`${this.file} is not a Mycel list of held files`);
+      if (!stat.isFile() || stat.size > MAX_FILE_BYTES)
+        throw new BadInputError(`${this.file} is not a Mycel list of held files`);
       text = await fs.readFile(this.file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
@@ -134,8 +137,12 @@ class JsonHeldFiles implements HeldFileRecords {
         `${this.file} is damaged (not JSON). Move it aside to start: the files it listed are then kept for no one and never expire.`,
       );
     }
-    if (parsed?.format !== FORMAT || !Array.isArray(parsed.files)) throw new BadInputError(`${this.file} is not a Mycel list of held files`);
-    if (parsed.version !== VERSION) throw new BadInputError(`${this.file} has version ${String(parsed.version)}; this Mycel reads version ${VERSION}`);
+    if (parsed?.format !== FORMAT || !Array.isArray(parsed.files))
+      throw new BadInputError(`${this.file} is not a Mycel list of held files`);
+    if (parsed.version !== VERSION)
+      throw new BadInputError(
+        `${this.file} has version ${String(parsed.version)}; this Mycel reads version ${VERSION}`,
+      );
     let skipped = 0;
     for (const entry of parsed.files) {
       const file = fromStored(entry);
@@ -163,7 +170,9 @@ class JsonHeldFiles implements HeldFileRecords {
   private flush(): Promise<void> {
     if (!this.running) return this.start();
     this.next ??= this.running
-      .catch(() => {})
+      .catch(() => {
+        // That write's callers hear its failure; this one starts all the same.
+      })
       .then(() => {
         this.next = undefined;
         return this.start();
@@ -172,7 +181,9 @@ class JsonHeldFiles implements HeldFileRecords {
   }
 
   private start(): Promise<void> {
-    const running = this.write(JSON.stringify({ format: FORMAT, version: VERSION, files: [...this.files.values()].map(toStored) }));
+    const running = this.write(
+      JSON.stringify({ format: FORMAT, version: VERSION, files: [...this.files.values()].map(toStored) }),
+    );
     this.running = running;
     const clear = () => {
       if (this.running === running) this.running = undefined;
@@ -193,12 +204,14 @@ class JsonHeldFiles implements HeldFileRecords {
       }
       await fs.rename(temp, this.file);
     } catch (error) {
-      await fs.rm(temp, { force: true }).catch(() => {});
+      await fs.rm(temp, { force: true }).catch(() => {
+        // The write's own error is the one to report; stray temp files are removed at load.
+      });
       throw error;
     }
     const dir = await fs.open(this.dir, 'r').catch(() => undefined);
     // Some file systems cannot sync a folder; the rename is then as durable as they make it.
-    await dir?.sync().catch(() => {});
+    await dir?.sync().catch(() => undefined);
     await dir?.close();
   }
 }

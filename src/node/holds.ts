@@ -84,7 +84,12 @@ export class Holds {
     if (before) this.account(before, -1);
     this.holds.delete(root);
     if (!file) return;
-    const hold: Hold = { root, bytes: file.bytes, kept: file.kept, owners: new Map(file.owners.map((o) => [o.peer, o])) };
+    const hold: Hold = {
+      root,
+      bytes: file.bytes,
+      kept: file.kept,
+      owners: new Map(file.owners.map((o) => [o.peer, o])),
+    };
     this.holds.set(root, hold);
     this.account(hold, 1);
   }
@@ -145,7 +150,12 @@ export class Holds {
     // A peer once on the allow list keeps its lasting hold even if it renews as a stranger.
     const lasting = owners.get(peer)?.expires === false;
     owners.set(peer, { peer, renewedAt: this.now(), expires: expires && !lasting });
-    const file: HeldFile = { root, bytes: before?.bytes ?? bytes, kept: before?.kept ?? false, owners: [...owners.values()] };
+    const file: HeldFile = {
+      root,
+      bytes: before?.bytes ?? bytes,
+      kept: before?.kept ?? false,
+      owners: [...owners.values()],
+    };
     this.set(root, file);
     return file;
   }

@@ -73,7 +73,8 @@ async function readIdentityFile(file: string): Promise<PeerIdentity | undefined>
     const text = await handle.readFile('utf8');
     const line = text.endsWith('\n') ? text.slice(0, -1) : text;
     const secret = line.startsWith(HEADER) ? fromBase64Url(line.slice(HEADER.length)) : undefined;
-    if (!secret || secret.length !== SECRET_SEED_BYTES) throw new BadInputError(`${file} is not a Mycel key file (damaged?)`);
+    if (!secret || secret.length !== SECRET_SEED_BYTES)
+      throw new BadInputError(`${file} is not a Mycel key file (damaged?)`);
     return identityFromSecret(secret);
   } finally {
     await handle.close();

@@ -1,16 +1,11 @@
-// Structured logs: one JSON object per line on stderr, with a level, a time, a message and fields.
-// Levels below the configured one are dropped. MYCEL_LOG=debug|info|warn|error|silent sets it.
+// The Node programs' Logger (the interface is src/log.ts): one JSON object per line on stderr, with
+// a level, a time, a message and fields. Levels below the configured one are dropped.
+// MYCEL_LOG=debug|info|warn|error|silent sets it.
+
+import type { Logger } from '../log.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-  child(fields: Record<string, unknown>): Logger;
-}
 
 export function createLogger(
   options: { level?: Level | 'silent'; fields?: Record<string, unknown>; write?: (line: string) => void } = {},
@@ -23,7 +18,8 @@ export function createLogger(
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
     const record: Record<string, unknown> = { level: lvl, time: new Date().toISOString(), msg, ...base, ...fields };
-    for (const [k, v] of Object.entries(record)) if (v instanceof Error) record[k] = { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
+    for (const [k, v] of Object.entries(record))
+      if (v instanceof Error) record[k] = { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
     write(JSON.stringify(record));
   };
   return {

@@ -27,11 +27,18 @@
 // no. `allow` names peer ids as proven on the channel, so an allow list means what it says.
 
 import WebSocket from 'ws';
-import { BlockMissingError, MycelError, StoreRefusedError, type RefusalReason } from '../errors.js';
+import {
+  BlockMissingError,
+  ClosedError,
+  QuotaError,
+  StoreRefusedError,
+  TimeoutError,
+  type RefusalReason,
+} from '../errors.js';
 import { toHex } from '../content/bytes.js';
 import { defaultBackend } from '../content/crypto.js';
-import { fetchIndexIds } from '../content/block-list.js';
-import { BLOCK_ID_BYTES, isBlockId, type BlockId } from '../content/format.js';
+import { fetchIndexIds, refAt } from '../content/block-list.js';
+import { type BlockId, unpackIds } from '../content/format.js';
 import { DEFAULT_ID_LAYOUT, IDS_PER_INDEX_BLOCK, decodeRootStructure, idsInIndexBlock } from '../content/manifest.js';
 import type { BlockStore } from '../store/block-store.js';
 import { BlockFetcher } from '../net/fetch.js';
@@ -58,14 +65,15 @@ import { SEEDS_TOPIC } from '../net/signal-messages.js';
 import type { WebSocketLike } from '../net/signal-client.js';
 import { Swarm } from '../net/swarm.js';
 import { DiskSpace, FaultLog, GuardedStore, isLocalFault } from './disk-faults.js';
-import { openFsBlockStore } from './fs-store.js';
+import { openFsBlockStore } from '../store/fs.node.js';
 import { openHeldFileRecords, type HeldFile, type HeldFileRecords } from './held-files.js';
 import { Holds } from './holds.js';
 import { loadNodeIdentity } from './identity-file.js';
-import { createLogger, type Logger } from './log.js';
+import type { Logger } from '../log.js';
+import { createLogger } from './log.js';
 import { nodeWrtc } from './wrtc.js';
+import { filePin, filePinRoot } from '../store/block-store.js';
 
-const FILE_PIN = 'file:';
 const UPLOAD_PIN = 'upload:';
 /** What a peer hears when this seed's own storage failed. */
 const SEED_UNAVAILABLE = 'the seed cannot store this now';
@@ -211,12 +219,20 @@ export class Seed {
     await seed.loadHeld();
     await disk.read();
     if (disk.lastFree !== undefined && disk.minFree > 0 && disk.lastFree < disk.minFree) {
-      log.error('disk space low: refusing stores', { dir: options.dataDir, free: disk.lastFree, minFree: disk.minFree });
+      log.error('disk space low: refusing stores', {
+        dir: options.dataDir,
+        free: disk.lastFree,
+        minFree: disk.minFree,
+      });
     }
 
     swarm.on('session-closed', ({ peer, session }) => {
       if (session.stats.blocksServed > 0 || session.stats.blocksFetched > 0) {
-        log.info('peer session ended', { peer, blocksServed: session.stats.blocksServed, bytesServed: session.stats.bytesServed });
+        log.info('peer session ended', {
+          peer,
+          blocksServed: session.stats.blocksServed,
+          bytesServed: session.stats.bytesServed,
+        });
       }
     });
     swarm.signaling.on('rejected', ({ code }) => {
@@ -227,13 +243,15 @@ export class Seed {
       });
     });
     swarm.on('replaced', () => {
-      log.error('another process proved this seed\'s id to the signaling server; this one is off the network', { peer: peerId });
+      log.error("another process proved this seed's id to the signaling server; this one is off the network", {
+        peer: peerId,
+      });
     });
     swarm.announce([SEEDS_TOPIC, ...seed.whole]);
     swarm.start();
-    seed.every(60_000, () => seed!.dropIdleUploads());
-    seed.every(RENEW_FLUSH_MS, () => seed!.writeRenewals());
-    seed.every(Math.max(250, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () => seed!.expireHolds());
+    seed.every(60_000, () => seed.dropIdleUploads());
+    seed.every(RENEW_FLUSH_MS, () => seed.writeRenewals());
+    seed.every(Math.max(250, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () => seed.expireHolds());
     const usage = await raw.usage();
     log.info('seed ready', {
       peer: peerId,
@@ -278,13 +296,16 @@ export class Seed {
     const pinned = new Set<BlockId>();
     for (const name of await this.store.pins()) {
       if (name.startsWith(UPLOAD_PIN)) await this.store.unpin(name);
-      else if (name.startsWith(FILE_PIN) && isBlockId(name.slice(FILE_PIN.length))) pinned.add(name.slice(FILE_PIN.length));
+      else {
+        const root = filePinRoot(name);
+        if (root) pinned.add(root);
+      }
     }
     const kept: Promise<void>[] = [];
     for (const root of pinned) {
       if (recorded.has(root)) continue;
       if (existed) {
-        await this.store.unpin(FILE_PIN + root);
+        await this.store.unpin(filePin(root));
         this.log.info('undid a commit that did not finish', { root });
         continue;
       }
@@ -314,12 +335,12 @@ export class Seed {
 
   private pinnedBytes(root: BlockId): number {
     let bytes = 0;
-    for (const id of this.store.pinSet(FILE_PIN + root) ?? []) bytes += this.store.blockSize(id) ?? 0;
+    for (const id of this.store.pinSet(filePin(root)) ?? []) bytes += this.store.blockSize(id) ?? 0;
     return bytes;
   }
 
   private missingBlocks(root: BlockId): BlockId[] {
-    return [...(this.store.pinSet(FILE_PIN + root) ?? [])].filter((id) => this.store.blockSize(id) === undefined);
+    return [...(this.store.pinSet(filePin(root)) ?? [])].filter((id) => this.store.blockSize(id) === undefined);
   }
 
   private mayStore(peer: string): boolean {
@@ -345,7 +366,16 @@ export class Seed {
     if (!entry) {
       const busy = this.uploadRefusal(peer);
       if (busy) throw this.refuse(peer, 'busy', busy);
-      entry = { key, peer, open: this.isLimited(peer), ids: new Map(), written: new Set(), bytes: 0, lastActive: Date.now(), ended: false };
+      entry = {
+        key,
+        peer,
+        open: this.isLimited(peer),
+        ids: new Map(),
+        written: new Set(),
+        bytes: 0,
+        lastActive: Date.now(),
+        ended: false,
+      };
       this.uploads.set(key, entry);
       this.log.info('upload started', { peer, upload: key });
     }
@@ -372,7 +402,7 @@ export class Seed {
       await this.store.pin(UPLOAD_PIN + key, [id]);
       await this.store.put(id, bytes);
     } catch (error) {
-      if (error instanceof MycelError && error.code === 'QUOTA_EXCEEDED') failure = { reason: 'quota', detail: error.message };
+      if (error instanceof QuotaError) failure = { reason: 'quota', detail: error.message };
       else if (!isLocalFault(error)) throw error;
       else {
         this.faults.report('store', error, { peer, upload: key, block: id });
@@ -427,7 +457,13 @@ export class Seed {
     if (this.stopped.size > MAX_STOPPED_UPLOADS) this.stopped.delete(this.stopped.keys().next().value!);
     this.holds.unreserve(entry.peer, entry.bytes, entry.open);
     const dropped = await this.dropUploadBlocks(entry, [...entry.written]);
-    this.log.info('upload released', { peer: entry.peer, upload: entry.key, reason: why.reason, blocks: entry.ids.size, dropped });
+    this.log.info('upload released', {
+      peer: entry.peer,
+      upload: entry.key,
+      reason: why.reason,
+      blocks: entry.ids.size,
+      dropped,
+    });
   }
 
   private async dropUploadBlocks(entry: Upload, ids: BlockId[]): Promise<number> {
@@ -463,7 +499,8 @@ export class Seed {
         return await this.stop(entry, 'incomplete', detail);
       }
       const expires = entry.open;
-      if (!this.holds.hasRoomForOwner(peer, root)) return await this.stop(entry, 'quota', 'this file is kept for as many peers as the seed allows');
+      if (!this.holds.hasRoomForOwner(peer, root))
+        return await this.stop(entry, 'quota', 'this file is kept for as many peers as the seed allows');
       if (entry.open) {
         // The upload's own bytes turn into the file's: only the difference is new.
         const cost = this.holds.costOfHold(peer, root, check.bytes, expires);
@@ -481,7 +518,11 @@ export class Seed {
       }
       if (!kept) {
         this.holds.reserve(peer, entry.bytes, entry.open);
-        return await this.stop(entry, 'incomplete', 'blocks of the file were dropped while it was committed; send it again');
+        return await this.stop(
+          entry,
+          'incomplete',
+          'blocks of the file were dropped while it was committed; send it again',
+        );
       }
       entry.ended = true;
       this.uploads.delete(key);
@@ -501,7 +542,11 @@ export class Seed {
   private async renew(peer: string, root: BlockId): Promise<void> {
     const held = this.holds.get(root);
     if (!held) {
-      throw this.refuse(peer, 'unknown-upload', 'no such upload, and this seed does not hold that file (files of peers not on its allow list expire unless renewed)');
+      throw this.refuse(
+        peer,
+        'unknown-upload',
+        'no such upload, and this seed does not hold that file (files of peers not on its allow list expire unless renewed)',
+      );
     }
     const expires = this.isLimited(peer);
     const mine = held.owners.find((o) => o.peer === peer);
@@ -510,10 +555,16 @@ export class Seed {
       this.holds.hold(root, held.bytes, peer, expires);
       this.unwritten.add(root);
       this.log.info('file renewed', { peer, root });
-      if (this.incomplete.has(root)) throw this.refuse(peer, 'incomplete', 'the seed is missing blocks of this file and is repairing it; renewed all the same');
+      if (this.incomplete.has(root))
+        throw this.refuse(
+          peer,
+          'incomplete',
+          'the seed is missing blocks of this file and is repairing it; renewed all the same',
+        );
       return;
     }
-    if (!this.holds.hasRoomForOwner(peer, root)) throw this.refuse(peer, 'quota', 'this file is kept for as many peers as the seed allows');
+    if (!this.holds.hasRoomForOwner(peer, root))
+      throw this.refuse(peer, 'quota', 'this file is kept for as many peers as the seed allows');
     if (expires) {
       const refusal = this.holds.refusal(peer, this.holds.costOfHold(peer, root, held.bytes, expires));
       if (refusal) throw this.refuse(peer, 'quota', refusal);
@@ -526,7 +577,12 @@ export class Seed {
       throw this.refuse(peer, 'unavailable', SEED_UNAVAILABLE);
     }
     this.log.info('file renewed', { peer, root });
-    if (this.incomplete.has(root)) throw this.refuse(peer, 'incomplete', 'the seed is missing blocks of this file and is repairing it; renewed all the same');
+    if (this.incomplete.has(root))
+      throw this.refuse(
+        peer,
+        'incomplete',
+        'the seed is missing blocks of this file and is repairing it; renewed all the same',
+      );
   }
 
   /**
@@ -534,9 +590,15 @@ export class Seed {
    * either fails. Announces a file new to the seed. False (nothing kept) if a block of a new file
    * went missing since it was checked (it was unpinned cache, and evicted meanwhile).
    */
-  private async keepFile(root: BlockId, ids: Set<BlockId> | undefined, bytes: number, peer: string, expires: boolean): Promise<boolean> {
+  private async keepFile(
+    root: BlockId,
+    ids: Set<BlockId> | undefined,
+    bytes: number,
+    peer: string,
+    expires: boolean,
+  ): Promise<boolean> {
     const before = this.holds.get(root);
-    const pin = FILE_PIN + root;
+    const pin = filePin(root);
     try {
       if (!before && ids) {
         await this.store.pin(pin, ids);
@@ -548,7 +610,11 @@ export class Seed {
       await this.records.put(this.holds.hold(root, bytes, peer, expires));
     } catch (error) {
       this.holds.set(root, before);
-      if (!before) await this.store.unpin(pin).catch(() => {});
+      if (!before) {
+        await this.store.unpin(pin).catch(() => {
+          // The commit's own error is the one to report; a pin without a record is undone at start.
+        });
+      }
       throw error;
     }
     if (!before) {
@@ -591,8 +657,6 @@ export class Seed {
         bytes += size;
       }
     };
-    const refs = structure.refs;
-    const idAt = (packed: Uint8Array, i: number) => toHex(packed.subarray(i * BLOCK_ID_BYTES, (i + 1) * BLOCK_ID_BYTES));
     const backend = defaultBackend();
     const getBlock = async (id: BlockId) => {
       const block = await this.store.get(id);
@@ -603,7 +667,7 @@ export class Seed {
       if (listed > budget) {
         return { total, missing: Math.max(missing, total - (budget - IDS_PER_INDEX_BLOCK)), atLeast: true, ids, bytes };
       }
-      const ref = idAt(refs, j);
+      const ref = refAt(structure, j);
       if (!indexed) {
         add(ref);
         continue;
@@ -624,7 +688,7 @@ export class Seed {
         return undefined;
       }
       add(ref);
-      for (let i = 0; i < packed.length / BLOCK_ID_BYTES; i++) add(idAt(packed, i));
+      for (const id of unpackIds(packed)) add(id);
     }
     add(root);
     return { total, missing, atLeast: false, ids, bytes };
@@ -635,13 +699,21 @@ export class Seed {
     const files = [...this.unwritten].map((root) => this.holds.get(root)).filter((f): f is HeldFile => f !== undefined);
     this.unwritten.clear();
     // Put together: the records batch them into one or two writes.
-    await Promise.all(files.map((file) => this.records.put(file).catch((error) => this.faults.report('renew', error, { root: file.root }))));
+    await Promise.all(
+      files.map((file) =>
+        this.records.put(file).catch((error) => this.faults.report('renew', error, { root: file.root })),
+      ),
+    );
   }
 
   /** Ends holds past their expiry; a file nobody holds any more is unpinned and withdrawn. */
   private async expireHolds(): Promise<void> {
     const { changed, dropped } = this.holds.expire();
-    await Promise.all(changed.map((file) => this.records.put(file).catch((error) => this.faults.report('expire', error, { root: file.root }))));
+    await Promise.all(
+      changed.map((file) =>
+        this.records.put(file).catch((error) => this.faults.report('expire', error, { root: file.root })),
+      ),
+    );
     if (dropped.length === 0) return;
     for (const file of dropped) {
       this.whole.delete(file.root);
@@ -652,9 +724,15 @@ export class Seed {
     }
     this.swarm.withdraw(dropped.map((f) => f.root));
     // Forgotten before unpinned: a crash in between leaves a pin without a record, undone at start.
-    await Promise.all(dropped.map((f) => this.records.delete(f.root).catch((error) => this.faults.report('expire', error, { root: f.root }))));
+    await Promise.all(
+      dropped.map((f) =>
+        this.records.delete(f.root).catch((error) => this.faults.report('expire', error, { root: f.root })),
+      ),
+    );
     for (const file of dropped) {
-      await this.store.unpin(FILE_PIN + file.root).catch((error) => this.faults.report('expire', error, { root: file.root }));
+      await this.store
+        .unpin(filePin(file.root))
+        .catch((error) => this.faults.report('expire', error, { root: file.root }));
       this.log.info('file expired', { root: file.root, bytes: file.bytes });
     }
   }
@@ -667,7 +745,9 @@ export class Seed {
       this.uploads.delete(upload.key);
       this.holds.unreserve(upload.peer, upload.bytes, upload.open);
       // Its blocks stay as evictable cache: a slow uploader's next attempt may reuse them.
-      await this.store.unpin(UPLOAD_PIN + upload.key).catch((error) => this.faults.report('release', error, { upload: upload.key }));
+      await this.store
+        .unpin(UPLOAD_PIN + upload.key)
+        .catch((error) => this.faults.report('release', error, { upload: upload.key }));
       this.log.info('abandoned upload released', { peer: upload.peer, upload: upload.key, blocks: upload.ids.size });
     }
   }
@@ -675,7 +755,7 @@ export class Seed {
   /** A pinned block is gone (rotted, vanished, unreadable): repair every held file naming it. */
   private blockLost(id: BlockId): void {
     for (const root of this.holds.roots()) {
-      if (this.store.pinSet(FILE_PIN + root)?.has(id)) this.scheduleRepair(root);
+      if (this.store.pinSet(filePin(root))?.has(id)) this.scheduleRepair(root);
     }
   }
 
@@ -719,10 +799,15 @@ export class Seed {
     this.log.warn('repairing a file: fetching lost blocks from other holders', { root, blocks: missing.length });
     const abort = new AbortController();
     this.aborts.add(abort);
-    const deadline = setTimeout(() => abort.abort(new Error('repair deadline')), HEAL_DEADLINE_MS);
+    const deadline = setTimeout(
+      () => abort.abort(new TimeoutError(`repairing file ${root}`, HEAL_DEADLINE_MS)),
+      HEAL_DEADLINE_MS,
+    );
     const store = new GuardedStore(this.store.inner, {
       onReadFault: (id, error, lasting) => this.faults.report('read', error, { block: id, dropped: lasting }),
-      onPinnedMissing: () => {},
+      onPinnedMissing: () => {
+        // This repair is what brings missing blocks back.
+      },
       // A write that fails here fails again on the next try: stop at once rather than loop.
       onWriteFault: (id, error) => {
         this.faults.report('repair', error, { root, block: id });
@@ -749,7 +834,12 @@ export class Seed {
       fetcher.stop();
     }
     if (this.missingBlocks(root).length > 0) {
-      this.markIncomplete(root, this.missingBlocks(root).length, new Error('blocks went missing again'));
+      const missingNow = this.missingBlocks(root);
+      this.markIncomplete(
+        root,
+        missingNow.length,
+        new BlockMissingError(missingNow[0]!, 'it went missing again during the repair'),
+      );
       return;
     }
     this.log.info('file repaired', { root, blocks: missing.length });
@@ -781,7 +871,7 @@ export class Seed {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     for (const timer of this.retries.values()) clearTimeout(timer);
-    for (const abort of this.aborts) abort.abort(new Error('seed closing'));
+    for (const abort of this.aborts) abort.abort(new ClosedError('seed'));
     this.swarm.close();
     await this.writeRenewals();
     await this.records.close();

@@ -14,7 +14,8 @@ import { INTERNAL_TOKEN_HEADER, SignalingServer, type SignalingOptions } from '.
 import { SIGNAL_PATH } from '../net/signal-messages.js';
 import { DEFAULT_HTTP_LIMITS, guardConnections, httpServerOptions, type HttpLimits } from './http-guard.js';
 import { loadNodeIdentity } from './identity-file.js';
-import { createLogger, type Logger } from './log.js';
+import type { Logger } from '../log.js';
+import { createLogger } from './log.js';
 import { Seed, type SeedOptions } from './seed.js';
 import { staticFiles } from './static-files.js';
 
@@ -36,7 +37,8 @@ export interface SignalServeOptions {
 }
 
 export interface ServeOptions
-  extends SignalServeOptions,
+  extends
+    SignalServeOptions,
     Pick<SeedOptions, 'dataDir' | 'quota' | 'allow' | 'peerQuota' | 'openShare' | 'openTtlMs' | 'minFreeBytes'> {}
 
 export interface RunningServer {
@@ -59,7 +61,12 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
   const trustProxy = options.trustProxy ?? options.signaling?.trustProxy;
   const proxies = trustProxy?.length ? new TrustedProxies(trustProxy) : undefined;
   const seeds = [...(options.seeds ?? []), ...(options.signaling?.seeds ?? [])];
-  const signaling = new SignalingServer({ log: log.child({ component: 'signal' }), ...options.signaling, trustProxy, seeds });
+  const signaling = new SignalingServer({
+    log: log.child({ component: 'signal' }),
+    ...options.signaling,
+    trustProxy,
+    seeds,
+  });
   const webRoot = options.webRoot ?? defaultWebRoot();
   const serveStatic = existsSync(path.join(webRoot, 'index.html')) ? staticFiles(webRoot) : undefined;
   const httpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.http };
@@ -79,7 +86,9 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
     limits: httpLimits,
     proxies,
     onRefused: (address) => {
-      signaling.metrics.inc('mycel_http_refused_total', 'TCP connections closed on accept by reason.', { reason: 'too-many-connections' });
+      signaling.metrics.inc('mycel_http_refused_total', 'TCP connections closed on accept by reason.', {
+        reason: 'too-many-connections',
+      });
       log.debug('connection refused', { component: 'serve', address, reason: 'too-many-connections' });
     },
   });
@@ -125,7 +134,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   });
   const { port } = running.server.address() as { port: number };
   const wildcard = !options.host || options.host === '0.0.0.0' || options.host === '::';
-  const loopback = wildcard ? '127.0.0.1' : options.host!.includes(':') ? `[${options.host}]` : options.host!;
+  const loopback = wildcard ? '127.0.0.1' : options.host.includes(':') ? `[${options.host}]` : options.host;
   const seed = await Seed.start({
     dataDir: options.dataDir,
     quota: options.quota,
@@ -143,10 +152,26 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     const stats = seed.swarm.stats();
     const m = running.signaling.metrics;
     m.gauge('mycel_seed_sessions', 'Sessions the seed has with peers.', stats.sessions);
-    m.gauge('mycel_seed_connecting', 'Connection attempts offered to the seed and still in progress.', stats.connecting);
-    m.gauge('mycel_seed_connecting_peak', 'Most connection attempts offered to the seed in progress at once.', stats.connectingPeak);
-    m.gauge('mycel_seed_offers_refused', 'Offers the seed refused (per-origin cap or rate, or too many peers).', stats.offersRefused);
-    m.gauge('mycel_seed_attempts_evicted', 'Attempts the seed dropped to make room for newer offers.', stats.attemptsEvicted);
+    m.gauge(
+      'mycel_seed_connecting',
+      'Connection attempts offered to the seed and still in progress.',
+      stats.connecting,
+    );
+    m.gauge(
+      'mycel_seed_connecting_peak',
+      'Most connection attempts offered to the seed in progress at once.',
+      stats.connectingPeak,
+    );
+    m.gauge(
+      'mycel_seed_offers_refused',
+      'Offers the seed refused (per-origin cap or rate, or too many peers).',
+      stats.offersRefused,
+    );
+    m.gauge(
+      'mycel_seed_attempts_evicted',
+      'Attempts the seed dropped to make room for newer offers.',
+      stats.attemptsEvicted,
+    );
   });
   return {
     ...running,

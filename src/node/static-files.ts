@@ -7,7 +7,7 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { FILE_ROUTE, FILE_SECURITY_HEADERS } from '../../web/lib/file-policy.js';
+import { FILE_ROUTE, FILE_SECURITY_HEADERS } from '../content/presentation.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -63,7 +63,11 @@ export function staticFiles(root: string): StaticHandler {
     if (pathname.includes('\0')) return false;
     if (pathname.startsWith(FILE_ROUTE)) {
       res.writeHead(404, { ...FILE_SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' });
-      res.end(req.method === 'HEAD' ? undefined : 'Files are served by the Mycel app on your device: open the file from its link.\n');
+      res.end(
+        req.method === 'HEAD'
+          ? undefined
+          : 'Files are served by the Mycel app on your device: open the file from its link.\n',
+      );
       return true;
     }
     let file = path.resolve(base, '.' + pathname);

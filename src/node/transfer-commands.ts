@@ -6,17 +6,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { MycelError } from '../errors.js';
-import { formatLink, parseLink } from '../content/link.js';
+import { BadInputError, NoSeedError, ServerUnreachableError } from '../errors.js';
+import { formatLink, parseLink } from '../content/share-link.js';
 import { safeFileName } from '../content/names.js';
 import { ephemeralIdentity, type PeerIdentity } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
-import { httpOriginFor, signalUrlFor } from '../net/signal-messages.js';
+import { httpOriginFor, signalUrlFor } from '../net/server-url.js';
 import { Swarm } from '../net/swarm.js';
 import { connectSeeds, openRemoteFile, renewFile, uploadFile } from '../net/transfer.js';
 import { createMemoryBlockStore } from '../store/memory.js';
 import type { BlockStore } from '../store/block-store.js';
-import { openFsBlockStore } from './fs-store.js';
+import { openFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
 import { mediaTypeOf } from './media-types.js';
 import { progressBar } from './progress.js';
@@ -42,8 +42,8 @@ function joinSwarm(signalUrl: string, store: BlockStore, identity: PeerIdentity 
 async function reach(swarm: Swarm, origin: string, timeoutMs: number): Promise<void> {
   try {
     await swarm.signaling.ready(Math.min(timeoutMs, 15_000));
-  } catch {
-    throw new MycelError('TIMEOUT', `could not reach the Mycel server at ${origin}`);
+  } catch (error) {
+    throw new ServerUnreachableError(origin, { cause: error });
   }
 }
 
@@ -71,7 +71,7 @@ export async function runPut(options: PutOptions): Promise<number> {
   try {
     await reach(swarm, origin, options.timeoutMs);
     const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
-    if (seeds.length === 0) throw new MycelError('NO_HOLDER', `no seed answered at ${origin}: nowhere to keep the file`);
+    if (seeds.length === 0) throw new NoSeedError(`no seed answered at ${origin}: nowhere to keep the file`);
     const name = path.basename(options.file);
     const bar = progressBar(`put ${name}`);
     const result = await uploadFile(createReadStream(options.file, { highWaterMark: 1024 * 1024 }), {
@@ -84,7 +84,9 @@ export async function runPut(options: PutOptions): Promise<number> {
     bar.finish();
     for (const { peer, error } of result.failed) process.stderr.write(`mycel: seed ${peer} failed: ${error.message}\n`);
     process.stdout.write(formatLink(origin, result.file.root, result.file.key) + '\n');
-    process.stderr.write(`stored ${formatSize(stat.size)} on ${result.seeds.length} seed${result.seeds.length === 1 ? '' : 's'}\n`);
+    process.stderr.write(
+      `stored ${formatSize(stat.size)} on ${result.seeds.length} seed${result.seeds.length === 1 ? '' : 's'}\n`,
+    );
     return 0;
   } finally {
     swarm.close();
@@ -109,7 +111,7 @@ export async function runRenew(options: RenewOptions): Promise<number> {
   try {
     await reach(swarm, origin, options.timeoutMs);
     const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
-    if (seeds.length === 0) throw new MycelError('NO_HOLDER', `no seed answered at ${origin}`);
+    if (seeds.length === 0) throw new NoSeedError(`no seed answered at ${origin}`);
     let renewed = 0;
     let firstError: unknown;
     for (const seed of seeds) {
@@ -153,7 +155,11 @@ export async function runGet(options: GetOptions): Promise<number> {
   const link = parseLink(options.link);
   const origin = link.origin || (options.server ? httpOriginFor(options.server) : '');
   if (!origin) throw new UsageError('the link has no server: give the full link or --server');
-  const store = await openFsBlockStore({ dir: options.cacheDir ?? defaultCacheDir(), quota: options.cacheQuota, durable: false });
+  const store = await openFsBlockStore({
+    dir: options.cacheDir ?? defaultCacheDir(),
+    quota: options.cacheQuota,
+    durable: false,
+  });
   const swarm = joinSwarm(signalUrlFor(origin), store);
   const started = Date.now();
   let tmp: string | undefined;
@@ -168,7 +174,9 @@ export async function runGet(options: GetOptions): Promise<number> {
       swarm,
       store,
       noHolderTimeoutMs: options.timeoutMs,
-      onProgress: (p) => total && bar.update(Math.min(total, p.blocksDone * chunk), total, `${p.sources} source${p.sources === 1 ? '' : 's'}`),
+      onProgress: (p) =>
+        total &&
+        bar.update(Math.min(total, p.blocksDone * chunk), total, `${p.sources} source${p.sources === 1 ? '' : 's'}`),
     });
     const { manifest } = remote.opened;
     chunk = manifest.chunkSize;
@@ -181,9 +189,12 @@ export async function runGet(options: GetOptions): Promise<number> {
       target = options.output ?? name;
       if ((await fs.stat(target).catch(() => undefined))?.isDirectory()) target = path.join(target, name);
       if (!options.force && (await exists(target))) {
-        throw new MycelError('BAD_INPUT', `${target} exists: not overwriting it (use --force)`);
+        throw new BadInputError(`${target} exists: not overwriting it (use --force)`);
       }
-      tmp = path.join(path.dirname(target), `.${path.basename(target)}.${nodeRandomBytes(4).toString('hex')}.mycel-partial`);
+      tmp = path.join(
+        path.dirname(target),
+        `.${path.basename(target)}.${nodeRandomBytes(4).toString('hex')}.mycel-partial`,
+      );
     }
     const out = toStdout ? process.stdout : createWriteStream(tmp!, { flags: 'wx' });
     let firstByteAt: number | undefined;

@@ -8,7 +8,7 @@ import {
   RTCPeerConnection as PolyfillPeerConnection,
   RTCSessionDescription,
 } from 'node-datachannel/polyfill';
-import type { WrtcImplementation } from '../net/link.js';
+import type { WrtcImplementation } from '../net/peer-link.js';
 
 class PeerConnection extends PolyfillPeerConnection {
   override async createOffer(...args: Parameters<PolyfillPeerConnection['createOffer']>) {

@@ -44,7 +44,8 @@ const DERIVED_BYTES = AUDIT_NONCE_BYTES + 6;
  * `random` returns a number in [0, 1) (Math.random, or a seeded generator in a simulation).
  */
 export function nextAuditDelay(random: () => number, intervalMs: number = DEFAULT_AUDIT_INTERVAL_MS): number {
-  if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new RangeError(`audit interval must be > 0, got ${intervalMs}`);
+  if (!Number.isFinite(intervalMs) || intervalMs <= 0)
+    throw new RangeError(`audit interval must be > 0, got ${intervalMs}`);
   const u = random();
   if (!(u >= 0 && u < 1)) throw new RangeError(`random() must return a number in [0, 1), got ${u}`);
   return intervalMs * (AUDIT_EARLIEST_FRACTION + (1 - AUDIT_EARLIEST_FRACTION) * u);
@@ -66,7 +67,8 @@ function derive(secret: Uint8Array, root: string, index: number): Uint8Array {
   if (!(secret instanceof Uint8Array) || secret.length < AUDIT_SECRET_MIN_BYTES) {
     throw new RangeError(`audit secret must be at least ${AUDIT_SECRET_MIN_BYTES} bytes`);
   }
-  if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) throw new RangeError(`challenge index out of range: ${index}`);
+  if (!Number.isInteger(index) || index < 0 || index > 0xffffffff)
+    throw new RangeError(`challenge index out of range: ${index}`);
   const info = new Uint8Array(NONCE_INFO.length + 4);
   info.set(utf8.encode(NONCE_INFO));
   new DataView(info.buffer).setUint32(NONCE_INFO.length, index);
@@ -79,7 +81,8 @@ function derive(secret: Uint8Array, root: string, index: number): Uint8Array {
  * only the digests. Throws RangeError for a short secret, a bad index or blockCount < 1.
  */
 export function challengeSeed(secret: Uint8Array, root: string, index: number, blockCount: number): ChallengeSeed {
-  if (!Number.isSafeInteger(blockCount) || blockCount < 1) throw new RangeError(`block count must be ≥ 1, got ${blockCount}`);
+  if (!Number.isSafeInteger(blockCount) || blockCount < 1)
+    throw new RangeError(`block count must be ≥ 1, got ${blockCount}`);
   const okm = derive(secret, root, index);
   let pick = 0;
   for (let i = AUDIT_NONCE_BYTES; i < DERIVED_BYTES; i++) pick = pick * 256 + okm[i]!;

@@ -117,7 +117,8 @@ export function replicationPolicy(options: Partial<ReplicationPolicy> = {}): Rep
     throw new RangeError(`minimum must be an integer from 1 to the target (${target}), got ${minimum}`);
   }
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-  if (!Number.isFinite(graceMs) || graceMs < 0) throw new RangeError(`grace must be a finite duration ≥ 0, got ${graceMs}`);
+  if (!Number.isFinite(graceMs) || graceMs < 0)
+    throw new RangeError(`grace must be a finite duration ≥ 0, got ${graceMs}`);
   const releaseSlack = options.releaseSlack ?? RELEASE_SLACK;
   if (!Number.isInteger(releaseSlack) || releaseSlack < 0) {
     throw new RangeError(`release slack must be an integer ≥ 0, got ${releaseSlack}`);
@@ -149,8 +150,15 @@ function scoreWith(key: Uint8Array, peerId: string): number {
   const { written } = utf8.encodeInto(peerId, scoreInput.subarray(key.length));
   const d = sha256(scoreInput.subarray(0, key.length + written));
   // The first 53 bits, as an exact integer: plenty to order a few thousand candidates.
-  return (d[0]! * 2 ** 45 + d[1]! * 2 ** 37 + d[2]! * 2 ** 29 + d[3]! * 2 ** 21 + d[4]! * 2 ** 13 +
-    d[5]! * 2 ** 5 + (d[6]! >> 3));
+  return (
+    d[0]! * 2 ** 45 +
+    d[1]! * 2 ** 37 +
+    d[2]! * 2 ** 29 +
+    d[3]! * 2 ** 21 +
+    d[4]! * 2 ** 13 +
+    d[5]! * 2 ** 5 +
+    (d[6]! >> 3)
+  );
 }
 
 /** The rendezvous score of `peerId` for `root`: an integer in [0, 2^53). Higher wins. */
@@ -261,7 +269,13 @@ export interface CopyCount {
 /** Counts a file's copies by state and kind (a repeated holder id counts once). */
 export function liveCopies(holders: readonly Holder[], now: number, policy: ReplicationPolicy): CopyCount {
   const liveByKind: Record<PeerKind, number> = { seed: 0, 'persisted-browser': 0, browser: 0 };
-  let live = 0, absent = 0, lost = 0, failed = 0, counted = 0, present = 0, durable = 0;
+  let live = 0,
+    absent = 0,
+    lost = 0,
+    failed = 0,
+    counted = 0,
+    present = 0,
+    durable = 0;
   const seen = new Set<string>();
   for (const h of holders) {
     if (seen.has(h.id)) continue;
@@ -272,14 +286,26 @@ export function liveCopies(holders: readonly Holder[], now: number, policy: Repl
     if (state === 'live') {
       live++;
       liveByKind[h.kind]++;
-      if (counts) { counted++; present++; }
+      if (counts) {
+        counted++;
+        present++;
+      }
     } else if (state === 'absent') {
       absent++;
       if (counts) counted++;
     } else if (state === 'lost') lost++;
     else failed++;
   }
-  return { live, liveByKind, absent, lost, failed, counted, present, atRisk: present < policy.minimum || durable === 0 };
+  return {
+    live,
+    liveByKind,
+    absent,
+    lost,
+    failed,
+    counted,
+    present,
+    atRisk: present < policy.minimum || durable === 0,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,7 +350,9 @@ export function planRepair<H extends Holder, C extends Candidate>(
   policy: ReplicationPolicy,
 ): RepairPlan<H, C> {
   const countsSeeds = policy.counts.includes('seed');
-  let counted = 0, present = 0, seedsCounted = 0;
+  let counted = 0,
+    present = 0,
+    seedsCounted = 0;
   let recheckAt: number | undefined;
   const live: H[] = [];
   const seedsPresent: H[] = [];
@@ -387,7 +415,11 @@ export function planRepair<H extends Holder, C extends Candidate>(
   if (to.length === 0) return result(missing, { stalled: 'no-candidate' });
 
   const reason: PushReason =
-    belowMinimum > 0 && belowMinimum >= belowTarget ? 'below-minimum' : belowTarget > 0 ? 'below-target' : 'no-seed-copy';
+    belowMinimum > 0 && belowMinimum >= belowTarget
+      ? 'below-minimum'
+      : belowTarget > 0
+        ? 'below-target'
+        : 'no-seed-copy';
   const from = rankHolders(root, live)[0]!;
   return result(missing, { push: { from, to, reason } });
 }

@@ -1,7 +1,7 @@
 // The interface every block store implements (memory, IndexedDB, file system), separate from the
 // implementations so the network layer and the app depend on this file alone.
 
-import type { BlockId } from '../content/format.js';
+import { isBlockId, type BlockId } from '../content/format.js';
 
 export interface StoreUsage {
   /** Bytes of block data held. */
@@ -41,4 +41,17 @@ export interface BlockStore {
   /** The ids pin set `name` names (held or not), or undefined if there is no such set. Do not modify. */
   pinSet(name: string): ReadonlySet<BlockId> | undefined;
   close(): Promise<void>;
+}
+
+const FILE_PIN_PREFIX = 'file:';
+
+/** The pin set that keeps every block of the file `root` (the seed's and the page's alike). */
+export function filePin(root: BlockId): string {
+  return FILE_PIN_PREFIX + root;
+}
+
+/** The root whose file the pin set `name` keeps, or undefined if it is no file's pin. */
+export function filePinRoot(name: string): BlockId | undefined {
+  const root = name.startsWith(FILE_PIN_PREFIX) ? name.slice(FILE_PIN_PREFIX.length) : undefined;
+  return isBlockId(root) ? root : undefined;
 }

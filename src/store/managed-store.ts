@@ -2,10 +2,9 @@
 // recency, pins, quota), decides evictions, and leaves only raw reads and writes to a small
 // `RawBlocks` backend (a Map, IndexedDB, a folder). One place for the rules, three places for bytes.
 
-import { BadInputError, IdMismatchError } from '../errors.js';
-import { bytesEqual, fromHex } from '../content/bytes.js';
+import { BadInputError, ClosedError, IdMismatchError } from '../errors.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
-import { MAX_BLOCK_BYTES, isBlockId, type BlockId } from '../content/format.js';
+import { MAX_BLOCK_BYTES, isBlockId, type BlockId, hashesTo } from '../content/format.js';
 import type { BlockStore, StoreUsage } from './block-store.js';
 import { Ledger } from './ledger.js';
 
@@ -49,7 +48,7 @@ export class ManagedBlockStore implements BlockStore {
   }
 
   private async matches(id: BlockId, bytes: Uint8Array): Promise<boolean> {
-    return bytesEqual(await this.backend.sha256(bytes), fromHex(id)!);
+    return hashesTo(bytes, id, this.backend);
   }
 
   async put(id: BlockId, bytes: Uint8Array): Promise<void> {
@@ -89,7 +88,8 @@ export class ManagedBlockStore implements BlockStore {
 
   async get(id: BlockId): Promise<Uint8Array | undefined> {
     this.assertOpen();
-    await this.pending.get(id)?.catch(() => {});
+    // A write of this id in progress: its outcome (the ledger says) is all a read waits for.
+    await this.pending.get(id)?.catch(() => undefined);
     if (!this.ledger.has(id)) return undefined;
     const bytes = await this.raw.read(id);
     if (!bytes) {
@@ -113,7 +113,8 @@ export class ManagedBlockStore implements BlockStore {
 
   async delete(id: BlockId): Promise<boolean> {
     this.assertOpen();
-    await this.pending.get(id)?.catch(() => {});
+    // A write of this id in progress: its outcome (the ledger says) is all a delete waits for.
+    await this.pending.get(id)?.catch(() => undefined);
     if (!this.ledger.remove(id)) return false;
     await this.raw.remove([id]);
     return true;
@@ -130,7 +131,7 @@ export class ManagedBlockStore implements BlockStore {
   async pin(name: string, ids: Iterable<BlockId>): Promise<void> {
     this.assertOpen();
     const checked = [...ids];
-    for (const id of checked) if (!isBlockId(id)) throw new TypeError(`not a block id: ${id}`);
+    for (const id of checked) if (!isBlockId(id)) throw new TypeError(`not a block id: ${String(id)}`);
     const added = this.ledger.pin(name, checked);
     if (added.length > 0) await this.raw.addPins(name, added);
   }
@@ -164,6 +165,6 @@ export class ManagedBlockStore implements BlockStore {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new Error('block store is closed');
+    if (this.closed) throw new ClosedError('block store');
   }
 }

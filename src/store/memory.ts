@@ -22,8 +22,9 @@ export function createMemoryBlockStore(options: MemoryStoreOptions = {}): BlockS
     async remove(ids) {
       for (const id of ids) blocks.delete(id);
     },
-    async addPins() {},
-    async dropPins() {},
+    // Pins live in the ledger alone: nothing outlives the process.
+    addPins: () => Promise.resolve(),
+    dropPins: () => Promise.resolve(),
     async close() {
       blocks.clear();
     },

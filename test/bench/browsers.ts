@@ -41,10 +41,13 @@ function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<Rend
   const before = rendererRss(browserPid);
   const series: Map<number, number>[] = [];
   let jsHeapPeak = 0;
-  const cdp = page.context().newCDPSession(page).then(async (session) => {
-    await session.send('Performance.enable');
-    return session;
-  });
+  const cdp = page
+    .context()
+    .newCDPSession(page)
+    .then(async (session) => {
+      await session.send('Performance.enable');
+      return session;
+    });
   const timer = setInterval(() => {
     series.push(rendererRss(browserPid));
     void cdp
@@ -53,12 +56,12 @@ function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<Rend
         const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
         jsHeapPeak = Math.max(jsHeapPeak, heap / 1e6);
       })
-      .catch(() => {});
+      .catch(() => undefined); // a sample missed while the page navigates: the next one counts
   }, 100);
   return {
     async stop() {
       clearInterval(timer);
-      await (await cdp).detach().catch(() => {});
+      await (await cdp).detach().catch(() => undefined); // the page may have closed its session first
       let best = { pid: 0, growth: -Infinity };
       for (const pid of new Set(series.flatMap((m) => [...m.keys()]))) {
         const peak = Math.max(...series.map((m) => m.get(pid) ?? 0));
@@ -75,7 +78,6 @@ function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<Rend
     },
   };
 }
-
 
 /** RSS (MB) of every Chromium renderer process that descends from `browserPid`. */
 function rendererRss(browserPid: number): Map<number, number> {
@@ -103,7 +105,8 @@ function playwrightBrowserPid(): number {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('--remote-debugging-pipe') && !cmdline.includes('--type=')) newest = Math.max(newest, Number(entry));
+      if (cmdline.includes('--remote-debugging-pipe') && !cmdline.includes('--type='))
+        newest = Math.max(newest, Number(entry));
     } catch {
       // gone
     }
@@ -145,7 +148,8 @@ async function bareChannel(sender: Page, receiver: Page, bytes: number): Promise
       const message = new Uint8Array(64 * 1024);
       for (let sent = 0; sent < total; sent += message.length) {
         channel.send(message);
-        if (channel.bufferedAmount > 256 * 1024) await new Promise((r) => channel.addEventListener('bufferedamountlow', r, { once: true }));
+        if (channel.bufferedAmount > 256 * 1024)
+          await new Promise((r) => channel.addEventListener('bufferedamountlow', r, { once: true }));
       }
     };
     await bare.pc.setLocalDescription(await bare.pc.createOffer());
@@ -153,6 +157,7 @@ async function bareChannel(sender: Page, receiver: Page, bytes: number): Promise
   }, bytes);
   const done = receiver.evaluate(
     ({ total, offerDesc }) =>
+      // eslint-disable-next-line no-async-promise-executor, @typescript-eslint/no-misused-promises -- runs in the page; a failure there shows as the evaluate's timeout
       new Promise<number>(async (resolve) => {
         const bare = (window as any).__bare;
         bare.pc.ondatachannel = ({ channel }: RTCDataChannelEvent) => {
@@ -179,10 +184,10 @@ async function bareChannel(sender: Page, receiver: Page, bytes: number): Promise
   const fromSender = await sender.evaluate(() => (window as any).__bare.candidates);
   const fromReceiver = await receiver.evaluate(() => (window as any).__bare.candidates);
   await receiver.evaluate(async (list) => {
-    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => {});
+    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => undefined); // one path fewer
   }, fromSender);
   await sender.evaluate(async (list) => {
-    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => {});
+    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => undefined); // one path fewer
   }, fromReceiver);
   const mbps = await done;
   await sender.evaluate(() => (window as any).__bare.pc.close());
@@ -190,7 +195,9 @@ async function bareChannel(sender: Page, receiver: Page, bytes: number): Promise
   return mbps;
 }
 
-export async function browserBench(options: { transferBytes?: number; addBytes?: number; rounds?: number } = {}): Promise<BrowserFigures> {
+export async function browserBench(
+  options: { transferBytes?: number; addBytes?: number; rounds?: number } = {},
+): Promise<BrowserFigures> {
   const transferBytes = options.transferBytes ?? 128 * MiB;
   const addBytes = options.addBytes ?? GiB;
   const rounds = options.rounds ?? 3;
@@ -234,7 +241,15 @@ export async function browserBench(options: { transferBytes?: number; addBytes?:
     const addFile = path.join(dir, 'add.bin');
     await writeGeneratedFile(addFile, addBytes, 4);
     const seedPort = await freePort();
-    seedServer = startMycel(['serve', '--port', String(seedPort), '--host', '127.0.0.1', '--data', path.join(dir, 'seed')]);
+    seedServer = startMycel([
+      'serve',
+      '--port',
+      String(seedPort),
+      '--host',
+      '127.0.0.1',
+      '--data',
+      path.join(dir, 'seed'),
+    ]);
     await seedServer.waitForLine(logged('seed ready'));
     const seedUrl = `http://localhost:${seedPort}/`;
     const pid = playwrightBrowserPid();

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ephemeralIdentity } from '../../src/net/identity.js';
-import type { NetLog } from '../../src/net/log.js';
+import { quietLog, type Logger } from '../../src/log.js';
 import { Swarm } from '../../src/net/swarm.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
@@ -19,7 +19,9 @@ import { logged, startServe, tempDir } from '../helpers/processes.js';
 const [hogsArg = '0', parallelArg = '1', roundsArg = '30'] = process.argv.slice(2);
 type Stages = [ice: number, open: number, proven: number];
 
-const hogs = Array.from({ length: Number(hogsArg) }, () => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
+const hogs = Array.from({ length: Number(hogsArg) }, () =>
+  spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }),
+);
 const dir = await tempDir('connect-times');
 const serve = await startServe(path.join(dir, 'seed'), [], { env: { MYCEL_LOG: 'debug' } });
 const seedPeer = JSON.parse(await serve.proc.waitForLine(logged('seed ready'))).peer;
@@ -27,20 +29,30 @@ const signalUrl = `ws://127.0.0.1:${serve.port}/signal`;
 const ours: Stages[] = [];
 let failures = 0;
 
-const stagesOf = (fields: Record<string, unknown>): Stages => [Number(fields.iceMs), Number(fields.openMs), Number(fields.provenMs)];
+const stagesOf = (fields: Record<string, unknown>): Stages => [
+  Number(fields.iceMs),
+  Number(fields.openMs),
+  Number(fields.provenMs),
+];
 
 for (let round = 0; round < Number(roundsArg); round++) {
   await Promise.all(
     Array.from({ length: Number(parallelArg) }, async () => {
       let stages: Stages | undefined;
-      const log: NetLog = {
+      const log: Logger = {
+        ...quietLog,
         debug: (msg, fields) => {
           if (msg === 'peer connected' && fields) stages = stagesOf(fields);
         },
-        info() {},
-        warn() {},
       };
-      const swarm = new Swarm({ identity: ephemeralIdentity(), signalUrl, createSocket: nodeSocketFactory, wrtc: nodeWrtc, log, host: { store: createMemoryBlockStore() } });
+      const swarm = new Swarm({
+        identity: ephemeralIdentity(),
+        signalUrl,
+        createSocket: nodeSocketFactory,
+        wrtc: nodeWrtc,
+        log,
+        host: { store: createMemoryBlockStore() },
+      });
       swarm.start();
       await swarm.signaling.ready();
       try {
@@ -57,17 +69,28 @@ for (let round = 0; round < Number(roundsArg); round++) {
 await serve.proc.kill();
 for (const hog of hogs) hog.kill();
 
-const seedLines = [...serve.proc.stderr, ...serve.proc.stdout].filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+const seedLines = [...serve.proc.stderr, ...serve.proc.stdout]
+  .filter((l) => l.startsWith('{'))
+  .map((l) => JSON.parse(l) as Record<string, unknown>);
 const theirs = seedLines.filter((f) => f.msg === 'peer connected').map(stagesOf);
 const refusals: Record<string, number> = {};
-for (const f of seedLines) if (f.msg === 'offer refused') refusals[String(f.reason)] = (refusals[String(f.reason)] ?? 0) + 1;
+for (const f of seedLines)
+  if (f.msg === 'offer refused') refusals[String(f.reason)] = (refusals[String(f.reason)] ?? 0) + 1;
 
-const percentile = (xs: number[], p: number) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-console.log(`busy processes ${hogsArg}, ${parallelArg} at once, ${roundsArg} rounds: ${failures} connects failed; seed refused ${JSON.stringify(refusals)}`);
-for (const [side, rows] of [['offering side', ours], ['seed', theirs]] as const) {
+const percentile = (xs: number[], p: number) =>
+  xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+console.log(
+  `busy processes ${hogsArg}, ${parallelArg} at once, ${roundsArg} rounds: ${failures} connects failed; seed refused ${JSON.stringify(refusals)}`,
+);
+for (const [side, rows] of [
+  ['offering side', ours],
+  ['seed', theirs],
+] as const) {
   for (const [i, stage] of ['ICE connected', 'channel open', 'id proven'].entries()) {
     const xs = rows.map((r) => r[i]!).filter(Number.isFinite);
-    console.log(`${side.padEnd(13)} ${stage.padEnd(13)} n=${xs.length} p50=${percentile(xs, 50)} p90=${percentile(xs, 90)} p99=${percentile(xs, 99)} max=${Math.max(...xs)} ms`);
+    console.log(
+      `${side.padEnd(13)} ${stage.padEnd(13)} n=${xs.length} p50=${percentile(xs, 50)} p90=${percentile(xs, 90)} p99=${percentile(xs, 99)} max=${Math.max(...xs)} ms`,
+    );
   }
 }
 process.exit(0);

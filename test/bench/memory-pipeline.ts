@@ -7,8 +7,9 @@ import path from 'node:path';
 import { GiB } from './units.js';
 import { generated } from './pipeline.js';
 import { measureRss } from './rss.js';
-import { openManifest, readFile, sealFile } from '../../src/content/index.js';
-import { openFsBlockStore } from '../../src/node/fs-store.js';
+import { openManifest, readFile } from '../../src/content/open.js';
+import { sealFile } from '../../src/content/seal.js';
+import { openFsBlockStore } from '../../src/store/fs.node.js';
 import { BlockMissingError } from '../../src/errors.js';
 
 const total = Number(process.argv[2] ?? GiB);

@@ -24,7 +24,6 @@ export interface NetworkFigures {
 const here = import.meta.dirname;
 const probe = path.join(here, 'rss-probe.mjs');
 
-
 /** One bare transfer, retried with fresh processes when a connect fails (as ours are). */
 async function bareTransfer(signalUrl: string, bytes: number): Promise<{ mbps: number; ttfbMs: number }> {
   for (let attempt = 1; ; attempt++) {
@@ -40,12 +39,20 @@ async function bareTransferOnce(signalUrl: string, bytes: number): Promise<{ mbp
   const [secretA, secretB] = [newSecret(), newSecret()];
   const [a, b] = [identityFromSecret(secretA).id, identityFromSecret(secretB).id];
   const script = path.join(here, 'bare-channel.ts');
-  const receiver = spawn(process.execPath, ['--import', 'tsx', script, 'recv', signalUrl, toBase64Url(secretB), a, String(bytes)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const receiver = spawn(
+    process.execPath,
+    ['--import', 'tsx', script, 'recv', signalUrl, toBase64Url(secretB), a, String(bytes)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let out = '';
   receiver.stdout.on('data', (d) => (out += d));
-  const sender = spawn(process.execPath, ['--import', 'tsx', script, 'send', signalUrl, toBase64Url(secretA), b, String(bytes)], { stdio: 'inherit' });
+  const sender = spawn(
+    process.execPath,
+    ['--import', 'tsx', script, 'send', signalUrl, toBase64Url(secretA), b, String(bytes)],
+    { stdio: 'inherit' },
+  );
   const [code] = await Promise.all([
     new Promise<number | null>((resolve) => receiver.on('exit', resolve)),
     new Promise<number | null>((resolve) => sender.on('exit', resolve)),
@@ -59,7 +66,9 @@ async function peak(file: string): Promise<number> {
   return JSON.parse(await fs.readFile(file, 'utf8')).peakRssMB;
 }
 
-export async function networkBench(options: { transferBytes?: number; bigBytes?: number; rounds?: number } = {}): Promise<NetworkFigures> {
+export async function networkBench(
+  options: { transferBytes?: number; bigBytes?: number; rounds?: number } = {},
+): Promise<NetworkFigures> {
   const transferBytes = options.transferBytes ?? 256 * MiB;
   const bigBytes = options.bigBytes ?? GiB;
   const rounds = options.rounds ?? 3;
@@ -98,14 +107,20 @@ export async function networkBench(options: { transferBytes?: number; bigBytes?:
     await writeGeneratedFile(big, bigBytes, 2);
     const putRss = path.join(dir, 'put-rss.json');
     const t = performance.now();
-    const bigPut = await runMycel(['put', big, '--server', serve.url], { nodeArgs: ['--import', probe], env: { MYCEL_RSS_OUT: putRss } });
+    const bigPut = await runMycel(['put', big, '--server', serve.url], {
+      nodeArgs: ['--import', probe],
+      env: { MYCEL_RSS_OUT: putRss },
+    });
     if (bigPut.code !== 0) throw new Error(bigPut.stderr);
     const putSeconds = (performance.now() - t) / 1000;
     const getRss = path.join(dir, 'get-rss.json');
-    const bigGet = await runMycel(['get', bigPut.stdout.trim(), '-o', path.join(dir, 'big.out'), '--cache', path.join(dir, 'cache-big')], {
-      nodeArgs: ['--import', probe],
-      env: { MYCEL_RSS_OUT: getRss },
-    });
+    const bigGet = await runMycel(
+      ['get', bigPut.stdout.trim(), '-o', path.join(dir, 'big.out'), '--cache', path.join(dir, 'cache-big')],
+      {
+        nodeArgs: ['--import', probe],
+        env: { MYCEL_RSS_OUT: getRss },
+      },
+    );
     if (bigGet.code !== 0) throw new Error(bigGet.stderr);
     return {
       getMBps: median(ours),
@@ -122,4 +137,3 @@ export async function networkBench(options: { transferBytes?: number; bigBytes?:
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
-

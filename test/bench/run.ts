@@ -24,7 +24,13 @@ const round = (n: number) => Math.round(n * 100) / 100;
 function pair(name: string, unit: string, ours: number, baseline: string, bare: number) {
   figures.push({ name, value: round(ours), unit, baseline, baselineValue: round(bare), ratio: round(ours / bare) });
 }
-function alone(name: string, unit: string, value: number, baseline: string | null = null, baselineValue: number | null = null) {
+function alone(
+  name: string,
+  unit: string,
+  value: number,
+  baseline: string | null = null,
+  baselineValue: number | null = null,
+) {
   figures.push({
     name,
     value: round(value),
@@ -55,18 +61,38 @@ if (wanted('pipeline')) {
   const seal = await sealPair();
   pair('node: encrypt+hash (sealFile)', 'MB/s', seal.ours, 'bare WebCrypto AES-GCM + SHA-256, 4 in flight', seal.bare);
   const open = await openPair();
-  pair('node: decrypt+verify (readFile)', 'MB/s', open.ours, 'bare WebCrypto SHA-256 + AES-GCM decrypt, 4 in flight', open.bare);
+  pair(
+    'node: decrypt+verify (readFile)',
+    'MB/s',
+    open.ours,
+    'bare WebCrypto SHA-256 + AES-GCM decrypt, 4 in flight',
+    open.bare,
+  );
 }
 
 if (wanted('memory')) {
   console.error('memory: 1 GiB through seal → disk store → read, in its own process…');
   const report = JSON.parse(await runChild(path.join(here, 'memory-pipeline.ts')));
-  alone('node: peak RSS sealing 1 GiB into the disk store', 'MB', report.seal.peakMB, 'RSS before', report.seal.baselineMB);
-  alone('node: peak RSS reading 1 GiB back (verify+decrypt)', 'MB', report.read.peakMB, 'RSS before', report.read.baselineMB);
+  alone(
+    'node: peak RSS sealing 1 GiB into the disk store',
+    'MB',
+    report.seal.peakMB,
+    'RSS before',
+    report.seal.baselineMB,
+  );
+  alone(
+    'node: peak RSS reading 1 GiB back (verify+decrypt)',
+    'MB',
+    report.read.peakMB,
+    'RSS before',
+    report.read.baselineMB,
+  );
 }
 
 if (wanted('zip')) {
-  console.error('zip: 200 MiB (50 files) through client-zip alone, then as a collection from the disk store, each in its own process…');
+  console.error(
+    'zip: 200 MiB (50 files) through client-zip alone, then as a collection from the disk store, each in its own process…',
+  );
   for (const mode of ['alone', 'collection'] as const) {
     const r = JSON.parse(await runChild(path.join(here, 'zip-memory.ts'), [mode, '200']));
     const what = mode === 'alone' ? 'client-zip alone, generated entries' : 'a collection zipped from the disk store';
@@ -75,7 +101,9 @@ if (wanted('zip')) {
 }
 
 if (wanted('signaling')) {
-  console.error('signaling: heap per announced topic entry, 250 sockets x 1,000 topics, each layout in its own process…');
+  console.error(
+    'signaling: heap per announced topic entry, 250 sockets x 1,000 topics, each layout in its own process…',
+  );
   for (const [mode, sockets, per, what] of [
     ['distinct', 250, 1000, 'one holder per topic'],
     ['pairs', 250, 1000, 'two holders per topic (worst layout)'],
@@ -84,7 +112,13 @@ if (wanted('signaling')) {
   ] as const) {
     const r = JSON.parse(await runChild(path.join(here, 'signaling-memory.ts'), [mode, String(sockets), String(per)]));
     alone(`signaling: heap per topic entry, ${what}`, 'B', r.bytesPerEntry);
-    alone(`signaling: heap after those sockets left, ${what}`, 'MB', r.heapAfterMB, 'heap before they announced', r.heapBeforeMB);
+    alone(
+      `signaling: heap after those sockets left, ${what}`,
+      'MB',
+      r.heapAfterMB,
+      'heap before they announced',
+      r.heapBeforeMB,
+    );
   }
 }
 
@@ -96,9 +130,21 @@ if (wanted('chromium')) {
     const bench = await openBenchPage();
     try {
       const seal = await bench.page.evaluate(() => window.mycelBench.sealPair());
-      pair('chromium: encrypt+hash (sealFile)', 'MB/s', seal.ours, 'bare WebCrypto AES-GCM + SHA-256, 4 in flight', seal.bare);
+      pair(
+        'chromium: encrypt+hash (sealFile)',
+        'MB/s',
+        seal.ours,
+        'bare WebCrypto AES-GCM + SHA-256, 4 in flight',
+        seal.bare,
+      );
       const open = await bench.page.evaluate(() => window.mycelBench.openPair());
-      pair('chromium: decrypt+verify (readFile)', 'MB/s', open.ours, 'bare WebCrypto SHA-256 + AES-GCM decrypt, 4 in flight', open.bare);
+      pair(
+        'chromium: decrypt+verify (readFile)',
+        'MB/s',
+        open.ours,
+        'bare WebCrypto SHA-256 + AES-GCM decrypt, 4 in flight',
+        open.bare,
+      );
     } finally {
       await bench.close();
     }
@@ -108,8 +154,20 @@ if (wanted('chromium')) {
 if (wanted('network')) {
   console.error('network: mycel get vs a bare data channel (256 MiB x 3), then put/get of 1 GiB for RSS…');
   const net = await networkBench();
-  pair('node→node: get transfer (first to last byte)', 'MB/s', net.getMBps, 'bare RTCDataChannel between two processes, same bytes', net.bareMBps);
-  alone('node→node: get time to first byte, from reaching the signaling server', 'ms', net.getTtfbMs, 'bare channel: signaling to first byte', net.bareTtfbMs);
+  pair(
+    'node→node: get transfer (first to last byte)',
+    'MB/s',
+    net.getMBps,
+    'bare RTCDataChannel between two processes, same bytes',
+    net.bareMBps,
+  );
+  alone(
+    'node→node: get time to first byte, from reaching the signaling server',
+    'ms',
+    net.getTtfbMs,
+    'bare channel: signaling to first byte',
+    net.bareTtfbMs,
+  );
   alone('node: put of 1 GiB to the seed', 'MB/s', net.putMBps);
   alone('node: peak RSS of put, 1 GiB file', 'MB', net.putPeakRssMB, 'budget', 200);
   alone('node: peak RSS of get, 1 GiB file', 'MB', net.getPeakRssMB, 'budget', 200);
@@ -119,15 +177,39 @@ if (wanted('browsers')) {
   if (!hasChromium) {
     console.error('browsers: skipped, no Chromium installed (apt-get install -y chromium)');
   } else {
-    console.error('browsers: page → page through the app vs a bare data channel (128 MiB x 3), then 1 GiB added and downloaded…');
+    console.error(
+      'browsers: page → page through the app vs a bare data channel (128 MiB x 3), then 1 GiB added and downloaded…',
+    );
     const b = await browserBench();
-    pair('chromium→chromium: app download, no seed (click to saved)', 'MB/s', b.appMBps, 'bare RTCDataChannel between the same two pages', b.bareMBps);
+    pair(
+      'chromium→chromium: app download, no seed (click to saved)',
+      'MB/s',
+      b.appMBps,
+      'bare RTCDataChannel between the same two pages',
+      b.bareMBps,
+    );
     alone('chromium: add of 1 GiB (encrypt, IndexedDB, push to seed)', 'MB/s', b.addMBps);
     alone('chromium: download of 1 GiB from the seed (click to saved)', 'MB/s', b.getMBps);
     alone('chromium: fetching 1 GiB from the seed into IndexedDB', 'MB/s', b.fetchMBps);
-    for (const [what, m] of [['add', b.add], ['download (fetch phase)', b.get], ['download (stream-to-disk phase)', b.stream]] as const) {
-      alone(`chromium: page renderer peak RSS during 1 GiB ${what}`, 'MB', m.peakMB, 'the same renderer before', m.beforeMB);
-      alone(`chromium: renderer peak RSS during 1 GiB ${what}, whole vs first half`, 'MB', m.peakMB, 'peak over the first half', m.halfwayPeakMB);
+    for (const [what, m] of [
+      ['add', b.add],
+      ['download (fetch phase)', b.get],
+      ['download (stream-to-disk phase)', b.stream],
+    ] as const) {
+      alone(
+        `chromium: page renderer peak RSS during 1 GiB ${what}`,
+        'MB',
+        m.peakMB,
+        'the same renderer before',
+        m.beforeMB,
+      );
+      alone(
+        `chromium: renderer peak RSS during 1 GiB ${what}, whole vs first half`,
+        'MB',
+        m.peakMB,
+        'peak over the first half',
+        m.halfwayPeakMB,
+      );
       alone(`chromium: page JS heap peak during 1 GiB ${what}`, 'MB', m.jsHeapPeakMB);
     }
   }

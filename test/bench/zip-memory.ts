@@ -11,9 +11,11 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeZip } from 'client-zip';
-import { openCollection, sealCollection, sealFile, type CollectionEntryInput } from '../../src/content/index.js';
+import { openCollection } from '../../src/content/collection-open.js';
+import { sealCollection, type CollectionEntryInput } from '../../src/content/collection-seal.js';
+import { sealFile } from '../../src/content/seal.js';
 import { zipCollection } from '../../src/content/zip.js';
-import { openFsBlockStore } from '../../src/node/fs-store.js';
+import { openFsBlockStore } from '../../src/store/fs.node.js';
 import { BlockMissingError } from '../../src/errors.js';
 import { generated } from './pipeline.js';
 import { measureRss } from './rss.js';
@@ -33,7 +35,12 @@ async function counted(stream: ReadableStream<Uint8Array>): Promise<number> {
 async function zipAlone() {
   function* entries() {
     for (let i = 0; i < FILES; i++) {
-      yield { name: `folder ${i % 5}/file ${i}.bin`, size: perFile, input: generated(perFile), lastModified: new Date() };
+      yield {
+        name: `folder ${i % 5}/file ${i}.bin`,
+        size: perFile,
+        input: generated(perFile),
+        lastModified: new Date(),
+      };
     }
   }
   return measureRss(() => counted(makeZip(entries())));
@@ -66,4 +73,13 @@ async function zipSealed() {
 }
 
 const report = mode === 'alone' ? await zipAlone() : await zipSealed();
-console.log(JSON.stringify({ mode, bytes: FILES * perFile, files: FILES, zipBytes: report.result, baselineMB: report.baselineMB, peakMB: report.peakMB }));
+console.log(
+  JSON.stringify({
+    mode,
+    bytes: FILES * perFile,
+    files: FILES,
+    zipBytes: report.result,
+    baselineMB: report.baselineMB,
+    peakMB: report.peakMB,
+  }),
+);

@@ -51,9 +51,14 @@ try {
   for (const mebibytes of runs) {
     const file = path.join(dir, 'big.zip');
     const started = performance.now();
-    const bytes = await writeSparse(file, mebibytes.map((m) => m * MiB));
+    const bytes = await writeSparse(
+      file,
+      mebibytes.map((m) => m * MiB),
+    );
     const seconds = (performance.now() - started) / 1000;
-    console.log(`${mebibytes.join(' + ')} MiB: zip of ${bytes} bytes in ${seconds.toFixed(1)} s (${(bytes / 1e6 / seconds).toFixed(0)} MB/s through client-zip)`);
+    console.log(
+      `${mebibytes.join(' + ')} MiB: zip of ${bytes} bytes in ${seconds.toFixed(1)} s (${(bytes / 1e6 / seconds).toFixed(0)} MB/s through client-zip)`,
+    );
     console.log(execFileSync('unzip', ['-t', file], { encoding: 'utf8' }).trim().split('\n').at(-1));
     console.log(execFileSync('python3', ['-c', READ, file], { encoding: 'utf8' }).trim());
     rmSync(file);

@@ -16,7 +16,8 @@ async function offlinePeer(quota: number): Promise<BrowserPeer> {
   return peer;
 }
 
-const file = (name: string, size: number, seed: number) => new File([pseudoRandomBytes(size, seed)], name, { type: 'application/octet-stream' });
+const file = (name: string, size: number, seed: number) =>
+  new File([pseudoRandomBytes(size, seed)], name, { type: 'application/octet-stream' });
 
 describe('browser peer', () => {
   it('holds what it adds, and stops calling a file whole once the quota evicts its blocks', async () => {

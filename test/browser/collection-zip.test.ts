@@ -2,7 +2,7 @@
 // and zipped by the same core modules the page will use, client-zip included; the zip read back
 // entry by entry (CRC-32 checked) equals the files.
 import { describe, expect, it } from 'vitest';
-import { openLinkRoot } from '../../src/content/index.js';
+import { openLinkRoot } from '../../src/content/collection-open.js';
 import { zipCollection, zipLength } from '../../src/content/zip.js';
 import { recordingGetter } from '../helpers/blocks.js';
 import { fileAt, sealTree, type TreeItem } from '../helpers/collections.js';
@@ -29,7 +29,7 @@ describe('a collection in Chromium', () => {
     expect(zip.length).toBe(zipLength(entries));
     const read = readStoredZip(zip);
     expect(read.map((e) => [e.name, e.utf8, e.folder])).toEqual(
-      TREE.map((t) => ('folder' in t ? [`${t.path}/`, true, true] : [t.path, true, false])),
+      TREE.map((t) => ('folder' in t ? [`${String(t.path)}/`, true, true] : [t.path, true, false])),
     );
     for (const [i, item] of TREE.entries()) {
       if ('folder' in item) continue;

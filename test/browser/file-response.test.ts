@@ -3,10 +3,11 @@
 // the type policy: a declared media type is the file maker's claim, and only passive types on the
 // allow list are ever served inline; every answer carries the file policy's headers.
 import { describe, expect, it } from 'vitest';
-import { formatLink, sealFile } from '../../src/content/index.js';
-import { openIdbBlockStore, openMycelDatabase, IdbLibrary } from '../../src/store/idb.js';
+import { sealFile } from '../../src/content/seal.js';
+import { formatLink } from '../../src/content/share-link.js';
+import { openIdbBlockStore, openMycelDatabase, IdbLibrary } from '../../src/store/idb.browser.js';
 import { fileResponse, fileUrl, parseRange } from '../../web/lib/file-response.js';
-import { FILE_SECURITY_HEADERS, normaliseMediaType, presentationFor } from '../../web/lib/file-policy.js';
+import { FILE_SECURITY_HEADERS, normaliseMediaType, presentationFor } from '../../src/content/presentation.js';
 import { viewerFor } from '../../web/lib/format.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 
@@ -263,7 +264,9 @@ describe('the media type policy', () => {
 
   it('names the attachment with the safe file name: no bidi override, no leading dot', async () => {
     const spoofed = await served('text/html', 'invoice\u202Efdp.html');
-    expect(spoofed.headers.get('content-disposition')).toBe(`attachment; filename="invoicefdp.html"; filename*=UTF-8''invoicefdp.html`);
+    expect(spoofed.headers.get('content-disposition')).toBe(
+      `attachment; filename="invoicefdp.html"; filename*=UTF-8''invoicefdp.html`,
+    );
     const hidden = await served('application/x-sh', '.bashrc');
     expect(hidden.headers.get('content-disposition')).toMatch(/^attachment; filename="bashrc"/);
   });

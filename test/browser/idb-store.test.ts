@@ -2,7 +2,7 @@
 // IndexedDB, not a fake.
 import { describe, expect, it } from 'vitest';
 import { blockStoreContract, block } from '../contracts/block-store.js';
-import { IdbLibrary, openIdbBlockStore, openMycelDatabase } from '../../src/store/idb.js';
+import { IdbLibrary, openIdbBlockStore, openMycelDatabase } from '../../src/store/idb.browser.js';
 import { libraryContract } from '../contracts/library.js';
 
 let counter = 0;

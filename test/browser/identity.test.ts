@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { openDB } from 'idb';
 import { isPeerId, verifyPeerSignature } from '../../src/net/identity.js';
-import { IdbLibrary, openIdbBlockStore, openMycelDatabase, readStoredIdentity } from '../../src/store/idb.js';
+import { IdbLibrary, openIdbBlockStore, openMycelDatabase, readStoredIdentity } from '../../src/store/idb.browser.js';
 import { loadBrowserIdentity } from '../../web/lib/browser-identity.js';
 import { BrowserPeer } from '../../web/lib/browser-peer.js';
 import { block } from '../contracts/block-store.js';
@@ -65,7 +65,17 @@ describe('a database made by version 1', () => {
     await old.put('blocks', held.bytes, held.id);
     await old.put('blockMeta', { size: held.bytes.length, used: 1 }, held.id);
     await old.put('pins', { name: 'file:x', id: held.id });
-    await old.put('library', { root: held.id, link: 'http://x/#a.b', name: 'kept.bin', size: 5000, mediaType: 'application/octet-stream', source: 'added', addedAt: 1, pinned: true, complete: true });
+    await old.put('library', {
+      root: held.id,
+      link: 'http://x/#a.b',
+      name: 'kept.bin',
+      size: 5000,
+      mediaType: 'application/octet-stream',
+      source: 'added',
+      addedAt: 1,
+      pinned: true,
+      complete: true,
+    });
     old.close();
 
     const db = await openMycelDatabase(name);

@@ -2,7 +2,9 @@
 // the file system (Node, a real disk) and IndexedDB (real Chromium).
 
 import { describe, expect, it } from 'vitest';
-import { sha256Sync, toHex, MAX_BLOCK_BYTES, type BlockId } from '../../src/content/index.js';
+import { toHex } from '../../src/content/bytes.js';
+import { sha256Sync } from '../../src/content/crypto.js';
+import { MAX_BLOCK_BYTES, type BlockId } from '../../src/content/format.js';
 import { IdMismatchError, QuotaError } from '../../src/errors.js';
 import type { BlockStore } from '../../src/store/block-store.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
@@ -13,7 +15,10 @@ export interface StoreUnderTest {
   reopen?: () => Promise<BlockStore>;
 }
 
-export type StoreFactory = (options: { quota?: number; onEvict?: (ids: readonly BlockId[]) => void }) => Promise<StoreUnderTest>;
+export type StoreFactory = (options: {
+  quota?: number;
+  onEvict?: (ids: readonly BlockId[]) => void;
+}) => Promise<StoreUnderTest>;
 
 export function block(size: number, seed: number): { id: BlockId; bytes: Uint8Array } {
   const bytes = pseudoRandomBytes(size, seed);
@@ -153,7 +158,7 @@ export function blockStoreContract(name: string, open: StoreFactory, { persisten
       await store.close();
     });
 
-    it('tells a held block\'s size and a pin set\'s ids without reading anything', async () => {
+    it("tells a held block's size and a pin set's ids without reading anything", async () => {
       const { store } = await open({});
       const [a, b] = [block(700, 45), block(10, 46)];
       await store.put(a.id, a.bytes);

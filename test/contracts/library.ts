@@ -14,7 +14,10 @@ export const libraryEntry = (root: string, addedAt: number): LibraryEntry => ({
   complete: true,
 });
 
-export function libraryContract(name: string, open: () => Promise<{ library: Library; reopen?: () => Promise<Library> }>): void {
+export function libraryContract(
+  name: string,
+  open: () => Promise<{ library: Library; reopen?: () => Promise<Library> }>,
+): void {
   describe(`${name} library`, () => {
     it('lists files newest first, updates and removes them', async () => {
       const { library, reopen } = await open();

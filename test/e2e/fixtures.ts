@@ -42,7 +42,12 @@ export async function openApp(page: Page, url = '/'): Promise<void> {
 }
 
 /** Adds a file through the file picker and returns its share link. */
-export async function addFile(page: Page, name: string, buffer: Buffer, mimeType = 'application/octet-stream'): Promise<string> {
+export async function addFile(
+  page: Page,
+  name: string,
+  buffer: Buffer,
+  mimeType = 'application/octet-stream',
+): Promise<string> {
   await page.getByLabel('Add files').setInputFiles({ name, mimeType, buffer });
   const link = page.getByRole('textbox', { name: 'Share link' }).first();
   await expect(link).toHaveValue(/#[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/, { timeout: 60_000 });

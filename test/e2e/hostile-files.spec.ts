@@ -11,7 +11,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { BrowserContext, Page } from '@playwright/test';
 import { addFile, download, expect, openApp, test, type MycelServer } from './fixtures.js';
-import { FILE_SECURITY_HEADERS } from '../../web/lib/file-policy.js';
+import { FILE_SECURITY_HEADERS } from '../../src/content/presentation.js';
 
 /** Another origin: it frames what it is asked to and logs every request (the stolen data's sink). */
 interface Attacker {
@@ -128,7 +128,9 @@ async function expectNoScriptRan(pages: Page[], seen: { console: string[] }, att
   for (const page of pages) {
     // A sandboxed file document has no storage of its own to look in.
     expect(await page.evaluate(() => (origin === 'null' ? null : localStorage.getItem('hostile')))).toBeNull();
-    expect(await page.evaluate(() => (window as unknown as { hostileMessages?: string[] }).hostileMessages ?? [])).toEqual([]);
+    expect(
+      await page.evaluate(() => (window as unknown as { hostileMessages?: string[] }).hostileMessages ?? []),
+    ).toEqual([]);
   }
 }
 
@@ -158,7 +160,11 @@ const hostileFiles = () => {
   ];
 };
 
-test('opened straight in a tab, a hostile HTML or SVG file downloads instead of rendering, and runs no script', async ({ page, context, server }) => {
+test('opened straight in a tab, a hostile HTML or SVG file downloads instead of rendering, and runs no script', async ({
+  page,
+  context,
+  server,
+}) => {
   const seen = await watch(context);
   const held = await addAll(page, hostileFiles());
   for (const file of held) {
@@ -168,14 +174,22 @@ test('opened straight in a tab, a hostile HTML or SVG file downloads instead of 
     await tab.goto(file.path).catch((error: Error) => expect(error.message).toContain('Download is starting'));
     const got = await saved;
     expect(got.suggestedFilename()).toBe(file.name);
-    expect((await readFile((await got.path())!)).equals(file.bytes)).toBe(true);
+    expect((await readFile(await got.path())).equals(file.bytes)).toBe(true);
     await expectNoScriptRan([page, tab], seen, attacker);
     await tab.close();
   }
-  await expectAppIntact(page, server, held.map((f) => f.name));
+  await expectAppIntact(
+    page,
+    server,
+    held.map((f) => f.name),
+  );
 });
 
-test("framed by the app's own page, a hostile HTML or SVG file downloads instead of rendering, and runs no script", async ({ page, context, server }) => {
+test("framed by the app's own page, a hostile HTML or SVG file downloads instead of rendering, and runs no script", async ({
+  page,
+  context,
+  server,
+}) => {
   const seen = await watch(context);
   const held = await addAll(page, hostileFiles());
   for (const file of held) {
@@ -192,13 +206,24 @@ test("framed by the app's own page, a hostile HTML or SVG file downloads instead
     await expectNoScriptRan([page], seen, attacker);
     await page.evaluate(() => document.querySelectorAll('iframe').forEach((f) => f.remove()));
   }
-  await expectAppIntact(page, server, held.map((f) => f.name));
+  await expectAppIntact(
+    page,
+    server,
+    held.map((f) => f.name),
+  );
 });
 
-test('a page of another origin cannot frame a held file, and a hostile one framed there runs no script', async ({ page, context, server }) => {
+test('a page of another origin cannot frame a held file, and a hostile one framed there runs no script', async ({
+  page,
+  context,
+  server,
+}) => {
   const seen = await watch(context);
   const png = await readFile(path.join(import.meta.dirname, '..', '..', 'public', 'icons', 'icon-192.png'));
-  const [html, svg, image] = await addAll(page, [...hostileFiles(), { name: 'photo.png', bytes: png, type: 'image/png' }]);
+  const [html, svg, image] = await addAll(page, [
+    ...hostileFiles(),
+    { name: 'photo.png', bytes: png, type: 'image/png' },
+  ]);
   const target = (file: Held) => encodeURIComponent(`${server.url}${file.path}`);
   const refused = (line: string) => line.includes("frame-ancestors 'self'");
 
@@ -228,7 +253,11 @@ test('a page of another origin cannot frame a held file, and a hostile one frame
   await expectAppIntact(page, server, [html!.name, svg!.name, image!.name]);
 });
 
-test('the app offers no viewer for a hostile HTML or SVG file, and Download saves its exact bytes', async ({ page, context, server }) => {
+test('the app offers no viewer for a hostile HTML or SVG file, and Download saves its exact bytes', async ({
+  page,
+  context,
+  server,
+}) => {
   const seen = await watch(context);
   const held = await addAll(page, hostileFiles());
   for (const file of held) {
@@ -238,10 +267,17 @@ test('the app offers no viewer for a hostile HTML or SVG file, and Download save
     await expect(page.getByRole('button', { name: 'View' })).toHaveCount(0);
   }
   await expectNoScriptRan([page], seen, attacker);
-  await expectAppIntact(page, server, held.map((f) => f.name));
+  await expectAppIntact(
+    page,
+    server,
+    held.map((f) => f.name),
+  );
 });
 
-test('every answer on the file route carries the file policy headers, from the service worker and from the server', async ({ page, server }) => {
+test('every answer on the file route carries the file policy headers, from the service worker and from the server', async ({
+  page,
+  server,
+}) => {
   const [html] = await addAll(page, hostileFiles());
   const answers = await page.evaluate(
     async ({ file, missing }) => {
@@ -273,7 +309,10 @@ test('every answer on the file route carries the file policy headers, from the s
   }
 });
 
-test('a file claiming a passive type while holding HTML shows as that type, and its document cannot open IndexedDB', async ({ page, context }) => {
+test('a file claiming a passive type while holding HTML shows as that type, and its document cannot open IndexedDB', async ({
+  page,
+  context,
+}) => {
   const seen = await watch(context);
   const sink = `http://127.0.0.1:${attacker.port}`;
   const [text, fakeImage] = await addAll(page, [
@@ -286,14 +325,16 @@ test('a file claiming a passive type while holding HTML shows as that type, and 
   await expect(tab.locator('body')).toContainText('<script>');
   // Even if something ran in the file's document, it is sandboxed: an opaque origin, no IndexedDB.
   expect(await tab.evaluate(() => origin)).toBe('null');
-  expect(await tab.evaluate(() => {
-    try {
-      indexedDB.open('mycel');
-      return 'opened';
-    } catch (error) {
-      return (error as Error).name;
-    }
-  })).toBe('SecurityError');
+  expect(
+    await tab.evaluate(() => {
+      try {
+        indexedDB.open('mycel');
+        return 'opened';
+      } catch (error) {
+        return (error as Error).name;
+      }
+    }),
+  ).toBe('SecurityError');
 
   const image = await tab.goto(fakeImage!.path);
   expect(image?.headers()['content-type']).toBe('image/png');
@@ -307,7 +348,10 @@ test('a file claiming a passive type while holding HTML shows as that type, and 
   await expectNoScriptRan([page, tab], seen, attacker);
 });
 
-test('a passive image opened straight shows in a sandboxed document with no policy violation', async ({ page, context }) => {
+test('a passive image opened straight shows in a sandboxed document with no policy violation', async ({
+  page,
+  context,
+}) => {
   const seen = await watch(context);
   const png = await readFile(path.join(import.meta.dirname, '..', '..', 'public', 'icons', 'icon-192.png'));
   const [image] = await addAll(page, [{ name: 'photo.png', bytes: png, type: 'image/png' }]);
@@ -331,7 +375,9 @@ test('a PDF views in the page under the sandbox policy', async ({ page }) => {
   await expect
     .poll(async () => {
       for (const frame of page.frames()) {
-        const width = await frame.evaluate(() => document.getElementById('sizer')?.getBoundingClientRect().width).catch(() => undefined);
+        const width = await frame
+          .evaluate(() => document.getElementById('sizer')?.getBoundingClientRect().width)
+          .catch(() => undefined);
         if (width) return width;
       }
       return 0;

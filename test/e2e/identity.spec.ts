@@ -6,7 +6,10 @@ test('the page keeps its peer id across a reload', async ({ page, server }) => {
   const seed = JSON.parse(await server.proc.waitForLine(logged('seed ready'))).peer as string;
   /** Peer ids of pages (not the seed) that the server has welcomed so far. */
   const pagesJoined = () =>
-    server.proc.stderr.filter(logged('peer joined')).map((line) => JSON.parse(line).peer as string).filter((peer) => peer !== seed);
+    server.proc.stderr
+      .filter(logged('peer joined'))
+      .map((line) => JSON.parse(line).peer as string)
+      .filter((peer) => peer !== seed);
 
   await openApp(page);
   await expect.poll(() => pagesJoined().length).toBe(1);

@@ -5,7 +5,12 @@ test.use({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true
 
 test('works on a phone-sized screen', async ({ page }) => {
   await openApp(page);
-  await addFile(page, 'a-rather-long-file-name-that-could-overflow-a-small-screen.pdf', bytesOf(20_000, 5), 'application/pdf');
+  await addFile(
+    page,
+    'a-rather-long-file-name-that-could-overflow-a-small-screen.pdf',
+    bytesOf(20_000, 5),
+    'application/pdf',
+  );
   for (const name of ['Copy link']) await expect(page.getByRole('button', { name })).toBeVisible();
   await expect(page.getByRole('heading', { name: 'My files' })).toBeVisible();
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -22,7 +22,7 @@ test('a pinned file opens and downloads offline, and serves byte ranges', async 
   await page.getByRole('button', { name: 'Download', exact: true }).click();
   const file = await saved;
   const { readFile } = await import('node:fs/promises');
-  expect((await readFile((await file.path())!)).equals(original)).toBe(true);
+  expect((await readFile(await file.path())).equals(original)).toBe(true);
 
   const root = Buffer.from(link.split('#')[1]!.split('.')[0]!, 'base64url').toString('hex');
   const ranged = await page.evaluate(async (url) => {

@@ -2,7 +2,10 @@
 // a third still gets it from the seed.
 import { addFile, bytesOf, download, expect, newContext, openApp, test } from './fixtures.js';
 
-test('a file added in one browser downloads in another, and from the seed after the first leaves', async ({ browser, server }) => {
+test('a file added in one browser downloads in another, and from the seed after the first leaves', async ({
+  browser,
+  server,
+}) => {
   const original = bytesOf(3 * 1024 * 1024 + 5, 7);
 
   const alice = await newContext(browser, server.url);

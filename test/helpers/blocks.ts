@@ -1,14 +1,9 @@
 // Sealing files into an in-memory map of blocks and reading them back through getters that record
 // what was asked for: the content tests' common setup.
 
-import {
-  sealFile,
-  type BlockGetter,
-  type BlockId,
-  type BlockRequest,
-  type SealOptions,
-  type SealedBlock,
-} from '../../src/content/index.js';
+import { type BlockGetter, type BlockRequest } from '../../src/content/block-list.js';
+import { type BlockId } from '../../src/content/format.js';
+import { sealFile, type SealOptions, type SealedBlock } from '../../src/content/seal.js';
 import { BlockMissingError } from '../../src/errors.js';
 import { inPieces } from './data.js';
 

@@ -2,25 +2,23 @@
 // sender makes them, and hostile ones made past the sender's checks (sealPreparedCollection takes
 // paths as given), the way a malicious sender would.
 
+import { BLOCK_ID_BYTES, blockIdToBytes, type BlockId } from '../../src/content/format.js';
 import {
-  BLOCK_ID_BYTES,
-  blockIdToBytes,
   sealCollection,
-  sealFile,
   sealPreparedCollection,
-  type BlockId,
   type CollectionEntryInput,
   type CollectionSealOptions,
-  type CryptoBackend,
-  type IdLayout,
   type PreparedEntry,
-  type SealedBlock,
-} from '../../src/content/index.js';
+} from '../../src/content/collection-seal.js';
+import { sealFile, type SealedBlock } from '../../src/content/seal.js';
+import { type CryptoBackend } from '../../src/content/crypto.js';
+import { type IdLayout } from '../../src/content/manifest.js';
 import { recordingGetter } from './blocks.js';
 import { inPieces, pseudoRandomBytes } from './data.js';
 
 /** A file (with its bytes) or an empty folder, at a path. */
-export type TreeItem = { path: string | string[]; bytes: Uint8Array; mediaType?: string } | { path: string | string[]; folder: true };
+export type TreeItem =
+  { path: string | string[]; bytes: Uint8Array; mediaType?: string } | { path: string | string[]; folder: true };
 
 export interface TreeOptions {
   chunkSize?: number;
@@ -73,7 +71,10 @@ export function fileAt(path: string | string[], size: number, mediaType?: string
  * A collection whose paths are taken as given, sealed the way sealCollection does once it has
  * checked them: what a malicious sender's own code would make.
  */
-export async function sealHostile(items: { path: string; bytes?: Uint8Array; folder?: boolean }[], options: { listingBlockBytes?: number } = {}) {
+export async function sealHostile(
+  items: { path: string; bytes?: Uint8Array; folder?: boolean }[],
+  options: { listingBlockBytes?: number } = {},
+) {
   const blocks = new Map<BlockId, Uint8Array>();
   const prepared: PreparedEntry[] = [];
   for (const item of items) {
@@ -86,7 +87,15 @@ export async function sealHostile(items: { path: string; bytes?: Uint8Array; fol
     const ids = [...file.allIds()];
     const packed = new Uint8Array(ids.length * BLOCK_ID_BYTES);
     ids.forEach((id, i) => packed.set(blockIdToBytes(id), i * BLOCK_ID_BYTES));
-    prepared.push({ kind: 'file', path: item.path, size: bytes.length, mediaType: 'text/plain', key: file.key, root: file.root, blockIds: packed });
+    prepared.push({
+      kind: 'file',
+      path: item.path,
+      size: bytes.length,
+      mediaType: 'text/plain',
+      key: file.key,
+      root: file.root,
+      blockIds: packed,
+    });
   }
   const collection = await sealPreparedCollection(prepared, (b) => void blocks.set(b.id, b.bytes), options);
   return { collection, blocks };

@@ -11,9 +11,17 @@ import { channelAuthMessage, sdpFingerprints } from '../../src/net/channel-auth.
 import { ephemeralIdentity, verifyPeerSignature, type PeerIdentity } from '../../src/net/identity.js';
 import { newConnectionId } from '../../src/net/ids.js';
 import { CONNECT_ATTEMPTS, CONNECT_TIMEOUT_MS } from '../../src/net/limits.js';
-import { normalizeSignal } from '../../src/net/link.js';
+import { normalizeSignal } from '../../src/net/peer-link.js';
 import { SignalClient, type WebSocketLike } from '../../src/net/signal-client.js';
-import { FrameType, Reassembler, WIRE_VERSION, decodeFrame, encodeFrame, fragments, type Frame } from '../../src/net/wire.js';
+import {
+  FrameType,
+  Reassembler,
+  WIRE_VERSION,
+  decodeFrame,
+  encodeFrame,
+  fragments,
+  type Frame,
+} from '../../src/net/wire.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
 
@@ -33,7 +41,7 @@ export interface RawLink {
   readonly received: Uint8Array[];
   /** Resolves when the other side (or the network) closes the channel. */
   readonly closed: Promise<void>;
-  /** Resolves once `match` holds for what was received (checked at each arrival); rejects after `timeoutMs`. */
+  /** Resolves once `match` holds for what was received (checked at each arrival); rejects after `timeoutMs` (default: the link's). */
   until(match: (received: Uint8Array[]) => boolean, timeoutMs?: number): Promise<void>;
   send(message: Uint8Array): void;
   /** Sends a whole frame (fragmented as the protocol wants). */
@@ -84,8 +92,12 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     cid = newConnectionId();
     const thisCid = cid;
     peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc, config: { iceServers: [] } });
-    peer.on('signal', (sig: object) => signaling.signal(target, { cid: thisCid, sig: normalizeSignal(sig as Record<string, unknown>) }));
-    peer.on('error', () => {});
+    peer.on('signal', (sig: object) =>
+      signaling.signal(target, { cid: thisCid, sig: normalizeSignal(sig as Record<string, unknown>) }),
+    );
+    peer.on('error', () => {
+      // Its close is what the test waits for.
+    });
     const connected = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
       peer.once('connect', () => {
@@ -108,7 +120,13 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     const message = new Uint8Array(data);
     received.push(message);
     arrivals.splice(0).forEach((wake) => wake());
-    if (options.keepAlive && message[0] === 0 && message[1] === WIRE_VERSION && message[2] === FrameType.Ping && !peer.destroyed) {
+    if (
+      options.keepAlive &&
+      message[0] === 0 &&
+      message[1] === WIRE_VERSION &&
+      message[2] === FrameType.Ping &&
+      !peer.destroyed
+    ) {
       const id = new DataView(message.buffer, message.byteOffset + 3, 4).getUint32(0);
       for (const m of fragments(encodeFrame({ type: FrameType.Pong, id }))) peer.send(m);
     }
@@ -118,10 +136,12 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     peer.destroy();
     signaling.close();
   };
-  const deadline = <T>(promise: Promise<T>, what: string) =>
+  const deadline = <T>(promise: Promise<T>, what: string, ms = timeoutMs) =>
     Promise.race([
       promise,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`hostile link: ${what} within ${timeoutMs} ms`)), timeoutMs)),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`hostile link: ${what} within ${ms} ms`)), ms),
+      ),
     ]);
   const sendFrame = (frame: Frame) => {
     for (const message of fragments(encodeFrame(frame))) peer.send(message);
@@ -138,9 +158,13 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
       }),
       'no auth from the other side',
     );
-    if (auth === 'honest') sendFrame({ type: FrameType.Auth, id: 0, signature: await honestAuth(fingerprints, identity) });
+    if (auth === 'honest')
+      sendFrame({ type: FrameType.Auth, id: 0, signature: await honestAuth(fingerprints, identity) });
     const frame = decodeFrame((await theirs).subarray(1));
-    if (frame.type !== FrameType.Auth || !verifyPeerSignature(target, channelAuthMessage(fingerprints.remote, fingerprints.local), frame.signature)) {
+    if (
+      frame.type !== FrameType.Auth ||
+      !verifyPeerSignature(target, channelAuthMessage(fingerprints.remote, fingerprints.local), frame.signature)
+    ) {
       throw new Error('hostile link: the other side did not prove it is the peer asked for');
     }
     if (auth !== 'honest') {
@@ -154,13 +178,14 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
       fingerprints,
       received,
       closed: closed.finally(() => signaling.close()),
-      until: (match, ms = timeoutMs) =>
+      until: (match, ms) =>
         deadline(
           new Promise<void>((resolve) => {
             const check = () => (match(received) ? resolve() : arrivals.push(check));
             check();
           }),
           'the awaited messages',
+          ms,
         ),
       send: (message) => peer.send(message),
       sendFrame,
@@ -209,7 +234,9 @@ export function boundSocketFactory(localAddress: string): (url: string) => WebSo
 /** A real SDP offer from a real RTCPeerConnection that is closed at once: it never does ICE. */
 export async function deadOffer(): Promise<Record<string, unknown>> {
   const peer = new SimplePeer({ initiator: true, trickle: true, wrtc: nodeWrtc, config: { iceServers: [] } });
-  peer.on('error', () => {});
+  peer.on('error', () => {
+    // A dead offer is never answered: its peer only ever errors out.
+  });
   const offer = await new Promise<Record<string, unknown>>((resolve) => {
     peer.on('signal', (signal: Record<string, unknown>) => signal.type === 'offer' && resolve(signal));
   });
@@ -237,7 +264,11 @@ export async function startOfferFlood(
   const clients: SignalClient[] = [];
   for (const address of options.addresses) {
     for (let i = 0; i < options.idsPerAddress; i++) {
-      const client = new SignalClient({ url: signalUrl, identity: ephemeralIdentity(), createSocket: boundSocketFactory(address) });
+      const client = new SignalClient({
+        url: signalUrl,
+        identity: ephemeralIdentity(),
+        createSocket: boundSocketFactory(address),
+      });
       client.start();
       clients.push(client);
     }
@@ -252,19 +283,22 @@ export async function startOfferFlood(
       sent++;
     };
     // Spread over the period, so the flood is steady rather than in bursts.
-    const start = setTimeout(() => {
-      offer();
-      timers[i] = setInterval(offer, options.everyMs);
-    }, (i / clients.length) * options.everyMs);
-    return start as ReturnType<typeof setTimeout> | ReturnType<typeof setInterval>;
+    const start = setTimeout(
+      () => {
+        offer();
+        timers[i] = setInterval(offer, options.everyMs);
+      },
+      (i / clients.length) * options.everyMs,
+    );
+    return start;
   });
   return {
     sent: () => sent,
     stop() {
       stopped = true;
       for (const timer of timers) {
-        clearTimeout(timer as ReturnType<typeof setTimeout>);
-        clearInterval(timer as ReturnType<typeof setInterval>);
+        clearTimeout(timer);
+        clearInterval(timer);
       }
       for (const client of clients) client.close();
     },

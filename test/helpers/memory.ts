@@ -24,7 +24,9 @@ export async function sampleRss(pid: number, everyMs = 50): Promise<RssSampler> 
   const timer = setInterval(() => {
     rssOf(pid).then(
       (rss) => (peak = Math.max(peak, rss)),
-      () => {},
+      () => {
+        // The process ended between samples: the peak so far stands.
+      },
     );
   }, everyMs);
   return {

@@ -48,8 +48,8 @@ export function startMycel(args: string[], options: StartOptions = {}): MycelPro
       }
     };
   };
-  child.stdout!.on('data', collect(stdout));
-  child.stderr!.on('data', collect(stderr));
+  child.stdout.on('data', collect(stdout));
+  child.stderr.on('data', collect(stderr));
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
   });
@@ -73,12 +73,13 @@ export function startMycel(args: string[], options: StartOptions = {}): MycelPro
           resolve(line);
         };
         watchers.add(watch);
-        exited.then(() => {
+        const onExit = () => {
           if (!watchers.has(watch)) return;
           clearTimeout(timer);
           watchers.delete(watch);
           reject(new Error(`process exited before a matching line; stderr:\n${stderr.slice(-20).join('\n')}`));
-        });
+        };
+        exited.then(onExit, onExit);
       });
     },
     async kill(signal = 'SIGTERM') {
@@ -95,7 +96,10 @@ export interface RunResult {
 }
 
 /** Runs a command to its end. */
-export async function runMycel(args: string[], options: StartOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+export async function runMycel(
+  args: string[],
+  options: StartOptions & { timeoutMs?: number } = {},
+): Promise<RunResult> {
   const proc = startMycel(args, options);
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
   const code = await proc.exited;
@@ -137,7 +141,10 @@ export async function startServe(
   options: StartOptions = {},
 ): Promise<{ proc: MycelProcess; url: string; port: number }> {
   const port = await freePort();
-  const proc = startMycel(['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...extra], options);
+  const proc = startMycel(
+    ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...extra],
+    options,
+  );
   await proc.waitForLine(logged('seed ready'));
   return { proc, url: `http://127.0.0.1:${port}`, port };
 }
@@ -154,7 +161,11 @@ export interface CommandOptions {
  * (test/helpers/net/) uses it to run `ip netns exec <ns> …`.
  */
 export function startCommand(command: string, args: string[], options: CommandOptions = {}): MycelProcess {
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stdout: string[] = [];
   const stderr: string[] = [];
   const watchers = new Set<(line: string) => void>();
@@ -169,8 +180,8 @@ export function startCommand(command: string, args: string[], options: CommandOp
       }
     };
   };
-  child.stdout!.on('data', collect(stdout));
-  child.stderr!.on('data', collect(stderr));
+  child.stdout.on('data', collect(stdout));
+  child.stderr.on('data', collect(stderr));
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal ?? -1));
     // A command that cannot start (ENOENT) never exits: report it as exited all the same.
@@ -191,12 +202,17 @@ export function startCommand(command: string, args: string[], options: CommandOp
           clearTimeout(timer);
           settle();
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`${command}: no matching line within ${timeoutMs} ms; ${recent()}`))), timeoutMs);
+        const timer = setTimeout(
+          () => finish(() => reject(new Error(`${command}: no matching line within ${timeoutMs} ms; ${recent()}`))),
+          timeoutMs,
+        );
         const watch = (line: string) => {
           if (match(line)) finish(() => resolve(line));
         };
         watchers.add(watch);
-        void exited.then((how) => finish(() => reject(new Error(`${command} exited (${how}) before a matching line; ${recent()}`))));
+        const onExit = (how: unknown) =>
+          finish(() => reject(new Error(`${command} exited (${String(how)}) before a matching line; ${recent()}`)));
+        exited.then(onExit, onExit);
       });
     },
     async kill(signal = 'SIGTERM') {

@@ -36,14 +36,19 @@ export function openRaw(url: string, options: RawOptions = {}): Promise<RawSigna
   const messages: ServerSaid[] = [];
   const waiters: (() => void)[] = [];
   ws.on('message', (data) => {
-    messages.push(JSON.parse(data.toString()));
+    messages.push(JSON.parse((data as Buffer).toString()));
     waiters.splice(0).forEach((w) => w());
   });
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-  ws.on('error', () => {});
+  ws.on('error', () => {
+    // A refused or reset socket ends in `closed`, which tests look at.
+  });
   const next: RawSignal['next'] = (match = () => true, timeoutMs = 10_000) =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching message; got ${JSON.stringify(messages)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching message; got ${JSON.stringify(messages)}`)),
+        timeoutMs,
+      );
       const check = () => {
         const found = messages.find(match);
         if (found) {
@@ -71,7 +76,10 @@ export function peerIdFor(name: string): string {
 }
 
 /** Says a proven hello (signing this socket's challenge) as the peer called `name`; waits for the welcome. */
-export async function sayHello(client: RawSignal, name = `peer-${Math.random().toString(36).slice(2, 12)}`): Promise<ServerSaid> {
+export async function sayHello(
+  client: RawSignal,
+  name = `peer-${Math.random().toString(36).slice(2, 12)}`,
+): Promise<ServerSaid> {
   const identity = namedIdentity(name);
   const challenge = await client.next((m) => m.t === 'challenge');
   const sig = await identity.sign(helloMessage(challengeNonce(challenge.nonce!)!));
@@ -84,5 +92,7 @@ export const errorCode = (code: string) => (m: ServerSaid) => m.t === 'error' &&
 
 /** `n` distinct topics (64 hex characters), different for each `seed`. */
 export function hexTopics(n: number, seed: number): string[] {
-  return Array.from({ length: n }, (_, i) => (seed.toString(16).padStart(8, '0') + i.toString(16).padStart(8, '0')).repeat(4));
+  return Array.from({ length: n }, (_, i) =>
+    (seed.toString(16).padStart(8, '0') + i.toString(16).padStart(8, '0')).repeat(4),
+  );
 }

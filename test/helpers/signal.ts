@@ -31,14 +31,19 @@ export function rawSocket(
   const messages: RawMessage[] = [];
   const waiters: (() => void)[] = [];
   ws.on('message', (data) => {
-    messages.push(JSON.parse(data.toString()));
+    messages.push(JSON.parse((data as Buffer).toString()));
     waiters.splice(0).forEach((w) => w());
   });
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-  ws.on('error', () => {});
+  ws.on('error', () => {
+    // A refused or reset socket ends in `closed`, which tests look at.
+  });
   const next: RawSocket['next'] = (match = () => true, timeoutMs = 10_000) =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching message; got ${JSON.stringify(messages)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching message; got ${JSON.stringify(messages)}`)),
+        timeoutMs,
+      );
       const check = () => {
         const found = messages.find(match);
         if (found) {

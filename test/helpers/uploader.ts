@@ -17,7 +17,10 @@ export interface Uploader {
   close(): void;
 }
 
-export async function startUploader(signalUrl: string, identity: PeerIdentity = ephemeralIdentity()): Promise<Uploader> {
+export async function startUploader(
+  signalUrl: string,
+  identity: PeerIdentity = ephemeralIdentity(),
+): Promise<Uploader> {
   const swarm = new Swarm({
     identity,
     signalUrl,
@@ -34,7 +37,11 @@ export async function startUploader(signalUrl: string, identity: PeerIdentity = 
       return uploadFile([bytes], { name: options.name ?? 'file.bin', fileKey: options.fileKey, seeds });
     },
     async get(root, key) {
-      const remote = await openRemoteFile(root, key, { swarm, store: createMemoryBlockStore(), noHolderTimeoutMs: 15_000 });
+      const remote = await openRemoteFile(root, key, {
+        swarm,
+        store: createMemoryBlockStore(),
+        noHolderTimeoutMs: 15_000,
+      });
       try {
         return await collect(remote.read());
       } finally {

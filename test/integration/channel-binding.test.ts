@@ -20,7 +20,6 @@ import { Seed, nodeSocketFactory } from '../../src/node/seed.js';
 import { createLogger } from '../../src/node/log.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
-import type { BlockStore } from '../../src/store/block-store.js';
 import { runMycel, tempDir } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
 
@@ -45,7 +44,7 @@ function lyingRelay(): WebSocketServer {
     let me: string | undefined;
     ws.send(JSON.stringify({ t: 'challenge', v: SIGNAL_VERSION, nonce: toBase64Url(randomBytes(32)) }));
     ws.on('message', (data) => {
-      const m = JSON.parse(String(data));
+      const m = JSON.parse((data as Buffer).toString());
       if (m.t === 'hello') {
         me = m.peer as string;
         byId.set(me, ws);
@@ -53,11 +52,13 @@ function lyingRelay(): WebSocketServer {
       } else if (m.t === 'announce' && m.topics.includes(SEEDS_TOPIC)) {
         impostorId = me;
       } else if (m.t === 'lookup') {
-        ws.send(JSON.stringify({ t: 'holders', id: m.id, topic: m.topic, peers: m.topic === SEEDS_TOPIC ? [seedId] : [] }));
+        ws.send(
+          JSON.stringify({ t: 'holders', id: m.id, topic: m.topic, peers: m.topic === SEEDS_TOPIC ? [seedId] : [] }),
+        );
       } else if (m.t === 'signal') {
         const to = m.to === seedId ? impostorId : m.to;
         const from = me === impostorId ? seedId : me;
-        byId.get(to!)?.send(JSON.stringify({ t: 'signal', from, data: m.data }));
+        byId.get(to)?.send(JSON.stringify({ t: 'signal', from, data: m.data }));
       }
     });
   });
@@ -68,7 +69,9 @@ beforeAll(async () => {
   dir = await tempDir('binding');
   const wss = lyingRelay();
   http = createServer((_req, res) => res.end());
-  http.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+  http.on('upgrade', (req, socket, head) =>
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)),
+  );
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const { port } = http.address() as { port: number };
   relayUrl = `http://127.0.0.1:${port}`;
@@ -79,7 +82,7 @@ beforeAll(async () => {
       const value = Reflect.get(target, prop) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },
-  }) as BlockStore;
+  });
   impostor = await Seed.start({
     dataDir: path.join(dir, 'impostor'),
     quota: 2 ** 30,
@@ -99,7 +102,7 @@ afterAll(async () => {
 });
 
 describe('a signaling server that lies about who is who', () => {
-  it('cannot get a session adopted under the seed\'s id: the auth fails, the session closes, the id is banned', async () => {
+  it("cannot get a session adopted under the seed's id: the auth fails, the session closes, the id is banned", async () => {
     const victim = new Swarm({
       identity: ephemeralIdentity(),
       signalUrl: `${relayUrl.replace('http', 'ws')}/signal`,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, expect, it } from 'vitest';
 import { SignalingServer } from '../../signaling/server.js';
-import { parseLink } from '../../src/content/link.js';
+import { parseLink } from '../../src/content/share-link.js';
 import { createLogger } from '../../src/node/log.js';
 import { logged, runMycel, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { blockStoreContract, block } from '../contracts/block-store.js';
-import { blockPath, fsStoreLayout, openFsBlockStore } from '../../src/node/fs-store.js';
+import { blockPath, fsStoreLayout, openFsBlockStore } from '../../src/store/fs.node.js';
 
 const roots: string[] = [];
 async function tempDir(): Promise<string> {
@@ -52,7 +52,9 @@ describe('file-system block store on a real disk', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, crashing.id], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
-    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, sig) => resolve(sig)),
+    );
     expect(signal).toBe('SIGKILL');
     const leftovers = await fs.readdir(fsStoreLayout(dir).tmp);
     expect(leftovers.length).toBe(1); // the crash really left a temp file behind

@@ -16,9 +16,18 @@ import { AUTH_TIMEOUT_MS } from '../../src/net/limits.js';
 import { Swarm } from '../../src/net/swarm.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
-import { parseLink } from '../../src/content/link.js';
+import { parseLink } from '../../src/content/share-link.js';
 import { FrameType, MAX_FRAME_BYTES, WIRE_VERSION, decodeFrame } from '../../src/net/wire.js';
-import { freePort, logged, runMycel, seedIdOf, startMycel, startServe, tempDir, type MycelProcess } from '../helpers/processes.js';
+import {
+  freePort,
+  logged,
+  runMycel,
+  seedIdOf,
+  startMycel,
+  startServe,
+  tempDir,
+  type MycelProcess,
+} from '../helpers/processes.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
 import { errorFrames, openRawLink, within } from '../helpers/hostile.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
@@ -35,7 +44,8 @@ let seedData: string;
 async function countBlocks(): Promise<number> {
   let n = 0;
   const root = path.join(seedData, 'blocks');
-  for (const a of await fs.readdir(root)) for (const b of await fs.readdir(path.join(root, a))) n += (await fs.readdir(path.join(root, a, b))).length;
+  for (const a of await fs.readdir(root))
+    for (const b of await fs.readdir(path.join(root, a))) n += (await fs.readdir(path.join(root, a, b))).length;
   return n;
 }
 
@@ -73,8 +83,16 @@ describe('a hostile peer against a seed', () => {
   const attacks: [string, (send: (m: Uint8Array) => void) => void, RegExp][] = [
     ['a fragment with an unknown flag', (send) => send(new Uint8Array([7, 1, 2, 3])), /unknown fragment flag/],
     ['a frame shorter than its header', (send) => send(new Uint8Array([0, WIRE_VERSION, 2])), /shorter than a header/],
-    ['a frame of an unknown type', (send) => send(new Uint8Array([0, WIRE_VERSION, 99, 0, 0, 0, 1])), /unknown frame type 99/],
-    ['a frame of another protocol version', (send) => send(new Uint8Array([0, 42, 2, 0, 0, 0, 1])), /unsupported wire version/],
+    [
+      'a frame of an unknown type',
+      (send) => send(new Uint8Array([0, WIRE_VERSION, 99, 0, 0, 0, 1])),
+      /unknown frame type 99/,
+    ],
+    [
+      'a frame of another protocol version',
+      (send) => send(new Uint8Array([0, 42, 2, 0, 0, 0, 1])),
+      /unsupported wire version/,
+    ],
     [
       'a want whose id is cut short',
       (send) => send(new Uint8Array([0, WIRE_VERSION, FrameType.Want, 0, 0, 0, 1, ...new Uint8Array(31)])),
@@ -100,7 +118,7 @@ describe('a hostile peer against a seed', () => {
     it(`is dropped for ${what}`, async () => {
       const blocksBefore = await countBlocks();
       const hostile = await openRawLink(signalUrl, seedPeer);
-      attack(hostile.send);
+      attack((message) => hostile.send(message));
       expect(await within(hostile.closed, 15_000)).toBe(true);
       expect(errorFrames(hostile.received).join('\n')).toMatch(reason);
       expect(await countBlocks()).toBe(blocksBefore);
@@ -179,7 +197,9 @@ describe('a peer that does not prove its id on the channel', () => {
     const hostile = await openRawLink(signalUrl, seedPeer, { auth: async () => undefined });
     expect(await within(hostile.closed, AUTH_TIMEOUT_MS + 10_000)).toBe(true);
     // The only frame it ever got is the seed's own auth.
-    expect(hostile.received.map((m) => decodeFrame(m.subarray(1)).type).filter((t) => t !== FrameType.Auth)).toEqual([]);
+    expect(hostile.received.map((m) => decodeFrame(m.subarray(1)).type).filter((t) => t !== FrameType.Auth)).toEqual(
+      [],
+    );
   });
 });
 
@@ -191,7 +211,15 @@ describe('a hostile holder against a getter', () => {
     const own = `http://127.0.0.1:${port}`;
     const ownSignal = `ws://127.0.0.1:${port}/signal`;
     const data = path.join(dir, 'honest-seed');
-    const signal = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1', '--seed', await seedIdOf(data)]);
+    const signal = startMycel([
+      'signal',
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--seed',
+      await seedIdOf(data),
+    ]);
     await signal.waitForLine(logged('listening'));
     let seed = startMycel(['seed', '--signal', ownSignal, '--data', data]);
     await seed.waitForLine(logged('seed ready'));
@@ -222,9 +250,12 @@ describe('a hostile holder against a getter', () => {
     await liar.signaling.ready();
     try {
       const out = path.join(dir, 'despite-liar.bin');
-      const get = startMycel(['get', put.stdout.trim(), '-o', out, '--cache', path.join(dir, 'cache-liar'), '--timeout', '60'], {
-        env: { MYCEL_LOG: 'warn' },
-      });
+      const get = startMycel(
+        ['get', put.stdout.trim(), '-o', out, '--cache', path.join(dir, 'cache-liar'), '--timeout', '60'],
+        {
+          env: { MYCEL_LOG: 'warn' },
+        },
+      );
       const banned = JSON.parse(await get.waitForLine(logged('peer banned'), 30_000));
       expect(banned.peer).toBe(liar.peerId);
       expect(banned.reason).toMatch(/do not hash to block/);

@@ -143,7 +143,12 @@ describe('hostile signaling clients', () => {
     const opened = await Promise.all(Array.from({ length: 70 }, () => raw().catch(() => undefined)));
     const live = opened.filter((c): c is Raw => c !== undefined);
     const refused = await Promise.all(
-      live.map((c) => Promise.race([c.closed.then((closeCode) => closeCode === 1008 && c.messages.some(code('too-many-sockets'))), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))])),
+      live.map((c) =>
+        Promise.race([
+          c.closed.then((closeCode) => closeCode === 1008 && c.messages.some(code('too-many-sockets'))),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 2000)),
+        ]),
+      ),
     );
     expect(refused.filter(Boolean).length).toBeGreaterThanOrEqual(6);
     const health = await fetch(`${serve.url}/health`);
@@ -154,12 +159,12 @@ describe('hostile signaling clients', () => {
 
   it('cannot get more sockets by forging X-Forwarded-For when no proxy is trusted', async () => {
     const opened = await Promise.all(
-      Array.from({ length: 70 }, (_, i) => raw('127.0.0.3', { 'x-forwarded-for': `203.0.113.${i + 1}` }).catch(() => undefined)),
+      Array.from({ length: 70 }, (_, i) =>
+        raw('127.0.0.3', { 'x-forwarded-for': `203.0.113.${i + 1}` }).catch(() => undefined),
+      ),
     );
     const live = opened.filter((c): c is Raw => c !== undefined);
-    const outcomes = await Promise.all(
-      live.map((c) => helloOrRefused(c)),
-    );
+    const outcomes = await Promise.all(live.map((c) => helloOrRefused(c)));
     expect(outcomes.filter((t) => t === 'welcome')).toHaveLength(64);
     for (const c of live) c.ws.terminate();
   });
@@ -168,9 +173,7 @@ describe('hostile signaling clients', () => {
     // The seed joined from 127.0.0.1 at start. Others now take every socket that address may
     // have; if the seed's counted, one of these is refused.
     const mine = await Promise.all(Array.from({ length: 64 }, () => raw('127.0.0.1')));
-    const outcomes = await Promise.all(
-      mine.map((c) => helloOrRefused(c)),
-    );
+    const outcomes = await Promise.all(mine.map((c) => helloOrRefused(c)));
     expect(outcomes.filter((t) => t === 'welcome')).toHaveLength(64);
     const extra = await raw('127.0.0.1');
     await extra.next(code('too-many-sockets'));
@@ -191,7 +194,15 @@ describe('hostile signaling clients', () => {
     expect(body).toMatchObject({ ok: true });
     expect(body.peers).toBeGreaterThanOrEqual(1); // the seed
     const metrics = await (await fetch(`${serve.url}/metrics`)).text();
-    for (const reason of ['bad-json', 'bad-message', 'hello-first', 'too-large', 'rate-limited', 'bad-proof', 'too-many-sockets']) {
+    for (const reason of [
+      'bad-json',
+      'bad-message',
+      'hello-first',
+      'too-large',
+      'rate-limited',
+      'bad-proof',
+      'too-many-sockets',
+    ]) {
       expect(metrics).toMatch(new RegExp(`mycel_signal_rejected_total\\{reason="${reason}"\\} [1-9]`));
     }
     expect(metrics).toMatch(/^mycel_signal_relayed_total [1-9]/m);

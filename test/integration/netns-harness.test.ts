@@ -54,7 +54,10 @@ async function event<T = Record<string, unknown>>(proc: MycelProcess, name: stri
 
 async function harnessNamespaces(): Promise<string[]> {
   const out = await run('ip', ['netns', 'list']);
-  return out.split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.startsWith(NETNS_PREFIX));
+  return out
+    .split('\n')
+    .map((line) => line.split(' ')[0]!)
+    .filter((name) => name.startsWith(NETNS_PREFIX));
 }
 
 /** Whether `pid` still runs (a zombie waiting for its reaper does not count). */
@@ -88,14 +91,26 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
   let pairs = 0;
 
   beforeAll(async () => {
-    net = await createNetwork({ homes: [{ nat: 'cone' }, { nat: 'cone' }, { nat: 'symmetric' }, { nat: 'symmetric' }] });
+    net = await createNetwork({
+      homes: [{ nat: 'cone' }, { nat: 'cone' }, { nat: 'symmetric' }, { nat: 'symmetric' }],
+    });
     console.log(`[netns] 1 public + 4 NAT'd homes (9 namespaces) built in ${net.setupMs} ms`);
     cone = [net.home(1), net.home(2)];
     symmetric = [net.home(3), net.home(4)];
     const started = performance.now();
-    const signal = net.startMycel(net.public.ns, ['signal', '--host', net.public.address, '--port', String(SIGNAL_PORT), '--web', WEB_ROOT]);
+    const signal = net.startMycel(net.public.ns, [
+      'signal',
+      '--host',
+      net.public.address,
+      '--port',
+      String(SIGNAL_PORT),
+      '--web',
+      WEB_ROOT,
+    ]);
     [turn] = await Promise.all([startTurn(net), signal.waitForLine(logged('listening'))]);
-    console.log(`[netns] coturn and mycel signal up in the public namespace in ${Math.round(performance.now() - started)} ms`);
+    console.log(
+      `[netns] coturn and mycel signal up in the public namespace in ${Math.round(performance.now() - started)} ms`,
+    );
     signalUrl = `ws://${net.public.address}:${SIGNAL_PORT}/signal`;
   });
 
@@ -106,13 +121,25 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
 
   it('lets a host in a cone home reach a public TCP server as its router, keeping the port', async () => {
     const [home] = cone;
-    const server = net.startScript(net.public.ns, PROBE_SCRIPT, ['serve', 'tcp', net.public.address, String(TCP_PROBE_PORT)]);
+    const server = net.startScript(net.public.ns, PROBE_SCRIPT, [
+      'serve',
+      'tcp',
+      net.public.address,
+      String(TCP_PROBE_PORT),
+    ]);
     await event(server, 'listening');
-    const out = await net.execScript(home.host.ns, PROBE_SCRIPT, ['tcp', net.public.address, String(TCP_PROBE_PORT), String(TCP_SOURCE_PORT)]);
+    const out = await net.execScript(home.host.ns, PROBE_SCRIPT, [
+      'tcp',
+      net.public.address,
+      String(TCP_PROBE_PORT),
+      String(TCP_SOURCE_PORT),
+    ]);
     const reply = JSON.parse(out) as { local: string; seen: string };
     expect(reply.local).toBe(`${home.host.address}:${TCP_SOURCE_PORT}`);
     expect(reply.seen).toBe(`${home.router.publicAddress}:${TCP_SOURCE_PORT}`);
-    expect((await event<{ from: string }>(server, 'peer')).from).toBe(`${home.router.publicAddress}:${TCP_SOURCE_PORT}`);
+    expect((await event<{ from: string }>(server, 'peer')).from).toBe(
+      `${home.router.publicAddress}:${TCP_SOURCE_PORT}`,
+    );
     await server.kill();
   });
 
@@ -125,7 +152,10 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
     const seenFrom = async (home: Home) => {
       const destinations = [`${first}:${UDP_PROBE_PORT}`, `${second}:${UDP_PROBE_PORT}`];
       const out = await net.execScript(home.host.ns, PROBE_SCRIPT, ['udp', String(UDP_SOURCE_PORT), ...destinations]);
-      return out.trim().split('\n').map((line) => (JSON.parse(line) as { seen: string }).seen);
+      return out
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { seen: string }).seen);
     };
     const [symmetricA, symmetricB] = await seenFrom(symmetric[0]);
     expect(symmetricA!.split(':')[0]).toBe(symmetric[0].router.publicAddress);
@@ -173,22 +203,32 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
     }
   }
 
-  const describePair = (c: Connected) => `${c.local.type} ${c.local.ip}:${c.local.port} ↔ ${c.remote.type} ${c.remote.ip}:${c.remote.port}`;
+  const describePair = (c: Connected) =>
+    `${c.local.type} ${c.local.ip}:${c.local.port} ↔ ${c.remote.type} ${c.remote.ip}:${c.remote.port}`;
 
   it('connects two Node peers in two cone homes directly, with only STUN', async () => {
     const { a, b } = await connectPeers(cone, () => [{ urls: turn.stunUrl }]);
-    console.log(`[netns] cone ↔ cone (STUN): connected in ${a.connected.connectMs} ms (attempt ${a.connected.attempt}); A ${describePair(a.connected)}; B ${describePair(b.connected)}`);
+    console.log(
+      `[netns] cone ↔ cone (STUN): connected in ${a.connected.connectMs} ms (attempt ${a.connected.attempt}); A ${describePair(a.connected)}; B ${describePair(b.connected)}`,
+    );
     expect(b.received).toEqual(a.sent);
     expect(a.received).toEqual(b.sent);
     // Straight from one router's public address to the other's: punched through both NATs.
     expect(a.connected.remote.ip).toBe(cone[1].router.publicAddress);
     expect(b.connected.remote.ip).toBe(cone[0].router.publicAddress);
-    expect([a.connected.local.type, a.connected.remote.type, b.connected.local.type, b.connected.remote.type]).not.toContain('relay');
+    expect([
+      a.connected.local.type,
+      a.connected.remote.type,
+      b.connected.local.type,
+      b.connected.remote.type,
+    ]).not.toContain('relay');
   });
 
   it('connects two Node peers in two symmetric homes through coturn', async () => {
     const { a, b } = await connectPeers(symmetric, (id) => turn.iceServers(id, { forNodeDatachannel: true }));
-    console.log(`[netns] symmetric ↔ symmetric (TURN): connected in ${a.connected.connectMs} ms (attempt ${a.connected.attempt}); A ${describePair(a.connected)}; B ${describePair(b.connected)}`);
+    console.log(
+      `[netns] symmetric ↔ symmetric (TURN): connected in ${a.connected.connectMs} ms (attempt ${a.connected.attempt}); A ${describePair(a.connected)}; B ${describePair(b.connected)}`,
+    );
     expect(b.received).toEqual(a.sent);
     expect(a.received).toEqual(b.sent);
     // Each side's selected pair has the relay on one end.
@@ -205,7 +245,9 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
         target: { host: net.public.address, port: SIGNAL_PORT },
         certs,
       });
-      const browser = await chromium.launch(await chromiumInNamespace(net, cone[0].host.ns, { home: certs.chromiumHome }));
+      const browser = await chromium.launch(
+        await chromiumInNamespace(net, cone[0].host.ns, { home: certs.chromiumHome }),
+      );
       try {
         const page = await browser.newPage();
         await page.goto(`${proxy.url}/`);
@@ -216,7 +258,11 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
           ]);
           return { secure: isSecureContext, origin: location.origin, worker: registration?.active?.scriptURL };
         }, SERVICE_WORKER_TIMEOUT_MS);
-        expect(state).toEqual({ secure: true, origin: `https://${net.public.address}`, worker: `https://${net.public.address}/sw.js` });
+        expect(state).toEqual({
+          secure: true,
+          origin: `https://${net.public.address}`,
+          worker: `https://${net.public.address}/sw.js`,
+        });
       } finally {
         await browser.close();
       }
@@ -248,7 +294,9 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
         const types = candidates.map((candidate) => / typ (\w+)/.exec(candidate)?.[1]);
         expect(types).toContain('srflx');
         expect(types).toContain('relay');
-        expect(candidates.find((candidate) => candidate.includes('typ srflx'))).toContain(symmetric[0].router.publicAddress);
+        expect(candidates.find((candidate) => candidate.includes('typ srflx'))).toContain(
+          symmetric[0].router.publicAddress,
+        );
       } finally {
         await browser.close();
       }
@@ -259,7 +307,12 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
 describe.skipIf(!netnsAvailable())('test network cleanup', () => {
   it('leaves no namespace or process behind after destroy()', async () => {
     const net = await createNetwork({ homes: [{ nat: 'cone' }] });
-    const server = net.startScript(net.public.ns, PROBE_SCRIPT, ['serve', 'tcp', net.public.address, String(TCP_PROBE_PORT)]);
+    const server = net.startScript(net.public.ns, PROBE_SCRIPT, [
+      'serve',
+      'tcp',
+      net.public.address,
+      String(TCP_PROBE_PORT),
+    ]);
     await event(server, 'listening');
     const pid = server.child.pid!;
     await net.destroy();
@@ -277,7 +330,10 @@ describe.skipIf(!netnsAvailable())('test network cleanup', () => {
       `const server = net.start(net.public.ns, 'sleep', ['600']);`,
       `console.log(JSON.stringify({ event: 'built', prefix: net.prefix, dir: net.dir, pid: server.child.pid }));`,
     ].join('\n');
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const built = await new Promise<{ prefix: string; dir: string; pid: number }>((resolve, reject) => {
       child.stdout.on('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString('utf8'))));
       child.on('exit', (code) => reject(new Error(`the child exited (${code}) before building its network`)));
@@ -285,7 +341,8 @@ describe.skipIf(!netnsAvailable())('test network cleanup', () => {
     expect((await harnessNamespaces()).filter((name) => name.startsWith(built.prefix))).toHaveLength(3);
     child.kill('SIGKILL');
     const deadline = Date.now() + REAPER_TIMEOUT_MS;
-    const left = async () => (await harnessNamespaces()).some((name) => name.startsWith(built.prefix)) || existsSync(built.dir);
+    const left = async () =>
+      (await harnessNamespaces()).some((name) => name.startsWith(built.prefix)) || existsSync(built.dir);
     while ((await left()) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

@@ -60,7 +60,17 @@ describe('a Node peer identity', () => {
   it('is taken on the command line even when it begins with a dash', async () => {
     let id = ephemeralIdentity().id;
     while (!id.startsWith('-')) id = ephemeralIdentity().id;
-    const signal = startMycel(['signal', '--port', '0', '--host', '127.0.0.1', '--seed', id, '--seed', ephemeralIdentity().id]);
+    const signal = startMycel([
+      'signal',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--seed',
+      id,
+      '--seed',
+      ephemeralIdentity().id,
+    ]);
     try {
       await signal.waitForLine(logged('listening'));
     } finally {

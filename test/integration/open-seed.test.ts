@@ -13,7 +13,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreRefusedError } from '../../src/errors.js';
-import { parseLink } from '../../src/content/link.js';
+import { parseLink } from '../../src/content/share-link.js';
 import { sealFile, type SealedBlock } from '../../src/content/seal.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
 import { SignalClient } from '../../src/net/signal-client.js';
@@ -48,7 +48,14 @@ async function net(): Promise<Net> {
   dirs.push(dir);
   const data = path.join(dir, 'seed');
   const port = await freePort();
-  return { dir, data, port, url: `http://127.0.0.1:${port}`, signalUrl: `ws://127.0.0.1:${port}/signal`, seedId: await seedIdOf(data) };
+  return {
+    dir,
+    data,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    signalUrl: `ws://127.0.0.1:${port}/signal`,
+    seedId: await seedIdOf(data),
+  };
 }
 
 /** `mycel serve` on the network's fixed port (links keep working across restarts). */
@@ -83,7 +90,8 @@ describe('an open seed and a stranger who would fill it', () => {
     const [fileA, fileB, fileC, honest1, honest2] = files as [string, string, string, string, string];
     const put = (file: string, identity?: string) =>
       runMycel(['put', file, '--server', n.url, ...(identity ? ['--identity', identity] : [])]);
-    const overQuota = /refused to store: this seed keeps at most 8\.00 MiB for each peer not on its allow list, and [\d.]+ MiB are held for this one$/;
+    const overQuota =
+      /refused to store: this seed keeps at most 8\.00 MiB for each peer not on its allow list, and [\d.]+ MiB are held for this one$/;
     const limits = ['--quota', '64MiB', '--peer-quota', '8MiB'];
 
     let seed = await serve(n, [...limits, '--open-ttl', '1h']);
@@ -154,7 +162,9 @@ describe('a commit of a file the seed does not hold whole', () => {
     closers.push(() => up.close());
     const session = await up.swarm.connect(n.seedId);
     const blocks: SealedBlock[] = [];
-    const sealed = await sealFile([pseudoRandomBytes(3 * MiB, 7)], (block) => void blocks.push(block), { name: 'partial.bin' });
+    const sealed = await sealFile([pseudoRandomBytes(3 * MiB, 7)], (block) => void blocks.push(block), {
+      name: 'partial.bin',
+    });
     expect(blocks).toHaveLength(13); // 12 data blocks and the root
     const looker = await observer(n.signalUrl);
 
@@ -163,13 +173,19 @@ describe('a commit of a file the seed does not hold whole', () => {
     await session.store(rootOnly, blocks.find((b) => b.id === sealed.root)!.bytes);
     const refused = await session.commit(rootOnly, sealed.root).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(StoreRefusedError);
-    expect(refused).toMatchObject({ reason: 'incomplete', detail: "the seed lacks 12 of the file's 13 blocks, and keeps only whole files" });
+    expect(refused).toMatchObject({
+      reason: 'incomplete',
+      detail: "the seed lacks 12 of the file's 13 blocks, and keeps only whole files",
+    });
 
     // Every block but one.
     const allButOne = randomBytes(16);
     for (const block of blocks) if (block !== blocks[5]) await session.store(allButOne, block.bytes);
     const refusedAgain = await session.commit(allButOne, sealed.root).catch((e: unknown) => e);
-    expect(refusedAgain).toMatchObject({ reason: 'incomplete', detail: "the seed lacks 1 of the file's 13 blocks, and keeps only whole files" });
+    expect(refusedAgain).toMatchObject({
+      reason: 'incomplete',
+      detail: "the seed lacks 1 of the file's 13 blocks, and keeps only whole files",
+    });
     expect(await looker.lookup(sealed.root)).toEqual([]);
     expect(up.swarm.isBanned(n.seedId)).toBe(false);
 

@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseLink } from '../../src/content/link.js';
+import { parseLink } from '../../src/content/share-link.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
 import { MAX_CONNECTING } from '../../src/net/limits.js';
 import { Swarm } from '../../src/net/swarm.js';
@@ -36,7 +36,9 @@ function report(what: string, figures: Record<string, unknown>): void {
 }
 
 /** A `mycel get` of the test file into a fresh cache; resolves with how it ended. */
-async function get(extra: string[] = []): Promise<{ code: number | string; out: string; seconds: number; stderr: string }> {
+async function get(
+  extra: string[] = [],
+): Promise<{ code: number | string; out: string; seconds: number; stderr: string }> {
   const n = ++gets;
   const out = path.join(dir, `got-${n}.bin`);
   const result = await runMycel(['get', link, '-o', out, '--cache', path.join(dir, `cache-${n}`), '--json', ...extra]);
@@ -104,7 +106,10 @@ async function floodHaves(raw: RawLink, maxTopics: number): Promise<{ topics: nu
     while (!closed && channel.bufferedAmount > 4 * MiB) await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
   }
-  const ms = await Promise.race([cutOff, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 15_000))]);
+  const ms = await Promise.race([
+    cutOff,
+    new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 15_000)),
+  ]);
   return { topics, cutOffMs: ms };
 }
 
@@ -113,7 +118,8 @@ describe('a have flood on an authenticated data channel', () => {
     const rss = await sampleRss(serve.proc.child.pid!);
     const during = get();
     let getEnded = false;
-    void during.finally(() => (getEnded = true));
+    const ended = () => (getEnded = true);
+    during.then(ended, ended);
     // One flooder after another (each is banned once cut off) for as long as the get runs. Each
     // would send up to 2 million topics (~64 MB of frames; the seed used to keep them all).
     const floods: { topics: number; cutOffMs: number | undefined; error: string }[] = [];
@@ -159,7 +165,10 @@ describe('a new session with the seed', () => {
     expect(put.code, put.stderr).toBe(0);
     const pingsAfterPut = framesOf(raw.received).filter((f) => f.type === FrameType.Ping).length + 2;
     // Two heartbeats after the put: the session was open all along and the seed had every chance.
-    await raw.until((received) => framesOf(received).filter((f) => f.type === FrameType.Ping).length >= pingsAfterPut, 15_000);
+    await raw.until(
+      (received) => framesOf(received).filter((f) => f.type === FrameType.Ping).length >= pingsAfterPut,
+      15_000,
+    );
     const haves = framesOf(raw.received).filter((f) => f.type === FrameType.Have);
     raw.destroy();
     expect(haves).toEqual([]);
@@ -174,7 +183,8 @@ async function serveHas(id: string): Promise<boolean> {
   const raw = await openRawLink(signalUrl, seedPeer);
   try {
     raw.sendFrame({ type: FrameType.Want, id: 1, block: id });
-    const answer = () => framesOf(raw.received).find((f) => f.id === 1 && (f.type === FrameType.Block || f.type === FrameType.NotFound));
+    const answer = () =>
+      framesOf(raw.received).find((f) => f.id === 1 && (f.type === FrameType.Block || f.type === FrameType.NotFound));
     await raw.until(() => answer() !== undefined);
     return answer()!.type === FrameType.Block;
   } finally {
@@ -200,7 +210,13 @@ describe('ids that announce a file and answer not-found for every block', () => 
         has: async () => false,
       };
       const identity = ephemeralIdentity();
-      const liar = new Swarm({ identity, signalUrl, createSocket: nodeSocketFactory, wrtc: nodeWrtc, host: { store: empty } });
+      const liar = new Swarm({
+        identity,
+        signalUrl,
+        createSocket: nodeSocketFactory,
+        wrtc: nodeWrtc,
+        host: { store: empty },
+      });
       liar.announce([root]);
       liar.start();
       liars.push(liar);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreRefusedError } from '../../src/errors.js';
 import { sealFile } from '../../src/content/seal.js';
-import { blockPath, fsStoreLayout } from '../../src/node/fs-store.js';
+import { blockPath, fsStoreLayout } from '../../src/store/fs.node.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 import { freePort, logged, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { mountTmpfs, remount, tmpfsUnavailable, unmount } from '../helpers/tmpfs.js';
@@ -50,7 +50,17 @@ async function start(options: { tmpfsMiB?: number; minFree: string }): Promise<F
   }
   const seedId = await seedIdOf(data);
   const port = await freePort();
-  const proc = startMycel(['serve', '--port', String(port), '--host', '127.0.0.1', '--data', data, '--min-free', options.minFree]);
+  const proc = startMycel([
+    'serve',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--data',
+    data,
+    '--min-free',
+    options.minFree,
+  ]);
   running.push(proc);
   await proc.waitForLine(logged('seed ready'), 30_000);
   const up = await startUploader(`ws://127.0.0.1:${port}/signal`);
@@ -67,7 +77,12 @@ function errorLines(proc: MycelProcess): Record<string, unknown>[] {
 }
 
 /** Puts `bytes` and expects the seed's generic refusal: no path, nothing of the seed's error. */
-async function expectRefused(seed: FaultySeed, bytes: Uint8Array, detail: string, fileKey?: Uint8Array): Promise<StoreRefusedError> {
+async function expectRefused(
+  seed: FaultySeed,
+  bytes: Uint8Array,
+  detail: string,
+  fileKey?: Uint8Array,
+): Promise<StoreRefusedError> {
   const error = await seed.up.put(bytes, { fileKey }).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(StoreRefusedError);
   const refusal = error as StoreRefusedError;
@@ -86,7 +101,10 @@ async function putOk(seed: FaultySeed, bytes: Uint8Array, fileKey?: Uint8Array) 
   return { root: result.file.root, key: result.file.key, bytes };
 }
 
-async function readsBackEqual(seed: FaultySeed, file: { root: string; key: Uint8Array; bytes: Uint8Array }): Promise<void> {
+async function readsBackEqual(
+  seed: FaultySeed,
+  file: { root: string; key: Uint8Array; bytes: Uint8Array },
+): Promise<void> {
   expect(sameBytes(await seed.up.get(file.root, file.key), file.bytes)).toBe(true);
 }
 
@@ -228,7 +246,12 @@ describe('a seed with a directory where a block should be', () => {
     const fault = JSON.parse(await seed.proc.waitForLine(logged('local storage fault')));
     expect(fault).toMatchObject({ op: 'read', code: 'EISDIR', block: lost });
     // No other holder has the block: the seed cannot serve the file whole, so it stops saying so.
-    await seed.proc.waitForLine((l) => logged('file withdrawn: blocks of it are lost and no other holder gave them back')(l) && JSON.parse(l).root === file.root, 40_000);
+    await seed.proc.waitForLine(
+      (l) =>
+        logged('file withdrawn: blocks of it are lost and no other holder gave them back')(l) &&
+        JSON.parse(l).root === file.root,
+      40_000,
+    );
     await expect.poll(() => seed.up.swarm.holders(file.root), { timeout: 10_000 }).toEqual([]);
     expect(errorLines(seed.proc).filter((r) => r.msg === 'local storage fault')).toHaveLength(1);
   }, 120_000);

@@ -59,7 +59,9 @@ function startSeed(): MycelProcess {
 
 /** Resolves once the signaling server logs that `peer` joined, counting from line `from`. */
 function joined(peer: string, from: number): Promise<string> {
-  return signal.waitForLine((line) => logged('peer joined')(line) && JSON.parse(line).peer === peer && signal.stderr.indexOf(line) >= from);
+  return signal.waitForLine(
+    (line) => logged('peer joined')(line) && JSON.parse(line).peer === peer && signal.stderr.indexOf(line) >= from,
+  );
 }
 
 describe("a seed's peer id", () => {
@@ -127,13 +129,17 @@ describe("a seed's peer id", () => {
 
     // The old process wakes up: it is told its id moved, and stays off the network.
     old.child.kill('SIGCONT');
-    await old.waitForLine(logged("another process proved this seed's id to the signaling server; this one is off the network"));
+    await old.waitForLine(
+      logged("another process proved this seed's id to the signaling server; this one is off the network"),
+    );
     const out = path.join(dir, 'after-restart.out');
     const get = await runMycel(['get', put.stdout.trim(), '-o', out, '--cache', path.join(dir, 'cache-2')]);
     expect(get.code, get.stderr).toBe(0);
     expect(await sameFiles(file, out)).toBe(true);
     // Only the restarted seed joined under the id since the restart: the old one did not come back.
-    expect(signal.stderr.slice(mark).filter((line) => logged('peer joined')(line) && JSON.parse(line).peer === seedId)).toHaveLength(1);
+    expect(
+      signal.stderr.slice(mark).filter((line) => logged('peer joined')(line) && JSON.parse(line).peer === seedId),
+    ).toHaveLength(1);
     await old.kill('SIGKILL');
     await restarted.kill('SIGKILL');
   }, 90_000);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sealFile } from '../../src/content/seal.js';
 import { renewFile } from '../../src/net/transfer.js';
-import { blockPath } from '../../src/node/fs-store.js';
+import { blockPath } from '../../src/store/fs.node.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 import { freePort, logged, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
@@ -39,7 +39,10 @@ async function knownFile(seed: number) {
   const bytes = pseudoRandomBytes(2 * MiB, seed);
   const fileKey = new Uint8Array(32).fill(seed);
   const blocks = new Map<string, Uint8Array>();
-  const sealed = await sealFile([bytes], (block) => void blocks.set(block.id, block.bytes), { name: 'file.bin', fileKey });
+  const sealed = await sealFile([bytes], (block) => void blocks.set(block.id, block.bytes), {
+    name: 'file.bin',
+    fileKey,
+  });
   const dataIds = [...blocks.keys()].filter((id) => id !== sealed.root);
   return { bytes, fileKey, blocks, root: sealed.root, dataIds };
 }
@@ -76,10 +79,14 @@ describe('a rotted block on a seed', () => {
     await rot(dataA, victim);
     const session = await up.swarm.connect(idA);
     expect(await session.want(victim)).toBeUndefined(); // dropped on read, never served rotten
-    const repaired = JSON.parse(await seedA.waitForLine((l) => logged('file repaired')(l) && JSON.parse(l).root === file.root, 40_000));
+    const repaired = JSON.parse(
+      await seedA.waitForLine((l) => logged('file repaired')(l) && JSON.parse(l).root === file.root, 40_000),
+    );
     expect(repaired.blocks).toBe(1);
     expect(sha256(await fs.readFile(blockPath(dataA, victim)))).toBe(victim);
-    expect(seedA.stderr.some(logged('file withdrawn: blocks of it are lost and no other holder gave them back'))).toBe(false);
+    expect(seedA.stderr.some(logged('file withdrawn: blocks of it are lost and no other holder gave them back'))).toBe(
+      false,
+    );
     expect((await up.swarm.holders(file.root)).sort()).toEqual([idA, idB].sort());
 
     await seedB.kill('SIGKILL');
@@ -105,7 +112,10 @@ describe('a rotted block on a seed', () => {
     await rot(data, victim);
     expect(await (await up.swarm.connect(seedId)).want(victim)).toBeUndefined();
     const withdrawn = JSON.parse(
-      await seed.waitForLine((l) => logged('file withdrawn: blocks of it are lost and no other holder gave them back')(l), 40_000),
+      await seed.waitForLine(
+        (l) => logged('file withdrawn: blocks of it are lost and no other holder gave them back')(l),
+        40_000,
+      ),
     );
     expect(withdrawn).toMatchObject({ root: file.root, missing: 1, level: 'error' });
     await expect.poll(() => up.swarm.holders(file.root), { timeout: 10_000 }).toEqual([]);
@@ -115,7 +125,10 @@ describe('a rotted block on a seed', () => {
     seed = serve();
     const ready = JSON.parse(await seed.waitForLine(logged('seed ready')));
     expect(ready).toMatchObject({ files: 1, incomplete: 1 });
-    await seed.waitForLine((l) => logged('file withdrawn: blocks of it are lost and no other holder gave them back')(l), 40_000);
+    await seed.waitForLine(
+      (l) => logged('file withdrawn: blocks of it are lost and no other holder gave them back')(l),
+      40_000,
+    );
     expect(await up.swarm.holders(file.root)).toEqual([]);
 
     // The uploader still has every block (as the page that added it does): its renewal sends the

@@ -23,7 +23,9 @@ async function network(seeds: number, later: string[] = []) {
   dirs.push(dir);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const folders = [...Array.from({ length: seeds }, (_, i) => `seed-${i}`), ...later].map((name) => path.join(dir, name));
+  const folders = [...Array.from({ length: seeds }, (_, i) => `seed-${i}`), ...later].map((name) =>
+    path.join(dir, name),
+  );
   const listed = (await Promise.all(folders.map(seedIdOf))).flatMap((id) => ['--seed', id]);
   const signal = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1', ...listed]);
   running.push(signal);
@@ -63,24 +65,36 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 describe('seeds', () => {
   // Retried because the claim needs both WebRTC connections up before the file is through, and
   // about one connect in twenty on node-datachannel needs a second attempt (see the notes).
-  it('a put stores the file on every seed, and a get draws blocks from both', { retry: 2, timeout: 120_000 }, async () => {
-    const net = await network(2);
-    const file = path.join(net.dir, 'shared.bin');
-    // Large enough that the fetch is still running when the second seed's connection is up.
-    await writeGeneratedFile(file, 64 * MiB, 5);
-    const put = await runMycel(['put', file, '--server', net.url]);
-    expect(put.code, put.stderr).toBe(0);
-    expect(put.stderr).toMatch(/on 2 seeds/);
-    const out = path.join(net.dir, 'shared.out');
-    const get = await runMycel(['get', put.stdout.trim(), '-o', out, '--cache', path.join(net.dir, 'cache'), '--json']);
-    expect(get.code, get.stderr).toBe(0);
-    expect(await sameFiles(file, out)).toBe(true);
-    const { sources } = JSON.parse(get.stdout.trim());
-    const [a, b] = net.seeds.map((s) => sources[s.peer] ?? 0);
-    expect(a).toBeGreaterThan(0);
-    expect(b).toBeGreaterThan(0);
-    expect(a + b).toBeGreaterThanOrEqual(257); // 256 data blocks and the manifest root
-  });
+  it(
+    'a put stores the file on every seed, and a get draws blocks from both',
+    { retry: 2, timeout: 120_000 },
+    async () => {
+      const net = await network(2);
+      const file = path.join(net.dir, 'shared.bin');
+      // Large enough that the fetch is still running when the second seed's connection is up.
+      await writeGeneratedFile(file, 64 * MiB, 5);
+      const put = await runMycel(['put', file, '--server', net.url]);
+      expect(put.code, put.stderr).toBe(0);
+      expect(put.stderr).toMatch(/on 2 seeds/);
+      const out = path.join(net.dir, 'shared.out');
+      const get = await runMycel([
+        'get',
+        put.stdout.trim(),
+        '-o',
+        out,
+        '--cache',
+        path.join(net.dir, 'cache'),
+        '--json',
+      ]);
+      expect(get.code, get.stderr).toBe(0);
+      expect(await sameFiles(file, out)).toBe(true);
+      const { sources } = JSON.parse(get.stdout.trim());
+      const [a, b] = net.seeds.map((s) => sources[s.peer] ?? 0);
+      expect(a).toBeGreaterThan(0);
+      expect(b).toBeGreaterThan(0);
+      expect(a + b).toBeGreaterThanOrEqual(257); // 256 data blocks and the manifest root
+    },
+  );
 
   it('a get survives its only seed being killed and restarted, and completes with equal bytes', async () => {
     const net = await network(1);
@@ -122,7 +136,10 @@ describe('seeds', () => {
     const second = await runMycel(['get', link, '-o', out, '--cache', cache, '--json']);
     expect(second.code, second.stderr).toBe(0);
     expect(await sameFiles(file, out)).toBe(true);
-    const fetched = Object.values(JSON.parse(second.stdout.trim()).sources as Record<string, number>).reduce((a, b) => a + b, 0);
+    const fetched = Object.values(JSON.parse(second.stdout.trim()).sources as Record<string, number>).reduce(
+      (a, b) => a + b,
+      0,
+    );
     // 256 data blocks and the root: the second get fetched only what the first had not stored.
     expect(fetched).toBeLessThanOrEqual(257 - held + 1);
     expect(fetched).toBeGreaterThan(0);

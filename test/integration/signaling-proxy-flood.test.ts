@@ -14,7 +14,6 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../signaling/server.js';
 import { DEFAULT_HTTP_LIMITS } from '../../src/node/http-guard.js';
@@ -88,9 +87,13 @@ async function collected(): Promise<{ heapMB: number; rssMB: number }> {
 
 beforeAll(async () => {
   dir = await tempDir('signal-proxy');
-  serve = await startServe(path.join(dir, 'seed'), ['--trust-proxy', '127.0.0.1', '--header-timeout', String(HEADER_TIMEOUT_S)], {
-    nodeArgs: ['--expose-gc', '--import', GC_PROBE],
-  });
+  serve = await startServe(
+    path.join(dir, 'seed'),
+    ['--trust-proxy', '127.0.0.1', '--header-timeout', String(HEADER_TIMEOUT_S)],
+    {
+      nodeArgs: ['--expose-gc', '--import', GC_PROBE],
+    },
+  );
   wsUrl = `ws://127.0.0.1:${serve.port}/signal`;
 });
 
@@ -164,7 +167,9 @@ describe('signaling behind a trusted proxy', () => {
     });
     const afterSecond = await collected();
 
-    const boundMB = (maxTopicEntries * WORST_BYTES_PER_TOPIC_ENTRY + first.sockets * BYTES_PER_SOCKET + HEAP_HEADROOM_BYTES) / 2 ** 20;
+    const boundMB =
+      (maxTopicEntries * WORST_BYTES_PER_TOPIC_ENTRY + first.sockets * BYTES_PER_SOCKET + HEAP_HEADROOM_BYTES) /
+      2 ** 20;
     const mb = (n: number) => n.toFixed(0);
     console.log(
       `topic flood, ${first.sockets} sockets from ${first.addresses} forwarded addresses, budget ${maxTopicEntries} entries (bound on growth ${mb(boundMB)} MB):\n` +
@@ -199,7 +204,11 @@ async function floodRound(during: (flood: Promise<unknown>) => Promise<void>) {
   const sampler = (async () => {
     while (sampling) {
       const now = await memory();
-      peak = { rssMB: Math.max(peak.rssMB, now.rssMB), heapMB: Math.max(peak.heapMB, now.heapMB), topicEntries: Math.max(peak.topicEntries, now.topicEntries) };
+      peak = {
+        rssMB: Math.max(peak.rssMB, now.rssMB),
+        heapMB: Math.max(peak.heapMB, now.heapMB),
+        topicEntries: Math.max(peak.topicEntries, now.topicEntries),
+      };
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   })();
@@ -213,7 +222,9 @@ async function floodRound(during: (flood: Promise<unknown>) => Promise<void>) {
     await holders(client, mine[0]!);
   };
   const done = Promise.all(
-    Array.from({ length: addresses }, (_, a) => Promise.all(Array.from({ length: socketsPerAddress }, (_, i) => floodSocket(a + 1, i)))),
+    Array.from({ length: addresses }, (_, a) =>
+      Promise.all(Array.from({ length: socketsPerAddress }, (_, i) => floodSocket(a + 1, i))),
+    ),
   );
   try {
     await during(done);
@@ -241,24 +252,34 @@ describe('the HTTP front', () => {
       });
       socket.once('error', reject);
     });
-    socket.on('data', (d) => (received += d));
+    socket.on('data', (d: Buffer) => (received += d.toString()));
     const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(received)));
-    socket.on('error', () => {});
+    socket.on('error', () => {
+      // A reset is one of the ways the server may cut it off: `closed` says what arrived.
+    });
     return { socket, connected, closed };
   }
 
-  const partials = ['GET /hea', 'GET /health HTTP/1.1\r\nHost: x\r\n', 'GET /signal HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnec'];
+  const partials = [
+    'GET /hea',
+    'GET /health HTTP/1.1\r\nHost: x\r\n',
+    'GET /signal HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnec',
+  ];
 
   it('closes 1,000 half-sent requests at the header deadline and answers /health meanwhile', async () => {
     // Eight client addresses (not the trusted proxy), each under the per-address connection cap.
-    const slow = Array.from({ length: 1_000 }, (_, i) => rawTcp(`127.0.1.${1 + (i % 8)}`, partials[i % partials.length]!));
+    const slow = Array.from({ length: 1_000 }, (_, i) =>
+      rawTcp(`127.0.1.${1 + (i % 8)}`, partials[i % partials.length]!),
+    );
     await Promise.all(slow.map((s) => s.connected));
     const health = await fetch(`${serve.url}/health`);
     expect(health.status).toBe(200);
     const deadline = (HEADER_TIMEOUT_S * 1000 + DEFAULT_HTTP_LIMITS.checkIntervalMs) * 3;
     const answers = await Promise.race([
       Promise.all(slow.map((s) => s.closed)),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('half-sent requests still open past the header deadline')), deadline)),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('half-sent requests still open past the header deadline')), deadline),
+      ),
     ]);
     expect(answers.filter((a) => a.startsWith('HTTP/1.1 408'))).toHaveLength(1_000);
   });

@@ -6,7 +6,13 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS, INTERNAL_TOKEN_HEADER, SignalingServer, type SignalingLimits, type SignalingOptions } from '../../signaling/server.js';
+import {
+  DEFAULT_LIMITS,
+  INTERNAL_TOKEN_HEADER,
+  SignalingServer,
+  type SignalingLimits,
+  type SignalingOptions,
+} from '../../signaling/server.js';
 import { createLogger } from '../../src/node/log.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
 import { rawSocket } from '../helpers/signal.js';
@@ -142,7 +148,10 @@ describe('signaling server', () => {
   });
 
   it('gives a peer the deployment trusts its own topic cap, outside a full budget', async () => {
-    const url = await start({ maxTopicsPerSocket: 50, maxTopicEntries: 50 }, { topicCap: (peer) => (peer === peerIdFor('trusted-seed') ? 300 : undefined) });
+    const url = await start(
+      { maxTopicsPerSocket: 50, maxTopicEntries: 50 },
+      { topicCap: (peer) => (peer === peerIdFor('trusted-seed') ? 300 : undefined) },
+    );
     const hog = await raw(url, '127.0.0.8');
     await sayHello(hog, 'budget-hog');
     await announce(hog, hexTopics(50, 30));
@@ -211,7 +220,7 @@ describe('signaling server', () => {
     expect(old.messages.some((m) => m.t === 'signal')).toBe(false);
   });
 
-  it("tags each relayed signal with an opaque origin: one per address, naming no address, new for each server", async () => {
+  it('tags each relayed signal with an opaque origin: one per address, naming no address, new for each server', async () => {
     const tagsFrom = async (url: string) => {
       const receiver = await raw(url, '127.0.0.1');
       await sayHello(receiver, 'origin-receiver');
@@ -219,7 +228,9 @@ describe('signaling server', () => {
         const sender = await raw(url, localAddress);
         await sayHello(sender);
         sender.send({ t: 'signal', to: peerIdFor('origin-receiver'), data: { n } });
-        const got = (await receiver.next((m) => m.t === 'signal' && (m as { data?: { n?: number } }).data?.n === n)) as { origin?: string };
+        const got = (await receiver.next(
+          (m) => m.t === 'signal' && (m as { data?: { n?: number } }).data?.n === n,
+        )) as { origin?: string };
         return got.origin!;
       };
       return [await tagOf('127.0.0.2', 1), await tagOf('127.0.0.2', 2), await tagOf('127.0.0.3', 3)];
@@ -261,7 +272,7 @@ describe('signaling server', () => {
     const url = await start({ helloTimeoutMs: 100 });
     const mute = new WebSocket(url);
     const messages: string[] = [];
-    mute.on('message', (data) => messages.push(String(data)));
+    mute.on('message', (data: Buffer) => messages.push(data.toString()));
     const code = await new Promise((resolve) => mute.once('close', resolve));
     expect(code).toBe(1008);
     expect(messages.some((m) => JSON.parse(m).code === 'hello-first')).toBe(true);

@@ -90,7 +90,14 @@ async function network(listed: string[]) {
   const dir = await tempDir('trusted');
   dirs.push(dir);
   const port = await freePort();
-  const signal = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1', ...listed.flatMap((id) => ['--seed', id])]);
+  const signal = startMycel([
+    'signal',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    ...listed.flatMap((id) => ['--seed', id]),
+  ]);
   running.push(signal);
   await signal.waitForLine(logged('listening'));
   return { dir, url: `http://127.0.0.1:${port}`, signalUrl: `ws://127.0.0.1:${port}/signal`, signal };
@@ -115,9 +122,15 @@ describe('seeds the deployment did not name', () => {
     running.push(honest);
     await honest.waitForLine(logged('seed ready'));
 
-    const fakes = await Promise.all([1, 2, 3].map((i) => hollowSeed(net.signalUrl, path.join(net.dir, `fake-${i}`), ephemeralIdentity())));
+    const fakes = await Promise.all(
+      [1, 2, 3].map((i) => hollowSeed(net.signalUrl, path.join(net.dir, `fake-${i}`), ephemeralIdentity())),
+    );
     for (const fake of fakes) {
-      const refused = JSON.parse(await waitFor(fake.lines, (l) => logged('the signaling server does not list this seed, so nobody is offered it as a seed')(l)));
+      const refused = JSON.parse(
+        await waitFor(fake.lines, (l) =>
+          logged('the signaling server does not list this seed, so nobody is offered it as a seed')(l),
+        ),
+      );
       expect(refused.fix).toBe(`start the signaling server with --seed ${fake.seed.peerId}`);
     }
     const looker = await observer(net.signalUrl);
@@ -128,7 +141,9 @@ describe('seeds the deployment did not name', () => {
 
   it('take no put: with only them around, put stores nowhere and says so', async () => {
     const net = await network([ephemeralIdentity().id]); // the listed seed is not running
-    const fakes = await Promise.all([1, 2].map((i) => hollowSeed(net.signalUrl, path.join(net.dir, `fake-${i}`), ephemeralIdentity())));
+    const fakes = await Promise.all(
+      [1, 2].map((i) => hollowSeed(net.signalUrl, path.join(net.dir, `fake-${i}`), ephemeralIdentity())),
+    );
     const file = path.join(net.dir, 'nowhere.bin');
     await writeGeneratedFile(file, 1024 * 1024, 51);
     const put = await runMycel(['put', file, '--server', net.url, '--timeout', '3']);
@@ -152,7 +167,9 @@ describe('a listed seed that keeps nothing', () => {
     await honest.waitForLine(logged('seed ready'));
     const hollow = await hollowSeed(net.signalUrl, path.join(net.dir, 'hollow'), hollowIdentity);
     const looker = await observer(net.signalUrl);
-    await expect.poll(async () => (await looker.lookup(SEEDS_TOPIC)).sort(), { timeout: 10_000 }).toEqual([honestId, hollowIdentity.id].sort());
+    await expect
+      .poll(async () => (await looker.lookup(SEEDS_TOPIC)).sort(), { timeout: 10_000 })
+      .toEqual([honestId, hollowIdentity.id].sort());
 
     const file = path.join(net.dir, 'proven.bin');
     await writeGeneratedFile(file, 3 * 1024 * 1024, 52);
@@ -162,7 +179,9 @@ describe('a listed seed that keeps nothing', () => {
     expect(hollow.writes()).toBeGreaterThan(10);
     await waitFor(hollow.lines, logged('file stored'));
     // ...and is reported as failed, not counted.
-    expect(put.stderr).toContain(`mycel: seed ${hollowIdentity.id} failed: peer ${hollowIdentity.id.slice(0, 12)} said it stored the file, but did not have block`);
+    expect(put.stderr).toContain(
+      `mycel: seed ${hollowIdentity.id} failed: peer ${hollowIdentity.id.slice(0, 12)} said it stored the file, but did not have block`,
+    );
     expect(put.stderr).toMatch(/stored [\d.]+ MiB on 1 seed$/);
     const out = path.join(net.dir, 'proven.out');
     const get = await runMycel(['get', put.stdout.trim(), '-o', out, '--cache', path.join(net.dir, 'cache')]);
@@ -179,7 +198,9 @@ describe('a listed seed that keeps nothing', () => {
     const put = await runMycel(['put', file, '--server', net.url]);
     expect(put.code).toBe(1);
     expect(put.stdout).toBe('');
-    expect(put.stderr.trim().split('\n').pop()).toMatch(/^mycel: peer .* said it stored the file, but did not have block .* when asked: not counted as a copy$/);
+    expect(put.stderr.trim().split('\n').pop()).toMatch(
+      /^mycel: peer .* said it stored the file, but did not have block .* when asked: not counted as a copy$/,
+    );
     expect(hollow.writes()).toBeGreaterThan(0);
   }, 60_000);
 });

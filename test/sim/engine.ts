@@ -306,7 +306,7 @@ class Simulation {
       if (t > end) break;
       this.now = t;
       if (tt <= qt) {
-        this.onTrace(tr.type[i]! as Ev, tr.peer[i]!, tr.arg[i]!);
+        this.onTrace(tr.type[i]!, tr.peer[i]!, tr.arg[i]!);
         i++;
       } else this.onQueue(this.queue.pop());
     }
@@ -339,7 +339,7 @@ class Simulation {
     }
     // Everyone offline at the start was last seen at t = 0: their grace runs from there.
     for (let p = 0; p < this.P; p++) {
-      if (!this.online[p] && this.counts[w.kind[p]!]) this.queue.push(this.policy.graceMs, Hev.Grace, p, this.epoch[p]!);
+      if (!this.online[p] && this.counts[w.kind[p]!]) this.queue.push(this.policy.graceMs, Hev.Grace, p, this.epoch[p]);
     }
   }
 
@@ -430,7 +430,7 @@ class Simulation {
       if (--this.presentCounted[f]! < this.policy.minimum) due.push(f);
     }
     for (const f of due) this.plan(f);
-    this.queue.push(this.now + this.policy.graceMs, Hev.Grace, p, this.epoch[p]!);
+    this.queue.push(this.now + this.policy.graceMs, Hev.Grace, p, this.epoch[p]);
   }
 
   private onDeath(p: number) {
@@ -470,10 +470,11 @@ class Simulation {
     if (this.dead[p] || mine.size === 0) return;
     let k = Math.floor(u * mine.size);
     let f = -1;
-    for (const x of mine) if (k-- === 0) {
-      f = x;
-      break;
-    }
+    for (const x of mine)
+      if (k-- === 0) {
+        f = x;
+        break;
+      }
     const kf = key(f, p, this.P);
     if (this.corrupt.has(kf)) return;
     this.corrupt.set(kf, this.now);
@@ -508,7 +509,8 @@ class Simulation {
     }
     if (!this.counts[1] && !this.counts[2]) return;
     const browsers: View[] = [];
-    for (let p = this.S; p < this.P; p++) if (this.online[p] && this.counts[this.world.kind[p]!]) browsers.push(this.views[p]!);
+    for (let p = this.S; p < this.P; p++)
+      if (this.online[p] && this.counts[this.world.kind[p]!]) browsers.push(this.views[p]!);
     yield* rankHolders(this.world.root[f]!, browsers);
   }
 
@@ -519,7 +521,13 @@ class Simulation {
   /** Runs the policy for file f and carries out its plan. `failed` is a holder that just failed an audit. */
   private plan(f: number, failed = -1) {
     if (!this.exists[f] || this.lostAt[f]! >= 0 || this.pending[f]! > 0) return;
-    const plan = planRepair(this.world.root[f]!, this.holderViews(f, failed), this.candidates(f), this.now, this.policy);
+    const plan = planRepair(
+      this.world.root[f]!,
+      this.holderViews(f, failed),
+      this.candidates(f),
+      this.now,
+      this.policy,
+    );
     if (plan.counted >= this.policy.target) this.placed[f] = 1;
     this.stalledNoHolder.delete(f);
     this.stalledNoCandidate.delete(f);
@@ -527,7 +535,7 @@ class Simulation {
     if (plan.stalled === 'no-candidate') this.stalledNoCandidate.add(f);
     if (plan.push) {
       const from = (plan.push.from as View).index;
-      for (const to of plan.push.to) this.startTransfer(f, from, (to as View).index, plan.push.reason);
+      for (const to of plan.push.to) this.startTransfer(f, from, to.index, plan.push.reason);
     }
     for (const r of plan.release) {
       this.removeHolding(f, (r as View).index);
@@ -566,7 +574,10 @@ class Simulation {
     const f = t.file;
     this.pending[f]!--;
     const sourceHolds =
-      this.epoch[t.from] === t.fromEpoch && !this.dead[t.from] && !this.wiped[t.from] && this.holders[f]!.includes(t.from);
+      this.epoch[t.from] === t.fromEpoch &&
+      !this.dead[t.from] &&
+      !this.wiped[t.from] &&
+      this.holders[f]!.includes(t.from);
     const measured = this.now >= this.world.measureFrom;
     if (sourceHolds && this.corrupt.has(key(f, t.from, this.P))) {
       // The receiver checks every block against its id: a bad copy shows itself on the first push.
@@ -632,10 +643,15 @@ class Simulation {
 
   private sample() {
     const grace = this.policy.graceMs;
-    let belowTarget = 0, belowMinimum = 0, fewerThanTwo = 0, unavailable = 0;
+    let belowTarget = 0,
+      belowMinimum = 0,
+      fewerThanTwo = 0,
+      unavailable = 0;
     for (let f = 0; f < this.world.fileCount; f++) {
       if (!this.exists[f] || this.lostAt[f]! >= 0) continue;
-      let any = 0, counted = 0, present = 0;
+      let any = 0,
+        counted = 0,
+        present = 0;
       // classifyHolder, inlined: this loop runs over every holding every simulated hour.
       for (const p of this.holders[f]!) {
         const live = this.online[p] === 1;
@@ -650,7 +666,8 @@ class Simulation {
       if (any === 0) unavailable++;
     }
     this.samples++;
-    const s = this.sums, m = this.maxima;
+    const s = this.sums,
+      m = this.maxima;
     s.belowTarget += belowTarget;
     s.belowMinimum += belowMinimum;
     s.fewerThanTwo += fewerThanTwo;
@@ -680,7 +697,9 @@ class Simulation {
       if (!this.exists[f]) continue;
       const hs = this.holders[f]!;
       if (new Set(hs).size !== hs.length) this.violation(`file ${f} lists a holder twice`);
-      let trulyPresent = 0, presentCounted = 0, seedsPresent = 0;
+      let trulyPresent = 0,
+        presentCounted = 0,
+        seedsPresent = 0;
       for (const p of hs) {
         if (this.online[p] && this.counts[this.world.kind[p]!]) {
           presentCounted++;
@@ -688,7 +707,8 @@ class Simulation {
         }
         if (!this.holdings[p]!.has(f)) this.violation(`file ${f} lists ${p}, whose holdings lack it`);
         const state = classifyHolder(this.views[p]!, this.now, this.policy.graceMs);
-        if (state === 'live' && (!this.online[p] || this.dead[p])) this.violation(`file ${f}: ${p} counted live but away or gone`);
+        if (state === 'live' && (!this.online[p] || this.dead[p]))
+          this.violation(`file ${f}: ${p} counted live but away or gone`);
         if (this.online[p] && this.dead[p]) this.violation(`peer ${p} online after leaving for good`);
         if (this.online[p]) trulyPresent++;
       }
@@ -717,7 +737,8 @@ class Simulation {
     for (let f = 0; f < this.world.fileCount; f++) {
       if (!this.exists[f] || this.lostAt[f]! >= 0) continue;
       let good = 0;
-      for (const p of this.holders[f]!) if (this.online[p] && this.counts[this.world.kind[p]!] && this.goodCopy(f, p)) good++;
+      for (const p of this.holders[f]!)
+        if (this.online[p] && this.counts[this.world.kind[p]!] && this.goodCopy(f, p)) good++;
       if (good < this.policy.target) short++;
     }
     return short;
@@ -739,7 +760,9 @@ class Simulation {
       seeds.push({ files: this.holdings[s]!.size, bytes });
     }
     const balance = (xs: number[]) => {
-      const max = Math.max(...xs), min = Math.min(...xs), avg = mean(xs);
+      const max = Math.max(...xs),
+        min = Math.min(...xs),
+        avg = mean(xs);
       return { maxMin: min > 0 ? max / min : Infinity, maxMean: avg > 0 ? max / avg : 0 };
     };
     let filesAtEnd = 0;

@@ -33,7 +33,14 @@ export interface Model {
   /** Visits a few days a week, short sessions, afternoons and evenings. */
   occasional: { activeDay: number; extraSessions: number; medianMin: number; sigma: number };
   /** A work-day tab (most days) and sometimes an evening visit. */
-  daily: { activeDay: number; startHour: number; medianHours: number; sigma: number; evening: number; eveningMedianMin: number };
+  daily: {
+    activeDay: number;
+    startHour: number;
+    medianHours: number;
+    sigma: number;
+    evening: number;
+    eveningMedianMin: number;
+  };
   /** A tab left open for days (a desktop, an installed PWA), closed now and then. */
   alwaysOn: { onMedianHours: number; onSigma: number; offMedianMin: number; offSigma: number };
   /** Short disconnects inside a session: network changes, a laptop lid, a reload. */

@@ -36,7 +36,10 @@ const ROWS: [string, (m: Metrics) => string][] = [
   ['seed storage, TB', (m) => dec(m.seedTerabytes, 1)],
   ['seed load, files: max/min, max/mean', (m) => pair(dec(m.loadFiles.maxMin), dec(m.loadFiles.maxMean))],
   ['seed load, bytes: max/min, max/mean', (m) => pair(dec(m.loadBytes.maxMin), dec(m.loadBytes.maxMean))],
-  ['bad copies caught: audit / push / not yet', (m) => `${int(m.caughtByAudit)} / ${int(m.caughtByTransfer)} / ${int(m.undetectedAtEnd)}`],
+  [
+    'bad copies caught: audit / push / not yet',
+    (m) => `${int(m.caughtByAudit)} / ${int(m.caughtByTransfer)} / ${int(m.undetectedAtEnd)}`,
+  ],
   ['hours to catch a bad copy, mean / max', (m) => pair(dec(m.detectHours.mean, 1), dec(m.detectHours.max, 1))],
   ['run time, s', (m) => dec(m.runSeconds, 1)],
 ];
@@ -45,7 +48,8 @@ export function formatTable(columns: Column[]): string {
   const head = ['', ...columns.map((c) => c.setting.name)];
   const rows = [head, ...ROWS.map(([label, f]) => [label, ...columns.map((c) => f(c.metrics))])];
   const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const line = (r: string[]) =>
+    r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   const legend = columns.map((c) => `  ${c.setting.name}: ${c.setting.label}`).join('\n');
   return [line(rows[0]!), line(widths.map((w) => '-'.repeat(w))), ...rows.slice(1).map(line), '', legend].join('\n');
 }

@@ -18,12 +18,17 @@ function arg(name: string): string | undefined {
 const quick = process.argv.includes('--quick');
 const only = arg('--only')?.split(',');
 const out = arg('--out') ?? 'sim-results.json';
-const model = quick ? { ...scaledModel({ seeds: 20, browsers: 1_000, files: 10_000, days: 30 }), seed: DEFAULT_MODEL.seed } : DEFAULT_MODEL;
+const model = quick
+  ? { ...scaledModel({ seeds: 20, browsers: 1_000, files: 10_000, days: 30 }), seed: DEFAULT_MODEL.seed }
+  : DEFAULT_MODEL;
 const settings = only ? SETTINGS.filter((s) => only.includes(s.name)) : SETTINGS;
-if (settings.length === 0) throw new Error(`no setting named ${only?.join(', ')}; known: ${SETTINGS.map((s) => s.name).join(', ')}`);
+if (settings.length === 0)
+  throw new Error(`no setting named ${only?.join(', ')}; known: ${SETTINGS.map((s) => s.name).join(', ')}`);
 
 const started = performance.now();
-console.error(`building the world: ${model.seeds} seeds, ${model.browsers} browsers, ${model.files.initial} files, ${model.days} days…`);
+console.error(
+  `building the world: ${model.seeds} seeds, ${model.browsers} browsers, ${model.files.initial} files, ${model.days} days…`,
+);
 const world = buildWorld(model);
 console.error(`  ${world.peerCount} peers over the run, ${world.fileCount} files, ${world.trace.n} churn events`);
 const columns: Column[] = [];

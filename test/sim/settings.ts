@@ -51,7 +51,8 @@ export const SETTINGS: Setting[] = [
   },
   {
     name: 'defaults',
-    label: 'the policy defaults (target 3, minimum 2, grace 30 min, slack 1, every kind counts) with providers as domains',
+    label:
+      'the policy defaults (target 3, minimum 2, grace 30 min, slack 1, every kind counts) with providers as domains',
     policy: DEFAULT_POLICY,
     auditIntervalMs: audit,
     domains: true,

@@ -74,7 +74,13 @@ class TraceBuilder {
     const order = new Int32Array(n).map((_, i) => i);
     const t = this.time;
     order.sort((a, b) => t[a]! - t[b]! || a - b);
-    const out = { n, time: new Float64Array(n), type: new Uint8Array(n), peer: new Int32Array(n), arg: new Float64Array(n) };
+    const out = {
+      n,
+      time: new Float64Array(n),
+      type: new Uint8Array(n),
+      peer: new Int32Array(n),
+      arg: new Float64Array(n),
+    };
     for (let i = 0; i < n; i++) {
       const j = order[i]!;
       out.time[i] = t[j]!;
@@ -305,7 +311,9 @@ export function buildWorld(model: Model): World {
   }
   const fileCount = f.initial + uploads.length;
   const root = Array.from({ length: fileCount }, () => toHex(fr.bytes(32)));
-  const size = new Float64Array(fileCount).map(() => Math.round(clamp(fr.lognormal(f.sizeMedianBytes, f.sizeSigma), f.minBytes, f.maxBytes)));
+  const size = new Float64Array(fileCount).map(() =>
+    Math.round(clamp(fr.lognormal(f.sizeMedianBytes, f.sizeSigma), f.minBytes, f.maxBytes)),
+  );
   const initialHolders: number[][] = [];
   const hr = rng.fork('initial-holders');
   for (let i = 0; i < f.initial; i++) {
@@ -320,7 +328,8 @@ export function buildWorld(model: Model): World {
   const uploadTimes = uploads.map((u) => u.t);
   const or = rng.fork('opens');
   for (const o of opens) {
-    let lo = 0, hi = uploadTimes.length;
+    let lo = 0,
+      hi = uploadTimes.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (uploadTimes[mid]! < o.t) lo = mid + 1;

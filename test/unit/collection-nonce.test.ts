@@ -7,17 +7,12 @@
 // a crypto backend that records every seal, then read back, so every recorded seal is of a real
 // collection.
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_ID_LAYOUT,
-  MIN_LISTING_BLOCK_BYTES,
-  listCollectionBlockIds,
-  openCollection,
-  readFile,
-  toHex,
-  webCrypto,
-  type CryptoBackend,
-  type IdLayout,
-} from '../../src/content/index.js';
+import { DEFAULT_ID_LAYOUT, type IdLayout } from '../../src/content/manifest.js';
+import { MIN_LISTING_BLOCK_BYTES } from '../../src/content/collection-manifest.js';
+import { listCollectionBlockIds, openCollection } from '../../src/content/collection-open.js';
+import { readFile } from '../../src/content/open.js';
+import { toHex } from '../../src/content/bytes.js';
+import { webCrypto, type CryptoBackend } from '../../src/content/crypto.js';
 import { collectIds, recordingGetter } from '../helpers/blocks.js';
 import { fileAt, sealTree, type TreeItem } from '../helpers/collections.js';
 import { collect, sameBytes } from '../helpers/data.js';
@@ -64,9 +59,20 @@ function lcg(seed: number) {
   };
 }
 
-async function checkCollection(tree: TreeItem[], chunkSize: number, listingBlockBytes: number, idLayout: IdLayout, entryIdLayout: IdLayout) {
+async function checkCollection(
+  tree: TreeItem[],
+  chunkSize: number,
+  listingBlockBytes: number,
+  idLayout: IdLayout,
+  entryIdLayout: IdLayout,
+) {
   const { backend, seals } = recordingBackend(webCrypto()!);
-  const { collection, blocks } = await sealTree(tree, { chunkSize, backend, entryIdLayout, seal: { listingBlockBytes, idLayout } });
+  const { collection, blocks } = await sealTree(tree, {
+    chunkSize,
+    backend,
+    entryIdLayout,
+    seal: { listingBlockBytes, idLayout },
+  });
   const where = `${tree.length} entries, ${chunkSize}-byte chunks, ${listingBlockBytes}-byte listing blocks, layouts ${JSON.stringify([idLayout, entryIdLayout])}`;
 
   const pairs = seals.map((s) => `${s.key}/${s.nonce}`);
@@ -84,7 +90,10 @@ async function checkCollection(tree: TreeItem[], chunkSize: number, listingBlock
   const known = new Set(await collectIds(listCollectionBlockIds(collection.root, getter.get, { idLayout })));
   expect(known, where).toEqual(new Set(collection.allIds()));
   const prefixes = new Set([...known].map((id) => parseInt(id.slice(0, 8), 16)));
-  expect(seals.filter((s) => containsAnyId(s.plain, known, prefixes)).length, `a sealed plaintext holds a public id: ${where}`).toBe(0);
+  expect(
+    seals.filter((s) => containsAnyId(s.plain, known, prefixes)).length,
+    `a sealed plaintext holds a public id: ${where}`,
+  ).toBe(0);
 
   // Read back: every seal recorded belongs to a collection that opens and reads.
   const opened = await openCollection(collection.root, collection.key, getter.get, { idLayout, entryIdLayout });
@@ -103,7 +112,10 @@ async function checkCollection(tree: TreeItem[], chunkSize: number, listingBlock
 
 const LAYOUTS: [IdLayout, IdLayout][] = [
   [DEFAULT_ID_LAYOUT, DEFAULT_ID_LAYOUT],
-  [{ maxInlineIds: 1, idsPerIndexBlock: 1 }, { maxInlineIds: 2, idsPerIndexBlock: 2 }],
+  [
+    { maxInlineIds: 1, idsPerIndexBlock: 1 },
+    { maxInlineIds: 2, idsPerIndexBlock: 2 },
+  ],
   [{ maxInlineIds: 8, idsPerIndexBlock: 5 }, DEFAULT_ID_LAYOUT],
 ];
 const COLLECTIONS_PER_LAYOUT = 6;
@@ -118,9 +130,17 @@ describe('no (key, nonce) pair repeats across the blocks of a collection', () =>
         const chunkSize = 1024 + pick(1024);
         const count = 1 + pick(n % 2 === 0 ? 5 : 60);
         const tree: TreeItem[] = Array.from({ length: count }, (_, i) =>
-          i % 9 === 8 ? { path: `empty folder ${i}`, folder: true } : fileAt(`dir ${i % 4}/entry ${i} ${'x'.repeat(pick(80))}`, pick(4) === 0 ? 0 : pick(6 * chunkSize)),
+          i % 9 === 8
+            ? { path: `empty folder ${i}`, folder: true }
+            : fileAt(`dir ${i % 4}/entry ${i} ${'x'.repeat(pick(80))}`, pick(4) === 0 ? 0 : pick(6 * chunkSize)),
         );
-        const collection = await checkCollection(tree, chunkSize, MIN_LISTING_BLOCK_BYTES + pick(4096), idLayout, entryIdLayout);
+        const collection = await checkCollection(
+          tree,
+          chunkSize,
+          MIN_LISTING_BLOCK_BYTES + pick(4096),
+          idLayout,
+          entryIdLayout,
+        );
         if (collection.head.listingBlocks > 1) severalListingBlocks++;
         if (collection.indexIds.length > 0) indexed++;
       }

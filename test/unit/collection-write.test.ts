@@ -7,7 +7,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openCollection, type BlockId } from '../../src/content/index.js';
+import { openCollection } from '../../src/content/collection-open.js';
+import { type BlockId } from '../../src/content/format.js';
 import { BlockMissingError, PathError } from '../../src/errors.js';
 import { resolveInside, writeCollection } from '../../src/node/collection-write.js';
 import { recordingGetter } from '../helpers/blocks.js';
@@ -77,10 +78,25 @@ describe('writing a collection into a folder', () => {
 
   it('restores the tree: nested folders, an empty file, non-ASCII names, an empty folder, nothing executable', async () => {
     const { collection, blocks } = await sealTree(TREE);
-    const result = await writeCollection(await opened(collection.root, collection.key, blocks), recordingGetter(blocks).get, target);
+    const result = await writeCollection(
+      await opened(collection.root, collection.key, blocks),
+      recordingGetter(blocks).get,
+      target,
+    );
     expect(result).toEqual({ files: 4, folders: 1, bytes: 5733 });
     expect(await tree(target)).toEqual(
-      ['.config/', '.config/settings', 'docs/', 'docs/empty.txt', 'photos/', 'photos/2024/', 'photos/2024/beach.jpg', 'photos/2025/', 'photos/été/', 'photos/été/naïve 日本.txt'].sort(),
+      [
+        '.config/',
+        '.config/settings',
+        'docs/',
+        'docs/empty.txt',
+        'photos/',
+        'photos/2024/',
+        'photos/2024/beach.jpg',
+        'photos/2025/',
+        'photos/été/',
+        'photos/été/naïve 日本.txt',
+      ].sort(),
     );
     for (const item of TREE) {
       if ('folder' in item) continue;
@@ -101,7 +117,11 @@ describe('writing a collection into a folder', () => {
   for (const [what, items, problem] of HOSTILE) {
     it(`refuses a collection with an entry that ${what}, and writes nothing at all`, async () => {
       const { collection, blocks } = await sealHostile(items);
-      const error = await writeCollection(await opened(collection.root, collection.key, blocks), recordingGetter(blocks).get, target).catch((e) => e);
+      const error = await writeCollection(
+        await opened(collection.root, collection.key, blocks),
+        recordingGetter(blocks).get,
+        target,
+      ).catch((e) => e);
       expect(error).toBeInstanceOf(PathError);
       expect(error).toMatchObject({ problem, entry: 1 });
       // Not even the target folder, nor anything beside it.
@@ -115,7 +135,11 @@ describe('writing a collection into a folder', () => {
     await fs.mkdir(target);
     await fs.symlink(outside, path.join(target, 'docs'));
     const { collection, blocks } = await sealHostile([{ path: 'docs/x.txt' }]);
-    const error = await writeCollection(await opened(collection.root, collection.key, blocks), recordingGetter(blocks).get, target).catch((e) => e);
+    const error = await writeCollection(
+      await opened(collection.root, collection.key, blocks),
+      recordingGetter(blocks).get,
+      target,
+    ).catch((e) => e);
     expect(error).toMatchObject({ code: 'BAD_PATH', problem: 'symlink', entry: 0 });
     expect(await fs.readdir(outside)).toEqual([]);
   });
@@ -124,7 +148,11 @@ describe('writing a collection into a folder', () => {
     await fs.mkdir(target);
     await fs.writeFile(path.join(target, 'a.txt'), 'mine');
     const { collection, blocks } = await sealHostile([{ path: 'a.txt' }]);
-    const error = await writeCollection(await opened(collection.root, collection.key, blocks), recordingGetter(blocks).get, target).catch((e) => e);
+    const error = await writeCollection(
+      await opened(collection.root, collection.key, blocks),
+      recordingGetter(blocks).get,
+      target,
+    ).catch((e) => e);
     expect(error).toMatchObject({ problem: 'exists', entry: 0 });
     expect(await fs.readFile(path.join(target, 'a.txt'), 'utf8')).toBe('mine');
   });
@@ -135,7 +163,11 @@ describe('writing a collection into a folder', () => {
     await fs.mkdir(target);
     await fs.symlink(path.join(outside, 'planted'), path.join(target, 'a.txt'));
     const { collection, blocks } = await sealHostile([{ path: 'a.txt' }]);
-    const error = await writeCollection(await opened(collection.root, collection.key, blocks), recordingGetter(blocks).get, target).catch((e) => e);
+    const error = await writeCollection(
+      await opened(collection.root, collection.key, blocks),
+      recordingGetter(blocks).get,
+      target,
+    ).catch((e) => e);
     expect(error).toMatchObject({ problem: 'exists' });
     expect(await fs.readdir(outside)).toEqual([]);
   });
@@ -148,7 +180,11 @@ describe('writing a collection into a folder', () => {
     // Lose the second file's second data block (its ids come first in its block list).
     const lost = Buffer.from(second.blockIds.subarray(32, 64)).toString('hex');
     blocks.delete(lost);
-    const error = await writeCollection(await opened(collection.root, collection.key, blocks), recordingGetter(blocks).get, target).catch((e) => e);
+    const error = await writeCollection(
+      await opened(collection.root, collection.key, blocks),
+      recordingGetter(blocks).get,
+      target,
+    ).catch((e) => e);
     expect(error).toBeInstanceOf(BlockMissingError);
     expect(await tree(target)).toEqual(['first.bin']);
   });

@@ -10,7 +10,8 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openCollection, type BlockId } from '../../src/content/index.js';
+import { openCollection } from '../../src/content/collection-open.js';
+import { type BlockId } from '../../src/content/format.js';
 import { zipCollection, zipLength } from '../../src/content/zip.js';
 import { BlockMissingError, PathError } from '../../src/errors.js';
 import { recordingGetter } from '../helpers/blocks.js';
@@ -18,14 +19,16 @@ import { fileAt, sealHostile, sealTree, type TreeItem } from '../helpers/collect
 import { concatBytes } from '../../src/content/bytes.js';
 
 const UNZIP = '/usr/bin/unzip';
-const hasReaders = existsSync(UNZIP) && (() => {
-  try {
-    execFileSync('python3', ['-c', 'import zipfile']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasReaders =
+  existsSync(UNZIP) &&
+  (() => {
+    try {
+      execFileSync('python3', ['-c', 'import zipfile']);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
 
 const TREE: TreeItem[] = [
   fileAt('photos/2024/beach.jpg', 70_000, 'image/jpeg'),
@@ -57,32 +60,47 @@ async function open(root: BlockId, key: Uint8Array, blocks: Map<BlockId, Uint8Ar
 }
 
 describe('a collection as a zip', () => {
-  it.skipIf(!hasReaders)('is a valid archive whose entries are byte-equal to the files, names and folders kept (unzip -t and Python zipfile)', async () => {
-    const { collection, blocks } = await sealTree(TREE);
-    const opened = await open(collection.root, collection.key, blocks);
-    const entries = await opened.list();
-    const zip = await drain(zipCollection(opened, recordingGetter(blocks).get, { entries }));
-    expect(zip.length).toBe(zipLength(entries));
+  it.skipIf(!hasReaders)(
+    'is a valid archive whose entries are byte-equal to the files, names and folders kept (unzip -t and Python zipfile)',
+    async () => {
+      const { collection, blocks } = await sealTree(TREE);
+      const opened = await open(collection.root, collection.key, blocks);
+      const entries = await opened.list();
+      const zip = await drain(zipCollection(opened, recordingGetter(blocks).get, { entries }));
+      expect(zip.length).toBe(zipLength(entries));
 
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mycel-zip-'));
-    try {
-      const file = path.join(dir, 'all.zip');
-      await fs.writeFile(file, zip);
-      const tested = execFileSync(UNZIP, ['-t', file], { encoding: 'utf8' });
-      expect(tested).toMatch(/No errors detected/);
-      const read = JSON.parse(execFileSync('python3', ['-c', READ_ZIP, file], { encoding: 'utf8' }));
-      expect(read.bad).toBeNull();
-      expect(read.entries).toEqual(
-        TREE.map((item) =>
-          'folder' in item
-            ? { name: `${item.path}/`, utf8: true, size: 0, sha256: createHash('sha256').digest('hex'), dir: true }
-            : { name: item.path, utf8: true, size: item.bytes.length, sha256: createHash('sha256').update(item.bytes).digest('hex'), dir: false },
-        ),
-      );
-    } finally {
-      await fs.rm(dir, { recursive: true, force: true });
-    }
-  });
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mycel-zip-'));
+      try {
+        const file = path.join(dir, 'all.zip');
+        await fs.writeFile(file, zip);
+        const tested = execFileSync(UNZIP, ['-t', file], { encoding: 'utf8' });
+        expect(tested).toMatch(/No errors detected/);
+        const read = JSON.parse(execFileSync('python3', ['-c', READ_ZIP, file], { encoding: 'utf8' }));
+        expect(read.bad).toBeNull();
+        expect(read.entries).toEqual(
+          TREE.map((item) =>
+            'folder' in item
+              ? {
+                  name: `${String(item.path)}/`,
+                  utf8: true,
+                  size: 0,
+                  sha256: createHash('sha256').digest('hex'),
+                  dir: true,
+                }
+              : {
+                  name: item.path,
+                  utf8: true,
+                  size: item.bytes.length,
+                  sha256: createHash('sha256').update(item.bytes).digest('hex'),
+                  dir: false,
+                },
+          ),
+        );
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('is made as it is read: the first bytes come before the last file is asked for', async () => {
     const tree = [fileAt('a.bin', 40_000), fileAt('b.bin', 40_000), fileAt('c.bin', 40_000)];
@@ -111,7 +129,10 @@ describe('a collection as a zip', () => {
 
   it('fails before its first byte when the listing is refused', async () => {
     const { collection, blocks } = await sealHostile([{ path: 'a.txt' }, { path: 'A.TXT' }]);
-    const reader = zipCollection(await open(collection.root, collection.key, blocks), recordingGetter(blocks).get).getReader();
+    const reader = zipCollection(
+      await open(collection.root, collection.key, blocks),
+      recordingGetter(blocks).get,
+    ).getReader();
     const error = await reader.read().catch((e) => e);
     expect(error).toBeInstanceOf(PathError);
     expect(error).toMatchObject({ problem: 'collision', entry: 1 });
@@ -122,7 +143,9 @@ describe('a collection as a zip', () => {
     const second = collection.entries[1]!;
     if (second.kind !== 'file') throw new Error('expected a file');
     blocks.delete(Buffer.from(second.blockIds.subarray(64, 96)).toString('hex'));
-    const error = await drain(zipCollection(await open(collection.root, collection.key, blocks), recordingGetter(blocks).get)).catch((e) => e);
+    const error = await drain(
+      zipCollection(await open(collection.root, collection.key, blocks), recordingGetter(blocks).get),
+    ).catch((e) => e);
     expect(error).toBeInstanceOf(BlockMissingError);
   });
 });

@@ -2,37 +2,41 @@
 // opening and listing lazily, reading each file back, what a holder without the key can list, and
 // what a reader does with a collection made by a hostile sender (paths, structure, declared sizes).
 import { describe, expect, it } from 'vitest';
+import { BlockKind, blockIdToBytes, MiB, type BlockId } from '../../src/content/format.js';
 import {
-  BlockKind,
-  blockIdToBytes,
   DEFAULT_LISTING_BLOCK_BYTES,
   MAX_COLLECTION_ENTRIES,
   MAX_LISTING_BLOCKS,
   MIN_LISTING_BLOCK_BYTES,
-  MiB,
   deriveCollectionKeys,
   encodeListingBlock,
-  listCollectionBlockIds,
-  listFileBlockIds,
   listingAad,
   listingNonce,
-  openCollection,
-  openLinkRoot,
-  openManifest,
-  readFile,
-  sealCollection,
-  sealCollectionRoot,
-  sealFile,
-  toHex,
-  webCrypto,
-  DEFAULT_ID_LAYOUT,
-  type BlockId,
-  type CollectionEntry,
   type CollectionHead,
   type ListingRecord,
+} from '../../src/content/collection-manifest.js';
+import {
+  listCollectionBlockIds,
+  openCollection,
+  openLinkRoot,
+  type CollectionEntry,
   type OpenedCollection,
-} from '../../src/content/index.js';
-import { BadInputError, BlockIntegrityError, BlockMissingError, ManifestError, PathError, WrongKeyError } from '../../src/errors.js';
+} from '../../src/content/collection-open.js';
+import { listFileBlockIds } from '../../src/content/block-list.js';
+import { openManifest, readFile } from '../../src/content/open.js';
+import { sealCollection, sealCollectionRoot } from '../../src/content/collection-seal.js';
+import { sealFile } from '../../src/content/seal.js';
+import { toHex } from '../../src/content/bytes.js';
+import { webCrypto } from '../../src/content/crypto.js';
+import { DEFAULT_ID_LAYOUT } from '../../src/content/manifest.js';
+import {
+  BadInputError,
+  BlockIntegrityError,
+  BlockMissingError,
+  ManifestError,
+  PathError,
+  WrongKeyError,
+} from '../../src/errors.js';
 import { collectIds, recordingGetter } from '../helpers/blocks.js';
 import { fileAt, sealHostile, sealTree, type TreeItem } from '../helpers/collections.js';
 import { collect, pseudoRandomBytes, sameBytes } from '../helpers/data.js';
@@ -73,7 +77,10 @@ describe('a collection', () => {
   });
 
   it('keeps paths as the sender normalised them (NFC, forbidden characters replaced, names given one by one)', async () => {
-    const { collection, blocks } = await sealTree([fileAt('notes/e\u0301te\u0301?.txt', 3), fileAt(['in', 'a\\b:c'], 3)]);
+    const { collection, blocks } = await sealTree([
+      fileAt('notes/e\u0301te\u0301?.txt', 3),
+      fileAt(['in', 'a\\b:c'], 3),
+    ]);
     const opened = await openCollection(collection.root, collection.key, recordingGetter(blocks).get);
     expect((await opened.list()).map((e) => e.path)).toEqual(['notes/été_.txt', 'in/a_b_c']);
   });
@@ -85,7 +92,9 @@ describe('a collection', () => {
     const opened = await openCollection(collection.root, collection.key, recordingGetter(blocks).get);
     const entries = await opened.list();
     expect(entries.map((e) => e.path)).toEqual(tree.map((t) => t.path));
-    expect(sameBytes(await readAll(opened, entries[149]!, blocks), (tree[149] as { bytes: Uint8Array }).bytes)).toBe(true);
+    expect(sameBytes(await readAll(opened, entries[149]!, blocks), (tree[149] as { bytes: Uint8Array }).bytes)).toBe(
+      true,
+    );
   });
 
   it('reads its listing lazily: the first entry costs the root and the first listing blocks only', async () => {
@@ -108,7 +117,9 @@ describe('a collection', () => {
     const opened = await openCollection(collection.root, collection.key, recordingGetter(blocks).get, { idLayout });
     const entries = await opened.list();
     expect(sameBytes(await readAll(opened, entries[2]!, blocks), (tree[2] as { bytes: Uint8Array }).bytes)).toBe(true);
-    const keyless = await collectIds(listCollectionBlockIds(collection.root, recordingGetter(blocks).get, { idLayout }));
+    const keyless = await collectIds(
+      listCollectionBlockIds(collection.root, recordingGetter(blocks).get, { idLayout }),
+    );
     expect(keyless).toEqual([...collection.allIds()]);
   });
 
@@ -125,7 +136,9 @@ describe('a collection', () => {
   });
 
   it('hands the sink its own blocks in the order a seed takes them: listing, index blocks, root', async () => {
-    const { collection, collectionBlocks } = await sealTree(TREE.slice(0, 3), { seal: { idLayout: { maxInlineIds: 2, idsPerIndexBlock: 4 } } });
+    const { collection, collectionBlocks } = await sealTree(TREE.slice(0, 3), {
+      seal: { idLayout: { maxInlineIds: 2, idsPerIndexBlock: 4 } },
+    });
     expect(collectionBlocks.map((b) => b.kind)).toEqual([
       ...collection.listingIds.map(() => BlockKind.Data),
       ...collection.indexIds.map(() => BlockKind.ManifestIndex),
@@ -157,7 +170,9 @@ describe('a link', () => {
 
   it('to a collection fails closed in a reader that knows only files', async () => {
     const { collection, blocks } = await sealTree(TREE.slice(0, 1));
-    await expect(openManifest(collection.root, collection.key, recordingGetter(blocks).get)).rejects.toBeInstanceOf(WrongKeyError);
+    await expect(openManifest(collection.root, collection.key, recordingGetter(blocks).get)).rejects.toBeInstanceOf(
+      WrongKeyError,
+    );
   });
 
   it('whose root had its public refs changed does not open: the head is bound to them', async () => {
@@ -201,18 +216,37 @@ describe('a sender', () => {
     const [entry] = collection.entries;
     if (entry?.kind !== 'file') throw new Error('expected a file');
     const get = recordingGetter(blocks).get;
-    const sink = () => {};
-    await expect(sealCollection([{ path: 'a', root: entry.root, key: pseudoRandomBytes(32, 5) }], sink, { getBlock: get })).rejects.toBeInstanceOf(BadInputError);
-    await expect(sealCollection([{ path: 'a', root: entry.root, key: entry.key, size: 11 }], sink, { getBlock: get })).rejects.toBeInstanceOf(BadInputError);
+    const sink = () => undefined;
+    await expect(
+      sealCollection([{ path: 'a', root: entry.root, key: pseudoRandomBytes(32, 5) }], sink, { getBlock: get }),
+    ).rejects.toBeInstanceOf(BadInputError);
+    await expect(
+      sealCollection([{ path: 'a', root: entry.root, key: entry.key, size: 11 }], sink, { getBlock: get }),
+    ).rejects.toBeInstanceOf(BadInputError);
     // A collection is not a file: collections do not nest.
-    await expect(sealCollection([{ path: 'c', root: collection.root, key: collection.key }], sink, { getBlock: get })).rejects.toBeInstanceOf(BadInputError);
+    await expect(
+      sealCollection([{ path: 'c', root: collection.root, key: collection.key }], sink, { getBlock: get }),
+    ).rejects.toBeInstanceOf(BadInputError);
   });
 
   it('can make a collection from sealFile’s results alone, reading no block (a sender that streams to seeds keeps none)', async () => {
     const blocks = new Map<BlockId, Uint8Array>();
-    const a = await sealFile([pseudoRandomBytes(3000, 1)], (b) => void blocks.set(b.id, b.bytes), { name: 'a', chunkSize: 1024 });
-    const b = await sealFile([new Uint8Array(0)], (b) => void blocks.set(b.id, b.bytes), { name: 'b', chunkSize: 1024 });
-    const collection = await sealCollection([{ path: 'x/a', sealed: a }, { path: 'b', sealed: b, mediaType: 'text/plain' }], (blk) => void blocks.set(blk.id, blk.bytes), {});
+    const a = await sealFile([pseudoRandomBytes(3000, 1)], (b) => void blocks.set(b.id, b.bytes), {
+      name: 'a',
+      chunkSize: 1024,
+    });
+    const b = await sealFile([new Uint8Array(0)], (b) => void blocks.set(b.id, b.bytes), {
+      name: 'b',
+      chunkSize: 1024,
+    });
+    const collection = await sealCollection(
+      [
+        { path: 'x/a', sealed: a },
+        { path: 'b', sealed: b, mediaType: 'text/plain' },
+      ],
+      (blk) => void blocks.set(blk.id, blk.bytes),
+      {},
+    );
     const opened = await openCollection(collection.root, collection.key, recordingGetter(blocks).get);
     const entries = await opened.list();
     expect(entries.map((e) => [e.path, e.kind === 'file' && e.size, e.kind === 'file' && e.mediaType])).toEqual([
@@ -220,18 +254,24 @@ describe('a sender', () => {
       ['b', 0, 'text/plain'],
     ]);
     expect(sameBytes(await readAll(opened, entries[0]!, blocks), pseudoRandomBytes(3000, 1))).toBe(true);
-    expect(await collectIds(listCollectionBlockIds(collection.root, recordingGetter(blocks).get))).toEqual([...collection.allIds()]);
+    expect(await collectIds(listCollectionBlockIds(collection.root, recordingGetter(blocks).get))).toEqual([
+      ...collection.allIds(),
+    ]);
   });
 
   it('is refused an entry given by root and key when nothing can read its blocks', async () => {
     const { collection } = await sealTree([fileAt('a', 10)]);
     const [entry] = collection.entries;
     if (entry?.kind !== 'file') throw new Error('expected a file');
-    await expect(sealCollection([{ path: 'a', root: entry.root, key: entry.key }], () => {}, {})).rejects.toBeInstanceOf(BadInputError);
+    await expect(
+      sealCollection([{ path: 'a', root: entry.root, key: entry.key }], () => undefined, {}),
+    ).rejects.toBeInstanceOf(BadInputError);
   });
 
   it('is refused an empty collection', async () => {
-    await expect(sealCollection([], () => {}, { getBlock: recordingGetter(new Map()).get })).rejects.toBeInstanceOf(BadInputError);
+    await expect(
+      sealCollection([], () => undefined, { getBlock: recordingGetter(new Map()).get }),
+    ).rejects.toBeInstanceOf(BadInputError);
   });
 });
 
@@ -269,8 +309,11 @@ describe('a collection from a hostile sender', () => {
   it('is refused when an entry claims a size its file does not have', async () => {
     const { collection, blocks } = await sealHostile([{ path: 'a', bytes: new Uint8Array(10) }]);
     // Rewrite the listing with a different size, same blocks: the collection's own listing lies.
-    const forged = await forge(collection.root, collection.key, blocks, (records) =>
-      records.map((r) => (r.kind === 'file' ? { ...r, size: 11 } : r)),
+    const forged = await forge(
+      collection.root,
+      collection.key,
+      blocks,
+      (records) => records.map((r) => (r.kind === 'file' ? { ...r, size: 11 } : r)),
       { totalSize: 11 },
     );
     const opened = await openCollection(forged, collection.key, recordingGetter(blocks).get);
@@ -289,13 +332,18 @@ describe('a collection from a hostile sender', () => {
 
   it('is refused when its root names blocks none of its files account for', async () => {
     const { collection, blocks } = await sealHostile([{ path: 'a' }, { path: 'b' }]);
-    const forged = await forge(collection.root, collection.key, blocks, (records) => records, {}, [toHex(pseudoRandomBytes(32, 3))]);
+    const forged = await forge(collection.root, collection.key, blocks, (records) => records, {}, [
+      toHex(pseudoRandomBytes(32, 3)),
+    ]);
     const opened = await openCollection(forged, collection.key, recordingGetter(blocks).get);
     await expect(opened.list()).rejects.toThrow(/its files account for/);
   });
 
   it('is refused when its listing holds more entries than its head declares', async () => {
-    const { collection, blocks } = await sealHostile([{ path: 'a', folder: true }, { path: 'b', folder: true }]);
+    const { collection, blocks } = await sealHostile([
+      { path: 'a', folder: true },
+      { path: 'b', folder: true },
+    ]);
     const forged = await forge(collection.root, collection.key, blocks, (records) => records, { entryCount: 1 });
     const opened = await openCollection(forged, collection.key, recordingGetter(blocks).get);
     await expect(opened.list()).rejects.toBeInstanceOf(ManifestError);
@@ -327,7 +375,15 @@ async function forge(
   let position = opened.head.listingBlocks - 1;
   for (const e of await opened.list()) {
     if (e.kind === 'folder') records.push({ kind: 'folder', path: e.path });
-    else records.push({ kind: 'file', path: e.path, size: e.size, key: e.key, mediaType: e.mediaType, rootPosition: (position += e.blocks) });
+    else
+      records.push({
+        kind: 'file',
+        path: e.path,
+        size: e.size,
+        key: e.key,
+        mediaType: e.mediaType,
+        rootPosition: (position += e.blocks),
+      });
   }
   const refs = await collectIds(listCollectionBlockIds(root, get));
   const entryRefs = refs.slice(opened.head.listingBlocks, position + 1);
@@ -351,7 +407,14 @@ async function sealRaw(
   const ids = [listingId, ...entryRefs];
   const refs = new Uint8Array(ids.length * 32);
   ids.forEach((id, i) => refs.set(blockIdToBytes(id), i * 32));
-  const { root } = await sealCollectionRoot({ ...head, listingBlocks: 1 }, refs, keys, backend, (b) => void blocks.set(b.id, b.bytes), DEFAULT_ID_LAYOUT);
+  const { root } = await sealCollectionRoot(
+    { ...head, listingBlocks: 1 },
+    refs,
+    keys,
+    backend,
+    (b) => void blocks.set(b.id, b.bytes),
+    DEFAULT_ID_LAYOUT,
+  );
   return root;
 }
 
@@ -363,7 +426,14 @@ describe('a collection declaring more than it holds', () => {
     const keys = await deriveCollectionKeys(key, backend);
     const blocks = new Map<BlockId, Uint8Array>();
     const refs = pseudoRandomBytes(refCount * 32, 78);
-    const { root } = await sealCollectionRoot(head, refs, keys, backend, (b) => void blocks.set(b.id, b.bytes), DEFAULT_ID_LAYOUT);
+    const { root } = await sealCollectionRoot(
+      head,
+      refs,
+      keys,
+      backend,
+      (b) => void blocks.set(b.id, b.bytes),
+      DEFAULT_ID_LAYOUT,
+    );
     return { root, key, blocks, firstRef: toHex(refs.subarray(0, 32)) };
   }
 
@@ -381,9 +451,17 @@ describe('a collection declaring more than it holds', () => {
     await annotate(`memory grew by ${(grown / 1024).toFixed(0)} KiB`);
   });
 
-  it(`of ${MAX_COLLECTION_ENTRIES} entries over ${MAX_LISTING_BLOCKS} listing blocks nobody has opens at the cost of its root and fails at its first missing block`, async ({ annotate }) => {
+  it(`of ${MAX_COLLECTION_ENTRIES} entries over ${MAX_LISTING_BLOCKS} listing blocks nobody has opens at the cost of its root and fails at its first missing block`, async ({
+    annotate,
+  }) => {
     const { root, key, blocks, firstRef } = await declaring(
-      { entryCount: MAX_COLLECTION_ENTRIES, fileCount: 0, totalSize: 0, listingBlockBytes: DEFAULT_LISTING_BLOCK_BYTES, listingBlocks: MAX_LISTING_BLOCKS },
+      {
+        entryCount: MAX_COLLECTION_ENTRIES,
+        fileCount: 0,
+        totalSize: 0,
+        listingBlockBytes: DEFAULT_LISTING_BLOCK_BYTES,
+        listingBlocks: MAX_LISTING_BLOCKS,
+      },
       MAX_LISTING_BLOCKS,
     );
     const getter = recordingGetter(blocks);
@@ -409,8 +487,21 @@ describe('a collection declaring more than it holds', () => {
     const sealed = await keys.listing.seal(listingNonce(0), listingAad(0, true), plain);
     const id = await backend.sha256(sealed);
     blocks.set(toHex(id), sealed);
-    const head = { entryCount: 10, fileCount: 0, totalSize: 0, listingBlockBytes: MIN_LISTING_BLOCK_BYTES, listingBlocks: 1 };
-    const { root } = await sealCollectionRoot(head, id, keys, backend, (b) => void blocks.set(b.id, b.bytes), DEFAULT_ID_LAYOUT);
+    const head = {
+      entryCount: 10,
+      fileCount: 0,
+      totalSize: 0,
+      listingBlockBytes: MIN_LISTING_BLOCK_BYTES,
+      listingBlocks: 1,
+    };
+    const { root } = await sealCollectionRoot(
+      head,
+      id,
+      keys,
+      backend,
+      (b) => void blocks.set(b.id, b.bytes),
+      DEFAULT_ID_LAYOUT,
+    );
     const opened = await openCollection(root, key, recordingGetter(blocks).get);
     await expect(opened.list()).rejects.toThrow(/declares 4294967295 records/);
   });

@@ -1,30 +1,26 @@
 // Isomorphic: runs in Node and in Chromium (see vite.config.ts).
 import { describe, expect, it } from 'vitest';
+import { type BlockGetter } from '../../src/content/block-list.js';
+import { nobleBackend, webCrypto, type CryptoBackend } from '../../src/content/crypto.js';
 import {
   BlockKind,
   DEFAULT_CHUNK_SIZE,
-  MAX_INLINE_IDS,
   blockIdToBytes,
   deriveFileKeys,
-  nobleBackend,
-  openManifest,
-  readFile,
-  sealFile,
-  sealManifest,
-  webCrypto,
-  type BlockGetter,
   type BlockId,
-  type CryptoBackend,
-  type Manifest,
-  type OpenedManifest,
-  type SealedBlock,
-} from '../../src/content/index.js';
+} from '../../src/content/format.js';
+import { MAX_INLINE_IDS, type Manifest } from '../../src/content/manifest.js';
+import { openManifest, readFile, type OpenedManifest } from '../../src/content/open.js';
+import { sealFile, sealManifest, type SealedBlock } from '../../src/content/seal.js';
 import { BlockIntegrityError, BlockMissingError, ManifestError, WrongKeyError } from '../../src/errors.js';
 import { collect, inPieces, pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 
 const SMALL_CHUNK = 4096;
 
-async function sealToMap(bytes: Uint8Array, opts: { chunkSize?: number; backend?: CryptoBackend; fileKey?: Uint8Array } = {}) {
+async function sealToMap(
+  bytes: Uint8Array,
+  opts: { chunkSize?: number; backend?: CryptoBackend; fileKey?: Uint8Array } = {},
+) {
   const blocks = new Map<BlockId, Uint8Array>();
   const order: SealedBlock[] = [];
   const file = await sealFile(
@@ -186,7 +182,12 @@ describe('tampering is detected and named', () => {
   }
 
   /** Re-seals a changed manifest with the real key: what a key holder turned attacker could do. */
-  async function forgeManifest(fileKey: Uint8Array, manifest: Manifest, ids: Uint8Array, blocks: Map<BlockId, Uint8Array>) {
+  async function forgeManifest(
+    fileKey: Uint8Array,
+    manifest: Manifest,
+    ids: Uint8Array,
+    blocks: Map<BlockId, Uint8Array>,
+  ) {
     const keys = await deriveFileKeys(fileKey, webCrypto()!);
     const { root } = await sealManifest(manifest, ids, keys, webCrypto()!, (b) => void blocks.set(b.id, b.bytes));
     return openManifest(root, fileKey, getterFrom(blocks));
@@ -288,7 +289,12 @@ describe('tampering is detected and named', () => {
   it('a manifest whose counts disagree is rejected as invalid', async () => {
     const { opened, blocks, file } = await sealed();
     await expect(
-      forgeManifest(file.key, { ...opened.manifest, size: opened.manifest.size * 3 }, await idsWith(opened, [0, 1, 2, 3, 4]), blocks),
+      forgeManifest(
+        file.key,
+        { ...opened.manifest, size: opened.manifest.size * 3 },
+        await idsWith(opened, [0, 1, 2, 3, 4]),
+        blocks,
+      ),
     ).rejects.toBeInstanceOf(ManifestError);
   });
 });

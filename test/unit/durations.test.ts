@@ -4,7 +4,13 @@ import { parseDuration } from '../../src/node/durations.js';
 describe('durations on the command line', () => {
   it('reads days, hours, minutes, seconds and milliseconds; a bare number is seconds', () => {
     expect(['30d', '12h', '90m', '45s', '500ms', '20', '1.5h'].map(parseDuration)).toEqual([
-      30 * 86_400_000, 12 * 3_600_000, 90 * 60_000, 45_000, 500, 20_000, 5_400_000,
+      30 * 86_400_000,
+      12 * 3_600_000,
+      90 * 60_000,
+      45_000,
+      500,
+      20_000,
+      5_400_000,
     ]);
   });
 

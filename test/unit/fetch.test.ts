@@ -114,7 +114,12 @@ describe('a fetch among holders that answer not-found', () => {
     const swarm = new FakeSwarm();
     const cheats = liars(swarm, 16);
     swarm.add(new FakeSession('honest', held));
-    const fetcher = new BlockFetcher({ swarm, store: createMemoryBlockStore(), topic: TOPIC, noHolderTimeoutMs: 5_000 });
+    const fetcher = new BlockFetcher({
+      swarm,
+      store: createMemoryBlockStore(),
+      topic: TOPIC,
+      noHolderTimeoutMs: 5_000,
+    });
     await fetcher.fetchAll(ids);
     for (const liar of cheats) expect(liar.askedAfterNotFound).toBe(0);
     expect(new Set(swarm.connects).size).toBe(swarm.connects.length);
@@ -135,7 +140,12 @@ describe('a fetch among holders that answer not-found', () => {
     const { ids } = file(2);
     const swarm = new FakeSwarm(true);
     liars(swarm, MAX_HOLDERS_TRIED + 100);
-    const fetcher = new BlockFetcher({ swarm, store: createMemoryBlockStore(), topic: TOPIC, noHolderTimeoutMs: 1_000 });
+    const fetcher = new BlockFetcher({
+      swarm,
+      store: createMemoryBlockStore(),
+      topic: TOPIC,
+      noHolderTimeoutMs: 1_000,
+    });
     await expect(fetcher.fetchAll(ids)).rejects.toThrow(BlockMissingError);
     expect(new Set(swarm.connects).size).toBe(MAX_HOLDERS_TRIED);
   });
@@ -145,7 +155,12 @@ describe('a fetch among holders that answer not-found', () => {
     const swarm = new FakeSwarm();
     // It announced the file before it had it all; it has nothing yet.
     const late = swarm.add(new FakeSession('late', new Map()));
-    const fetcher = new BlockFetcher({ swarm, store: createMemoryBlockStore(), topic: TOPIC, noHolderTimeoutMs: 5_000 });
+    const fetcher = new BlockFetcher({
+      swarm,
+      store: createMemoryBlockStore(),
+      topic: TOPIC,
+      noHolderTimeoutMs: 5_000,
+    });
     const done = fetcher.fetchAll(ids);
     while (late.asked.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     await new Promise((resolve) => setTimeout(resolve, 20));

@@ -5,31 +5,33 @@
 // metadata; malformed index blocks are refused by name; opening fetches the root only and index
 // blocks as chunks need them; a format-1 link is named as one.
 import { describe, expect, it } from 'vitest';
+import { INDEX_FETCH_CONCURRENCY, listFileBlockIds, readRootRefs } from '../../src/content/block-list.js';
+import { concatBytes, fromHex, toHex } from '../../src/content/bytes.js';
+import { nobleBackend, webCrypto } from '../../src/content/crypto.js';
 import {
   BLOCK_ID_BYTES,
   BlockKind,
-  DEFAULT_ID_LAYOUT,
   FORMAT_VERSION,
-  INDEX_FETCH_CONCURRENCY,
+  blockIdToBytes,
+  deriveFileKeys,
+  type BlockId,
+} from '../../src/content/format.js';
+import {
+  DEFAULT_ID_LAYOUT,
   MAX_INLINE_IDS,
   STRUCTURE_HEADER_BYTES,
-  blockIdToBytes,
-  concatBytes,
   decodeRootStructure,
-  deriveFileKeys,
-  fromHex,
-  listFileBlockIds,
-  nobleBackend,
-  openManifest,
-  readFile,
-  readRootRefs,
-  sealRoot,
-  toHex,
-  webCrypto,
-  type BlockId,
   type IdLayout,
-} from '../../src/content/index.js';
-import { BlockMissingError, FormatVersionError, ManifestError, WrongKeyError, BlockIntegrityError } from '../../src/errors.js';
+} from '../../src/content/manifest.js';
+import { openManifest, readFile } from '../../src/content/open.js';
+import { sealRoot } from '../../src/content/seal.js';
+import {
+  BlockMissingError,
+  FormatVersionError,
+  ManifestError,
+  WrongKeyError,
+  BlockIntegrityError,
+} from '../../src/errors.js';
 import { collectIds, recordingGetter, sealToMap } from '../helpers/blocks.js';
 import { collect, pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 import { V1_ROOT } from './fixtures/format-v1-root.js';
@@ -175,15 +177,25 @@ describe('the public structure cannot be changed', () => {
 
 describe('a malformed index block is refused by name', () => {
   type Mutation = (block: Uint8Array) => Uint8Array;
-  const setU32 = (offset: number, value: number): Mutation => (block) => {
-    const out = block.slice();
-    new DataView(out.buffer).setUint32(offset, value);
-    return out;
-  };
+  const setU32 =
+    (offset: number, value: number): Mutation =>
+    (block) => {
+      const out = block.slice();
+      new DataView(out.buffer).setUint32(offset, value);
+      return out;
+    };
   const cases: [string, Mutation, RegExp][] = [
-    ['one id fewer than the root implies', (b) => setU32(10, 3)(b.slice(0, -BLOCK_ID_BYTES)), /lists 3 ids, expected 4/],
+    [
+      'one id fewer than the root implies',
+      (b) => setU32(10, 3)(b.slice(0, -BLOCK_ID_BYTES)),
+      /lists 3 ids, expected 4/,
+    ],
     ['a count that disagrees with its length', setU32(10, 3), /lists 3 ids, expected 4/],
-    ['another kind of block', (b) => Uint8Array.from(b, (x, i) => (i === 5 ? 0 : x)), /is not an index block \(type 0\)/],
+    [
+      'another kind of block',
+      (b) => Uint8Array.from(b, (x, i) => (i === 5 ? 0 : x)),
+      /is not an index block \(type 0\)/,
+    ],
     ['another position', setU32(6, 1), /says it is index block 1/],
     ['trailing bytes', (b) => concatBytes(b, new Uint8Array(1)), /is 143 bytes, expected 142/],
     ['another format version', (b) => Uint8Array.from(b, (x, i) => (i === 4 ? 3 : x)), /is format 3/],
@@ -219,7 +231,9 @@ describe('a malformed index block is refused by name', () => {
 
     it(`${what}: listing without the key fails with ManifestError`, async () => {
       const forged = await forgeIndex(mutate);
-      const listing = collectIds(listFileBlockIds(forged.root, recordingGetter(forged.blocks).get, { idLayout: SMALL }));
+      const listing = collectIds(
+        listFileBlockIds(forged.root, recordingGetter(forged.blocks).get, { idLayout: SMALL }),
+      );
       await expect(listing).rejects.toThrow(ManifestError);
       await expect(listing).rejects.toThrow(message);
     });
@@ -232,7 +246,9 @@ describe('opening is lazy', () => {
     const getter = recordingGetter(blocks);
     const opened = await openManifest(file.root, file.key, getter.get, { idLayout: SMALL });
     expect(opened.manifest).toMatchObject({ name: 'test.bin', blockCount: 10, mediaType: 'application/x-test' });
-    expect(getter.requests).toEqual([{ id: file.root, request: { kind: BlockKind.ManifestRoot, index: 0, signal: undefined } }]);
+    expect(getter.requests).toEqual([
+      { id: file.root, request: { kind: BlockKind.ManifestRoot, index: 0, signal: undefined } },
+    ]);
   });
 
   it('concurrent readers of chunks in one index block fetch it once', async () => {

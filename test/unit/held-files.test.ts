@@ -74,6 +74,8 @@ describe('held-file records on disk', () => {
     expect(loaded.skipped).toBe(4);
 
     await fs.writeFile(target, '{"format":"mycel-held-files","version":1,"files":[');
-    await expect(openHeldFileRecords(dir).load()).rejects.toThrow(/held-files.json is damaged \(not JSON\)\. Move it aside/);
+    await expect(openHeldFileRecords(dir).load()).rejects.toThrow(
+      /held-files.json is damaged \(not JSON\)\. Move it aside/,
+    );
   });
 });

@@ -19,7 +19,9 @@ describe('holds of an open seed', () => {
     h.hold(root(1), 6 * MiB, 'squatter', true);
     h.reserve('squatter', 3 * MiB, true);
     expect(h.usedBy('squatter')).toBe(9 * MiB);
-    expect(h.refusal('squatter', { peer: 2 * MiB, open: 2 * MiB })).toMatch(/at most 10.0 MiB for each peer not on its allow list, and 9.00 MiB are held for this one/);
+    expect(h.refusal('squatter', { peer: 2 * MiB, open: 2 * MiB })).toMatch(
+      /at most 10.0 MiB for each peer not on its allow list, and 9.00 MiB are held for this one/,
+    );
     expect(h.refusal('honest', { peer: 2 * MiB, open: 2 * MiB })).toBeUndefined();
   });
 
@@ -27,7 +29,9 @@ describe('holds of an open seed', () => {
     const { h } = holds();
     for (let i = 0; i < 3; i++) h.hold(root(i), 8 * MiB, `sybil-${i}`, true);
     expect(h.openUsed).toBe(24 * MiB);
-    expect(h.refusal('newcomer', { peer: 2 * MiB, open: 2 * MiB })).toMatch(/may keep 25.0 MiB on it together, and 24.0 MiB are in use/);
+    expect(h.refusal('newcomer', { peer: 2 * MiB, open: 2 * MiB })).toMatch(
+      /may keep 25.0 MiB on it together, and 24.0 MiB are in use/,
+    );
   });
 
   it('charges each owner the whole file, but counts a shared file once toward the open share', () => {

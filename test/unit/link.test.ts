@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatLink, fromBase64Url, parseLink, toBase64Url } from '../../src/content/index.js';
+import { fromBase64Url, toBase64Url } from '../../src/content/bytes.js';
+import { formatLink, parseLink } from '../../src/content/share-link.js';
 import { LinkError } from '../../src/errors.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
 

@@ -5,21 +5,13 @@
 // showing anything. Now opening costs the root, memory grows only with what was verified, and
 // reading fails at the first index block the getter cannot give.
 import { describe, expect, it } from 'vitest';
-import {
-  BlockKind,
-  DEFAULT_CHUNK_SIZE,
-  INDEX_FETCH_CONCURRENCY,
-  MAX_BLOCK_COUNT,
-  MAX_INDEX_BLOCKS,
-  MiB,
-  deriveFileKeys,
-  listFileBlockIds,
-  openManifest,
-  readFile,
-  sealRoot,
-  toHex,
-  webCrypto,
-} from '../../src/content/index.js';
+import { INDEX_FETCH_CONCURRENCY, listFileBlockIds } from '../../src/content/block-list.js';
+import { toHex } from '../../src/content/bytes.js';
+import { webCrypto } from '../../src/content/crypto.js';
+import { BlockKind, DEFAULT_CHUNK_SIZE, MiB, deriveFileKeys } from '../../src/content/format.js';
+import { MAX_BLOCK_COUNT, MAX_INDEX_BLOCKS } from '../../src/content/manifest.js';
+import { openManifest, readFile } from '../../src/content/open.js';
+import { sealRoot } from '../../src/content/seal.js';
 import { BlockMissingError } from '../../src/errors.js';
 import { collectIds, recordingGetter } from '../helpers/blocks.js';
 import { collect, pseudoRandomBytes } from '../helpers/data.js';

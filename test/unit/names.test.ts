@@ -26,15 +26,41 @@ describe('safeFileName', () => {
   it('removes every bidirectional control, so an extension cannot be disguised', () => {
     // Shown as "invoiceexe.pdf" by a bidi-aware file manager, really an .exe.
     expect(safeFileName('invoice\u202Efdp.exe')).toBe('invoicefdp.exe');
-    const bidi = ['\u202A', '\u202B', '\u202C', '\u202D', '\u202E', '\u2066', '\u2067', '\u2068', '\u2069', '\u200E', '\u200F', '\u061C'];
+    const bidi = [
+      '\u202A',
+      '\u202B',
+      '\u202C',
+      '\u202D',
+      '\u202E',
+      '\u2066',
+      '\u2067',
+      '\u2068',
+      '\u2069',
+      '\u200E',
+      '\u200F',
+      '\u061C',
+    ];
     for (const control of bidi) {
       expect(safeFileName(`re${control}port.txt`), `U+${control.codePointAt(0)!.toString(16)}`).toBe('report.txt');
     }
   });
 
   it('removes other invisible format characters: zero-width space, word joiner, BOM, soft hyphen, line separators', () => {
-    for (const invisible of ['\u200B', '\u2060', '\u2063', '\uFEFF', '\u00AD', '\u180E', '\u206A', '\uFFF9', '\u2028', '\u2029']) {
-      expect(safeFileName(`pay${invisible}pal.html`), `U+${invisible.codePointAt(0)!.toString(16)}`).toBe('paypal.html');
+    for (const invisible of [
+      '\u200B',
+      '\u2060',
+      '\u2063',
+      '\uFEFF',
+      '\u00AD',
+      '\u180E',
+      '\u206A',
+      '\uFFF9',
+      '\u2028',
+      '\u2029',
+    ]) {
+      expect(safeFileName(`pay${invisible}pal.html`), `U+${invisible.codePointAt(0)!.toString(16)}`).toBe(
+        'paypal.html',
+      );
     }
   });
 

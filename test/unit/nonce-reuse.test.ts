@@ -9,16 +9,11 @@
 // seal (raw key, nonce, plaintext), on the default layout and on small id layouts that reach index
 // blocks with a few chunks. Each file is read back, so every recorded seal is of a real file.
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_ID_LAYOUT,
-  listFileBlockIds,
-  openManifest,
-  readFile,
-  toHex,
-  webCrypto,
-  type CryptoBackend,
-  type IdLayout,
-} from '../../src/content/index.js';
+import { listFileBlockIds } from '../../src/content/block-list.js';
+import { toHex } from '../../src/content/bytes.js';
+import { webCrypto, type CryptoBackend } from '../../src/content/crypto.js';
+import { DEFAULT_ID_LAYOUT, type IdLayout } from '../../src/content/manifest.js';
+import { openManifest, readFile } from '../../src/content/open.js';
 import { collectIds, recordingGetter, sealToMap } from '../helpers/blocks.js';
 import { collect, pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 
@@ -110,7 +105,9 @@ describe('no (key, nonce) pair repeats across the blocks of a file', () => {
       const small = idLayout !== DEFAULT_ID_LAYOUT;
       const { maxInlineIds, idsPerIndexBlock } = idLayout;
       // On a small layout: the last inline count, the first indexed one, a full last index block.
-      const edges = small ? [maxInlineIds, maxInlineIds + 1, idsPerIndexBlock * Math.ceil((maxInlineIds + 1) / idsPerIndexBlock)] : [];
+      const edges = small
+        ? [maxInlineIds, maxInlineIds + 1, idsPerIndexBlock * Math.ceil((maxInlineIds + 1) / idsPerIndexBlock)]
+        : [];
       let indexed = 0;
       for (let n = 0; n < FILES_PER_LAYOUT; n++) {
         const chunkSize = 1024 + pick(2049);

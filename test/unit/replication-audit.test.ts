@@ -23,7 +23,7 @@ describe('audit scheduling', () => {
     expect(nextAuditDelay(() => 0, HOUR_MS)).toBe(AUDIT_EARLIEST_FRACTION * HOUR_MS);
     expect(nextAuditDelay(() => 0.999999, HOUR_MS)).toBeLessThan(HOUR_MS);
     let x = 7;
-    const lcg = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const lcg = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const delays = Array.from({ length: 1000 }, () => nextAuditDelay(lcg, HOUR_MS));
     expect(Math.min(...delays)).toBeGreaterThanOrEqual(AUDIT_EARLIEST_FRACTION * HOUR_MS);
     expect(Math.max(...delays)).toBeLessThan(HOUR_MS);
@@ -78,7 +78,7 @@ describe('precomputed challenges', () => {
   });
 
   it("fails a holder that replays another challenge's answer or the block's bare hash", () => {
-    const [a, b] = challenges as [typeof challenges[0], typeof challenges[0]];
+    const [a, b] = challenges as [(typeof challenges)[0], (typeof challenges)[0]];
     expect(checkAnswer(b, answerChallenge(a.nonce, blocks[a.blockIndex]!))).toBe(false);
     expect(checkAnswer(a, a.nonce)).toBe(false);
   });

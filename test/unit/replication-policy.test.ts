@@ -47,7 +47,11 @@ describe('placement by rendezvous hashing', () => {
   });
 
   it('puts seeds first, then persisted browsers, then other browsers', () => {
-    const cs = [peer('b-1-yyyyyyyyyyyyyyyyy', 'browser'), peer('p-1-yyyyyyyyyyyyyyyyy', 'persisted-browser'), ...seeds(2)];
+    const cs = [
+      peer('b-1-yyyyyyyyyyyyyyyyy', 'browser'),
+      peer('p-1-yyyyyyyyyyyyyyyyy', 'persisted-browser'),
+      ...seeds(2),
+    ];
     for (const r of roots.slice(0, 50)) {
       expect(rankHolders(r, cs).map((c) => c.kind)).toEqual(['seed', 'seed', 'persisted-browser', 'browser']);
     }
@@ -83,7 +87,11 @@ describe('placement by rendezvous hashing', () => {
     const gone = cs[3]!;
     for (const r of roots.slice(0, 500)) {
       const before = placement(r, cs, 3).map((c) => c.id);
-      const after = placement(r, cs.filter((c) => c !== gone), 3).map((c) => c.id);
+      const after = placement(
+        r,
+        cs.filter((c) => c !== gone),
+        3,
+      ).map((c) => c.id);
       const kept = before.filter((id) => id !== gone.id);
       expect(after.slice(0, kept.length)).toEqual(kept);
       if (!before.includes(gone.id)) expect(after).toEqual(before);
@@ -129,7 +137,13 @@ describe('failure domains', () => {
     const allA = seeds(4).map((c) => ({ ...c, domain: 'provider-a' }));
     const ranked = rankHolders(root, [...allA, peer('persist-br-yyyyyyyyyyy', 'persisted-browser')]);
     const [x, y, z, w] = ranked as [Candidate, Candidate, Candidate, Candidate];
-    const plan = planRepair(root, [live(x), live(y), away(z, GRACE)], ranked.filter((c) => c !== z), T0, policy);
+    const plan = planRepair(
+      root,
+      [live(x), live(y), away(z, GRACE)],
+      ranked.filter((c) => c !== z),
+      T0,
+      policy,
+    );
     expect(plan.push?.to).toEqual([w]);
   });
 
@@ -148,8 +162,7 @@ describe('failure domains', () => {
 describe('liveness', () => {
   const s = peer('seed-a-zzzzzzzzzzzzzz');
   it('calls a present holder live', () => expect(classifyHolder(live(s), T0, GRACE)).toBe('live'));
-  it('keeps an absent holder within grace', () =>
-    expect(classifyHolder(away(s, GRACE - 1), T0, GRACE)).toBe('absent'));
+  it('keeps an absent holder within grace', () => expect(classifyHolder(away(s, GRACE - 1), T0, GRACE)).toBe('absent'));
   it('calls a holder absent for the whole grace period lost', () =>
     expect(classifyHolder(away(s, GRACE), T0, GRACE)).toBe('lost'));
   it('calls a holder lost at the very time a plan said to check again', () => {
@@ -185,7 +198,9 @@ describe('liveness', () => {
     expect(liveCopies([live(a!), away(b!, MINUTE_MS)], T0, policy).atRisk).toBe(true);
     expect(liveCopies(browsers, T0, policy).atRisk).toBe(true);
     expect(liveCopies([...browsers, away(a!, MINUTE_MS)], T0, policy).atRisk).toBe(false);
-    expect(liveCopies([...browsers, live(peer('pb-yyyyyyyyyyyyyyyyyyy', 'persisted-browser'))], T0, policy).atRisk).toBe(false);
+    expect(
+      liveCopies([...browsers, live(peer('pb-yyyyyyyyyyyyyyyyyyy', 'persisted-browser'))], T0, policy).atRisk,
+    ).toBe(false);
   });
 });
 
@@ -219,7 +234,13 @@ describe('repair', () => {
   });
 
   it('skips candidates that hold a copy in any state', () => {
-    const plan = planRepair(root, [live(first), away(second, GRACE), live(third), away(fourth, 2 * GRACE)], order, T0, policy);
+    const plan = planRepair(
+      root,
+      [live(first), away(second, GRACE), live(third), away(fourth, 2 * GRACE)],
+      order,
+      T0,
+      policy,
+    );
     expect(plan.push?.to).toEqual([fifth]);
   });
 
@@ -241,7 +262,13 @@ describe('repair', () => {
     const browsers = [peer('plain-br-yyyyyyyyyyyyy', 'browser'), peer('persist-br-yyyyyyyyyyy', 'persisted-browser')];
     const all = ranked([...three, ...browsers]);
     const [s0, s1, s2] = all as [Candidate, Candidate, Candidate];
-    const plan = planRepair(root, [away(s0, GRACE), live(s1), live(s2)], all.filter((c) => c !== s0), T0, policy);
+    const plan = planRepair(
+      root,
+      [away(s0, GRACE), live(s1), live(s2)],
+      all.filter((c) => c !== s0),
+      T0,
+      policy,
+    );
     expect(plan.push?.to).toEqual([browsers[1]]);
   });
 
@@ -274,7 +301,9 @@ describe('repair', () => {
 
   it('plans the same whatever order the holders are listed in', () => {
     const holders = [away(first, GRACE), live(second), live(third)];
-    expect(planRepair(root, [...holders].reverse(), order, T0, policy)).toEqual(planRepair(root, holders, order, T0, policy));
+    expect(planRepair(root, [...holders].reverse(), order, T0, policy)).toEqual(
+      planRepair(root, holders, order, T0, policy),
+    );
   });
 
   it('reads no more candidates than it needs', () => {

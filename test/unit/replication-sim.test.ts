@@ -10,7 +10,17 @@ import { DAY, scaledModel } from '../sim/model.js';
 import { buildWorld } from '../sim/world.js';
 
 const small = (seed = 'unit-sim', zeroChurn = false) =>
-  scaledModel({ seed, seeds: 8, browsers: 192, files: 1_000, days: 2, warmupDays: 1, zeroChurn, permanentFailures: 1, lostTogether: 1 });
+  scaledModel({
+    seed,
+    seeds: 8,
+    browsers: 192,
+    files: 1_000,
+    days: 2,
+    warmupDays: 1,
+    zeroChurn,
+    permanentFailures: 1,
+    lostTogether: 1,
+  });
 
 const setting = (name: string, counts: Setting['policy']['counts']): Setting => ({
   name,

@@ -37,7 +37,7 @@ class FakeSignaling {
           this.waiters.splice(0).forEach((wake) => wake());
         }
       },
-      close: () => {},
+      close: () => undefined,
       deliver: (message: object) => fake.onmessage?.({ data: JSON.stringify(message) }),
     };
     this.socket = fake;
@@ -83,7 +83,10 @@ afterEach(() => {
   for (const swarm of swarms.splice(0)) swarm.close();
 });
 
-async function target(signaling: FakeSignaling, options: { maxTotal: number; maxPerOrigin: number; iceTimeoutMs?: number }) {
+async function target(
+  signaling: FakeSignaling,
+  options: { maxTotal: number; maxPerOrigin: number; iceTimeoutMs?: number },
+) {
   const swarm = new Swarm({
     identity: ephemeralIdentity(),
     signalUrl: 'ws://fake/signal',

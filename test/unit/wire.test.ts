@@ -52,7 +52,8 @@ describe('wire frames', () => {
   for (const frame of frames) {
     it(`round-trips type ${frame.type} through fragments`, () => {
       const decoded = decodeFrame(reassemble(encodeFrame(frame)));
-      const norm = (f: Frame) => JSON.parse(JSON.stringify(f, (_k, v) => (v instanceof Uint8Array ? Array.from(v.subarray(0, 64)) : v)));
+      const norm = (f: Frame) =>
+        JSON.parse(JSON.stringify(f, (_k, v) => (v instanceof Uint8Array ? Array.from(v.subarray(0, 64)) : v)));
       expect(norm(decoded)).toEqual(norm(frame));
       if ('bytes' in frame) expect(sameBytes((decoded as typeof frame).bytes, frame.bytes)).toBe(true);
     });
@@ -133,7 +134,9 @@ describe('signaling message schemas', () => {
   it("take a relayed signal's origin tag only as 16 base64url characters", () => {
     const from = ephemeralIdentity().id;
     const data = { cid: 'abc', sig: { type: 'offer', sdp: 'v=0' } };
-    expect(serverMessage.parse({ t: 'signal', from, data, origin: 'AbC-_0123456789x' })).toMatchObject({ origin: 'AbC-_0123456789x' });
+    expect(serverMessage.parse({ t: 'signal', from, data, origin: 'AbC-_0123456789x' })).toMatchObject({
+      origin: 'AbC-_0123456789x',
+    });
     // A server that tags nothing still relays: the field is optional.
     expect(serverMessage.parse({ t: 'signal', from, data })).not.toHaveProperty('origin');
     for (const origin of ['short', 'x'.repeat(17), '127.0.0.1:80/abc', 42]) {

@@ -4,7 +4,7 @@
 import { Workbox } from 'workbox-window';
 import type { LibraryEntry } from '../../src/store/library.js';
 import { BrowserPeer, type PeerStatus } from './browser-peer.js';
-import { consoleLog } from '../../src/net/log.js';
+import { consoleLog } from '../../src/log.js';
 
 export interface Upload {
   readonly id: number;
@@ -69,14 +69,18 @@ export class AppState {
           if (!lock) return resolve(false);
           resolve(true);
           // Held until the tab goes away or another tab steals it.
-          await new Promise<void>(() => {});
+          await new Promise<void>(() => {
+            // Never settles: the lock is released only with the tab.
+          });
         })
         .catch(() => {
           // Stolen by another tab.
           const peer = this.peer;
           this.peer = undefined;
           this.tab = 'moved';
-          void peer?.close();
+          peer?.close().catch(() => {
+            // This tab no longer runs the peer: nothing is left to tell.
+          });
         });
     });
   }
@@ -90,7 +94,9 @@ export class AppState {
       peer.on('status', (status) => (this.status = status));
       peer.on('library', (files) => {
         this.files = files;
-        void this.refreshStorage();
+        this.refreshStorage().catch(() => {
+          // Storage figures are only shown: the next refresh tries again.
+        });
       });
       this.peer = peer;
       this.status = peer.status;
@@ -105,7 +111,9 @@ export class AppState {
     if (!('serviceWorker' in navigator)) return;
     const wb = new Workbox('/sw.js', { scope: '/' });
     wb.addEventListener('waiting', () => (this.updateWaiting = true));
-    void wb.register().catch(() => {});
+    wb.register().catch(() => {
+      // Without a service worker the app still runs; downloads and views say what they need.
+    });
     this.workbox = wb;
   }
 

@@ -7,13 +7,13 @@
 // crypto.subtle at all), @noble/curves signs with a secret key whose raw bytes are kept in
 // IndexedDB: readable by script on this origin, which is the most such a page can do.
 
+import { identityFromSecret, newSecret, webCryptoIdentity, type PeerIdentity } from '../../src/net/identity.js';
 import {
-  identityFromSecret,
-  newSecret,
-  webCryptoIdentity,
-  type PeerIdentity,
-} from '../../src/net/identity.js';
-import { readStoredIdentity, storeIdentityOnce, type MycelDB, type StoredIdentity } from '../../src/store/idb.js';
+  readStoredIdentity,
+  storeIdentityOnce,
+  type MycelDB,
+  type StoredIdentity,
+} from '../../src/store/idb.browser.js';
 
 /** The identity stored in `db`, made and stored first if there is none. */
 export async function loadBrowserIdentity(db: MycelDB): Promise<PeerIdentity> {
@@ -25,7 +25,7 @@ async function makeIdentity(): Promise<StoredIdentity> {
   const subtle = globalThis.crypto?.subtle;
   if (subtle) {
     try {
-      const keys = (await subtle.generateKey('Ed25519', false, ['sign', 'verify'])) as CryptoKeyPair;
+      const keys = await subtle.generateKey('Ed25519', false, ['sign', 'verify']);
       return { kind: 'webcrypto', privateKey: keys.privateKey, publicKey: keys.publicKey };
     } catch {
       // This WebCrypto has no Ed25519: fall through to the pure-JS key.

@@ -10,29 +10,36 @@
 // the files it added with every seed it reaches: once connected, and every RENEW_INTERVAL_MS. A
 // seed that no longer holds one is sent it again from this device, if its blocks are still here.
 
-import { formatLink, parseLink, type FileLink } from '../../src/content/link.js';
+import { formatLink, parseLink, type FileLink } from '../../src/content/share-link.js';
 import { openManifest } from '../../src/content/open.js';
-import { BlockMissingError } from '../../src/errors.js';
+import { BadInputError, BlockMissingError } from '../../src/errors.js';
 import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
 import { Emitter } from '../../src/net/emitter.js';
 import { RENEW_INTERVAL_MS } from '../../src/net/limits.js';
-import { quietLog, type NetLog } from '../../src/net/log.js';
-import { signalUrlFor } from '../../src/net/signal-messages.js';
+import { quietLog, type Logger } from '../../src/log.js';
+import { signalUrlFor } from '../../src/net/server-url.js';
 import type { WebSocketLike } from '../../src/net/signal-client.js';
 import { Swarm } from '../../src/net/swarm.js';
-import { connectSeeds, fileBlockIds, openRemoteFile, renewFile, uploadFile, type RemoteFile } from '../../src/net/transfer.js';
+import {
+  connectSeeds,
+  fileBlockIds,
+  openRemoteFile,
+  renewFile,
+  uploadFile,
+  type RemoteFile,
+} from '../../src/net/transfer.js';
 import type { FetchProgress } from '../../src/net/fetch.js';
 import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
-import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.js';
+import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
 import { loadBrowserIdentity } from './browser-identity.js';
 import type { LibraryEntry } from '../../src/store/library.js';
+import { filePin } from '../../src/store/block-store.js';
 
 /** How long adding a file looks for a seed before keeping the file on this device only. */
 const SEED_SEARCH_MS = 3_000;
 /** Share of the browser's storage quota the block store may use. */
 const QUOTA_SHARE = 0.8;
-const FILE_PIN = 'file:';
 /** How long after an eviction the Library's "held whole" marks are checked again. */
 const RECHECK_DELAY_MS = 1_000;
 
@@ -61,7 +68,7 @@ export interface BrowserPeerOptions {
   readonly dbName?: string;
   /** Bytes the block store may use; default a share of the browser's quota. */
   readonly quota?: number;
-  readonly log?: NetLog;
+  readonly log?: Logger;
   /** Where the signaling server is; default the page's own origin. */
   readonly origin?: string;
 }
@@ -89,12 +96,12 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     readonly library: IdbLibrary,
     readonly swarm: Swarm,
     readonly origin: string,
-    private readonly log: NetLog,
+    private readonly log: Logger,
   ) {
     super();
     swarm.signaling.on('ready', () => {
       this.setSignaling('connected');
-      if (Date.now() - this.lastRenewal >= RENEW_INTERVAL_MS) this.renewAdded().catch(() => {});
+      if (Date.now() - this.lastRenewal >= RENEW_INTERVAL_MS) this.renewInBackground();
     });
     swarm.signaling.on('disconnected', () => this.setSignaling('disconnected'));
     swarm.on('replaced', () => this.setSignaling('disconnected'));
@@ -123,7 +130,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     await peer.refreshHeld();
     swarm.announce(peer.heldRoots);
     swarm.start();
-    peer.renewTimer = setInterval(() => peer.renewAdded().catch(() => {}), RENEW_INTERVAL_MS);
+    peer.renewTimer = setInterval(() => peer.renewInBackground(), RENEW_INTERVAL_MS);
     return peer;
   }
 
@@ -138,7 +145,9 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   private scheduleRecheck(): void {
     this.recheckTimer ??= setTimeout(() => {
       this.recheckTimer = undefined;
-      void this.recheckHeld();
+      this.recheckHeld().catch((error: unknown) =>
+        this.log.warn('checking which files are held whole failed', { error: (error as Error).message }),
+      );
     }, RECHECK_DELAY_MS);
   }
 
@@ -206,7 +215,9 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
    * proved they hold the file (they gave back blocks of it after their commit).
    */
   async addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry> {
-    await this.swarm.signaling.ready(SEED_SEARCH_MS).catch(() => {});
+    await this.swarm.signaling.ready(SEED_SEARCH_MS).catch(() => {
+      // No server in time: the file is kept on this device only (below).
+    });
     const seeds = this.swarm.signaling.connected ? await connectSeeds(this.swarm, { timeoutMs: SEED_SEARCH_MS }) : [];
     const result = await uploadFile(file.stream() as ReadableStream<Uint8Array>, {
       name: file.name,
@@ -239,6 +250,12 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
    * time); a seed that lost one is sent it again when this device still holds it whole. Updates
    * each file's count of seed copies.
    */
+  private renewInBackground(): void {
+    this.renewAdded().catch((error: unknown) =>
+      this.log.warn('renewing the files this device added failed', { error: (error as Error).message }),
+    );
+  }
+
   renewAdded(): Promise<RenewReport> {
     this.renewing ??= this.renewRound().finally(() => {
       this.renewing = undefined;
@@ -262,7 +279,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
           copies++;
         } catch (error) {
           report.failed++;
-          this.log.warn('a seed did not renew a file', { peer: seed.peer, root: entry.root, error: (error as Error).message });
+          this.log.warn('a seed did not renew a file', {
+            peer: seed.peer,
+            root: entry.root,
+            error: (error as Error).message,
+          });
         }
       }
       await this.library.update(entry.root, { copies });
@@ -283,7 +304,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const link = parseLink(text);
     const existing = await this.library.get(link.root);
     // A file held whole here opens without the network (offline, for a pinned file).
-    if (!existing?.complete) await this.swarm.signaling.ready().catch(() => {});
+    if (!existing?.complete) {
+      await this.swarm.signaling.ready().catch(() => {
+        // No server in time: the blocks held here may still be enough; the fetch says if not.
+      });
+    }
     const remote = await openRemoteFile(link.root, link.key, {
       swarm: this.swarm,
       store: this.store,
@@ -329,11 +354,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   /** Keeps every block of the file (and its key, in the Library) on this device. */
   async pin(root: BlockId, file?: OpenedFile): Promise<void> {
     const entry = await this.library.get(root);
-    if (!entry) throw new Error('not in the library');
+    if (!entry) throw new BadInputError('not in the library');
     const opened = file ?? (await this.open(entry.link));
     try {
       if (!entry.complete) await this.fetchAll(opened);
-      await this.store.pin(FILE_PIN + root, await fileBlockIds(opened.remote.opened));
+      await this.store.pin(filePin(root), await fileBlockIds(opened.remote.opened));
     } finally {
       // A file this call opened is closed again (its fetcher keeps timers).
       if (!file) opened.remote.close();
@@ -343,7 +368,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   async unpin(root: BlockId): Promise<void> {
-    await this.store.unpin(FILE_PIN + root);
+    await this.store.unpin(filePin(root));
     await this.library.update(root, { pinned: false });
     await this.refreshHeld();
   }
@@ -352,7 +377,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   async remove(root: BlockId): Promise<void> {
     const entry = await this.library.get(root);
     if (!entry) return;
-    await this.store.unpin(FILE_PIN + root);
+    await this.store.unpin(filePin(root));
     if (entry.complete) {
       const file = await this.open(entry.link).catch(() => undefined);
       if (file) {

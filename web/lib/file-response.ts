@@ -4,13 +4,13 @@
 // audio and video can seek. What a file may be served as, and the headers every answer carries,
 // come from file-policy.ts.
 
-import { parseLink } from '../../src/content/link.js';
+import { parseLink } from '../../src/content/share-link.js';
 import { openManifest, readFile, toReadableStream, type BlockGetter } from '../../src/content/open.js';
 import { BlockMissingError, MycelError } from '../../src/errors.js';
-import type { MycelDB } from '../../src/store/idb.js';
+import type { MycelDB } from '../../src/store/idb.browser.js';
 import { isBlockId } from '../../src/content/format.js';
 import { safeFileName } from '../../src/content/names.js';
-import { FILE_ROUTE, FILE_SECURITY_HEADERS, presentationFor } from './file-policy.js';
+import { FILE_ROUTE, FILE_SECURITY_HEADERS, presentationFor } from '../../src/content/presentation.js';
 
 export { FILE_ROUTE };
 

@@ -1,6 +1,6 @@
 // Display helpers for the UI.
 
-import { presentationFor, type Viewer } from './file-policy.js';
+import { presentationFor, type Viewer } from '../../src/content/presentation.js';
 
 export type { Viewer };
 

@@ -26,7 +26,11 @@ export interface ChromiumOptions {
  * Launch options (spread them into `chromium.launch({...})`) that run Chromium inside `ns`. The
  * browser dies with the namespace at teardown even if the test never closes it.
  */
-export async function chromiumInNamespace(net: TestNetwork, ns: string, options: ChromiumOptions = {}): Promise<ChromiumInNamespace> {
+export async function chromiumInNamespace(
+  net: TestNetwork,
+  ns: string,
+  options: ChromiumOptions = {},
+): Promise<ChromiumInNamespace> {
   const executablePath = path.join(net.dir, 'chromium-in-netns.sh');
   await fs.writeFile(
     executablePath,

@@ -52,7 +52,12 @@ export interface TurnServer {
 }
 
 /** coturn's REST credentials: what a server holding `secret` hands a peer. */
-export function turnCredentials(secret: string, id: string, ttlS = TURN_CREDENTIAL_TTL_S, now = Date.now()): TurnCredentials {
+export function turnCredentials(
+  secret: string,
+  id: string,
+  ttlS = TURN_CREDENTIAL_TTL_S,
+  now = Date.now(),
+): TurnCredentials {
   const username = `${Math.floor(now / 1000) + ttlS}:${id}`;
   const credential = createHmac('sha1', secret).update(username).digest('base64');
   return { username, credential };
@@ -102,7 +107,10 @@ export async function startTurn(net: TestNetwork, options: TurnOptions = {}): Pr
   );
   const proc = net.start(net.public.ns, 'turnserver', ['-c', config]);
   // This line comes once the UDP listener on our address is open.
-  await proc.waitForLine((line) => line.includes('UDP listener opened on') && line.includes(`${address}:${port}`), READY_TIMEOUT_MS);
+  await proc.waitForLine(
+    (line) => line.includes('UDP listener opened on') && line.includes(`${address}:${port}`),
+    READY_TIMEOUT_MS,
+  );
   const stunUrl = `stun:${address}:${port}`;
   const turnUrl = `turn:${address}:${port}?transport=udp`;
   return {

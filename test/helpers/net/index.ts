@@ -49,7 +49,17 @@
 import path from 'node:path';
 
 export { netnsAvailable, createNetwork, sweepStaleNamespaces, NETNS_PREFIX, REPO_ROOT } from './netns.js';
-export type { TestNetwork, NatKind, HomeSpec, NetworkOptions, Home, Host, Router, PublicNet, TeardownReport } from './netns.js';
+export type {
+  TestNetwork,
+  NatKind,
+  HomeSpec,
+  NetworkOptions,
+  Home,
+  Host,
+  Router,
+  PublicNet,
+  TeardownReport,
+} from './netns.js';
 export { startTurn, turnCredentials, TURN_PORT, TURN_REALM } from './coturn.js';
 export type { TurnServer, TurnCredentials } from './coturn.js';
 export { makeTestCertificates, startTlsProxy } from './tls.js';

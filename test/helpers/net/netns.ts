@@ -140,11 +140,18 @@ export function run(command: string, args: readonly string[], input?: string): P
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve(out);
-      else reject(new Error(`\`${command} ${args.join(' ')}\` failed (${code}): ${err.trim()}${input ? `\ninput:\n${input}` : ''}`));
+      else
+        reject(
+          new Error(
+            `\`${command} ${args.join(' ')}\` failed (${code}): ${err.trim()}${input ? `\ninput:\n${input}` : ''}`,
+          ),
+        );
     });
     if (child.stdin) {
       // A command that exits without reading its input must not crash us with EPIPE.
-      child.stdin.on('error', () => {});
+      child.stdin.on('error', () => {
+        // See above: its exit status says how it went.
+      });
       child.stdin.end(input);
     }
   });
@@ -153,7 +160,10 @@ export function run(command: string, args: readonly string[], input?: string): P
 async function listNamespaces(): Promise<string[]> {
   const out = await run('ip', ['netns', 'list']);
   // Lines look like "name" or "name (id: 3)".
-  return out.split('\n').map((line) => line.split(' ')[0]!).filter(Boolean);
+  return out
+    .split('\n')
+    .map((line) => line.split(' ')[0]!)
+    .filter(Boolean);
 }
 
 /** Pids of the processes whose network namespace is `ns`. */
@@ -190,7 +200,9 @@ async function removeNamespaces(names: readonly string[]): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   // -force: keep deleting after one fails (e.g. already gone).
-  await run('ip', ['-force', '-batch', '-'], names.map((name) => `netns del ${name}\n`).join('')).catch(() => {});
+  await run('ip', ['-force', '-batch', '-'], names.map((name) => `netns del ${name}\n`).join('')).catch(() => {
+    // Some were gone already; -force deleted the rest.
+  });
 }
 
 /**
@@ -243,14 +255,22 @@ export class TestNetwork {
    * Starts `command` inside `ns` (through `ip netns exec`, which execs it: the child's pid is the
    * command's). Killed at teardown if still running.
    */
-  start(ns: string, command: string, args: readonly string[] = [], options: { env?: Record<string, string>; cwd?: string } = {}): MycelProcess {
+  start(
+    ns: string,
+    command: string,
+    args: readonly string[] = [],
+    options: { env?: Record<string, string>; cwd?: string } = {},
+  ): MycelProcess {
     this.assertOpen();
     const proc = startCommand('ip', ['netns', 'exec', ns, command, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, ...options.env },
     });
     this.processes.add(proc);
-    void proc.exited.then(() => this.processes.delete(proc));
+    proc.exited.then(
+      () => this.processes.delete(proc),
+      () => this.processes.delete(proc),
+    );
     return proc;
   }
 
@@ -260,7 +280,12 @@ export class TestNetwork {
   }
 
   /** A TypeScript script (run through tsx) inside `ns`: the harness's probes and peers. */
-  startScript(ns: string, script: string, args: readonly string[] = [], options: { env?: Record<string, string> } = {}): MycelProcess {
+  startScript(
+    ns: string,
+    script: string,
+    args: readonly string[] = [],
+    options: { env?: Record<string, string> } = {},
+  ): MycelProcess {
     return this.start(ns, process.execPath, ['--import', 'tsx', script, ...args], options);
   }
 
@@ -316,7 +341,10 @@ export class TestNetwork {
 
   /** @internal Starts the watchdog; called before any namespace exists. */
   startReaper(): void {
-    const reaper = spawn('sh', [REAPER, String(process.pid), this.prefix, this.dir], { detached: true, stdio: 'ignore' });
+    const reaper = spawn('sh', [REAPER, String(process.pid), this.prefix, this.dir], {
+      detached: true,
+      stdio: 'ignore',
+    });
     reaper.unref();
     this.reaperPid = reaper.pid;
   }
@@ -374,7 +402,8 @@ function routerRules(nat: NatKind): string {
  */
 export async function createNetwork(options: NetworkOptions): Promise<TestNetwork> {
   const publicAddresses = options.publicAddresses ?? 2;
-  if (publicAddresses < 1 || publicAddresses > MAX_PUBLIC_ADDRESSES) throw new RangeError(`publicAddresses: 1 to ${MAX_PUBLIC_ADDRESSES}`);
+  if (publicAddresses < 1 || publicAddresses > MAX_PUBLIC_ADDRESSES)
+    throw new RangeError(`publicAddresses: 1 to ${MAX_PUBLIC_ADDRESSES}`);
   if (options.homes.length > MAX_HOMES) throw new RangeError(`at most ${MAX_HOMES} homes`);
   for (const spec of options.homes) {
     const hosts = spec.hosts ?? 1;
@@ -406,7 +435,11 @@ async function build(net: TestNetwork, specs: readonly HomeSpec[]): Promise<void
     net.homes.push({
       index,
       nat: spec.nat,
-      router: { ns: `${net.prefix}nat${index}`, publicAddress: `203.0.113.${10 + index}`, lanAddress: `10.${index}.0.1` },
+      router: {
+        ns: `${net.prefix}nat${index}`,
+        publicAddress: `203.0.113.${10 + index}`,
+        lanAddress: `10.${index}.0.1`,
+      },
       hosts,
       host: hosts[0]!,
     });

@@ -14,7 +14,7 @@
 
 import { createHash } from 'node:crypto';
 import WebSocket from 'ws';
-import { PeerLink } from '../../../src/net/link.js';
+import { PeerLink } from '../../../src/net/peer-link.js';
 import { SignalClient, type WebSocketLike } from '../../../src/net/signal-client.js';
 import { nodeWrtc } from '../../../src/node/wrtc.js';
 import { pseudoRandomBytes } from '../data.js';
@@ -91,7 +91,11 @@ function open(cid: string, initiator: boolean): PeerLink {
       print({ event: 'received', bytes: receivedBytes, sha256: hash.digest('hex') });
     }
   });
-  current.once('connect', () => void onConnect(current, Math.round(performance.now() - started)));
+  current.once('connect', () => {
+    onConnect(current, Math.round(performance.now() - started)).catch((error: unknown) =>
+      current.close(error as Error),
+    );
+  });
   return current;
 }
 

@@ -32,5 +32,7 @@ const server = createServer({ cert: readFileSync(certFile!), key: readFileSync(k
   plain.on('close', end);
 });
 // A client that fails the handshake (e.g. it does not trust the CA) is that client's problem.
-server.on('tlsClientError', () => {});
+server.on('tlsClientError', () => {
+  // (see above)
+});
 server.listen(listen.port, listen.host, () => process.stdout.write(`${JSON.stringify({ event: 'listening' })}\n`));

@@ -42,12 +42,32 @@ export async function makeTestCertificates(dir: string, names: CertificateNames)
   const file = (name: string) => path.join(tls, name);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   await run('openssl', [
-    'req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', String(CERT_DAYS),
-    '-subj', `/CN=Mycel test CA ${path.basename(dir)}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.pem'),
+    '-days',
+    String(CERT_DAYS),
+    '-subj',
+    `/CN=Mycel test CA ${path.basename(dir)}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
-  await run('openssl', ['req', ...ec, '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', `/CN=${hostnames[0] ?? ips[0]}`]);
+  await run('openssl', [
+    'req',
+    ...ec,
+    '-keyout',
+    file('server.key'),
+    '-out',
+    file('server.csr'),
+    '-subj',
+    `/CN=${hostnames[0] ?? ips[0]}`,
+  ]);
   const subjectAltName = [...ips.map((ip) => `IP:${ip}`), ...hostnames.map((name) => `DNS:${name}`)].join(',');
   await fs.writeFile(
     file('server.ext'),
@@ -60,8 +80,21 @@ export async function makeTestCertificates(dir: string, names: CertificateNames)
     ].join('\n'),
   );
   await run('openssl', [
-    'x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial',
-    '-out', file('server.pem'), '-days', String(CERT_DAYS), '-extfile', file('server.ext'),
+    'x509',
+    '-req',
+    '-in',
+    file('server.csr'),
+    '-CA',
+    file('ca.pem'),
+    '-CAkey',
+    file('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    file('server.pem'),
+    '-days',
+    String(CERT_DAYS),
+    '-extfile',
+    file('server.ext'),
   ]);
   const chromiumHome = path.join(tls, 'home');
   const nssdb = `sql:${path.join(chromiumHome, '.pki', 'nssdb')}`;
@@ -92,10 +125,19 @@ export interface TlsProxy {
 export async function startTlsProxy(
   net: TestNetwork,
   ns: string,
-  options: { listen: { host: string; port: number }; target: { host: string; port: number }; certs: Pick<TestCertificates, 'cert' | 'key'> },
+  options: {
+    listen: { host: string; port: number };
+    target: { host: string; port: number };
+    certs: Pick<TestCertificates, 'cert' | 'key'>;
+  },
 ): Promise<TlsProxy> {
   const { listen, target, certs } = options;
-  const proc = net.startScript(ns, PROXY_SCRIPT, [`${listen.host}:${listen.port}`, `${target.host}:${target.port}`, certs.cert, certs.key]);
+  const proc = net.startScript(ns, PROXY_SCRIPT, [
+    `${listen.host}:${listen.port}`,
+    `${target.host}:${target.port}`,
+    certs.cert,
+    certs.key,
+  ]);
   await proc.waitForLine((line) => line.includes('"listening"'));
   return { proc, url: `https://${listen.host}:${listen.port}` };
 }

@@ -32,8 +32,7 @@ interface BlockMeta {
  * a secure context), the secret key's raw bytes are kept instead: weaker, and the only choice there.
  */
 export type StoredIdentity =
-  | { kind: 'webcrypto'; privateKey: CryptoKey; publicKey: CryptoKey }
-  | { kind: 'raw'; secret: Uint8Array };
+  { kind: 'webcrypto'; privateKey: CryptoKey; publicKey: CryptoKey } | { kind: 'raw'; secret: Uint8Array };
 
 export const IDENTITY_KEY = 'self';
 
@@ -120,7 +119,11 @@ class IdbRawBlocks implements RawBlocks {
   private schedule(): void {
     if (this.flushing || this.queue.length === 0) return;
     this.flushing = true;
-    queueMicrotask(() => void this.flush());
+    queueMicrotask(() => {
+      this.flush().catch(() => {
+        // Never rejects: flush settles every write it took, and schedules the next batch.
+      });
+    });
   }
 
   private takeBatch(): QueuedWrite[] {
@@ -141,20 +144,17 @@ class IdbRawBlocks implements RawBlocks {
       const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite');
       const blocks = tx.objectStore('blocks');
       const meta = tx.objectStore('blockMeta');
+      const requests: Promise<unknown>[] = [];
       for (const w of batch) {
-        for (const victim of w.evict) {
-          void blocks.delete(victim);
-          void meta.delete(victim);
-        }
-        void blocks.put(w.bytes, w.id);
-        void meta.put({ size: w.bytes.length, used: recencyStamp() }, w.id);
+        for (const victim of w.evict) requests.push(blocks.delete(victim), meta.delete(victim));
+        requests.push(blocks.put(w.bytes, w.id), meta.put({ size: w.bytes.length, used: recencyStamp() }, w.id));
       }
       for (const [id, used] of this.touchedAt) {
         const size = this.ledger.sizeOf(id);
-        if (size !== undefined) void meta.put({ size, used }, id);
+        if (size !== undefined) requests.push(meta.put({ size, used }, id));
       }
       this.touchedAt.clear();
-      await tx.done;
+      await Promise.all([...requests, tx.done]);
       for (const w of batch) w.resolve();
     } catch (error) {
       const mapped = mapQuotaError(error, batchBytes);
@@ -167,17 +167,13 @@ class IdbRawBlocks implements RawBlocks {
 
   async remove(ids: readonly BlockId[]) {
     const tx = this.db.transaction(['blocks', 'blockMeta'], 'readwrite');
-    for (const id of ids) {
-      void tx.objectStore('blocks').delete(id);
-      void tx.objectStore('blockMeta').delete(id);
-    }
-    await tx.done;
+    const requests = ids.flatMap((id) => [tx.objectStore('blocks').delete(id), tx.objectStore('blockMeta').delete(id)]);
+    await Promise.all([...requests, tx.done]);
   }
 
   async addPins(name: string, ids: readonly BlockId[]) {
     const tx = this.db.transaction('pins', 'readwrite');
-    for (const id of ids) void tx.store.put({ name, id });
-    await tx.done;
+    await Promise.all([...ids.map((id) => tx.store.put({ name, id })), tx.done]);
   }
 
   async dropPins(name: string) {
@@ -192,12 +188,13 @@ class IdbRawBlocks implements RawBlocks {
   async close() {
     if (this.touchedAt.size > 0) {
       const tx = this.db.transaction('blockMeta', 'readwrite');
+      const requests: Promise<unknown>[] = [];
       for (const [id, used] of this.touchedAt) {
         const size = this.ledger.sizeOf(id);
-        if (size !== undefined) void tx.store.put({ size, used }, id);
+        if (size !== undefined) requests.push(tx.store.put({ size, used }, id));
       }
       this.touchedAt.clear();
-      await tx.done;
+      await Promise.all([...requests, tx.done]);
     }
     if (this.ownsDb) this.db.close();
   }

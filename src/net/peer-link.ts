@@ -61,7 +61,8 @@ export function normalizeSignal(data: Record<string, unknown>): Record<string, u
   const candidate = data.candidate as { candidate?: unknown; sdpMLineIndex?: unknown } | undefined;
   if (!candidate || typeof candidate !== 'object') return data;
   const fixed: Record<string, unknown> = { ...candidate };
-  if (typeof fixed.candidate === 'string' && fixed.candidate.startsWith('a=')) fixed.candidate = fixed.candidate.slice(2);
+  if (typeof fixed.candidate === 'string' && fixed.candidate.startsWith('a='))
+    fixed.candidate = fixed.candidate.slice(2);
   if (fixed.sdpMLineIndex === null || fixed.sdpMLineIndex === undefined) fixed.sdpMLineIndex = 0;
   return { ...data, candidate: fixed };
 }
@@ -108,7 +109,9 @@ export class PeerLink extends Emitter<LinkEvents> {
       this.once('connect', resolve);
       this.once('close', ({ error }) => reject(error ?? new ClosedError(`link to ${options.remote}`)));
     });
-    this.opened.catch(() => {});
+    this.opened.catch(() => {
+      // Whoever waits for the connect hears why it failed; nobody waiting is no failure.
+    });
     const timeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
     this.connectTimer = setTimeout(() => {
       this.close(new TimeoutError(`connecting to peer ${options.remote}`, timeoutMs));
@@ -199,7 +202,9 @@ export class PeerLink extends Emitter<LinkEvents> {
   /** Sends one frame; resolves once all of it is in the channel's buffer below the high-water mark. */
   send(frame: Uint8Array): Promise<void> {
     const next = this.sending.then(() => this.sendNow(frame));
-    this.sending = next.catch(() => {});
+    this.sending = next.catch(() => {
+      // The caller of send() hears this failure; the next frame still goes after it.
+    });
     return next;
   }
 
@@ -217,7 +222,6 @@ export class PeerLink extends Emitter<LinkEvents> {
     const channel = (this.peer as unknown as ChannelInternals)._channel;
     if (!channel) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      let poll: ReturnType<typeof setInterval> | undefined;
       const done = () => {
         channel.removeEventListener('bufferedamountlow', done);
         clearInterval(poll);
@@ -227,7 +231,7 @@ export class PeerLink extends Emitter<LinkEvents> {
       this.wakeSender = done;
       channel.addEventListener('bufferedamountlow', done);
       // A stack that misses the event must not stall us forever.
-      poll = setInterval(() => {
+      const poll = setInterval(() => {
         if (channel.bufferedAmount <= SEND_HIGH_WATER / 4 || channel.readyState !== 'open') done();
       }, 100);
     });
@@ -236,7 +240,7 @@ export class PeerLink extends Emitter<LinkEvents> {
   private onData(data: Uint8Array): void {
     if (this.isClosed || this.violated) return;
     this.bytesReceived += data.length;
-    const message = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer);
+    const message = data instanceof Uint8Array ? data : new Uint8Array(data);
     let frame: Uint8Array | undefined;
     try {
       frame = this.reassembler.push(message);

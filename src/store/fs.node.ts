@@ -12,10 +12,11 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isBlockId, type BlockId } from '../content/format.js';
+import { mapInOrder } from '../in-order.js';
 import { fromHex, toHex } from '../content/bytes.js';
-import type { BlockStore } from '../store/block-store.js';
-import { Ledger, recencyStamp } from '../store/ledger.js';
-import { ManagedBlockStore, type ManagedStoreOptions, type RawBlocks } from '../store/managed-store.js';
+import type { BlockStore } from './block-store.js';
+import { Ledger, recencyStamp } from './ledger.js';
+import { ManagedBlockStore, type ManagedStoreOptions, type RawBlocks } from './managed-store.js';
 
 /** Directory entries stat'ed at once while scanning at open. */
 const SCAN_CONCURRENCY = 64;
@@ -95,7 +96,9 @@ class FsRawBlocks implements RawBlocks {
       }
       await fs.rename(tmp, final);
     } catch (error) {
-      await unlinkQuietly(tmp).catch(() => {});
+      await unlinkQuietly(tmp).catch(() => {
+        // The write's own error is the one to report; tmp/ is emptied at the next open.
+      });
       throw error;
     }
     await this.remove(evict);
@@ -119,23 +122,15 @@ class FsRawBlocks implements RawBlocks {
 
   touched(id: BlockId) {
     const stamp = new Date(recencyStamp());
-    fs.utimes(blockPath(this.dir, id), stamp, stamp).catch(() => {});
+    fs.utimes(blockPath(this.dir, id), stamp, stamp).catch(() => {
+      // Recency is a hint for eviction after a restart; the read itself succeeded.
+    });
   }
 
-  async close() {}
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+  close() {
+    // Every write is awaited by its put: nothing is left open.
+    return Promise.resolve();
+  }
 }
 
 const SHARD_RE = /^[0-9a-f]{2}$/;
@@ -143,21 +138,23 @@ const SHARD_RE = /^[0-9a-f]{2}$/;
 /** Finds every whole block under blocks/ (size and last use); ignores anything else there. */
 async function scanBlocks(dir: string): Promise<{ id: BlockId; size: number; used: number }[]> {
   const layout = fsStoreLayout(dir);
-  const found: { id: BlockId; size: number; used: number }[] = [];
+  const blocks: { id: BlockId; size: number; used: number }[] = [];
   for (const a of await fs.readdir(layout.blocks)) {
     if (!SHARD_RE.test(a)) continue;
     for (const b of await fs.readdir(path.join(layout.blocks, a)).catch(() => [] as string[])) {
       if (!SHARD_RE.test(b)) continue;
       const shard = path.join(layout.blocks, a, b);
       const names = (await fs.readdir(shard)).filter((n) => isBlockId(n) && n.startsWith(a + b));
-      const stats = await mapLimit(names, SCAN_CONCURRENCY, (n) => fs.stat(path.join(shard, n)).catch(() => undefined));
-      names.forEach((id, i) => {
-        const stat = stats[i];
-        if (stat?.isFile()) found.push({ id, size: stat.size, used: stat.mtimeMs });
-      });
+      // A file gone since the listing (evicted, or not a block after all) is simply not found.
+      const stat = (id: string) => fs.stat(path.join(shard, id)).catch(() => undefined);
+      let i = 0;
+      for await (const found of mapInOrder(names, SCAN_CONCURRENCY, stat)) {
+        const id = names[i++]!;
+        if (found?.isFile()) blocks.push({ id, size: found.size, used: found.mtimeMs });
+      }
     }
   }
-  return found;
+  return blocks;
 }
 
 async function loadPins(dir: string, ledger: Ledger): Promise<void> {
