@@ -38,15 +38,22 @@ const USAGE = `usage: mycel <command> [options]
         kept free; stores are refused below it (0: not watched)
   id [--data ./mycel-data]
         print the peer id kept in the data folder (made if missing): what --seed and --allow take
-  put <file> [--server http://localhost:8080] [--timeout 30] [--identity dir]
-        encrypt the file, store it on the seed(s), print its link; --identity puts as the peer
-        kept in that folder (see id), for seeds that --allow only some peers
+  put <file | folder | file…> [--server http://localhost:8080] [--timeout 30] [--identity dir]
+        [--json]
+        encrypt, store on the seed(s), print one link. One file is shared as a file; a folder
+        (its contents, tree kept, symbolic links left out) or several paths as one collection.
+        --identity puts as the peer kept in that folder (see id), for seeds that --allow only
+        some peers; --json prints the link, size, seeds and entries as one JSON line
   renew <link> --identity dir [--server http://localhost:8080] [--timeout 30]
         renew the hold of every seed on the file the link names, as the peer kept in that folder
         (the one that put it, or any other: it then holds the file too); open seeds drop a file
         not renewed within --open-ttl
-  get <link> [-o path|-] [--force] [--cache dir] [--timeout 30] [--json]
-        fetch, verify and decrypt the file the link names`;
+  get <link> [dir] [-o path|-] [--force] [--cache dir] [--timeout 30] [--json]
+        fetch, verify and decrypt what the link names. A file is saved as its name (or path;
+        - for stdout); --force replaces an existing file. A collection is written into the
+        folder (default ./mycel-<root>), its tree restored: every path is checked first,
+        nothing is written outside the folder, nothing existing is replaced, no link followed.
+        --json prints a summary (a collection's entries too) as one JSON line`;
 
 interface Parsed {
   values: Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -243,10 +250,12 @@ async function main(argv: string[]): Promise<number> {
         server: { type: 'string' },
         timeout: { type: 'string' },
         identity: { type: 'string' },
+        json: { type: 'boolean' },
       });
-      if (positionals.length !== 1) throw new UsageError('put takes one file');
+      if (positionals.length === 0) throw new UsageError('put takes a file, a folder or several files');
       return runPut({
-        file: positionals[0]!,
+        paths: positionals,
+        json: values.json === true,
         server: str(values.server) ?? 'http://localhost:8080',
         timeoutMs: secondsOf(str(values.timeout), 30),
         identityDir: str(values.identity),
@@ -279,10 +288,13 @@ async function main(argv: string[]): Promise<number> {
         server: { type: 'string' },
         json: { type: 'boolean' },
       });
-      if (positionals.length !== 1) throw new UsageError('get takes one link');
+      if (positionals.length < 1 || positionals.length > 2)
+        throw new UsageError('get takes one link and at most one folder');
+      if (positionals.length === 2 && values.output !== undefined)
+        throw new UsageError('get takes the target either as -o or after the link, not both');
       return runGet({
         link: positionals[0]!,
-        output: str(values.output),
+        output: str(values.output) ?? positionals[1],
         force: values.force === true,
         cacheDir: str(values.cache),
         cacheQuota: sizeOf(str(values['cache-quota']), 2 * 2 ** 30),
