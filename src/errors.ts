@@ -28,6 +28,7 @@ export type MycelErrorCode =
   | 'ABORTED'
   | 'CLOSED'
   | 'UNAVAILABLE'
+  | 'OFFLINE'
   | 'USAGE';
 
 export abstract class MycelError extends Error {
@@ -270,6 +271,13 @@ export class ServerUnreachableError extends MycelError {
   constructor(origin: string, options?: { cause?: unknown }) {
     super('TIMEOUT', `could not reach the Mycel server at ${origin}`, options);
     this.origin = origin;
+  }
+}
+
+/** This device has no network at all (the platform says so): nothing beyond it can be reached. */
+export class OfflineError extends MycelError {
+  constructor(message = 'this device is offline') {
+    super('OFFLINE', message);
   }
 }
 

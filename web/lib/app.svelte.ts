@@ -4,6 +4,7 @@
 import { Workbox } from 'workbox-window';
 import type { LibraryEntry } from '../../src/store/library.js';
 import { BrowserPeer, type PeerStatus } from './browser-peer.js';
+import { addCollection, collectionName, type PickedFile } from './collection-peer.js';
 import { consoleLog } from '../../src/log.js';
 
 export interface Upload {
@@ -155,6 +156,27 @@ export class AppState {
         }
       }),
     );
+  }
+
+  /** Several files, or a folder: one collection, one link, one row. */
+  async addCollection(picked: PickedFile[]): Promise<void> {
+    const peer = this.peer;
+    if (!peer || picked.length === 0) return;
+    const size = picked.reduce((n, p) => n + p.file.size, 0);
+    const upload: Upload = {
+      id: nextUpload++,
+      name: collectionName(picked.map((p) => p.path)),
+      size,
+      bytesRead: 0,
+    };
+    this.uploads = [upload, ...this.uploads];
+    const live = () => this.uploads.find((u) => u.id === upload.id)!;
+    try {
+      live().entry = await addCollection(peer, picked, (bytesRead) => (live().bytesRead = bytesRead));
+      live().bytesRead = size;
+    } catch (error) {
+      live().error = (error as Error).message;
+    }
   }
 
   dismissUpload(id: number): void {

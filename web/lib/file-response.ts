@@ -5,7 +5,14 @@
 // come from file-policy.ts.
 
 import { parseLink } from '../../src/content/share-link.js';
-import { openManifest, readFile, toReadableStream, type BlockGetter } from '../../src/content/open.js';
+import {
+  openManifest,
+  readFile,
+  toReadableStream,
+  type BlockGetter,
+  type OpenedManifest,
+} from '../../src/content/open.js';
+import { collectionResponse } from './collection-response.js';
 import { BlockMissingError, MycelError } from '../../src/errors.js';
 import type { MycelDB } from '../../src/store/idb.browser.js';
 import { isBlockId } from '../../src/content/format.js';
@@ -76,6 +83,7 @@ export async function fileResponse(db: MycelDB, request: Request): Promise<Respo
   const entry = await db.get('library', root);
   if (!entry) return fileErrorResponse(404, 'this file is not on this device');
   const getBlock = idbBlockGetter(db);
+  if (entry.kind === 'collection') return collectionResponse(db, request, entry);
   let opened;
   try {
     opened = await openManifest(root, parseLink(entry.link).key, getBlock);
@@ -84,6 +92,12 @@ export async function fileResponse(db: MycelDB, request: Request): Promise<Respo
     if (error instanceof MycelError) return fileErrorResponse(500, error.message);
     throw error;
   }
+  return openedFileResponse(opened, getBlock, request);
+}
+
+/** The response for a file already opened (a file of its own, or an entry of a collection). */
+export function openedFileResponse(opened: OpenedManifest, getBlock: BlockGetter, request: Request): Response {
+  const url = new URL(request.url);
   const { size, mediaType, name } = opened.manifest;
   // The declared type is a claim: only the policy's allow list is ever shown inline.
   const shown = presentationFor(mediaType);
