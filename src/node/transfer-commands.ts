@@ -24,7 +24,7 @@ import {
 import { getCollection, planPut } from './collection-commands.js';
 import { createMemoryBlockStore } from '../store/memory.js';
 import type { BlockStore } from '../store/block-store.js';
-import { openFsBlockStore } from '../store/fs.node.js';
+import { fsStoreLayout, openFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
 import { mediaTypeOf } from './media-types.js';
 import { progressBar } from './progress.js';
@@ -189,7 +189,7 @@ export interface GetOptions {
   readonly json: boolean;
 }
 
-function defaultCacheDir(): string {
+export function defaultCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'mycel');
 }
@@ -306,4 +306,37 @@ export async function runGet(options: GetOptions): Promise<number> {
     swarm.close();
     await store.close();
   }
+}
+
+export interface CacheOptions {
+  readonly cacheDir?: string;
+  readonly cacheQuota: number;
+  readonly clear: boolean;
+}
+
+/** Shows where get's block cache is and what it holds; empties it with `clear`. */
+export async function runCache(options: CacheOptions): Promise<number> {
+  const dir = options.cacheDir ?? defaultCacheDir();
+  if (options.clear) {
+    // Only the store's own folders: a --cache pointing somewhere unexpected loses nothing else.
+    const layout = fsStoreLayout(dir);
+    for (const folder of [layout.blocks, layout.tmp, layout.pins])
+      await fs.rm(folder, { recursive: true, force: true });
+    process.stdout.write(`emptied ${dir}\n`);
+    return 0;
+  }
+  if (!(await exists(dir))) {
+    process.stdout.write(`${dir}: empty (not made yet)\n`);
+    return 0;
+  }
+  const store = await openFsBlockStore({ dir, quota: options.cacheQuota, durable: false });
+  try {
+    const usage = await store.usage();
+    process.stdout.write(
+      `${dir}: ${formatSize(usage.bytes)} in ${usage.blocks} block${usage.blocks === 1 ? '' : 's'}, at most ${formatSize(options.cacheQuota)}\n`,
+    );
+  } finally {
+    await store.close();
+  }
+  return 0;
 }

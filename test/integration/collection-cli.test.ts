@@ -136,6 +136,23 @@ describe('mycel put <folder> and get <link> <dir>', () => {
     expect(await fs.readdir(outside)).toEqual([]);
   }, 60_000);
 
+  it('keeps fetched blocks in a bounded cache that mycel cache shows and --clear empties', async () => {
+    const file = path.join(dir, 'cached.bin');
+    await writeGeneratedFile(file, 50_000, 11);
+    const put = await runMycel(['put', file, '--server', serve.url]);
+    expect(put.code, put.stderr).toBe(0);
+    const cache = path.join(dir, 'own-cache');
+    const got = await runMycel(['get', put.stdout.trim(), '-o', path.join(dir, 'cached.out'), '--cache', cache]);
+    expect(got.code, got.stderr).toBe(0);
+    const shown = await runMycel(['cache', '--cache', cache]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/: [\d.]+ [KMG]?i?B in [1-9]\d* blocks?, at most 2(\.00)? GiB/);
+    const cleared = await runMycel(['cache', '--cache', cache, '--clear']);
+    expect(cleared.code, cleared.stderr).toBe(0);
+    const after = await runMycel(['cache', '--cache', cache]);
+    expect(after.stdout).toMatch(/: 0 B in 0 blocks/);
+  });
+
   const HOSTILE: [string, { path: string; folder?: boolean }[], RegExp][] = [
     [
       'an entry climbing out with ../',
