@@ -52,7 +52,7 @@ export interface UploadOptions extends Omit<SealOptions, 'onProgress'> {
   /** Seeds to push every block to. At least one must take the whole file. */
   readonly seeds: PeerSession[];
   /** Also keep every block here (a browser keeps what it adds). */
-  readonly store?: BlockStore;
+  readonly store?: Pick<BlockStore, 'put'>;
   readonly onProgress?: (progress: UploadProgress) => void;
   readonly log?: Logger;
 }

@@ -33,6 +33,7 @@ import type { FetchProgress } from '../../src/net/fetch.js';
 import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
 import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
 import { loadBrowserIdentity } from './browser-identity.js';
+import { trackedStore } from './add-cleanup.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 import { filePin } from '../../src/store/block-store.js';
 
@@ -220,14 +221,22 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       // No server in time: the file is kept on this device only (below).
     });
     const seeds = this.swarm.signaling.connected ? await connectSeeds(this.swarm, { timeoutMs: SEED_SEARCH_MS }) : [];
-    const result = await uploadFile(file.stream() as ReadableStream<Uint8Array>, {
-      name: file.name,
-      mediaType: file.type,
-      seeds,
-      store: this.store,
-      signal,
-      onProgress: ({ bytesRead }) => onProgress?.({ bytesRead, size: file.size }),
-    });
+    // An add that does not finish leaves no blocks behind.
+    const tracked = trackedStore(this.store);
+    let result;
+    try {
+      result = await uploadFile(file.stream(), {
+        name: file.name,
+        mediaType: file.type,
+        seeds,
+        store: tracked.store,
+        signal,
+        onProgress: ({ bytesRead }) => onProgress?.({ bytesRead, size: file.size }),
+      });
+    } catch (error) {
+      await tracked.discard();
+      throw error;
+    }
     const entry: LibraryEntry = {
       root: result.file.root,
       link: formatLink(this.origin, result.file.root, result.file.key),

@@ -22,6 +22,7 @@ import {
   type RemoteFile,
 } from '../../src/net/transfer.js';
 import type { LibraryEntry } from '../../src/store/library.js';
+import { trackedStore } from './add-cleanup.js';
 import { SEED_SEARCH_MS, type BrowserPeer } from './browser-peer.js';
 
 /** A file picked or dropped, with its path in the shared folder ('' or its name for a lone file). */
@@ -64,12 +65,20 @@ export async function addCollection(
     // No server in time: the collection is kept on this device only.
   });
   const seeds = peer.swarm.signaling.connected ? await connectSeeds(peer.swarm, { timeoutMs: SEED_SEARCH_MS }) : [];
-  const result = await uploadCollection(items, {
-    seeds,
-    store: peer.store,
-    signal,
-    onProgress: ({ bytesRead }) => onProgress?.(bytesRead, size),
-  });
+  // An add that does not finish leaves no blocks behind.
+  const tracked = trackedStore(peer.store);
+  let result;
+  try {
+    result = await uploadCollection(items, {
+      seeds,
+      store: tracked.store,
+      signal,
+      onProgress: ({ bytesRead }) => onProgress?.(bytesRead, size),
+    });
+  } catch (error) {
+    await tracked.discard();
+    throw error;
+  }
   const { root, key, entries } = result.collection;
   const entry: LibraryEntry = {
     root,
