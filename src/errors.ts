@@ -233,7 +233,7 @@ export type ProtocolReason =
   | 'bad-body'
   | 'unknown-type'
   | 'bad-fragment'
-  /** Channel binding (channel-auth.ts, link.ts). */
+  /** Channel binding (channel-auth.ts, peer-link.ts). */
   | 'no-fingerprint'
   | 'unauthenticated'
   /** Answers that fit no request of ours (session.ts). */

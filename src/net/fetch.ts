@@ -30,14 +30,11 @@ import {
   MAX_SOURCES,
   NO_HOLDER_TIMEOUT_MS,
   REPLACE_LOOKUP_MS,
+  MORE_SOURCES_EVERY_MS,
+  RECENT_BLOCKS,
 } from './limits.js';
 import { quietLog, type Logger } from '../log.js';
 import type { RequestOptions } from './session.js';
-
-/** Re-ask the signaling server this often for more holders while below MAX_SOURCES. */
-const MORE_SOURCES_EVERY_MS = 5_000;
-/** Blocks just fetched kept in memory, so a reader right behind the fetch needs no disk read. */
-const RECENT_BLOCKS = 32;
 
 export interface FetchProgress {
   readonly blocksDone: number;
@@ -117,7 +114,9 @@ export class BlockFetcher {
   private readonly log: Logger;
   private readonly offSwarm: () => void;
   private total = 0;
-  private done = 0;
+  /** Ids fetchAll was given that are now stored: progress counts these and nothing else (not the
+   * root and index blocks fetched to open the file, which no total includes). */
+  private readonly done = new Set<BlockId>();
   private bytes = 0;
   /** Blocks received per peer id. */
   readonly blocksFrom = new Map<string, number>();
@@ -164,14 +163,16 @@ export class BlockFetcher {
 
   /**
    * Fetches every id in `ids` that the store lacks, in that order of preference. Resolves once all
-   * are stored. `ahead` bounds how far past the position given to `setReadPosition` requests go.
+   * are stored. Requests go no further than setReadPosition allows.
    */
   async fetchAll(ids: readonly BlockId[]): Promise<void> {
     ids.forEach((id, i) => this.order.set(id, i));
     const missing: BlockId[] = [];
-    for (const id of ids) if (!(await this.options.store.has(id))) missing.push(id);
+    for (const id of ids) {
+      if (await this.options.store.has(id)) this.done.add(id);
+      else missing.push(id);
+    }
     this.total += ids.length;
-    this.done += ids.length - missing.length;
     this.report();
     if (missing.length === 0) return;
     // One waiter per id that only counts down: holding every block's bytes until the last one
@@ -385,7 +386,7 @@ export class BlockFetcher {
         this.recent.set(id, bytes);
         if (this.recent.size > RECENT_BLOCKS) this.recent.delete(this.recent.keys().next().value!);
         this.inflight.delete(id);
-        this.done++;
+        if (this.order.has(id)) this.done.add(id);
         this.bytes += bytes.length;
         this.blocksFrom.set(peer, (this.blocksFrom.get(peer) ?? 0) + 1);
         const waiters = this.waiters.get(id) ?? [];
@@ -417,7 +418,7 @@ export class BlockFetcher {
 
   private report(): void {
     this.options.onProgress?.({
-      blocksDone: this.done,
+      blocksDone: this.done.size,
       blocksTotal: this.total,
       bytesFetched: this.bytes,
       sources: this.sourcesByPeer.size,

@@ -11,7 +11,7 @@ import SimplePeer from 'simple-peer';
 import { ClosedError, ProtocolError, TimeoutError } from '../errors.js';
 import { sdpFingerprints } from './channel-auth.js';
 import { Emitter } from './emitter.js';
-import { CONNECT_TIMEOUT_MS, ICE_TIMEOUT_MS, MAX_EARLY_FRAMES, SEND_HIGH_WATER } from './limits.js';
+import { CONNECT_TIMEOUT_MS, ICE_TIMEOUT_MS, MAX_EARLY_FRAMES, SEND_DRAIN_POLL_MS, SEND_HIGH_WATER } from './limits.js';
 import { Reassembler, fragments } from './wire.js';
 
 /** What simple-peer's `wrtc` option takes. */
@@ -90,8 +90,6 @@ export class PeerLink extends Emitter<LinkEvents> {
   private frameHandler: ((frame: Uint8Array) => void) | undefined;
   private early: Uint8Array[] = [];
   readonly opened: Promise<void>;
-  bytesSent = 0;
-  bytesReceived = 0;
 
   constructor(options: LinkOptions) {
     super();
@@ -212,7 +210,6 @@ export class PeerLink extends Emitter<LinkEvents> {
     for (const message of fragments(frame)) {
       if (this.isClosed) throw this.closeError ?? new ClosedError(`link to ${this.remote}`);
       this.peer.send(message);
-      this.bytesSent += message.length;
       if (this.bufferedAmount > SEND_HIGH_WATER) await this.drained();
     }
   }
@@ -233,13 +230,12 @@ export class PeerLink extends Emitter<LinkEvents> {
       // A stack that misses the event must not stall us forever.
       const poll = setInterval(() => {
         if (channel.bufferedAmount <= SEND_HIGH_WATER / 4 || channel.readyState !== 'open') done();
-      }, 100);
+      }, SEND_DRAIN_POLL_MS);
     });
   }
 
   private onData(data: Uint8Array): void {
     if (this.isClosed || this.violated) return;
-    this.bytesReceived += data.length;
     const message = data instanceof Uint8Array ? data : new Uint8Array(data);
     let frame: Uint8Array | undefined;
     try {

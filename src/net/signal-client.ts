@@ -9,7 +9,7 @@ import { toBase64Url } from '../content/bytes.js';
 import { ClosedError, TimeoutError } from '../errors.js';
 import { Emitter } from './emitter.js';
 import type { PeerIdentity } from './identity.js';
-import { RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './limits.js';
+import { LOOKUP_TIMEOUT_MS, MAX_QUEUED_SIGNALS, RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './limits.js';
 import {
   MAX_TOPICS_PER_MESSAGE,
   SIGNAL_VERSION,
@@ -34,9 +34,6 @@ export interface WebSocketLike {
 export type WebSocketFactory = (url: string) => WebSocketLike;
 
 const OPEN = 1;
-/** Messages kept while disconnected; signals older than a reconnect are stale anyway. */
-const MAX_QUEUED = 256;
-export const LOOKUP_TIMEOUT_MS = 10_000;
 
 export interface SignalClientEvents extends Record<string, unknown> {
   /** Connected and welcomed. */
@@ -198,7 +195,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     if (!sendable) {
       if (message.t === 'signal') {
         this.queue.push(message);
-        if (this.queue.length > MAX_QUEUED) this.queue.shift();
+        if (this.queue.length > MAX_QUEUED_SIGNALS) this.queue.shift();
       }
       return;
     }

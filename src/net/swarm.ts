@@ -11,7 +11,7 @@
 // Offers from others are admitted through `admission` (admission.ts): attempts in progress are
 // capped apart from sessions, in all and per origin (the signaling server's opaque tag for the
 // sender's address), and a full table drops the oldest attempt not yet open from the busiest
-// origin. Every attempt has a short deadline until ICE connects (link.ts), so a dead offer costs
+// origin. Every attempt has a short deadline until ICE connects (peer-link.ts), so a dead offer costs
 // little, and an origin's slot is held until then even if its sender abandons the attempt.
 // Notices that we gave up on an attempt go out at a bounded rate (`notices`): a flood of offers
 // must not make us flood the signaling server.
@@ -166,10 +166,6 @@ export class Swarm extends Emitter<SwarmEvents> {
       }
       this.log.warn('signaling server rejected a message', r);
     });
-  }
-
-  get host(): SessionHost {
-    return this.options.host;
   }
 
   start(): void {

@@ -32,16 +32,14 @@ import type { PeerSession } from './session.js';
 import type { Swarm } from './swarm.js';
 import { SEEDS_TOPIC } from './signal-messages.js';
 import { UPLOAD_ID_BYTES } from './wire.js';
-
-/** Blocks pushed and not yet acknowledged, per upload (each seed also bounds its own in-flight). */
-export const UPLOAD_WINDOW = 16;
-/** How far ahead of the reader a download fetches, in blocks (64 MiB at 256 KiB chunks). */
-export const DOWNLOAD_AHEAD = 256;
-/**
- * Blocks read back from each seed after its commit, besides the root: 2 MiB at 256 KiB chunks. A
- * seed that kept nothing is always caught; one that dropped a quarter of the blocks, 9 times in 10.
- */
-export const READBACK_BLOCKS = 8;
+import {
+  DOWNLOAD_AHEAD,
+  MAX_SEEDS_USED,
+  READBACK_BLOCKS,
+  SEED_SEARCH_RETRY_MS,
+  SEED_SEARCH_TIMEOUT_MS,
+  UPLOAD_WINDOW,
+} from './limits.js';
 
 export interface UploadProgress {
   readonly bytesRead: number;
@@ -314,15 +312,15 @@ export async function connectSeeds(
   swarm: Swarm,
   options: { max?: number; timeoutMs?: number } = {},
 ): Promise<PeerSession[]> {
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  const deadline = Date.now() + (options.timeoutMs ?? SEED_SEARCH_TIMEOUT_MS);
   for (;;) {
     const peers = await swarm.holders(SEEDS_TOPIC).catch(() => [] as string[]);
     const sessions = await Promise.all(
-      peers.slice(0, options.max ?? 4).map((peer) => swarm.connect(peer).catch(() => undefined)),
+      peers.slice(0, options.max ?? MAX_SEEDS_USED).map((peer) => swarm.connect(peer).catch(() => undefined)),
     );
     const open = sessions.filter((s): s is PeerSession => s !== undefined);
     if (open.length > 0 || Date.now() >= deadline) return open;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, SEED_SEARCH_RETRY_MS));
   }
 }
 

@@ -7,7 +7,7 @@ import { MycelError } from '../errors.js';
 import { TrustedProxies, parseAddressList } from '../../signaling/client-address.js';
 import { isPeerId } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
-import { parseSize } from './sizes.js';
+import { parseSize } from '../sizes.js';
 import { parseDuration } from './durations.js';
 import { startServe, startSignal } from './serve.js';
 import { Seed } from './seed.js';

@@ -9,7 +9,7 @@ import type { BlockId } from '../content/format.js';
 import type { BlockStore, StoreUsage } from '../store/block-store.js';
 import { DISK_STAT_INTERVAL_MS, FAULT_LOG_INTERVAL_MS } from '../net/limits.js';
 import type { Logger } from '../log.js';
-import { formatSize } from './sizes.js';
+import { formatSize } from '../sizes.js';
 
 /** Distinct faults remembered for rate limiting (error codes: a handful in practice). */
 const MAX_FAULT_KINDS = 256;
@@ -80,7 +80,10 @@ export class FaultLog {
 export class DiskSpace {
   private free: number | undefined;
   private readAt = 0;
+  /** The newest reading under way: checks made meanwhile wait for it. */
   private reading: Promise<void> | undefined;
+  private readsStarted = 0;
+  private readsApplied = 0;
   private lowSince: number | undefined;
 
   constructor(
@@ -97,7 +100,9 @@ export class DiskSpace {
    */
   async refusal(bytes: number, fresh = false): Promise<string | undefined> {
     if (this.minFree <= 0) return undefined;
-    if (fresh || Date.now() - this.readAt >= DISK_STAT_INTERVAL_MS) await this.read();
+    if (fresh) await this.readNow();
+    else if (this.reading) await this.reading;
+    else if (Date.now() - this.readAt >= DISK_STAT_INTERVAL_MS) await this.read();
     if (this.free === undefined || this.free - bytes >= this.minFree) {
       this.lowSince = undefined;
       return undefined;
@@ -124,24 +129,39 @@ export class DiskSpace {
     return this.free;
   }
 
+  /** Reads the file system unless a reading is already under way (then shares it). */
   read(): Promise<void> {
-    this.reading ??= fs
+    return this.reading ?? this.readNow();
+  }
+
+  /**
+   * Starts a reading now, even if one is under way (it may have started before space was freed).
+   * Every check waits for the newest reading, and an older one that ends later is not applied.
+   */
+  readNow(): Promise<void> {
+    const sequence = ++this.readsStarted;
+    const reading = fs
       .statfs(this.dir)
       .then(
         (stats) => {
+          if (sequence < this.readsApplied) return;
+          this.readsApplied = sequence;
           this.free = Number(stats.bavail) * Number(stats.bsize);
         },
         (error: unknown) => {
           // Not knowing is no reason to refuse: writes will say if the disk is really full.
+          if (sequence < this.readsApplied) return;
+          this.readsApplied = sequence;
           this.free = undefined;
           this.faults.report('statfs', error, { dir: this.dir });
         },
       )
       .finally(() => {
         this.readAt = Date.now();
-        this.reading = undefined;
+        if (this.reading === reading) this.reading = undefined;
       });
-    return this.reading;
+    this.reading = reading;
+    return reading;
   }
 }
 

@@ -60,6 +60,10 @@ import {
   RENEW_FLUSH_MS,
   RENEW_WRITE_GAP_MS,
   UPLOAD_IDLE_TTL_MS,
+  EXPIRY_SWEEP_MIN_MS,
+  IDLE_UPLOAD_SWEEP_MS,
+  SEED_MAX_PEERS,
+  SEED_SIGNAL_MAX_PAYLOAD,
 } from '../net/limits.js';
 import { SEEDS_TOPIC } from '../net/signal-messages.js';
 import type { WebSocketLike } from '../net/signal-client.js';
@@ -140,7 +144,10 @@ interface FileCheck {
 
 /** The WebSocket constructor Node peers use (ws), as the signaling client wants it. */
 export function nodeSocketFactory(url: string, headers?: Readonly<Record<string, string>>): WebSocketLike {
-  return new WebSocket(url, { maxPayload: 1024 * 1024, headers: { ...headers } }) as unknown as WebSocketLike;
+  return new WebSocket(url, {
+    maxPayload: SEED_SIGNAL_MAX_PAYLOAD,
+    headers: { ...headers },
+  }) as unknown as WebSocketLike;
 }
 
 export class Seed {
@@ -207,7 +214,7 @@ export class Seed {
       createSocket: (url) => nodeSocketFactory(url, options.signalHeaders),
       wrtc: nodeWrtc,
       log,
-      maxPeers: 256,
+      maxPeers: SEED_MAX_PEERS,
       host: {
         store,
         receiveStore: (peer, upload, id, bytes) => seed!.receiveStore(peer, upload, id, bytes),
@@ -249,9 +256,19 @@ export class Seed {
     });
     swarm.announce([SEEDS_TOPIC, ...seed.whole]);
     swarm.start();
-    seed.every(60_000, () => seed.dropIdleUploads());
+    seed.every(IDLE_UPLOAD_SWEEP_MS, () => seed.dropIdleUploads());
     seed.every(RENEW_FLUSH_MS, () => seed.writeRenewals());
-    seed.every(Math.max(250, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () => seed.expireHolds());
+    seed.every(Math.max(EXPIRY_SWEEP_MIN_MS, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () =>
+      seed.expireHolds(),
+    );
+    // "Ready" means reachable: a peer told of this seed can connect to it once the signaling
+    // server has its proven hello. A server not reachable yet is retried in the background.
+    await swarm.signaling.ready().catch((error: unknown) =>
+      log.warn('not connected to the signaling server yet; retrying', {
+        url: options.signalUrl,
+        error: (error as Error).message,
+      }),
+    );
     const usage = await raw.usage();
     log.info('seed ready', {
       peer: peerId,
@@ -265,11 +282,6 @@ export class Seed {
       minFree: disk.minFree,
     });
     return seed;
-  }
-
-  /** Roots of the files this seed holds whole (and announces). */
-  heldFiles(): BlockId[] {
-    return [...this.whole];
   }
 
   /** The record of a held file (owners, expiry, size), whole or not. */

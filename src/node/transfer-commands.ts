@@ -29,7 +29,7 @@ import { createLogger } from './log.js';
 import { mediaTypeOf } from './media-types.js';
 import { progressBar } from './progress.js';
 import { nodeSocketFactory } from './seed.js';
-import { formatSize } from './sizes.js';
+import { formatSize } from '../sizes.js';
 import { UsageError } from './usage-error.js';
 import { nodeWrtc } from './wrtc.js';
 

@@ -1,13 +1,36 @@
-// Chromium-to-Chromium: the app moving a file from one page to another (no seed: browser to
-// browser over WebRTC) beside a bare RTCDataChannel between the same two pages pushing the same
-// number of bytes with no protocol; and the adding page's renderer memory while it adds 1 GiB.
-import { chromium, type Browser, type Page } from '@playwright/test';
-import { promises as fs, readFileSync, readdirSync } from 'node:fs';
+// Chromium transfers through the app, each beside bare data channels between the same endpoints in
+// the same run:
+// - page to page (no seed): the app moving a file from one browser to another, click to saved;
+// - a 1 GiB file added in one browser (and pushed to a seed), then downloaded from the seed in
+//   another, click to saved, with each page's renderer memory while it runs.
+//
+// Every page runs in its own Chromium with an on-disk profile, like two people's browsers:
+// Playwright's `browser.newContext()` is an off-the-record profile whose IndexedDB lives in memory,
+// which is not what a user's IndexedDB costs. CPU is taken from each browser's own DevTools
+// protocol (its processes only: no other Chromium on the machine is ever counted) and, for a Node
+// end, from that process.
+//
+// The bare channels (bare-page.ts, bare-channel.ts) are the ceilings:
+// - "bare, discarding": one zeroed 64 KiB buffer sent again and again with the app's send window,
+//   received and thrown away;
+// - "bare, keeping": the same sender; the receiver copies what arrives into 256 KiB records and
+//   writes them to IndexedDB in group-committed transactions (src/store/idb.ts's policy); it is
+//   done when the last transaction has committed.
+import { chromium, type BrowserContext, type Download, type Page } from '@playwright/test';
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.js';
 import { freePort, logged, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
 import { GiB, MiB, median } from './units.js';
+import { ChromiumProcesses, cpuUsed, rssMB, type CpuSnapshot } from './chromium-processes.js';
+import { CpuSampler } from './proc-cpu.js';
+import { installBare, type BareMode, type BareResult } from './bare-page.js';
+
+/** Longest any one step may take before the suite gives up (a 1 GiB transfer at a few MB/s). */
+const STEP_TIMEOUT_MS = 900_000;
 
 export interface RendererMemory {
   /** RSS of the page's renderer before the work started. */
@@ -18,14 +41,47 @@ export interface RendererMemory {
   jsHeapPeakMB: number;
 }
 
+/**
+ * CPU ms per MB moved: both ends, each end, and the receiving browser's processes. For a Node
+ * sender (the seed, or bare-channel.ts) `sender` is that process.
+ */
+export interface CpuSplit {
+  total: number;
+  sender: number;
+  receiver: number;
+  /** The receiving page's renderer (its main thread, workers, WebRTC and crypto threads). */
+  receiverPage: number;
+  /** Other renderers of the receiving browser: its service worker, when not in the page's process. */
+  receiverOtherRenderers: number;
+  receiverNetwork: number;
+  /** The storage service process (measured: next to nothing; IndexedDB's backend is not there). */
+  receiverStorage: number;
+  /** The browser process: IndexedDB's backend (measured: it grows with IndexedDB writes), downloads. */
+  receiverBrowser: number;
+  /** GPU and any other helper process. */
+  receiverOther: number;
+}
+
+export interface Transfer {
+  mbps: number;
+  bytes: number;
+  cpu: CpuSplit;
+}
+
 export interface BrowserFigures {
-  appMBps: number;
-  bareMBps: number;
   transferBytes: number;
+  app: Transfer;
+  /** Click until the browser's download event (the blocks fetched into IndexedDB, the save begun). */
+  appFetchMBps: number;
+  bare: Transfer;
+  bareKeep: Transfer;
   addBytes: number;
   addMBps: number;
-  getMBps: number;
+  download: Transfer;
+  /** Click until the download event: every block fetched from the seed into IndexedDB. */
   fetchMBps: number;
+  seedBare: Transfer;
+  seedBareKeep: Transfer;
   add: RendererMemory;
   /** While the download fetches every block into IndexedDB. */
   get: RendererMemory;
@@ -33,13 +89,117 @@ export interface BrowserFigures {
   stream: RendererMemory;
 }
 
+/** One Chromium with its own on-disk profile, showing one page. */
+export interface Peer {
+  page: Page;
+  context: BrowserContext;
+  procs: ChromiumProcesses;
+  /** The pid of the page's renderer (found again after navigations that may change it). */
+  renderer(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function launchPeer(profile: string, url: string): Promise<Peer> {
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_PATH,
+    args: CHROMIUM_ARGS,
+    acceptDownloads: true,
+  });
+  const browser = context.browser();
+  if (!browser) throw new Error('a persistent context without its browser: cannot see its processes');
+  const procs = await ChromiumProcesses.attach(browser);
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(url);
+  return {
+    page,
+    context,
+    procs,
+    renderer: () => procs.rendererOf(page),
+    async close() {
+      await procs.close();
+      await context.close();
+    },
+  };
+}
+
+export async function connected(page: Page): Promise<void> {
+  await page.getByTestId('signaling-status').filter({ hasText: 'Connected' }).waitFor({ timeout: 30_000 });
+}
+
+function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /**
- * Samples the RSS of every renderer of the browser and the page's JS heap until stopped; reports
- * the renderer that grew most (the page's own).
+ * Splits CPU into per-MB figures. `sender`/`receiver` give each end's CPU snapshots (a browser) or
+ * its CPU ms (a Node process); `page` is the receiving page's renderer pid.
  */
-function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<RendererMemory> } {
-  const before = rendererRss(browserPid);
-  const series: Map<number, number>[] = [];
+function split(
+  bytes: number,
+  receiver: { before: CpuSnapshot; after: CpuSnapshot; page: number },
+  sender: { before: CpuSnapshot; after: CpuSnapshot } | { ms: number },
+): CpuSplit {
+  const mb = bytes / 1e6;
+  const sum = (m: Map<number, { type: string; ms: number }>, keep: (pid: number, type: string) => boolean) =>
+    [...m].reduce((s, [pid, p]) => (keep(pid, p.type) ? s + p.ms : s), 0);
+  const r = cpuUsed(receiver.before, receiver.after);
+  const senderMs = 'ms' in sender ? sender.ms : sum(cpuUsed(sender.before, sender.after), () => true);
+  const receiverMs = sum(r, () => true);
+  const known = (type: string) => ['renderer', 'browser'].includes(type) || /NetworkService|StorageService/.test(type);
+  return {
+    total: (senderMs + receiverMs) / mb,
+    sender: senderMs / mb,
+    receiver: receiverMs / mb,
+    receiverPage: sum(r, (pid) => pid === receiver.page) / mb,
+    receiverOtherRenderers: sum(r, (pid, type) => type === 'renderer' && pid !== receiver.page) / mb,
+    receiverNetwork: sum(r, (_, type) => /NetworkService/.test(type)) / mb,
+    receiverStorage: sum(r, (_, type) => /StorageService/.test(type)) / mb,
+    receiverBrowser: sum(r, (_, type) => type === 'browser') / mb,
+    receiverOther: sum(r, (_, type) => !known(type)) / mb,
+  };
+}
+
+/** The median of each field over the runs. */
+function medianTransfer(runs: Transfer[]): Transfer {
+  const cpu = Object.fromEntries(
+    Object.keys(runs[0]!.cpu).map((k) => [k, median(runs.map((r) => r.cpu[k as keyof CpuSplit]))]),
+  ) as unknown as CpuSplit;
+  return { mbps: median(runs.map((r) => r.mbps)), bytes: runs[0]!.bytes, cpu };
+}
+
+/**
+ * Clicks Download and waits until the file is saved: the browser's download finished and the file
+ * on disk holds every byte. Returns the seconds to the download event and to the saved file.
+ */
+export async function downloadToDisk(
+  page: Page,
+  bytes: number,
+  onEvent: () => Promise<void> = () => Promise.resolve(),
+): Promise<{ eventSeconds: number; savedSeconds: number }> {
+  const event = page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS });
+  const started = performance.now();
+  await page.getByRole('button', { name: 'Download', exact: true }).click();
+  const download: Download = await event;
+  const eventSeconds = (performance.now() - started) / 1000;
+  await onEvent();
+  const file = await within(download.path(), STEP_TIMEOUT_MS, 'saving the download');
+  const savedSeconds = (performance.now() - started) / 1000;
+  const { size } = await fs.stat(file);
+  if (size !== bytes) throw new Error(`the saved download holds ${size} bytes, not ${bytes}`);
+  await download.delete();
+  return { eventSeconds, savedSeconds };
+}
+
+/** Renderer RSS and the page's JS heap, sampled every 100 ms until stopped. */
+function sampleRenderer(pid: number, page: Page): { stop(): Promise<RendererMemory> } {
+  const beforeMB = rssMB(pid);
+  const series: number[] = [];
   let jsHeapPeak = 0;
   const cdp = page
     .context()
@@ -49,8 +209,8 @@ function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<Rend
       return session;
     });
   const timer = setInterval(() => {
-    series.push(rendererRss(browserPid));
-    void cdp
+    series.push(rssMB(pid));
+    cdp
       .then((session) => session.send('Performance.getMetrics'))
       .then(({ metrics }) => {
         const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
@@ -61,138 +221,147 @@ function sampleRenderers(browserPid: number, page: Page): { stop(): Promise<Rend
   return {
     async stop() {
       clearInterval(timer);
+      series.push(rssMB(pid));
       await (await cdp).detach().catch(() => undefined); // the page may have closed its session first
-      let best = { pid: 0, growth: -Infinity };
-      for (const pid of new Set(series.flatMap((m) => [...m.keys()]))) {
-        const peak = Math.max(...series.map((m) => m.get(pid) ?? 0));
-        const growth = peak - (before.get(pid) ?? peak);
-        if (growth > best.growth) best = { pid, growth };
-      }
-      const peakOver = (part: Map<number, number>[]) => Math.max(0, ...part.map((m) => m.get(best.pid) ?? 0));
+      const half = series.slice(0, Math.max(1, Math.round(series.length / 2)));
       return {
-        beforeMB: before.get(best.pid) ?? 0,
-        peakMB: peakOver(series),
-        halfwayPeakMB: peakOver(series.slice(0, Math.max(1, Math.round(series.length / 2)))),
+        beforeMB,
+        peakMB: Math.max(0, ...series),
+        halfwayPeakMB: Math.max(0, ...half),
         jsHeapPeakMB: jsHeapPeak,
       };
     },
   };
 }
 
-/** RSS (MB) of every Chromium renderer process that descends from `browserPid`. */
-function rendererRss(browserPid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmdline.includes('--type=renderer')) continue;
-      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
-      const ppid = Number(/PPid:\s+(\d+)/.exec(status)?.[1]);
-      const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1000;
-      if (ppid && (ppid === browserPid || isDescendant(ppid, browserPid))) out.set(Number(entry), rss);
-    } catch {
-      // a process that just exited
-    }
-  }
-  return out;
+/** A bare channel between two pages (each in its own browser), signaled through this process. */
+/** Run around a bare transfer's window by the profiling tools (profile-browsers.ts). */
+export interface WindowHooks {
+  before(): Promise<void>;
+  after(): Promise<void>;
 }
 
-/** The newest Chromium browser process Playwright started (it talks to it over a pipe). */
-function playwrightBrowserPid(): number {
-  let newest = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('--remote-debugging-pipe') && !cmdline.includes('--type='))
-        newest = Math.max(newest, Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return newest;
-}
-
-function isDescendant(pid: number, ancestor: number): boolean {
-  for (let p = pid, depth = 0; p > 1 && depth < 6; depth++) {
-    if (p === ancestor) return true;
-    try {
-      p = Number(/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
-
-async function connected(page: Page): Promise<void> {
-  await page.getByTestId('signaling-status').filter({ hasText: 'Connected' }).waitFor({ timeout: 30_000 });
-}
-
-/** A bare data channel between two pages, signaled through this process; returns receive MB/s. */
-async function bareChannel(sender: Page, receiver: Page, bytes: number): Promise<number> {
-  const setup = `
-    window.__bare = { pc: new RTCPeerConnection({ iceServers: [] }), candidates: [] };
-    window.__bare.pc.onicecandidate = (e) => e.candidate && window.__bare.candidates.push(e.candidate.toJSON());
-  `;
-  await sender.evaluate(setup);
-  await receiver.evaluate(setup);
-  const offer = await sender.evaluate(async (total) => {
-    const bare = (window as any).__bare;
-    const channel = bare.pc.createDataChannel('bare', { ordered: true });
-    channel.binaryType = 'arraybuffer';
-    channel.bufferedAmountLowThreshold = 64 * 1024;
-    bare.channel = channel;
-    channel.onopen = async () => {
-      const message = new Uint8Array(64 * 1024);
-      for (let sent = 0; sent < total; sent += message.length) {
-        channel.send(message);
-        if (channel.bufferedAmount > 256 * 1024)
-          await new Promise((r) => channel.addEventListener('bufferedamountlow', r, { once: true }));
-      }
-    };
-    await bare.pc.setLocalDescription(await bare.pc.createOffer());
-    return bare.pc.localDescription.toJSON();
-  }, bytes);
-  const done = receiver.evaluate(
-    ({ total, offerDesc }) =>
-      // eslint-disable-next-line no-async-promise-executor, @typescript-eslint/no-misused-promises -- runs in the page; a failure there shows as the evaluate's timeout
-      new Promise<number>(async (resolve) => {
-        const bare = (window as any).__bare;
-        bare.pc.ondatachannel = ({ channel }: RTCDataChannelEvent) => {
-          channel.binaryType = 'arraybuffer';
-          let received = 0;
-          let started = 0;
-          channel.onmessage = (event) => {
-            if (received === 0) started = performance.now();
-            received += (event.data as ArrayBuffer).byteLength;
-            if (received >= total) resolve(received / 1e6 / ((performance.now() - started) / 1000));
-          };
-        };
-        await bare.pc.setRemoteDescription(offerDesc);
-        await bare.pc.setLocalDescription(await bare.pc.createAnswer());
-        bare.answer = bare.pc.localDescription.toJSON();
-      }),
-    { total: bytes, offerDesc: offer },
+export async function barePages(
+  sender: Peer,
+  receiver: Peer,
+  bytes: number,
+  mode: BareMode,
+  hooks?: WindowHooks,
+): Promise<Transfer> {
+  await installBare(sender.page);
+  await installBare(receiver.page);
+  const offer = await sender.page.evaluate(() => window.__bare!.offer());
+  const answer = await receiver.page.evaluate(([o, total, m]) => window.__bare!.answer(o, total, m), [
+    offer,
+    bytes,
+    mode,
+  ] as const);
+  await sender.page.evaluate((a) => window.__bare!.accept(a), answer);
+  await exchangeCandidates(sender.page, receiver.page);
+  await within(
+    sender.page.evaluate(() => window.__bare!.opened()),
+    30_000,
+    'opening the bare channel',
   );
-  await receiver.waitForFunction(() => (window as any).__bare.answer);
-  const answer = await receiver.evaluate(() => (window as any).__bare.answer);
-  await sender.evaluate((a) => (window as any).__bare.pc.setRemoteDescription(a), answer);
-  // Trickle the candidates both ways once gathered.
-  await new Promise((r) => setTimeout(r, 500));
-  const fromSender = await sender.evaluate(() => (window as any).__bare.candidates);
-  const fromReceiver = await receiver.evaluate(() => (window as any).__bare.candidates);
-  await receiver.evaluate(async (list) => {
-    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => undefined); // one path fewer
-  }, fromSender);
-  await sender.evaluate(async (list) => {
-    for (const c of list) await (window as any).__bare.pc.addIceCandidate(c).catch(() => undefined); // one path fewer
-  }, fromReceiver);
-  const mbps = await done;
-  await sender.evaluate(() => (window as any).__bare.pc.close());
-  await receiver.evaluate(() => (window as any).__bare.pc.close());
-  return mbps;
+  const pid = await receiver.renderer();
+  await hooks?.before();
+  const before = { s: await sender.procs.cpu(), r: await receiver.procs.cpu() };
+  // Not awaited: the receiver's result ends the measurement; a failed send shows as its timeout.
+  sender.page.evaluate((total) => window.__bare!.send(total), bytes).catch(() => undefined);
+  const result: BareResult = await within(
+    receiver.page.evaluate(() => window.__bare!.received()),
+    STEP_TIMEOUT_MS,
+    `bare channel (${mode})`,
+  );
+  const after = { s: await sender.procs.cpu(), r: await receiver.procs.cpu() };
+  await hooks?.after();
+  await sender.page.evaluate(() => window.__bare!.close());
+  await receiver.page.evaluate(() => window.__bare!.close());
+  return {
+    mbps: result.bytes / 1e6 / (result.ms / 1000),
+    bytes: result.bytes,
+    cpu: split(result.bytes, { before: before.r, after: after.r, page: pid }, { before: before.s, after: after.s }),
+  };
+}
+
+async function exchangeCandidates(a: Page, b: Page): Promise<void> {
+  const gathered = (p: Page) =>
+    within(
+      p.evaluate(() => window.__bare!.candidates()),
+      15_000,
+      'gathering ICE candidates',
+    );
+  const [fromA, fromB] = await Promise.all([gathered(a), gathered(b)]);
+  await b.evaluate((list) => window.__bare!.addCandidates(list), fromA);
+  await a.evaluate((list) => window.__bare!.addCandidates(list), fromB);
+}
+
+/** A bare channel from a Node process (bare-channel.ts send-stdio) to a page, which offers. */
+export async function bareFromNode(
+  receiver: Peer,
+  bytes: number,
+  mode: BareMode,
+  hooks?: WindowHooks,
+): Promise<Transfer> {
+  const script = path.join(import.meta.dirname, 'bare-channel.ts');
+  const node = spawn(process.execPath, ['--import', 'tsx', script, 'send-stdio', String(bytes)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => node.on('close', resolve));
+  try {
+    let result: ((line: { cpuMs: number }) => void) | undefined;
+    const senderDone = new Promise<{ cpuMs: number }>((resolve) => (result = resolve));
+    // Signals are relayed one after another, in the order the sender wrote them.
+    let relay = Promise.resolve();
+    createInterface({ input: node.stdout }).on('line', (line) => {
+      const message = JSON.parse(line) as { signal?: Record<string, unknown>; cpuMs?: number };
+      if (message.signal)
+        relay = relay
+          .then(() => receiver.page.evaluate((s) => window.__bare!.signal(s), message.signal!))
+          .catch(() => undefined); // a signal the page refuses fails the channel's own timeout
+      else result?.(message as { cpuMs: number });
+    });
+    const tell = (value: unknown) => node.stdin.write(JSON.stringify(value) + '\n');
+    await installBare(receiver.page);
+    const offer = await receiver.page.evaluate(([total, m]) => window.__bare!.offerToReceive(total, m), [
+      bytes,
+      mode,
+    ] as const);
+    tell(offer);
+    for (const candidate of await within(
+      receiver.page.evaluate(() => window.__bare!.candidates()),
+      15_000,
+      'gathering ICE candidates',
+    )) {
+      tell({ candidate });
+    }
+    await within(
+      receiver.page.evaluate(() => window.__bare!.opened()),
+      30_000,
+      'opening the bare channel from Node',
+    );
+    const pid = await receiver.renderer();
+    await hooks?.before();
+    const before = await receiver.procs.cpu();
+    tell({ go: true });
+    const got: BareResult = await within(
+      receiver.page.evaluate(() => window.__bare!.received()),
+      STEP_TIMEOUT_MS,
+      `bare channel from Node (${mode})`,
+    );
+    const after = await receiver.procs.cpu();
+    await hooks?.after();
+    const sent = await within(senderDone, 30_000, 'the bare sender to report');
+    await receiver.page.evaluate(() => window.__bare!.close());
+    return {
+      mbps: got.bytes / 1e6 / (got.ms / 1000),
+      bytes: got.bytes,
+      cpu: split(got.bytes, { before, after, page: pid }, { ms: sent.cpuMs }),
+    };
+  } finally {
+    node.kill();
+    await exited;
+  }
 }
 
 export async function browserBench(
@@ -204,40 +373,63 @@ export async function browserBench(
   const dir = await tempDir('bench-browsers');
   const port = await freePort();
   const server = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1']);
-  let browser: Browser | undefined;
   let seedServer: MycelProcess | undefined;
+  const open = new Set<Peer>();
+  const launch = async (name: string, url: string) => {
+    const peer = await launchPeer(path.join(dir, 'profiles', name), url);
+    open.add(peer);
+    return peer;
+  };
+  const retire = async (...peers: Peer[]) => {
+    for (const peer of peers) {
+      open.delete(peer);
+      await peer.close();
+    }
+    await fs.rm(path.join(dir, 'profiles'), { recursive: true, force: true });
+  };
   try {
     await server.waitForLine(logged('listening'));
     const url = `http://localhost:${port}/`;
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
-    const app: number[] = [];
-    const bare: number[] = [];
+    const app: Transfer[] = [];
+    const appFetch: number[] = [];
+    const bare: Transfer[] = [];
+    const bareKeep: Transfer[] = [];
     const transferFile = path.join(dir, 'transfer.bin');
     await writeGeneratedFile(transferFile, transferBytes, 3);
     for (let r = 0; r < rounds; r++) {
-      const a = await (await browser.newContext()).newPage();
-      const b = await (await browser.newContext()).newPage();
-      await a.goto(url);
-      await b.goto(url);
-      await connected(a);
-      await connected(b);
-      await a.getByLabel('Add files').setInputFiles(transferFile);
-      const link = await a.getByRole('textbox', { name: 'Share link' }).inputValue({ timeout: 120_000 });
-      await b.goto(link);
-      await b.getByRole('button', { name: 'Download', exact: true }).waitFor({ timeout: 60_000 });
-      const saved = b.waitForEvent('download', { timeout: 300_000 });
-      const started = performance.now();
-      await b.getByRole('button', { name: 'Download', exact: true }).click();
-      await saved;
-      app.push(transferBytes / 1e6 / ((performance.now() - started) / 1000));
-      bare.push(await bareChannel(a, b, transferBytes));
-      await a.context().close();
-      await b.context().close();
+      const a = await launch(`a${r}`, url);
+      const b = await launch(`b${r}`, url);
+      await connected(a.page);
+      await connected(b.page);
+      await a.page.getByLabel('Add files').setInputFiles(transferFile);
+      const link = await a.page.getByRole('textbox', { name: 'Share link' }).inputValue({ timeout: 120_000 });
+      await b.page.goto(link);
+      await b.page.getByRole('button', { name: 'Download', exact: true }).waitFor({ timeout: 60_000 });
+      const pid = await b.renderer();
+      const before = { a: await a.procs.cpu(), b: await b.procs.cpu() };
+      const t = await downloadToDisk(b.page, transferBytes);
+      const after = { a: await a.procs.cpu(), b: await b.procs.cpu() };
+      app.push({
+        mbps: transferBytes / 1e6 / t.savedSeconds,
+        bytes: transferBytes,
+        cpu: split(
+          transferBytes,
+          { before: before.b, after: after.b, page: pid },
+          { before: before.a, after: after.a },
+        ),
+      });
+      appFetch.push(transferBytes / 1e6 / t.eventSeconds);
+      bare.push(await barePages(a, b, transferBytes, 'discard'));
+      bareKeep.push(await barePages(a, b, transferBytes, 'keep'));
+      console.error(
+        `  round ${r + 1}: app ${app.at(-1)!.mbps.toFixed(1)} MB/s (${app.at(-1)!.cpu.total.toFixed(1)} ms CPU/MB), ` +
+          `bare ${bare.at(-1)!.mbps.toFixed(1)} (${bare.at(-1)!.cpu.total.toFixed(1)}), keeping ${bareKeep.at(-1)!.mbps.toFixed(1)} (${bareKeep.at(-1)!.cpu.total.toFixed(1)})`,
+      );
+      await retire(a, b);
     }
     await fs.rm(transferFile);
 
-    // Memory while a 1 GiB file is added (and pushed to a seed) in one page, then downloaded in
-    // another: each page's renderer, sampled from /proc.
+    // A 1 GiB file added in one browser (pushed to a seed), then downloaded from the seed in another.
     const addFile = path.join(dir, 'add.bin');
     await writeGeneratedFile(addFile, addBytes, 4);
     const seedPort = await freePort();
@@ -252,51 +444,65 @@ export async function browserBench(
     ]);
     await seedServer.waitForLine(logged('seed ready'));
     const seedUrl = `http://localhost:${seedPort}/`;
-    const pid = playwrightBrowserPid();
 
-    const adder = await (await browser.newContext()).newPage();
-    await adder.goto(seedUrl);
-    await connected(adder);
-    let sampling = sampleRenderers(pid, adder);
-    let started = performance.now();
-    await adder.getByLabel('Add files').setInputFiles(addFile);
-    const bigLink = await adder.getByRole('textbox', { name: 'Share link' }).inputValue({ timeout: 900_000 });
+    const adder = await launch('adder', seedUrl);
+    await connected(adder.page);
+    let sampling = sampleRenderer(await adder.renderer(), adder.page);
+    const started = performance.now();
+    await adder.page.getByLabel('Add files').setInputFiles(addFile);
+    const bigLink = await adder.page
+      .getByRole('textbox', { name: 'Share link' })
+      .inputValue({ timeout: STEP_TIMEOUT_MS });
     const addSeconds = (performance.now() - started) / 1000;
     const add = await sampling.stop();
-    await adder.context().close();
+    await retire(adder);
+    await fs.rm(addFile);
 
-    const getter = await (await browser.newContext()).newPage();
-    await getter.goto(seedUrl);
-    await connected(getter);
-    await getter.goto(bigLink);
-    await getter.getByRole('button', { name: 'Download', exact: true }).waitFor({ timeout: 60_000 });
+    const getter = await launch('getter', seedUrl);
+    await connected(getter.page);
+    await getter.page.goto(bigLink);
+    await getter.page.getByRole('button', { name: 'Download', exact: true }).waitFor({ timeout: 60_000 });
     // Two phases: fetching every block into IndexedDB, then the service worker streaming the
     // decrypted file to the browser's download (it starts when the download event fires).
-    sampling = sampleRenderers(pid, getter);
-    started = performance.now();
-    const saved = getter.waitForEvent('download', { timeout: 900_000 });
-    await getter.getByRole('button', { name: 'Download', exact: true }).click();
-    const download = await saved;
-    const fetchSeconds = (performance.now() - started) / 1000;
-    const get = await sampling.stop();
-    sampling = sampleRenderers(pid, getter);
-    await download.path();
-    const getSeconds = (performance.now() - started) / 1000;
+    const pid = await getter.renderer();
+    const seedCpu = new CpuSampler(seedServer.child.pid!);
+    const before = await getter.procs.cpu();
+    const beganAt = Date.now();
+    let fetched: RendererMemory | undefined;
+    sampling = sampleRenderer(pid, getter.page);
+    const t = await downloadToDisk(getter.page, addBytes, async () => {
+      fetched = await sampling.stop();
+      sampling = sampleRenderer(pid, getter.page);
+    });
     const stream = await sampling.stop();
+    const after = await getter.procs.cpu();
+    seedCpu.stop();
+    const download: Transfer = {
+      mbps: addBytes / 1e6 / t.savedSeconds,
+      bytes: addBytes,
+      cpu: split(addBytes, { before, after, page: pid }, { ms: seedCpu.between(beganAt, Date.now()) }),
+    };
+    const seedBare = await bareFromNode(getter, addBytes, 'discard');
+    const seedBareKeep = await bareFromNode(getter, addBytes, 'keep');
+    await retire(getter);
     return {
-      appMBps: median(app),
-      bareMBps: median(bare),
       transferBytes,
+      app: medianTransfer(app),
+      appFetchMBps: median(appFetch),
+      bare: medianTransfer(bare),
+      bareKeep: medianTransfer(bareKeep),
       addBytes,
       addMBps: addBytes / 1e6 / addSeconds,
-      getMBps: addBytes / 1e6 / getSeconds,
-      fetchMBps: addBytes / 1e6 / fetchSeconds,
+      download,
+      fetchMBps: addBytes / 1e6 / t.eventSeconds,
+      seedBare,
+      seedBareKeep,
       add,
-      get,
+      get: fetched!,
       stream,
     };
   } finally {
-    await browser?.close();
+    for (const peer of open) await peer.close().catch(() => undefined); // a browser already gone has nothing left to close
     await server.kill();
     await seedServer?.kill();
     await fs.rm(dir, { recursive: true, force: true });

@@ -1,14 +1,18 @@
 // `npm run bench`: every benchmark, each figure beside its ceiling measured in the same run.
 // Prints a table and writes bench-results.json as {"figures": [{name, value, unit, baseline,
-// baselineValue, ratio}]}. Suites needing Chromium skip (and say so) when it is not installed.
+// baselineValue, ratio}], "machine": {cpus, before, after}} (the load around the run: other work on
+// the same cores moves every figure). Suites needing Chromium skip (and say so) when it is not
+// installed. `npm run bench -- <suite> …` runs only the suites named.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { hasChromium } from '../chromium.js';
 import { openPair, sealPair } from './pipeline.js';
 import { openBenchPage } from './chromium.js';
 import { networkBench } from './network.js';
-import { browserBench } from './browsers.js';
+import { browserBench, type CpuSplit } from './browsers.js';
+import { MiB } from './units.js';
 
 interface Figure {
   name: string;
@@ -51,6 +55,21 @@ function runChild(script: string, args: string[] = []): Promise<string> {
     child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} exited with ${code}`))));
   });
 }
+
+/** How busy the machine is: other work on the same cores moves every figure (ratios less). */
+function load(): { loadAverage1m: number; cpuPressureAvg60: number | null } {
+  let pressure: number | null = null;
+  try {
+    pressure = Number(/some avg10=[\d.]+ avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN);
+  } catch {
+    // no PSI on this kernel
+  }
+  return { loadAverage1m: Math.round(os.loadavg()[0]! * 100) / 100, cpuPressureAvg60: pressure };
+}
+const loadBefore = load();
+
+/** MYCEL_BENCH_BIG_MIB shrinks the 1 GiB runs (quick checks, profiling); figures then say so. */
+const bigBytes = process.env.MYCEL_BENCH_BIG_MIB ? Number(process.env.MYCEL_BENCH_BIG_MIB) * MiB : undefined;
 
 const only = process.argv.slice(2);
 const wanted = (suite: string) => only.length === 0 || only.includes(suite);
@@ -153,7 +172,7 @@ if (wanted('chromium')) {
 
 if (wanted('network')) {
   console.error('network: mycel get vs a bare data channel (256 MiB x 3), then put/get of 1 GiB for RSS…');
-  const net = await networkBench();
+  const net = await networkBench({ bigBytes });
   pair(
     'node→node: get transfer (first to last byte)',
     'MB/s',
@@ -168,9 +187,20 @@ if (wanted('network')) {
     'bare channel: signaling to first byte',
     net.bareTtfbMs,
   );
-  alone('node: put of 1 GiB to the seed', 'MB/s', net.putMBps);
-  alone('node: peak RSS of put, 1 GiB file', 'MB', net.putPeakRssMB, 'budget', 200);
-  alone('node: peak RSS of get, 1 GiB file', 'MB', net.getPeakRssMB, 'budget', 200);
+  const bareCpu = 'bare RTCDataChannel, same bytes, same window';
+  alone(
+    'node→node: get CPU per MB, both ends (first to last byte)',
+    'ms/MB',
+    net.getCpu.total,
+    bareCpu,
+    net.bareCpu.total,
+  );
+  alone('node→node: get CPU per MB, receiver (mycel get)', 'ms/MB', net.getCpu.receiver, bareCpu, net.bareCpu.receiver);
+  alone('node→node: get CPU per MB, sender (seed)', 'ms/MB', net.getCpu.sender, bareCpu, net.bareCpu.sender);
+  const big = `${Math.round(net.bigBytes / MiB)} MiB`;
+  alone(`node: put of ${big} to the seed`, 'MB/s', net.putMBps);
+  alone(`node: peak RSS of put, ${big} file`, 'MB', net.putPeakRssMB, 'budget', 200);
+  alone(`node: peak RSS of get, ${big} file`, 'MB', net.getPeakRssMB, 'budget', 200);
 }
 
 if (wanted('browsers')) {
@@ -180,39 +210,62 @@ if (wanted('browsers')) {
     console.error(
       'browsers: page → page through the app vs a bare data channel (128 MiB x 3), then 1 GiB added and downloaded…',
     );
-    const b = await browserBench();
-    pair(
-      'chromium→chromium: app download, no seed (click to saved)',
-      'MB/s',
-      b.appMBps,
-      'bare RTCDataChannel between the same two pages',
-      b.bareMBps,
-    );
-    alone('chromium: add of 1 GiB (encrypt, IndexedDB, push to seed)', 'MB/s', b.addMBps);
-    alone('chromium: download of 1 GiB from the seed (click to saved)', 'MB/s', b.getMBps);
-    alone('chromium: fetching 1 GiB from the seed into IndexedDB', 'MB/s', b.fetchMBps);
+    const b = await browserBench({ addBytes: bigBytes });
+    const mb = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
+    const bare = 'bare RTCDataChannel between the same two pages, received and discarded (ceiling)';
+    const keep = 'bare RTCDataChannel between the same two pages, receiver keeps in IndexedDB';
+    const p2p = `chromium→chromium, ${mb(b.transferBytes)}, no seed`;
+    pair(`${p2p}: app download (click to saved)`, 'MB/s', b.app.mbps, bare, b.bare.mbps);
+    pair(`${p2p}: app download (click to saved), vs a channel that keeps`, 'MB/s', b.app.mbps, keep, b.bareKeep.mbps);
+    pair(`${p2p}: app fetch phase (click to the download starting)`, 'MB/s', b.appFetchMBps, keep, b.bareKeep.mbps);
+    cpuFigures(p2p, b.app.cpu, b.bare.cpu, bare, 'sending browser');
+    cpuFigures(`${p2p}, keeping channel`, b.bareKeep.cpu, b.bare.cpu, bare, 'sending browser');
+    alone(`chromium: add of ${mb(b.addBytes)} (encrypt, IndexedDB, push to seed)`, 'MB/s', b.addMBps);
+    const seedBare = 'bare RTCDataChannel from a Node process to the same page, discarded (ceiling)';
+    const seedKeep = 'bare RTCDataChannel from a Node process to the same page, kept in IndexedDB';
+    const dl = `chromium: download of ${mb(b.addBytes)} from the seed`;
+    pair(`${dl} (click to saved)`, 'MB/s', b.download.mbps, seedBare, b.seedBare.mbps);
+    pair(`${dl} (click to saved), vs a channel that keeps`, 'MB/s', b.download.mbps, seedKeep, b.seedBareKeep.mbps);
+    pair(`${dl}: fetch phase (click to the download starting)`, 'MB/s', b.fetchMBps, seedKeep, b.seedBareKeep.mbps);
+    cpuFigures(dl, b.download.cpu, b.seedBare.cpu, seedBare, 'seed');
     for (const [what, m] of [
       ['add', b.add],
       ['download (fetch phase)', b.get],
       ['download (stream-to-disk phase)', b.stream],
     ] as const) {
       alone(
-        `chromium: page renderer peak RSS during 1 GiB ${what}`,
+        `chromium: page renderer peak RSS during ${mb(b.addBytes)} ${what}`,
         'MB',
         m.peakMB,
         'the same renderer before',
         m.beforeMB,
       );
       alone(
-        `chromium: renderer peak RSS during 1 GiB ${what}, whole vs first half`,
+        `chromium: renderer peak RSS during ${mb(b.addBytes)} ${what}, whole vs first half`,
         'MB',
         m.peakMB,
         'peak over the first half',
         m.halfwayPeakMB,
       );
-      alone(`chromium: page JS heap peak during 1 GiB ${what}`, 'MB', m.jsHeapPeakMB);
+      alone(`chromium: page JS heap peak during ${mb(b.addBytes)} ${what}`, 'MB', m.jsHeapPeakMB);
     }
   }
+}
+
+/** CPU per MB of a transfer beside the same figure for its bare channel: both ends, then by process. */
+function cpuFigures(what: string, ours: CpuSplit, bare: CpuSplit, baseline: string, senderName: string) {
+  const parts: [keyof CpuSplit, string][] = [
+    ['total', 'both ends'],
+    ['sender', senderName],
+    ['receiver', 'receiving browser, all processes'],
+    ['receiverPage', "receiving page's renderer"],
+    ['receiverOtherRenderers', 'receiving browser, other renderers (service worker)'],
+    ['receiverNetwork', 'receiving browser, network service'],
+    ['receiverStorage', 'receiving browser, storage service'],
+    ['receiverBrowser', 'receiving browser, browser process (IndexedDB backend, downloads)'],
+    ['receiverOther', 'receiving browser, GPU and other'],
+  ];
+  for (const [key, name] of parts) alone(`${what}: CPU per MB, ${name}`, 'ms/MB', ours[key], baseline, bare[key]);
 }
 
 const width = Math.max(...figures.map((f) => f.name.length));
@@ -222,7 +275,11 @@ for (const f of figures) {
     `${f.name.padEnd(width)}  ${String(f.value).padStart(9)}  ${f.unit.padEnd(5)}  ${String(f.baselineValue ?? '-').padStart(9)}  ${String(f.ratio ?? '-').padStart(5)}  ${f.baseline ?? ''}`,
   );
 }
-const json = JSON.stringify({ figures }, null, 2);
+const machine = { cpus: os.cpus().length, before: loadBefore, after: load() };
+console.log(
+  `\nmachine: ${machine.cpus} cores; load average (1 min) ${machine.before.loadAverage1m} before, ${machine.after.loadAverage1m} after`,
+);
+const json = JSON.stringify({ figures, machine }, null, 2);
 writeFileSync('bench-results.json', json + '\n');
 console.log(`\n${json}`);
 console.error('wrote bench-results.json');

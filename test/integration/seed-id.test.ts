@@ -108,9 +108,10 @@ describe("a seed's peer id", () => {
   }, 90_000);
 
   it('is back with the restarted seed at once, even while the old process still holds its socket', async () => {
+    const started = signal.stderr.length;
     const old = startSeed();
     await old.waitForLine(logged('seed ready'));
-    await joined(seedId, signal.stderr.length);
+    await joined(seedId, started);
     // The old process hangs: its socket stays open, and the server still lists it under the id.
     old.child.kill('SIGSTOP');
 

@@ -19,7 +19,7 @@ import { DEFAULT_LIMITS } from '../../signaling/server.js';
 import { DEFAULT_HTTP_LIMITS } from '../../src/node/http-guard.js';
 import { runMycel, startServe, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
-import { errorCode, openRaw, peerIdFor, sayHello, type RawSignal } from '../helpers/raw-signal.js';
+import { errorCode, rawSocket, peerIdFor, sayHello, type RawSocket } from '../helpers/signal.js';
 
 /** Heap one topic entry costs at worst (two holders per topic), measured by `npm run bench -- signaling`. */
 const WORST_BYTES_PER_TOPIC_ENTRY = 200;
@@ -42,17 +42,17 @@ const GC_PROBE = path.join(import.meta.dirname, '..', 'helpers', 'gc-probe.mjs')
 let dir: string;
 let serve: { proc: MycelProcess; url: string; port: number };
 let wsUrl: string;
-const opened: RawSignal[] = [];
+const opened: RawSocket[] = [];
 
 /** A socket from a client the proxy says is at `forwardedFor`. */
-async function behindProxy(forwardedFor: string): Promise<RawSignal> {
-  const client = await openRaw(wsUrl, { localAddress: '127.0.0.1', headers: { 'x-forwarded-for': forwardedFor } });
+async function behindProxy(forwardedFor: string): Promise<RawSocket> {
+  const client = await rawSocket(wsUrl, { localAddress: '127.0.0.1', headers: { 'x-forwarded-for': forwardedFor } });
   opened.push(client);
   return client;
 }
 
 let lookups = 0;
-async function holders(client: RawSignal, topic: string): Promise<string[]> {
+async function holders(client: RawSocket, topic: string): Promise<string[]> {
   const id = ++lookups;
   client.send({ t: 'lookup', id, topic });
   return (await client.next((m) => m.t === 'holders' && m.id === id)).peers!;
@@ -212,7 +212,7 @@ async function floodRound(during: (flood: Promise<unknown>) => Promise<void>) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   })();
-  const flood: RawSignal[] = [];
+  const flood: RawSocket[] = [];
   const floodSocket = async (address: number, index: number) => {
     const client = await behindProxy(`198.18.${address >> 8}.${address & 255}`);
     flood.push(client);

@@ -15,15 +15,14 @@ import {
 } from '../../signaling/server.js';
 import { createLogger } from '../../src/node/log.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
-import { rawSocket } from '../helpers/signal.js';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { block } from '../contracts/block-store.js';
-import { errorCode, hexTopics, openRaw, peerIdFor, sayHello, type RawSignal } from '../helpers/raw-signal.js';
+import { errorCode, hexTopics, rawSocket, peerIdFor, sayHello, type RawSocket } from '../helpers/signal.js';
 
 const running: { server: SignalingServer; http: Server }[] = [];
 const clients: SignalClient[] = [];
-const raws: RawSignal[] = [];
+const raws: RawSocket[] = [];
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
@@ -54,15 +53,15 @@ async function client(url: string, identity = ephemeralIdentity()): Promise<Sign
 
 const topics = (n: number, from = 0) => Array.from({ length: n }, (_, i) => block(8, from + i + 1).id);
 
-async function raw(url: string, localAddress: string, headers?: Record<string, string>): Promise<RawSignal> {
-  const r = await openRaw(url, { localAddress, headers });
+async function raw(url: string, localAddress: string, headers?: Record<string, string>): Promise<RawSocket> {
+  const r = await rawSocket(url, { localAddress, headers });
   raws.push(r);
   return r;
 }
 
 let lookups = 0;
 /** Announces `list` 100 at a time, then waits for a lookup's answer: the server has handled them. */
-async function announce(client: RawSignal, list: string[]): Promise<void> {
+async function announce(client: RawSocket, list: string[]): Promise<void> {
   for (let i = 0; i < list.length; i += 100) client.send({ t: 'announce', topics: list.slice(i, i + 100) });
   const id = ++lookups;
   client.send({ t: 'lookup', id, topic: list[0] });
@@ -70,7 +69,7 @@ async function announce(client: RawSignal, list: string[]): Promise<void> {
 }
 
 /** The holders the server names for `topic`, asked through `client` (never named itself). */
-async function holders(client: RawSignal, topic: string): Promise<string[]> {
+async function holders(client: RawSocket, topic: string): Promise<string[]> {
   const id = ++lookups;
   client.send({ t: 'lookup', id, topic });
   return (await client.next((m) => m.t === 'holders' && m.id === id)).peers!;

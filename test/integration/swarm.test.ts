@@ -12,6 +12,9 @@ import { createMemoryBlockStore } from '../../src/store/memory.js';
 import { StoreRefusedError } from '../../src/errors.js';
 import { block } from '../contracts/block-store.js';
 import type { BlockStore } from '../../src/store/block-store.js';
+import { sealFile } from '../../src/content/seal.js';
+import { openRemoteFile } from '../../src/net/transfer.js';
+import type { FetchProgress } from '../../src/net/fetch.js';
 
 let http: Server;
 let signaling: SignalingServer;
@@ -109,6 +112,34 @@ describe('swarm', () => {
     await store.put(wanted.id, wanted.bytes);
     holder.announce([unasked.id, wanted.id]);
     expect(await heard).toEqual([wanted.id]);
+  }, 60_000);
+
+  it("reports a download's progress from none to all of its data blocks, never past them", async () => {
+    const store = createMemoryBlockStore();
+    const holder = await peer(store);
+    const asker = await peer();
+    const chunkSize = 1024;
+    const sealed = await sealFile([new Uint8Array(20 * chunkSize).fill(7)], (b) => store.put(b.id, b.bytes), {
+      name: 'twenty.bin',
+      chunkSize,
+    });
+    holder.announce([sealed.root]);
+    const reports: FetchProgress[] = [];
+    const remote = await openRemoteFile(sealed.root, sealed.key, {
+      swarm: asker,
+      store: createMemoryBlockStore(),
+      noHolderTimeoutMs: 15_000,
+      onProgress: (p) => reports.push(p),
+    });
+    try {
+      await remote.fetchAll();
+    } finally {
+      remote.close();
+    }
+    const counted = reports.filter((p) => p.blocksTotal > 0);
+    expect(counted[0]).toMatchObject({ blocksDone: 0, blocksTotal: 20 });
+    expect(counted.at(-1)).toMatchObject({ blocksDone: 20, blocksTotal: 20 });
+    expect(reports.every((p) => p.blocksDone <= p.blocksTotal)).toBe(true);
   }, 60_000);
 
   it('finds holders through the signaling server', async () => {

@@ -344,8 +344,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     return { link, manifest, remote };
   }
 
-  /** Live copies: peers the signaling server names as holders, plus this device if it holds it all. */
-  async copies(root: BlockId): Promise<{ peers: number; here: boolean }> {
+  /**
+   * Counts live copies (peers the signaling server names as holders, plus this device if it holds
+   * the file whole) and records the peers' count in the Library entry, if there is one.
+   */
+  async countCopies(root: BlockId): Promise<{ peers: number; here: boolean }> {
     const peers = await this.swarm.holders(root).catch(() => [] as string[]);
     const entry = await this.library.get(root);
     const here = entry?.complete ?? false;

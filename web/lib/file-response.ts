@@ -2,7 +2,7 @@
 // and decrypted as the body is pulled, never gathered in memory. Used by the service worker for
 // /mycel/file/<root>/<name> (view in page, download, offline) with single-range support (206) so
 // audio and video can seek. What a file may be served as, and the headers every answer carries,
-// come from file-policy.ts.
+// come from src/content/presentation.ts. The tables are read through src/store/idb.browser.ts.
 
 import { parseLink } from '../../src/content/share-link.js';
 import {
@@ -14,7 +14,7 @@ import {
 } from '../../src/content/open.js';
 import { collectionResponse } from './collection-response.js';
 import { BlockMissingError, MycelError } from '../../src/errors.js';
-import type { MycelDB } from '../../src/store/idb.browser.js';
+import { IdbLibrary, readStoredBlock, type MycelDB } from '../../src/store/idb.browser.js';
 import { isBlockId } from '../../src/content/format.js';
 import { safeFileName } from '../../src/content/names.js';
 import { FILE_ROUTE, FILE_SECURITY_HEADERS, presentationFor } from '../../src/content/presentation.js';
@@ -70,7 +70,7 @@ export function fileErrorResponse(status: number, body: string): Response {
 /** A getter over the raw blocks in IndexedDB; reads are verified by readFile itself. */
 export function idbBlockGetter(db: MycelDB): BlockGetter {
   return async (id) => {
-    const bytes = await db.get('blocks', id);
+    const bytes = await readStoredBlock(db, id);
     if (!bytes) throw new BlockMissingError(id, 'not held on this device');
     return bytes;
   };
@@ -80,7 +80,7 @@ export async function fileResponse(db: MycelDB, request: Request): Promise<Respo
   const url = new URL(request.url);
   const [root] = url.pathname.slice(FILE_ROUTE.length).split('/');
   if (!root || !isBlockId(root)) return fileErrorResponse(404, 'not a file address');
-  const entry = await db.get('library', root);
+  const entry = await new IdbLibrary(db).get(root);
   if (!entry) return fileErrorResponse(404, 'this file is not on this device');
   const getBlock = idbBlockGetter(db);
   if (entry.kind === 'collection') return collectionResponse(db, request, entry);

@@ -1,7 +1,7 @@
 // Real networks on one machine, for integration tests and Playwright specs: a "public internet"
 // and private homes behind NAT routers, built from Linux network namespaces inside the test and
 // removed after it (also when it fails or its process dies). Needs root and `ip netns`; tests
-// skip with one line elsewhere. Facts behind the choices: ../shared/notes/networks.md.
+// skip with one line elsewhere. test/integration/netns-harness.test.ts shows what it can do.
 //
 // ── Check and build ─────────────────────────────────────────────────────────────────────────────
 //   describe.skipIf(!netnsAvailable())('…', () => { … })

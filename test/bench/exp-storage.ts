@@ -1,0 +1,205 @@
+// Experiment: IndexedDB against the Origin Private File System for block bytes, in one Chromium with
+// an on-disk profile, alternating round by round. Each store writes N 256 KiB blocks (pseudo-random,
+// so nothing compresses) and reads them back; MB/s and CPU ms per MB of the whole browser.
+// - idb: one object store, key = block id, group commit as src/store/idb.ts (one readwrite
+//   transaction at a time, at most 64 puts each); reads one get per block, 4 in flight.
+// - opfsSync: a dedicated Worker, one file per block through createSyncAccessHandle (write, flush,
+//   close); reads through a sync handle too. (Sync handles exist only in dedicated workers.)
+//   opfsSyncNoFlush: the same without the flush per block (IndexedDB's default durability does not
+//   flush either). opfsSyncLog: every block appended to one file through one open sync handle
+//   (offsets would live in IndexedDB), one flush at the end.
+// - opfsAsync: the page's main thread, one file per block through createWritable(); reads
+//   through getFile().arrayBuffer(), 4 in flight.
+// Usage: npx tsx test/bench/exp-storage.ts   (env MB=128 ROUNDS=3)
+import { createServer } from 'node:http';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '../helpers/processes.js';
+import { launchPeer } from './browsers.js';
+import { cpuUsed } from './chromium-processes.js';
+import { MiB, median } from './units.js';
+
+const BLOCK = 256 * 1024;
+
+const WORKER = `
+let dir;
+onmessage = async ({ data: { op, n, block, flushEach, log } }) => {
+  dir ??= await (await navigator.storage.getDirectory()).getDirectoryHandle('blocks', { create: true });
+  if (op === 'write' && log) {
+    const pool = new Uint8Array(4 * 1024 * 1024);
+    for (let o = 0; o < pool.length; o += 65536) crypto.getRandomValues(pool.subarray(o, o + 65536));
+    const t = performance.now();
+    const h = await (await dir.getFileHandle('log', { create: true })).createSyncAccessHandle();
+    for (let i = 0; i < n; i++) {
+      const bytes = pool.slice((i * 4096) % (pool.length - block), ((i * 4096) % (pool.length - block)) + block);
+      h.write(bytes, { at: i * block });
+    }
+    h.flush();
+    h.close();
+    postMessage(performance.now() - t);
+  } else if (op === 'read' && log) {
+    const t = performance.now();
+    const h = await (await dir.getFileHandle('log')).createSyncAccessHandle();
+    for (let i = 0; i < n; i++) {
+      const out = new Uint8Array(block);
+      h.read(out, { at: i * block });
+    }
+    h.close();
+    postMessage(performance.now() - t);
+  } else if (op === 'write') {
+    const pool = new Uint8Array(4 * 1024 * 1024);
+    for (let o = 0; o < pool.length; o += 65536) crypto.getRandomValues(pool.subarray(o, o + 65536));
+    const t = performance.now();
+    for (let i = 0; i < n; i++) {
+      const bytes = pool.slice((i * 4096) % (pool.length - block), ((i * 4096) % (pool.length - block)) + block);
+      const fh = await dir.getFileHandle('b' + i, { create: true });
+      const h = await fh.createSyncAccessHandle();
+      h.write(bytes, { at: 0 });
+      if (flushEach) h.flush();
+      h.close();
+    }
+    postMessage(performance.now() - t);
+  } else if (op === 'read') {
+    const t = performance.now();
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const h = await (await dir.getFileHandle('b' + i)).createSyncAccessHandle();
+      const out = new Uint8Array(h.getSize());
+      h.read(out, { at: 0 });
+      h.close();
+      total += out.length;
+    }
+    postMessage(performance.now() - t);
+  } else {
+    await (await navigator.storage.getDirectory()).removeEntry('blocks', { recursive: true });
+    dir = undefined;
+    postMessage(0);
+  }
+};`;
+
+const PAGE = `
+window.__store = {
+  pool() {
+    const pool = new Uint8Array(4 * 1024 * 1024);
+    for (let o = 0; o < pool.length; o += 65536) crypto.getRandomValues(pool.subarray(o, o + 65536));
+    return (i) => pool.slice((i * 4096) % (pool.length - ${BLOCK}), ((i * 4096) % (pool.length - ${BLOCK})) + ${BLOCK});
+  },
+  async idb(n) {
+    await new Promise((r) => { const q = indexedDB.deleteDatabase('exp'); q.onsuccess = q.onerror = r; });
+    const db = await new Promise((res, rej) => {
+      const q = indexedDB.open('exp', 1);
+      q.onupgradeneeded = () => q.result.createObjectStore('blocks');
+      q.onsuccess = () => res(q.result);
+      q.onerror = () => rej(q.error);
+    });
+    const block = this.pool();
+    let t = performance.now();
+    for (let i = 0; i < n; i += 64) {
+      const tx = db.transaction('blocks', 'readwrite');
+      for (let j = i; j < Math.min(n, i + 64); j++) tx.objectStore('blocks').put(block(j), 'b' + j);
+      await new Promise((res, rej) => { tx.oncomplete = res; tx.onerror = () => rej(tx.error); });
+    }
+    const write = performance.now() - t;
+    t = performance.now();
+    const get = (i) => new Promise((res, rej) => {
+      const q = db.transaction('blocks').objectStore('blocks').get('b' + i);
+      q.onsuccess = () => res(q.result);
+      q.onerror = () => rej(q.error);
+    });
+    const inflight = [];
+    for (let i = 0; i < n; i++) { inflight.push(get(i)); if (inflight.length >= 4) await inflight.shift(); }
+    await Promise.all(inflight);
+    const read = performance.now() - t;
+    db.close();
+    await new Promise((r) => { const q = indexedDB.deleteDatabase('exp'); q.onsuccess = q.onerror = r; });
+    return { write, read };
+  },
+  opfsSync(n) { return this.opfsWorker(n, { flushEach: true }); },
+  opfsSyncNoFlush(n) { return this.opfsWorker(n, { flushEach: false }); },
+  opfsSyncLog(n) { return this.opfsWorker(n, { log: true }); },
+  async opfsWorker(n, mode) {
+    const w = new Worker(URL.createObjectURL(new Blob([${JSON.stringify(WORKER)}], { type: 'text/javascript' })));
+    const ask = (op) => new Promise((r) => { w.onmessage = (e) => r(e.data); w.postMessage({ op, n, block: ${BLOCK}, ...mode }); });
+    const write = await ask('write');
+    const read = await ask('read');
+    await ask('clear');
+    w.terminate();
+    return { write, read };
+  },
+  async opfsAsync(n) {
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle('ablocks', { create: true });
+    const block = this.pool();
+    let t = performance.now();
+    for (let i = 0; i < n; i++) {
+      const fh = await dir.getFileHandle('b' + i, { create: true });
+      const ws = await fh.createWritable();
+      await ws.write(block(i));
+      await ws.close();
+    }
+    const write = performance.now() - t;
+    t = performance.now();
+    const inflight = [];
+    for (let i = 0; i < n; i++) {
+      inflight.push(dir.getFileHandle('b' + i).then((h) => h.getFile()).then((f) => f.arrayBuffer()));
+      if (inflight.length >= 4) await inflight.shift();
+    }
+    await Promise.all(inflight);
+    const read = performance.now() - t;
+    await root.removeEntry('ablocks', { recursive: true });
+    return { write, read };
+  },
+};`;
+
+const total = Number(process.env.MB ?? 128) * MiB;
+const rounds = Number(process.env.ROUNDS ?? 3);
+const n = Math.round(total / BLOCK);
+const http = createServer((_, res) => res.end('<!doctype html><title>exp</title>'));
+await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+const dir = await tempDir('exp-storage');
+const peer = await launchPeer(
+  path.join(dir, 'profile'),
+  `http://localhost:${(http.address() as { port: number }).port}/`,
+);
+try {
+  await peer.page.evaluate(PAGE);
+  const kinds = ['idb', 'opfsSync', 'opfsSyncNoFlush', 'opfsSyncLog', 'opfsAsync'] as const;
+  const results = new Map(kinds.map((k) => [k, [] as { write: number; read: number; cpu: number }[]]));
+  for (let r = 0; r < rounds; r++) {
+    const order = [...kinds];
+    for (let k = 0; k < r % order.length; k++) order.push(order.shift()!);
+    for (const kind of order) {
+      const before = await peer.procs.cpu();
+      const t = await peer.page.evaluate(
+        ([k, count]) =>
+          (window as unknown as { __store: Record<string, (n: number) => Promise<{ write: number; read: number }>> })
+            .__store[k]!(count),
+        [kind, n] as const,
+      );
+      const after = await peer.procs.cpu();
+      const cpu = [...cpuUsed(before, after).values()].reduce((s, p) => s + p.ms, 0);
+      const mb = (n * BLOCK) / 1e6;
+      results.get(kind)!.push({ write: mb / (t.write / 1000), read: mb / (t.read / 1000), cpu: cpu / (2 * mb) });
+    }
+    console.error(
+      `round ${r + 1}: ${kinds.map((k) => `${k} ${results.get(k)!.at(-1)!.write.toFixed(0)}/${results.get(k)!.at(-1)!.read.toFixed(0)}`).join('  ')} MB/s write/read`,
+    );
+  }
+  for (const kind of kinds) {
+    const runs = results.get(kind)!;
+    console.log(
+      `${kind.padEnd(16)} write ${median(runs.map((x) => x.write))
+        .toFixed(0)
+        .padStart(5)} MB/s  read ${median(runs.map((x) => x.read))
+        .toFixed(0)
+        .padStart(5)} MB/s  ` +
+        `${median(runs.map((x) => x.cpu))
+          .toFixed(1)
+          .padStart(5)} ms CPU per MB moved (write + read, whole browser)`,
+    );
+  }
+} finally {
+  await peer.close();
+  http.close();
+  await fs.rm(dir, { recursive: true, force: true });
+}
