@@ -102,7 +102,7 @@ test('several files added at once make one link, and so does a folder; another b
   await bobPage.goto(twoFiles);
   const list = bobPage.getByRole('list', { name: 'Files in' });
   await expect(list.getByRole('listitem')).toHaveCount(2, { timeout: 60_000 });
-  await expect(list.getByRole('listitem', { name: 'b.bin' })).toContainText('70 KB');
+  await expect(list.getByRole('listitem', { name: 'b.bin' })).toContainText('68.4 KiB');
   await bobPage.goto(folder);
   await expect(bobPage.getByRole('heading', { name: 'album' })).toBeVisible({ timeout: 60_000 });
   await expect(list.getByRole('listitem', { name: 'album/inner/two.txt' })).toBeVisible();
