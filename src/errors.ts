@@ -19,6 +19,7 @@ export type MycelErrorCode =
   | 'ID_MISMATCH'
   | 'QUOTA_EXCEEDED'
   | 'BAD_INPUT'
+  | 'BAD_PATH'
   | 'PROTOCOL'
   | 'TIMEOUT'
   | 'NO_HOLDER'
@@ -28,6 +29,7 @@ export type MycelErrorCode =
   | 'ABORTED'
   | 'CLOSED'
   | 'UNAVAILABLE'
+  | 'OFFLINE'
   | 'USAGE';
 
 export abstract class MycelError extends Error {
@@ -151,6 +153,63 @@ export class BadInputError extends MycelError {
   }
 }
 
+/** What is wrong with a path in a collection, or with where it would be written. */
+export type PathProblem =
+  | 'empty'
+  | 'absolute'
+  | 'drive'
+  | 'unc'
+  | 'backslash'
+  | 'empty-segment'
+  | 'dot-segment'
+  | 'control'
+  | 'invisible'
+  | 'forbidden-character'
+  | 'device-name'
+  | 'edge-space-or-dot'
+  | 'not-nfc'
+  | 'not-utf8'
+  | 'too-long'
+  | 'segment-too-long'
+  | 'too-deep'
+  | 'duplicate'
+  | 'collision'
+  | 'file-and-folder'
+  | 'outside'
+  | 'symlink'
+  | 'not-a-folder'
+  | 'exists';
+
+/**
+ * A path in a collection breaks the path rules (content/paths.ts), or writing it would leave the
+ * target folder or replace something there. `entry` is its position in the collection when known;
+ * `other` is the path it collides with. Paths are hostile text: the message shows them escaped.
+ */
+export class PathError extends MycelError {
+  readonly problem: PathProblem;
+  readonly path: string;
+  readonly entry: number | undefined;
+  readonly other: string | undefined;
+  constructor(problem: PathProblem, path: string, detail: string, where: { entry?: number; other?: string } = {}) {
+    const which = where.entry === undefined ? 'path' : `entry ${where.entry}`;
+    const other = where.other === undefined ? '' : ` (and ${shownPath(where.other)})`;
+    super('BAD_PATH', `${which} ${shownPath(path)}${other} refused: ${detail}`);
+    this.problem = problem;
+    this.path = path;
+    this.entry = where.entry;
+    this.other = where.other;
+  }
+}
+
+/** A path for a message: quoted, anything but printable non-format characters escaped, cut at 200. */
+function shownPath(path: string): string {
+  const escaped = path.replace(/[^\p{L}\p{M}\p{N}\p{P}\p{S}\p{Zs}]|[\\"]/gu, (c) =>
+    c === '\\' || c === '"' ? `\\${c}` : `\\u{${c.codePointAt(0)!.toString(16)}}`,
+  );
+  const chars = [...escaped];
+  return `"${chars.length > 200 ? `${chars.slice(0, 200).join('')}…` : escaped}"`;
+}
+
 /**
  * The reasons an error frame names on the wire, by their code: append only. Code 3 was `shutdown`,
  * which no version ever sent; it is read as `protocol`.
@@ -228,6 +287,13 @@ export class ServerUnreachableError extends MycelError {
 export class RemoteTabError extends MycelError {
   constructor(code: MycelErrorCode, message: string) {
     super(code, message);
+  }
+}
+
+/** This device has no network at all (the platform says so): nothing beyond it can be reached. */
+export class OfflineError extends MycelError {
+  constructor(message = 'this device is offline') {
+    super('OFFLINE', message);
   }
 }
 

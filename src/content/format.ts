@@ -69,6 +69,10 @@ export const enum BlockKind {
 export const enum SealKind {
   Data = 1,
   Metadata = 2,
+  /** A collection root's sealed head (collection-manifest.ts). */
+  CollectionHead = 3,
+  /** A collection's sealed listing blocks. */
+  CollectionListing = 4,
 }
 
 /** A block id: 64 lowercase hex characters, the SHA-256 of the block's bytes. */

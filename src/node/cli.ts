@@ -15,48 +15,9 @@ import { describeSettings, resolveSettings, type SettingSpecs, type Settings } f
 import type { IceConfig } from '../../signaling/ice.js';
 import { Seed } from './seed.js';
 import { createLogger } from './log.js';
-import { runGet, runPut, runRenew } from './transfer-commands.js';
+import { runCache, runGet, runPut, runRenew } from './transfer-commands.js';
+import { USAGE, commandHelp, isCommand } from './usage.js';
 import { UsageError } from './usage-error.js';
-
-const USAGE = `usage: mycel <command> [options]
-
-  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
-        [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10] [reach options]
-        signaling server, seed and web app in one process (what npm start runs); its own seed is
-        trusted, --seed names more
-  signal [--port 8080] [--host 0.0.0.0] [--seed id,...] [--web dir] [--trust-proxy addr,...]
-        [--header-timeout 10] [reach options]
-        the signaling server alone (serves the web app too, if built); --seed names the peer ids
-        of the deployment's seeds (repeatable): only they are offered as seeds
-        --trust-proxy: reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names
-        the client; --header-timeout: seconds a client has to send a request's headers
-  seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
-        [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        a seed alone, joining the network through a signaling server
-      reach (serve and signal): --tls-cert <pem> --tls-key <pem> serve https and wss on the
-        port; --public-url <https url> is the origin links carry; --stun <url> and --turn <url>
-        (repeatable) are handed to every peer, TURN with credentials from coturn's shared secret
-        (--turn-secret-file <path>, or MYCEL_TURN_SECRET; never a flag) valid --turn-ttl (12h)
-      settings (serve, signal, seed): --config <file.json> with the flag names as keys, and
-        MYCEL_<FLAG> environment variables (MYCEL_PUBLIC_URL…); flags win over the environment,
-        the environment over the file; --print-config shows the result, secrets masked
-      storage (serve and seed): --allow keeps files only for the listed peer ids, for good (use
-        it on a public host). Without it the seed is open to anyone: each peer may keep
-        --peer-quota (files and uploads), all of them together --open-share of --quota, and a
-        file lives --open-ttl (30d, 12h, 90m…) after its last renewal. --min-free: disk space
-        kept free; stores are refused below it (0: not watched)
-  id [--data ./mycel-data]
-        print the peer id kept in the data folder (made if missing): what --seed and --allow take
-  put <file> [--server http://localhost:8080] [--timeout 30] [--identity dir]
-        encrypt the file, store it on the seed(s), print its link; --identity puts as the peer
-        kept in that folder (see id), for seeds that --allow only some peers
-  renew <link> --identity dir [--server http://localhost:8080] [--timeout 30]
-        renew the hold of every seed on the file the link names, as the peer kept in that folder
-        (the one that put it, or any other: it then holds the file too); open seeds drop a file
-        not renewed within --open-ttl
-  get <link> [-o path|-] [--force] [--cache dir] [--timeout 30] [--json]
-        fetch, verify and decrypt the file the link names`;
 
 interface Parsed {
   values: Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -253,8 +214,16 @@ function storageOf(values: Parsed['values']) {
 }
 
 /** Runs until a signal for long-running commands; resolves to an exit code for the others. */
+/** The default bound of get's block cache. */
+const DEFAULT_CACHE_QUOTA = 2 * 2 ** 30;
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `mycel <command> --help` works for every command, whatever else is on the line.
+  if (isCommand(command) && rest.some((arg) => arg === '--help' || arg === '-h')) {
+    process.stdout.write(commandHelp(command) + '\n');
+    return 0;
+  }
   switch (command) {
     case 'serve': {
       const values = settings(rest, { ...STORAGE_FLAGS, ...FRONT_FLAGS });
@@ -307,10 +276,12 @@ async function main(argv: string[]): Promise<number> {
         server: { type: 'string' },
         timeout: { type: 'string' },
         identity: { type: 'string' },
+        json: { type: 'boolean' },
       });
-      if (positionals.length !== 1) throw new UsageError('put takes one file');
+      if (positionals.length === 0) throw new UsageError('put takes a file, a folder or several files');
       return runPut({
-        file: positionals[0]!,
+        paths: positionals,
+        json: values.json === true,
         server: str(values.server) ?? 'http://localhost:8080',
         timeoutMs: secondsOf(str(values.timeout), 30),
         identityDir: str(values.identity),
@@ -343,16 +314,32 @@ async function main(argv: string[]): Promise<number> {
         server: { type: 'string' },
         json: { type: 'boolean' },
       });
-      if (positionals.length !== 1) throw new UsageError('get takes one link');
+      if (positionals.length < 1 || positionals.length > 2)
+        throw new UsageError('get takes one link and at most one folder');
+      if (positionals.length === 2 && values.output !== undefined)
+        throw new UsageError('get takes the target either as -o or after the link, not both');
       return runGet({
         link: positionals[0]!,
-        output: str(values.output),
+        output: str(values.output) ?? positionals[1],
         force: values.force === true,
         cacheDir: str(values.cache),
-        cacheQuota: sizeOf(str(values['cache-quota']), 2 * 2 ** 30),
+        cacheQuota: sizeOf(str(values['cache-quota']), DEFAULT_CACHE_QUOTA),
         server: str(values.server),
         timeoutMs: secondsOf(str(values.timeout), 30),
         json: values.json === true,
+      });
+    }
+    case 'cache': {
+      const { values, positionals } = parse(rest, {
+        cache: { type: 'string' },
+        'cache-quota': { type: 'string' },
+        clear: { type: 'boolean' },
+      });
+      if (positionals.length > 0) throw new UsageError('cache takes no arguments');
+      return runCache({
+        cacheDir: str(values.cache),
+        cacheQuota: sizeOf(str(values['cache-quota']), DEFAULT_CACHE_QUOTA),
+        clear: values.clear === true,
       });
     }
     case undefined:
@@ -383,7 +370,8 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof UsageError) {
-      process.stderr.write(`mycel: ${error.message}\n\n${USAGE}\n`);
+      const command = process.argv[2];
+      process.stderr.write(`mycel: ${error.message}\n\n${isCommand(command) ? commandHelp(command) : USAGE}\n`);
       process.exit(2);
     }
     const message = error instanceof MycelError ? error.message : ((error as Error)?.message ?? String(error));

@@ -109,6 +109,17 @@ if (wanted('memory')) {
   );
 }
 
+if (wanted('zip')) {
+  console.error(
+    'zip: 200 MiB (50 files) through client-zip alone, then as a collection from the disk store, each in its own process…',
+  );
+  for (const mode of ['alone', 'collection'] as const) {
+    const r = JSON.parse(await runChild(path.join(here, 'zip-memory.ts'), [mode, '200']));
+    const what = mode === 'alone' ? 'client-zip alone, generated entries' : 'a collection zipped from the disk store';
+    alone(`node: peak RSS zipping 200 MiB, ${what}`, 'MB', r.peakMB, 'RSS before the zip', r.baselineMB);
+  }
+}
+
 if (wanted('signaling')) {
   console.error(
     'signaling: heap per announced topic entry, 250 sockets x 1,000 topics, each layout in its own process…',

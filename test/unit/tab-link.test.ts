@@ -4,7 +4,7 @@
 // goes to the tab that takes over; an error keeps its code across the trip.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Emitter } from '../../src/net/emitter.js';
-import { NoHolderError, type MycelError } from '../../src/errors.js';
+import { NoHolderError, abortedBy, type MycelError } from '../../src/errors.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 import type { BrowserPeerEvents, FileInfo, PeerStatus } from '../../web/lib/browser-peer.js';
 import { serveTabs, TabClient, type PeerApi } from '../../web/lib/tab-link.js';
@@ -34,6 +34,12 @@ class FakePeer extends Emitter<BrowserPeerEvents> implements PeerApi {
   }
   entries = async () => [entry(this.name)];
   addFile = async () => entry(this.name);
+  /** An add that reports some progress, then runs until it is aborted. */
+  addCollection = (_picked: unknown, onProgress?: (bytesRead: number) => void, signal?: AbortSignal) =>
+    new Promise<LibraryEntry>((_resolve, reject) => {
+      onProgress?.(1024);
+      signal?.addEventListener('abort', () => reject(abortedBy(signal)), { once: true });
+    });
   openInfo = async (): Promise<FileInfo> => {
     throw new Error('not used');
   };
@@ -113,5 +119,17 @@ describe('a tab that does not run the peer', () => {
     const tab = client();
     const error = (await tab.countCopies(ROOT).catch((e: unknown) => e)) as MycelError;
     expect(error.code).toBe('NO_HOLDER');
+  });
+
+  it("cancels an add it started: the add stops in the tab that runs the peer, and this tab's call ends as aborted", async () => {
+    leader(new FakePeer('first'));
+    const tab = client();
+    const controller = new AbortController();
+    let progress = 0;
+    const adding = tab.addCollection([], (bytesRead) => (progress = bytesRead), controller.signal);
+    await expect.poll(() => progress).toBe(1024);
+    controller.abort();
+    const error = (await adding.catch((e: unknown) => e)) as MycelError;
+    expect(error.code).toBe('ABORTED');
   });
 });

@@ -8,6 +8,7 @@ import { BrowserPeer, type PeerStatus } from './browser-peer.js';
 import { feedStreams } from './stream-feeder.js';
 import type { StreamOffer } from './stream-protocol.js';
 import { serveTabs, TabClient, type PeerApi } from './tab-link.js';
+import { collectionName, type PickedFile } from './collection-peer.js';
 import { consoleLog } from '../../src/log.js';
 
 export interface Upload {
@@ -17,6 +18,9 @@ export interface Upload {
   bytesRead: number;
   entry?: LibraryEntry;
   error?: string;
+  /** Stops the add; its blocks are released (add-cleanup.ts). */
+  readonly controller?: AbortController;
+  cancelled?: boolean;
 }
 
 export interface StorageInfo {
@@ -54,6 +58,11 @@ export class AppState {
 
   async start(): Promise<void> {
     addEventListener('hashchange', () => (this.fragment = location.hash.slice(1)));
+    // Leaving during an add asks first. (An add abandoned anyway, the tab closed, leaves the
+    // blocks it stored so far: no file names them, and nothing collects them yet.)
+    addEventListener('beforeunload', (event) => {
+      if (this.adding) event.preventDefault();
+    });
     this.registerServiceWorker();
     feedStreams((offer) => this.readRange(offer));
     if (!navigator.locks || (await this.takeLock(true))) {
@@ -172,18 +181,51 @@ export class AppState {
     if (!peer) return;
     await Promise.all(
       [...files].map(async (file) => {
-        const upload: Upload = { id: nextUpload++, name: file.name, size: file.size, bytesRead: 0 };
+        const controller = new AbortController();
+        const upload: Upload = { id: nextUpload++, name: file.name, size: file.size, bytesRead: 0, controller };
         this.uploads = [upload, ...this.uploads];
         const live = () => this.uploads.find((u) => u.id === upload.id)!;
         try {
-          const entry = await peer.addFile(file, ({ bytesRead }) => (live().bytesRead = bytesRead));
+          const entry = await peer.addFile(file, ({ bytesRead }) => (live().bytesRead = bytesRead), controller.signal);
           live().bytesRead = file.size;
           live().entry = entry;
         } catch (error) {
-          live().error = (error as Error).message;
+          if (controller.signal.aborted) live().cancelled = true;
+          else live().error = (error as Error).message;
         }
+        await this.refreshStorage();
       }),
     );
+  }
+
+  /** Several files, or a folder: one collection, one link, one row. */
+  async addCollection(picked: PickedFile[]): Promise<void> {
+    const peer = this.peer;
+    if (!peer || picked.length === 0) return;
+    const size = picked.reduce((n, p) => n + p.file.size, 0);
+    const controller = new AbortController();
+    const upload: Upload = {
+      id: nextUpload++,
+      name: collectionName(picked.map((p) => p.path)),
+      size,
+      bytesRead: 0,
+      controller,
+    };
+    this.uploads = [upload, ...this.uploads];
+    const live = () => this.uploads.find((u) => u.id === upload.id)!;
+    try {
+      live().entry = await peer.addCollection(picked, (bytesRead) => (live().bytesRead = bytesRead), controller.signal);
+      live().bytesRead = size;
+    } catch (error) {
+      if (controller.signal.aborted) live().cancelled = true;
+      else live().error = (error as Error).message;
+    }
+    await this.refreshStorage();
+  }
+
+  /** Adds still running: leaving the page now would abandon them. */
+  get adding(): boolean {
+    return this.uploads.some((u) => !u.entry && !u.error && !u.cancelled);
   }
 
   dismissUpload(id: number): void {

@@ -11,7 +11,7 @@
 // seed that no longer holds one is sent it again from this device, if its blocks are still here.
 
 import { formatLink, parseLink, type FileLink } from '../../src/content/share-link.js';
-import { openManifest } from '../../src/content/open.js';
+import { listFileBlockIds } from '../../src/content/block-list.js';
 import { BadInputError, BlockMissingError } from '../../src/errors.js';
 import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
@@ -33,11 +33,13 @@ import type { FetchProgress } from '../../src/net/fetch.js';
 import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
 import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
 import { loadBrowserIdentity } from './browser-identity.js';
+import { trackedStore } from './add-cleanup.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 import { filePin } from '../../src/store/block-store.js';
+import { addCollection, type PickedFile } from './collection-peer.js';
 
 /** How long adding a file looks for a seed before keeping the file on this device only. */
-const SEED_SEARCH_MS = 3_000;
+export const SEED_SEARCH_MS = 3_000;
 /** Share of the browser's storage quota the block store may use. */
 const QUOTA_SHARE = 0.8;
 /** How long after an eviction the Library's "held whole" marks are checked again. */
@@ -199,15 +201,16 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       return bytes;
     };
     try {
-      const opened = await openManifest(entry.root, parseLink(entry.link).key, getBlock);
-      for await (const id of opened.allIds()) if (!(await this.store.has(id))) return false;
+      // Keyless: a collection's root lists every block of its files as a file's lists its own.
+      for await (const id of listFileBlockIds(entry.root, getBlock)) if (!(await this.store.has(id))) return false;
       return true;
     } catch {
       return false;
     }
   }
 
-  private async refreshHeld(): Promise<LibraryEntry[]> {
+  /** Reads the Library again, announces what is held whole and tells the page (after a change). */
+  async refreshHeld(): Promise<LibraryEntry[]> {
     const entries = await this.library.list();
     this.heldRoots = entries.filter((e) => e.complete).map((e) => e.root);
     this.emit('library', entries);
@@ -244,6 +247,15 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     return this.store.usage();
   }
 
+  /** Several files, or a folder: one collection, one link (see collection-peer.ts). */
+  addCollection(
+    picked: readonly PickedFile[],
+    onProgress?: (bytesRead: number) => void,
+    signal?: AbortSignal,
+  ): Promise<LibraryEntry> {
+    return addCollection(this, picked, onProgress, signal);
+  }
+
   /**
    * Encrypts `file` in this browser, keeps its blocks here and pushes them to the seeds it finds;
    * resolves with the Library entry (its link carries the key). Its `copies` counts only seeds that
@@ -254,14 +266,22 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       // No server in time: the file is kept on this device only (below).
     });
     const seeds = this.swarm.signaling.connected ? await connectSeeds(this.swarm, { timeoutMs: SEED_SEARCH_MS }) : [];
-    const result = await uploadFile(file.stream() as ReadableStream<Uint8Array>, {
-      name: file.name,
-      mediaType: file.type,
-      seeds,
-      store: this.store,
-      signal,
-      onProgress: ({ bytesRead }) => onProgress?.({ bytesRead, size: file.size }),
-    });
+    // An add that does not finish leaves no blocks behind.
+    const tracked = trackedStore(this.store);
+    let result;
+    try {
+      result = await uploadFile(file.stream(), {
+        name: file.name,
+        mediaType: file.type,
+        seeds,
+        store: tracked.store,
+        signal,
+        onProgress: ({ bytesRead }) => onProgress?.({ bytesRead, size: file.size }),
+      });
+    } catch (error) {
+      await tracked.discard();
+      throw error;
+    }
     const entry: LibraryEntry = {
       root: result.file.root,
       link: formatLink(this.linkOrigin, result.file.root, result.file.key),
@@ -491,7 +511,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const entry = await this.library.get(root);
     if (!entry) return;
     await this.store.unpin(filePin(root));
-    if (entry.complete) {
+    if (entry.kind === 'collection') await this.dropCollectionBlocks(root);
+    else if (entry.complete) {
       const file = await this.open(entry.link).catch(() => undefined);
       if (file) {
         // Listed before anything is deleted: data ids are read from the file's own index blocks.
@@ -510,6 +531,22 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     await this.library.remove(root);
     this.swarm.withdraw([root]);
     await this.refreshHeld();
+  }
+
+  /** Deletes the blocks of a collection held here that nothing pinned (listed without the key). */
+  private async dropCollectionBlocks(root: BlockId): Promise<void> {
+    const ids: BlockId[] = [];
+    const getBlock = async (id: BlockId) => {
+      const bytes = await this.store.get(id);
+      if (!bytes) throw new BlockMissingError(id);
+      return bytes;
+    };
+    try {
+      for await (const id of listFileBlockIds(root, getBlock)) ids.push(id);
+    } catch {
+      // An index block is gone: what it listed cannot be found to delete; the rest can.
+    }
+    for (const id of ids) if (!this.store.isPinned(id)) await this.store.delete(id);
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,14 @@
 // come from src/content/presentation.ts. The tables are read through src/store/idb.browser.ts.
 
 import { parseLink } from '../../src/content/share-link.js';
-import { openManifest, readFile, toReadableStream, type BlockGetter } from '../../src/content/open.js';
+import {
+  openManifest,
+  readFile,
+  toReadableStream,
+  type BlockGetter,
+  type OpenedManifest,
+} from '../../src/content/open.js';
+import { collectionResponse } from './collection-response.js';
 import { BlockMissingError, MycelError, UnavailableError } from '../../src/errors.js';
 import { IdbLibrary, readStoredBlock, type MycelDB } from '../../src/store/idb.browser.js';
 import { isBlockId } from '../../src/content/format.js';
@@ -81,6 +88,7 @@ export async function fileResponse(db: MycelDB, request: Request, fromPeer?: Pee
   const entry = await new IdbLibrary(db).get(root);
   if (!entry) return fileErrorResponse(404, 'this file is not on this device');
   const getBlock = idbBlockGetter(db);
+  if (entry.kind === 'collection') return collectionResponse(db, request, entry);
   let opened;
   try {
     opened = await openManifest(root, parseLink(entry.link).key, getBlock);
@@ -89,6 +97,22 @@ export async function fileResponse(db: MycelDB, request: Request, fromPeer?: Pee
     if (error instanceof MycelError) return fileErrorResponse(500, error.message);
     throw error;
   }
+  // Blocks not here yet come from the tab that runs the peer, as they are fetched.
+  const stream = entry.complete || !fromPeer ? undefined : (start: number, end: number) => fromPeer(root, start, end);
+  return openedFileResponse(opened, getBlock, request, stream);
+}
+
+/**
+ * The response for a file already opened (a file of its own, or an entry of a collection): read from
+ * `getBlock`, or, given `stream`, from the peer as its blocks arrive.
+ */
+export async function openedFileResponse(
+  opened: OpenedManifest,
+  getBlock: BlockGetter,
+  request: Request,
+  stream?: (start: number, end: number) => Promise<ReadableStream<Uint8Array>>,
+): Promise<Response> {
+  const url = new URL(request.url);
   const { size, mediaType, name } = opened.manifest;
   // The declared type is a claim: only the policy's allow list is ever shown inline.
   const shown = presentationFor(mediaType);
@@ -110,11 +134,11 @@ export async function fileResponse(db: MycelDB, request: Request, fromPeer?: Pee
   const status = range ? 206 : 200;
   if (request.method === 'HEAD') return new Response(null, { status, headers });
   // A range is read as it is fetched, so a player can start (and seek) before the file is here.
-  if (entry.complete || !fromPeer) {
+  if (!stream) {
     return new Response(toReadableStream(readFile(opened, getBlock, range ? { start, end } : {})), { status, headers });
   }
   try {
-    return new Response(await fromPeer(root, start, end), { status, headers });
+    return new Response(await stream(start, end), { status, headers });
   } catch (error) {
     if (error instanceof UnavailableError) return fileErrorResponse(503, error.message);
     throw error;

@@ -9,16 +9,23 @@
 // with the next one (peer-stream.ts).
 
 import { Emitter } from '../../src/net/emitter.js';
-import { MycelError, RemoteTabError, UnavailableError, type MycelErrorCode } from '../../src/errors.js';
+import { MycelError, RemoteTabError, UnavailableError, abortedBy, type MycelErrorCode } from '../../src/errors.js';
 import type { BlockId } from '../../src/content/format.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 import type { AddProgress, BrowserPeerEvents, FileInfo, PeerStatus } from './browser-peer.js';
+import type { PickedFile } from './collection-peer.js';
 
 /** What the app's UI uses of the peer, wherever it runs. */
 export interface PeerApi {
   readonly status: PeerStatus;
   entries(): Promise<LibraryEntry[]>;
-  addFile(file: File, onProgress?: (progress: AddProgress) => void): Promise<LibraryEntry>;
+  addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry>;
+  /** Several files, or a folder: one collection, one link. */
+  addCollection(
+    picked: readonly PickedFile[],
+    onProgress?: (bytesRead: number) => void,
+    signal?: AbortSignal,
+  ): Promise<LibraryEntry>;
   openInfo(link: string): Promise<FileInfo>;
   countCopies(root: BlockId): Promise<{ peers: number; here: boolean }>;
   pin(root: BlockId): Promise<void>;
@@ -29,10 +36,11 @@ export interface PeerApi {
 
 const CHANNEL = 'mycel-peer';
 
-type Method = 'entries' | 'addFile' | 'openInfo' | 'countCopies' | 'pin' | 'unpin' | 'remove';
+type Method = 'entries' | 'addFile' | 'addCollection' | 'openInfo' | 'countCopies' | 'pin' | 'unpin' | 'remove';
 const METHODS: ReadonlySet<string> = new Set<Method>([
   'entries',
   'addFile',
+  'addCollection',
   'openInfo',
   'countCopies',
   'pin',
@@ -44,6 +52,7 @@ type Message =
   | { readonly t: 'hello' }
   | { readonly t: 'call'; readonly tab: string; readonly id: number; readonly method: Method; readonly args: unknown[] }
   | { readonly t: 'added'; readonly tab: string; readonly id: number; readonly progress: AddProgress }
+  | { readonly t: 'cancel'; readonly tab: string; readonly id: number }
   | {
       readonly t: 'reply';
       readonly tab: string;
@@ -70,13 +79,18 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
     }),
     peer.on('progress', (progress) => post({ t: 'progress', progress })),
   ];
-  const run = (message: Extract<Message, { t: 'call' }>): Promise<unknown> => {
+  // Adds in progress for other tabs, by "tab:id": their Cancel aborts them here.
+  const adds = new Map<string, AbortController>();
+  const run = (message: Extract<Message, { t: 'call' }>, signal: AbortSignal): Promise<unknown> => {
     const [a] = message.args as [unknown];
+    const added = (progress: AddProgress) => post({ t: 'added', tab: message.tab, id: message.id, progress });
     switch (message.method) {
       case 'entries':
         return peer.entries();
       case 'addFile':
-        return peer.addFile(a as File, (progress) => post({ t: 'added', tab: message.tab, id: message.id, progress }));
+        return peer.addFile(a as File, added, signal);
+      case 'addCollection':
+        return peer.addCollection(a as PickedFile[], (bytesRead) => added({ bytesRead, size: 0 }), signal);
       case 'openInfo':
         return peer.openInfo(String(a));
       case 'countCopies':
@@ -96,18 +110,28 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
       post({ t: 'ready', leader, status: peer.status, entries: library });
       return;
     }
+    if (message?.t === 'cancel') {
+      adds.get(`${message.tab}:${message.id}`)?.abort();
+      return;
+    }
     if (message?.t !== 'call' || !METHODS.has(message.method)) return;
-    run(message).then(
-      (value) => post({ t: 'reply', tab: message.tab, id: message.id, value }),
-      (error: unknown) => {
-        const code = error instanceof MycelError ? error.code : undefined;
-        post({ t: 'reply', tab: message.tab, id: message.id, error: { code, message: (error as Error).message } });
-      },
-    );
+    const key = `${message.tab}:${message.id}`;
+    const controller = new AbortController();
+    adds.set(key, controller);
+    run(message, controller.signal)
+      .then(
+        (value) => post({ t: 'reply', tab: message.tab, id: message.id, value }),
+        (error: unknown) => {
+          const code = error instanceof MycelError ? error.code : undefined;
+          post({ t: 'reply', tab: message.tab, id: message.id, error: { code, message: (error as Error).message } });
+        },
+      )
+      .finally(() => adds.delete(key));
   };
   post({ t: 'ready', leader, status: peer.status, entries: library });
   return () => {
     for (const off of offs) off();
+    for (const controller of adds.values()) controller.abort();
     channel.close();
   };
 }
@@ -172,19 +196,35 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
     }
   }
 
-  private call<T>(method: Method, args: unknown[], onProgress?: (progress: AddProgress) => void): Promise<T> {
+  private call<T>(
+    method: Method,
+    args: unknown[],
+    onProgress?: (progress: AddProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortedBy(signal));
     const id = this.nextId++;
     const message: Message = { t: 'call', tab: this.tab, id, method, args };
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { message, resolve: resolve, reject, onProgress });
       // Before any tab said it runs the peer, the call waits for one (see 'ready').
       if (this.leader !== undefined) this.channel.postMessage(message);
+      // The tab running the peer aborts the add; its reply (an abort error) settles this call.
+      signal?.addEventListener(
+        'abort',
+        () => this.channel.postMessage({ t: 'cancel', tab: this.tab, id } satisfies Message),
+        {
+          once: true,
+        },
+      );
     });
   }
 
   entries = () => this.call<LibraryEntry[]>('entries', []);
-  addFile = (file: File, onProgress?: (progress: AddProgress) => void) =>
-    this.call<LibraryEntry>('addFile', [file], onProgress);
+  addFile = (file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal) =>
+    this.call<LibraryEntry>('addFile', [file], onProgress, signal);
+  addCollection = (picked: readonly PickedFile[], onProgress?: (bytesRead: number) => void, signal?: AbortSignal) =>
+    this.call<LibraryEntry>('addCollection', [picked], onProgress && ((p) => onProgress(p.bytesRead)), signal);
   openInfo = (link: string) => this.call<FileInfo>('openInfo', [link]);
   countCopies = (root: BlockId) => this.call<{ peers: number; here: boolean }>('countCopies', [root]);
   pin = (root: BlockId) => this.call<void>('pin', [root]);
