@@ -413,7 +413,7 @@ export async function bareFromNode(
   }
 }
 
-/** 30 s of noise at 8 Mbit/s: about 30 MB, a hundred-odd blocks, far more than the first frame needs. */
+/** 30 s of noise at up to 8 Mbit/s: some 20-30 MB, about a hundred blocks, far more than a first frame needs. */
 const VIDEO_SECONDS = 30;
 const VIDEO_BITRATE = '8M';
 

@@ -12,7 +12,7 @@ import { openPair, sealPair } from './pipeline.js';
 import { openBenchPage } from './chromium.js';
 import { networkBench } from './network.js';
 import { browserBench, type CpuSplit } from './browsers.js';
-import { MiB } from './units.js';
+import { GiB, MiB } from './units.js';
 
 interface Figure {
   name: string;
@@ -206,11 +206,12 @@ if (wanted('browsers')) {
   if (!hasChromium) {
     console.error('browsers: skipped, no Chromium installed (apt-get install -y chromium)');
   } else {
+    const mb = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
     console.error(
-      'browsers: page → page through the app vs a bare data channel (128 MiB x 3), then 1 GiB added and downloaded, then a video viewed…',
+      `browsers: page → page through the app vs a bare data channel (${mb(transferBytes ?? 128 * MiB)} x ${rounds ?? 3}), ` +
+        `then ${mb(bigBytes ?? GiB)} added and downloaded, then a video viewed…`,
     );
     const b = await browserBench({ addBytes: bigBytes, transferBytes, rounds });
-    const mb = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
     const bare = 'bare RTCDataChannel between the same two pages, received and discarded (ceiling)';
     const keep = 'bare RTCDataChannel between the same two pages, receiver keeps in IndexedDB';
     const p2p = `chromium→chromium, ${mb(b.transferBytes)}, no seed`;
