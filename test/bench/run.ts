@@ -13,7 +13,7 @@ import { openBenchPage } from './chromium.js';
 import { networkBench } from './network.js';
 import { browserBench, type CpuSplit } from './browsers.js';
 import { relayBench } from './relay.js';
-import { MiB } from './units.js';
+import { GiB, MiB } from './units.js';
 
 interface Figure {
   name: string;
@@ -69,8 +69,18 @@ function load(): { loadAverage1m: number; cpuPressureAvg60: number | null } {
 }
 const loadBefore = load();
 
-/** MYCEL_BENCH_BIG_MIB shrinks the 1 GiB runs (quick checks, profiling); figures then say so. */
-const bigBytes = process.env.MYCEL_BENCH_BIG_MIB ? Number(process.env.MYCEL_BENCH_BIG_MIB) * MiB : undefined;
+/**
+ * Quick checks and profiling shrink the runs; figures then say so. MYCEL_BENCH_BIG_MIB: the 1 GiB
+ * runs; MYCEL_BENCH_TRANSFER_MIB, MYCEL_BENCH_ROUNDS: the browsers' page to page transfers.
+ */
+const fromEnv = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
+const mibFromEnv = (name: string) => {
+  const n = fromEnv(name);
+  return n === undefined ? undefined : n * MiB;
+};
+const bigBytes = mibFromEnv('MYCEL_BENCH_BIG_MIB');
+const transferBytes = mibFromEnv('MYCEL_BENCH_TRANSFER_MIB');
+const rounds = fromEnv('MYCEL_BENCH_ROUNDS');
 
 const only = process.argv.slice(2);
 const wanted = (suite: string) => only.length === 0 || only.includes(suite);
@@ -230,17 +240,18 @@ if (wanted('browsers')) {
   if (!hasChromium) {
     console.error('browsers: skipped, no Chromium installed (apt-get install -y chromium)');
   } else {
-    console.error(
-      'browsers: page → page through the app vs a bare data channel (128 MiB x 3), then 1 GiB added and downloaded…',
-    );
-    const b = await browserBench({ addBytes: bigBytes });
     const mb = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
+    console.error(
+      `browsers: page → page through the app vs a bare data channel (${mb(transferBytes ?? 128 * MiB)} x ${rounds ?? 3}), ` +
+        `then ${mb(bigBytes ?? GiB)} added and downloaded, then a video viewed…`,
+    );
+    const b = await browserBench({ addBytes: bigBytes, transferBytes, rounds });
     const bare = 'bare RTCDataChannel between the same two pages, received and discarded (ceiling)';
     const keep = 'bare RTCDataChannel between the same two pages, receiver keeps in IndexedDB';
     const p2p = `chromium→chromium, ${mb(b.transferBytes)}, no seed`;
     pair(`${p2p}: app download (click to saved)`, 'MB/s', b.app.mbps, bare, b.bare.mbps);
     pair(`${p2p}: app download (click to saved), vs a channel that keeps`, 'MB/s', b.app.mbps, keep, b.bareKeep.mbps);
-    pair(`${p2p}: app fetch phase (click to the download starting)`, 'MB/s', b.appFetchMBps, keep, b.bareKeep.mbps);
+    alone(`${p2p}: app download start (click to the download event; it streams)`, 'ms', b.appStartMs);
     cpuFigures(p2p, b.app.cpu, b.bare.cpu, bare, 'sending browser');
     cpuFigures(`${p2p}, keeping channel`, b.bareKeep.cpu, b.bare.cpu, bare, 'sending browser');
     alone(`chromium: add of ${mb(b.addBytes)} (encrypt, IndexedDB, push to seed)`, 'MB/s', b.addMBps);
@@ -249,12 +260,11 @@ if (wanted('browsers')) {
     const dl = `chromium: download of ${mb(b.addBytes)} from the seed`;
     pair(`${dl} (click to saved)`, 'MB/s', b.download.mbps, seedBare, b.seedBare.mbps);
     pair(`${dl} (click to saved), vs a channel that keeps`, 'MB/s', b.download.mbps, seedKeep, b.seedBareKeep.mbps);
-    pair(`${dl}: fetch phase (click to the download starting)`, 'MB/s', b.fetchMBps, seedKeep, b.seedBareKeep.mbps);
+    alone(`${dl}: download start (click to the download event; it streams)`, 'ms', b.downloadStartMs);
     cpuFigures(dl, b.download.cpu, b.seedBare.cpu, seedBare, 'seed');
     for (const [what, m] of [
       ['add', b.add],
-      ['download (fetch phase)', b.get],
-      ['download (stream-to-disk phase)', b.stream],
+      ['download (streamed, click to saved)', b.get],
     ] as const) {
       alone(
         `chromium: page renderer peak RSS during ${mb(b.addBytes)} ${what}`,
@@ -271,7 +281,21 @@ if (wanted('browsers')) {
         m.halfwayPeakMB,
       );
       alone(`chromium: page JS heap peak during ${mb(b.addBytes)} ${what}`, 'MB', m.jsHeapPeakMB);
+      alone(
+        `chromium: other renderers of that browser (service worker) peak RSS during ${mb(b.addBytes)} ${what}`,
+        'MB',
+        m.otherRenderersPeakMB,
+        'the same before',
+        m.otherRenderersBeforeMB,
+      );
     }
+    alone(
+      `chromium: View to first video frame (${Math.round(b.video.bytes / 1e6)} MB WebM on the seed, not on the device)`,
+      'ms',
+      b.video.firstFrameMs,
+      'fetching the same video whole (Pin), another fresh browser',
+      b.video.wholeMs,
+    );
   }
 }
 
