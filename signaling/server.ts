@@ -51,6 +51,7 @@ import {
   clientMessage,
   helloMessage,
   type ClientMessage,
+  type IceServer,
   type ServerMessage,
   type SignalErrorCode,
 } from '../src/net/signal-messages.js';
@@ -66,6 +67,7 @@ import {
   type SocketSession,
   type StateLimits,
 } from './state.js';
+import { iceRenewAfterMs, iceServersFactory, type IceConfig } from './ice.js';
 
 /** Upgrade header carrying the embedded seed's per-process secret (see SignalingOptions.internalToken). */
 export const INTERNAL_TOKEN_HEADER = 'x-mycel-internal';
@@ -154,6 +156,13 @@ export interface SignalingOptions {
    * processes) is the caller's to close, after the server.
    */
   state?: SignalingState;
+  /**
+   * STUN and TURN servers handed to every peer in its welcome, TURN with time-limited credentials
+   * (ice.ts), renewed while the peer stays. Throws a RangeError at construction if malformed.
+   */
+  ice?: IceConfig;
+  /** The public origin links carry (https://host[:port]), told to peers in the welcome and on /health. */
+  publicUrl?: string;
 }
 
 /** Close code for a socket whose peer id was proven on a newer socket. */
@@ -187,6 +196,8 @@ interface Client {
   /** This socket's challenge: hello must sign it. */
   nonce: Uint8Array;
   helloTimer?: ReturnType<typeof setTimeout>;
+  /** When this peer was last sent ICE servers (their TURN credentials age from then). */
+  iceSentAt?: number;
 }
 
 /** The limits the shared state enforces, from the server's. */
@@ -218,11 +229,15 @@ export class SignalingServer {
    * address alike), so tags reveal no address.
    */
   private readonly originKey: Uint8Array;
+  private readonly iceServersFor: ((peer: string) => IceServer[]) | undefined;
+  private readonly iceRenewMs: number;
 
   constructor(private readonly options: SignalingOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     for (const seed of options.seeds ?? []) if (!isPeerId(seed)) throw new TypeError(`not a peer id: ${String(seed)}`);
     this.seeds = new Set(options.seeds ?? []);
+    this.iceServersFor = options.ice ? iceServersFactory(options.ice) : undefined;
+    this.iceRenewMs = options.ice ? iceRenewAfterMs(options.ice) : Infinity;
     this.log = options.log ?? quietLog;
     this.proxies = options.trustProxy?.length ? new TrustedProxies(options.trustProxy) : undefined;
     this.internalDigest = options.internalToken ? digest(options.internalToken) : undefined;
@@ -271,6 +286,7 @@ export class SignalingServer {
       const body = JSON.stringify({
         ok: true,
         ...this.stats(),
+        ...(this.options.publicUrl ? { publicUrl: this.options.publicUrl } : {}),
         uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
       });
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -485,7 +501,15 @@ export class SignalingServer {
       if (!this.clients.has(client)) return;
       client.peer = message.peer;
       clearTimeout(client.helloTimer);
-      this.send(client, { t: 'welcome', v: SIGNAL_VERSION, peer: message.peer, maxTopics: this.topicCapOf(client) });
+      client.iceSentAt = Date.now();
+      this.send(client, {
+        t: 'welcome',
+        v: SIGNAL_VERSION,
+        peer: message.peer,
+        maxTopics: this.topicCapOf(client),
+        origin: this.options.publicUrl,
+        iceServers: this.iceServersFor?.(message.peer),
+      });
       this.log.info('peer joined', { peer: client.peer, address: client.address });
       return;
     }
@@ -652,7 +676,13 @@ export class SignalingServer {
   }
 
   private pingAll(): void {
+    const now = Date.now();
     for (const client of this.clients) {
+      // Fresh TURN credentials for a peer that stays (a seed) before its old ones expire.
+      if (client.peer && client.iceSentAt !== undefined && now - client.iceSentAt >= this.iceRenewMs) {
+        client.iceSentAt = now;
+        this.send(client, { t: 'ice', iceServers: this.iceServersFor!(client.peer) });
+      }
       if (!client.alive) {
         this.log.info('socket stopped answering pings', { peer: client.peer, address: client.address });
         this.forget(client);

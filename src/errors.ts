@@ -19,14 +19,17 @@ export type MycelErrorCode =
   | 'ID_MISMATCH'
   | 'QUOTA_EXCEEDED'
   | 'BAD_INPUT'
+  | 'BAD_PATH'
   | 'PROTOCOL'
   | 'TIMEOUT'
   | 'NO_HOLDER'
+  | 'UNREACHABLE'
   | 'STORE_REFUSED'
   | 'UNPROVEN_COPY'
   | 'ABORTED'
   | 'CLOSED'
   | 'UNAVAILABLE'
+  | 'OFFLINE'
   | 'USAGE';
 
 export abstract class MycelError extends Error {
@@ -150,6 +153,63 @@ export class BadInputError extends MycelError {
   }
 }
 
+/** What is wrong with a path in a collection, or with where it would be written. */
+export type PathProblem =
+  | 'empty'
+  | 'absolute'
+  | 'drive'
+  | 'unc'
+  | 'backslash'
+  | 'empty-segment'
+  | 'dot-segment'
+  | 'control'
+  | 'invisible'
+  | 'forbidden-character'
+  | 'device-name'
+  | 'edge-space-or-dot'
+  | 'not-nfc'
+  | 'not-utf8'
+  | 'too-long'
+  | 'segment-too-long'
+  | 'too-deep'
+  | 'duplicate'
+  | 'collision'
+  | 'file-and-folder'
+  | 'outside'
+  | 'symlink'
+  | 'not-a-folder'
+  | 'exists';
+
+/**
+ * A path in a collection breaks the path rules (content/paths.ts), or writing it would leave the
+ * target folder or replace something there. `entry` is its position in the collection when known;
+ * `other` is the path it collides with. Paths are hostile text: the message shows them escaped.
+ */
+export class PathError extends MycelError {
+  readonly problem: PathProblem;
+  readonly path: string;
+  readonly entry: number | undefined;
+  readonly other: string | undefined;
+  constructor(problem: PathProblem, path: string, detail: string, where: { entry?: number; other?: string } = {}) {
+    const which = where.entry === undefined ? 'path' : `entry ${where.entry}`;
+    const other = where.other === undefined ? '' : ` (and ${shownPath(where.other)})`;
+    super('BAD_PATH', `${which} ${shownPath(path)}${other} refused: ${detail}`);
+    this.problem = problem;
+    this.path = path;
+    this.entry = where.entry;
+    this.other = where.other;
+  }
+}
+
+/** A path for a message: quoted, anything but printable non-format characters escaped, cut at 200. */
+function shownPath(path: string): string {
+  const escaped = path.replace(/[^\p{L}\p{M}\p{N}\p{P}\p{S}\p{Zs}]|[\\"]/gu, (c) =>
+    c === '\\' || c === '"' ? `\\${c}` : `\\u{${c.codePointAt(0)!.toString(16)}}`,
+  );
+  const chars = [...escaped];
+  return `"${chars.length > 200 ? `${chars.slice(0, 200).join('')}…` : escaped}"`;
+}
+
 /**
  * The reasons an error frame names on the wire, by their code: append only. Code 3 was `shutdown`,
  * which no version ever sent; it is read as `protocol`.
@@ -174,7 +234,7 @@ export type ProtocolReason =
   | 'bad-body'
   | 'unknown-type'
   | 'bad-fragment'
-  /** Channel binding (channel-auth.ts, link.ts). */
+  /** Channel binding (channel-auth.ts, peer-link.ts). */
   | 'no-fingerprint'
   | 'unauthenticated'
   /** Answers that fit no request of ours (session.ts). */
@@ -209,9 +269,31 @@ export class NoSeedError extends MycelError {
 /** The Mycel server (signaling) could not be reached in time. */
 export class ServerUnreachableError extends MycelError {
   readonly origin: string;
-  constructor(origin: string, options?: { cause?: unknown }) {
-    super('TIMEOUT', `could not reach the Mycel server at ${origin}`, options);
+  /** `reason`: what the connection last failed with, if known (a refused port, a certificate). */
+  constructor(origin: string, options?: { cause?: unknown; reason?: string }) {
+    super(
+      'TIMEOUT',
+      `could not reach the Mycel server at ${origin}${options?.reason ? `: ${options.reason}` : ''}`,
+      options,
+    );
     this.origin = origin;
+  }
+}
+
+/**
+ * An error met in another tab of the app (the one that runs the peer) and passed on to this one: it
+ * keeps that error's code, so the UI explains it as if it had happened here.
+ */
+export class RemoteTabError extends MycelError {
+  constructor(code: MycelErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/** This device has no network at all (the platform says so): nothing beyond it can be reached. */
+export class OfflineError extends MycelError {
+  constructor(message = 'this device is offline') {
+    super('OFFLINE', message);
   }
 }
 
@@ -228,6 +310,30 @@ export class NoHolderError extends MycelError {
   constructor(topic: string, waitedMs: number) {
     super('NO_HOLDER', `no peer holding ${short(topic)} was found within ${Math.round(waitedMs / 1000)} s`);
     this.topic = topic;
+  }
+}
+
+/**
+ * Peers holding the file were found, but no connection to any of them could be made. `relay`:
+ * whether a TURN relay was configured, which decides what the likely cause is and who can fix it.
+ */
+export class PeerUnreachableError extends MycelError {
+  readonly topic: string;
+  readonly holders: number;
+  readonly relay: boolean;
+  constructor(topic: string, holders: number, relay: boolean) {
+    const them = holders === 1 ? 'the peer holding' : `the ${holders} peers holding`;
+    super(
+      'UNREACHABLE',
+      relay
+        ? `could not connect to ${them} ${short(topic)}, not even through the relay (TURN) server: ` +
+            'the relay may be down, unreachable or misconfigured'
+        : `could not connect to ${them} ${short(topic)}: could not reach ${holders === 1 ? 'it' : 'them'} directly, ` +
+            'and no relay (TURN) is configured; behind strict NATs only a relay connects (the server operator adds one with --turn)',
+    );
+    this.topic = topic;
+    this.holders = holders;
+    this.relay = relay;
   }
 }
 

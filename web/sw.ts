@@ -1,12 +1,14 @@
 /// <reference lib="webworker" />
 // The service worker: precaches the app shell so the app opens offline, and serves files held on
 // this device at /mycel/file/<root>/<name> straight from IndexedDB, decrypted on the fly, with
-// Range support. A new version waits until the page asks it to take over (the update prompt).
+// Range support; a file not yet held whole is streamed from the tab that runs the peer as it arrives. A new version waits until the page asks it to take over (the update prompt).
 
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';
 import { openMycelDatabase, type MycelDB } from '../src/store/idb.browser.js';
 import { FILE_ROUTE, fileErrorResponse, fileResponse } from './lib/file-response.js';
+import { streamFromPeerTab, type StreamClients } from './lib/peer-stream.js';
+import { STREAM_KEEPALIVE } from './lib/stream-protocol.js';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> };
 
@@ -27,12 +29,19 @@ function database(): Promise<MycelDB> {
   return db;
 }
 
+// A file not held whole is streamed from the tab that runs the peer (no WebRTC in a worker).
+const windows: StreamClients = {
+  windows: () => self.clients.matchAll({ type: 'window' }),
+  isOpen: async (id) => (await self.clients.get(id)) !== undefined,
+};
+const fromPeer = (root: string, start: number, end: number) => streamFromPeerTab(windows, root, start, end);
+
 // Files first: a navigation to a file (a download) must not get the app shell. Even a failure is
 // answered with the file policy's headers, never left to whatever the network would say.
 const isFile = ({ url }: { url: URL }) => url.origin === self.location.origin && url.pathname.startsWith(FILE_ROUTE);
 const serveFile = async ({ request }: { request: Request }) => {
   try {
-    return await fileResponse(await database(), request);
+    return await fileResponse(await database(), request, fromPeer);
   } catch {
     return fileErrorResponse(500, 'this file could not be read on this device');
   }
@@ -49,7 +58,10 @@ registerRoute(
 );
 
 self.addEventListener('message', (event) => {
-  if ((event.data as { type?: string } | null)?.type === 'SKIP_WAITING') event.waitUntil(self.skipWaiting());
+  const type = (event.data as { type?: string } | null)?.type;
+  if (type === 'SKIP_WAITING') event.waitUntil(self.skipWaiting());
+  // A tab feeding a stream says so now and then: the event keeps this worker alive meanwhile.
+  if (type === STREAM_KEEPALIVE) event.waitUntil(Promise.resolve());
 });
 
 self.addEventListener('activate', (event) => {

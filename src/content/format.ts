@@ -38,7 +38,10 @@ export const FORMAT_VERSION = 2;
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
-/** 256 KiB was the fastest chunk size in Node and Chromium (see ../shared/notes/crypto-speed.md). */
+/**
+ * 256 KiB was the fastest chunk size in Node and Chromium: WebCrypto SHA-256 peaks there, and
+ * AES-GCM gains little past it (`npm run bench -- pipeline` measures it).
+ */
 export const DEFAULT_CHUNK_SIZE = 256 * KiB;
 /** Smallest chunk size a manifest may name (small sizes exist for tests). */
 export const MIN_CHUNK_SIZE = 1 * KiB;
@@ -66,6 +69,10 @@ export const enum BlockKind {
 export const enum SealKind {
   Data = 1,
   Metadata = 2,
+  /** A collection root's sealed head (collection-manifest.ts). */
+  CollectionHead = 3,
+  /** A collection's sealed listing blocks. */
+  CollectionListing = 4,
 }
 
 /** A block id: 64 lowercase hex characters, the SHA-256 of the block's bytes. */

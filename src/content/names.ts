@@ -9,17 +9,18 @@ const utf8 = new TextEncoder();
 
 // C0 and C1 controls and DEL.
 // eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+export const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
 // Characters that change how a name reads without being seen: bidirectional embeddings, overrides,
 // isolates and marks ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf"), zero-width space, word
 // joiner and invisible operators, the byte order mark, soft hyphen, the Mongolian vowel separator,
 // deprecated format controls, interlinear annotation marks, and the line and paragraph separators.
 // ZWJ and ZWNJ (U+200C, U+200D) stay: emoji sequences and several scripts need them.
-const INVISIBLE = /[\u00ad\u061c\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]/g;
+export const INVISIBLE =
+  /[\u00ad\u061c\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]/g;
 // Windows refuses these in names, and "a:b" on NTFS writes to an alternate data stream of "a".
-const WINDOWS_FORBIDDEN = /[<>:"|?*]/g;
+export const WINDOWS_FORBIDDEN = /[<>:"|?*]/g;
 // Device names Windows opens instead of a file, with or without an extension ("nul.txt" too).
-const WINDOWS_DEVICE = /^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+export const WINDOWS_DEVICE = /^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
 
 /**
  * A safe name for saving a file whose manifest says `name`: the last path segment, without control

@@ -18,9 +18,20 @@
 // distinct holders one fetch connects to (MAX_HOLDERS_TRIED). A failed holder that later tells us
 // with a `have` that it now holds the file gets one more chance (`readmitted`), never two. With no
 // holder at all, the fetcher asks the signaling server again every LOOKUP_RETRY_MS, and gives up
-// after noHolderTimeoutMs.
+// after noHolderTimeoutMs. Holders found but never connected to (every attempt failed: no direct
+// path, no working relay) are `unreachable`: once every holder of the latest lookup is, the fetch
+// stops at once with PeerUnreachableError, which says whether a relay was configured, rather than
+// looking up the same unreachable holders until noHolderTimeoutMs.
 
-import { BlockMissingError, ClosedError, NoHolderError, QuotaError, abortedBy } from '../errors.js';
+import {
+  BlockMissingError,
+  ClosedError,
+  NoHolderError,
+  PeerUnreachableError,
+  ProtocolError,
+  QuotaError,
+  abortedBy,
+} from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
 import {
@@ -30,14 +41,11 @@ import {
   MAX_SOURCES,
   NO_HOLDER_TIMEOUT_MS,
   REPLACE_LOOKUP_MS,
+  MORE_SOURCES_EVERY_MS,
+  RECENT_BLOCKS,
 } from './limits.js';
 import { quietLog, type Logger } from '../log.js';
 import type { RequestOptions } from './session.js';
-
-/** Re-ask the signaling server this often for more holders while below MAX_SOURCES. */
-const MORE_SOURCES_EVERY_MS = 5_000;
-/** Blocks just fetched kept in memory, so a reader right behind the fetch needs no disk read. */
-const RECENT_BLOCKS = 32;
 
 export interface FetchProgress {
   readonly blocksDone: number;
@@ -61,6 +69,8 @@ export interface FetchSwarm {
   holders(topic: string): Promise<string[]>;
   connect(peer: string): Promise<FetchSession>;
   on(event: 'have', listener: (value: { session: FetchSession; topics: BlockId[] }) => void): () => void;
+  /** Whether a TURN relay is configured (for the error when no holder can be connected to). */
+  readonly hasRelay?: boolean;
 }
 
 export interface FetcherOptions {
@@ -98,6 +108,10 @@ export class BlockFetcher {
   /** Holders that answered not-found: not used again for this file (unless readmitted once). */
   private readonly failed = new Set<string>();
   private readonly readmitted = new Set<string>();
+  /** Holders every connect attempt to which failed (at most MAX_HOLDERS_TRIED, being `tried`). */
+  private readonly unreachable = new Set<string>();
+  /** The holders the latest lookup named. */
+  private lastHolders: string[] = [];
   /** The last block a holder said it lacked, for the error if no one else has it. */
   private lastMissing: BlockId | undefined;
   private readonly order = new Map<BlockId, number>();
@@ -166,7 +180,7 @@ export class BlockFetcher {
 
   /**
    * Fetches every id in `ids` that the store lacks, in that order of preference. Resolves once all
-   * are stored. `ahead` bounds how far past the position given to `setReadPosition` requests go.
+   * are stored. Requests go no further than setReadPosition allows.
    */
   async fetchAll(ids: readonly BlockId[]): Promise<void> {
     ids.forEach((id, i) => this.order.set(id, i));
@@ -195,6 +209,24 @@ export class BlockFetcher {
   /** Requests stay within `ahead` blocks past `index` (in fetchAll order). */
   setReadPosition(index: number, ahead: number): void {
     this.readLimit = index + ahead;
+    this.pump();
+  }
+
+  /**
+   * Moves the queued ids among `ids` to the front of the queue, in that order (behind only the ids
+   * a get() waits for): what a reader needs next, after a seek, goes before the rest of the file.
+   * Ids not queued (held, in flight, or not asked for yet) are left alone.
+   */
+  prioritize(ids: readonly BlockId[]): void {
+    const first = ids.filter((id) => this.queued.has(id));
+    if (first.length === 0) return;
+    const moved = new Set(first);
+    const rest = this.queue.filter((id) => !moved.has(id));
+    const waitedFor = rest.filter((id) => this.urgent.has(id));
+    this.queue.length = 0;
+    for (const part of [waitedFor, first, rest.filter((id) => !this.urgent.has(id))]) {
+      for (const id of part) this.queue.push(id);
+    }
     this.pump();
   }
 
@@ -301,6 +333,7 @@ export class BlockFetcher {
     this.options.swarm
       .holders(this.options.topic)
       .then((peers) => {
+        this.lastHolders = peers;
         for (const peer of peers) {
           if (this.sourcesByPeer.size + this.connectingTo.size >= MAX_SOURCES) break;
           if (this.sourcesByPeer.has(peer) || this.connectingTo.has(peer) || this.failed.has(peer)) continue;
@@ -311,11 +344,28 @@ export class BlockFetcher {
           this.connectingTo.add(peer);
           this.options.swarm
             .connect(peer)
-            .then((session) => this.addSource(session))
-            .catch((error) => this.log.debug('could not reach holder', { peer, error: (error as Error).message }))
+            .then((session) => {
+              this.unreachable.delete(peer);
+              this.addSource(session);
+            })
+            .catch((error) => {
+              this.log.debug('could not reach holder', { peer, error: (error as Error).message });
+              if (!(error instanceof ProtocolError)) this.unreachable.add(peer);
+            })
             .finally(() => {
               this.connectingTo.delete(peer);
-              if (this.sourcesByPeer.size === 0) this.retryLookupLater();
+              if (this.sourcesByPeer.size > 0) return;
+              if (this.allUnreachable()) {
+                this.stop(
+                  new PeerUnreachableError(
+                    this.options.topic,
+                    this.unreachable.size,
+                    Boolean(this.options.swarm.hasRelay),
+                  ),
+                );
+                return;
+              }
+              this.retryLookupLater();
             });
         }
         this.retryLookupLater();
@@ -328,6 +378,12 @@ export class BlockFetcher {
           this.lookupSoon();
         }
       });
+  }
+
+  /** Nothing in progress, and every holder the latest lookup named could not be connected to. */
+  private allUnreachable(): boolean {
+    if (this.stopped || this.connectingTo.size > 0 || this.lastHolders.length === 0) return false;
+    return this.lastHolders.every((peer) => this.unreachable.has(peer));
   }
 
   private retryLookupLater(): void {

@@ -1,11 +1,17 @@
-// Every tuning knob and bound of the network layer, in one place. Figures behind the choices are
-// in ../shared/notes/webrtc-node.md.
+// Every tuning knob and bound of the network layer (src/net) and of a seed's service to others, in
+// one place; the figures behind them were measured with `npm run bench` (test/bench/). Not here: the
+// wire's and signaling's format constants (wire.ts, signal-messages.ts), which are protocol, not
+// tuning; a server's per-deployment settings (signaling/server.ts DEFAULT_LIMITS,
+// src/node/http-guard.ts), which its command line overrides; the page's own (web/lib/browser-peer.ts).
 
 /** Largest data-channel message we send: 64 KiB was fastest and every implementation takes it. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Pause sending above this many bytes buffered in the channel; resume on bufferedamountlow. */
 export const SEND_HIGH_WATER = 512 * 1024;
+/** The bufferedamountlow threshold: simple-peer's own, which the link relies on (bench channels set it). */
 export const SEND_LOW_WATER = 64 * 1024;
+/** A sender waiting for the buffer to drain also checks it this often (a stack may miss the event). */
+export const SEND_DRAIN_POLL_MS = 100;
 
 /** Requests (wants, stores) one peer may have outstanding from us, and we from it. */
 export const MAX_INFLIGHT_PER_PEER = 8;
@@ -13,6 +19,8 @@ export const MAX_INFLIGHT_PER_PEER = 8;
 export const MAX_QUEUED_REQUESTS = 64;
 /** Time one request may take before another holder is asked. */
 export const REQUEST_TIMEOUT_MS = 15_000;
+/** Requests from one peer answered at once; the rest wait in its queue. */
+export const SERVE_CONCURRENCY = 4;
 
 /** Heartbeat: a ping this often, and the link is dead after this long without hearing anything. */
 export const HEARTBEAT_INTERVAL_MS = 2_000;
@@ -40,10 +48,39 @@ export const FETCH_WINDOW = 32;
 export const LOOKUP_RETRY_MS = 1_000;
 /** How long a fetch waits with no holder at all before giving up. */
 export const NO_HOLDER_TIMEOUT_MS = 30_000;
+/** Re-ask the signaling server this often for more holders while a fetch has fewer than MAX_SOURCES. */
+export const MORE_SOURCES_EVERY_MS = 5_000;
+/** Blocks just fetched kept in memory, so a reader right behind the fetch needs no store read. */
+export const RECENT_BLOCKS = 32;
+
+/** Blocks pushed and not yet acknowledged, per upload (each seed also bounds its own in-flight). */
+export const UPLOAD_WINDOW = 16;
+/** How far ahead of the reader a download fetches, in blocks (64 MiB at 256 KiB chunks). */
+export const DOWNLOAD_AHEAD = 256;
+
+/**
+ * Blocks just past a reader's position moved to the front of the fetch queue each time it enters
+ * a new span of this many: a seek fetches what it plays first, not the file's beginning.
+ */
+export const READ_PRIORITY_BLOCKS = 16;
+/**
+ * Blocks read back from each seed after its commit, besides the root: 2 MiB at 256 KiB chunks. A
+ * seed that kept nothing is always caught; one that dropped a quarter of the blocks, 9 times in 10.
+ */
+export const READBACK_BLOCKS = 8;
+/** Seeds one put or renewal connects to, and how long it looks for them by default. */
+export const MAX_SEEDS_USED = 4;
+export const SEED_SEARCH_TIMEOUT_MS = 15_000;
+/** While no seed is reachable, ask the signaling server for seeds again this often. */
+export const SEED_SEARCH_RETRY_MS = 500;
 
 /** Signaling reconnect backoff. */
 export const RECONNECT_MIN_MS = 250;
 export const RECONNECT_MAX_MS = 5_000;
+/** Signaling messages kept while disconnected (oldest dropped): signals older than a reconnect are stale anyway. */
+export const MAX_QUEUED_SIGNALS = 256;
+/** A lookup, or waiting for the signaling server's welcome, fails after this long. */
+export const LOOKUP_TIMEOUT_MS = 10_000;
 
 /** An upload's blocks stay pinned on a seed this long without activity before a commit. */
 export const UPLOAD_IDLE_TTL_MS = 60 * 60 * 1000;
@@ -90,6 +127,21 @@ export const REPLACE_LOOKUP_MS = 250;
  */
 export const ICE_TIMEOUT_MS = 5_000;
 /**
+ * Our offer must be answered (any signal back for the attempt) within this, else the attempt is
+ * abandoned and the next one starts at once: an offer that was lost, or ignored by a peer that
+ * offered at the same moment, would otherwise be waited out for all of ICE_TIMEOUT_MS, and three
+ * such attempts were the 15 s stalls. The answer is one signaling round trip plus an
+ * RTCPeerConnection's setup on the other side: under 0.3 s on loopback with the machine loaded,
+ * well under a second across the test NATs; 3 s leaves room for a busy browser tab or CI machine.
+ */
+export const ANSWER_TIMEOUT_MS = 3_000;
+/**
+ * From ICE connected to the data channel open (DTLS and SCTP handshakes: a few round trips, under
+ * a second through a relay): past this the attempt is stuck and the next one starts, rather than
+ * waiting out the rest of CONNECT_TIMEOUT_MS.
+ */
+export const CHANNEL_OPEN_TIMEOUT_MS = 4_000;
+/**
  * Connects offered to us and still in progress (before the peer proved its id), counted apart
  * from sessions (MAX_PEERS): a full table makes room by dropping the oldest attempt whose channel
  * has not opened, from the origin holding the most attempts (admission.ts). Each costs an
@@ -129,6 +181,8 @@ export const ABANDON_NOTICES_PER_SECOND = 5;
  * have stopped reading.
  */
 export const ERROR_FLUSH_MS = 1_000;
+/** Once the error frame is in the channel, the channel stays up this long more so it is delivered. */
+export const ERROR_LINGER_MS = 50;
 
 // --- A seed's storage for others (seed hardening: quotas, expiry, disk faults, repair) ---
 
@@ -173,6 +227,14 @@ export const RENEW_FLUSH_MS = 5_000;
 export const MAX_OWNERS_PER_FILE = 16;
 /** The expiry sweep runs this often at most (and ttl/8 at least, so short test TTLs are prompt). */
 export const EXPIRY_SWEEP_MAX_MS = 60_000;
+/** ...but never more often than this, whatever the ttl. */
+export const EXPIRY_SWEEP_MIN_MS = 250;
+/** Uploads idle past UPLOAD_IDLE_TTL_MS are looked for this often. */
+export const IDLE_UPLOAD_SWEEP_MS = 60_000;
+/** Peers a seed keeps links to (a page keeps MAX_PEERS): it serves everyone who holds its files. */
+export const SEED_MAX_PEERS = 256;
+/** Largest signaling message a seed's socket takes (a lookup answer is at most a few KiB). */
+export const SEED_SIGNAL_MAX_PAYLOAD = 1024 * 1024;
 /** Uploads stopped by a refusal remembered, so their blocks still in flight are refused too. */
 export const MAX_STOPPED_UPLOADS = 1024;
 /**

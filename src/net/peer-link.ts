@@ -1,7 +1,8 @@
-// One WebRTC data channel to one peer, through simple-peer. Owns the connect deadlines (one until
-// ICE connects, one for the whole connect: an attempt whose other side never completes ICE, such
-// as a dead offer, is given up early), the fragmenting of frames into data-channel messages, and
-// backpressure: a frame is sent one message at a time, pausing while the channel has more than
+// One WebRTC data channel to one peer, through simple-peer. Owns the connect deadlines (one for
+// our offer's answer, one until ICE connects, one from there to the channel open, one for the
+// whole connect: an attempt whose offer was lost, or whose other side never completes ICE, such as
+// a dead offer, is given up early so the next attempt starts), the fragmenting of frames into
+// data-channel messages, and backpressure: a frame is sent one message at a time, pausing while the channel has more than
 // SEND_HIGH_WATER bytes buffered, so memory stays bounded however fast the caller produces.
 // Frames go out whole and in order.
 //
@@ -11,8 +12,39 @@ import SimplePeer from 'simple-peer';
 import { ClosedError, ProtocolError, TimeoutError } from '../errors.js';
 import { sdpFingerprints } from './channel-auth.js';
 import { Emitter } from './emitter.js';
-import { CONNECT_TIMEOUT_MS, ICE_TIMEOUT_MS, MAX_EARLY_FRAMES, SEND_HIGH_WATER } from './limits.js';
+import {
+  ANSWER_TIMEOUT_MS,
+  CHANNEL_OPEN_TIMEOUT_MS,
+  CONNECT_TIMEOUT_MS,
+  ICE_TIMEOUT_MS,
+  MAX_EARLY_FRAMES,
+  SEND_DRAIN_POLL_MS,
+  SEND_HIGH_WATER,
+} from './limits.js';
 import { Reassembler, fragments } from './wire.js';
+
+/**
+ * The path a connection took, from the selected candidate pair: `relay` if either end is a TURN
+ * relay, else `srflx`/`prflx` if either end is an address a NAT gave (found through STUN, or by
+ * the checks themselves), else `host` (a local address: same network, or no NAT).
+ */
+export type PathType = 'relay' | 'srflx' | 'prflx' | 'host';
+export const PATH_TYPES: readonly PathType[] = ['relay', 'srflx', 'prflx', 'host'];
+
+/** The path type of the selected candidate pair in an RTCPeerConnection's stats, if there is one. */
+export function selectedPathType(stats: Iterable<Record<string, unknown>>): PathType | undefined {
+  const entries = [...stats];
+  const byId = new Map(entries.map((entry) => [entry.id, entry]));
+  const transport = entries.find((entry) => entry.type === 'transport' && entry.selectedCandidatePairId);
+  const pair =
+    byId.get(transport?.selectedCandidatePairId) ??
+    // Firefox marks the pair itself; others may only say which succeeded and was nominated.
+    entries.find((entry) => entry.type === 'candidate-pair' && entry.selected === true) ??
+    entries.find((entry) => entry.type === 'candidate-pair' && entry.nominated === true && entry.state === 'succeeded');
+  if (!pair) return undefined;
+  const types = [byId.get(pair.localCandidateId), byId.get(pair.remoteCandidateId)].map((c) => c?.candidateType);
+  return PATH_TYPES.find((type) => types.includes(type));
+}
 
 /** What simple-peer's `wrtc` option takes. */
 export type WrtcImplementation = NonNullable<SimplePeer.Options['wrtc']>;
@@ -29,6 +61,8 @@ export interface LinkOptions {
   readonly connectTimeoutMs?: number;
   /** Until ICE connects; default ICE_TIMEOUT_MS (and never past the whole connect's deadline). */
   readonly iceTimeoutMs?: number;
+  /** For the initiator, until the first signal back; default ANSWER_TIMEOUT_MS. */
+  readonly answerTimeoutMs?: number;
 }
 
 export interface LinkEvents extends Record<string, unknown> {
@@ -48,6 +82,7 @@ interface ChannelInternals {
   } | null;
   /** The RTCPeerConnection, whose descriptions carry the DTLS fingerprints. */
   _pc?: {
+    getStats(): Promise<{ values(): Iterable<Record<string, unknown>> }>;
     readonly localDescription: { sdp?: string } | null;
     readonly remoteDescription: { sdp?: string } | null;
   } | null;
@@ -76,6 +111,8 @@ export class PeerLink extends Emitter<LinkEvents> {
   private sending: Promise<void> = Promise.resolve();
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private iceTimer: ReturnType<typeof setTimeout> | undefined;
+  private answerTimer: ReturnType<typeof setTimeout> | undefined;
+  private channelTimer: ReturnType<typeof setTimeout> | undefined;
   /** When this attempt began, ICE connected and the channel opened (ms since the epoch). */
   readonly startedAt = Date.now();
   iceConnectedAt: number | undefined;
@@ -90,8 +127,6 @@ export class PeerLink extends Emitter<LinkEvents> {
   private frameHandler: ((frame: Uint8Array) => void) | undefined;
   private early: Uint8Array[] = [];
   readonly opened: Promise<void>;
-  bytesSent = 0;
-  bytesReceived = 0;
 
   constructor(options: LinkOptions) {
     super();
@@ -122,10 +157,20 @@ export class PeerLink extends Emitter<LinkEvents> {
         this.close(new TimeoutError(`ICE with peer ${options.remote}`, iceTimeoutMs));
       }, iceTimeoutMs);
     }
+    if (options.initiator) {
+      const answerTimeoutMs = options.answerTimeoutMs ?? ANSWER_TIMEOUT_MS;
+      this.answerTimer = setTimeout(() => {
+        this.close(new TimeoutError(`an answer from peer ${options.remote}`, answerTimeoutMs));
+      }, answerTimeoutMs);
+    }
     this.peer.on('iceStateChange', (state: string) => {
       if (state !== 'connected' && state !== 'completed') return;
       clearTimeout(this.iceTimer);
-      this.iceConnectedAt ??= Date.now();
+      if (this.iceConnectedAt !== undefined || this.isConnected) return;
+      this.iceConnectedAt = Date.now();
+      this.channelTimer = setTimeout(() => {
+        this.close(new TimeoutError(`opening the data channel with peer ${options.remote}`, CHANNEL_OPEN_TIMEOUT_MS));
+      }, CHANNEL_OPEN_TIMEOUT_MS);
     });
     this.peer.on('signal', (data: object) => {
       if (!this.isClosed) options.sendSignal(normalizeSignal(data as Record<string, unknown>));
@@ -133,6 +178,8 @@ export class PeerLink extends Emitter<LinkEvents> {
     this.peer.on('connect', () => {
       clearTimeout(this.connectTimer);
       clearTimeout(this.iceTimer);
+      clearTimeout(this.answerTimer);
+      clearTimeout(this.channelTimer);
       this.openedAt = Date.now();
       this.iceConnectedAt ??= this.openedAt;
       this.isConnected = true;
@@ -141,6 +188,20 @@ export class PeerLink extends Emitter<LinkEvents> {
     this.peer.on('data', (data: Uint8Array) => this.onData(data));
     this.peer.on('error', (error: Error) => this.close(error));
     this.peer.on('close', () => this.close());
+  }
+
+  /**
+   * The path this connection took (see PathType), read from the WebRTC stack's stats; undefined
+   * if the stack does not say or the connection is gone.
+   */
+  async pathType(): Promise<PathType | undefined> {
+    const pc = (this.peer as unknown as ChannelInternals)._pc;
+    if (!pc || this.isClosed) return undefined;
+    try {
+      return selectedPathType((await pc.getStats()).values());
+    } catch {
+      return undefined;
+    }
   }
 
   /** Whether the channel ever opened (stays true after close). */
@@ -192,6 +253,7 @@ export class PeerLink extends Emitter<LinkEvents> {
   /** Feeds a signal from the remote peer. */
   signal(data: Record<string, unknown>): void {
     if (this.isClosed || (this.peer as unknown as { destroyed: boolean }).destroyed) return;
+    clearTimeout(this.answerTimer);
     try {
       this.peer.signal(normalizeSignal(data) as unknown as SimplePeer.SignalData);
     } catch (error) {
@@ -212,7 +274,6 @@ export class PeerLink extends Emitter<LinkEvents> {
     for (const message of fragments(frame)) {
       if (this.isClosed) throw this.closeError ?? new ClosedError(`link to ${this.remote}`);
       this.peer.send(message);
-      this.bytesSent += message.length;
       if (this.bufferedAmount > SEND_HIGH_WATER) await this.drained();
     }
   }
@@ -233,13 +294,12 @@ export class PeerLink extends Emitter<LinkEvents> {
       // A stack that misses the event must not stall us forever.
       const poll = setInterval(() => {
         if (channel.bufferedAmount <= SEND_HIGH_WATER / 4 || channel.readyState !== 'open') done();
-      }, 100);
+      }, SEND_DRAIN_POLL_MS);
     });
   }
 
   private onData(data: Uint8Array): void {
     if (this.isClosed || this.violated) return;
-    this.bytesReceived += data.length;
     const message = data instanceof Uint8Array ? data : new Uint8Array(data);
     let frame: Uint8Array | undefined;
     try {
@@ -268,6 +328,8 @@ export class PeerLink extends Emitter<LinkEvents> {
     this.closeError = error;
     clearTimeout(this.connectTimer);
     clearTimeout(this.iceTimer);
+    clearTimeout(this.answerTimer);
+    clearTimeout(this.channelTimer);
     this.wakeSender?.();
     this.early = [];
     this.frameHandler = undefined;

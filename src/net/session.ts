@@ -52,16 +52,13 @@ import {
   MAX_MISSES_REMEMBERED,
   MAX_QUEUED_REQUESTS,
   REQUEST_TIMEOUT_MS,
+  ERROR_LINGER_MS,
+  SERVE_CONCURRENCY,
 } from './limits.js';
 import type { PeerLink } from './peer-link.js';
 import { TokenBucket } from './token-bucket.js';
 import { FrameType, decodeFrame, encodeFrame, type Frame } from './wire.js';
 import { hashesTo } from '../content/format.js';
-
-/** Requests from the peer answered at once. */
-const SERVE_CONCURRENCY = 4;
-/** After the error frame is in the channel, the channel stays up this long so it is delivered. */
-const ERROR_LINGER_MS = 50;
 
 /** What a session needs from the node it belongs to. */
 export interface SessionHost {
@@ -93,7 +90,6 @@ type Answer = Extract<
 
 interface Pending {
   kind: FrameType.Want | FrameType.Store | FrameType.Commit;
-  block?: BlockId;
   resolve: (answer: Answer) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -308,7 +304,6 @@ export class PeerSession extends Emitter<SessionEvents> {
         }, timeoutMs);
         this.pending.set(id, {
           kind: frame.type as Pending['kind'],
-          block: frame.type === FrameType.Want ? frame.block : undefined,
           resolve: (answer) => {
             options.signal?.removeEventListener('abort', onAbort);
             resolve(answer);

@@ -9,7 +9,7 @@ import { toBase64Url } from '../content/bytes.js';
 import { ClosedError, TimeoutError } from '../errors.js';
 import { Emitter } from './emitter.js';
 import type { PeerIdentity } from './identity.js';
-import { RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './limits.js';
+import { LOOKUP_TIMEOUT_MS, MAX_QUEUED_SIGNALS, RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './limits.js';
 import {
   MAX_TOPICS_PER_MESSAGE,
   SIGNAL_VERSION,
@@ -17,6 +17,7 @@ import {
   helloMessage,
   serverMessage,
   type ClientMessage,
+  type IceServer,
   type ServerMessage,
 } from './signal-messages.js';
 
@@ -34,9 +35,6 @@ export interface WebSocketLike {
 export type WebSocketFactory = (url: string) => WebSocketLike;
 
 const OPEN = 1;
-/** Messages kept while disconnected; signals older than a reconnect are stale anyway. */
-const MAX_QUEUED = 256;
-export const LOOKUP_TIMEOUT_MS = 10_000;
 
 export interface SignalClientEvents extends Record<string, unknown> {
   /** Connected and welcomed. */
@@ -48,6 +46,8 @@ export interface SignalClientEvents extends Record<string, unknown> {
   rejected: { code: string; message: string; ref?: string };
   /** Another socket proved our peer id; this client has stopped for good. */
   replaced: void;
+  /** The server renewed our ICE servers (fresh TURN credentials). */
+  ice: IceServer[];
 }
 
 export interface SignalClientOptions {
@@ -70,6 +70,12 @@ export class SignalClient extends Emitter<SignalClientEvents> {
   private turn = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly topics = new Set<string>();
+  /** STUN/TURN servers the server handed us (latest welcome or renewal); empty if it has none. */
+  iceServers: IceServer[] = [];
+  /** The public origin the server says links carry, if its operator set one. */
+  publicOrigin: string | undefined;
+  /** Why the latest socket failed, where the platform says (Node's `ws` does; browsers do not). */
+  lastError: string | undefined;
   private queue: ClientMessage[] = [];
   private nextLookup = 1;
   private readonly lookups = new Map<
@@ -104,8 +110,10 @@ export class SignalClient extends Emitter<SignalClientEvents> {
       this.attempt = 0;
     };
     socket.onmessage = (event) => this.onMessage(socket, event.data);
-    socket.onerror = () => {
-      // Every error is followed by a close, which reconnects.
+    socket.onerror = (event) => {
+      // Every error is followed by a close, which reconnects; the reason is kept for messages.
+      const message = (event as { message?: unknown } | null)?.message;
+      if (typeof message === 'string' && message) this.lastError = message.slice(0, 200);
     };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
@@ -205,7 +213,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     if (!sendable) {
       if (message.t === 'signal') {
         this.queue.push(message);
-        if (this.queue.length > MAX_QUEUED) this.queue.shift();
+        if (this.queue.length > MAX_QUEUED_SIGNALS) this.queue.shift();
       }
       return;
     }
@@ -236,6 +244,8 @@ export class SignalClient extends Emitter<SignalClientEvents> {
         return;
       case 'welcome': {
         this.welcomed = true;
+        this.iceServers = message.iceServers ?? [];
+        this.publicOrigin = message.origin;
         this.sendTopics('announce', [...this.topics]);
         const queued = this.queue;
         this.queue = [];
@@ -243,6 +253,10 @@ export class SignalClient extends Emitter<SignalClientEvents> {
         this.emit('ready', { peer: message.peer });
         return;
       }
+      case 'ice':
+        this.iceServers = message.iceServers;
+        this.emit('ice', message.iceServers);
+        return;
       case 'holders': {
         const lookup = this.lookups.get(message.id);
         if (!lookup) return;

@@ -4,8 +4,11 @@
 // server → peer:  challenge {v, nonce}     first, on every new socket
 // peer → server:  hello {v, peer, sig}  announce {topics}  withdraw {topics}  lookup {id, topic}
 //                 signal {to, data}
-// server → peer:  welcome {peer, limits}  holders {id, topic, peers}  signal {from, data, origin?}
-//                 error {code, message, ref?}
+// server → peer:  welcome {peer, maxTopics, origin?, iceServers?}  ice {iceServers}
+//                 holders {id, topic, peers}  signal {from, data, origin?}  error {code, message, ref?}
+// `welcome.origin` is the public origin links should carry (the operator's --public-url);
+// `iceServers` are the STUN/TURN servers to use, TURN ones with credentials made for this peer and
+// valid for a limited time: `ice` brings fresh ones to a peer that stays connected.
 // A topic is a file's root id (or "seeds" for the seeds' own topic); the server never learns more.
 //
 // Hello proves possession of the peer id's key: `sig` is the Ed25519 signature (base64url) by
@@ -47,6 +50,17 @@ const nonce = string({ min: 22, max: 64, pattern: BASE64URL_RE });
 const topic = string({ min: 5, max: 64, pattern: TOPIC_RE });
 const requestId = integer(0, 2 ** 31 - 1);
 
+/** ICE servers the server hands a peer, and URLs per server: a handful is all anyone configures. */
+export const MAX_ICE_SERVERS = 8;
+const ICE_URL_RE = /^(?:stuns?|turns?):[^\s]+$/;
+const iceServer = object({
+  urls: array(string({ min: 6, max: 512, pattern: ICE_URL_RE }), { min: 1, max: MAX_ICE_SERVERS }),
+  username: optional(string({ max: 256 })),
+  credential: optional(string({ max: 256 })),
+});
+export type IceServer = Infer<typeof iceServer>;
+const iceServers = array(iceServer, { max: MAX_ICE_SERVERS });
+
 export const clientMessage = tagged({
   hello: object({ t: literal('hello'), v: literal(SIGNAL_VERSION), peer: peerId, sig: signature }),
   announce: object({ t: literal('announce'), topics: array(topic, { min: 1, max: MAX_TOPICS_PER_MESSAGE }) }),
@@ -82,7 +96,10 @@ export const serverMessage = tagged({
     v: literal(SIGNAL_VERSION),
     peer: peerId,
     maxTopics: integer(0, 2 ** 31 - 1),
+    origin: optional(string({ min: 8, max: 2048, pattern: /^https?:\/\/[^\s#?]+$/ })),
+    iceServers: optional(iceServers),
   }),
+  ice: object({ t: literal('ice'), iceServers }),
   holders: object({
     t: literal('holders'),
     id: requestId,

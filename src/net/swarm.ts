@@ -11,7 +11,7 @@
 // Offers from others are admitted through `admission` (admission.ts): attempts in progress are
 // capped apart from sessions, in all and per origin (the signaling server's opaque tag for the
 // sender's address), and a full table drops the oldest attempt not yet open from the busiest
-// origin. Every attempt has a short deadline until ICE connects (link.ts), so a dead offer costs
+// origin. Every attempt has a short deadline until ICE connects (peer-link.ts), so a dead offer costs
 // little, and an origin's slot is held until then even if its sender abandons the attempt.
 // Notices that we gave up on an attempt go out at a bounded rate (`notices`): a flood of offers
 // must not make us flood the signaling server.
@@ -41,7 +41,7 @@ import {
   MAX_CONNECTING_PER_ORIGIN,
   MAX_PEERS,
 } from './limits.js';
-import { PeerLink, type WrtcImplementation } from './peer-link.js';
+import { PeerLink, type PathType, type WrtcImplementation } from './peer-link.js';
 import { quietLog, type Logger } from '../log.js';
 import { PeerSession, type SessionHost } from './session.js';
 import { SignalClient, type WebSocketFactory } from './signal-client.js';
@@ -73,6 +73,8 @@ export interface SwarmEvents extends Record<string, unknown> {
   have: { session: PeerSession; topics: BlockId[] };
   /** Another connection proved our peer id to the signaling server: this node is off the network. */
   replaced: void;
+  /** The path a new session took is known (read from the WebRTC stack's stats after it opened). */
+  path: { peer: string; path: PathType };
 }
 
 interface Attempt {
@@ -123,7 +125,12 @@ export interface SwarmStats {
   /** Offers refused and attempts dropped for room, since start. */
   readonly offersRefused: number;
   readonly attemptsEvicted: number;
+  /** Sessions opened since start, by the path they took (see PathType). */
+  readonly paths: Readonly<Record<PathType | 'unknown', number>>;
 }
+
+/** Paths of recent sessions kept for `pathOf` after they close (a one-shot get asks at its end). */
+const MAX_PATHS_KEPT = 256;
 
 export class Swarm extends Emitter<SwarmEvents> {
   readonly signaling: SignalClient;
@@ -134,6 +141,14 @@ export class Swarm extends Emitter<SwarmEvents> {
   private readonly admission: AdmissionTable<Attempt>;
   private readonly notices = new TokenBucket(ABANDON_NOTICE_BURST, ABANDON_NOTICES_PER_SECOND);
   private offersRefused = 0;
+  private readonly pathCounts: Record<PathType | 'unknown', number> = {
+    relay: 0,
+    srflx: 0,
+    prflx: 0,
+    host: 0,
+    unknown: 0,
+  };
+  private readonly paths = new Map<string, PathType>();
   private attemptsEvicted = 0;
   private readonly log: Logger;
   private closed = false;
@@ -171,10 +186,6 @@ export class Swarm extends Emitter<SwarmEvents> {
     });
   }
 
-  get host(): SessionHost {
-    return this.options.host;
-  }
-
   start(): void {
     this.signaling.start();
   }
@@ -197,7 +208,21 @@ export class Swarm extends Emitter<SwarmEvents> {
       dialing,
       offersRefused: this.offersRefused,
       attemptsEvicted: this.attemptsEvicted,
+      paths: { ...this.pathCounts },
     };
+  }
+
+  /** The path the latest session with `peer` took, if known (kept a while after it closed). */
+  pathOf(peer: string): PathType | undefined {
+    return this.paths.get(peer);
+  }
+
+  /** Whether the ICE servers in use include a TURN relay. */
+  get hasRelay(): boolean {
+    const servers = this.options.iceServers ?? this.signaling.iceServers;
+    return servers.some((server) =>
+      (Array.isArray(server.urls) ? server.urls : [server.urls]).some((url) => /^turns?:/.test(url)),
+    );
   }
 
   /**
@@ -280,7 +305,9 @@ export class Swarm extends Emitter<SwarmEvents> {
       initiator,
       cid,
       wrtc: this.options.wrtc,
-      iceServers: this.options.iceServers,
+      // Given ones win (tests, embedders); else the server's, read per attempt so renewed TURN
+      // credentials are used from then on.
+      iceServers: this.options.iceServers ?? this.signaling.iceServers,
       connectTimeoutMs: this.options.connectTimeoutMs,
       iceTimeoutMs: this.options.iceTimeoutMs,
       sendSignal: (sig) => this.signaling.signal(peer, { cid, sig }),
@@ -336,8 +363,24 @@ export class Swarm extends Emitter<SwarmEvents> {
       openMs: (link.openedAt ?? NaN) - link.startedAt,
       provenMs: Date.now() - link.startedAt,
     });
+    this.notePath(peer, link);
     this.emit('session', session);
     return session;
+  }
+
+  private notePath(peer: string, link: PeerLink): void {
+    link.pathType().then(
+      (type) => {
+        this.pathCounts[type ?? 'unknown']++;
+        if (!type) return;
+        this.paths.delete(peer);
+        this.paths.set(peer, type);
+        if (this.paths.size > MAX_PATHS_KEPT) this.paths.delete(this.paths.keys().next().value!);
+        this.log.debug('peer path', { peer, path: type });
+        this.emit('path', { peer, path: type });
+      },
+      () => this.pathCounts.unknown++,
+    );
   }
 
   /** Tells `peer` we gave up on attempt `cid`, unless we have been telling too many lately. */

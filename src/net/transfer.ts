@@ -6,6 +6,7 @@
 // them all, hashing to their ids, counts as holding a copy.
 
 import {
+  BadInputError,
   BlockMissingError,
   ClosedError,
   NoSeedError,
@@ -16,6 +17,10 @@ import {
 import { InOrderWindow } from '../in-order.js';
 import { listFileBlockIds } from '../content/block-list.js';
 import type { ByteSource } from '../content/chunker.js';
+import { MAX_COLLECTION_ENTRIES } from '../content/collection-manifest.js';
+import { openLinkRoot, type OpenedCollection } from '../content/collection-open.js';
+import { sealCollection, type CollectionEntryInput, type SealedCollection } from '../content/collection-seal.js';
+import { PathIndex, normaliseEntryPath } from '../content/paths.js';
 import { randomBytes } from '../content/crypto.js';
 import { BlockKind, type BlockId } from '../content/format.js';
 import { openManifest, readFile, type BlockGetter, type OpenedManifest } from '../content/open.js';
@@ -27,16 +32,15 @@ import type { PeerSession } from './session.js';
 import type { Swarm } from './swarm.js';
 import { SEEDS_TOPIC } from './signal-messages.js';
 import { UPLOAD_ID_BYTES } from './wire.js';
-
-/** Blocks pushed and not yet acknowledged, per upload (each seed also bounds its own in-flight). */
-export const UPLOAD_WINDOW = 16;
-/** How far ahead of the reader a download fetches, in blocks (64 MiB at 256 KiB chunks). */
-export const DOWNLOAD_AHEAD = 256;
-/**
- * Blocks read back from each seed after its commit, besides the root: 2 MiB at 256 KiB chunks. A
- * seed that kept nothing is always caught; one that dropped a quarter of the blocks, 9 times in 10.
- */
-export const READBACK_BLOCKS = 8;
+import {
+  DOWNLOAD_AHEAD,
+  MAX_SEEDS_USED,
+  READBACK_BLOCKS,
+  READ_PRIORITY_BLOCKS,
+  SEED_SEARCH_RETRY_MS,
+  SEED_SEARCH_TIMEOUT_MS,
+  UPLOAD_WINDOW,
+} from './limits.js';
 
 export interface UploadProgress {
   readonly bytesRead: number;
@@ -47,7 +51,7 @@ export interface UploadOptions extends Omit<SealOptions, 'onProgress'> {
   /** Seeds to push every block to. At least one must take the whole file. */
   readonly seeds: PeerSession[];
   /** Also keep every block here (a browser keeps what it adds). */
-  readonly store?: BlockStore;
+  readonly store?: Pick<BlockStore, 'put'>;
   readonly onProgress?: (progress: UploadProgress) => void;
   readonly log?: Logger;
 }
@@ -69,6 +73,99 @@ export interface UploadResult {
  *   seed proved it holds the file.
  */
 export async function uploadFile(source: ByteSource, options: UploadOptions): Promise<UploadResult> {
+  const upload = startUpload(options);
+  const file = await sealFile(source, upload.sink, {
+    ...options,
+    onProgress: (n) => upload.read(n),
+  });
+  const { seeds, failed } = await upload.commit(file.root);
+  return { file, seeds, failed };
+}
+
+export interface CollectionUploadItem {
+  readonly kind: 'file' | 'folder';
+  /** The entry's path in the collection (paths.ts normalises it). */
+  readonly path: string;
+  /** A file's bytes, opened when its turn comes (so one file is open at a time). */
+  readonly open?: () => ByteSource;
+  readonly mediaType?: string;
+}
+
+export interface CollectionUploadOptions extends Omit<UploadOptions, 'name' | 'mediaType'> {
+  /** Called as each entry starts, with its position. */
+  readonly onEntry?: (index: number, item: CollectionUploadItem) => void;
+}
+
+export interface CollectionUploadResult {
+  readonly collection: SealedCollection;
+  readonly seeds: string[];
+  readonly failed: { peer: string; error: Error }[];
+}
+
+/**
+ * Seals every file of `items` and then the collection that lists them, all pushed to the seeds as
+ * one upload committed once, as the collection's root: a seed keeps the collection whole or not at
+ * all (a collection root lists every entry's blocks to a keyless holder). Progress counts bytes
+ * read across all files.
+ * @throws PathError for a path that cannot be shared or collides; what uploadFile throws.
+ */
+export async function uploadCollection(
+  items: readonly CollectionUploadItem[],
+  options: CollectionUploadOptions,
+): Promise<CollectionUploadResult> {
+  const upload = startUpload(options);
+  // Paths are checked before the first byte is sealed: a bad name found at the end wastes nothing.
+  checkCollectionPaths(items);
+  const inputs: CollectionEntryInput[] = [];
+  let before = 0;
+  for (const [index, item] of items.entries()) {
+    throwIfAborted(options.signal);
+    options.onEntry?.(index, item);
+    if (item.kind === 'folder') {
+      inputs.push({ kind: 'folder', path: item.path });
+      continue;
+    }
+    if (!item.open) throw new BadInputError(`entry ${index} (${item.path}) is a file with nothing to read`);
+    const name = item.path.slice(item.path.lastIndexOf('/') + 1);
+    const sealed = await sealFile(item.open(), upload.sink, {
+      ...options,
+      name,
+      mediaType: item.mediaType,
+      onProgress: (n) => upload.read(before + n),
+    });
+    before += sealed.manifest.size;
+    inputs.push({ path: item.path, sealed, mediaType: item.mediaType });
+  }
+  const collection = await sealCollection(inputs, upload.sink, { backend: options.backend, signal: options.signal });
+  const { seeds, failed } = await upload.commit(collection.root);
+  return { collection, seeds, failed };
+}
+
+/** Refuses a list whose paths break the rules or collide, before anything is read. */
+function checkCollectionPaths(items: readonly CollectionUploadItem[]): void {
+  if (items.length === 0) throw new BadInputError('a collection needs at least one entry');
+  if (items.length > MAX_COLLECTION_ENTRIES)
+    throw new BadInputError(`a collection holds at most ${MAX_COLLECTION_ENTRIES} entries`);
+  const paths = new PathIndex();
+  for (const [index, item] of items.entries()) paths.add(normaliseEntryPath(item.path, index), item.kind, index);
+}
+
+interface Upload {
+  /** Takes each sealed block: pushes it to every healthy seed (and the store). */
+  readonly sink: (block: SealedBlock) => Promise<void>;
+  /** Reports bytes read so far. */
+  read(bytes: number): void;
+  /** Commits the upload as `root` on every healthy seed and reads a sample back. */
+  commit(root: BlockId): Promise<{ seeds: string[]; failed: { peer: string; error: Error }[] }>;
+}
+
+/**
+ * One upload to the seeds: every block handed to its sink is pushed to each seed as it is made;
+ * commit names the root they make up, then reads back the root and READBACK_BLOCKS random blocks
+ * from each seed that committed. Memory stays bounded: at most UPLOAD_WINDOW blocks wait for
+ * acknowledgement, and the sample is kept by reservoir sampling (READBACK_BLOCKS ids).
+ */
+function startUpload(options: Omit<UploadOptions, 'name' | 'mediaType'>): Upload {
   if (options.seeds.length === 0 && !options.store) throw new NoSeedError('no seed to upload to');
   const upload = randomBytes(UPLOAD_ID_BYTES);
   const failures = new Map<string, Error>();
@@ -108,29 +205,31 @@ export async function uploadFile(source: ByteSource, options: UploadOptions): Pr
     if (unacked.full) await unacked.next();
   };
 
-  const file = await sealFile(source, sink, {
-    ...options,
-    onProgress: (n) => {
-      bytesRead = n;
+  return {
+    sink,
+    read(bytes) {
+      bytesRead = bytes;
       options.onProgress?.({ bytesRead, blocksSent });
     },
-  });
-  await unacked.drain();
-  const checks = [...new Set([file.root, ...sample])];
-  await Promise.all(
-    healthy().map(async (seed) => {
-      try {
-        await seed.commit(upload, file.root, { signal: options.signal });
-        await readBack(seed, checks, options.signal);
-      } catch (error) {
-        failures.set(seed.peer, error as Error);
-        options.log?.warn('seed failed during upload', { peer: seed.peer, error: (error as Error).message });
-      }
-    }),
-  );
-  const seeds = healthy().map((s) => s.peer);
-  if (options.seeds.length > 0 && seeds.length === 0) throw firstFailure(failures);
-  return { file, seeds, failed: [...failures].map(([peer, error]) => ({ peer, error })) };
+    async commit(root) {
+      await unacked.drain();
+      const checks = [...new Set([root, ...sample])];
+      await Promise.all(
+        healthy().map(async (seed) => {
+          try {
+            await seed.commit(upload, root, { signal: options.signal });
+            await readBack(seed, checks, options.signal);
+          } catch (error) {
+            failures.set(seed.peer, error as Error);
+            options.log?.warn('seed failed during upload', { peer: seed.peer, error: (error as Error).message });
+          }
+        }),
+      );
+      const seeds = healthy().map((s) => s.peer);
+      if (options.seeds.length > 0 && seeds.length === 0) throw firstFailure(failures);
+      return { seeds, failed: [...failures].map(([peer, error]) => ({ peer, error })) };
+    },
+  };
 }
 
 /**
@@ -214,15 +313,15 @@ export async function connectSeeds(
   swarm: Swarm,
   options: { max?: number; timeoutMs?: number } = {},
 ): Promise<PeerSession[]> {
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  const deadline = Date.now() + (options.timeoutMs ?? SEED_SEARCH_TIMEOUT_MS);
   for (;;) {
     const peers = await swarm.holders(SEEDS_TOPIC).catch(() => [] as string[]);
     const sessions = await Promise.all(
-      peers.slice(0, options.max ?? 4).map((peer) => swarm.connect(peer).catch(() => undefined)),
+      peers.slice(0, options.max ?? MAX_SEEDS_USED).map((peer) => swarm.connect(peer).catch(() => undefined)),
     );
     const open = sessions.filter((s): s is PeerSession => s !== undefined);
     if (open.length > 0 || Date.now() >= deadline) return open;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, SEED_SEARCH_RETRY_MS));
   }
 }
 
@@ -261,6 +360,56 @@ export async function fileBlockIds(opened: OpenedManifest, signal?: AbortSignal)
  * @throws WrongKeyError, NoHolderError, BlockIntegrityError as the manifest is opened.
  */
 export async function openRemoteFile(root: BlockId, key: Uint8Array, options: DownloadOptions): Promise<RemoteFile> {
+  const fetcher = startFetcher(root, options);
+  let opened: OpenedManifest;
+  try {
+    opened = await openManifest(root, key, (id) => fetcher.get(id), { signal: options.signal });
+  } catch (error) {
+    fetcher.stop(error);
+    throw error;
+  }
+  return remoteFile(opened, fetcher, options);
+}
+
+export interface RemoteCollection {
+  readonly collection: OpenedCollection;
+  readonly fetcher: BlockFetcher;
+  /** Gets a block of the collection from its holders (through the store). */
+  readonly getBlock: BlockGetter;
+  close(): void;
+}
+
+export type RemoteRoot =
+  | { readonly kind: 'file'; readonly file: RemoteFile }
+  | { readonly kind: 'collection'; readonly remote: RemoteCollection };
+
+/**
+ * Opens whatever the link `root` names, a file or a collection, from whoever holds it; the root is
+ * fetched once. A collection's entries are fetched as they are read (through `getBlock`) from the
+ * holders of the collection's root, who hold every block of it.
+ * @throws what openLinkRoot throws (WrongKeyError, ManifestError, BlockIntegrityError), NoHolderError.
+ */
+export async function openRemoteRoot(root: BlockId, key: Uint8Array, options: DownloadOptions): Promise<RemoteRoot> {
+  const fetcher = startFetcher(root, options);
+  try {
+    const opened = await openLinkRoot(root, key, (id) => fetcher.get(id), { signal: options.signal });
+    if (opened.kind === 'file') return { kind: 'file', file: remoteFile(opened.file, fetcher, options) };
+    return {
+      kind: 'collection',
+      remote: {
+        collection: opened.collection,
+        fetcher,
+        getBlock: (id) => fetcher.get(id),
+        close: () => fetcher.stop(),
+      },
+    };
+  } catch (error) {
+    fetcher.stop(error);
+    throw error;
+  }
+}
+
+function startFetcher(root: BlockId, options: DownloadOptions): BlockFetcher {
   const fetcher = new BlockFetcher({
     swarm: options.swarm,
     store: options.store,
@@ -271,13 +420,10 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
     log: options.log,
   });
   fetcher.warmUp();
-  let opened: OpenedManifest;
-  try {
-    opened = await openManifest(root, key, (id) => fetcher.get(id), { signal: options.signal });
-  } catch (error) {
-    fetcher.stop(error);
-    throw error;
-  }
+  return fetcher;
+}
+
+function remoteFile(opened: OpenedManifest, fetcher: BlockFetcher, options: DownloadOptions): RemoteFile {
   let background: Promise<void> | undefined;
   const startBackground = () => {
     background ??= (async () => {
@@ -296,8 +442,24 @@ export async function openRemoteFile(root: BlockId, key: Uint8Array, options: Do
       startBackground().catch(() => {
         // The reader meets any failure through its own fetches (fetcher.get).
       });
+      let span = -1;
+      const prioritizeFrom = async (index: number) => {
+        const last = Math.min(index + READ_PRIORITY_BLOCKS, opened.manifest.blockCount);
+        const ids: BlockId[] = [];
+        for (let i = index; i < last; i++) ids.push(await opened.dataId(i, options.signal));
+        fetcher.prioritize(ids);
+      };
       const getBlock: BlockGetter = (id, request) => {
-        if (request.kind === BlockKind.Data) fetcher.setReadPosition(request.index, DOWNLOAD_AHEAD);
+        if (request.kind === BlockKind.Data) {
+          fetcher.setReadPosition(request.index, DOWNLOAD_AHEAD);
+          const at = Math.floor(request.index / READ_PRIORITY_BLOCKS);
+          if (at !== span) {
+            span = at;
+            prioritizeFrom(request.index).catch(() => {
+              // Only an ordering hint: the reader's own get() meets any failure.
+            });
+          }
+        }
         return fetcher.get(id);
       };
       yield* readFile(opened, getBlock, { ...range, signal: options.signal });

@@ -2,58 +2,23 @@
 // any failure (bad link, no holder in time, a quota refusal, an integrity failure) exits 1 with one
 // line naming what went wrong.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MycelError } from '../errors.js';
 import { TrustedProxies, parseAddressList } from '../../signaling/client-address.js';
 import { isPeerId } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
-import { parseSize } from './sizes.js';
+import { parseSize } from '../sizes.js';
 import { parseDuration } from './durations.js';
-import { startServe, startSignal } from './serve.js';
+import { publicOriginOf, startServe, startSignal } from './serve.js';
+import { describeSettings, resolveSettings, type SettingSpecs, type Settings } from './settings.js';
+import type { IceConfig } from '../../signaling/ice.js';
 import { Seed } from './seed.js';
 import { repairFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
-import { runGet, runPut, runRenew } from './transfer-commands.js';
+import { runCache, runGet, runPut, runRenew } from './transfer-commands.js';
+import { USAGE, commandHelp, isCommand } from './usage.js';
 import { UsageError } from './usage-error.js';
-
-const USAGE = `usage: mycel <command> [options]
-
-  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
-        [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10] [--redis url]
-        signaling server, seed and web app in one process (what npm start runs); its own seed is
-        trusted, --seed names more
-  signal [--port 8080] [--host 0.0.0.0] [--seed id,...] [--web dir] [--trust-proxy addr,...]
-        [--header-timeout 10] [--redis url]
-        the signaling server alone (serves the web app too, if built); --seed names the peer ids
-        of the deployment's seeds (repeatable): only they are offered as seeds
-        --trust-proxy: reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names
-        the client; --header-timeout: seconds a client has to send a request's headers;
-        --redis (redis://host:6379, rediss://…, unix:///path): several signaling processes on one
-        Redis share peers, files and limits (put them behind one load balancer)
-  seed --signal <ws url>[,<ws url>...] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
-        [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        a seed alone, joining the network through a signaling server; several URLs (processes
-        of one deployment on one Redis) are tried in turn when the one in use is lost
-      storage (serve and seed): --allow keeps files only for the listed peer ids, for good (use
-        it on a public host). Without it the seed is open to anyone: each peer may keep
-        --peer-quota (files and uploads), all of them together --open-share of --quota, and a
-        file lives --open-ttl (30d, 12h, 90m…) after its last renewal. --min-free: disk space
-        kept free; stores are refused below it (0: not watched)
-  id [--data ./mycel-data]
-        print the peer id kept in the data folder (made if missing): what --seed and --allow take
-  repair [--data ./mycel-data]
-        with the seed stopped: walk every block file and make the seed's ledger agree with the
-        disk (blocks copied in or deleted by hand); prints what it changed
-  put <file> [--server http://localhost:8080] [--timeout 30] [--identity dir]
-        encrypt the file, store it on the seed(s), print its link; --identity puts as the peer
-        kept in that folder (see id), for seeds that --allow only some peers
-  renew <link> --identity dir [--server http://localhost:8080] [--timeout 30]
-        renew the hold of every seed on the file the link names, as the peer kept in that folder
-        (the one that put it, or any other: it then holds the file too); open seeds drop a file
-        not renewed within --open-ttl
-  get <link> [-o path|-] [--force] [--cache dir] [--timeout 30] [--json]
-        fetch, verify and decrypt the file the link names`;
 
 interface Parsed {
   values: Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -89,6 +54,23 @@ function parse(args: string[], options: ParseArgsConfig['options']): Parsed {
 }
 
 const str = (v: string | boolean | (string | boolean)[] | undefined) => (typeof v === 'string' ? v : undefined);
+const list = (v: string | boolean | (string | boolean)[] | undefined): string[] =>
+  (Array.isArray(v) ? v : v === undefined ? [] : [v])
+    .filter((x): x is string => typeof x === 'string')
+    .flatMap((x) => x.split(','))
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/** Flags, environment and config file for a long-running command; --print-config stops here. */
+function settings(args: string[], specs: SettingSpecs): Settings | undefined {
+  const resolved = resolveSettings(joinPeerIdValues(args), specs);
+  if (resolved.positionals.length > 0) throw new UsageError(`unexpected argument: ${resolved.positionals[0]}`);
+  if (resolved.printConfig) {
+    process.stdout.write(describeSettings(resolved.values, specs) + '\n');
+    return undefined;
+  }
+  return resolved.values;
+}
 
 function portOf(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -136,10 +118,52 @@ function frontOf(values: Parsed['values']) {
 }
 
 const FRONT_FLAGS = {
+  port: { type: 'string', default: '8080' },
+  host: { type: 'string', default: '0.0.0.0' },
+  seed: { type: 'string', multiple: true },
+  web: { type: 'string' },
   'trust-proxy': { type: 'string' },
   'header-timeout': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'public-url': { type: 'string' },
+  stun: { type: 'string', multiple: true },
+  turn: { type: 'string', multiple: true },
+  'turn-secret-file': { type: 'string' },
+  'turn-secret': { type: 'string', secret: true },
+  'turn-ttl': { type: 'string', default: '12h' },
   redis: { type: 'string' },
-} as const;
+} as const satisfies SettingSpecs;
+
+/** TLS, the public origin and the ICE servers, as startSignal/startServe options. */
+function reachOf(values: Settings) {
+  const cert = str(values['tls-cert']);
+  const key = str(values['tls-key']);
+  if (Boolean(cert) !== Boolean(key)) throw new UsageError('--tls-cert and --tls-key go together');
+  const publicUrl = str(values['public-url']);
+  const turn = list(values.turn);
+  const secretFile = str(values['turn-secret-file']);
+  let turnSecret = str(values['turn-secret']);
+  if (secretFile) {
+    try {
+      turnSecret = readFileSync(secretFile, 'utf8').trim();
+    } catch (error) {
+      throw new UsageError(`cannot read --turn-secret-file ${secretFile}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    if (!turnSecret) throw new UsageError(`--turn-secret-file ${secretFile} is empty`);
+  }
+  const ttlText = str(values['turn-ttl']) ?? '12h';
+  const turnTtlMs = parseDuration(ttlText);
+  if (turnTtlMs === undefined || turnTtlMs < 60_000) throw new UsageError(`bad --turn-ttl: ${ttlText} (try 12h)`);
+  if (turn.length > 0 && !turnSecret)
+    throw new UsageError('--turn needs the shared secret: --turn-secret-file <path> or MYCEL_TURN_SECRET');
+  const ice: IceConfig = { stun: list(values.stun), turn, turnSecret, turnTtlMs };
+  return {
+    tls: cert && key ? { certFile: cert, keyFile: key } : undefined,
+    publicUrl: publicUrl === undefined ? undefined : publicOriginOf(publicUrl),
+    ice,
+  };
+}
 
 /** Peer ids given as a comma list, or as a repeated flag; each must be one. */
 function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] | undefined): string[] | undefined {
@@ -161,14 +185,14 @@ function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] 
 const DEFAULT_QUOTA = 10 * 2 ** 30;
 
 const STORAGE_FLAGS = {
-  data: { type: 'string' },
-  quota: { type: 'string' },
+  data: { type: 'string', default: './mycel-data' },
+  quota: { type: 'string', default: '10GiB' },
   allow: { type: 'string' },
   'peer-quota': { type: 'string' },
   'open-share': { type: 'string' },
   'open-ttl': { type: 'string' },
   'min-free': { type: 'string' },
-} as const;
+} as const satisfies SettingSpecs;
 
 /** A seed's storage flags, as Seed/startServe options (absent flags keep the seed's defaults). */
 function storageOf(values: Parsed['values']) {
@@ -181,7 +205,10 @@ function storageOf(values: Parsed['values']) {
   if (ttl !== undefined && openTtlMs === undefined)
     throw new UsageError(`bad --open-ttl: ${ttl} (try 30d, 12h or 90m)`);
   const minFree = str(values['min-free']);
+  // Tests only (a slow seed for streaming tests): not a flag, so no user meets it in --help.
+  const serveDelay = Number(process.env.MYCEL_TEST_SERVE_DELAY_MS ?? 0);
   return {
+    serveDelayMs: serveDelay > 0 ? serveDelay : undefined,
     dataDir: str(values.data) ?? './mycel-data',
     quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
     allow: peerIdsOf('allow', values.allow),
@@ -193,20 +220,23 @@ function storageOf(values: Parsed['values']) {
 }
 
 /** Runs until a signal for long-running commands; resolves to an exit code for the others. */
+/** The default bound of get's block cache. */
+const DEFAULT_CACHE_QUOTA = 2 * 2 ** 30;
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `mycel <command> --help` works for every command, whatever else is on the line.
+  if (isCommand(command) && rest.some((arg) => arg === '--help' || arg === '-h')) {
+    process.stdout.write(commandHelp(command) + '\n');
+    return 0;
+  }
   switch (command) {
     case 'serve': {
-      const { values } = parse(rest, {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        ...STORAGE_FLAGS,
-        seed: { type: 'string', multiple: true },
-        web: { type: 'string' },
-        ...FRONT_FLAGS,
-      });
+      const values = settings(rest, { ...STORAGE_FLAGS, ...FRONT_FLAGS });
+      if (!values) return 0;
       const running = await startServe({
         ...frontOf(values),
+        ...reachOf(values),
         ...storageOf(values),
         webRoot: str(values.web),
         port: portOf(str(values.port), 8080),
@@ -216,15 +246,11 @@ async function main(argv: string[]): Promise<number> {
       return untilStopped(() => running.close());
     }
     case 'signal': {
-      const { values } = parse(rest, {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        seed: { type: 'string', multiple: true },
-        web: { type: 'string' },
-        ...FRONT_FLAGS,
-      });
+      const values = settings(rest, FRONT_FLAGS);
+      if (!values) return 0;
       const running = await startSignal({
         ...frontOf(values),
+        ...reachOf(values),
         port: portOf(str(values.port), 8080),
         host: str(values.host) ?? '0.0.0.0',
         webRoot: str(values.web),
@@ -233,10 +259,8 @@ async function main(argv: string[]): Promise<number> {
       return untilStopped(() => running.close());
     }
     case 'seed': {
-      const { values } = parse(rest, {
-        signal: { type: 'string' },
-        ...STORAGE_FLAGS,
-      });
+      const values = settings(rest, { signal: { type: 'string' }, ...STORAGE_FLAGS });
+      if (!values) return 0;
       const [signalUrl, ...signalAlternates] = (str(values.signal) ?? '')
         .split(',')
         .map((url) => url.trim())
@@ -269,10 +293,12 @@ async function main(argv: string[]): Promise<number> {
         server: { type: 'string' },
         timeout: { type: 'string' },
         identity: { type: 'string' },
+        json: { type: 'boolean' },
       });
-      if (positionals.length !== 1) throw new UsageError('put takes one file');
+      if (positionals.length === 0) throw new UsageError('put takes a file, a folder or several files');
       return runPut({
-        file: positionals[0]!,
+        paths: positionals,
+        json: values.json === true,
         server: str(values.server) ?? 'http://localhost:8080',
         timeoutMs: secondsOf(str(values.timeout), 30),
         identityDir: str(values.identity),
@@ -305,16 +331,32 @@ async function main(argv: string[]): Promise<number> {
         server: { type: 'string' },
         json: { type: 'boolean' },
       });
-      if (positionals.length !== 1) throw new UsageError('get takes one link');
+      if (positionals.length < 1 || positionals.length > 2)
+        throw new UsageError('get takes one link and at most one folder');
+      if (positionals.length === 2 && values.output !== undefined)
+        throw new UsageError('get takes the target either as -o or after the link, not both');
       return runGet({
         link: positionals[0]!,
-        output: str(values.output),
+        output: str(values.output) ?? positionals[1],
         force: values.force === true,
         cacheDir: str(values.cache),
-        cacheQuota: sizeOf(str(values['cache-quota']), 2 * 2 ** 30),
+        cacheQuota: sizeOf(str(values['cache-quota']), DEFAULT_CACHE_QUOTA),
         server: str(values.server),
         timeoutMs: secondsOf(str(values.timeout), 30),
         json: values.json === true,
+      });
+    }
+    case 'cache': {
+      const { values, positionals } = parse(rest, {
+        cache: { type: 'string' },
+        'cache-quota': { type: 'string' },
+        clear: { type: 'boolean' },
+      });
+      if (positionals.length > 0) throw new UsageError('cache takes no arguments');
+      return runCache({
+        cacheDir: str(values.cache),
+        cacheQuota: sizeOf(str(values['cache-quota']), DEFAULT_CACHE_QUOTA),
+        clear: values.clear === true,
       });
     }
     case undefined:
@@ -345,7 +387,8 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof UsageError) {
-      process.stderr.write(`mycel: ${error.message}\n\n${USAGE}\n`);
+      const command = process.argv[2];
+      process.stderr.write(`mycel: ${error.message}\n\n${isCommand(command) ? commandHelp(command) : USAGE}\n`);
       process.exit(2);
     }
     const message = error instanceof MycelError ? error.message : ((error as Error)?.message ?? String(error));

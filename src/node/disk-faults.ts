@@ -9,7 +9,7 @@ import type { BlockId } from '../content/format.js';
 import type { BlockStore, StoreUsage } from '../store/block-store.js';
 import { DISK_STAT_INTERVAL_MS, FAULT_LOG_INTERVAL_MS } from '../net/limits.js';
 import type { Logger } from '../log.js';
-import { formatSize } from './sizes.js';
+import { formatSize } from '../sizes.js';
 
 /** Distinct faults remembered for rate limiting (error codes: a handful in practice). */
 const MAX_FAULT_KINDS = 256;

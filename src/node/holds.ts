@@ -12,7 +12,7 @@
 import type { BlockId } from '../content/format.js';
 import { MAX_OWNERS_PER_FILE, MIN_FILE_CHARGE } from '../net/limits.js';
 import type { FileOwner, HeldFile } from './held-files.js';
-import { formatSize } from './sizes.js';
+import { formatSize } from '../sizes.js';
 
 export interface HoldPolicy {
   /** Most bytes one limited peer may use (files it owns and uploads in progress). */

@@ -1,7 +1,7 @@
 // A one-line progress bar on stderr, redrawn at most 10 times a second, only when stderr is a
 // terminal (in a pipe or a log, nothing is drawn).
 
-import { formatSize } from './sizes.js';
+import { formatSize } from '../sizes.js';
 
 export interface ProgressBar {
   update(done: number, total: number, note?: string): void;

@@ -60,6 +60,10 @@ import {
   RENEW_FLUSH_MS,
   RENEW_WRITE_GAP_MS,
   UPLOAD_IDLE_TTL_MS,
+  EXPIRY_SWEEP_MIN_MS,
+  IDLE_UPLOAD_SWEEP_MS,
+  SEED_MAX_PEERS,
+  SEED_SIGNAL_MAX_PAYLOAD,
 } from '../net/limits.js';
 import { SEEDS_TOPIC } from '../net/signal-messages.js';
 import type { WebSocketLike } from '../net/signal-client.js';
@@ -99,12 +103,41 @@ export interface SeedOptions {
   readonly durable?: boolean;
   /** Headers sent on the signaling upgrade (the embedded seed's internal token). */
   readonly signalHeaders?: Readonly<Record<string, string>>;
+  /**
+   * Only for `mycel serve`'s embedded seed, reaching its own TLS port over loopback: the
+   * certificate names the public host, not 127.0.0.1, and the port is one this process holds.
+   */
+  readonly signalSelfSigned?: boolean;
   /** Who the seed is; default the identity kept in `dataDir`. */
   readonly identity?: PeerIdentity;
   /** Where blocks are kept; default a file-system store in `dataDir` (tests give others). */
   readonly store?: BlockStore;
   /** Where the held-file records are kept; default held-files.json in `dataDir`. */
   readonly records?: HeldFileRecords;
+  /**
+   * Tests only: every block served to a peer waits its turn, one at a time, this long: a slow seed
+   * (a rate limit of one block per interval) without a network namespace.
+   */
+  readonly serveDelayMs?: number;
+}
+
+/** `store` as peers read it: one block per `ms`, in turn (SeedOptions.serveDelayMs). */
+function servedSlowly(store: BlockStore, ms: number): BlockStore {
+  let turn: Promise<unknown> = Promise.resolve();
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'get') {
+        return async (id: BlockId) => {
+          const mine = turn.then(() => new Promise((resolve) => setTimeout(resolve, ms)));
+          turn = mine;
+          await mine;
+          return target.get(id);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 interface Upload {
@@ -141,8 +174,16 @@ interface FileCheck {
 }
 
 /** The WebSocket constructor Node peers use (ws), as the signaling client wants it. */
-export function nodeSocketFactory(url: string, headers?: Readonly<Record<string, string>>): WebSocketLike {
-  return new WebSocket(url, { maxPayload: 1024 * 1024, headers: { ...headers } }) as unknown as WebSocketLike;
+export function nodeSocketFactory(
+  url: string,
+  headers?: Readonly<Record<string, string>>,
+  tls?: { readonly rejectUnauthorized: boolean },
+): WebSocketLike {
+  return new WebSocket(url, {
+    maxPayload: SEED_SIGNAL_MAX_PAYLOAD,
+    headers: { ...headers },
+    ...tls,
+  }) as unknown as WebSocketLike;
 }
 
 export class Seed {
@@ -207,12 +248,17 @@ export class Seed {
       identity,
       signalUrl: options.signalUrl,
       signalAlternates: options.signalAlternates,
-      createSocket: (url) => nodeSocketFactory(url, options.signalHeaders),
+      createSocket: (url) =>
+        nodeSocketFactory(
+          url,
+          options.signalHeaders,
+          options.signalSelfSigned ? { rejectUnauthorized: false } : undefined,
+        ),
       wrtc: nodeWrtc,
       log,
-      maxPeers: 256,
+      maxPeers: SEED_MAX_PEERS,
       host: {
-        store,
+        store: options.serveDelayMs ? servedSlowly(store, options.serveDelayMs) : store,
         receiveStore: (peer, upload, id, bytes) => seed!.receiveStore(peer, upload, id, bytes),
         receiveCommit: (peer, upload, root) => seed!.receiveCommit(peer, upload, root),
         onLocalFault: (error, { peer, op }) => faults.report(op, error, { peer }),
@@ -252,9 +298,11 @@ export class Seed {
     });
     swarm.announce([SEEDS_TOPIC, ...seed.whole]);
     swarm.start();
-    seed.every(60_000, () => seed.dropIdleUploads());
+    seed.every(IDLE_UPLOAD_SWEEP_MS, () => seed.dropIdleUploads());
     seed.every(RENEW_FLUSH_MS, () => seed.writeRenewals());
-    seed.every(Math.max(250, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () => seed.expireHolds());
+    seed.every(Math.max(EXPIRY_SWEEP_MIN_MS, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () =>
+      seed.expireHolds(),
+    );
     // "Ready" means reachable: a peer told of this seed can connect to it once the signaling
     // server has its proven hello. A server not reachable yet is retried in the background.
     await swarm.signaling.ready().catch((error: unknown) =>
@@ -276,11 +324,6 @@ export class Seed {
       minFree: disk.minFree,
     });
     return seed;
-  }
-
-  /** Roots of the files this seed holds whole (and announces). */
-  heldFiles(): BlockId[] {
-    return [...this.whole];
   }
 
   /** The record of a held file (owners, expiry, size), whole or not. */

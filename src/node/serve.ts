@@ -5,8 +5,9 @@
 // (http-guard.ts holds the HTTP deadlines and connection cap).
 
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TrustedProxies } from '../../signaling/client-address.js';
@@ -19,6 +20,9 @@ import {
   type SignalingOptions,
 } from '../../signaling/server.js';
 import { SIGNAL_PATH } from '../net/signal-messages.js';
+import { signalUrlFor } from '../net/server-url.js';
+import type { IceConfig } from '../../signaling/ice.js';
+import { UsageError } from './usage-error.js';
 import { DEFAULT_HTTP_LIMITS, guardConnections, httpServerOptions, type HttpLimits } from './http-guard.js';
 import { loadNodeIdentity } from './identity-file.js';
 import type { Logger } from '../log.js';
@@ -48,12 +52,48 @@ export interface SignalServeOptions {
   readonly redis?: string;
   /** Key prefix in Redis, so several deployments (or tests) can share one server. */
   readonly redisPrefix?: string;
+  /** PEM files: with both, the port serves https and wss instead of http and ws. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** The origin links carry and people open (https://host[:port]); default the listening address. */
+  readonly publicUrl?: string;
+  /** STUN/TURN servers handed to every peer (signaling/ice.ts). */
+  readonly ice?: IceConfig;
+  /** Where the one line a person reads goes (where to open Mycel); default stdout. */
+  readonly announce?: (line: string) => void;
+}
+
+/** `text` as a public origin (http(s)://host[:port], nothing after), or a UsageError. */
+export function publicOriginOf(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`bad --public-url: ${text} (try https://mycel.example.org)`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new UsageError(`bad --public-url: ${text} (an https:// address)`);
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)
+    throw new UsageError(`bad --public-url: ${text} (an origin only, no path: Mycel serves at the root)`);
+  return url.origin;
+}
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new UsageError(
+      `cannot read the TLS ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
 }
 
 export interface ServeOptions
   extends
     SignalServeOptions,
-    Pick<SeedOptions, 'dataDir' | 'quota' | 'allow' | 'peerQuota' | 'openShare' | 'openTtlMs' | 'minFreeBytes'> {}
+    Pick<
+      SeedOptions,
+      'dataDir' | 'quota' | 'allow' | 'peerQuota' | 'openShare' | 'openTtlMs' | 'minFreeBytes' | 'serveDelayMs'
+    > {}
 
 export interface RunningServer {
   /** http://host:port, the origin links carry. */
@@ -89,11 +129,13 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
     ...(state ? { state } : {}),
     trustProxy,
     seeds,
+    ice: options.ice ?? options.signaling?.ice,
+    publicUrl: options.publicUrl,
   });
   const webRoot = options.webRoot ?? defaultWebRoot();
   const serveStatic = existsSync(path.join(webRoot, 'index.html')) ? staticFiles(webRoot) : undefined;
   const httpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.http };
-  const server = createServer(httpServerOptions(httpLimits), (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (signaling.handleHttp(req, res)) return;
     const fallback = () => {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
@@ -104,7 +146,18 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
       (served) => served || fallback(),
       () => res.destroy(),
     );
-  });
+  };
+  // An https server is an http one underneath: the same requests, upgrades and deadlines.
+  const server: Server = options.tls
+    ? createTlsServer(
+        {
+          ...httpServerOptions(httpLimits),
+          cert: readPem(options.tls.certFile, 'certificate'),
+          key: readPem(options.tls.keyFile, 'key'),
+        },
+        handler,
+      )
+    : createServer(httpServerOptions(httpLimits), handler);
   guardConnections(server, {
     limits: httpLimits,
     proxies,
@@ -128,19 +181,33 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
   }
   const { port } = server.address() as { port: number };
   const host = !options.host || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
-  const url = `http://${host}:${port}`;
+  const scheme = options.tls ? 'https' : 'http';
+  const listening = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = options.publicUrl ?? listening;
+  const signalUrl = signalUrlFor(listening);
   log.info('listening', {
     component: 'serve',
     url,
-    signal: `ws://${host}:${port}${SIGNAL_PATH}`,
+    listening,
+    signal: signalUrl,
+    tls: Boolean(options.tls),
+    stun: options.ice?.stun?.length ?? 0,
+    turn: options.ice?.turn?.length ?? 0,
     webApp: Boolean(serveStatic),
     state: state ? { redis: redactUrl(options.redis!), node: state.node } : 'memory',
     trustProxy: trustProxy ?? [],
     headersTimeoutMs: httpLimits.headersTimeoutMs,
   });
+  (options.announce ?? ((line: string) => process.stdout.write(line + '\n')))(
+    `Mycel is up: open ${url}/ in a browser; links will point to ${url}` +
+      (url === listening ? '' : ` (listening on ${listening})`) +
+      (options.tls || url.startsWith('https:') || host === 'localhost'
+        ? ''
+        : '. Without https, browsers on other machines cannot download: use --tls-cert/--tls-key or a TLS proxy'),
+  );
   return {
     url,
-    signalUrl: `ws://${host}:${port}${SIGNAL_PATH}`,
+    signalUrl,
     server,
     signaling,
     async close() {
@@ -174,8 +241,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     openShare: options.openShare,
     openTtlMs: options.openTtlMs,
     minFreeBytes: options.minFreeBytes,
+    serveDelayMs: options.serveDelayMs,
     identity,
-    signalUrl: `ws://${loopback}:${port}${SIGNAL_PATH}`,
+    signalUrl: `${options.tls ? 'wss' : 'ws'}://${loopback}:${port}${SIGNAL_PATH}`,
+    signalSelfSigned: Boolean(options.tls),
     signalHeaders: { [INTERNAL_TOKEN_HEADER]: internalToken },
     log: log.child({ component: 'seed' }),
   });
@@ -198,6 +267,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       'Offers the seed refused (per-origin cap or rate, or too many peers).',
       stats.offersRefused,
     );
+    for (const [path, count] of Object.entries(stats.paths)) {
+      m.gauge('mycel_seed_connections_by_path', 'Sessions the seed opened since start, by the path taken.', count, {
+        path,
+      });
+    }
     m.gauge(
       'mycel_seed_attempts_evicted',
       'Attempts the seed dropped to make room for newer offers.',

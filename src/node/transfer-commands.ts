@@ -13,15 +13,24 @@ import { ephemeralIdentity, type PeerIdentity } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
 import { httpOriginFor, signalUrlFor } from '../net/server-url.js';
 import { Swarm } from '../net/swarm.js';
-import { connectSeeds, openRemoteFile, renewFile, uploadFile } from '../net/transfer.js';
+import type { PathType } from '../net/peer-link.js';
+import {
+  connectSeeds,
+  openRemoteRoot,
+  renewFile,
+  uploadCollection,
+  uploadFile,
+  type RemoteFile,
+} from '../net/transfer.js';
+import { getCollection, planPut } from './collection-commands.js';
 import { createMemoryBlockStore } from '../store/memory.js';
 import type { BlockStore } from '../store/block-store.js';
-import { openFsBlockStore } from '../store/fs.node.js';
+import { fsStoreLayout, openFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
 import { mediaTypeOf } from './media-types.js';
 import { progressBar } from './progress.js';
 import { nodeSocketFactory } from './seed.js';
-import { formatSize } from './sizes.js';
+import { formatSize } from '../sizes.js';
 import { UsageError } from './usage-error.js';
 import { nodeWrtc } from './wrtc.js';
 
@@ -43,12 +52,23 @@ async function reach(swarm: Swarm, origin: string, timeoutMs: number): Promise<v
   try {
     await swarm.signaling.ready(Math.min(timeoutMs, 15_000));
   } catch (error) {
-    throw new ServerUnreachableError(origin, { cause: error });
+    throw new ServerUnreachableError(origin, { cause: error, reason: explainSocketError(swarm.signaling.lastError) });
   }
 }
 
+/**
+ * The part of a socket error a person can act on: a certificate Node does not trust, and how to
+ * trust a private CA. Other failures (refused, unreachable) say no more than the address does.
+ */
+function explainSocketError(message: string | undefined): string | undefined {
+  if (!message || !/certificate|self[- ]signed|CERT_/i.test(message)) return undefined;
+  return `${message} (a server with a private CA: point NODE_EXTRA_CA_CERTS at the CA's certificate)`;
+}
+
 export interface PutOptions {
-  readonly file: string;
+  /** One file (shared as a file), or a folder or several paths (shared as one collection). */
+  readonly paths: readonly string[];
+  readonly json?: boolean;
   readonly server: string;
   readonly timeoutMs: number;
   /** A folder holding the identity to put as (made if missing), so a seed's --allow can name it. */
@@ -56,8 +76,16 @@ export interface PutOptions {
 }
 
 export async function runPut(options: PutOptions): Promise<number> {
-  const stat = await fs.stat(options.file).catch(() => undefined);
-  if (!stat?.isFile()) throw new UsageError(`not a file: ${options.file}`);
+  if (options.paths.length === 0) throw new UsageError('put takes a file, a folder or several files');
+  const stat = options.paths.length === 1 ? await fs.stat(options.paths[0]!).catch(() => undefined) : undefined;
+  if (options.paths.length === 1 && !stat?.isFile() && !stat?.isDirectory())
+    throw new UsageError(`not a file or a folder: ${options.paths[0]}`);
+  // Everything is checked (and a folder walked) before the network is touched.
+  const plan = stat?.isFile() ? undefined : await planPut(options.paths);
+  for (const { absolute, why } of plan?.skipped ?? [])
+    process.stderr.write(
+      `mycel: left out ${absolute} (${why === 'symbolic-link' ? 'a symbolic link' : 'not a file'})\n`,
+    );
   let origin: string;
   let signalUrl: string;
   try {
@@ -72,20 +100,51 @@ export async function runPut(options: PutOptions): Promise<number> {
     await reach(swarm, origin, options.timeoutMs);
     const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
     if (seeds.length === 0) throw new NoSeedError(`no seed answered at ${origin}: nowhere to keep the file`);
-    const name = path.basename(options.file);
-    const bar = progressBar(`put ${name}`);
-    const result = await uploadFile(createReadStream(options.file, { highWaterMark: 1024 * 1024 }), {
-      name,
-      mediaType: mediaTypeOf(name),
-      seeds,
-      onProgress: ({ bytesRead }) => bar.update(bytesRead, stat.size),
-    });
-    bar.update(stat.size, stat.size);
-    bar.finish();
-    for (const { peer, error } of result.failed) process.stderr.write(`mycel: seed ${peer} failed: ${error.message}\n`);
-    process.stdout.write(formatLink(origin, result.file.root, result.file.key) + '\n');
+    // The server's public URL, if its operator set one: the address we reached may be private.
+    const linkOrigin = swarm.signaling.publicOrigin ?? origin;
+    let link: string;
+    let size: number;
+    let stored: { seeds: string[]; failed: { peer: string; error: Error }[] };
+    let entries: unknown[] | undefined;
+    if (plan) {
+      size = plan.bytes;
+      const bar = progressBar(`put ${plan.items.length} entries`);
+      const result = await uploadCollection(plan.items, {
+        seeds,
+        onProgress: ({ bytesRead }) => bar.update(bytesRead, size),
+      });
+      bar.update(size, size);
+      bar.finish();
+      link = formatLink(linkOrigin, result.collection.root, result.collection.key);
+      stored = result;
+      entries = result.collection.entries.map((e) =>
+        e.kind === 'folder'
+          ? { path: e.path, kind: 'folder' }
+          : { path: e.path, kind: 'file', size: e.size, mediaType: e.mediaType },
+      );
+    } else {
+      const file = options.paths[0]!;
+      size = stat!.size;
+      const name = path.basename(file);
+      const bar = progressBar(`put ${name}`);
+      const result = await uploadFile(createReadStream(file, { highWaterMark: 1024 * 1024 }), {
+        name,
+        mediaType: mediaTypeOf(name),
+        seeds,
+        onProgress: ({ bytesRead }) => bar.update(bytesRead, size),
+      });
+      bar.update(size, size);
+      bar.finish();
+      link = formatLink(linkOrigin, result.file.root, result.file.key);
+      stored = result;
+    }
+    for (const { peer, error } of stored.failed) process.stderr.write(`mycel: seed ${peer} failed: ${error.message}\n`);
+    if (options.json) {
+      process.stdout.write(JSON.stringify({ link, bytes: size, seeds: stored.seeds.length, entries }) + '\n');
+    } else process.stdout.write(link + '\n');
+    const what = plan ? `${plan.items.length} entries, ` : '';
     process.stderr.write(
-      `stored ${formatSize(stat.size)} on ${result.seeds.length} seed${result.seeds.length === 1 ? '' : 's'}\n`,
+      `stored ${what}${formatSize(size)} on ${stored.seeds.length} seed${stored.seeds.length === 1 ? '' : 's'}\n`,
     );
     return 0;
   } finally {
@@ -131,6 +190,19 @@ export async function runRenew(options: RenewOptions): Promise<number> {
   }
 }
 
+/** Blocks fetched from each peer, and the path its connection took (host, srflx, prflx, relay). */
+async function sourcesOf(
+  swarm: Swarm,
+  blocksFrom: ReadonlyMap<string, number>,
+): Promise<Record<string, { blocks: number; candidate: PathType | null }>> {
+  const out: Record<string, { blocks: number; candidate: PathType | null }> = {};
+  for (const [peer, blocks] of blocksFrom) {
+    const candidate = swarm.pathOf(peer) ?? (await swarm.session(peer)?.link.pathType());
+    out[peer] = { blocks, candidate: candidate ?? null };
+  }
+  return out;
+}
+
 export interface GetOptions {
   readonly link: string;
   readonly output?: string;
@@ -142,7 +214,7 @@ export interface GetOptions {
   readonly json: boolean;
 }
 
-function defaultCacheDir(): string {
+export function defaultCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'mycel');
 }
@@ -170,14 +242,39 @@ export async function runGet(options: GetOptions): Promise<number> {
     const bar = progressBar('get');
     let total = 0;
     let chunk = 0;
-    const remote = await openRemoteFile(link.root, link.key, {
+    const opened = await openRemoteRoot(link.root, link.key, {
       swarm,
       store,
       noHolderTimeoutMs: options.timeoutMs,
       onProgress: (p) =>
         total &&
+        chunk &&
         bar.update(Math.min(total, p.blocksDone * chunk), total, `${p.sources} source${p.sources === 1 ? '' : 's'}`),
     });
+    if (opened.kind === 'collection') {
+      const { remote } = opened;
+      try {
+        if (options.output === '-') throw new BadInputError('the link names a collection: give a folder, not -');
+        const folder = options.output ?? `mycel-${link.root.slice(0, 8)}`;
+        const result = await getCollection(remote, folder, {
+          onProgress: (bytes, size) => bar.update(bytes, size, `${remote.fetcher.sourceCount} sources`),
+        });
+        bar.finish();
+        const seconds = (Date.now() - started) / 1000;
+        if (options.json) {
+          const sources = Object.fromEntries(remote.fetcher.blocksFrom);
+          process.stdout.write(JSON.stringify({ ...result, seconds, sources }) + '\n');
+        } else {
+          process.stderr.write(
+            `saved ${result.files} file${result.files === 1 ? '' : 's'}${result.folders ? ` and ${result.folders} empty folder${result.folders === 1 ? '' : 's'}` : ''} (${formatSize(result.bytes)}) in ${folder} in ${seconds.toFixed(1)} s\n`,
+          );
+        }
+        return 0;
+      } finally {
+        remote.close();
+      }
+    }
+    const remote: RemoteFile = opened.file;
     const { manifest } = remote.opened;
     chunk = manifest.chunkSize;
     total = manifest.size;
@@ -211,6 +308,7 @@ export async function runGet(options: GetOptions): Promise<number> {
     }
     bar.update(total, total);
     bar.finish();
+    const sources = await sourcesOf(swarm, remote.fetcher.blocksFrom);
     remote.close();
     const seconds = (Date.now() - started) / 1000;
     if (options.json) {
@@ -221,7 +319,7 @@ export async function runGet(options: GetOptions): Promise<number> {
         seconds,
         ttfbMs: firstByteAt === undefined ? null : firstByteAt - reached,
         transferMs: firstByteAt === undefined ? null : lastByteAt - firstByteAt,
-        sources: Object.fromEntries(remote.fetcher.blocksFrom),
+        sources,
       };
       // With the file itself on stdout, the summary goes to stderr.
       (toStdout ? process.stderr : process.stdout).write(JSON.stringify(summary) + '\n');
@@ -234,4 +332,37 @@ export async function runGet(options: GetOptions): Promise<number> {
     swarm.close();
     await store.close();
   }
+}
+
+export interface CacheOptions {
+  readonly cacheDir?: string;
+  readonly cacheQuota: number;
+  readonly clear: boolean;
+}
+
+/** Shows where get's block cache is and what it holds; empties it with `clear`. */
+export async function runCache(options: CacheOptions): Promise<number> {
+  const dir = options.cacheDir ?? defaultCacheDir();
+  if (options.clear) {
+    // Only the store's own folders: a --cache pointing somewhere unexpected loses nothing else.
+    const layout = fsStoreLayout(dir);
+    for (const folder of [layout.blocks, layout.tmp, layout.pins])
+      await fs.rm(folder, { recursive: true, force: true });
+    process.stdout.write(`emptied ${dir}\n`);
+    return 0;
+  }
+  if (!(await exists(dir))) {
+    process.stdout.write(`${dir}: empty (not made yet)\n`);
+    return 0;
+  }
+  const store = await openFsBlockStore({ dir, quota: options.cacheQuota, durable: false });
+  try {
+    const usage = await store.usage();
+    process.stdout.write(
+      `${dir}: ${formatSize(usage.bytes)} in ${usage.blocks} block${usage.blocks === 1 ? '' : 's'}, at most ${formatSize(options.cacheQuota)}\n`,
+    );
+  } finally {
+    await store.close();
+  }
+  return 0;
 }

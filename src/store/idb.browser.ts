@@ -106,7 +106,7 @@ class IdbRawBlocks implements RawBlocks {
   ) {}
 
   async read(id: BlockId) {
-    return this.db.get('blocks', id);
+    return readStoredBlock(this.db, id);
   }
 
   write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[]): Promise<void> {
@@ -228,6 +228,15 @@ export async function openIdbBlockStore(options: IdbStoreOptions = {}): Promise<
   for (const [name, ids] of byName) ledger.pin(name, ids);
   for (const { id, meta } of order) ledger.add(id, meta.size);
   return new ManagedBlockStore(new IdbRawBlocks(db, ledger, !options.db), ledger, options);
+}
+
+/**
+ * A block's bytes as stored, without the store's bookkeeping (no recency, no ledger) and unverified:
+ * for a reader that verifies every block itself (the service worker's readFile) and may run beside
+ * the page that owns the store.
+ */
+export async function readStoredBlock(db: MycelDB, id: BlockId): Promise<Uint8Array | undefined> {
+  return db.get('blocks', id);
 }
 
 /** The stored peer key, if this device has one. */

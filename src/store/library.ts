@@ -18,6 +18,8 @@ export interface LibraryEntry {
   readonly complete: boolean;
   /** Live copies (holders) last seen on the network, this device excluded; undefined if unknown. */
   readonly copies?: number;
+  /** What the link names: several files under one link, or (absent) one file. */
+  readonly kind?: 'file' | 'collection';
 }
 
 export interface Library {

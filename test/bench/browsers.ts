@@ -2,7 +2,15 @@
 // the same run:
 // - page to page (no seed): the app moving a file from one browser to another, click to saved;
 // - a 1 GiB file added in one browser (and pushed to a seed), then downloaded from the seed in
-//   another, click to saved, with each page's renderer memory while it runs.
+//   another, click to saved, with each page's renderer memory while it runs;
+// - a video put on the seed from Node, not on the device: View to its first frame shown (it
+//   streams), beside fetching the same video whole (what the first frame waited for before files
+//   streamed).
+//
+// Download streams: the service worker answers at once and the page running the peer fetches,
+// verifies and decrypts the blocks as the browser's download reads them. So the download event
+// comes almost at once: click to that event is the wait before the download starts (a time, not a
+// fetch rate), and click to saved is the whole transfer.
 //
 // Every page runs in its own Chromium with an on-disk profile, like two people's browsers:
 // Playwright's `browser.newContext()` is an off-the-record profile whose IndexedDB lives in memory,
@@ -17,12 +25,13 @@
 //   writes them to IndexedDB in group-committed transactions (src/store/idb.ts's policy); it is
 //   done when the last transaction has committed.
 import { chromium, type BrowserContext, type Download, type Page } from '@playwright/test';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.js';
-import { freePort, logged, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
+import { freePort, logged, runMycel, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
 import { GiB, MiB, median } from './units.js';
 import { ChromiumProcesses, cpuUsed, rssMB, type CpuSnapshot } from './chromium-processes.js';
@@ -39,6 +48,12 @@ export interface RendererMemory {
   /** Peak over the first half of the work: equal to the whole peak when memory is flat. */
   halfwayPeakMB: number;
   jsHeapPeakMB: number;
+  /**
+   * The browser's other renderers together (its service worker when it runs outside the page's
+   * process), found through the browser's own process list.
+   */
+  otherRenderersBeforeMB: number;
+  otherRenderersPeakMB: number;
 }
 
 /**
@@ -71,22 +86,29 @@ export interface Transfer {
 export interface BrowserFigures {
   transferBytes: number;
   app: Transfer;
-  /** Click until the browser's download event (the blocks fetched into IndexedDB, the save begun). */
-  appFetchMBps: number;
+  /** Click until the browser's download event: the wait before the download starts. */
+  appStartMs: number;
   bare: Transfer;
   bareKeep: Transfer;
   addBytes: number;
   addMBps: number;
   download: Transfer;
-  /** Click until the download event: every block fetched from the seed into IndexedDB. */
-  fetchMBps: number;
+  /** Click until the browser's download event: the wait before the download starts. */
+  downloadStartMs: number;
   seedBare: Transfer;
   seedBareKeep: Transfer;
   add: RendererMemory;
-  /** While the download fetches every block into IndexedDB. */
+  /** Click to saved: the download streams (fetch, verify, decrypt, save) in one pass. */
   get: RendererMemory;
-  /** While the service worker streams the decrypted file into the browser's download. */
-  stream: RendererMemory;
+  video: VideoFigures;
+}
+
+export interface VideoFigures {
+  bytes: number;
+  /** View pressed in a fresh browser until the player presents its first frame. */
+  firstFrameMs: number;
+  /** Pin pressed in another fresh browser until every block is in its IndexedDB. */
+  wholeMs: number;
 }
 
 /** One Chromium with its own on-disk profile, showing one page. */
@@ -175,19 +197,19 @@ function medianTransfer(runs: Transfer[]): Transfer {
 
 /**
  * Clicks Download and waits until the file is saved: the browser's download finished and the file
- * on disk holds every byte. Returns the seconds to the download event and to the saved file.
+ * on disk holds every byte. Returns the seconds to the download event (the download starting: it
+ * streams) and to the saved file.
  */
 export async function downloadToDisk(
   page: Page,
   bytes: number,
-  onEvent: () => Promise<void> = () => Promise.resolve(),
 ): Promise<{ eventSeconds: number; savedSeconds: number }> {
+  await serviceWorkerControls(page);
   const event = page.waitForEvent('download', { timeout: STEP_TIMEOUT_MS });
   const started = performance.now();
   await page.getByRole('button', { name: 'Download', exact: true }).click();
   const download: Download = await event;
   const eventSeconds = (performance.now() - started) / 1000;
-  await onEvent();
   const file = await within(download.path(), STEP_TIMEOUT_MS, 'saving the download');
   const savedSeconds = (performance.now() - started) / 1000;
   const { size } = await fs.stat(file);
@@ -196,10 +218,32 @@ export async function downloadToDisk(
   return { eventSeconds, savedSeconds };
 }
 
-/** Renderer RSS and the page's JS heap, sampled every 100 ms until stopped. */
-function sampleRenderer(pid: number, page: Page): { stop(): Promise<RendererMemory> } {
+/**
+ * Download and View go through the service worker: a fresh profile's first page may not be under
+ * its control yet (the app then waits for it), which is not the time the click costs.
+ */
+async function serviceWorkerControls(page: Page): Promise<void> {
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 30_000 });
+}
+
+/** RSS (MB) of each of the browser's renderers except the page's own. */
+async function otherRenderers(procs: ChromiumProcesses, pagePid: number): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (const [pid, p] of await procs.cpu()) if (p.type === 'renderer' && pid !== pagePid) out.set(pid, rssMB(pid));
+  return out;
+}
+
+/**
+ * The page's renderer RSS, its JS heap and the browser's other renderers' RSS (summed), sampled
+ * every 100 ms until stopped.
+ */
+async function sampleRenderer(peer: Peer, pid: number): Promise<{ stop(): Promise<RendererMemory> }> {
+  const { page, procs } = peer;
   const beforeMB = rssMB(pid);
+  const sum = (m: Map<number, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  const otherRenderersBeforeMB = sum(await otherRenderers(procs, pid));
   const series: number[] = [];
+  let otherPeak = otherRenderersBeforeMB;
   let jsHeapPeak = 0;
   const cdp = page
     .context()
@@ -210,6 +254,9 @@ function sampleRenderer(pid: number, page: Page): { stop(): Promise<RendererMemo
     });
   const timer = setInterval(() => {
     series.push(rssMB(pid));
+    otherRenderers(procs, pid)
+      .then((now) => (otherPeak = Math.max(otherPeak, sum(now))))
+      .catch(() => undefined); // a sample missed while the browser closes: the next one counts
     cdp
       .then((session) => session.send('Performance.getMetrics'))
       .then(({ metrics }) => {
@@ -229,6 +276,8 @@ function sampleRenderer(pid: number, page: Page): { stop(): Promise<RendererMemo
         peakMB: Math.max(0, ...series),
         halfwayPeakMB: Math.max(0, ...half),
         jsHeapPeakMB: jsHeapPeak,
+        otherRenderersBeforeMB,
+        otherRenderersPeakMB: otherPeak,
       };
     },
   };
@@ -364,6 +413,70 @@ export async function bareFromNode(
   }
 }
 
+/** 30 s of noise at up to 8 Mbit/s: some 20-30 MB, about a hundred blocks, far more than a first frame needs. */
+const VIDEO_SECONDS = 30;
+const VIDEO_BITRATE = '8M';
+
+/**
+ * A video put on the seed from Node: View to its first frame in a fresh browser (it streams),
+ * beside Pin (every block fetched into IndexedDB) in another fresh browser.
+ */
+async function videoBench(
+  launch: (name: string, url: string) => Promise<Peer>,
+  retire: (...peers: Peer[]) => Promise<void>,
+  seedUrl: string,
+  dir: string,
+): Promise<VideoFigures> {
+  const file = path.join(dir, 'clip.webm');
+  // Noise keeps the bitrate (and so the file) up.
+  await promisify(execFile)('ffmpeg', [
+    ...['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-t', String(VIDEO_SECONDS)],
+    ...['-vf', 'noise=alls=40:allf=t', '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '16'],
+    ...['-b:v', VIDEO_BITRATE, '-minrate', VIDEO_BITRATE, '-maxrate', VIDEO_BITRATE, '-bufsize', '2M', '-an', file],
+  ]);
+  const bytes = (await fs.stat(file)).size;
+  const put = await runMycel(['put', file, '--server', seedUrl.replace(/\/$/, '')]);
+  if (put.code !== 0) throw new Error(`mycel put of the video failed: ${put.stderr}`);
+  const link = put.stdout.trim();
+  await fs.rm(file);
+
+  const opened = async (name: string) => {
+    const peer = await launch(name, seedUrl);
+    await connected(peer.page);
+    await peer.page.goto(link);
+    await peer.page.getByRole('button', { name: 'Pin', exact: true }).waitFor({ timeout: 60_000 });
+    return peer;
+  };
+
+  const viewer = await opened('viewer');
+  await serviceWorkerControls(viewer.page);
+  let started = performance.now();
+  await viewer.page.getByRole('button', { name: 'View', exact: true }).click();
+  await within(
+    viewer.page.locator('video').evaluate(
+      (v: HTMLVideoElement) =>
+        new Promise<void>((resolve, reject) => {
+          v.muted = true;
+          v.requestVideoFrameCallback(() => resolve());
+          v.addEventListener('error', () => reject(new Error(v.error?.message ?? 'media error')));
+          v.play().catch(reject);
+        }),
+    ),
+    STEP_TIMEOUT_MS,
+    'the first video frame',
+  );
+  const firstFrameMs = performance.now() - started;
+  await retire(viewer);
+
+  const whole = await opened('whole');
+  started = performance.now();
+  await whole.page.getByRole('button', { name: 'Pin', exact: true }).click();
+  await whole.page.getByRole('button', { name: 'Unpin', exact: true }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  const wholeMs = performance.now() - started;
+  await retire(whole);
+  return { bytes, firstFrameMs, wholeMs };
+}
+
 export async function browserBench(
   options: { transferBytes?: number; addBytes?: number; rounds?: number } = {},
 ): Promise<BrowserFigures> {
@@ -391,7 +504,7 @@ export async function browserBench(
     await server.waitForLine(logged('listening'));
     const url = `http://localhost:${port}/`;
     const app: Transfer[] = [];
-    const appFetch: number[] = [];
+    const appStart: number[] = [];
     const bare: Transfer[] = [];
     const bareKeep: Transfer[] = [];
     const transferFile = path.join(dir, 'transfer.bin');
@@ -418,7 +531,7 @@ export async function browserBench(
           { before: before.a, after: after.a },
         ),
       });
-      appFetch.push(transferBytes / 1e6 / t.eventSeconds);
+      appStart.push(t.eventSeconds * 1000);
       bare.push(await barePages(a, b, transferBytes, 'discard'));
       bareKeep.push(await barePages(a, b, transferBytes, 'keep'));
       console.error(
@@ -447,14 +560,14 @@ export async function browserBench(
 
     const adder = await launch('adder', seedUrl);
     await connected(adder.page);
-    let sampling = sampleRenderer(await adder.renderer(), adder.page);
+    const adding = await sampleRenderer(adder, await adder.renderer());
     const started = performance.now();
     await adder.page.getByLabel('Add files').setInputFiles(addFile);
     const bigLink = await adder.page
       .getByRole('textbox', { name: 'Share link' })
       .inputValue({ timeout: STEP_TIMEOUT_MS });
     const addSeconds = (performance.now() - started) / 1000;
-    const add = await sampling.stop();
+    const add = await adding.stop();
     await retire(adder);
     await fs.rm(addFile);
 
@@ -462,20 +575,16 @@ export async function browserBench(
     await connected(getter.page);
     await getter.page.goto(bigLink);
     await getter.page.getByRole('button', { name: 'Download', exact: true }).waitFor({ timeout: 60_000 });
-    // Two phases: fetching every block into IndexedDB, then the service worker streaming the
-    // decrypted file to the browser's download (it starts when the download event fires).
+    // One pass: the service worker answers at once and the page fetches, verifies and decrypts the
+    // blocks as the browser's download reads them.
     const pid = await getter.renderer();
     const seedCpu = new CpuSampler(seedServer.child.pid!);
+    const getting = await sampleRenderer(getter, pid);
     const before = await getter.procs.cpu();
     const beganAt = Date.now();
-    let fetched: RendererMemory | undefined;
-    sampling = sampleRenderer(pid, getter.page);
-    const t = await downloadToDisk(getter.page, addBytes, async () => {
-      fetched = await sampling.stop();
-      sampling = sampleRenderer(pid, getter.page);
-    });
-    const stream = await sampling.stop();
+    const t = await downloadToDisk(getter.page, addBytes);
     const after = await getter.procs.cpu();
+    const get = await getting.stop();
     seedCpu.stop();
     const download: Transfer = {
       mbps: addBytes / 1e6 / t.savedSeconds,
@@ -485,21 +594,23 @@ export async function browserBench(
     const seedBare = await bareFromNode(getter, addBytes, 'discard');
     const seedBareKeep = await bareFromNode(getter, addBytes, 'keep');
     await retire(getter);
+
+    const video = await videoBench(launch, retire, seedUrl, dir);
     return {
       transferBytes,
       app: medianTransfer(app),
-      appFetchMBps: median(appFetch),
+      appStartMs: median(appStart),
       bare: medianTransfer(bare),
       bareKeep: medianTransfer(bareKeep),
       addBytes,
       addMBps: addBytes / 1e6 / addSeconds,
       download,
-      fetchMBps: addBytes / 1e6 / t.eventSeconds,
+      downloadStartMs: t.eventSeconds * 1000,
       seedBare,
       seedBareKeep,
       add,
-      get: fetched!,
-      stream,
+      get,
+      video,
     };
   } finally {
     for (const peer of open) await peer.close().catch(() => undefined); // a browser already gone has nothing left to close

@@ -12,7 +12,8 @@ import { openPair, sealPair } from './pipeline.js';
 import { openBenchPage } from './chromium.js';
 import { networkBench } from './network.js';
 import { browserBench, type CpuSplit } from './browsers.js';
-import { MiB } from './units.js';
+import { relayBench } from './relay.js';
+import { GiB, MiB } from './units.js';
 import { LEDGER_BENCH_BLOCKS, ledgerBench } from './ledger.js';
 import { LOAD_SOCKETS, signalingLoadBench, type LoadFigures } from './signaling-load.js';
 
@@ -70,8 +71,18 @@ function load(): { loadAverage1m: number; cpuPressureAvg60: number | null } {
 }
 const loadBefore = load();
 
-/** MYCEL_BENCH_BIG_MIB shrinks the 1 GiB runs (quick checks, profiling); figures then say so. */
-const bigBytes = process.env.MYCEL_BENCH_BIG_MIB ? Number(process.env.MYCEL_BENCH_BIG_MIB) * MiB : undefined;
+/**
+ * Quick checks and profiling shrink the runs; figures then say so. MYCEL_BENCH_BIG_MIB: the 1 GiB
+ * runs; MYCEL_BENCH_TRANSFER_MIB, MYCEL_BENCH_ROUNDS: the browsers' page to page transfers.
+ */
+const fromEnv = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
+const mibFromEnv = (name: string) => {
+  const n = fromEnv(name);
+  return n === undefined ? undefined : n * MiB;
+};
+const bigBytes = mibFromEnv('MYCEL_BENCH_BIG_MIB');
+const transferBytes = mibFromEnv('MYCEL_BENCH_TRANSFER_MIB');
+const rounds = fromEnv('MYCEL_BENCH_ROUNDS');
 
 const only = process.argv.slice(2);
 const wanted = (suite: string) => only.length === 0 || only.includes(suite);
@@ -108,6 +119,17 @@ if (wanted('memory')) {
     'RSS before',
     report.read.baselineMB,
   );
+}
+
+if (wanted('zip')) {
+  console.error(
+    'zip: 200 MiB (50 files) through client-zip alone, then as a collection from the disk store, each in its own process…',
+  );
+  for (const mode of ['alone', 'collection'] as const) {
+    const r = JSON.parse(await runChild(path.join(here, 'zip-memory.ts'), [mode, '200']));
+    const what = mode === 'alone' ? 'client-zip alone, generated entries' : 'a collection zipped from the disk store';
+    alone(`node: peak RSS zipping 200 MiB, ${what}`, 'MB', r.peakMB, 'RSS before the zip', r.baselineMB);
+  }
 }
 
 if (wanted('signaling')) {
@@ -274,21 +296,44 @@ if (wanted('network')) {
   alone(`node: peak RSS of get, ${big} file`, 'MB', net.getPeakRssMB, 'budget', 200);
 }
 
+if (wanted('relay')) {
+  console.error('relay: get of 64 MiB x 3 across NATs in namespaces, through coturn and direct…');
+  const r = await relayBench();
+  if (!r) console.error('relay: skipped, needs root and ip netns');
+  else {
+    pair(
+      'node→node across NATs: get through the TURN relay (coturn)',
+      'MB/s',
+      r.relayMBps,
+      'the same get direct across cone NATs (srflx), same run',
+      r.directMBps,
+    );
+    pair(
+      'node→node across NATs: time to first byte through the relay',
+      'ms',
+      r.relayTtfbMs,
+      'direct across cone NATs, same run',
+      r.directTtfbMs,
+    );
+  }
+}
+
 if (wanted('browsers')) {
   if (!hasChromium) {
     console.error('browsers: skipped, no Chromium installed (apt-get install -y chromium)');
   } else {
-    console.error(
-      'browsers: page → page through the app vs a bare data channel (128 MiB x 3), then 1 GiB added and downloaded…',
-    );
-    const b = await browserBench({ addBytes: bigBytes });
     const mb = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
+    console.error(
+      `browsers: page → page through the app vs a bare data channel (${mb(transferBytes ?? 128 * MiB)} x ${rounds ?? 3}), ` +
+        `then ${mb(bigBytes ?? GiB)} added and downloaded, then a video viewed…`,
+    );
+    const b = await browserBench({ addBytes: bigBytes, transferBytes, rounds });
     const bare = 'bare RTCDataChannel between the same two pages, received and discarded (ceiling)';
     const keep = 'bare RTCDataChannel between the same two pages, receiver keeps in IndexedDB';
     const p2p = `chromium→chromium, ${mb(b.transferBytes)}, no seed`;
     pair(`${p2p}: app download (click to saved)`, 'MB/s', b.app.mbps, bare, b.bare.mbps);
     pair(`${p2p}: app download (click to saved), vs a channel that keeps`, 'MB/s', b.app.mbps, keep, b.bareKeep.mbps);
-    pair(`${p2p}: app fetch phase (click to the download starting)`, 'MB/s', b.appFetchMBps, keep, b.bareKeep.mbps);
+    alone(`${p2p}: app download start (click to the download event; it streams)`, 'ms', b.appStartMs);
     cpuFigures(p2p, b.app.cpu, b.bare.cpu, bare, 'sending browser');
     cpuFigures(`${p2p}, keeping channel`, b.bareKeep.cpu, b.bare.cpu, bare, 'sending browser');
     alone(`chromium: add of ${mb(b.addBytes)} (encrypt, IndexedDB, push to seed)`, 'MB/s', b.addMBps);
@@ -297,12 +342,11 @@ if (wanted('browsers')) {
     const dl = `chromium: download of ${mb(b.addBytes)} from the seed`;
     pair(`${dl} (click to saved)`, 'MB/s', b.download.mbps, seedBare, b.seedBare.mbps);
     pair(`${dl} (click to saved), vs a channel that keeps`, 'MB/s', b.download.mbps, seedKeep, b.seedBareKeep.mbps);
-    pair(`${dl}: fetch phase (click to the download starting)`, 'MB/s', b.fetchMBps, seedKeep, b.seedBareKeep.mbps);
+    alone(`${dl}: download start (click to the download event; it streams)`, 'ms', b.downloadStartMs);
     cpuFigures(dl, b.download.cpu, b.seedBare.cpu, seedBare, 'seed');
     for (const [what, m] of [
       ['add', b.add],
-      ['download (fetch phase)', b.get],
-      ['download (stream-to-disk phase)', b.stream],
+      ['download (streamed, click to saved)', b.get],
     ] as const) {
       alone(
         `chromium: page renderer peak RSS during ${mb(b.addBytes)} ${what}`,
@@ -319,7 +363,21 @@ if (wanted('browsers')) {
         m.halfwayPeakMB,
       );
       alone(`chromium: page JS heap peak during ${mb(b.addBytes)} ${what}`, 'MB', m.jsHeapPeakMB);
+      alone(
+        `chromium: other renderers of that browser (service worker) peak RSS during ${mb(b.addBytes)} ${what}`,
+        'MB',
+        m.otherRenderersPeakMB,
+        'the same before',
+        m.otherRenderersBeforeMB,
+      );
     }
+    alone(
+      `chromium: View to first video frame (${Math.round(b.video.bytes / 1e6)} MB WebM on the seed, not on the device)`,
+      'ms',
+      b.video.firstFrameMs,
+      'fetching the same video whole (Pin), another fresh browser',
+      b.video.wholeMs,
+    );
   }
 }
 

@@ -3,7 +3,7 @@
 import { test as base, expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { freePort, logged, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
+import { freePort, logged, runMycel, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
 
 export interface MycelServer {
@@ -12,20 +12,23 @@ export interface MycelServer {
   readonly dataDir: string;
 }
 
-async function startServer(kind: 'serve' | 'signal'): Promise<MycelServer> {
+async function startServer(kind: 'serve' | 'signal', serveDelayMs = 0): Promise<MycelServer> {
   const dataDir = await tempDir(`e2e-${kind}`);
   const port = await freePort();
   const args = kind === 'serve' ? ['serve', '--data', path.join(dataDir, 'seed')] : ['signal'];
-  const proc = startMycel([...args, '--port', String(port), '--host', '127.0.0.1']);
+  const env: Record<string, string> = serveDelayMs > 0 ? { MYCEL_TEST_SERVE_DELAY_MS: String(serveDelayMs) } : {};
+  const proc = startMycel([...args, '--port', String(port), '--host', '127.0.0.1'], { env });
   await proc.waitForLine(logged(kind === 'serve' ? 'seed ready' : 'listening'));
   // localhost (not 127.0.0.1) is a secure context: service workers and WebCrypto are available.
   return { url: `http://localhost:${port}`, proc, dataDir };
 }
 
-export const test = base.extend<{ server: MycelServer; serverKind: 'serve' | 'signal' }>({
+export const test = base.extend<{ server: MycelServer; serverKind: 'serve' | 'signal'; serveDelayMs: number }>({
   serverKind: ['serve', { option: true }],
-  server: async ({ serverKind }, use) => {
-    const server = await startServer(serverKind);
+  /** A slow seed: each block it serves waits its turn this long (0: full speed). */
+  serveDelayMs: [0, { option: true }],
+  server: async ({ serverKind, serveDelayMs }, use) => {
+    const server = await startServer(serverKind, serveDelayMs);
     await use(server);
     await server.proc.kill();
     await fs.rm(server.dataDir, { recursive: true, force: true });
@@ -83,4 +86,35 @@ export async function debugLogs(context: BrowserContext): Promise<void> {
 export function bytesOf(size: number, seed = 1): Buffer {
   const bytes = pseudoRandomBytes(size, seed);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Puts `bytes` on the server's seed from the command line (the browser never holds it); its link. */
+export async function putOnSeed(server: MycelServer, name: string, bytes: Uint8Array): Promise<string> {
+  const dir = await tempDir('e2e-put');
+  const file = path.join(dir, name);
+  await fs.writeFile(file, bytes);
+  const put = await runMycel(['put', file, '--server', server.url]);
+  expect(put.code, put.stderr).toBe(0);
+  await fs.rm(dir, { recursive: true, force: true });
+  return put.stdout.trim();
+}
+
+/** Blocks in this browser's block store (IndexedDB) right now. */
+export function blocksHeld(page: Page): Promise<number> {
+  return page.evaluate(
+    () =>
+      new Promise<number>((resolve, reject) => {
+        const open = indexedDB.open('mycel');
+        open.onerror = () => reject(open.error ?? new Error('open failed'));
+        open.onsuccess = () => {
+          const db = open.result;
+          const count = db.transaction('blocks').objectStore('blocks').count();
+          count.onsuccess = () => {
+            db.close();
+            resolve(count.result);
+          };
+          count.onerror = () => reject(count.error ?? new Error('count failed'));
+        };
+      }),
+  );
 }

@@ -21,7 +21,7 @@ test('a file added in one browser downloads in another, and from the seed after 
   const received = await download(bobPage, link);
   expect(received.equals(original)).toBe(true);
   await expect(bobPage.getByRole('heading', { name: 'holiday photos.zip' })).toBeVisible();
-  await expect(bobPage.getByTestId('file-size')).toHaveText('3.1 MB');
+  await expect(bobPage.getByTestId('file-size')).toHaveText('3.00 MiB');
 
   await alice.close();
   await bob.close();

@@ -24,15 +24,13 @@ import {
   runMycel,
   seedIdOf,
   startMycel,
-  startServe,
-  tempDir,
+  startServeHoldingFile,
   type MycelProcess,
 } from '../helpers/processes.js';
-import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
+import { sameFiles } from '../helpers/files.js';
 import { errorFrames, openRawLink, within } from '../helpers/hostile.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
 
-const MiB = 1024 * 1024;
 let dir: string;
 let serve: { proc: MycelProcess; url: string; port: number };
 let signalUrl: string;
@@ -62,16 +60,7 @@ async function someDataBlockId(): Promise<string> {
 }
 
 beforeAll(async () => {
-  dir = await tempDir('hostile');
-  seedData = path.join(dir, 'seed');
-  serve = await startServe(seedData);
-  signalUrl = `ws://127.0.0.1:${serve.port}/signal`;
-  seedPeer = JSON.parse(await serve.proc.waitForLine(logged('seed ready'))).peer;
-  file = path.join(dir, 'honest.bin');
-  await writeGeneratedFile(file, 8 * MiB, 3);
-  const put = await runMycel(['put', file, '--server', serve.url]);
-  expect(put.code, put.stderr).toBe(0);
-  link = put.stdout.trim();
+  ({ dir, seedData, serve, signalUrl, seedPeer, file, link } = await startServeHoldingFile('hostile', 3));
 });
 
 afterAll(async () => {

@@ -225,7 +225,7 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
   });
 
   it('connects two Node peers in two symmetric homes through coturn', async () => {
-    const { a, b } = await connectPeers(symmetric, (id) => turn.iceServers(id, { forNodeDatachannel: true }));
+    const { a, b } = await connectPeers(symmetric, (id) => turn.iceServers(id));
     console.log(
       `[netns] symmetric ↔ symmetric (TURN): connected in ${a.connected.connectMs} ms (attempt ${a.connected.attempt}); A ${describePair(a.connected)}; B ${describePair(b.connected)}`,
     );

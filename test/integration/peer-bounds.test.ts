@@ -20,7 +20,7 @@ import { createMemoryBlockStore } from '../../src/store/memory.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
 import { errorFrames, framesOf, openRawLink, startOfferFlood, type RawLink } from '../helpers/hostile.js';
 import { MiB, mib, sampleRss } from '../helpers/memory.js';
-import { logged, runMycel, startServe, tempDir, type MycelProcess } from '../helpers/processes.js';
+import { runMycel, startServeHoldingFile, type MycelProcess } from '../helpers/processes.js';
 
 let dir: string;
 let serve: { proc: MycelProcess; url: string; port: number };
@@ -64,15 +64,7 @@ async function metricReaches(name: string, atLeast: number, timeoutMs = 30_000):
 }
 
 beforeAll(async () => {
-  dir = await tempDir('peer-bounds');
-  serve = await startServe(path.join(dir, 'seed'));
-  signalUrl = `ws://127.0.0.1:${serve.port}/signal`;
-  seedPeer = JSON.parse(await serve.proc.waitForLine(logged('seed ready'))).peer;
-  file = path.join(dir, 'honest.bin');
-  await writeGeneratedFile(file, 8 * MiB, 7);
-  const put = await runMycel(['put', file, '--server', serve.url]);
-  expect(put.code, put.stderr).toBe(0);
-  link = put.stdout.trim();
+  ({ dir, serve, signalUrl, seedPeer, file, link } = await startServeHoldingFile('peer-bounds', 7));
 });
 
 afterAll(async () => {

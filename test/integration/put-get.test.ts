@@ -47,6 +47,8 @@ describe('mycel serve, put and get', () => {
   it('moves a 100 MiB file from the seed alone', async () => {
     const { summary } = await putAndGet('big.bin', 100 * MiB);
     expect(Object.keys(summary.sources)).toHaveLength(1);
+    // On loopback the connection is direct: local addresses (host, or prflx when a check found one first).
+    expect(['host', 'prflx']).toContain((Object.values(summary.sources)[0] as { candidate: string }).candidate);
   }, 180_000);
 
   it('saves under the name in the manifest by default and will not overwrite without --force', async () => {

@@ -10,7 +10,7 @@ import { DEFAULT_REDIS_TIMINGS } from '../../signaling/redis-state.js';
 import { SEEDS_TOPIC } from '../../src/net/signal-messages.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
 import { freePort, logged, runMycel, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
-import { errorCode, openRaw, peerIdFor, sayHello, type RawSignal } from '../helpers/raw-signal.js';
+import { errorCode, peerIdFor, rawSocket, sayHello, type RawSocket } from '../helpers/signal.js';
 import { redisUnavailable, startRedis, type RedisServer } from '../helpers/redis.js';
 
 const MiB = 1024 * 1024;
@@ -20,7 +20,7 @@ const GHOST_BOUND_MS = DEFAULT_REDIS_TIMINGS.nodeTtlMs + DEFAULT_REDIS_TIMINGS.h
 const RECOVERY_BOUND_MS = 15_000;
 
 const running: MycelProcess[] = [];
-const sockets: RawSignal[] = [];
+const sockets: RawSocket[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
@@ -86,8 +86,8 @@ async function network(seedOn: 'a' | 'b'): Promise<Net> {
   return { dir, redis, a, b, seed: { proc, peer: ready.peer as string, data } };
 }
 
-async function raw(origin: string): Promise<RawSignal> {
-  const socket = await openRaw(`${origin.replace('http', 'ws')}/signal`);
+async function raw(origin: string): Promise<RawSocket> {
+  const socket = await rawSocket(`${origin.replace('http', 'ws')}/signal`);
   sockets.push(socket);
   return socket;
 }
@@ -150,7 +150,7 @@ describe.skipIf(skip)('signaling processes on one Redis', () => {
     const a = await startSignal(redis, []);
     const b = await startSignal(redis, []);
     const limit = DEFAULT_LIMITS.maxSocketsPerAddress;
-    const open: RawSignal[] = [];
+    const open: RawSocket[] = [];
     // Half through each process: neither alone is anywhere near the limit.
     for (let i = 0; i < limit; i++) {
       const socket = await raw(i % 2 === 0 ? a.url : b.url);

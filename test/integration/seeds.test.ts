@@ -89,7 +89,7 @@ describe('seeds', () => {
       expect(get.code, get.stderr).toBe(0);
       expect(await sameFiles(file, out)).toBe(true);
       const { sources } = JSON.parse(get.stdout.trim());
-      const [a, b] = net.seeds.map((s) => sources[s.peer] ?? 0);
+      const [a = 0, b = 0] = net.seeds.map((s) => (sources as Record<string, { blocks: number }>)[s.peer]?.blocks ?? 0);
       expect(a).toBeGreaterThan(0);
       expect(b).toBeGreaterThan(0);
       expect(a + b).toBeGreaterThanOrEqual(257); // 256 data blocks and the manifest root
@@ -136,10 +136,9 @@ describe('seeds', () => {
     const second = await runMycel(['get', link, '-o', out, '--cache', cache, '--json']);
     expect(second.code, second.stderr).toBe(0);
     expect(await sameFiles(file, out)).toBe(true);
-    const fetched = Object.values(JSON.parse(second.stdout.trim()).sources as Record<string, number>).reduce(
-      (a, b) => a + b,
-      0,
-    );
+    const fetched = Object.values(
+      JSON.parse(second.stdout.trim()).sources as Record<string, { blocks: number }>,
+    ).reduce((a, b) => a + b.blocks, 0);
     // 256 data blocks and the root: the second get fetched only what the first had not stored.
     expect(fetched).toBeLessThanOrEqual(257 - held + 1);
     expect(fetched).toBeGreaterThan(0);

@@ -2,7 +2,7 @@
 // the per-socket, per-address and total topic limits, trusted peers' own topic cap, the embedded
 // seed's internal token, silent sockets forgotten by ping, the hello deadline, and a peer id
 // moving to a newer socket that proves it.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,15 +15,14 @@ import {
 } from '../../signaling/server.js';
 import { createLogger } from '../../src/node/log.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
-import { rawSocket } from '../helpers/signal.js';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { block } from '../contracts/block-store.js';
-import { errorCode, hexTopics, openRaw, peerIdFor, sayHello, type RawSignal } from '../helpers/raw-signal.js';
+import { errorCode, hexTopics, rawSocket, peerIdFor, sayHello, type RawSocket } from '../helpers/signal.js';
 
 const running: { server: SignalingServer; http: Server }[] = [];
 const clients: SignalClient[] = [];
-const raws: RawSignal[] = [];
+const raws: RawSocket[] = [];
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
@@ -54,15 +53,15 @@ async function client(url: string, identity = ephemeralIdentity()): Promise<Sign
 
 const topics = (n: number, from = 0) => Array.from({ length: n }, (_, i) => block(8, from + i + 1).id);
 
-async function raw(url: string, localAddress: string, headers?: Record<string, string>): Promise<RawSignal> {
-  const r = await openRaw(url, { localAddress, headers });
+async function raw(url: string, localAddress: string, headers?: Record<string, string>): Promise<RawSocket> {
+  const r = await rawSocket(url, { localAddress, headers });
   raws.push(r);
   return r;
 }
 
 let lookups = 0;
 /** Announces `list` 100 at a time, then waits for a lookup's answer: the server has handled them. */
-async function announce(client: RawSignal, list: string[]): Promise<void> {
+async function announce(client: RawSocket, list: string[]): Promise<void> {
   for (let i = 0; i < list.length; i += 100) client.send({ t: 'announce', topics: list.slice(i, i + 100) });
   const id = ++lookups;
   client.send({ t: 'lookup', id, topic: list[0] });
@@ -70,7 +69,7 @@ async function announce(client: RawSignal, list: string[]): Promise<void> {
 }
 
 /** The holders the server names for `topic`, asked through `client` (never named itself). */
-async function holders(client: RawSignal, topic: string): Promise<string[]> {
+async function holders(client: RawSocket, topic: string): Promise<string[]> {
   const id = ++lookups;
   client.send({ t: 'lookup', id, topic });
   return (await client.next((m) => m.t === 'holders' && m.id === id)).peers!;
@@ -276,5 +275,27 @@ describe('signaling server', () => {
     const code = await new Promise((resolve) => mute.once('close', resolve));
     expect(code).toBe(1008);
     expect(messages.some((m) => JSON.parse(m).code === 'hello-first')).toBe(true);
+  });
+});
+
+describe('ICE servers from the signaling server', () => {
+  const ice = { stun: ['stun:198.51.100.7:3478'], turn: ['turn:198.51.100.7:3478'], turnSecret: 'shh' };
+
+  it('renews TURN credentials for a peer that stays connected, before they expire', async () => {
+    const url = await start({ pingIntervalMs: 100 }, { ice: { ...ice, turnTtlMs: 2_000 } });
+    const c = await client(url);
+    const first = c.iceServers[1]!;
+    const renewed = await new Promise<RTCIceServer>((resolve) => c.once('ice', (servers) => resolve(servers[1]!)));
+    expect(c.iceServers[1]).toEqual(renewed);
+    const expiry = (server: RTCIceServer) => Number(server.username!.split(':')[0]);
+    expect(expiry(renewed)).toBeGreaterThan(expiry(first));
+    expect(renewed.username!.endsWith(`:${c.peerId}`)).toBe(true);
+    expect(renewed.credential).toBe(createHmac('sha1', 'shh').update(renewed.username!).digest('base64'));
+  });
+
+  it('gives a peer no ICE servers when none are configured', async () => {
+    const c = await client(await start());
+    expect(c.iceServers).toEqual([]);
+    expect(c.publicOrigin).toBeUndefined();
   });
 });

@@ -15,6 +15,38 @@ import type { BlockStore } from '../../src/store/block-store.js';
 import { sealFile } from '../../src/content/seal.js';
 import { openRemoteFile } from '../../src/net/transfer.js';
 import type { FetchProgress } from '../../src/net/fetch.js';
+import type { WebSocketFactory } from '../../src/net/signal-client.js';
+import type { Logger } from '../../src/log.js';
+
+/** A signaling socket that loses the first `n` offers it is asked to send (a lossy path, a restart). */
+function losingOffers(n: number): WebSocketFactory {
+  let lost = 0;
+  return (socketUrl) => {
+    const socket = nodeSocketFactory(socketUrl);
+    const send = socket.send.bind(socket);
+    socket.send = (text: string) => {
+      const message = JSON.parse(text) as { t: string; data?: { sig?: { type?: string } } };
+      if (message.t === 'signal' && message.data?.sig?.type === 'offer' && lost < n) {
+        lost++;
+        return;
+      }
+      send(text);
+    };
+    return socket;
+  };
+}
+
+/** A logger that keeps what it is given, for asserting why an attempt failed. */
+function recordingLog(into: { msg: string; fields: Record<string, unknown> }[]): Logger {
+  const log: Logger = {
+    debug: (msg, fields = {}) => void into.push({ msg, fields }),
+    info: (msg, fields = {}) => void into.push({ msg, fields }),
+    warn: (msg, fields = {}) => void into.push({ msg, fields }),
+    error: (msg, fields = {}) => void into.push({ msg, fields }),
+    child: () => log,
+  };
+  return log;
+}
 
 let http: Server;
 let signaling: SignalingServer;
@@ -39,13 +71,17 @@ afterAll(async () => {
   await new Promise((resolve) => http.close(resolve));
 });
 
-async function peer(store: BlockStore = createMemoryBlockStore()): Promise<Swarm> {
+async function peer(
+  store: BlockStore = createMemoryBlockStore(),
+  extra: { createSocket?: WebSocketFactory; log?: Logger } = {},
+): Promise<Swarm> {
   const swarm = new Swarm({
     identity: ephemeralIdentity(),
     signalUrl: url,
-    createSocket: nodeSocketFactory,
+    createSocket: extra.createSocket ?? nodeSocketFactory,
     wrtc: nodeWrtc,
     host: { store },
+    log: extra.log,
   });
   swarms.push(swarm);
   swarm.start();
@@ -65,6 +101,17 @@ describe('swarm', () => {
       await closed;
     }
   }, 120_000);
+
+  it('gives up on an offer that gets no answer and offers again at once, rather than waiting out ICE', async () => {
+    const records: { msg: string; fields: Record<string, unknown> }[] = [];
+    const a = await peer(createMemoryBlockStore(), { createSocket: losingOffers(1), log: recordingLog(records) });
+    const b = await peer();
+    const session = await a.connect(b.peerId);
+    expect(session.closed).toBe(false);
+    const failures = records.filter((r) => r.msg === 'connect attempt failed');
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.fields.error).toMatch(/an answer from peer .* timed out/);
+  }, 60_000);
 
   it('ends with one session on each side when both offer at once', async () => {
     const a = await peer();

@@ -1,7 +1,7 @@
 // Isomorphic: runs in Node and in Chromium (see vite.config.ts).
 import { describe, expect, it } from 'vitest';
 import { type BlockGetter } from '../../src/content/block-list.js';
-import { nobleBackend, webCrypto, type CryptoBackend } from '../../src/content/crypto.js';
+import { nobleBackend, webCrypto } from '../../src/content/crypto.js';
 import {
   BlockKind,
   DEFAULT_CHUNK_SIZE,
@@ -11,28 +11,12 @@ import {
 } from '../../src/content/format.js';
 import { MAX_INLINE_IDS, type Manifest } from '../../src/content/manifest.js';
 import { openManifest, readFile, type OpenedManifest } from '../../src/content/open.js';
-import { sealFile, sealManifest, type SealedBlock } from '../../src/content/seal.js';
+import { sealFile, sealManifest } from '../../src/content/seal.js';
 import { BlockIntegrityError, BlockMissingError, ManifestError, WrongKeyError } from '../../src/errors.js';
-import { collect, inPieces, pseudoRandomBytes, sameBytes } from '../helpers/data.js';
+import { sealToMap } from '../helpers/blocks.js';
+import { collect, pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 
 const SMALL_CHUNK = 4096;
-
-async function sealToMap(
-  bytes: Uint8Array,
-  opts: { chunkSize?: number; backend?: CryptoBackend; fileKey?: Uint8Array } = {},
-) {
-  const blocks = new Map<BlockId, Uint8Array>();
-  const order: SealedBlock[] = [];
-  const file = await sealFile(
-    inPieces(bytes),
-    (block) => {
-      blocks.set(block.id, block.bytes);
-      order.push(block);
-    },
-    { name: 'test.bin', mediaType: 'application/x-test', ...opts },
-  );
-  return { file, blocks, order };
-}
 
 function getterFrom(blocks: Map<BlockId, Uint8Array>): BlockGetter {
   return async (id) => {

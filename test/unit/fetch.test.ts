@@ -4,7 +4,7 @@
 // it reaches the one holder that has the file.
 import { describe, expect, it } from 'vitest';
 import type { BlockId } from '../../src/content/format.js';
-import { BlockMissingError } from '../../src/errors.js';
+import { BlockMissingError, PeerUnreachableError, TimeoutError } from '../../src/errors.js';
 import { BlockFetcher, type FetchSession, type FetchSwarm } from '../../src/net/fetch.js';
 import { MAX_HOLDERS_TRIED } from '../../src/net/limits.js';
 import { MAX_HOLDERS } from '../../src/net/signal-messages.js';
@@ -190,4 +190,38 @@ describe('a fetch among holders that answer not-found', () => {
     expect(await done).toBeInstanceOf(BlockMissingError);
     expect(twice.asked.length).toBe(asked);
   });
+});
+
+/** Holders the signaling server names but no connection reaches (no direct path, no relay). */
+class UnreachableSwarm extends FakeSwarm {
+  constructor(readonly hasRelay: boolean) {
+    super();
+  }
+  override async connect(peer: string): Promise<FetchSession> {
+    this.connects.push(peer);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    throw new TimeoutError(`ICE with peer ${peer}`, 5_000);
+  }
+}
+
+describe('a fetch whose holders cannot be connected to', () => {
+  for (const hasRelay of [false, true]) {
+    it(`says so at once, naming ${hasRelay ? 'the relay' : 'the missing relay'}, rather than "nobody holds it"`, async () => {
+      const swarm = new UnreachableSwarm(hasRelay);
+      liars(swarm, 2);
+      // Far longer than the test may take: the fetch must stop when every holder failed, not then.
+      const fetcher = new BlockFetcher({
+        swarm,
+        store: createMemoryBlockStore(),
+        topic: TOPIC,
+        noHolderTimeoutMs: 600_000,
+      });
+      const error = await fetcher.fetchAll(file(1).ids).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PeerUnreachableError);
+      expect((error as PeerUnreachableError).holders).toBe(2);
+      expect((error as Error).message).toMatch(
+        hasRelay ? /not even through the relay/ : /no relay \(TURN\) is configured/,
+      );
+    });
+  }
 });

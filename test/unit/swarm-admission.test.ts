@@ -78,6 +78,10 @@ async function deadOffer(): Promise<object> {
   return offer;
 }
 
+// These tests make real RTCPeerConnections: on a loaded machine that alone can take seconds, more
+// than the unit project's default test timeout. Each test still waits only for its own events.
+const REAL_PEERS_TIMEOUT_MS = 30_000;
+
 const swarms: Swarm[] = [];
 afterEach(() => {
   for (const swarm of swarms.splice(0)) swarm.close();
@@ -103,39 +107,51 @@ async function target(
 }
 
 describe('a swarm taking offers', () => {
-  it('holds no more attempts from one address than its share, however many peer ids offer', async () => {
-    const signaling = new FakeSignaling();
-    const swarm = await target(signaling, { maxTotal: 8, maxPerOrigin: 2 });
-    const sdp = await deadOffer();
-    const senders = Array.from({ length: 10 }, () => ephemeralIdentity().id);
-    for (const from of senders) signaling.offer(from, 'flooder-origin-1', sdp);
-    expect(swarm.stats().connecting).toBe(2);
-    expect(swarm.stats().offersRefused).toBe(8);
-    // The refused are told at once, so an honest one among them would try again rather than wait.
-    await signaling.sentTo(senders[9]!, 'mycel-abandon');
-  });
+  it(
+    'holds no more attempts from one address than its share, however many peer ids offer',
+    async () => {
+      const signaling = new FakeSignaling();
+      const swarm = await target(signaling, { maxTotal: 8, maxPerOrigin: 2 });
+      const sdp = await deadOffer();
+      const senders = Array.from({ length: 10 }, () => ephemeralIdentity().id);
+      for (const from of senders) signaling.offer(from, 'flooder-origin-1', sdp);
+      expect(swarm.stats().connecting).toBe(2);
+      expect(swarm.stats().offersRefused).toBe(8);
+      // The refused are told at once, so an honest one among them would try again rather than wait.
+      await signaling.sentTo(senders[9]!, 'mycel-abandon');
+    },
+    REAL_PEERS_TIMEOUT_MS,
+  );
 
-  it('takes an offer from a new address into a full table by dropping a flooder, and answers it', async () => {
-    const signaling = new FakeSignaling();
-    const swarm = await target(signaling, { maxTotal: 4, maxPerOrigin: 2 });
-    const sdp = await deadOffer();
-    for (let i = 0; i < 4; i++) signaling.offer(ephemeralIdentity().id, `flooder-origin-${i % 2}`, sdp);
-    expect(swarm.stats()).toMatchObject({ connecting: 4, attemptsEvicted: 0 });
-    const honest = ephemeralIdentity().id;
-    signaling.offer(honest, 'honest-origin-01', await deadOffer());
-    expect(swarm.stats().connecting).toBe(4);
-    expect(swarm.stats().attemptsEvicted).toBe(1);
-    await signaling.sentTo(honest, 'answer');
-    expect(swarm.stats().connectingPeak).toBe(4);
-  });
+  it(
+    'takes an offer from a new address into a full table by dropping a flooder, and answers it',
+    async () => {
+      const signaling = new FakeSignaling();
+      const swarm = await target(signaling, { maxTotal: 4, maxPerOrigin: 2 });
+      const sdp = await deadOffer();
+      for (let i = 0; i < 4; i++) signaling.offer(ephemeralIdentity().id, `flooder-origin-${i % 2}`, sdp);
+      expect(swarm.stats()).toMatchObject({ connecting: 4, attemptsEvicted: 0 });
+      const honest = ephemeralIdentity().id;
+      signaling.offer(honest, 'honest-origin-01', await deadOffer());
+      expect(swarm.stats().connecting).toBe(4);
+      expect(swarm.stats().attemptsEvicted).toBe(1);
+      await signaling.sentTo(honest, 'answer');
+      expect(swarm.stats().connectingPeak).toBe(4);
+    },
+    REAL_PEERS_TIMEOUT_MS,
+  );
 
-  it('gives up an attempt whose ICE never connects at the ICE deadline, and frees its slot', async () => {
-    const signaling = new FakeSignaling();
-    const swarm = await target(signaling, { maxTotal: 4, maxPerOrigin: 2, iceTimeoutMs: 500 });
-    const from = ephemeralIdentity().id;
-    signaling.offer(from, 'flooder-origin-1', await deadOffer());
-    expect(swarm.stats().connecting).toBe(1);
-    await signaling.sentTo(from, 'mycel-abandon');
-    expect(swarm.stats().connecting).toBe(0);
-  });
+  it(
+    'gives up an attempt whose ICE never connects at the ICE deadline, and frees its slot',
+    async () => {
+      const signaling = new FakeSignaling();
+      const swarm = await target(signaling, { maxTotal: 4, maxPerOrigin: 2, iceTimeoutMs: 500 });
+      const from = ephemeralIdentity().id;
+      signaling.offer(from, 'flooder-origin-1', await deadOffer());
+      expect(swarm.stats().connecting).toBe(1);
+      await signaling.sentTo(from, 'mycel-abandon');
+      expect(swarm.stats().connecting).toBe(0);
+    },
+    REAL_PEERS_TIMEOUT_MS,
+  );
 });

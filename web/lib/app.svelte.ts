@@ -1,9 +1,14 @@
-// The app's reactive state (Svelte 5 runes) over the BrowserPeer: connection status, the Library,
-// files being added, storage figures, and whether a new version is waiting.
+// The app's reactive state (Svelte 5 runes) over the peer (run by this tab or reached through the tab
+// that runs it): connection status, the Library, files being added, storage figures, and whether a
+// new version is waiting.
 
 import { Workbox } from 'workbox-window';
 import type { LibraryEntry } from '../../src/store/library.js';
 import { BrowserPeer, type PeerStatus } from './browser-peer.js';
+import { feedStreams } from './stream-feeder.js';
+import type { StreamOffer } from './stream-protocol.js';
+import { serveTabs, TabClient, type PeerApi } from './tab-link.js';
+import { collectionName, type PickedFile } from './collection-peer.js';
 import { consoleLog } from '../../src/log.js';
 
 export interface Upload {
@@ -13,6 +18,9 @@ export interface Upload {
   bytesRead: number;
   entry?: LibraryEntry;
   error?: string;
+  /** Stops the add; its blocks are released (add-cleanup.ts). */
+  readonly controller?: AbortController;
+  cancelled?: boolean;
 }
 
 export interface StorageInfo {
@@ -27,9 +35,10 @@ let nextUpload = 1;
 const TAB_LOCK = 'mycel-peer';
 
 export class AppState {
-  peer = $state<BrowserPeer | undefined>();
+  /** The peer: run by this tab, or by another tab and reached through it (tab-link.ts). */
+  peer = $state<PeerApi | undefined>();
   startError = $state<string | undefined>();
-  status = $state<PeerStatus>({ signaling: 'connecting', peers: 0 });
+  status = $state<PeerStatus>({ signaling: 'connecting', peers: 0, relayed: 0, direct: 0 });
   files = $state<LibraryEntry[]>([]);
   uploads = $state<Upload[]>([]);
   storage = $state<StorageInfo>({});
@@ -38,59 +47,85 @@ export class AppState {
   fragment = $state(location.hash.slice(1));
   private workbox: Workbox | undefined;
 
-  /** Only one tab of the app runs the peer (one ledger over the shared IndexedDB). */
-  tab = $state<'starting' | 'active' | 'elsewhere' | 'moved'>('starting');
+  /**
+   * One tab runs the peer (one ledger over the shared IndexedDB, one signaling identity); every
+   * other tab uses it through that tab, and takes over when it closes.
+   */
+  tab = $state<'starting' | 'runs-peer' | 'uses-other-tab'>('starting');
+  /** Set once this tab holds the lock: the peer it starts (streams wait for it). */
+  private ownPeer: Promise<BrowserPeer> | undefined;
+  private client: TabClient | undefined;
 
   async start(): Promise<void> {
     addEventListener('hashchange', () => (this.fragment = location.hash.slice(1)));
+    // Leaving during an add asks first. (An add abandoned anyway, the tab closed, leaves the
+    // blocks it stored so far: no file names them, and nothing collects them yet.)
+    addEventListener('beforeunload', (event) => {
+      if (this.adding) event.preventDefault();
+    });
     this.registerServiceWorker();
-    if (navigator.locks && !(await this.takeLock(false))) {
-      this.tab = 'elsewhere';
-      await this.refreshStorage();
+    feedStreams((offer) => this.readRange(offer));
+    if (!navigator.locks || (await this.takeLock(true))) {
+      await this.startPeer();
       return;
     }
-    await this.startPeer();
+    this.useOtherTab();
+    // Waits in line: when the tab that runs the peer closes, this one takes over, without a reload.
+    this.takeLock(false)
+      .then(() => {
+        this.client?.close();
+        this.client = undefined;
+        return this.startPeer();
+      })
+      .catch((error: unknown) => (this.startError = (error as Error).message));
+    await this.refreshStorage();
   }
 
-  /** Takes the app over from the tab that runs it now. */
-  async useHere(): Promise<void> {
-    if (navigator.locks) await this.takeLock(true);
-    await this.startPeer();
+  /** The service worker wants a range of a file not held whole: only the tab that runs the peer reads it. */
+  private readRange(offer: StreamOffer): AsyncIterator<Uint8Array> | undefined {
+    const own = this.ownPeer;
+    if (!own) return undefined;
+    return (async function* () {
+      yield* (await own).readRange(offer.root, offer.start, offer.end);
+    })();
   }
 
   /**
-   * Holds the Web Lock that says "this tab runs Mycel" for as long as the tab lives. Resolves
-   * false if another tab holds it (unless `steal`). If a later tab steals it, this one stops.
+   * Holds the Web Lock that says "this tab runs Mycel" for as long as the tab lives. With
+   * `ifAvailable`, resolves false at once if another tab holds it; otherwise waits for it.
    */
-  private takeLock(steal: boolean): Promise<boolean> {
-    return new Promise((resolve) => {
+  private takeLock(ifAvailable: boolean): Promise<boolean> {
+    return new Promise((resolve, reject) => {
       navigator.locks
-        .request(TAB_LOCK, steal ? { steal: true } : { ifAvailable: true }, async (lock) => {
+        .request(TAB_LOCK, { ifAvailable }, async (lock) => {
           if (!lock) return resolve(false);
           resolve(true);
-          // Held until the tab goes away or another tab steals it.
+          // Held until the tab goes away.
           await new Promise<void>(() => {
             // Never settles: the lock is released only with the tab.
           });
         })
-        .catch(() => {
-          // Stolen by another tab.
-          const peer = this.peer;
-          this.peer = undefined;
-          this.tab = 'moved';
-          peer?.close().catch(() => {
-            // This tab no longer runs the peer: nothing is left to tell.
-          });
-        });
+        .catch(reject);
     });
   }
 
+  private useOtherTab(): void {
+    const client = new TabClient();
+    client.on('status', (status) => (this.status = status));
+    client.on('library', (files) => (this.files = files));
+    this.client = client;
+    this.peer = client;
+    this.tab = 'uses-other-tab';
+  }
+
   private async startPeer(): Promise<void> {
-    this.tab = 'active';
+    this.tab = 'runs-peer';
+    this.peer = undefined;
+    // localStorage['mycel:debug'] = '1' logs the network layer to the console.
+    const debug = localStorage.getItem('mycel:debug') !== null;
+    this.ownPeer = BrowserPeer.start({ log: debug ? consoleLog : undefined });
     try {
-      // localStorage['mycel:debug'] = '1' logs the network layer to the console.
-      const debug = localStorage.getItem('mycel:debug') !== null;
-      const peer = await BrowserPeer.start({ log: debug ? consoleLog : undefined });
+      const peer = await this.ownPeer;
       peer.on('status', (status) => (this.status = status));
       peer.on('library', (files) => {
         this.files = files;
@@ -100,7 +135,10 @@ export class AppState {
       });
       this.peer = peer;
       this.status = peer.status;
-      this.files = await peer.entries();
+      const entries = await peer.entries();
+      this.files = entries;
+      // The plain list, not this.files: a reactive proxy cannot be posted to other tabs.
+      serveTabs(peer, entries);
     } catch (error) {
       this.startError = (error as Error).message;
     }
@@ -143,18 +181,51 @@ export class AppState {
     if (!peer) return;
     await Promise.all(
       [...files].map(async (file) => {
-        const upload: Upload = { id: nextUpload++, name: file.name, size: file.size, bytesRead: 0 };
+        const controller = new AbortController();
+        const upload: Upload = { id: nextUpload++, name: file.name, size: file.size, bytesRead: 0, controller };
         this.uploads = [upload, ...this.uploads];
         const live = () => this.uploads.find((u) => u.id === upload.id)!;
         try {
-          const entry = await peer.addFile(file, ({ bytesRead }) => (live().bytesRead = bytesRead));
+          const entry = await peer.addFile(file, ({ bytesRead }) => (live().bytesRead = bytesRead), controller.signal);
           live().bytesRead = file.size;
           live().entry = entry;
         } catch (error) {
-          live().error = (error as Error).message;
+          if (controller.signal.aborted) live().cancelled = true;
+          else live().error = (error as Error).message;
         }
+        await this.refreshStorage();
       }),
     );
+  }
+
+  /** Several files, or a folder: one collection, one link, one row. */
+  async addCollection(picked: PickedFile[]): Promise<void> {
+    const peer = this.peer;
+    if (!peer || picked.length === 0) return;
+    const size = picked.reduce((n, p) => n + p.file.size, 0);
+    const controller = new AbortController();
+    const upload: Upload = {
+      id: nextUpload++,
+      name: collectionName(picked.map((p) => p.path)),
+      size,
+      bytesRead: 0,
+      controller,
+    };
+    this.uploads = [upload, ...this.uploads];
+    const live = () => this.uploads.find((u) => u.id === upload.id)!;
+    try {
+      live().entry = await peer.addCollection(picked, (bytesRead) => (live().bytesRead = bytesRead), controller.signal);
+      live().bytesRead = size;
+    } catch (error) {
+      if (controller.signal.aborted) live().cancelled = true;
+      else live().error = (error as Error).message;
+    }
+    await this.refreshStorage();
+  }
+
+  /** Adds still running: leaving the page now would abandon them. */
+  get adding(): boolean {
+    return this.uploads.some((u) => !u.entry && !u.error && !u.cancelled);
   }
 
   dismissUpload(id: number): void {
@@ -163,6 +234,20 @@ export class AppState {
 }
 
 /** Waits (up to `timeoutMs`) for a service worker to control this page: it serves file downloads. */
+/**
+ * Why downloads and viewing cannot work on this page, or undefined where they can. Browsers run
+ * service workers (which Mycel streams files through) only in a secure context: https, or
+ * localhost. Reloading never changes that; the operator must serve the app over https.
+ */
+export function insecureContextReason(): string | undefined {
+  if (globalThis.isSecureContext !== false) return undefined;
+  return (
+    `This page was opened over plain http (${location.origin}), so the browser does not let Mycel download or ` +
+    'show files. Open it over https instead; whoever runs this server must serve it over https ' +
+    '(mycel serve --tls-cert … --tls-key …, or behind a TLS proxy). On the server machine itself, http://localhost works.'
+  );
+}
+
 export async function serviceWorkerControl(timeoutMs = 10_000): Promise<boolean> {
   if (!('serviceWorker' in navigator)) return false;
   if (navigator.serviceWorker.controller) return true;

@@ -11,7 +11,7 @@
 // seed that no longer holds one is sent it again from this device, if its blocks are still here.
 
 import { formatLink, parseLink, type FileLink } from '../../src/content/share-link.js';
-import { openManifest } from '../../src/content/open.js';
+import { listFileBlockIds } from '../../src/content/block-list.js';
 import { BadInputError, BlockMissingError } from '../../src/errors.js';
 import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
@@ -33,24 +33,51 @@ import type { FetchProgress } from '../../src/net/fetch.js';
 import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
 import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
 import { loadBrowserIdentity } from './browser-identity.js';
+import { trackedStore } from './add-cleanup.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 import { filePin } from '../../src/store/block-store.js';
+import { addCollection, type PickedFile } from './collection-peer.js';
 
 /** How long adding a file looks for a seed before keeping the file on this device only. */
-const SEED_SEARCH_MS = 3_000;
+export const SEED_SEARCH_MS = 3_000;
 /** Share of the browser's storage quota the block store may use. */
 const QUOTA_SHARE = 0.8;
 /** How long after an eviction the Library's "held whole" marks are checked again. */
 const RECHECK_DELAY_MS = 1_000;
+/** How long a file opened for viewing or streaming stays open after its last reader let go. */
+const OPEN_FILE_IDLE_MS = 60_000;
+/** How long opening a link looks for a holder before saying nobody holds it. */
+const OPEN_NO_HOLDER_MS = 20_000;
 
 export interface PeerStatus {
   readonly signaling: 'connecting' | 'connected' | 'disconnected';
   readonly peers: number;
+  /** Of those, how many go through a TURN relay, and how many are known to be direct. */
+  readonly relayed: number;
+  readonly direct: number;
+}
+
+/** Fetch progress of a file opened on this peer. */
+export interface FileProgress extends FetchProgress {
+  readonly root: BlockId;
 }
 
 export interface BrowserPeerEvents extends Record<string, unknown> {
   status: PeerStatus;
   library: LibraryEntry[];
+  progress: FileProgress;
+}
+
+/** What the app shows of an opened link. */
+export interface FileInfo {
+  readonly link: FileLink;
+  readonly manifest: Manifest;
+}
+
+interface SharedFile {
+  readonly file: Promise<OpenedFile>;
+  users: number;
+  idle?: ReturnType<typeof setTimeout>;
 }
 
 export interface AddProgress {
@@ -107,6 +134,12 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     swarm.on('replaced', () => this.setSignaling('disconnected'));
     swarm.on('session', () => this.emitStatus());
     swarm.on('session-closed', () => this.emitStatus());
+    swarm.on('path', () => this.emitStatus());
+  }
+
+  /** The origin links carry: the server's public URL if its operator set one, else the page's. */
+  get linkOrigin(): string {
+    return this.swarm.signaling.publicOrigin ?? this.origin;
   }
 
   static async start(options: BrowserPeerOptions = {}): Promise<BrowserPeer> {
@@ -168,15 +201,16 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       return bytes;
     };
     try {
-      const opened = await openManifest(entry.root, parseLink(entry.link).key, getBlock);
-      for await (const id of opened.allIds()) if (!(await this.store.has(id))) return false;
+      // Keyless: a collection's root lists every block of its files as a file's lists its own.
+      for await (const id of listFileBlockIds(entry.root, getBlock)) if (!(await this.store.has(id))) return false;
       return true;
     } catch {
       return false;
     }
   }
 
-  private async refreshHeld(): Promise<LibraryEntry[]> {
+  /** Reads the Library again, announces what is held whole and tells the page (after a change). */
+  async refreshHeld(): Promise<LibraryEntry[]> {
     const entries = await this.library.list();
     this.heldRoots = entries.filter((e) => e.complete).map((e) => e.root);
     this.emit('library', entries);
@@ -189,7 +223,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   get status(): PeerStatus {
-    return { signaling: this.signalingState, peers: this.swarm.sessions().length };
+    const sessions = this.swarm.sessions();
+    const paths = sessions.map((s) => this.swarm.pathOf(s.peer));
+    const relayed = paths.filter((p) => p === 'relay').length;
+    const direct = paths.filter((p) => p !== undefined && p !== 'relay').length;
+    return { signaling: this.signalingState, peers: sessions.length, relayed, direct };
   }
 
   private setSignaling(state: PeerStatus['signaling']): void {
@@ -209,6 +247,15 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     return this.store.usage();
   }
 
+  /** Several files, or a folder: one collection, one link (see collection-peer.ts). */
+  addCollection(
+    picked: readonly PickedFile[],
+    onProgress?: (bytesRead: number) => void,
+    signal?: AbortSignal,
+  ): Promise<LibraryEntry> {
+    return addCollection(this, picked, onProgress, signal);
+  }
+
   /**
    * Encrypts `file` in this browser, keeps its blocks here and pushes them to the seeds it finds;
    * resolves with the Library entry (its link carries the key). Its `copies` counts only seeds that
@@ -219,17 +266,25 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       // No server in time: the file is kept on this device only (below).
     });
     const seeds = this.swarm.signaling.connected ? await connectSeeds(this.swarm, { timeoutMs: SEED_SEARCH_MS }) : [];
-    const result = await uploadFile(file.stream() as ReadableStream<Uint8Array>, {
-      name: file.name,
-      mediaType: file.type,
-      seeds,
-      store: this.store,
-      signal,
-      onProgress: ({ bytesRead }) => onProgress?.({ bytesRead, size: file.size }),
-    });
+    // An add that does not finish leaves no blocks behind.
+    const tracked = trackedStore(this.store);
+    let result;
+    try {
+      result = await uploadFile(file.stream(), {
+        name: file.name,
+        mediaType: file.type,
+        seeds,
+        store: tracked.store,
+        signal,
+        onProgress: ({ bytesRead }) => onProgress?.({ bytesRead, size: file.size }),
+      });
+    } catch (error) {
+      await tracked.discard();
+      throw error;
+    }
     const entry: LibraryEntry = {
       root: result.file.root,
-      link: formatLink(this.origin, result.file.root, result.file.key),
+      link: formatLink(this.linkOrigin, result.file.root, result.file.key),
       name: file.name,
       size: file.size,
       mediaType: result.file.manifest.mediaType,
@@ -313,14 +368,14 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       swarm: this.swarm,
       store: this.store,
       signal: options.signal,
-      noHolderTimeoutMs: options.noHolderTimeoutMs ?? 20_000,
+      noHolderTimeoutMs: options.noHolderTimeoutMs ?? OPEN_NO_HOLDER_MS,
       onProgress: options.onProgress,
     });
     const { manifest } = remote.opened;
     if (!existing) {
       await this.library.put({
         root: link.root,
-        link: formatLink(this.origin, link.root, link.key),
+        link: formatLink(this.linkOrigin, link.root, link.key),
         name: manifest.name,
         size: manifest.size,
         mediaType: manifest.mediaType,
@@ -334,8 +389,87 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     return { link, manifest, remote };
   }
 
-  /** Live copies: peers the signaling server names as holders, plus this device if it holds it all. */
-  async copies(root: BlockId): Promise<{ peers: number; here: boolean }> {
+  /** Files opened for viewing and streaming, one per root, shared by all their readers. */
+  private readonly shared = new Map<BlockId, SharedFile>();
+
+  /** Opens `text` (or reuses it if open), for one more user; call the returned release when done. */
+  private async acquire(text: string): Promise<[OpenedFile, () => void]> {
+    const root = parseLink(text).root;
+    let held = this.shared.get(root);
+    if (!held) {
+      const file = this.open(text, {
+        noHolderTimeoutMs: OPEN_NO_HOLDER_MS,
+        onProgress: (p) => this.emit('progress', { root, ...p }),
+      });
+      held = { file, users: 0 };
+      this.shared.set(root, held);
+      file.catch(() => {
+        if (this.shared.get(root) === held) this.shared.delete(root);
+      });
+    }
+    const entry = held;
+    clearTimeout(entry.idle);
+    entry.users++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (--entry.users > 0) return;
+      entry.idle = setTimeout(() => {
+        if (this.shared.get(root) !== entry || entry.users > 0) return;
+        this.shared.delete(root);
+        entry.file
+          .then((f) => f.remote.close())
+          .catch(() => {
+            // It never opened: nothing to close.
+          });
+      }, OPEN_FILE_IDLE_MS);
+    };
+    try {
+      return [await entry.file, release];
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  /** Opens a link for the app to show (name, size, type); its blocks are fetched as it is read. */
+  async openInfo(text: string): Promise<FileInfo> {
+    const [file, release] = await this.acquire(text);
+    release();
+    return { link: file.link, manifest: file.manifest };
+  }
+
+  /**
+   * The plaintext of [start, end) of a file in the Library, verified, as its blocks arrive: the
+   * range's blocks are fetched first, then the reader's way ahead; every block is kept. A read that
+   * reaches the file's end marks the file held whole once every block is here.
+   */
+  async *readRange(root: BlockId, start: number, end: number): AsyncGenerator<Uint8Array> {
+    const entry = await this.library.get(root);
+    if (!entry) throw new BadInputError('this file is not in the library');
+    const [file, release] = await this.acquire(entry.link);
+    try {
+      yield* file.remote.read({ start, end });
+    } finally {
+      release();
+    }
+    if (end === file.manifest.size && !entry.complete) await this.markIfWhole(root);
+  }
+
+  private async markIfWhole(root: BlockId): Promise<void> {
+    const entry = await this.library.get(root);
+    if (!entry || entry.complete || !(await this.holdsWhole(entry))) return;
+    await this.library.update(root, { complete: true });
+    await this.refreshHeld();
+    this.swarm.announce([root]);
+  }
+
+  /**
+   * Counts live copies (peers the signaling server names as holders, plus this device if it holds
+   * the file whole) and records the peers' count in the Library entry, if there is one.
+   */
+  async countCopies(root: BlockId): Promise<{ peers: number; here: boolean }> {
     const peers = await this.swarm.holders(root).catch(() => [] as string[]);
     const entry = await this.library.get(root);
     const here = entry?.complete ?? false;
@@ -352,16 +486,15 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   /** Keeps every block of the file (and its key, in the Library) on this device. */
-  async pin(root: BlockId, file?: OpenedFile): Promise<void> {
+  async pin(root: BlockId): Promise<void> {
     const entry = await this.library.get(root);
     if (!entry) throw new BadInputError('not in the library');
-    const opened = file ?? (await this.open(entry.link));
+    const [opened, release] = await this.acquire(entry.link);
     try {
       if (!entry.complete) await this.fetchAll(opened);
       await this.store.pin(filePin(root), await fileBlockIds(opened.remote.opened));
     } finally {
-      // A file this call opened is closed again (its fetcher keeps timers).
-      if (!file) opened.remote.close();
+      release();
     }
     await this.library.update(root, { pinned: true });
     await this.refreshHeld();
@@ -378,7 +511,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const entry = await this.library.get(root);
     if (!entry) return;
     await this.store.unpin(filePin(root));
-    if (entry.complete) {
+    if (entry.kind === 'collection') await this.dropCollectionBlocks(root);
+    else if (entry.complete) {
       const file = await this.open(entry.link).catch(() => undefined);
       if (file) {
         // Listed before anything is deleted: data ids are read from the file's own index blocks.
@@ -399,7 +533,32 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     await this.refreshHeld();
   }
 
+  /** Deletes the blocks of a collection held here that nothing pinned (listed without the key). */
+  private async dropCollectionBlocks(root: BlockId): Promise<void> {
+    const ids: BlockId[] = [];
+    const getBlock = async (id: BlockId) => {
+      const bytes = await this.store.get(id);
+      if (!bytes) throw new BlockMissingError(id);
+      return bytes;
+    };
+    try {
+      for await (const id of listFileBlockIds(root, getBlock)) ids.push(id);
+    } catch {
+      // An index block is gone: what it listed cannot be found to delete; the rest can.
+    }
+    for (const id of ids) if (!this.store.isPinned(id)) await this.store.delete(id);
+  }
+
   async close(): Promise<void> {
+    for (const held of this.shared.values()) {
+      clearTimeout(held.idle);
+      held.file
+        .then((f) => f.remote.close())
+        .catch(() => {
+          // It never opened: nothing to close.
+        });
+    }
+    this.shared.clear();
     clearTimeout(this.recheckTimer);
     clearInterval(this.renewTimer);
     this.swarm.close();

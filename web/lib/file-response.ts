@@ -1,13 +1,22 @@
-// Builds the HTTP response for a file held on this device: blocks are read from IndexedDB, verified
-// and decrypted as the body is pulled, never gathered in memory. Used by the service worker for
+// Builds the HTTP response for a file on the file route: for a file held whole, blocks are read from
+// IndexedDB, verified and decrypted as the body is pulled, never gathered in memory; for a file not
+// (yet) held whole, the body comes from `fromPeer` (the tab that runs the peer fetches the range's
+// blocks first, then reads ahead). Used by the service worker for
 // /mycel/file/<root>/<name> (view in page, download, offline) with single-range support (206) so
 // audio and video can seek. What a file may be served as, and the headers every answer carries,
-// come from file-policy.ts.
+// come from src/content/presentation.ts. The tables are read through src/store/idb.browser.ts.
 
 import { parseLink } from '../../src/content/share-link.js';
-import { openManifest, readFile, toReadableStream, type BlockGetter } from '../../src/content/open.js';
-import { BlockMissingError, MycelError } from '../../src/errors.js';
-import type { MycelDB } from '../../src/store/idb.browser.js';
+import {
+  openManifest,
+  readFile,
+  toReadableStream,
+  type BlockGetter,
+  type OpenedManifest,
+} from '../../src/content/open.js';
+import { collectionResponse } from './collection-response.js';
+import { BlockMissingError, MycelError, UnavailableError } from '../../src/errors.js';
+import { IdbLibrary, readStoredBlock, type MycelDB } from '../../src/store/idb.browser.js';
 import { isBlockId } from '../../src/content/format.js';
 import { safeFileName } from '../../src/content/names.js';
 import { FILE_ROUTE, FILE_SECURITY_HEADERS, presentationFor } from '../../src/content/presentation.js';
@@ -63,19 +72,23 @@ export function fileErrorResponse(status: number, body: string): Response {
 /** A getter over the raw blocks in IndexedDB; reads are verified by readFile itself. */
 export function idbBlockGetter(db: MycelDB): BlockGetter {
   return async (id) => {
-    const bytes = await db.get('blocks', id);
+    const bytes = await readStoredBlock(db, id);
     if (!bytes) throw new BlockMissingError(id, 'not held on this device');
     return bytes;
   };
 }
 
-export async function fileResponse(db: MycelDB, request: Request): Promise<Response> {
+/** A body for [start, end) of a file not held whole, streamed as it arrives. */
+export type PeerBody = (root: string, start: number, end: number) => Promise<ReadableStream<Uint8Array>>;
+
+export async function fileResponse(db: MycelDB, request: Request, fromPeer?: PeerBody): Promise<Response> {
   const url = new URL(request.url);
   const [root] = url.pathname.slice(FILE_ROUTE.length).split('/');
   if (!root || !isBlockId(root)) return fileErrorResponse(404, 'not a file address');
-  const entry = await db.get('library', root);
+  const entry = await new IdbLibrary(db).get(root);
   if (!entry) return fileErrorResponse(404, 'this file is not on this device');
   const getBlock = idbBlockGetter(db);
+  if (entry.kind === 'collection') return collectionResponse(db, request, entry);
   let opened;
   try {
     opened = await openManifest(root, parseLink(entry.link).key, getBlock);
@@ -84,6 +97,22 @@ export async function fileResponse(db: MycelDB, request: Request): Promise<Respo
     if (error instanceof MycelError) return fileErrorResponse(500, error.message);
     throw error;
   }
+  // Blocks not here yet come from the tab that runs the peer, as they are fetched.
+  const stream = entry.complete || !fromPeer ? undefined : (start: number, end: number) => fromPeer(root, start, end);
+  return openedFileResponse(opened, getBlock, request, stream);
+}
+
+/**
+ * The response for a file already opened (a file of its own, or an entry of a collection): read from
+ * `getBlock`, or, given `stream`, from the peer as its blocks arrive.
+ */
+export async function openedFileResponse(
+  opened: OpenedManifest,
+  getBlock: BlockGetter,
+  request: Request,
+  stream?: (start: number, end: number) => Promise<ReadableStream<Uint8Array>>,
+): Promise<Response> {
+  const url = new URL(request.url);
   const { size, mediaType, name } = opened.manifest;
   // The declared type is a claim: only the policy's allow list is ever shown inline.
   const shown = presentationFor(mediaType);
@@ -104,6 +133,14 @@ export async function fileResponse(db: MycelDB, request: Request): Promise<Respo
   if (range) headers.set('content-range', `bytes ${start}-${end - 1}/${size}`);
   const status = range ? 206 : 200;
   if (request.method === 'HEAD') return new Response(null, { status, headers });
-  const body = toReadableStream(readFile(opened, getBlock, range ? { start, end } : {}));
-  return new Response(body, { status, headers });
+  // A range is read as it is fetched, so a player can start (and seek) before the file is here.
+  if (!stream) {
+    return new Response(toReadableStream(readFile(opened, getBlock, range ? { start, end } : {})), { status, headers });
+  }
+  try {
+    return new Response(await stream(start, end), { status, headers });
+  } catch (error) {
+    if (error instanceof UnavailableError) return fileErrorResponse(503, error.message);
+    throw error;
+  }
 }

@@ -13,9 +13,13 @@ import type { TestNetwork } from './netns.js';
 
 export const TURN_PORT = 3478;
 export const TURN_REALM = 'mycel.test';
-/** The relay port range; a test allocates a handful, so a small range is plenty. */
+/**
+ * The relay port range. Each connection through the relay holds an allocation (a port) on each
+ * side until its lifetime runs out, also after the peers hung up: with 49 ports, 24 gets in a
+ * row through the relay used them all and the 25th got no relay candidate.
+ */
 export const RELAY_MIN_PORT = 49152;
-export const RELAY_MAX_PORT = 49200;
+export const RELAY_MAX_PORT = 49900;
 /** Default lifetime of REST credentials made by `credentials()`. */
 export const TURN_CREDENTIAL_TTL_S = 3600;
 const READY_TIMEOUT_MS = 10_000;

@@ -1,7 +1,7 @@
 // Real networks on one machine, for integration tests and Playwright specs: a "public internet"
 // and private homes behind NAT routers, built from Linux network namespaces inside the test and
 // removed after it (also when it fails or its process dies). Needs root and `ip netns`; tests
-// skip with one line elsewhere. Facts behind the choices: ../shared/notes/networks.md.
+// skip with one line elsewhere. test/integration/netns-harness.test.ts shows what it can do.
 //
 // ── Check and build ─────────────────────────────────────────────────────────────────────────────
 //   describe.skipIf(!netnsAvailable())('…', () => { … })
@@ -35,8 +35,8 @@
 // ── TURN (coturn) ───────────────────────────────────────────────────────────────────────────────
 //   const turn = await startTurn(net)           // in the public namespace, 203.0.113.1:3478
 //   turn.stunUrl, turn.turnUrl, turn.secret, turn.realm, turn.log()
-//   turn.iceServers(id, { forNodeDatachannel: true })   STUN + TURN with REST credentials,
-//       percent-encoded for node-datachannel (see coturn.ts); turnCredentials(secret, id, ttlS)
+//   turn.iceServers(id)   STUN + TURN with REST credentials (the product's nodeWrtc percent-encodes
+//       them for node-datachannel; see src/node/wrtc.ts); turnCredentials(secret, id, ttlS)
 //
 // ── TLS and Chromium ────────────────────────────────────────────────────────────────────────────
 //   const certs = await makeTestCertificates(net.dir, { ips: [net.public.address] })

@@ -18,7 +18,7 @@ import { PeerLink } from '../../../src/net/peer-link.js';
 import { SignalClient, type WebSocketLike } from '../../../src/net/signal-client.js';
 import { nodeWrtc } from '../../../src/node/wrtc.js';
 import { pseudoRandomBytes } from '../data.js';
-import { namedIdentity, peerIdFor } from '../raw-signal.js';
+import { namedIdentity, peerIdFor } from '../signal.js';
 
 export interface PeerConfig {
   /** ws://…/signal of a `mycel signal` the peer can reach. */

@@ -1,4 +1,8 @@
-// Human byte sizes for command-line flags and output: "10GiB", "500MB", "1.5 GiB", "4096".
+// Human byte sizes, read and printed the same way by the command line and the page. Flags accept
+// either system ("10GiB", "500MB", "4096"); sizes are always printed in binary units (KiB, MiB,
+// GiB), because the limits people set are binary (`--quota 10GiB`, chunks of at most 1 MiB) and a limit
+// must print as what was typed: 1GiB as "1.00 GiB", not "1.07 GB". "MB" is also ambiguous (many
+// systems print binary sizes under it); "MiB" is not.
 
 const UNITS: Record<string, number> = {
   '': 1,
@@ -27,6 +31,7 @@ export function parseSize(text: string): number | undefined {
   return value > 0 && Number.isSafeInteger(value) ? value : undefined;
 }
 
+/** `bytes` for people: "512 B", "3.00 MiB", "10.0 GiB", "∞" for no limit. */
 export function formatSize(bytes: number): string {
   if (!Number.isFinite(bytes)) return '∞';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

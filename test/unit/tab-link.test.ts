@@ -1,0 +1,135 @@
+// Every tab a full client (web/lib/tab-link.ts, over real BroadcastChannels): a tab that does not
+// run the peer forwards its calls to the one that does and mirrors its status and Library; a call
+// made before any tab runs the peer waits for one; a call the peer's tab never answered (it closed)
+// goes to the tab that takes over; an error keeps its code across the trip.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Emitter } from '../../src/net/emitter.js';
+import { NoHolderError, abortedBy, type MycelError } from '../../src/errors.js';
+import type { LibraryEntry } from '../../src/store/library.js';
+import type { BrowserPeerEvents, FileInfo, PeerStatus } from '../../web/lib/browser-peer.js';
+import { serveTabs, TabClient, type PeerApi } from '../../web/lib/tab-link.js';
+
+const ROOT = 'ef'.repeat(32);
+
+function entry(name: string): LibraryEntry {
+  return {
+    root: ROOT,
+    link: `http://x/#${name}`,
+    name,
+    size: 1,
+    mediaType: 'text/plain',
+    source: 'added',
+    addedAt: 1,
+    pinned: false,
+    complete: true,
+  };
+}
+
+/** A peer that records the roots it was asked to pin, and never finds a holder for `countCopies`. */
+class FakePeer extends Emitter<BrowserPeerEvents> implements PeerApi {
+  readonly status: PeerStatus = { signaling: 'connected', peers: 2, relayed: 0, direct: 2 };
+  readonly pinned: string[] = [];
+  constructor(private readonly name: string) {
+    super();
+  }
+  entries = async () => [entry(this.name)];
+  addFile = async () => entry(this.name);
+  /** An add that reports some progress, then runs until it is aborted. */
+  addCollection = (_picked: unknown, onProgress?: (bytesRead: number) => void, signal?: AbortSignal) =>
+    new Promise<LibraryEntry>((_resolve, reject) => {
+      onProgress?.(1024);
+      signal?.addEventListener('abort', () => reject(abortedBy(signal)), { once: true });
+    });
+  openInfo = async (): Promise<FileInfo> => {
+    throw new Error('not used');
+  };
+  countCopies = async (): Promise<{ peers: number; here: boolean }> => {
+    throw new NoHolderError(ROOT, 5000);
+  };
+  pin = async (root: string) => {
+    this.pinned.push(root);
+  };
+  unpin = async () => undefined;
+  remove = async () => undefined;
+  changeLibrary(entries: LibraryEntry[]): void {
+    this.emit('library', entries);
+  }
+}
+
+const closers: Array<() => void> = [];
+afterEach(() => {
+  for (const close of closers.splice(0)) close();
+});
+
+function client(): TabClient {
+  const tab = new TabClient();
+  closers.push(() => tab.close());
+  return tab;
+}
+
+function leader(peer: FakePeer): () => void {
+  const stop = serveTabs(peer, [entry('first')]);
+  closers.push(stop);
+  return stop;
+}
+
+describe('a tab that does not run the peer', () => {
+  it('mirrors the status and the Library of the tab that does', async () => {
+    const peer = new FakePeer('first');
+    leader(peer);
+    const tab = client();
+    const libraries: string[][] = [];
+    tab.on('library', (entries) => libraries.push(entries.map((e) => e.name)));
+    await expect.poll(() => tab.status.signaling).toBe('connected');
+    peer.changeLibrary([entry('first'), entry('second')]);
+    await expect.poll(() => libraries.at(-1)).toEqual(['first', 'second']);
+  });
+
+  it('holds a call made before any tab runs the peer, and sends it once one does', async () => {
+    const tab = client();
+    const pinned = tab.pin(ROOT);
+    const peer = new FakePeer('late');
+    leader(peer);
+    await pinned;
+    expect(peer.pinned).toEqual([ROOT]);
+  });
+
+  it('sends a call the closed tab never answered to the tab that takes over', async () => {
+    const tab = client();
+    const gone = new FakePeer('gone');
+    // The first tab runs the peer, then closes before it answers: its pin is never served.
+    let received = false;
+    gone.pin = () => {
+      received = true;
+      return new Promise<void>(() => undefined);
+    };
+    const stopGone = leader(gone);
+    await expect.poll(() => tab.status.signaling).toBe('connected');
+    const pinned = tab.pin(ROOT);
+    await expect.poll(() => received).toBe(true);
+    stopGone();
+    const next = new FakePeer('next');
+    leader(next);
+    await pinned;
+    expect(next.pinned).toEqual([ROOT]);
+  });
+
+  it('gets an error with the code it had in the tab that runs the peer', async () => {
+    leader(new FakePeer('first'));
+    const tab = client();
+    const error = (await tab.countCopies(ROOT).catch((e: unknown) => e)) as MycelError;
+    expect(error.code).toBe('NO_HOLDER');
+  });
+
+  it("cancels an add it started: the add stops in the tab that runs the peer, and this tab's call ends as aborted", async () => {
+    leader(new FakePeer('first'));
+    const tab = client();
+    const controller = new AbortController();
+    let progress = 0;
+    const adding = tab.addCollection([], (bytesRead) => (progress = bytesRead), controller.signal);
+    await expect.poll(() => progress).toBe(1024);
+    controller.abort();
+    const error = (await adding.catch((e: unknown) => e)) as MycelError;
+    expect(error.code).toBe('ABORTED');
+  });
+});

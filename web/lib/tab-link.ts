@@ -1,0 +1,243 @@
+// Every tab of the app is a full client: one tab runs the peer (it holds the Web Lock, see
+// app.svelte.ts) and answers the others over a BroadcastChannel. `PeerApi` is what the app's UI
+// uses; the tab that runs the peer hands it the BrowserPeer itself, every other tab a `TabClient`
+// that forwards each call to that tab and mirrors its status, Library and fetch progress.
+//
+// A call in flight when the peer's tab closes fails with UnavailableError (the UI says so; the
+// user presses again, by then this or another tab runs the peer). Streams (view, download) do not
+// go through here: the service worker hands them to whichever tab runs the peer, and resumes them
+// with the next one (peer-stream.ts).
+
+import { Emitter } from '../../src/net/emitter.js';
+import { MycelError, RemoteTabError, UnavailableError, abortedBy, type MycelErrorCode } from '../../src/errors.js';
+import type { BlockId } from '../../src/content/format.js';
+import type { LibraryEntry } from '../../src/store/library.js';
+import type { AddProgress, BrowserPeerEvents, FileInfo, PeerStatus } from './browser-peer.js';
+import type { PickedFile } from './collection-peer.js';
+
+/** What the app's UI uses of the peer, wherever it runs. */
+export interface PeerApi {
+  readonly status: PeerStatus;
+  entries(): Promise<LibraryEntry[]>;
+  addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry>;
+  /** Several files, or a folder: one collection, one link. */
+  addCollection(
+    picked: readonly PickedFile[],
+    onProgress?: (bytesRead: number) => void,
+    signal?: AbortSignal,
+  ): Promise<LibraryEntry>;
+  openInfo(link: string): Promise<FileInfo>;
+  countCopies(root: BlockId): Promise<{ peers: number; here: boolean }>;
+  pin(root: BlockId): Promise<void>;
+  unpin(root: BlockId): Promise<void>;
+  remove(root: BlockId): Promise<void>;
+  on<K extends keyof BrowserPeerEvents>(event: K, listener: (value: BrowserPeerEvents[K]) => void): () => void;
+}
+
+const CHANNEL = 'mycel-peer';
+
+type Method = 'entries' | 'addFile' | 'addCollection' | 'openInfo' | 'countCopies' | 'pin' | 'unpin' | 'remove';
+const METHODS: ReadonlySet<string> = new Set<Method>([
+  'entries',
+  'addFile',
+  'addCollection',
+  'openInfo',
+  'countCopies',
+  'pin',
+  'unpin',
+  'remove',
+]);
+
+type Message =
+  | { readonly t: 'hello' }
+  | { readonly t: 'call'; readonly tab: string; readonly id: number; readonly method: Method; readonly args: unknown[] }
+  | { readonly t: 'added'; readonly tab: string; readonly id: number; readonly progress: AddProgress }
+  | { readonly t: 'cancel'; readonly tab: string; readonly id: number }
+  | {
+      readonly t: 'reply';
+      readonly tab: string;
+      readonly id: number;
+      readonly value?: unknown;
+      readonly error?: { readonly code?: MycelErrorCode; readonly message: string };
+    }
+  | { readonly t: 'ready'; readonly leader: string; readonly status: PeerStatus; readonly entries: LibraryEntry[] }
+  | { readonly t: 'status'; readonly status: PeerStatus }
+  | { readonly t: 'library'; readonly entries: LibraryEntry[] }
+  | { readonly t: 'progress'; readonly progress: BrowserPeerEvents['progress'] };
+
+/** In the tab that runs the peer: answers the other tabs' calls and tells them what changes. */
+export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
+  const channel = new BroadcastChannel(CHANNEL);
+  const post = (message: Message) => channel.postMessage(message);
+  let library = entries;
+  const leader = crypto.randomUUID();
+  const offs = [
+    peer.on('status', (status) => post({ t: 'status', status })),
+    peer.on('library', (latest) => {
+      library = latest;
+      post({ t: 'library', entries: latest });
+    }),
+    peer.on('progress', (progress) => post({ t: 'progress', progress })),
+  ];
+  // Adds in progress for other tabs, by "tab:id": their Cancel aborts them here.
+  const adds = new Map<string, AbortController>();
+  const run = (message: Extract<Message, { t: 'call' }>, signal: AbortSignal): Promise<unknown> => {
+    const [a] = message.args as [unknown];
+    const added = (progress: AddProgress) => post({ t: 'added', tab: message.tab, id: message.id, progress });
+    switch (message.method) {
+      case 'entries':
+        return peer.entries();
+      case 'addFile':
+        return peer.addFile(a as File, added, signal);
+      case 'addCollection':
+        return peer.addCollection(a as PickedFile[], (bytesRead) => added({ bytesRead, size: 0 }), signal);
+      case 'openInfo':
+        return peer.openInfo(String(a));
+      case 'countCopies':
+        return peer.countCopies(String(a));
+      case 'pin':
+        return peer.pin(String(a));
+      case 'unpin':
+        return peer.unpin(String(a));
+      case 'remove':
+        return peer.remove(String(a));
+    }
+    return Promise.reject(new UnavailableError(`no such call: ${String(message.method)}`));
+  };
+  channel.onmessage = (event: MessageEvent<Message>) => {
+    const message = event.data;
+    if (message?.t === 'hello') {
+      post({ t: 'ready', leader, status: peer.status, entries: library });
+      return;
+    }
+    if (message?.t === 'cancel') {
+      adds.get(`${message.tab}:${message.id}`)?.abort();
+      return;
+    }
+    if (message?.t !== 'call' || !METHODS.has(message.method)) return;
+    const key = `${message.tab}:${message.id}`;
+    const controller = new AbortController();
+    adds.set(key, controller);
+    run(message, controller.signal)
+      .then(
+        (value) => post({ t: 'reply', tab: message.tab, id: message.id, value }),
+        (error: unknown) => {
+          const code = error instanceof MycelError ? error.code : undefined;
+          post({ t: 'reply', tab: message.tab, id: message.id, error: { code, message: (error as Error).message } });
+        },
+      )
+      .finally(() => adds.delete(key));
+  };
+  post({ t: 'ready', leader, status: peer.status, entries: library });
+  return () => {
+    for (const off of offs) off();
+    for (const controller of adds.values()) controller.abort();
+    channel.close();
+  };
+}
+
+interface Pending {
+  readonly message: Message;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  onProgress?: (progress: AddProgress) => void;
+}
+
+/** In every other tab: the peer of the tab that runs it, reached over the channel. */
+export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
+  private readonly channel = new BroadcastChannel(CHANNEL);
+  private readonly tab = crypto.randomUUID();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private leader: string | undefined;
+  status: PeerStatus = { signaling: 'connecting', peers: 0, relayed: 0, direct: 0 };
+
+  constructor() {
+    super();
+    this.channel.onmessage = (event: MessageEvent<Message>) => this.receive(event.data);
+    this.channel.postMessage({ t: 'hello' } satisfies Message);
+  }
+
+  private receive(message: Message): void {
+    switch (message?.t) {
+      case 'ready':
+        // A tab runs the peer (a new one, if the last closed): calls it has not seen are sent to it.
+        if (message.leader !== this.leader) {
+          this.leader = message.leader;
+          for (const call of this.pending.values()) this.channel.postMessage(call.message);
+        }
+        this.status = message.status;
+        this.emit('status', message.status);
+        this.emit('library', message.entries);
+        return;
+      case 'status':
+        this.status = message.status;
+        this.emit('status', message.status);
+        return;
+      case 'library':
+        this.emit('library', message.entries);
+        return;
+      case 'progress':
+        this.emit('progress', message.progress);
+        return;
+      case 'added':
+        if (message.tab === this.tab) this.pending.get(message.id)?.onProgress?.(message.progress);
+        return;
+      case 'reply': {
+        if (message.tab !== this.tab) return;
+        const call = this.pending.get(message.id);
+        if (!call) return;
+        this.pending.delete(message.id);
+        if (message.error) call.reject(new RemoteTabError(message.error.code ?? 'UNAVAILABLE', message.error.message));
+        else call.resolve(message.value);
+        return;
+      }
+      default:
+    }
+  }
+
+  private call<T>(
+    method: Method,
+    args: unknown[],
+    onProgress?: (progress: AddProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortedBy(signal));
+    const id = this.nextId++;
+    const message: Message = { t: 'call', tab: this.tab, id, method, args };
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { message, resolve: resolve, reject, onProgress });
+      // Before any tab said it runs the peer, the call waits for one (see 'ready').
+      if (this.leader !== undefined) this.channel.postMessage(message);
+      // The tab running the peer aborts the add; its reply (an abort error) settles this call.
+      signal?.addEventListener(
+        'abort',
+        () => this.channel.postMessage({ t: 'cancel', tab: this.tab, id } satisfies Message),
+        {
+          once: true,
+        },
+      );
+    });
+  }
+
+  entries = () => this.call<LibraryEntry[]>('entries', []);
+  addFile = (file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal) =>
+    this.call<LibraryEntry>('addFile', [file], onProgress, signal);
+  addCollection = (picked: readonly PickedFile[], onProgress?: (bytesRead: number) => void, signal?: AbortSignal) =>
+    this.call<LibraryEntry>('addCollection', [picked], onProgress && ((p) => onProgress(p.bytesRead)), signal);
+  openInfo = (link: string) => this.call<FileInfo>('openInfo', [link]);
+  countCopies = (root: BlockId) => this.call<{ peers: number; here: boolean }>('countCopies', [root]);
+  pin = (root: BlockId) => this.call<void>('pin', [root]);
+  unpin = (root: BlockId) => this.call<void>('unpin', [root]);
+  remove = (root: BlockId) => this.call<void>('remove', [root]);
+
+  /** This tab now runs the peer itself (or is going away): calls still waiting fail. */
+  close(): void {
+    for (const call of this.pending.values()) {
+      call.reject(new UnavailableError('the tab that ran Mycel closed: try again'));
+    }
+    this.pending.clear();
+    this.channel.close();
+    this.removeAllListeners();
+  }
+}
