@@ -1,11 +1,14 @@
 // The signaling server: introduces peers to each other and nothing more.
 //
-// Dev docs. Each WebSocket is a `Client`: its address, its peer id once it said hello, the topics it
-// announced, a token bucket for its message rate and a strike count. `peers` maps peer ids to
-// clients; `topics` maps a topic to the peer id holding it, or a set of them once there are two
-// (most topics have one holder, and a set per topic would double what a topic costs). All state is
-// in memory and dies with the socket: a socket that closes, or misses a ping, is forgotten with
-// all it announced.
+// Dev docs. Each WebSocket is a `Client`: its address, its peer id once it said hello, a token bucket
+// for its message rate and a strike count, and a `SocketSession` in the shared state (state.ts):
+// presence (peer id → socket), topics and their holders, counts per address and the topic budget,
+// and carrying signals. That state is in this process's memory by default (memory-state.ts), or in
+// Redis shared by several processes (redis-state.ts, `--redis`): this file is the same for both.
+// A socket's messages are handled one at a time, each after the state answered the one before, so
+// hello, announce and lookup keep their order when the state is a round trip away. A socket that
+// closes, or misses a ping, is forgotten with all it announced. When the shared state cannot be
+// reached, a message gets `server-busy` (no strike) and a new socket is closed with 1013.
 //
 // A client's address is the TCP peer's, or the one a trusted proxy names (client-address.ts);
 // limits count per address key (an IPv6 /64). Relayed signals carry the sender's `origin`: an HMAC of
@@ -56,6 +59,14 @@ import { SchemaError } from '../src/net/schema.js';
 import { quietLog, type Logger } from '../src/log.js';
 import { TrustedProxies, addressKey, clientAddress } from './client-address.js';
 import { Metrics } from './metrics.js';
+import { MemorySignalingState } from './memory-state.js';
+import {
+  StateUnavailableError,
+  freshTopics,
+  type SignalingState,
+  type SocketSession,
+  type StateLimits,
+} from './state.js';
 import { iceRenewAfterMs, iceServersFactory, type IceConfig } from './ice.js';
 
 /** Upgrade header carrying the embedded seed's per-process secret (see SignalingOptions.internalToken). */
@@ -140,6 +151,12 @@ export interface SignalingOptions {
   /** Peer ids of the deployment's seeds: the only ones that may announce the seeds topic. */
   seeds?: readonly string[];
   /**
+   * What the server shares between sockets (presence, topics, counts, relays). Default: in this
+   * process's memory, closed with the server. A given state (e.g. Redis, shared with other
+   * processes) is the caller's to close, after the server.
+   */
+  state?: SignalingState;
+  /**
    * STUN and TURN servers handed to every peer in its welcome, TURN with time-limited credentials
    * (ice.ts), renewed while the peer stays. Throws a RangeError at construction if malformed.
    */
@@ -151,6 +168,9 @@ export interface SignalingOptions {
 /** Close code for a socket whose peer id was proven on a newer socket. */
 const CLOSE_REPLACED = 4001;
 
+/** Messages of one socket waiting for the state (Redis) at most; past it they get `server-busy`. */
+const MAX_QUEUED_MESSAGES = 256;
+
 interface Client {
   ws: WebSocket;
   /** The client's address (after trusted proxies), for logs; `key` is what limits count under. */
@@ -159,11 +179,15 @@ interface Client {
   /** The opaque tag relayed signals carry for this client's address key. */
   origin: string;
   internal: boolean;
+  /** Its account in the shared state, once admitted. */
+  session?: SocketSession;
   /** Topic cap, fixed at first use after hello; `trusted` topics are outside the ordinary budget. */
   topicCap?: number;
   trusted?: boolean;
   peer?: string;
-  topics: Set<string>;
+  /** The socket's messages are handled one after another: each waits for the state's answer. */
+  queue: Promise<void>;
+  queued: number;
   tokens: number;
   refilledAt: number;
   strikes: number;
@@ -176,26 +200,35 @@ interface Client {
   iceSentAt?: number;
 }
 
+/** The limits the shared state enforces, from the server's. */
+export function stateLimits(limits: SignalingLimits): StateLimits {
+  return {
+    maxSocketsPerAddress: limits.maxSocketsPerAddress,
+    maxTopicsPerAddress: limits.maxTopicsPerAddress,
+    maxTopicEntries: limits.maxTopicEntries,
+  };
+}
+
 export class SignalingServer {
   readonly limits: SignalingLimits;
   readonly metrics = new Metrics();
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
-  private readonly peers = new Map<string, Client>();
-  private readonly topics = new Map<string, string | Set<string>>();
-  private readonly perAddress = new Map<string, number>();
-  private readonly topicsPerAddress = new Map<string, number>();
-  /** Topic entries of ordinary sockets (the budgeted ones) and of trusted ones. */
-  private ordinaryEntries = 0;
-  private trustedEntries = 0;
+  /** Admitted sockets by their session's conn, for what the state delivers. */
+  private readonly byConn = new Map<string, Client>();
+  private readonly state: SignalingState;
+  private readonly ownsState: boolean;
   private readonly proxies: TrustedProxies | undefined;
   private readonly internalDigest: Buffer | undefined;
   private readonly log: Logger;
   private readonly pingTimer: ReturnType<typeof setInterval>;
   private readonly started = Date.now();
   private readonly seeds: ReadonlySet<string>;
-  /** Keys origin tags; never leaves this process, so tags reveal no address and change on restart. */
-  private readonly originKey = randomBytes(32);
+  /**
+   * Keys origin tags; never leaves this process (or the shared state, whose processes must tag an
+   * address alike), so tags reveal no address.
+   */
+  private readonly originKey: Uint8Array;
   private readonly iceServersFor: ((peer: string) => IceServer[]) | undefined;
   private readonly iceRenewMs: number;
 
@@ -208,6 +241,21 @@ export class SignalingServer {
     this.log = options.log ?? quietLog;
     this.proxies = options.trustProxy?.length ? new TrustedProxies(options.trustProxy) : undefined;
     this.internalDigest = options.internalToken ? digest(options.internalToken) : undefined;
+    this.ownsState = options.state === undefined;
+    this.state = options.state ?? new MemorySignalingState(stateLimits(this.limits));
+    this.originKey = this.state.originKey ?? randomBytes(32);
+    this.state.setHandlers({
+      deliver: (conn, signal) => {
+        const target = this.byConn.get(conn);
+        // `data` passed the client message schema where it was sent (here or in another process).
+        const data = signal.data as Record<string, unknown>;
+        if (target) this.send(target, { t: 'signal', from: signal.from, data, origin: signal.origin });
+      },
+      evict: (conn) => {
+        const old = this.byConn.get(conn);
+        if (old) this.replace(old);
+      },
+    });
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.limits.hardFrameBytes,
@@ -247,19 +295,21 @@ export class SignalingServer {
     }
     if (path === '/metrics') {
       const stats = this.stats();
+      const entries = this.state.stats();
       this.metrics.gauge('mycel_signal_sockets', 'Open WebSocket connections.', stats.sockets);
       this.metrics.gauge('mycel_signal_peers', 'Peers that said hello.', stats.peers);
-      this.metrics.gauge('mycel_signal_topics', 'Distinct topics announced.', stats.topics);
+      if (stats.topics !== undefined)
+        this.metrics.gauge('mycel_signal_topics', 'Distinct topics announced.', stats.topics);
       this.metrics.gauge(
         'mycel_signal_topic_entries',
         'Topics announced, counted once per socket.',
-        this.ordinaryEntries,
+        entries.ordinaryEntries,
         { kind: 'ordinary' },
       );
       this.metrics.gauge(
         'mycel_signal_topic_entries',
         'Topics announced, counted once per socket.',
-        this.trustedEntries,
+        entries.trustedEntries,
         { kind: 'trusted' },
       );
       this.metrics.gauge(
@@ -277,19 +327,22 @@ export class SignalingServer {
     return false;
   }
 
-  stats(): { sockets: number; peers: number; topics: number; topicEntries: number } {
+  /** This process's sockets and peers; `topics` (distinct) only where the state can count it cheaply. */
+  stats(): { sockets: number; peers: number; topics: number | undefined; topicEntries: number } {
+    const state = this.state.stats();
     return {
       sockets: this.clients.size,
-      peers: this.peers.size,
-      topics: this.topics.size,
-      topicEntries: this.ordinaryEntries + this.trustedEntries,
+      peers: state.peers,
+      topics: state.topics,
+      topicEntries: state.ordinaryEntries + state.trustedEntries,
     };
   }
 
   async close(): Promise<void> {
     clearInterval(this.pingTimer);
-    for (const client of this.clients) client.ws.terminate();
+    for (const client of [...this.clients]) this.forget(client);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    if (this.ownsState) await this.state.close();
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
@@ -302,7 +355,8 @@ export class SignalingServer {
       key,
       origin: createHmac('sha256', this.originKey).update(key).digest('base64url').slice(0, ORIGIN_TAG_LENGTH),
       internal,
-      topics: new Set(),
+      queue: Promise.resolve(),
+      queued: 0,
       tokens: this.limits.messageBurst,
       refilledAt: Date.now(),
       strikes: 0,
@@ -310,18 +364,13 @@ export class SignalingServer {
       alive: true,
       nonce: randomBytes(CHALLENGE_NONCE_BYTES),
     };
-    const fromAddress = this.perAddress.get(client.key) ?? 0;
-    if (!internal && (this.clients.size >= this.limits.maxSockets || fromAddress >= this.limits.maxSocketsPerAddress)) {
-      const code = this.clients.size >= this.limits.maxSockets ? 'server-full' : 'too-many-sockets';
-      this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', { reason: code });
-      this.send(client, { t: 'error', code, message: 'too many connections' });
-      ws.close(1008, code);
-      this.log.warn('socket refused', { address, reason: code });
+    if (!internal && this.clients.size >= this.limits.maxSockets) {
+      this.refuse(client, 'server-full');
       return;
     }
-    if (!internal) this.perAddress.set(client.key, fromAddress + 1);
+    // Counted at once, so sockets waiting for admission are bounded by maxSockets too.
     this.clients.add(client);
-    this.metrics.inc('mycel_signal_connections_total', 'WebSocket connections accepted.');
+    client.queue = this.admit(client);
     client.helloTimer = setTimeout(() => {
       if (!client.peer) this.reject(client, 'hello-first', 'no hello in time', true);
     }, this.limits.helloTimeoutMs);
@@ -332,7 +381,61 @@ export class SignalingServer {
       this.log.debug('socket error', { address, peer: client.peer, error });
       ws.terminate();
     });
+  }
+
+  /** Opens the socket's session (its address's socket count is checked across every process). */
+  private async admit(client: Client): Promise<void> {
+    let session: SocketSession | undefined;
+    try {
+      session = await this.state.open(client.key, { internal: client.internal });
+    } catch (error) {
+      if (!(error instanceof StateUnavailableError)) throw error;
+      this.unavailable(client, error, true);
+      return;
+    }
+    if (!session) {
+      this.clients.delete(client);
+      clearTimeout(client.helloTimer);
+      this.refuse(client, 'too-many-sockets');
+      return;
+    }
+    if (!this.clients.has(client)) {
+      // Gone while it waited.
+      await session.close().catch((error) => this.log.debug('session close failed', { error }));
+      return;
+    }
+    client.session = session;
+    this.byConn.set(session.conn, client);
+    this.metrics.inc('mycel_signal_connections_total', 'WebSocket connections accepted.');
     this.send(client, { t: 'challenge', v: SIGNAL_VERSION, nonce: toBase64Url(client.nonce) });
+  }
+
+  private refuse(client: Client, code: 'server-full' | 'too-many-sockets'): void {
+    this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', { reason: code });
+    this.send(client, { t: 'error', code, message: 'too many connections' });
+    client.ws.close(1008, code);
+    this.log.warn('socket refused', { address: client.address, reason: code });
+  }
+
+  /**
+   * The shared state (Redis) is unreachable: the client is told `server-busy` (no strike). A
+   * socket not yet admitted is closed with 1013 ("try again later"); its client reconnects.
+   */
+  private unavailable(client: Client, error: StateUnavailableError, closing: boolean): void {
+    this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', {
+      reason: 'state-unavailable',
+    });
+    this.log.warn('signaling state unavailable', { address: client.address, peer: client.peer, error: error.message });
+    this.send(client, {
+      t: 'error',
+      code: 'server-busy',
+      message: 'the server cannot reach its shared state; try again',
+    });
+    if (closing) {
+      this.forget(client, false);
+      if (client.ws.readyState === client.ws.OPEN) client.ws.close(1013, 'server-busy');
+      setTimeout(() => client.ws.terminate(), 2_000).unref?.();
+    }
   }
 
   private onMessage(client: Client, data: RawData, isBinary: boolean): void {
@@ -370,21 +473,34 @@ export class SignalingServer {
       return;
     }
     this.metrics.inc('mycel_signal_messages_total', 'Valid messages received by type.', { type: message.t });
-    this.handle(client, message);
+    if (client.queued >= MAX_QUEUED_MESSAGES) {
+      this.send(client, { t: 'error', code: 'server-busy', message: 'too many messages waiting; slow down' });
+      return;
+    }
+    client.queued++;
+    client.queue = client.queue
+      .then(() =>
+        this.clients.has(client) && client.session ? this.handle(client, client.session, message) : undefined,
+      )
+      .catch((error) => {
+        if (error instanceof StateUnavailableError) this.unavailable(client, error, false);
+        else this.log.error('signaling message failed', { peer: client.peer, error });
+      })
+      .finally(() => client.queued--);
   }
 
-  private handle(client: Client, message: ClientMessage): void {
+  private async handle(client: Client, session: SocketSession, message: ClientMessage): Promise<void> {
     if (message.t === 'hello') {
       if (client.peer) return this.reject(client, 'bad-message', 'hello was already said');
       const signature = fromBase64Url(message.sig);
       if (!signature || !verifyPeerSignature(message.peer, helloMessage(client.nonce), signature)) {
         return this.reject(client, 'bad-proof', "the hello's signature does not prove this peer id", true);
       }
-      const holder = this.peers.get(message.peer);
-      if (holder && holder !== client) this.replace(holder);
+      // An older socket for this id, here or in another process, is replaced (evict handler).
+      await session.claim(message.peer);
+      if (!this.clients.has(client)) return;
       client.peer = message.peer;
       clearTimeout(client.helloTimer);
-      this.peers.set(message.peer, client);
       client.iceSentAt = Date.now();
       this.send(client, {
         t: 'welcome',
@@ -408,21 +524,21 @@ export class SignalingServer {
           topics = topics.filter((t) => t !== SEEDS_TOPIC);
           if (client.ws.readyState !== client.ws.OPEN || topics.length === 0) return;
         }
-        return this.addTopics(client, peer, topics);
+        return this.addTopics(client, session, topics);
       }
       case 'withdraw':
-        for (const topic of message.topics) this.dropTopic(client, topic);
-        return;
+        return session.withdraw(message.topics);
       case 'lookup': {
-        let holders = this.holdersOf(message.topic).filter((p) => p !== peer);
+        // One more than shown, in case the asker is among them.
+        let holders = (await this.state.lookup(message.topic, MAX_HOLDERS + 1)).filter((p) => p !== peer);
         if (message.topic === SEEDS_TOPIC) holders = holders.filter((p) => this.seeds.has(p));
         shuffle(holders);
         this.send(client, { t: 'holders', id: message.id, topic: message.topic, peers: holders.slice(0, MAX_HOLDERS) });
         return;
       }
       case 'signal': {
-        const target = this.peers.get(message.to);
-        if (!target) {
+        const relayed = await this.state.relay(message.to, { from: peer, data: message.data, origin: client.origin });
+        if (!relayed) {
           this.send(client, {
             t: 'error',
             code: 'unknown-peer',
@@ -431,7 +547,6 @@ export class SignalingServer {
           });
           return;
         }
-        this.send(target, { t: 'signal', from: peer, data: message.data, origin: client.origin });
         this.metrics.inc('mycel_signal_relayed_total', 'Signals relayed between peers.');
         return;
       }
@@ -440,45 +555,30 @@ export class SignalingServer {
 
   /**
    * Adds what fits of `topics` to the client's announced set: room is the least of its own cap, its
-   * address's and the ordinary budget's (trusted clients have only their own cap). Topics that do
-   * not fit get one error naming the limit, and no strike.
+   * address's and the ordinary budget's (trusted clients have only their own cap), as the shared
+   * state counts them across processes. Topics that do not fit get one error naming the limit,
+   * and no strike.
    */
-  private addTopics(client: Client, peer: string, topics: readonly string[]): void {
-    const fresh = [...new Set(topics)].filter((t) => !client.topics.has(t));
-    if (fresh.length === 0) return;
+  private async addTopics(client: Client, session: SocketSession, topics: readonly string[]): Promise<void> {
     const cap = this.topicCapOf(client);
-    let room = cap - client.topics.size;
-    let refusal: [SignalErrorCode, string] = ['too-many-topics', `at most ${cap} topics per socket`];
-    if (!client.trusted) {
-      const addressRoom = this.limits.maxTopicsPerAddress - (this.topicsPerAddress.get(client.key) ?? 0);
-      if (addressRoom < room) {
-        room = addressRoom;
-        refusal = ['too-many-topics', `at most ${this.limits.maxTopicsPerAddress} topics per address`];
-      }
-      const budgetRoom = this.limits.maxTopicEntries - this.ordinaryEntries;
-      if (budgetRoom < room) {
-        room = budgetRoom;
-        refusal = ['server-busy', 'the server holds all the topics it can; try again later'];
-      }
-    }
-    const accepted = fresh.length <= room ? fresh : fresh.slice(0, Math.max(0, room));
-    for (const topic of accepted) {
-      client.topics.add(topic);
-      this.addHolder(topic, peer);
-    }
-    this.countTopics(client, accepted.length);
-    if (accepted.length < fresh.length) {
-      this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', {
-        reason: refusal[0],
-      });
-      this.log.debug('topics refused', {
-        peer,
-        address: client.address,
-        code: refusal[0],
-        refused: fresh.length - accepted.length,
-      });
-      this.send(client, { t: 'error', code: refusal[0], message: refusal[1] });
-    }
+    const wanted = freshTopics(session.topics, topics).length;
+    if (wanted === 0) return;
+    const { accepted, refused } = await session.announce(topics, cap, client.trusted === true);
+    if (refused === undefined) return;
+    const [code, text]: [SignalErrorCode, string] =
+      refused === 'socket'
+        ? ['too-many-topics', `at most ${cap} topics per socket`]
+        : refused === 'address'
+          ? ['too-many-topics', `at most ${this.limits.maxTopicsPerAddress} topics per address`]
+          : ['server-busy', 'the server holds all the topics it can; try again later'];
+    this.metrics.inc('mycel_signal_rejected_total', 'Rejected messages and sockets by reason.', { reason: code });
+    this.log.debug('topics refused', {
+      peer: client.peer,
+      address: client.address,
+      code,
+      refused: wanted - accepted.length,
+    });
+    this.send(client, { t: 'error', code, message: text });
   }
 
   /** The client's topic cap; decided once, after hello, when its peer id is known. */
@@ -497,43 +597,6 @@ export class SignalingServer {
       );
     }
     return client.topicCap;
-  }
-
-  private countTopics(client: Client, delta: number): void {
-    if (delta === 0) return;
-    if (client.trusted) {
-      this.trustedEntries += delta;
-      return;
-    }
-    this.ordinaryEntries += delta;
-    const left = (this.topicsPerAddress.get(client.key) ?? 0) + delta;
-    if (left > 0) this.topicsPerAddress.set(client.key, left);
-    else this.topicsPerAddress.delete(client.key);
-  }
-
-  private addHolder(topic: string, peer: string): void {
-    const holders = this.topics.get(topic);
-    if (holders === undefined) this.topics.set(topic, peer);
-    else if (typeof holders !== 'string') holders.add(peer);
-    else if (holders !== peer) this.topics.set(topic, new Set([holders, peer]));
-  }
-
-  private removeHolder(topic: string, peer: string): void {
-    const holders = this.topics.get(topic);
-    if (holders === undefined) return;
-    if (typeof holders === 'string') {
-      if (holders === peer) this.topics.delete(topic);
-      return;
-    }
-    holders.delete(peer);
-    if (holders.size === 1) this.topics.set(topic, holders.values().next().value!);
-    else if (holders.size === 0) this.topics.delete(topic);
-  }
-
-  private holdersOf(topic: string): string[] {
-    const holders = this.topics.get(topic);
-    if (holders === undefined) return [];
-    return typeof holders === 'string' ? [holders] : [...holders];
   }
 
   /** True when the upgrade carries this process's internal token (compared in constant time). */
@@ -588,12 +651,6 @@ export class SignalingServer {
     client.ws.send(JSON.stringify(message));
   }
 
-  private dropTopic(client: Client, topic: string): void {
-    if (!client.topics.delete(topic)) return;
-    this.countTopics(client, -1);
-    if (client.peer) this.removeHolder(topic, client.peer);
-  }
-
   /** A newer socket proved `old`'s peer id: `old` is told, forgotten now, and closed. */
   private replace(old: Client): void {
     this.metrics.inc('mycel_signal_replaced_total', 'Sockets replaced by a proven hello for their peer id.');
@@ -607,15 +664,13 @@ export class SignalingServer {
   private forget(client: Client, terminate = true): void {
     if (!this.clients.delete(client)) return;
     clearTimeout(client.helloTimer);
-    if (!client.internal) {
-      const left = (this.perAddress.get(client.key) ?? 1) - 1;
-      if (left > 0) this.perAddress.set(client.key, left);
-      else this.perAddress.delete(client.key);
-    }
-    for (const topic of [...client.topics]) this.dropTopic(client, topic);
-    if (client.peer && this.peers.get(client.peer) === client) {
-      this.peers.delete(client.peer);
-      this.log.info('peer left', { peer: client.peer });
+    const session = client.session;
+    if (session) {
+      this.byConn.delete(session.conn);
+      // The session gives back its address's socket, its topics and its peer id. The state keeps
+      // what it could not tell Redis and replays it; a failure here is only worth a line.
+      session.close().catch((error) => this.log.debug('session close failed', { peer: client.peer, error }));
+      if (client.peer) this.log.info('peer left', { peer: client.peer });
     }
     if (terminate) client.ws.terminate();
   }

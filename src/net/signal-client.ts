@@ -52,6 +52,11 @@ export interface SignalClientEvents extends Record<string, unknown> {
 
 export interface SignalClientOptions {
   readonly url: string;
+  /**
+   * More URLs of the same deployment (signaling processes sharing one state): when a socket is
+   * lost or cannot be opened, the next URL in turn is tried, so a dead process is left behind.
+   */
+  readonly alternates?: readonly string[];
   readonly identity: PeerIdentity;
   readonly createSocket: WebSocketFactory;
 }
@@ -61,6 +66,8 @@ export class SignalClient extends Emitter<SignalClientEvents> {
   private welcomed = false;
   private closed = false;
   private attempt = 0;
+  /** Which of url and alternates the next socket opens. */
+  private turn = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly topics = new Set<string>();
   /** STUN/TURN servers the server handed us (latest welcome or renewal); empty if it has none. */
@@ -93,7 +100,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     if (this.closed || this.socket) return;
     let socket: WebSocketLike;
     try {
-      socket = this.options.createSocket(this.options.url);
+      socket = this.options.createSocket(this.currentUrl());
     } catch {
       this.scheduleReconnect();
       return;
@@ -272,8 +279,16 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     }
   }
 
+  private currentUrl(): string {
+    const alternates = this.options.alternates ?? [];
+    if (alternates.length === 0) return this.options.url;
+    const index = this.turn % (alternates.length + 1);
+    return index === 0 ? this.options.url : alternates[index - 1]!;
+  }
+
   private scheduleReconnect(): void {
     if (this.closed) return;
+    this.turn++;
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.attempt++);
     const jittered = delay / 2 + Math.random() * (delay / 2);
     this.reconnectTimer = setTimeout(() => this.start(), jittered);

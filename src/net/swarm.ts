@@ -51,6 +51,8 @@ export interface SwarmOptions {
   /** Who this node is: its peer id and the key that proves it. */
   readonly identity: PeerIdentity;
   readonly signalUrl: string;
+  /** More signaling URLs of the same deployment, tried in turn when one is lost (SignalClient). */
+  readonly signalAlternates?: readonly string[];
   readonly createSocket: WebSocketFactory;
   readonly host: SessionHost;
   readonly wrtc?: WrtcImplementation;
@@ -163,6 +165,7 @@ export class Swarm extends Emitter<SwarmEvents> {
     });
     this.signaling = new SignalClient({
       url: options.signalUrl,
+      alternates: options.signalAlternates,
       identity: options.identity,
       createSocket: options.createSocket,
     });

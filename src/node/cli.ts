@@ -14,6 +14,7 @@ import { publicOriginOf, startServe, startSignal } from './serve.js';
 import { describeSettings, resolveSettings, type SettingSpecs, type Settings } from './settings.js';
 import type { IceConfig } from '../../signaling/ice.js';
 import { Seed } from './seed.js';
+import { repairFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
 import { runCache, runGet, runPut, runRenew } from './transfer-commands.js';
 import { USAGE, commandHelp, isCommand } from './usage.js';
@@ -106,7 +107,11 @@ function proxiesOf(text: string | undefined): string[] | undefined {
 /** The shared HTTP front's flags, as startSignal/startServe options. */
 function frontOf(values: Parsed['values']) {
   const headerTimeout = str(values['header-timeout']);
+  const redis = str(values.redis);
+  if (redis !== undefined && !/^(rediss?:\/\/|unix:\/\/\/)/.test(redis))
+    throw new UsageError(`bad --redis: ${redis} (try redis://host:6379 or unix:///path/to/redis.sock)`);
   return {
+    redis,
     trustProxy: proxiesOf(str(values['trust-proxy'])),
     http: headerTimeout === undefined ? undefined : { headersTimeoutMs: secondsOf(headerTimeout, 0) },
   };
@@ -127,6 +132,7 @@ const FRONT_FLAGS = {
   'turn-secret-file': { type: 'string' },
   'turn-secret': { type: 'string', secret: true },
   'turn-ttl': { type: 'string', default: '12h' },
+  redis: { type: 'string' },
 } as const satisfies SettingSpecs;
 
 /** TLS, the public origin and the ICE servers, as startSignal/startServe options. */
@@ -255,10 +261,14 @@ async function main(argv: string[]): Promise<number> {
     case 'seed': {
       const values = settings(rest, { signal: { type: 'string' }, ...STORAGE_FLAGS });
       if (!values) return 0;
-      const signalUrl = str(values.signal);
+      const [signalUrl, ...signalAlternates] = (str(values.signal) ?? '')
+        .split(',')
+        .map((url) => url.trim())
+        .filter(Boolean);
       if (!signalUrl) throw new UsageError('seed needs --signal <ws url>, e.g. ws://localhost:8080/signal');
       const seed = await Seed.start({
         signalUrl,
+        signalAlternates,
         ...storageOf(values),
         log: createLogger({ fields: { component: 'seed' } }),
       });
@@ -269,6 +279,13 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length > 0) throw new UsageError('id takes no arguments');
       const identity = await loadNodeIdentity(str(values.data) ?? './mycel-data');
       process.stdout.write(identity.id + '\n');
+      return 0;
+    }
+    case 'repair': {
+      const { values, positionals } = parse(rest, { data: { type: 'string' } });
+      if (positionals.length > 0) throw new UsageError('repair takes no arguments');
+      const report = await repairFsBlockStore(str(values.data) ?? './mycel-data');
+      process.stdout.write(JSON.stringify(report) + '\n');
       return 0;
     }
     case 'put': {

@@ -86,6 +86,8 @@ export interface SeedOptions {
   readonly dataDir: string;
   readonly quota: number;
   readonly signalUrl: string;
+  /** More signaling URLs of the same deployment (processes on one Redis), tried in turn when one is lost. */
+  readonly signalAlternates?: readonly string[];
   /** Peer ids allowed to push blocks; absent = anyone, within the limits for unlisted peers. */
   readonly allow?: readonly string[];
   /** Most one unlisted peer may keep here, files and uploads (default DEFAULT_PEER_QUOTA). */
@@ -245,6 +247,7 @@ export class Seed {
     const swarm = new Swarm({
       identity,
       signalUrl: options.signalUrl,
+      signalAlternates: options.signalAlternates,
       createSocket: (url) =>
         nodeSocketFactory(
           url,

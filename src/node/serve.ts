@@ -11,7 +11,14 @@ import { createServer as createTlsServer } from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TrustedProxies } from '../../signaling/client-address.js';
-import { INTERNAL_TOKEN_HEADER, SignalingServer, type SignalingOptions } from '../../signaling/server.js';
+import { RedisSignalingState, redactUrl } from '../../signaling/redis-state.js';
+import {
+  DEFAULT_LIMITS,
+  INTERNAL_TOKEN_HEADER,
+  SignalingServer,
+  stateLimits,
+  type SignalingOptions,
+} from '../../signaling/server.js';
 import { SIGNAL_PATH } from '../net/signal-messages.js';
 import { signalUrlFor } from '../net/server-url.js';
 import type { IceConfig } from '../../signaling/ice.js';
@@ -38,6 +45,13 @@ export interface SignalServeOptions {
   readonly http?: Partial<HttpLimits>;
   /** Peer ids of the deployment's seeds (the only ones offered as seeds). */
   readonly seeds?: readonly string[];
+  /**
+   * Share presence, topics, limits and relays with every signaling process on this Redis
+   * (redis://, rediss:// or unix:///path); without it the state is in this process's memory.
+   */
+  readonly redis?: string;
+  /** Key prefix in Redis, so several deployments (or tests) can share one server. */
+  readonly redisPrefix?: string;
   /** PEM files: with both, the port serves https and wss instead of http and ws. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** The origin links carry and people open (https://host[:port]); default the listening address. */
@@ -101,9 +115,18 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
   const trustProxy = options.trustProxy ?? options.signaling?.trustProxy;
   const proxies = trustProxy?.length ? new TrustedProxies(trustProxy) : undefined;
   const seeds = [...(options.seeds ?? []), ...(options.signaling?.seeds ?? [])];
+  const state = options.redis
+    ? await RedisSignalingState.open({
+        url: options.redis,
+        prefix: options.redisPrefix,
+        limits: stateLimits({ ...DEFAULT_LIMITS, ...options.signaling?.limits }),
+        log: log.child({ component: 'signal-state' }),
+      })
+    : undefined;
   const signaling = new SignalingServer({
     log: log.child({ component: 'signal' }),
     ...options.signaling,
+    ...(state ? { state } : {}),
     trustProxy,
     seeds,
     ice: options.ice ?? options.signaling?.ice,
@@ -146,10 +169,16 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
     },
   });
   signaling.attach(server, SIGNAL_PATH);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+    });
+  } catch (error) {
+    await signaling.close();
+    await state?.close();
+    throw error;
+  }
   const { port } = server.address() as { port: number };
   const host = !options.host || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
   const scheme = options.tls ? 'https' : 'http';
@@ -165,6 +194,7 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
     stun: options.ice?.stun?.length ?? 0,
     turn: options.ice?.turn?.length ?? 0,
     webApp: Boolean(serveStatic),
+    state: state ? { redis: redactUrl(options.redis!), node: state.node } : 'memory',
     trustProxy: trustProxy ?? [],
     headersTimeoutMs: httpLimits.headersTimeoutMs,
   });
@@ -184,6 +214,7 @@ export async function startSignal(options: SignalServeOptions): Promise<RunningS
       await signaling.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await state?.close();
     },
   };
 }

@@ -4,20 +4,27 @@
 export const COMMAND_HELP = {
   serve: `  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10] [reach options]
+        [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10] [--redis url]
+        [reach options]
         signaling server, seed and web app in one process (what npm start runs); its own seed is
         trusted, --seed names more`,
   signal: `  signal [--port 8080] [--host 0.0.0.0] [--seed id,...] [--web dir] [--trust-proxy addr,...]
-        [--header-timeout 10] [reach options]
+        [--header-timeout 10] [--redis url] [reach options]
         the signaling server alone (serves the web app too, if built); --seed names the peer ids
         of the deployment's seeds (repeatable): only they are offered as seeds
         --trust-proxy: reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names
-        the client; --header-timeout: seconds a client has to send a request's headers`,
-  seed: `  seed --signal <ws url> [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
+        the client; --header-timeout: seconds a client has to send a request's headers;
+        --redis (redis://host:6379, rediss://…, unix:///path): several signaling processes on one
+        Redis share peers, files and limits (put them behind one load balancer)`,
+  seed: `  seed --signal <ws url>[,<ws url>...] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        a seed alone, joining the network through a signaling server`,
+        a seed alone, joining the network through a signaling server; several URLs (processes
+        of one deployment on one Redis) are tried in turn when the one in use is lost`,
   id: `  id [--data ./mycel-data]
         print the peer id kept in the data folder (made if missing): what --seed and --allow take`,
+  repair: `  repair [--data ./mycel-data]
+        with the seed stopped: walk every block file and make the seed's ledger agree with the
+        disk (blocks copied in or deleted by hand); prints what it changed`,
   put: `  put <file | folder | file…> [--server http://localhost:8080] [--timeout 30] [--identity dir]
         [--json]
         encrypt, store on the seed(s), print one link. One file is shared as a file; a folder
@@ -60,7 +67,7 @@ const STORAGE_NOTE = `      storage (serve and seed): --allow keeps files only f
         file lives --open-ttl (30d, 12h, 90m…) after its last renewal. --min-free: disk space
         kept free; stores are refused below it (0: not watched)`;
 
-const ORDER: Command[] = ['serve', 'signal', 'seed', 'id', 'put', 'renew', 'get', 'cache'];
+const ORDER: Command[] = ['serve', 'signal', 'seed', 'id', 'repair', 'put', 'renew', 'get', 'cache'];
 
 export const USAGE = [
   'usage: mycel <command> [options]    (mycel <command> --help: that command alone)',

@@ -1,25 +1,38 @@
-// The block store on a real disk, for the seed and the command line.
+// The block store on a real disk, for the seed and the command line. Its ledger (sizes, recency,
+// pins, quota) is an LMDB database (lmdb-ledger.node.ts) beside the blocks: opening it reads the
+// database, never the block tree, and its memory does not grow with the number of blocks it holds.
 //
 // Layout under `dir`:
 //   blocks/ab/cd/<id>   one file per block, sharded by the id's first two bytes
 //   tmp/                blocks being written; a block reaches blocks/ only by rename once whole,
 //                       so a crash never leaves a half block under a real id. Emptied at open.
-//   pins/<hex name>     one append-only file per pin set, one id per line
-// A file's mtime is its last use (reads bump it), which orders evictions after a restart. Blocks
-// are verified on read: a file that rotted is dropped rather than served.
+//   ledger/             the LMDB ledger
+//   pins/<hex name>     only in folders written before the ledger (one id per line): read once
+// Blocks are verified on read: a file that rotted is dropped rather than served.
+//
+// Crash protocol, per block write (the ledger is written behind, in order):
+//   1. ManagedBlockStore plans the put: the block becomes ADDING and its eviction victims REMOVING.
+//   2. write() waits until those changes are durable (one LMDB commit and sync, shared by every
+//      write in flight), writes the bytes to tmp/, syncs them, renames them into blocks/, then
+//      unlinks the victims.
+//   3. settle(): the block is HELD, the victims' records are gone.
+// A crash between 2 and 3 leaves only pending records, which the next open settles against the
+// disk (a record stays exactly when its file exists). Deletes go the same way: REMOVING, durable,
+// unlink, settle. So no record lacks a file and no file lacks a record, and start-up reads only
+// the pending ids. `repairFsBlockStore` walks the whole tree when an operator asks for it.
+//
+// A folder written before the ledger (blocks/ and pins/, no ledger/) is migrated once, at its first
+// open: its blocks (ordered by mtime, their last use then) and its pins/ files. The import is
+// marked finished only at its end, so one a crash interrupted starts over.
 
-import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fromHex } from '../content/bytes.js';
 import { isBlockId, type BlockId } from '../content/format.js';
-import { mapInOrder } from '../in-order.js';
-import { fromHex, toHex } from '../content/bytes.js';
 import type { BlockStore } from './block-store.js';
-import { Ledger, recencyStamp } from './ledger.js';
 import { ManagedBlockStore, type ManagedStoreOptions, type RawBlocks } from './managed-store.js';
-
-/** Directory entries stat'ed at once while scanning at open. */
-const SCAN_CONCURRENCY = 64;
+import { LmdbLedger, type FoundBlock, type RepairReport } from './lmdb-ledger.node.js';
 
 export interface FsStoreOptions extends ManagedStoreOptions {
   readonly dir: string;
@@ -44,23 +57,48 @@ export function blockPath(dir: string, id: BlockId): string {
   return path.join(dir, 'blocks', id.slice(0, 2), id.slice(2, 4), id);
 }
 
+export const LEDGER_DIR = 'ledger';
+
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
-async function unlinkQuietly(file: string): Promise<void> {
-  await fs.unlink(file).catch((error) => {
-    if (!isNotFound(error)) throw error;
-  });
+/** The size of block `id`'s file, or undefined if there is none. */
+async function sizeOnDisk(dir: string, id: BlockId): Promise<number | undefined> {
+  try {
+    const stat = await fs.stat(blockPath(dir, id));
+    return stat.isFile() ? stat.size : undefined;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const SHARD_RE = /^[0-9a-f]{2}$/;
+
+/** Every whole block under blocks/, one at a time (memory stays flat however many there are). */
+export async function* scanBlockFiles(dir: string): AsyncGenerator<FoundBlock> {
+  const blocks = fsStoreLayout(dir).blocks;
+  for (const a of (await fs.readdir(blocks).catch(() => [] as string[])).sort()) {
+    if (!SHARD_RE.test(a)) continue;
+    for (const b of (await fs.readdir(path.join(blocks, a)).catch(() => [] as string[])).sort()) {
+      if (!SHARD_RE.test(b)) continue;
+      const shard = path.join(blocks, a, b);
+      for (const name of await fs.readdir(shard).catch(() => [] as string[])) {
+        if (!isBlockId(name) || !name.startsWith(a + b)) continue;
+        const stat = await fs.stat(path.join(shard, name)).catch(() => undefined);
+        if (stat?.isFile()) yield { id: name, size: stat.size, used: stat.mtimeMs };
+      }
+    }
+  }
+}
 
 class FsRawBlocks implements RawBlocks {
   private readonly shards = new Set<string>();
+
   constructor(
     private readonly dir: string,
+    private readonly ledger: LmdbLedger,
     private readonly options: FsStoreOptions,
   ) {}
 
@@ -69,21 +107,21 @@ class FsRawBlocks implements RawBlocks {
       const buffer = await fs.readFile(blockPath(this.dir, id));
       return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
+      if (!isNotFound(error)) throw error;
+      // The store drops it from the ledger right after; its record then needs no file.
+      setImmediate(() => this.ledger.settle([], [id]));
+      return undefined;
     }
   }
 
   async write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[]) {
-    const layout = fsStoreLayout(this.dir);
-    const tmp = path.join(layout.tmp, `${id}.${nodeRandomBytes(6).toString('hex')}`);
+    await this.ledger.durable();
+    const tmp = path.join(fsStoreLayout(this.dir).tmp, `${id}.${randomBytes(6).toString('hex')}`);
     const final = blockPath(this.dir, id);
     try {
       const handle = await fs.open(tmp, 'wx');
       try {
         await handle.writeFile(bytes);
-        const stamp = new Date(recencyStamp());
-        await handle.utimes(stamp, stamp);
         if (this.options.durable !== false) await handle.sync();
       } finally {
         await handle.close();
@@ -96,96 +134,119 @@ class FsRawBlocks implements RawBlocks {
       }
       await fs.rename(tmp, final);
     } catch (error) {
-      await unlinkQuietly(tmp).catch(() => {
+      await fs.unlink(tmp).catch(() => {
         // The write's own error is the one to report; tmp/ is emptied at the next open.
       });
+      // The store rolls the ledger back (the block is removed, the victims counted again) once
+      // this rejects; then nothing on disk changed, so those records need no file check.
+      setImmediate(() => this.ledger.settle(evict, [id]));
       throw error;
     }
-    await this.remove(evict);
+    // The block is in place: a victim that cannot be unlinked stays pending (and counted again
+    // at the next open) rather than failing a put that succeeded.
+    const gone = await this.unlink(evict);
+    this.ledger.settle([id], gone);
   }
 
   async remove(ids: readonly BlockId[]) {
-    await Promise.all(ids.map((id) => unlinkQuietly(blockPath(this.dir, id))));
+    await this.ledger.durable();
+    this.ledger.settle([], await this.unlink(ids));
   }
 
-  private pinFile(name: string): string {
-    return path.join(fsStoreLayout(this.dir).pins, toHex(encoder.encode(name)));
+  async addPins() {
+    await this.ledger.durable();
   }
 
-  async addPins(name: string, ids: readonly BlockId[]) {
-    await fs.appendFile(this.pinFile(name), ids.join('\n') + '\n');
+  async dropPins() {
+    await this.ledger.durable();
   }
 
-  async dropPins(name: string) {
-    await unlinkQuietly(this.pinFile(name));
+  async close() {
+    await this.ledger.close();
   }
 
-  touched(id: BlockId) {
-    const stamp = new Date(recencyStamp());
-    fs.utimes(blockPath(this.dir, id), stamp, stamp).catch(() => {
-      // Recency is a hint for eviction after a restart; the read itself succeeded.
-    });
-  }
-
-  close() {
-    // Every write is awaited by its put: nothing is left open.
-    return Promise.resolve();
+  /** Unlinks the files of `ids`; returns those now gone. */
+  private async unlink(ids: readonly BlockId[]): Promise<BlockId[]> {
+    const results = await Promise.all(
+      ids.map((id) =>
+        fs.unlink(blockPath(this.dir, id)).then(
+          () => true,
+          (error) => isNotFound(error),
+        ),
+      ),
+    );
+    return ids.filter((_, i) => results[i]);
   }
 }
 
-const SHARD_RE = /^[0-9a-f]{2}$/;
-
-/** Finds every whole block under blocks/ (size and last use); ignores anything else there. */
-async function scanBlocks(dir: string): Promise<{ id: BlockId; size: number; used: number }[]> {
-  const layout = fsStoreLayout(dir);
-  const blocks: { id: BlockId; size: number; used: number }[] = [];
-  for (const a of await fs.readdir(layout.blocks)) {
-    if (!SHARD_RE.test(a)) continue;
-    for (const b of await fs.readdir(path.join(layout.blocks, a)).catch(() => [] as string[])) {
-      if (!SHARD_RE.test(b)) continue;
-      const shard = path.join(layout.blocks, a, b);
-      const names = (await fs.readdir(shard)).filter((n) => isBlockId(n) && n.startsWith(a + b));
-      // A file gone since the listing (evicted, or not a block after all) is simply not found.
-      const stat = (id: string) => fs.stat(path.join(shard, id)).catch(() => undefined);
-      let i = 0;
-      for await (const found of mapInOrder(names, SCAN_CONCURRENCY, stat)) {
-        const id = names[i++]!;
-        if (found?.isFile()) blocks.push({ id, size: found.size, used: found.mtimeMs });
-      }
-    }
-  }
-  return blocks;
-}
-
-async function loadPins(dir: string, ledger: Ledger): Promise<void> {
+/** pins/<hex name> files of a folder written before the ledger: one id per line. */
+async function importPins(dir: string, ledger: LmdbLedger): Promise<void> {
   const pinsDir = fsStoreLayout(dir).pins;
-  for (const file of await fs.readdir(pinsDir)) {
+  for (const file of await fs.readdir(pinsDir).catch(() => [] as string[])) {
     const nameBytes = fromHex(file);
     if (!nameBytes) continue;
     const text = await fs.readFile(path.join(pinsDir, file), 'utf8');
     // A crash mid-append can leave a partial last line: only whole ids count.
-    ledger.pin(decoder.decode(nameBytes), text.split('\n').filter(isBlockId));
+    ledger.pin(new TextDecoder().decode(nameBytes), text.split('\n').filter(isBlockId));
   }
+  await ledger.durable();
+}
+
+export interface FsBlockStore extends BlockStore {
+  readonly ledger: LmdbLedger;
 }
 
 /**
- * Opens (creating if needed) a store in `dir`. Temp files left by a crash are removed; files in
- * blocks/ that are not named like a block are left alone and never served.
+ * Opens (creating if needed) a store in `options.dir` with its ledger in `<dir>/ledger`. Temp files
+ * a crash left are removed and the ledger's pending ids are settled against the disk; nothing
+ * else on disk is read. Blocks are verified on read.
  */
-export async function openFsBlockStore(options: FsStoreOptions): Promise<BlockStore> {
+export async function openFsBlockStore(options: FsStoreOptions): Promise<FsBlockStore> {
   const dir = path.resolve(options.dir);
   const layout = fsStoreLayout(dir);
   await Promise.all([layout.blocks, layout.tmp, layout.pins].map((d) => fs.mkdir(d, { recursive: true })));
   for (const leftover of await fs.readdir(layout.tmp)) {
     await fs.rm(path.join(layout.tmp, leftover), { force: true, recursive: true });
   }
-  const ledger = new Ledger(options.quota);
-  await loadPins(dir, ledger);
-  const blocks = await scanBlocks(dir);
-  blocks.sort((x, y) => x.used - y.used);
-  for (const block of blocks) ledger.add(block.id, block.size);
-  return new ManagedBlockStore(new FsRawBlocks(dir, options), ledger, {
+  const ledger = await LmdbLedger.open({
+    path: path.join(dir, LEDGER_DIR),
+    quota: options.quota,
+    durable: options.durable,
+  });
+  try {
+    if (!ledger.ready) {
+      await ledger.importBlocks(scanBlockFiles(dir));
+      await importPins(dir, ledger);
+      ledger.markReady();
+      await ledger.durable();
+    }
+    await ledger.reconcile((id) => sizeOnDisk(dir, id));
+  } catch (error) {
+    await ledger.close();
+    throw error;
+  }
+  const store = new ManagedBlockStore(new FsRawBlocks(dir, ledger, options), ledger, {
     verifyReads: true,
     ...options,
   });
+  return Object.assign(store, { ledger });
+}
+
+/**
+ * The full check an operator runs when the disk and the ledger may disagree (blocks copied in or
+ * deleted by hand): walks every block file and every record. The store must not be open.
+ */
+export async function repairFsBlockStore(dirPath: string): Promise<RepairReport> {
+  const dir = path.resolve(dirPath);
+  const ledger = await LmdbLedger.open({ path: path.join(dir, LEDGER_DIR) });
+  try {
+    // A folder from before the ledger brings its pins along, as its first open would.
+    if (!ledger.ready) await importPins(dir, ledger);
+    const report = await ledger.repair(scanBlockFiles(dir), (id) => sizeOnDisk(dir, id));
+    ledger.markReady();
+    await ledger.durable();
+    return report;
+  } finally {
+    await ledger.close();
+  }
 }

@@ -6,7 +6,7 @@ import { BadInputError, ClosedError, IdMismatchError } from '../errors.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
 import { MAX_BLOCK_BYTES, isBlockId, type BlockId, hashesTo } from '../content/format.js';
 import type { BlockStore, StoreUsage } from './block-store.js';
-import { Ledger } from './ledger.js';
+import type { BlockLedger } from './block-ledger.js';
 
 /** Where a store's bytes and pins actually live. */
 export interface RawBlocks {
@@ -41,7 +41,7 @@ export class ManagedBlockStore implements BlockStore {
 
   constructor(
     private readonly raw: RawBlocks,
-    private readonly ledger: Ledger,
+    private readonly ledger: BlockLedger,
     private readonly options: ManagedStoreOptions = {},
   ) {
     this.backend = options.backend ?? defaultBackend();

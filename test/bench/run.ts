@@ -14,6 +14,8 @@ import { networkBench } from './network.js';
 import { browserBench, type CpuSplit } from './browsers.js';
 import { relayBench } from './relay.js';
 import { GiB, MiB } from './units.js';
+import { LEDGER_BENCH_BLOCKS, ledgerBench } from './ledger.js';
+import { LOAD_SOCKETS, signalingLoadBench, type LoadFigures } from './signaling-load.js';
 
 interface Figure {
   name: string;
@@ -150,6 +152,86 @@ if (wanted('signaling')) {
       r.heapBeforeMB,
     );
   }
+}
+
+if (wanted('signaling-load')) {
+  const n = LOAD_SOCKETS.toLocaleString('en');
+  console.error(`signaling-load: ${n} sockets on one in-memory process, then over two processes on Redis…`);
+  const { memory, redis } = await signalingLoadBench();
+  for (const [what, pick] of [
+    ['connect and proven hello', (f: LoadFigures) => f.connect.perSecond],
+    ['announce (and its own lookup)', (f: LoadFigures) => f.announce.perSecond],
+    ['lookup', (f: LoadFigures) => f.lookup.perSecond],
+    ['relay within a process', (f: LoadFigures) => f.relayWithin.perSecond],
+  ] as const)
+    alone(
+      `signaling-load: ${what}, ${n} sockets, 2 processes on Redis`,
+      '/s',
+      pick(redis),
+      'one process in memory',
+      pick(memory),
+    );
+  alone('signaling-load: relay across processes (Redis)', '/s', redis.relayAcross!.perSecond);
+  for (const q of ['p50Ms', 'p99Ms'] as const) {
+    alone(
+      `signaling-load: relay latency ${q.slice(0, 3)} within a process, Redis`,
+      'ms',
+      redis.relayWithin[q],
+      'in memory',
+      memory.relayWithin[q],
+    );
+    alone(
+      `signaling-load: relay latency ${q.slice(0, 3)} across processes, Redis`,
+      'ms',
+      redis.relayAcross![q],
+      'in memory, one process',
+      memory.relayWithin[q],
+    );
+  }
+  alone(
+    'signaling-load: resident memory per 1,000 sockets, Redis (both processes)',
+    'MB',
+    redis.rssPer1000SocketsMB,
+    'one process in memory',
+    memory.rssPer1000SocketsMB,
+  );
+}
+
+if (wanted('ledger')) {
+  const n = LEDGER_BENCH_BLOCKS.toLocaleString('en');
+  console.error(`ledger: a seed's ledger with ${n} blocks, LMDB beside the in-memory one, each in its own process…`);
+  const f = await ledgerBench();
+  alone(
+    `ledger: seed start-up with ${n} blocks (LMDB)`,
+    'ms',
+    f.lmdb.openMs,
+    'in-memory load, no walk',
+    f.memory.loadMs,
+  );
+  alone(`ledger: seed start-up walk per block file (before the ledger: ~× ${n})`, 'µs', f.walk.perFileUs);
+  alone(`ledger: RSS with ${n} blocks, LMDB after use`, 'MB', f.lmdb.rssMB, 'in-memory Ledger', f.memory.rssMB);
+  alone(
+    `ledger: anonymous resident memory with ${n} blocks, LMDB after use`,
+    'MB',
+    f.lmdb.afterUse.anonMB,
+    'in-memory Ledger',
+    f.memory.afterUse.anonMB,
+  );
+  const t = f.throughput;
+  alone(
+    'ledger: put 256 KiB blocks (synced), LMDB store',
+    'MB/s',
+    t.lmdbLedger.putMBps,
+    'store before the ledger',
+    t.memoryLedger.putMBps,
+  );
+  alone(
+    'ledger: get 256 KiB blocks, LMDB store',
+    'MB/s',
+    t.lmdbLedger.getMBps,
+    'store before the ledger',
+    t.memoryLedger.getMBps,
+  );
 }
 
 if (wanted('chromium')) {

@@ -33,6 +33,16 @@ export function remount(dir: string, mode: 'ro' | 'rw'): void {
   mount(['-o', `remount,${mode}`, dir]);
 }
 
+/**
+ * Makes `dir` read-only in place by a read-only bind mount over it (undo with unmount). For a
+ * folder beside files a process holds open for writing (a database), where remounting the whole
+ * file system read-only is refused as busy.
+ */
+export function bindReadOnly(dir: string): void {
+  mount(['--bind', dir, dir]);
+  mount(['-o', 'remount,bind,ro', dir]);
+}
+
 export function unmount(dir: string): void {
   execFileSync('umount', [dir]);
 }

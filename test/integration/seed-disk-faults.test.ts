@@ -12,10 +12,11 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreRefusedError } from '../../src/errors.js';
 import { sealFile } from '../../src/content/seal.js';
-import { blockPath, fsStoreLayout } from '../../src/store/fs.node.js';
+import { open as openLmdb } from 'lmdb';
+import { LEDGER_DIR, blockPath, fsStoreLayout } from '../../src/store/fs.node.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 import { freePort, logged, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
-import { mountTmpfs, remount, tmpfsUnavailable, unmount } from '../helpers/tmpfs.js';
+import { bindReadOnly, mountTmpfs, tmpfsUnavailable, unmount } from '../helpers/tmpfs.js';
 import { startUploader, type Uploader } from '../helpers/uploader.js';
 
 const MiB = 2 ** 20;
@@ -27,7 +28,7 @@ const closers: (() => void)[] = [];
 afterEach(async () => {
   for (const close of closers.splice(0)) close();
   await Promise.all(running.splice(0).map((p) => p.kill('SIGKILL')));
-  for (const dir of mounts.splice(0)) unmount(dir);
+  for (const dir of mounts.splice(0).reverse()) unmount(dir);
   await Promise.all(dirs.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
 });
 
@@ -118,10 +119,39 @@ async function blocksOnDisk(data: string): Promise<number> {
   return count;
 }
 
-/** Pin files of uploads in progress (pins/<hex of "upload:…">). */
+/** Pin sets of uploads in progress ("upload:…"), read from the running seed's ledger (read-only). */
 async function uploadPins(data: string): Promise<string[]> {
-  const prefix = Buffer.from('upload:').toString('hex');
-  return (await fs.readdir(fsStoreLayout(data).pins)).filter((n) => n.startsWith(prefix));
+  const env = openLmdb<Buffer, Buffer>({
+    path: path.join(data, LEDGER_DIR),
+    readOnly: true,
+    maxDbs: 12,
+    keyEncoding: 'binary',
+    encoding: 'binary',
+  });
+  try {
+    const names = env.openDB<Buffer, Buffer>({ name: 'pinNames', keyEncoding: 'binary', encoding: 'binary' });
+    // A pin set's key is its name's UTF-8 length (u16) and the name.
+    return [...names.getKeys()].map((key) => key.subarray(2).toString('utf8')).filter((n) => n.startsWith('upload:'));
+  } finally {
+    await env.close();
+  }
+}
+
+/**
+ * The block folders made read-only (the ledger beside them stays writable: a file system with a
+ * database open for writing cannot be remounted read-only as a whole), and made writable again.
+ */
+function blocksReadOnly(data: string): void {
+  for (const dir of [fsStoreLayout(data).blocks, fsStoreLayout(data).tmp]) {
+    bindReadOnly(dir);
+    mounts.push(dir);
+  }
+}
+function blocksWritable(data: string): void {
+  for (const dir of [fsStoreLayout(data).tmp, fsStoreLayout(data).blocks]) {
+    unmount(dir);
+    mounts.splice(mounts.indexOf(dir), 1);
+  }
 }
 
 async function freeBytes(dir: string): Promise<number> {
@@ -133,12 +163,12 @@ const unavailable = tmpfsUnavailable();
 if (unavailable) console.warn(`seed disk-fault tests on tmpfs skipped: ${unavailable}`);
 
 describe.skipIf(unavailable)('a seed whose disk fails (tmpfs)', () => {
-  it('read-only data folder: refuses generically, logs EROFS once, keeps what it had, and takes puts again once writable', async () => {
+  it('read-only block folders: refuses generically, logs EROFS once, keeps what it had, and takes puts again once writable', async () => {
     const seed = await start({ tmpfsMiB: 64, minFree: '1MiB' });
     const first = await putOk(seed, pseudoRandomBytes(2 * MiB, 1));
     const blocksBefore = await blocksOnDisk(seed.data);
 
-    remount(seed.data, 'ro');
+    blocksReadOnly(seed.data);
     const second = pseudoRandomBytes(2 * MiB, 2);
     await expectRefused(seed, second, 'the seed cannot store this now');
     await seed.proc.waitForLine((l) => logged('upload released')(l) && JSON.parse(l).reason === 'unavailable');
@@ -149,7 +179,7 @@ describe.skipIf(unavailable)('a seed whose disk fails (tmpfs)', () => {
     expect(seed.up.swarm.isBanned(seed.seedId)).toBe(false);
     await readsBackEqual(seed, first);
 
-    remount(seed.data, 'rw');
+    blocksWritable(seed.data);
     const stored = await putOk(seed, second);
     await readsBackEqual(seed, stored);
     await readsBackEqual(seed, first);
