@@ -25,7 +25,7 @@ import {
 import { getCollection, planPut } from './collection-commands.js';
 import { createMemoryBlockStore } from '../store/memory.js';
 import type { BlockStore } from '../store/block-store.js';
-import { fsStoreLayout, openFsBlockStore } from '../store/fs.node.js';
+import { LEDGER_DIR, fsStoreLayout, openFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
 import { mediaTypeOf } from './media-types.js';
 import { progressBar } from './progress.js';
@@ -344,9 +344,10 @@ export interface CacheOptions {
 export async function runCache(options: CacheOptions): Promise<number> {
   const dir = options.cacheDir ?? defaultCacheDir();
   if (options.clear) {
-    // Only the store's own folders: a --cache pointing somewhere unexpected loses nothing else.
+    // Only the store's own folders: a --cache pointing somewhere unexpected loses nothing else. The
+    // ledger goes with the blocks it lists (left alone, it would still count them).
     const layout = fsStoreLayout(dir);
-    for (const folder of [layout.blocks, layout.tmp, layout.pins])
+    for (const folder of [layout.blocks, layout.tmp, layout.pins, path.join(dir, LEDGER_DIR)])
       await fs.rm(folder, { recursive: true, force: true });
     process.stdout.write(`emptied ${dir}\n`);
     return 0;
