@@ -1,7 +1,10 @@
 // Every tab works: one tab runs the peer over the shared IndexedDB, every other tab uses it through
 // that tab (list, add, open, view, download), and takes over when it closes, without a reload.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { formatLink } from '../../src/content/share-link.js';
+import { runMycel, tempDir } from '../helpers/processes.js';
 import { addFile, blocksHeld, bytesOf, download, expect, openApp, putOnSeed, test } from './fixtures.js';
 
 const MiB = 1024 * 1024;
@@ -23,6 +26,51 @@ test('a second tab is a full client: it lists, adds, and opens and downloads a l
   const third = await context.newPage();
   const saved = await download(third, kept);
   expect(saved.toString()).toBe('kept in the first tab\n');
+});
+
+test('a second tab opens a collection link through the first: it lists its entries and downloads one exactly', async ({
+  context,
+  server,
+}) => {
+  const dir = await tempDir('e2e-tabs-collection');
+  const tree: Record<string, Buffer> = {
+    'trip/photos/beach.jpg': bytesOf(600_000, 41),
+    'trip/notes.txt': Buffer.from('notes\n'),
+  };
+  for (const [name, bytes] of Object.entries(tree)) {
+    await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await fs.writeFile(path.join(dir, name), bytes);
+  }
+  const put = await runMycel(['put', path.join(dir, 'trip'), '--server', server.url]);
+  expect(put.code, put.stderr).toBe(0);
+  const link = put.stdout.trim();
+
+  const first = await context.newPage();
+  await openApp(first);
+  const second = await context.newPage();
+  await openApp(second, link);
+  const list = second.getByRole('list', { name: 'Files in' });
+  await expect(list.getByRole('listitem')).toHaveCount(2, { timeout: 60_000 });
+  await expect(second.getByTestId('collection-count')).toHaveText('2 files');
+  await expect(list.getByRole('listitem', { name: 'notes.txt' })).toContainText('6 B');
+  await second.waitForFunction(() => navigator.serviceWorker.controller !== null);
+
+  const saved = second.waitForEvent('download', { timeout: 60_000 });
+  await second.getByRole('button', { name: 'Download photos/beach.jpg' }).click();
+  const file = await fs.readFile(await (await saved).path());
+  expect(sha256(file)).toBe(sha256(tree['trip/photos/beach.jpg']!));
+  // The first tab ran the peer all along: it remembered the collection opened in the second.
+  await expect(first.getByRole('listitem', { name: '2 files' })).toBeVisible();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+test('a second tab says at once that nobody holding a link is online', async ({ context, server }) => {
+  const first = await context.newPage();
+  await openApp(first);
+  const second = await context.newPage();
+  await openApp(second, formatLink(server.url, randomBytes(32).toString('hex'), randomBytes(32)));
+  await expect(second.getByTestId('link-problem')).toHaveText(/Nobody holding this file is online now/);
+  await expect(second.getByRole('button', { name: 'Retry' })).toBeVisible();
 });
 
 test.describe('from a slow seed', () => {

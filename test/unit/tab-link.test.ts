@@ -4,9 +4,18 @@
 // goes to the tab that takes over; an error keeps its code across the trip.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Emitter } from '../../src/net/emitter.js';
-import { NoHolderError, abortedBy, type MycelError } from '../../src/errors.js';
+import {
+  NoHolderError,
+  OfflineError,
+  ServerUnreachableError,
+  TimeoutError,
+  abortedBy,
+  type MycelError,
+} from '../../src/errors.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 import type { BrowserPeerEvents, FileInfo, PeerStatus } from '../../web/lib/browser-peer.js';
+import type { LinkKind } from '../../web/lib/collection-peer.js';
+import { unavailableKind } from '../../web/lib/availability.js';
 import { serveTabs, TabClient, type PeerApi } from '../../web/lib/tab-link.js';
 
 const ROOT = 'ef'.repeat(32);
@@ -45,6 +54,31 @@ class FakePeer extends Emitter<BrowserPeerEvents> implements PeerApi {
   };
   countCopies = async (): Promise<{ peers: number; here: boolean }> => {
     throw new NoHolderError(ROOT, 5000);
+  };
+  /** What checkAvailable throws, if anything. */
+  unavailable: Error | undefined;
+  checkAvailable = async () => {
+    if (this.unavailable) throw this.unavailable;
+  };
+  /** A collection of one folder and one file. */
+  openLink = async (link: string): Promise<LinkKind> => ({
+    kind: 'collection',
+    root: ROOT,
+    link,
+    totalSize: 5,
+    entries: [
+      { kind: 'folder', index: 0, path: 'empty' },
+      { kind: 'file', index: 1, path: 'a.txt', size: 5, mediaType: 'text/plain' },
+    ],
+  });
+  readonly fetched: string[] = [];
+  /** Reports progress on the collection's root as its blocks arrive, as BrowserPeer does. */
+  fetchEntry = async (link: string, index: number) => {
+    this.fetched.push(`${link}#${index}`);
+    this.emit('progress', { root: ROOT, blocksDone: 1, blocksTotal: 2, bytesFetched: 1, sources: 1 });
+  };
+  fetchCollection = async (link: string) => {
+    this.fetched.push(link);
   };
   pin = async (root: string) => {
     this.pinned.push(root);
@@ -131,5 +165,52 @@ describe('a tab that does not run the peer', () => {
     controller.abort();
     const error = (await adding.catch((e: unknown) => e)) as MycelError;
     expect(error.code).toBe('ABORTED');
+  });
+
+  it('opens a collection link through the tab that runs the peer and gets its listing', async () => {
+    leader(new FakePeer('first'));
+    const tab = client();
+    const opened = await tab.openLink('http://x/#collection');
+    expect(opened).toEqual({
+      kind: 'collection',
+      root: ROOT,
+      link: 'http://x/#collection',
+      totalSize: 5,
+      entries: [
+        { kind: 'folder', index: 0, path: 'empty' },
+        { kind: 'file', index: 1, path: 'a.txt', size: 5, mediaType: 'text/plain' },
+      ],
+    });
+  });
+
+  it("fetches one entry, or the whole collection, in the peer's tab, and sees its fetch progress", async () => {
+    const peer = new FakePeer('first');
+    leader(peer);
+    const tab = client();
+    const progress: number[] = [];
+    tab.on('progress', (p) => progress.push(p.blocksDone));
+    await tab.fetchEntry('http://x/#collection', 1);
+    await tab.fetchCollection('http://x/#collection');
+    expect(peer.fetched).toEqual(['http://x/#collection#1', 'http://x/#collection']);
+    await expect.poll(() => progress).toEqual([1]);
+  });
+
+  it('tells offline, server unreachable and nobody holding it apart when the peer runs in another tab', async () => {
+    const peer = new FakePeer('first');
+    leader(peer);
+    const tab = client();
+    const kinds = [];
+    for (const error of [
+      new OfflineError(),
+      new ServerUnreachableError('https://mycel.test'),
+      new NoHolderError(ROOT, 4000),
+      // Shares the server's code, but is not about the server.
+      new TimeoutError('a block', 1000),
+      undefined,
+    ]) {
+      peer.unavailable = error;
+      kinds.push(unavailableKind(await tab.checkAvailable(ROOT).catch((e: unknown) => e)));
+    }
+    expect(kinds).toEqual(['offline', 'server', 'nobody', undefined, undefined]);
   });
 });

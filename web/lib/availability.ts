@@ -3,7 +3,7 @@
 // is a typed error, so the page can word it and keep watching for a holder to appear.
 
 import type { BlockId } from '../../src/content/format.js';
-import { NoHolderError, OfflineError, ServerUnreachableError } from '../../src/errors.js';
+import { MycelError, NoHolderError, OfflineError, ServerUnreachableError } from '../../src/errors.js';
 import type { BrowserPeer } from './browser-peer.js';
 
 /** How long the page waits for the signaling server before saying it cannot be reached. */
@@ -34,11 +34,18 @@ export async function checkAvailable(peer: BrowserPeer, root: BlockId): Promise<
 
 export type Unavailable = 'offline' | 'server' | 'nobody';
 
-/** Which of the three answers an error is, if any (for wording and for watching). */
+/**
+ * Which of the three answers an error is, if any (for wording and for watching). Told by code, so
+ * an error thrown in the tab that runs the peer and forwarded here (a RemoteTabError) counts too;
+ * a server that cannot be reached shares its code with other timeouts, so it is also told by name,
+ * which the forwarded error keeps.
+ */
 export function unavailableKind(error: unknown): Unavailable | undefined {
-  if (error instanceof OfflineError) return 'offline';
+  if (!(error instanceof MycelError)) return undefined;
+  if (error.code === 'OFFLINE') return 'offline';
+  if (error.code === 'NO_HOLDER') return 'nobody';
   if (error instanceof ServerUnreachableError) return 'server';
-  if (error instanceof NoHolderError) return 'nobody';
+  if (error.code === 'TIMEOUT' && error.name === ServerUnreachableError.name) return 'server';
   return undefined;
 }
 

@@ -36,7 +36,19 @@ import { loadBrowserIdentity } from './browser-identity.js';
 import { trackedStore } from './add-cleanup.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 import { filePin } from '../../src/store/block-store.js';
-import { addCollection, type PickedFile } from './collection-peer.js';
+import {
+  addCollection,
+  collectionOf,
+  describeLink,
+  fetchCollection,
+  fetchEntry,
+  fileEntry,
+  openLink,
+  type LinkKind,
+  type PickedFile,
+} from './collection-peer.js';
+import { checkAvailable } from './availability.js';
+import { OpenLinks } from './open-links.js';
 
 /** How long adding a file looks for a seed before keeping the file on this device only. */
 export const SEED_SEARCH_MS = 3_000;
@@ -441,6 +453,44 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   /**
+   * Resolves when someone holding `root` is online (or this device holds it whole).
+   * @throws OfflineError, ServerUnreachableError, NoHolderError
+   */
+  checkAvailable(root: BlockId): Promise<void> {
+    return checkAvailable(this, root);
+  }
+
+  /** Links opened as collections for any tab, shared per root, closed when idle. */
+  private readonly links = new OpenLinks((text, root) =>
+    openLink(this, text, {
+      noHolderTimeoutMs: OPEN_NO_HOLDER_MS,
+      onProgress: (p) => this.emit('progress', { root, ...p }),
+    }),
+  );
+
+  /**
+   * Opens a link as a file or a collection; a collection is listed (and its fetches, here or from
+   * any tab, report through 'progress' with its root).
+   * @throws what openLink throws.
+   */
+  openLink(text: string): Promise<LinkKind> {
+    return this.links.use(text, async (opened) => describeLink(text, opened));
+  }
+
+  /** Fetches the blocks of the collection's file entry `index` into IndexedDB, for the service worker. */
+  fetchEntry(link: string, index: number): Promise<void> {
+    return this.links.use(link, async (opened) => {
+      const collection = collectionOf(opened);
+      await fetchEntry(collection, fileEntry(collection, index));
+    });
+  }
+
+  /** Fetches the whole collection into IndexedDB; then this device holds and serves it. */
+  fetchCollection(link: string): Promise<void> {
+    return this.links.use(link, (opened) => fetchCollection(this, collectionOf(opened)));
+  }
+
+  /**
    * The plaintext of [start, end) of a file in the Library, verified, as its blocks arrive: the
    * range's blocks are fetched first, then the reader's way ahead; every block is kept. A read that
    * reaches the file's end marks the file held whole once every block is here.
@@ -559,6 +609,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
         });
     }
     this.shared.clear();
+    this.links.closeAll();
     clearTimeout(this.recheckTimer);
     clearInterval(this.renewTimer);
     this.swarm.close();

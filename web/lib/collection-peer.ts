@@ -8,6 +8,7 @@ import {
   listCollectionBlockIds,
   type CollectionEntry,
   type CollectionFile,
+  type CollectionFolder,
 } from '../../src/content/collection-open.js';
 import type { BlockId } from '../../src/content/format.js';
 import { formatLink, parseLink, type FileLink } from '../../src/content/share-link.js';
@@ -108,6 +109,58 @@ export interface OpenedCollectionLink {
 export type OpenedLink =
   | { readonly kind: 'file'; readonly link: FileLink; readonly remote: RemoteFile }
   | ({ readonly kind: 'collection' } & OpenedCollectionLink);
+
+/** An entry as any tab shows it: what the listing says, without the entry's key. */
+export type ListedEntry =
+  | Pick<CollectionFile, 'kind' | 'index' | 'path' | 'size' | 'mediaType'>
+  | Pick<CollectionFolder, 'kind' | 'index' | 'path'>;
+
+/** An opened collection as any tab shows it (plain data: it crosses to other tabs). */
+export interface CollectionListing {
+  readonly root: BlockId;
+  /** The link it was opened with: what fetchEntry and fetchCollection are called with. */
+  readonly link: string;
+  readonly totalSize: number;
+  readonly entries: ListedEntry[];
+}
+
+/** What a link turned out to name: a file (FileView opens it) or a collection, listed. */
+export type LinkKind = { readonly kind: 'file' } | ({ readonly kind: 'collection' } & CollectionListing);
+
+/** What of an opened link any tab may see. */
+export function describeLink(text: string, opened: OpenedLink): LinkKind {
+  if (opened.kind === 'file') return { kind: 'file' };
+  return {
+    kind: 'collection',
+    root: opened.link.root,
+    link: text,
+    totalSize: opened.remote.collection.totalSize,
+    entries: opened.entries.map((e) =>
+      e.kind === 'file'
+        ? { kind: 'file', index: e.index, path: e.path, size: e.size, mediaType: e.mediaType }
+        : { kind: 'folder', index: e.index, path: e.path },
+    ),
+  };
+}
+
+/**
+ * The collection an opened link names.
+ * @throws BadInputError when the link is a file.
+ */
+export function collectionOf(opened: OpenedLink): OpenedCollectionLink {
+  if (opened.kind !== 'collection') throw new BadInputError('this link is a file, not a collection');
+  return opened;
+}
+
+/**
+ * The file entry `index` of a collection.
+ * @throws BadInputError when there is no such entry, or it is a folder.
+ */
+export function fileEntry(opened: OpenedCollectionLink, index: number): CollectionFile {
+  const entry = opened.entries.find((e) => e.index === index);
+  if (entry?.kind !== 'file') throw new BadInputError(`the collection has no file entry ${index}`);
+  return entry;
+}
 
 /**
  * Opens a link as a file or a collection; a collection's listing is read and checked whole. A

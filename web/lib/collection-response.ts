@@ -16,7 +16,7 @@ import type { LibraryEntry } from '../../src/store/library.js';
 import { fileErrorResponse, idbBlockGetter, openedFileResponse } from './file-response.js';
 
 /** The in-app URL of one entry of a collection. */
-export function entryUrl(root: string, entry: CollectionEntry, download = false): string {
+export function entryUrl(root: string, entry: Pick<CollectionEntry, 'index' | 'path'>, download = false): string {
   const name = entry.path.slice(entry.path.lastIndexOf('/') + 1);
   return `${FILE_ROUTE}${root}/${entry.index}/${encodeURIComponent(name)}${download ? '?download=1' : ''}`;
 }

@@ -13,7 +13,7 @@ import { MycelError, RemoteTabError, UnavailableError, abortedBy, type MycelErro
 import type { BlockId } from '../../src/content/format.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 import type { AddProgress, BrowserPeerEvents, FileInfo, PeerStatus } from './browser-peer.js';
-import type { PickedFile } from './collection-peer.js';
+import type { LinkKind, PickedFile } from './collection-peer.js';
 
 /** What the app's UI uses of the peer, wherever it runs. */
 export interface PeerApi {
@@ -27,6 +27,17 @@ export interface PeerApi {
     signal?: AbortSignal,
   ): Promise<LibraryEntry>;
   openInfo(link: string): Promise<FileInfo>;
+  /**
+   * Resolves when someone holding `root` is online (or this device holds it whole).
+   * @throws OfflineError, ServerUnreachableError, NoHolderError
+   */
+  checkAvailable(root: BlockId): Promise<void>;
+  /** Opens a link as a file or a collection (listed); fetches report through 'progress'. */
+  openLink(link: string): Promise<LinkKind>;
+  /** Fetches a collection's file entry into IndexedDB, for the service worker to serve. */
+  fetchEntry(link: string, index: number): Promise<void>;
+  /** Fetches a whole collection into IndexedDB: then this device holds it. */
+  fetchCollection(link: string): Promise<void>;
   countCopies(root: BlockId): Promise<{ peers: number; here: boolean }>;
   pin(root: BlockId): Promise<void>;
   unpin(root: BlockId): Promise<void>;
@@ -36,12 +47,28 @@ export interface PeerApi {
 
 const CHANNEL = 'mycel-peer';
 
-type Method = 'entries' | 'addFile' | 'addCollection' | 'openInfo' | 'countCopies' | 'pin' | 'unpin' | 'remove';
+type Method =
+  | 'entries'
+  | 'addFile'
+  | 'addCollection'
+  | 'openInfo'
+  | 'checkAvailable'
+  | 'openLink'
+  | 'fetchEntry'
+  | 'fetchCollection'
+  | 'countCopies'
+  | 'pin'
+  | 'unpin'
+  | 'remove';
 const METHODS: ReadonlySet<string> = new Set<Method>([
   'entries',
   'addFile',
   'addCollection',
   'openInfo',
+  'checkAvailable',
+  'openLink',
+  'fetchEntry',
+  'fetchCollection',
   'countCopies',
   'pin',
   'unpin',
@@ -58,7 +85,8 @@ type Message =
       readonly tab: string;
       readonly id: number;
       readonly value?: unknown;
-      readonly error?: { readonly code?: MycelErrorCode; readonly message: string };
+      /** `name`: the error's class in the peer's tab, which tells apart errors sharing a code. */
+      readonly error?: { readonly code?: MycelErrorCode; readonly name?: string; readonly message: string };
     }
   | { readonly t: 'ready'; readonly leader: string; readonly status: PeerStatus; readonly entries: LibraryEntry[] }
   | { readonly t: 'status'; readonly status: PeerStatus }
@@ -82,7 +110,7 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
   // Adds in progress for other tabs, by "tab:id": their Cancel aborts them here.
   const adds = new Map<string, AbortController>();
   const run = (message: Extract<Message, { t: 'call' }>, signal: AbortSignal): Promise<unknown> => {
-    const [a] = message.args as [unknown];
+    const [a, b] = message.args as [unknown, unknown];
     const added = (progress: AddProgress) => post({ t: 'added', tab: message.tab, id: message.id, progress });
     switch (message.method) {
       case 'entries':
@@ -93,6 +121,14 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
         return peer.addCollection(a as PickedFile[], (bytesRead) => added({ bytesRead, size: 0 }), signal);
       case 'openInfo':
         return peer.openInfo(String(a));
+      case 'checkAvailable':
+        return peer.checkAvailable(String(a));
+      case 'openLink':
+        return peer.openLink(String(a));
+      case 'fetchEntry':
+        return peer.fetchEntry(String(a), Number(b));
+      case 'fetchCollection':
+        return peer.fetchCollection(String(a));
       case 'countCopies':
         return peer.countCopies(String(a));
       case 'pin':
@@ -122,8 +158,10 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
       .then(
         (value) => post({ t: 'reply', tab: message.tab, id: message.id, value }),
         (error: unknown) => {
-          const code = error instanceof MycelError ? error.code : undefined;
-          post({ t: 'reply', tab: message.tab, id: message.id, error: { code, message: (error as Error).message } });
+          const mycel = error instanceof MycelError ? error : undefined;
+          const { message: text } = error as Error;
+          const sent = { code: mycel?.code, name: mycel?.name, message: text };
+          post({ t: 'reply', tab: message.tab, id: message.id, error: sent });
         },
       )
       .finally(() => adds.delete(key));
@@ -134,6 +172,13 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
     for (const controller of adds.values()) controller.abort();
     channel.close();
   };
+}
+
+/** The error a call failed with in the peer's tab, as this tab sees it: same code, message and name. */
+function remoteError(sent: { readonly code?: MycelErrorCode; readonly name?: string; readonly message: string }) {
+  const error = new RemoteTabError(sent.code ?? 'UNAVAILABLE', sent.message);
+  if (sent.name) error.name = sent.name;
+  return error;
 }
 
 interface Pending {
@@ -188,7 +233,7 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
         const call = this.pending.get(message.id);
         if (!call) return;
         this.pending.delete(message.id);
-        if (message.error) call.reject(new RemoteTabError(message.error.code ?? 'UNAVAILABLE', message.error.message));
+        if (message.error) call.reject(remoteError(message.error));
         else call.resolve(message.value);
         return;
       }
@@ -226,6 +271,10 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
   addCollection = (picked: readonly PickedFile[], onProgress?: (bytesRead: number) => void, signal?: AbortSignal) =>
     this.call<LibraryEntry>('addCollection', [picked], onProgress && ((p) => onProgress(p.bytesRead)), signal);
   openInfo = (link: string) => this.call<FileInfo>('openInfo', [link]);
+  checkAvailable = (root: BlockId) => this.call<void>('checkAvailable', [root]);
+  openLink = (link: string) => this.call<LinkKind>('openLink', [link]);
+  fetchEntry = (link: string, index: number) => this.call<void>('fetchEntry', [link, index]);
+  fetchCollection = (link: string) => this.call<void>('fetchCollection', [link]);
   countCopies = (root: BlockId) => this.call<{ peers: number; here: boolean }>('countCopies', [root]);
   pin = (root: BlockId) => this.call<void>('pin', [root]);
   unpin = (root: BlockId) => this.call<void>('unpin', [root]);
