@@ -286,6 +286,24 @@ function checkRoot(root: BlockId): void {
   if (!isBlockId(root)) throw new RangeError(`not a block id: ${String(root).slice(0, 80)}`);
 }
 
+/** Fetches and verifies `root` once, and tries it as a collection (undefined when it is not one). */
+async function openRootAsCollection(
+  root: BlockId,
+  key: Uint8Array,
+  getBlock: BlockGetter,
+  options: CollectionOpenOptions,
+): Promise<{ rootBytes: Uint8Array; collection: OpenedCollection | undefined }> {
+  checkRoot(root);
+  const backend = options.backend ?? defaultBackend();
+  const rootBytes = await fetchVerified(
+    getBlock,
+    root,
+    { kind: BlockKind.ManifestRoot, index: 0, signal: options.signal },
+    backend,
+  );
+  return { rootBytes, collection: await tryCollection(root, rootBytes, key, getBlock, options, backend) };
+}
+
 /**
  * Fetches and verifies the root named by `root` and opens it as a collection with `key`; nothing
  * else is fetched until the listing is read.
@@ -299,15 +317,7 @@ export async function openCollection(
   getBlock: BlockGetter,
   options: CollectionOpenOptions = {},
 ): Promise<OpenedCollection> {
-  checkRoot(root);
-  const backend = options.backend ?? defaultBackend();
-  const rootBytes = await fetchVerified(
-    getBlock,
-    root,
-    { kind: BlockKind.ManifestRoot, index: 0, signal: options.signal },
-    backend,
-  );
-  const collection = await tryCollection(root, rootBytes, key, getBlock, options, backend);
+  const { collection } = await openRootAsCollection(root, key, getBlock, options);
   if (!collection) throw new WrongKeyError(root);
   return collection;
 }
@@ -327,15 +337,7 @@ export async function openLinkRoot(
   getBlock: BlockGetter,
   options: CollectionOpenOptions = {},
 ): Promise<OpenedRoot> {
-  checkRoot(root);
-  const backend = options.backend ?? defaultBackend();
-  const rootBytes = await fetchVerified(
-    getBlock,
-    root,
-    { kind: BlockKind.ManifestRoot, index: 0, signal: options.signal },
-    backend,
-  );
-  const collection = await tryCollection(root, rootBytes, key, getBlock, options, backend);
+  const { rootBytes, collection } = await openRootAsCollection(root, key, getBlock, options);
   if (collection) return { kind: 'collection', collection };
   // The root is already here and verified: openManifest need not fetch it again.
   const withRoot: BlockGetter = (id, request) => (id === root ? Promise.resolve(rootBytes) : getBlock(id, request));
