@@ -57,7 +57,7 @@ import {
 } from './limits.js';
 import type { PeerLink } from './peer-link.js';
 import { TokenBucket } from './token-bucket.js';
-import { FrameType, decodeFrame, encodeFrame, type Frame } from './wire.js';
+import { FrameType, decodeFrame, encodeFrame, type CommitTerms, type Frame } from './wire.js';
 import { hashesTo } from '../content/format.js';
 
 /** What a session needs from the node it belongs to. */
@@ -69,7 +69,8 @@ export interface SessionHost {
    * StoreRefusedError or QuotaError to refuse. Absent: every store is refused as not allowed.
    */
   receiveStore?(peer: string, upload: Uint8Array, id: BlockId, bytes: Uint8Array): Promise<void>;
-  receiveCommit?(peer: string, upload: Uint8Array, root: BlockId): Promise<void>;
+  /** The upload `upload` is the file `root`, kept on `terms` (the owner's copies and expiry; may be empty). */
+  receiveCommit?(peer: string, upload: Uint8Array, root: BlockId, terms: CommitTerms): Promise<void>;
   /**
    * Told of a local failure met while answering `peer` (a disk error from the store, anything not a
    * refusal): the peer heard only not-found or a generic `unavailable` refusal.
@@ -258,9 +259,16 @@ export class PeerSession extends Emitter<SessionEvents> {
     if (answer.type !== FrameType.Stored) throw this.violation('bad-answer', 'answered a store with something else');
   }
 
-  /** Tells a seed that `upload` is complete and is the file `root`. @throws StoreRefusedError */
-  async commit(upload: Uint8Array, root: BlockId, options: RequestOptions = {}): Promise<void> {
-    const answer = await this.request({ type: FrameType.Commit, id: 0, upload, root }, options);
+  /**
+   * Tells a seed that `upload` is complete and is the file `root`, to keep on `terms` (copies wanted,
+   * expiry). @throws StoreRefusedError
+   */
+  async commit(
+    upload: Uint8Array,
+    root: BlockId,
+    options: RequestOptions & { terms?: CommitTerms } = {},
+  ): Promise<void> {
+    const answer = await this.request({ type: FrameType.Commit, id: 0, upload, root, terms: options.terms }, options);
     if (answer.type === FrameType.Refused) throw new StoreRefusedError(this.peer, answer.reason, answer.message);
     if (answer.type !== FrameType.Committed)
       throw this.violation('bad-answer', 'answered a commit with something else');
@@ -470,7 +478,7 @@ export class PeerSession extends Emitter<SessionEvents> {
           });
         }
         try {
-          await this.host.receiveCommit(this.peer, frame.upload.slice(), frame.root);
+          await this.host.receiveCommit(this.peer, frame.upload.slice(), frame.root, frame.terms ?? {});
         } catch (error) {
           if (error instanceof StoreRefusedError) {
             return this.sendFrame({

@@ -9,7 +9,8 @@
 // `welcome.origin` is the public origin links should carry (the operator's --public-url);
 // `iceServers` are the STUN/TURN servers to use, TURN ones with credentials made for this peer and
 // valid for a limited time: `ice` brings fresh ones to a peer that stays connected.
-// A topic is a file's root id (or "seeds" for the seeds' own topic); the server never learns more.
+// A topic is a file's root id, or "seeds", "keepers" or "keepers-persisted" (who may be given copies);
+// the server never learns more.
 //
 // Hello proves possession of the peer id's key: `sig` is the Ed25519 signature (base64url) by
 // `peer` over helloMessage(nonce), the nonce being the one this socket's challenge carried. So a
@@ -30,11 +31,19 @@ export const SIGNAL_VERSION = 2;
 export const SIGNAL_PATH = '/signal';
 /** The topic every seed announces, so uploaders can find one. */
 export const SEEDS_TOPIC = 'seeds';
+/**
+ * Topics a browser announces when its person lets it keep copies of files for others (replication
+ * targets below seeds): one for browsers whose storage is not persisted, one for those whose storage
+ * is (the browser granted `navigator.storage.persist()`). Which one a browser announces is its own
+ * claim: it only orders placement among browsers, never makes a peer a seed.
+ */
+export const KEEPERS_TOPIC = 'keepers';
+export const PERSISTED_KEEPERS_TOPIC = 'keepers-persisted';
 
 /** Random bytes in a hello challenge (at least 16: unguessable and never repeated). */
 export const CHALLENGE_NONCE_BYTES = 32;
 const BASE64URL_RE = /^[A-Za-z0-9_-]+$/;
-const TOPIC_RE = /^(?:[0-9a-f]{64}|seeds)$/;
+const TOPIC_RE = /^(?:[0-9a-f]{64}|seeds|keepers|keepers-persisted)$/;
 /** Topics per announce/withdraw message: 100 ids of 66 JSON bytes stay under the 8 KiB message limit. */
 export const MAX_TOPICS_PER_MESSAGE = 100;
 /** Holders returned by one lookup. */

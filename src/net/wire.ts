@@ -10,9 +10,12 @@
 //   store      upload id [16] | bytes                 keep this block → stored | refused
 //   stored     —
 //   refused    reason u8 | message (UTF-8, ≤ 200 B)
-//   commit     upload id [16] | root [32]             the upload is the file `root` → committed | refused;
+//   commit     upload id [16] | root [32] [| terms]   the upload is the file `root` → committed | refused;
 //                                                     a root the peer already holds whole, under an
 //                                                     upload id it never saw, renews the sender's hold
+//              terms: copies u8 | expires u32         the live copies the owner wants (0: the holder's
+//                                                     default) and when the file expires (Unix seconds,
+//                                                     0: never); absent = both 0
 //   committed  —
 //   ping/pong  —                                      heartbeat
 //   error      reason u8 | message                    sent once before closing on a violation
@@ -23,7 +26,8 @@
 // sender is flooding and is dropped.
 //
 // Version 3 added the refusal reasons `incomplete` and `unavailable` and the renewing commit (a v2
-// peer would take the new reasons for a broken frame).
+// peer would take the new reasons for a broken frame). Later v3 peers add the commit's terms (a
+// commit without them means what it always meant).
 //
 // Roles (seed, takes stores) are not declared on the wire: the deployment grants them (the
 // signaling server's list of seeds), and the other side's id is believed only once its `auth`
@@ -38,6 +42,7 @@ import { ProtocolError, WIRE_ERROR_REASONS, type RefusalReason, type WireErrorRe
 import { toHex } from '../content/bytes.js';
 import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId, unpackIds } from '../content/format.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
+import { MAX_TARGET_COPIES } from '../replication/policy.js';
 
 export const WIRE_VERSION = 3;
 export const HEADER_BYTES = 6;
@@ -63,6 +68,17 @@ export const enum FrameType {
   Error = 13,
 }
 
+/** A commit's optional terms: copies u8, expiry u32. */
+export const COMMIT_TERMS_BYTES = 5;
+
+/** What the owner of a file asks of those who keep it (a commit's terms). */
+export interface CommitTerms {
+  /** Live copies wanted, 1..MAX_TARGET_COPIES; absent: the holder's default. */
+  readonly copies?: number;
+  /** When the file may be dropped, in ms since the Unix epoch (whole seconds on the wire); absent: never. */
+  readonly expiresAt?: number;
+}
+
 /** An Ed25519 signature, the body of an auth frame. */
 export const AUTH_SIGNATURE_BYTES = 64;
 
@@ -86,7 +102,7 @@ export type Frame =
   | { type: FrameType.Store; id: number; upload: Uint8Array; bytes: Uint8Array }
   | { type: FrameType.Stored; id: number }
   | { type: FrameType.Refused; id: number; reason: RefusalReason; message: string }
-  | { type: FrameType.Commit; id: number; upload: Uint8Array; root: BlockId }
+  | { type: FrameType.Commit; id: number; upload: Uint8Array; root: BlockId; terms?: CommitTerms }
   | { type: FrameType.Committed; id: number }
   | { type: FrameType.Ping; id: number }
   | { type: FrameType.Pong; id: number }
@@ -151,9 +167,28 @@ export function encodeFrame(frame: Frame): Uint8Array {
       return out;
     }
     case FrameType.Commit: {
-      const { out } = frameOf(frame.type, frame.id, UPLOAD_ID_BYTES + BLOCK_ID_BYTES);
+      const terms = frame.terms;
+      const withTerms = terms?.copies !== undefined || terms?.expiresAt !== undefined;
+      const { out, view } = frameOf(
+        frame.type,
+        frame.id,
+        UPLOAD_ID_BYTES + BLOCK_ID_BYTES + (withTerms ? COMMIT_TERMS_BYTES : 0),
+      );
       out.set(frame.upload, HEADER_BYTES);
       out.set(blockIdToBytes(frame.root), HEADER_BYTES + UPLOAD_ID_BYTES);
+      if (withTerms) {
+        const at = HEADER_BYTES + UPLOAD_ID_BYTES + BLOCK_ID_BYTES;
+        const copies = terms?.copies ?? 0;
+        if (!Number.isInteger(copies) || copies < 0 || copies > MAX_TARGET_COPIES) {
+          throw new RangeError(`copies must be an integer from 1 to ${MAX_TARGET_COPIES}`);
+        }
+        const seconds = terms?.expiresAt === undefined ? 0 : Math.ceil(terms.expiresAt / 1000);
+        if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0xffff_ffff) {
+          throw new RangeError('expiry must be a time between 1970 and 2106');
+        }
+        out[at] = copies;
+        view.setUint32(at + 1, seconds);
+      }
       return out;
     }
     case FrameType.NotFound:
@@ -212,9 +247,24 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       expect(reason !== undefined, 'unknown refusal reason');
       return { type, id, reason: reason!, message };
     }
-    case FrameType.Commit:
-      expect(body.length === UPLOAD_ID_BYTES + BLOCK_ID_BYTES, 'commit carries an upload id and a root');
-      return { type, id, upload: body.subarray(0, UPLOAD_ID_BYTES), root: toHex(body.subarray(UPLOAD_ID_BYTES)) };
+    case FrameType.Commit: {
+      const bare = UPLOAD_ID_BYTES + BLOCK_ID_BYTES;
+      expect(
+        body.length === bare || body.length === bare + COMMIT_TERMS_BYTES,
+        'commit carries an upload id, a root and optional terms',
+      );
+      const upload = body.subarray(0, UPLOAD_ID_BYTES);
+      const root = toHex(body.subarray(UPLOAD_ID_BYTES, bare));
+      if (body.length === bare) return { type, id, upload, root };
+      const copies = body[bare]!;
+      const seconds = view.getUint32(HEADER_BYTES + bare + 1);
+      expect(copies <= MAX_TARGET_COPIES, `commit asks for more than ${MAX_TARGET_COPIES} copies`);
+      const terms: CommitTerms = {
+        ...(copies > 0 ? { copies } : {}),
+        ...(seconds > 0 ? { expiresAt: seconds * 1000 } : {}),
+      };
+      return { type, id, upload, root, terms };
+    }
     case FrameType.NotFound:
     case FrameType.Stored:
     case FrameType.Committed:

@@ -43,6 +43,8 @@ describe('wire frames', () => {
     { type: FrameType.Refused, id: 16, reason: 'incomplete', message: 'lacks 3 of 9 blocks' },
     { type: FrameType.Refused, id: 17, reason: 'unavailable', message: 'cannot store this now' },
     { type: FrameType.Commit, id: 13, upload, root: id },
+    { type: FrameType.Commit, id: 18, upload, root: id, terms: { copies: 3, expiresAt: 1_900_000_000_000 } },
+    { type: FrameType.Commit, id: 19, upload, root: id, terms: { copies: 16 } },
     { type: FrameType.Committed, id: 14 },
     { type: FrameType.Ping, id: 15 },
     { type: FrameType.Pong, id: 0xffffffff },
@@ -72,6 +74,25 @@ describe('wire frames', () => {
     }
     return 'accepted';
   };
+
+  it("carries a commit's terms, and refuses a commit that asks for too many copies", () => {
+    const expiring = decodeFrame(
+      encodeFrame({ type: FrameType.Commit, id: 1, upload, root: id, terms: { expiresAt: 1500 } }),
+    );
+    // Whole seconds on the wire, rounded up: a file never expires before the time asked.
+    expect(expiring).toMatchObject({ terms: { expiresAt: 2000 } });
+    expect(() => encodeFrame({ type: FrameType.Commit, id: 1, upload, root: id, terms: { copies: 17 } })).toThrow(
+      RangeError,
+    );
+    const greedy = encodeFrame({ type: FrameType.Commit, id: 1, upload, root: id, terms: { copies: 3 } });
+    greedy[greedy.length - 5] = 200;
+    expect(reasonOf(greedy)).toBe('bad-body');
+    const truncated = encodeFrame({ type: FrameType.Commit, id: 1, upload, root: id, terms: { copies: 3 } }).subarray(
+      0,
+      -1,
+    );
+    expect(reasonOf(truncated)).toBe('bad-body');
+  });
 
   it('rejects what a hostile peer sends, naming why', () => {
     const V = WIRE_VERSION;
@@ -110,6 +131,8 @@ describe('signaling message schemas', () => {
     const sig = 'A'.repeat(86);
     expect(clientMessage.parse({ t: 'hello', v: 2, peer, sig })).toEqual({ t: 'hello', v: 2, peer, sig });
     expect(clientMessage.parse({ t: 'announce', topics: ['seeds', id] }).t).toBe('announce');
+    expect(clientMessage.parse({ t: 'announce', topics: ['keepers', 'keepers-persisted'] }).t).toBe('announce');
+    expect(() => clientMessage.parse({ t: 'announce', topics: ['keepers-everything'] })).toThrow(SchemaError);
     const bad: [unknown, RegExp][] = [
       [null, /unknown message type/],
       [{ t: 'hello', v: 1, peer, sig }, /v: must be 2/],
