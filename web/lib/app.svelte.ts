@@ -40,6 +40,12 @@ let nextUpload = 1;
 const TAB_LOCK = 'mycel-peer';
 /** While bytes move (an add, a download), the storage figure is read again at most this often. */
 const STORAGE_REFRESH_MS = 1_000;
+/** While the server is not reached, how often the page asks the browser again whether it is online. */
+const ONLINE_RECHECK_MS = 2_000;
+/** How long the look at the network waits for an answer from the server. */
+const ONLINE_PROBE_MS = 3_000;
+/** A path the server answers and the service worker never does (it is not precached). */
+const HEALTH_PATH = '/health';
 
 export class AppState {
   /** The peer: run by this tab, or by another tab and reached through it (tab-link.ts). */
@@ -50,7 +56,7 @@ export class AppState {
   uploads = $state<Upload[]>([]);
   storage = $state<StorageInfo>({});
   updateWaiting = $state(false);
-  /** Whether the browser says this device has a network at all. */
+  /** Whether this device reaches the network (the browser says so, and the server answers). */
   online = $state(navigator.onLine);
   /** Why files sent through the share sheet were not added, if they were not. */
   shareProblem = $state<string | undefined>();
@@ -74,6 +80,13 @@ export class AppState {
     addEventListener('hashchange', () => (this.fragment = location.hash.slice(1)));
     addEventListener('online', () => (this.online = true));
     addEventListener('offline', () => (this.online = false));
+    // A page that loaded offline may hear no 'offline' event, and navigator.onLine may still say
+    // true: while the server is not reached, the page looks for itself.
+    const recheck = () => {
+      if (this.status.signaling !== 'connected') this.recheckOnline().catch(() => (this.online = false));
+    };
+    recheck();
+    setInterval(recheck, ONLINE_RECHECK_MS);
     // Leaving during an add asks first. (An add abandoned anyway, the tab closed, leaves the
     // blocks it stored so far: no file names them, and nothing collects them yet.)
     addEventListener('beforeunload', (event) => {
@@ -185,6 +198,16 @@ export class AppState {
     const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
     const persisted = await navigator.storage?.persisted?.().catch(() => undefined);
     this.storage = { ...this.storage, used: estimate?.usage, quota: estimate?.quota, persisted };
+  }
+
+  /** Online if the browser says so and a request to this page's server gets any answer at all. */
+  private async recheckOnline(): Promise<void> {
+    if (!navigator.onLine) {
+      this.online = false;
+      return;
+    }
+    await fetch(HEALTH_PATH, { cache: 'no-store', signal: AbortSignal.timeout(ONLINE_PROBE_MS) });
+    this.online = true;
   }
 
   /** The storage figure follows a transfer: read again now and then while bytes move. */
