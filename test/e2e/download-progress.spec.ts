@@ -4,6 +4,7 @@
 // peers for its blocks. Against real `mycel` processes and Chromium.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { writeGeneratedFile } from '../helpers/files.js';
 import { freePort, logged, runMycel, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { blocksHeld, bytesOf, expect, newContext, openApp, putOnSeed, test } from './fixtures.js';
 
@@ -134,4 +135,48 @@ test.describe('from a slow seed', () => {
     await page.getByRole('button', { name: 'Download', exact: true }).click();
     expect((await fs.readFile(await (await again).path())).equals(bytes)).toBe(true);
   });
+
+  test('Download all of a collection shows its fetch, then its zip, says it is saved; Cancel stops a fetch', async ({
+    page,
+    server,
+  }) => {
+    test.setTimeout(180_000);
+    const dir = await tempDir('e2e-download-all');
+    await fs.mkdir(path.join(dir, 'trip'));
+    await fs.writeFile(path.join(dir, 'trip', 'a.bin'), bytesOf(2 * MiB, 64));
+    await fs.writeFile(path.join(dir, 'trip', 'b.bin'), bytesOf(MiB, 65));
+    const put = await runMycel(['put', path.join(dir, 'trip'), '--server', server.url]);
+    expect(put.code, put.stderr).toBe(0);
+    await openApp(page, put.stdout.trim());
+    await expect(page.getByTestId('collection-count')).toHaveText('2 files', { timeout: 60_000 });
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+
+    // One entry: its fetch is cancelled part way; nothing is saved.
+    await page.getByRole('button', { name: 'Download a.bin' }).click();
+    await expect(page.getByRole('progressbar', { name: 'Fetching a.bin' })).toBeVisible();
+    await page.getByRole('button', { name: 'Cancel downloading a.bin' }).click();
+    await expect(page.getByTestId('download-cancelled')).toContainText('Download of a.bin cancelled');
+
+    // All of it: the fetch shows, then the zip, and the page says it is saved.
+    const saved = page.waitForEvent('download', { timeout: 120_000 });
+    await page.getByRole('button', { name: 'Download all' }).click();
+    await expect(page.getByTestId('download-progress')).toHaveText(/^\d+% · .+ of 3\.00 MiB/);
+    const zip = await saved;
+    expect(zip.suggestedFilename()).toBe('2 files.zip');
+    await expect(page.getByTestId('download-done')).toHaveText('Saved 2 files.zip', { timeout: 60_000 });
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+});
+
+test('an add shows its speed and time left', async ({ page }) => {
+  const dir = await tempDir('e2e-add-speed');
+  const big = path.join(dir, 'big add.bin');
+  await writeGeneratedFile(big, 300 * MiB, 66);
+  await openApp(page);
+  await page.getByLabel('Add files').setInputFiles(big);
+  await expect(page.getByTestId('add-speed')).toHaveText(/^[\d.]+ (B|KiB|MiB|GiB)\/s$/, { timeout: 60_000 });
+  await expect(page.getByTestId('add-time-left')).toHaveText(/^\d+ (s|min)|^\d+ h/);
+  await page.getByRole('button', { name: 'Cancel adding big add.bin' }).click();
+  await expect(page.getByText('Cancelled: nothing of big add.bin was kept.')).toBeVisible({ timeout: 30_000 });
+  await fs.rm(dir, { recursive: true, force: true });
 });
