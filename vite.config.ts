@@ -28,6 +28,13 @@ export default defineConfig({
         display: 'standalone',
         background_color: '#f6f5f1',
         theme_color: '#2f6f4f',
+        // A phone's share sheet can send files to Mycel: web/sw.ts takes the POST (web/lib/shared-files.ts).
+        share_target: {
+          action: '/share-target',
+          method: 'POST',
+          enctype: 'multipart/form-data',
+          params: { files: [{ name: 'files', accept: ['*/*'] }] },
+        },
         icons: [
           { src: '/icons/icon-192.png', sizes: '192x192', type: 'image/png' },
           { src: '/icons/icon-512.png', sizes: '512x512', type: 'image/png' },

@@ -9,6 +9,8 @@ import { openMycelDatabase, type MycelDB } from '../src/store/idb.browser.js';
 import { FILE_ROUTE, fileErrorResponse, fileResponse } from './lib/file-response.js';
 import { streamFromPeerTab, type StreamClients } from './lib/peer-stream.js';
 import { STREAM_KEEPALIVE } from './lib/stream-protocol.js';
+import { SHARE_ACTION, receiveShare } from './lib/shared-files.js';
+import { DownloadMeters, downloadIdOf, isDownloadCancel, type DownloadReport } from './lib/download-meter.js';
 
 declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: string; revision: string | null }> };
 
@@ -39,15 +41,38 @@ const fromPeer = (root: string, start: number, end: number) => streamFromPeerTab
 // Files first: a navigation to a file (a download) must not get the app shell. Even a failure is
 // answered with the file policy's headers, never left to whatever the network would say.
 const isFile = ({ url }: { url: URL }) => url.origin === self.location.origin && url.pathname.startsWith(FILE_ROUTE);
+// Downloads the page follows (and may cancel): every window hears how each goes.
+const meters = new DownloadMeters((report: DownloadReport) => {
+  self.clients
+    .matchAll({ type: 'window' })
+    .then((windows) => windows.forEach((w) => w.postMessage(report)))
+    .catch(() => {
+      // No window to tell: nobody is watching this download.
+    });
+});
+const followed = (request: Request, response: Response): Response => {
+  const id = downloadIdOf(new URL(request.url));
+  if (!id || !response.body || !response.ok) return response;
+  const total = Number(response.headers.get('content-length') ?? 0);
+  const { status, statusText, headers } = response;
+  return new Response(meters.meter(id, response.body, total), { status, statusText, headers });
+};
 const serveFile = async ({ request }: { request: Request }) => {
   try {
-    return await fileResponse(await database(), request, fromPeer);
+    return followed(request, await fileResponse(await database(), request, fromPeer));
   } catch {
     return fileErrorResponse(500, 'this file could not be read on this device');
   }
 };
 registerRoute(isFile, serveFile, 'GET');
 registerRoute(isFile, serveFile, 'HEAD');
+
+// Files sent by another app through the share sheet (the manifest's share_target).
+registerRoute(
+  ({ url }) => url.origin === self.location.origin && url.pathname === SHARE_ACTION,
+  ({ request }) => receiveShare(request, self.caches, self.location.origin),
+  'POST',
+);
 
 precacheAndRoute(self.__WB_MANIFEST);
 cleanupOutdatedCaches();
@@ -62,6 +87,7 @@ self.addEventListener('message', (event) => {
   if (type === 'SKIP_WAITING') event.waitUntil(self.skipWaiting());
   // A tab feeding a stream says so now and then: the event keeps this worker alive meanwhile.
   if (type === STREAM_KEEPALIVE) event.waitUntil(Promise.resolve());
+  if (isDownloadCancel(event.data)) meters.cancel(event.data.id);
 });
 
 self.addEventListener('activate', (event) => {

@@ -145,7 +145,7 @@ export async function launchPeer(profile: string, url: string): Promise<Peer> {
 }
 
 export async function connected(page: Page): Promise<void> {
-  await page.getByTestId('signaling-status').filter({ hasText: 'Connected' }).waitFor({ timeout: 30_000 });
+  await page.getByTestId('signaling-status').filter({ hasText: 'Online' }).waitFor({ timeout: 30_000 });
 }
 
 function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {

@@ -41,7 +41,7 @@ export { expect };
 /** Opens the app and waits until it is connected to the signaling server. */
 export async function openApp(page: Page, url = '/'): Promise<void> {
   await page.goto(url);
-  await expect(page.getByTestId('signaling-status')).toHaveText('Connected');
+  await expect(page.getByTestId('signaling-status')).toHaveText('Online');
 }
 
 /** Adds a file through the file picker and returns its share link. */

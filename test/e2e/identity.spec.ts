@@ -16,7 +16,7 @@ test('the page keeps its peer id across a reload', async ({ page, server }) => {
   const [before] = pagesJoined();
 
   await page.reload();
-  await expect(page.getByTestId('signaling-status')).toHaveText('Connected');
+  await expect(page.getByTestId('signaling-status')).toHaveText('Online');
   await expect.poll(() => pagesJoined().length).toBe(2);
   expect(pagesJoined()).toEqual([before, before]);
 });

@@ -17,7 +17,7 @@ test('after a reload My files offers Copy and a QR code for every added file and
   const collection = await newest.inputValue();
 
   await page.reload();
-  await expect(page.getByTestId('signaling-status')).toHaveText('Connected');
+  await expect(page.getByTestId('signaling-status')).toHaveText('Online');
   await expect(page.getByRole('textbox', { name: 'Share link' })).toHaveCount(0);
   for (const [name, link] of [
     ['report.pdf', single],

@@ -54,7 +54,7 @@ test('over https at a public name: a secure context, the service worker runs, li
   browser = await launch(certs.chromiumHome);
   const page = await browser.newPage();
   await page.goto(`${publicUrl}/`);
-  await expect(page.getByTestId('signaling-status')).toHaveText('Connected');
+  await expect(page.getByTestId('signaling-status')).toHaveText('Online');
   await expect(page.getByTestId('insecure-context')).toHaveCount(0);
   const worker = await page.evaluate(async () => (await navigator.serviceWorker.ready).active?.scriptURL);
   expect(worker).toBe(`${publicUrl}/sw.js`);

@@ -25,7 +25,7 @@ test('the page renews the files it added when it connects to the seed again', as
   const before = await ownerAt();
 
   await page.reload();
-  await expect(page.getByTestId('signaling-status')).toHaveText('Connected');
+  await expect(page.getByTestId('signaling-status')).toHaveText('Online');
   await expect
     .poll(() => logLines().some((r) => r.msg === 'file renewed' && r.root === root && r.peer === stored!.peer))
     .toBe(true);

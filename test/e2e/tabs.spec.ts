@@ -96,7 +96,7 @@ test.describe('from a slow seed', () => {
     // The first tab goes away while the file is still arriving through it.
     expect(await blocksHeld(second)).toBeLessThan(size / (256 * 1024));
     await first.close();
-    await expect(second.getByTestId('signaling-status')).toHaveText('Connected');
+    await expect(second.getByTestId('signaling-status')).toHaveText('Online');
     const file = await fs.readFile(await started.path());
     expect(file.length).toBe(size);
     expect(sha256(file)).toBe(sha256(bytes));

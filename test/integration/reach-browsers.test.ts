@@ -82,7 +82,7 @@ describe.skipIf(!netnsAvailable())('two browsers on two home networks, one file'
     browsers.push(browser);
     const page = await browser.newPage({ acceptDownloads: true });
     await page.goto(`${origin}/`);
-    await page.getByTestId('signaling-status').filter({ hasText: 'Connected' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    await page.getByTestId('signaling-status').filter({ hasText: 'Online' }).waitFor({ timeout: STEP_TIMEOUT_MS });
     return page;
   }
 

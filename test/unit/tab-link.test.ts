@@ -77,8 +77,17 @@ class FakePeer extends Emitter<BrowserPeerEvents> implements PeerApi {
     this.fetched.push(`${link}#${index}`);
     this.emit('progress', { root: ROOT, blocksDone: 1, blocksTotal: 2, bytesFetched: 1, sources: 1 });
   };
-  fetchCollection = async (link: string) => {
+  /** A link ending in #slow fetches until its call is aborted. */
+  fetchCollection = async (link: string, signal?: AbortSignal) => {
     this.fetched.push(link);
+    if (!link.endsWith('#slow')) return;
+    await new Promise((_resolve, reject) =>
+      signal?.addEventListener('abort', () => reject(abortedBy(signal)), { once: true }),
+    );
+  };
+  readonly stopped: string[] = [];
+  stopFetching = async (root: string) => {
+    this.stopped.push(root);
   };
   pin = async (root: string) => {
     this.pinned.push(root);
@@ -193,6 +202,20 @@ describe('a tab that does not run the peer', () => {
     await tab.fetchCollection('http://x/#collection');
     expect(peer.fetched).toEqual(['http://x/#collection#1', 'http://x/#collection']);
     await expect.poll(() => progress).toEqual([1]);
+  });
+
+  it("cancels a fetch it started: the fetch stops in the peer's tab, and this tab's call ends as aborted", async () => {
+    const peer = new FakePeer('first');
+    leader(peer);
+    const tab = client();
+    const controller = new AbortController();
+    const fetching = tab.fetchCollection('http://x/#slow', controller.signal);
+    await expect.poll(() => peer.fetched).toEqual(['http://x/#slow']);
+    controller.abort();
+    const error = (await fetching.catch((e: unknown) => e)) as MycelError;
+    expect(error.code).toBe('ABORTED');
+    await tab.stopFetching(ROOT);
+    expect(peer.stopped).toEqual([ROOT]);
   });
 
   it('tells offline, server unreachable and nobody holding it apart when the peer runs in another tab', async () => {

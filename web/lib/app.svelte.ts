@@ -9,13 +9,18 @@ import { feedStreams } from './stream-feeder.js';
 import type { StreamOffer } from './stream-protocol.js';
 import { serveTabs, TabClient, type PeerApi } from './tab-link.js';
 import { collectionName, type PickedFile } from './collection-peer.js';
+import { SHARE_PARAM, takeShared } from './shared-files.js';
 import { consoleLog } from '../../src/log.js';
+import { Downloads } from './downloads.svelte.js';
+import { RateMeter, type Rate } from './transfer-rate.js';
 
 export interface Upload {
   readonly id: number;
   readonly name: string;
   readonly size: number;
   bytesRead: number;
+  /** Speed and time left, from the recent bytes read. */
+  rate: Rate;
   entry?: LibraryEntry;
   error?: string;
   /** Stops the add; its blocks are released (add-cleanup.ts). */
@@ -33,6 +38,14 @@ export interface StorageInfo {
 
 let nextUpload = 1;
 const TAB_LOCK = 'mycel-peer';
+/** While bytes move (an add, a download), the storage figure is read again at most this often. */
+const STORAGE_REFRESH_MS = 1_000;
+/** While the server is not reached, how often the page asks the browser again whether it is online. */
+const ONLINE_RECHECK_MS = 2_000;
+/** How long the look at the network waits for an answer from the server. */
+const ONLINE_PROBE_MS = 3_000;
+/** A path the server answers and the service worker never does (it is not precached). */
+const HEALTH_PATH = '/health';
 
 export class AppState {
   /** The peer: run by this tab, or by another tab and reached through it (tab-link.ts). */
@@ -43,6 +56,13 @@ export class AppState {
   uploads = $state<Upload[]>([]);
   storage = $state<StorageInfo>({});
   updateWaiting = $state(false);
+  /** Whether this device reaches the network (the browser says so, and the server answers). */
+  online = $state(navigator.onLine);
+  /** Why files sent through the share sheet were not added, if they were not. */
+  shareProblem = $state<string | undefined>();
+  /** Downloads this tab started, with their progress. */
+  readonly downloads = new Downloads(startDownload, () => this.storageFollows());
+  private lastStorageRefresh = 0;
   /** The part after # when it holds a link. */
   fragment = $state(location.hash.slice(1));
   private workbox: Workbox | undefined;
@@ -58,6 +78,15 @@ export class AppState {
 
   async start(): Promise<void> {
     addEventListener('hashchange', () => (this.fragment = location.hash.slice(1)));
+    addEventListener('online', () => (this.online = true));
+    addEventListener('offline', () => (this.online = false));
+    // A page that loaded offline may hear no 'offline' event, and navigator.onLine may still say
+    // true: while the server is not reached, the page looks for itself.
+    const recheck = () => {
+      if (this.status.signaling !== 'connected') this.recheckOnline().catch(() => (this.online = false));
+    };
+    recheck();
+    setInterval(recheck, ONLINE_RECHECK_MS);
     // Leaving during an add asks first. (An add abandoned anyway, the tab closed, leaves the
     // blocks it stored so far: no file names them, and nothing collects them yet.)
     addEventListener('beforeunload', (event) => {
@@ -67,9 +96,11 @@ export class AppState {
     feedStreams((offer) => this.readRange(offer));
     if (!navigator.locks || (await this.takeLock(true))) {
       await this.startPeer();
+      await this.receiveShared();
       return;
     }
     this.useOtherTab();
+    await this.receiveShared();
     // Waits in line: when the tab that runs the peer closes, this one takes over, without a reload.
     this.takeLock(false)
       .then(() => {
@@ -115,6 +146,7 @@ export class AppState {
     client.on('library', (files) => (this.files = files));
     this.client = client;
     this.peer = client;
+    this.downloads.follow(client);
     this.tab = 'uses-other-tab';
   }
 
@@ -134,6 +166,7 @@ export class AppState {
         });
       });
       this.peer = peer;
+      this.downloads.follow(peer);
       this.status = peer.status;
       const entries = await peer.entries();
       this.files = entries;
@@ -167,6 +200,35 @@ export class AppState {
     this.storage = { ...this.storage, used: estimate?.usage, quota: estimate?.quota, persisted };
   }
 
+  /** Online if the browser says so and a request to this page's server gets any answer at all. */
+  private async recheckOnline(): Promise<void> {
+    if (!navigator.onLine) {
+      this.online = false;
+      return;
+    }
+    await fetch(HEALTH_PATH, { cache: 'no-store', signal: AbortSignal.timeout(ONLINE_PROBE_MS) });
+    this.online = true;
+  }
+
+  /** The storage figure follows a transfer: read again now and then while bytes move. */
+  private storageFollows(): void {
+    const now = Date.now();
+    if (now - this.lastStorageRefresh < STORAGE_REFRESH_MS) return;
+    this.lastStorageRefresh = now;
+    this.refreshStorage().catch(() => {
+      // Only a figure shown: the next tick reads it again.
+    });
+  }
+
+  /** Records bytes read by an add: its speed and time left, and the storage figure. */
+  private added(upload: Upload, meter: RateMeter, bytesRead: number): void {
+    const live = this.uploads.find((u) => u.id === upload.id);
+    if (!live) return;
+    live.bytesRead = bytesRead;
+    live.rate = meter.update(bytesRead, Date.now());
+    this.storageFollows();
+  }
+
   async requestPersistence(): Promise<void> {
     if (!navigator.storage?.persist) {
       this.storage = { ...this.storage, persistAnswer: 'unsupported' };
@@ -182,11 +244,23 @@ export class AppState {
     await Promise.all(
       [...files].map(async (file) => {
         const controller = new AbortController();
-        const upload: Upload = { id: nextUpload++, name: file.name, size: file.size, bytesRead: 0, controller };
+        const upload: Upload = {
+          id: nextUpload++,
+          name: file.name,
+          size: file.size,
+          bytesRead: 0,
+          rate: {},
+          controller,
+        };
         this.uploads = [upload, ...this.uploads];
         const live = () => this.uploads.find((u) => u.id === upload.id)!;
+        const meter = new RateMeter(file.size);
         try {
-          const entry = await peer.addFile(file, ({ bytesRead }) => (live().bytesRead = bytesRead), controller.signal);
+          const entry = await peer.addFile(
+            file,
+            ({ bytesRead }) => this.added(upload, meter, bytesRead),
+            controller.signal,
+          );
           live().bytesRead = file.size;
           live().entry = entry;
         } catch (error) {
@@ -209,18 +283,47 @@ export class AppState {
       name: collectionName(picked.map((p) => p.path)),
       size,
       bytesRead: 0,
+      rate: {},
       controller,
     };
     this.uploads = [upload, ...this.uploads];
     const live = () => this.uploads.find((u) => u.id === upload.id)!;
+    const meter = new RateMeter(size);
     try {
-      live().entry = await peer.addCollection(picked, (bytesRead) => (live().bytesRead = bytesRead), controller.signal);
+      live().entry = await peer.addCollection(
+        picked,
+        (bytesRead) => this.added(upload, meter, bytesRead),
+        controller.signal,
+      );
       live().bytesRead = size;
     } catch (error) {
       if (controller.signal.aborted) live().cancelled = true;
       else live().error = (error as Error).message;
     }
     await this.refreshStorage();
+  }
+
+  /** What was picked or dropped: one file is shared as a file; several, or a folder, as one link. */
+  addPicked(picked: PickedFile[]): Promise<void> {
+    if (picked.length === 0) return Promise.resolve();
+    const lone = picked.length === 1 && !picked[0]!.path.includes('/');
+    return lone ? this.add([picked[0]!.file]) : this.addCollection(picked);
+  }
+
+  /** Files sent through the share sheet (see shared-files.ts) are added once the peer is there. */
+  private async receiveShared(): Promise<void> {
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity -- read once, never rendered
+    const id = new URLSearchParams(location.search).get(SHARE_PARAM);
+    if (id === null) return;
+    // The address goes back to the app's own, so a reload does not look for the share again.
+    history.replaceState(null, '', location.pathname + location.hash);
+    if (id === 'refused') {
+      this.shareProblem = 'Nothing was shared: the share carried no files, or too many.';
+      return;
+    }
+    const picked = await takeShared(id).catch(() => []);
+    if (picked.length === 0) this.shareProblem = 'The shared files were no longer here: share them again.';
+    await this.addPicked(picked);
   }
 
   /** Adds still running: leaving the page now would abandon them. */

@@ -12,13 +12,14 @@
 
 import { formatLink, parseLink, type FileLink } from '../../src/content/share-link.js';
 import { listFileBlockIds } from '../../src/content/block-list.js';
-import { BadInputError, BlockMissingError } from '../../src/errors.js';
+import { BadInputError, BlockMissingError, abortedBy, throwIfAborted } from '../../src/errors.js';
 import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
 import { Emitter } from '../../src/net/emitter.js';
 import { RENEW_INTERVAL_MS } from '../../src/net/limits.js';
 import { quietLog, type Logger } from '../../src/log.js';
 import { signalUrlFor } from '../../src/net/server-url.js';
+import { SEEDS_TOPIC } from '../../src/net/signal-messages.js';
 import type { WebSocketLike } from '../../src/net/signal-client.js';
 import { Swarm } from '../../src/net/swarm.js';
 import {
@@ -60,6 +61,8 @@ const RECHECK_DELAY_MS = 1_000;
 const OPEN_FILE_IDLE_MS = 60_000;
 /** How long opening a link looks for a holder before saying nobody holds it. */
 const OPEN_NO_HOLDER_MS = 20_000;
+/** How often, while connected, the page asks how many seeds are online (for the status line). */
+const SEED_COUNT_EVERY_MS = 30_000;
 
 export interface PeerStatus {
   readonly signaling: 'connecting' | 'connected' | 'disconnected';
@@ -67,6 +70,8 @@ export interface PeerStatus {
   /** Of those, how many go through a TURN relay, and how many are known to be direct. */
   readonly relayed: number;
   readonly direct: number;
+  /** Seeds the signaling server names as online, once asked (the status line says "1 seed"). */
+  readonly seeds?: number;
 }
 
 /** Fetch progress of a file opened on this peer. */
@@ -128,6 +133,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   private renewing: Promise<RenewReport> | undefined;
   /** When a round of renewals last reached a seed (0: not yet on this run). */
   private lastRenewal = 0;
+  private seedsOnline: number | undefined;
+  private seedCountTimer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     readonly db: MycelDB,
@@ -140,6 +147,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     super();
     swarm.signaling.on('ready', () => {
       this.setSignaling('connected');
+      this.countSeeds();
       if (Date.now() - this.lastRenewal >= RENEW_INTERVAL_MS) this.renewInBackground();
     });
     swarm.signaling.on('disconnected', () => this.setSignaling('disconnected'));
@@ -176,6 +184,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     swarm.announce(peer.heldRoots);
     swarm.start();
     peer.renewTimer = setInterval(() => peer.renewInBackground(), RENEW_INTERVAL_MS);
+    peer.seedCountTimer = setInterval(() => peer.countSeeds(), SEED_COUNT_EVERY_MS);
     return peer;
   }
 
@@ -239,7 +248,22 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const paths = sessions.map((s) => this.swarm.pathOf(s.peer));
     const relayed = paths.filter((p) => p === 'relay').length;
     const direct = paths.filter((p) => p !== undefined && p !== 'relay').length;
-    return { signaling: this.signalingState, peers: sessions.length, relayed, direct };
+    return { signaling: this.signalingState, peers: sessions.length, relayed, direct, seeds: this.seedsOnline };
+  }
+
+  /** Asks the signaling server how many seeds are online; the status line shows it. */
+  private countSeeds(): void {
+    if (!this.swarm.signaling.connected) return;
+    this.swarm
+      .holders(SEEDS_TOPIC)
+      .then((seeds) => {
+        if (seeds.length === this.seedsOnline) return;
+        this.seedsOnline = seeds.length;
+        this.emitStatus();
+      })
+      .catch(() => {
+        // Only a figure shown: the next count asks again.
+      });
   }
 
   private setSignaling(state: PeerStatus['signaling']): void {
@@ -477,17 +501,61 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     return this.links.use(text, async (opened) => describeLink(text, opened));
   }
 
-  /** Fetches the blocks of the collection's file entry `index` into IndexedDB, for the service worker. */
-  fetchEntry(link: string, index: number): Promise<void> {
+  /**
+   * Fetches the blocks of the collection's file entry `index` into IndexedDB, for the service
+   * worker. Aborting `signal` stops the fetch (see stopFetching); blocks already here stay.
+   */
+  fetchEntry(link: string, index: number, signal?: AbortSignal): Promise<void> {
     return this.links.use(link, async (opened) => {
       const collection = collectionOf(opened);
-      await fetchEntry(collection, fileEntry(collection, index));
+      await this.cancellable(opened.link.root, signal, () => fetchEntry(collection, fileEntry(collection, index)));
     });
   }
 
   /** Fetches the whole collection into IndexedDB; then this device holds and serves it. */
-  fetchCollection(link: string): Promise<void> {
-    return this.links.use(link, (opened) => fetchCollection(this, collectionOf(opened)));
+  fetchCollection(link: string, signal?: AbortSignal): Promise<void> {
+    return this.links.use(link, (opened) =>
+      this.cancellable(opened.link.root, signal, () => fetchCollection(this, collectionOf(opened))),
+    );
+  }
+
+  /** Runs a fetch of `root` that `signal` stops (the fetch rejects with AbortError). */
+  private async cancellable(root: BlockId, signal: AbortSignal | undefined, work: () => Promise<void>): Promise<void> {
+    throwIfAborted(signal);
+    const stop = () => {
+      this.stopFetching(root).catch((error: unknown) =>
+        this.log.warn('stopping a fetch failed', { root, error: (error as Error).message }),
+      );
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      await work();
+    } catch (error) {
+      if (signal?.aborted) throw abortedBy(signal, 'download cancelled');
+      throw error;
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
+  }
+
+  /**
+   * Stops every fetch of `root` (a cancelled download): the file or collection opened for it is
+   * closed, so no more of its blocks are asked for; the blocks already stored stay as cache (each
+   * was verified before it was stored). The next use opens it again.
+   */
+  async stopFetching(root: BlockId): Promise<void> {
+    const held = this.shared.get(root);
+    if (held) {
+      this.shared.delete(root);
+      clearTimeout(held.idle);
+      await held.file.then(
+        (f) => f.remote.close(),
+        () => {
+          // It never opened: nothing to close.
+        },
+      );
+    }
+    await this.links.drop(root);
   }
 
   /**
@@ -612,6 +680,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     this.links.closeAll();
     clearTimeout(this.recheckTimer);
     clearInterval(this.renewTimer);
+    clearInterval(this.seedCountTimer);
     this.swarm.close();
     await this.store.close();
     this.db.close();

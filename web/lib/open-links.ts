@@ -73,6 +73,20 @@ export class OpenLinks {
     );
   }
 
+  /** Closes `root` now, whoever uses it (their fetches fail), and forgets it. */
+  async drop(root: BlockId): Promise<void> {
+    const entry = this.held.get(root);
+    if (!entry) return;
+    this.held.delete(root);
+    clearTimeout(entry.idle);
+    await entry.opened.then(
+      (opened) => opened.remote.close(),
+      () => {
+        // It never opened: nothing to close.
+      },
+    );
+  }
+
   closeAll(): void {
     for (const entry of this.held.values()) {
       clearTimeout(entry.idle);

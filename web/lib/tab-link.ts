@@ -35,9 +35,11 @@ export interface PeerApi {
   /** Opens a link as a file or a collection (listed); fetches report through 'progress'. */
   openLink(link: string): Promise<LinkKind>;
   /** Fetches a collection's file entry into IndexedDB, for the service worker to serve. */
-  fetchEntry(link: string, index: number): Promise<void>;
+  fetchEntry(link: string, index: number, signal?: AbortSignal): Promise<void>;
   /** Fetches a whole collection into IndexedDB: then this device holds it. */
-  fetchCollection(link: string): Promise<void>;
+  fetchCollection(link: string, signal?: AbortSignal): Promise<void>;
+  /** Stops every fetch of `root` (a cancelled download); blocks already stored stay. */
+  stopFetching(root: BlockId): Promise<void>;
   countCopies(root: BlockId): Promise<{ peers: number; here: boolean }>;
   pin(root: BlockId): Promise<void>;
   unpin(root: BlockId): Promise<void>;
@@ -56,6 +58,7 @@ type Method =
   | 'openLink'
   | 'fetchEntry'
   | 'fetchCollection'
+  | 'stopFetching'
   | 'countCopies'
   | 'pin'
   | 'unpin'
@@ -69,6 +72,7 @@ const METHODS: ReadonlySet<string> = new Set<Method>([
   'openLink',
   'fetchEntry',
   'fetchCollection',
+  'stopFetching',
   'countCopies',
   'pin',
   'unpin',
@@ -107,7 +111,7 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
     }),
     peer.on('progress', (progress) => post({ t: 'progress', progress })),
   ];
-  // Adds in progress for other tabs, by "tab:id": their Cancel aborts them here.
+  // Calls in progress for other tabs, by "tab:id": their Cancel (an add, a fetch) aborts them here.
   const adds = new Map<string, AbortController>();
   const run = (message: Extract<Message, { t: 'call' }>, signal: AbortSignal): Promise<unknown> => {
     const [a, b] = message.args as [unknown, unknown];
@@ -126,9 +130,11 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
       case 'openLink':
         return peer.openLink(String(a));
       case 'fetchEntry':
-        return peer.fetchEntry(String(a), Number(b));
+        return peer.fetchEntry(String(a), Number(b), signal);
       case 'fetchCollection':
-        return peer.fetchCollection(String(a));
+        return peer.fetchCollection(String(a), signal);
+      case 'stopFetching':
+        return peer.stopFetching(String(a));
       case 'countCopies':
         return peer.countCopies(String(a));
       case 'pin':
@@ -273,8 +279,11 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
   openInfo = (link: string) => this.call<FileInfo>('openInfo', [link]);
   checkAvailable = (root: BlockId) => this.call<void>('checkAvailable', [root]);
   openLink = (link: string) => this.call<LinkKind>('openLink', [link]);
-  fetchEntry = (link: string, index: number) => this.call<void>('fetchEntry', [link, index]);
-  fetchCollection = (link: string) => this.call<void>('fetchCollection', [link]);
+  fetchEntry = (link: string, index: number, signal?: AbortSignal) =>
+    this.call<void>('fetchEntry', [link, index], undefined, signal);
+  fetchCollection = (link: string, signal?: AbortSignal) =>
+    this.call<void>('fetchCollection', [link], undefined, signal);
+  stopFetching = (root: BlockId) => this.call<void>('stopFetching', [root]);
   countCopies = (root: BlockId) => this.call<{ peers: number; here: boolean }>('countCopies', [root]);
   pin = (root: BlockId) => this.call<void>('pin', [root]);
   unpin = (root: BlockId) => this.call<void>('unpin', [root]);
