@@ -79,6 +79,13 @@ export const RECONNECT_MIN_MS = 250;
 export const RECONNECT_MAX_MS = 5_000;
 /** Signaling messages kept while disconnected (oldest dropped): signals older than a reconnect are stale anyway. */
 export const MAX_QUEUED_SIGNALS = 256;
+/**
+ * Largest signaling message we parse from the server (characters of JSON); longer ones are
+ * ignored unread. The largest the protocol makes is a welcome with MAX_ICE_SERVERS servers of
+ * MAX_ICE_SERVERS URLs each, about 40 KiB; a relayed signal is capped by the server at 8 KiB.
+ * Unknown fields a newer server adds are ignored, but only inside this bound.
+ */
+export const MAX_SERVER_MESSAGE_CHARS = 64 * 1024;
 /** A lookup, or waiting for the signaling server's welcome, fails after this long. */
 export const LOOKUP_TIMEOUT_MS = 10_000;
 
