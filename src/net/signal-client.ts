@@ -106,7 +106,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     if (this.closed || this.socket) return;
     let socket: WebSocketLike;
     try {
-      socket = this.options.createSocket(this.currentUrl());
+      socket = this.options.createSocket(this.currentUrl);
     } catch {
       this.scheduleReconnect();
       return;
@@ -287,7 +287,8 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     }
   }
 
-  private currentUrl(): string {
+  /** The URL the current (or next) socket opens: `url` or one of `alternates`. */
+  get currentUrl(): string {
     const alternates = this.options.alternates ?? [];
     if (alternates.length === 0) return this.options.url;
     const index = this.turn % (alternates.length + 1);
