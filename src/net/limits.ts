@@ -149,6 +149,24 @@ export const ANSWER_TIMEOUT_MS = 3_000;
  */
 export const CHANNEL_OPEN_TIMEOUT_MS = 4_000;
 /**
+ * A connect whose latest attempt has not made a session this long after it began starts another
+ * beside it (issue 9, "no stalls"): a lost offer or a stuck channel then costs this, not
+ * ANSWER_TIMEOUT_MS or CHANNEL_OPEN_TIMEOUT_MS. Measured here (test/bench/connect-times.ts, and the
+ * gets of /work/plan/notes/09.md): a connect to a seed on loopback is proven in about 0.1 s idle
+ * and within 1.2 s with the 2-core machine loaded and 8-16 connects at once; across the test NATs a
+ * whole get took 0.8-1.9 s, through coturn up to 2.9 s. Racing costs a second RTCPeerConnection
+ * and, with TURN, a second relay allocation, so it should start only once the first attempt is
+ * late for most honest connects, not merely slow: 1.5 s, past the loaded loopback connects and
+ * most direct ones across NATs, well under the 3-5 s deadlines it replaces.
+ */
+export const RACE_AFTER_MS = 1_500;
+/**
+ * Attempts with one peer in progress at once: ours (a connect racing) and, apart, those offered to
+ * us by one peer id (a newer offer past this replaces that peer's oldest). Two is enough to race a
+ * lost or stuck attempt; a peer cannot grow our tables with fresh attempt ids.
+ */
+export const MAX_ATTEMPTS_PER_PEER = 2;
+/**
  * Connects offered to us and still in progress (before the peer proved its id), counted apart
  * from sessions (MAX_PEERS): a full table makes room by dropping the oldest attempt whose channel
  * has not opened, from the origin holding the most attempts (admission.ts). Each costs an

@@ -1,7 +1,7 @@
 // Two peers in this process, a real signaling server on loopback, real WebRTC (node-datachannel)
 // between them: connecting again and again, both sides offering at once, and the basic requests.
 import { createServer, type Server } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SignalingServer } from '../../signaling/server.js';
 import { createLogger } from '../../src/node/log.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
@@ -16,24 +16,78 @@ import { sealFile } from '../../src/content/seal.js';
 import { openRemoteFile } from '../../src/net/transfer.js';
 import type { FetchProgress } from '../../src/net/fetch.js';
 import type { WebSocketFactory } from '../../src/net/signal-client.js';
+import type { WrtcImplementation } from '../../src/net/peer-link.js';
 import type { Logger } from '../../src/log.js';
 
-/** A signaling socket that loses the first `n` offers it is asked to send (a lossy path, a restart). */
-function losingOffers(n: number): WebSocketFactory {
+interface SentSignal {
+  t: string;
+  data?: { cid?: string; sig?: { type?: string } };
+}
+
+/**
+ * A signaling socket that loses the first `n` offers it is asked to send (a lossy path, a restart);
+ * the attempt ids of every offer it was asked to send go into `offers`.
+ */
+function losingOffers(n: number, offers: string[] = []): WebSocketFactory {
   let lost = 0;
   return (socketUrl) => {
     const socket = nodeSocketFactory(socketUrl);
     const send = socket.send.bind(socket);
     socket.send = (text: string) => {
-      const message = JSON.parse(text) as { t: string; data?: { sig?: { type?: string } } };
-      if (message.t === 'signal' && message.data?.sig?.type === 'offer' && lost < n) {
-        lost++;
-        return;
+      const message = JSON.parse(text) as SentSignal;
+      if (message.t === 'signal' && message.data?.sig?.type === 'offer') {
+        offers.push(message.data.cid!);
+        if (lost++ < n) return;
       }
       send(text);
     };
     return socket;
   };
+}
+
+/**
+ * A signaling socket that holds back every signal of the first attempt it answers until it sends
+ * one of another attempt: the first attempt looks unanswered, so its initiator races a second, and
+ * then both go on at once.
+ */
+function slowFirstAnswer(): WebSocketFactory {
+  return (socketUrl) => {
+    const socket = nodeSocketFactory(socketUrl);
+    const send = socket.send.bind(socket);
+    let first: string | undefined;
+    let held: string[] | undefined = [];
+    socket.send = (text: string) => {
+      const cid = (JSON.parse(text) as SentSignal).data?.cid;
+      if (held && cid !== undefined) {
+        first ??= cid;
+        if (cid === first) {
+          held.push(text);
+          return;
+        }
+        for (const late of held) send(late);
+        held = undefined;
+      }
+      send(text);
+    };
+    return socket;
+  };
+}
+
+/** node-datachannel's RTCPeerConnection, counting into `live` those made and not yet closed. */
+function countingWrtc(live: Set<unknown>): WrtcImplementation {
+  const Base = (nodeWrtc as unknown as { RTCPeerConnection: new (config?: RTCConfiguration) => { close(): void } })
+    .RTCPeerConnection;
+  class Counted extends Base {
+    constructor(config?: RTCConfiguration) {
+      super(config);
+      live.add(this);
+    }
+    override close(): void {
+      live.delete(this);
+      super.close();
+    }
+  }
+  return { ...(nodeWrtc as object), RTCPeerConnection: Counted } as unknown as WrtcImplementation;
 }
 
 /** A logger that keeps what it is given, for asserting why an attempt failed. */
@@ -73,13 +127,13 @@ afterAll(async () => {
 
 async function peer(
   store: BlockStore = createMemoryBlockStore(),
-  extra: { createSocket?: WebSocketFactory; log?: Logger } = {},
+  extra: { createSocket?: WebSocketFactory; log?: Logger; wrtc?: WrtcImplementation } = {},
 ): Promise<Swarm> {
   const swarm = new Swarm({
     identity: ephemeralIdentity(),
     signalUrl: url,
     createSocket: extra.createSocket ?? nodeSocketFactory,
-    wrtc: nodeWrtc,
+    wrtc: extra.wrtc ?? nodeWrtc,
     host: { store },
     log: extra.log,
   });
@@ -102,16 +156,53 @@ describe('swarm', () => {
     }
   }, 120_000);
 
-  it('gives up on an offer that gets no answer and offers again at once, rather than waiting out ICE', async () => {
+  it('races a second attempt beside one whose offer was lost, rather than waiting its answer deadline out', async () => {
     const records: { msg: string; fields: Record<string, unknown> }[] = [];
-    const a = await peer(createMemoryBlockStore(), { createSocket: losingOffers(1), log: recordingLog(records) });
+    const offers: string[] = [];
+    const a = await peer(createMemoryBlockStore(), {
+      createSocket: losingOffers(1, offers),
+      log: recordingLog(records),
+    });
     const b = await peer();
     const session = await a.connect(b.peerId);
     expect(session.closed).toBe(false);
-    const failures = records.filter((r) => r.msg === 'connect attempt failed');
-    expect(failures).toHaveLength(1);
-    expect(failures[0]!.fields.error).toMatch(/an answer from peer .* timed out/);
+    // The second attempt began while the first was still waiting for its answer, and won.
+    expect(records.filter((r) => r.msg === 'connect attempt raced')).toHaveLength(1);
+    expect(offers).toHaveLength(2);
+    expect(session.link.cid).toBe(offers[1]);
+    // One session on each side, on the same attempt; the lost one is gone from both.
+    await vi.waitFor(() => {
+      expect(b.session(a.peerId)?.link.cid).toBe(offers[1]);
+      expect(a.stats()).toMatchObject({ sessions: 1, dialing: 0, connecting: 0 });
+      expect(b.stats()).toMatchObject({ sessions: 1, dialing: 0, connecting: 0 });
+    });
   }, 60_000);
+
+  it('ends two attempts racing at once with one session on each side, on the same attempt, and no connection left over', async () => {
+    for (let round = 0; round < 3; round++) {
+      const liveA = new Set<unknown>();
+      const liveB = new Set<unknown>();
+      const records: { msg: string; fields: Record<string, unknown> }[] = [];
+      const a = await peer(createMemoryBlockStore(), { wrtc: countingWrtc(liveA), log: recordingLog(records) });
+      const b = await peer(createMemoryBlockStore(), { wrtc: countingWrtc(liveB), createSocket: slowFirstAnswer() });
+      const session = await a.connect(b.peerId);
+      expect(records.filter((r) => r.msg === 'connect attempt raced')).toHaveLength(1);
+      await vi.waitFor(() => {
+        expect(a.stats()).toMatchObject({ sessions: 1, dialing: 0, connecting: 0 });
+        expect(b.stats()).toMatchObject({ sessions: 1, dialing: 0, connecting: 0 });
+        // Two RTCPeerConnections were made on each side; only the session's is left.
+        expect(liveA.size).toBe(1);
+        expect(liveB.size).toBe(1);
+      });
+      expect(session.closed).toBe(false);
+      expect(b.session(a.peerId)?.link.cid).toBe(session.link.cid);
+      // The session works both ways.
+      expect(await session.want(block(10, round).id)).toBeUndefined();
+      expect(await b.session(a.peerId)!.want(block(10, round).id)).toBeUndefined();
+      a.close();
+      b.close();
+    }
+  }, 120_000);
 
   it('ends with one session on each side when both offer at once', async () => {
     const a = await peer();
