@@ -135,7 +135,8 @@ export const REPLACE_LOOKUP_MS = 250;
 export const ICE_TIMEOUT_MS = 5_000;
 /**
  * Our offer must be answered (any signal back for the attempt) within this, else the attempt is
- * abandoned and the next one starts at once: an offer that was lost, or ignored by a peer that
+ * abandoned (a connect has usually raced another beside it by then, RACE_AFTER_MS) and the next
+ * one starts at once if none is left: an offer that was lost, or ignored by a peer that
  * offered at the same moment, would otherwise be waited out for all of ICE_TIMEOUT_MS, and three
  * such attempts were the 15 s stalls. The answer is one signaling round trip plus an
  * RTCPeerConnection's setup on the other side: under 0.3 s on loopback with the machine loaded,
@@ -144,7 +145,8 @@ export const ICE_TIMEOUT_MS = 5_000;
 export const ANSWER_TIMEOUT_MS = 3_000;
 /**
  * From ICE connected to the data channel open (DTLS and SCTP handshakes: a few round trips, under
- * a second through a relay): past this the attempt is stuck and the next one starts, rather than
+ * a second through a relay; an attempt raced beside it after RACE_AFTER_MS may have won already):
+ * past this the attempt is stuck and the next one starts, rather than
  * waiting out the rest of CONNECT_TIMEOUT_MS.
  */
 export const CHANNEL_OPEN_TIMEOUT_MS = 4_000;

@@ -338,12 +338,14 @@ export class Swarm extends Emitter<SwarmEvents> {
             lastStart = Date.now();
           }
         }
-        const mayRace =
+        const mayRace = () =>
           made < CONNECT_ATTEMPTS &&
           running.size < MAX_ATTEMPTS_PER_PEER &&
           [...running].every((a) => a.link.initiator && a.answerer !== 'legacy');
-        const outcome = await this.firstOf(running, mayRace ? lastStart + RACE_AFTER_MS - Date.now() : undefined);
+        const outcome = await this.firstOf(running, mayRace() ? lastStart + RACE_AFTER_MS - Date.now() : undefined);
         if (outcome === 'race') {
+          // An answer that came meanwhile may say the answerer would drop our attempt for a new one.
+          if (!mayRace()) continue;
           // The other side's offer came meanwhile and ours gave way to it: wait on that instead.
           const theirs = this.attemptsWith(peer).find((a) => !a.link.initiator);
           if (theirs) {

@@ -15,7 +15,7 @@ import type { BlockStore } from '../../src/store/block-store.js';
 import { sealFile } from '../../src/content/seal.js';
 import { openRemoteFile } from '../../src/net/transfer.js';
 import type { FetchProgress } from '../../src/net/fetch.js';
-import type { WebSocketFactory } from '../../src/net/signal-client.js';
+import type { WebSocketFactory, WebSocketLike } from '../../src/net/signal-client.js';
 import type { WrtcImplementation } from '../../src/net/peer-link.js';
 import type { Logger } from '../../src/log.js';
 
@@ -73,11 +73,67 @@ function slowFirstAnswer(): WebSocketFactory {
   };
 }
 
+/**
+ * `signal` with every ICE candidate in its description pointing at an address nobody has
+ * (TEST-NET-1); a trickled candidate is left out.
+ */
+function unreachable(signal: { type?: string; sdp?: string }): typeof signal | undefined {
+  if (signal.type !== 'offer' && signal.type !== 'answer') return undefined;
+  return { ...signal, sdp: signal.sdp?.replace(/^(a=candidate:\S+ \d+ \S+ \d+ )\S+/gm, '$1192.0.2.1') };
+}
+
+/**
+ * A signaling socket whose first attempt is answered, but no usable candidate of it gets through
+ * either way, so that attempt is stuck until its ICE deadline. `legacy`: it speaks like a peer from
+ * before racing, its signals carrying no `race` (such a peer replaces an attempt in progress with a
+ * newer one).
+ */
+function stuckFirstAttempt({ legacy }: { legacy: boolean }): WebSocketFactory {
+  return (socketUrl) => {
+    const socket = nodeSocketFactory(socketUrl);
+    let first: string | undefined;
+    type Signal = { t: string; data?: { cid?: string; race?: unknown; sig?: { type?: string; sdp?: string } } };
+    /** The message with the first attempt's candidates gone, or undefined if nothing is left. */
+    const filter = (message: Signal): Signal | undefined => {
+      if (message.t !== 'signal' || !message.data?.sig) return message;
+      if (message.data.sig.type === 'offer') first ??= message.data.cid;
+      if (message.data.cid !== first) return message;
+      const sig = unreachable(message.data.sig);
+      return sig && { ...message, data: { ...message.data, sig } };
+    };
+    const wrapper: WebSocketLike = {
+      get readyState() {
+        return socket.readyState;
+      },
+      onopen: null,
+      onclose: null,
+      onerror: null,
+      onmessage: null,
+      send(text: string) {
+        const message = filter(JSON.parse(text) as Signal);
+        if (!message) return;
+        if (legacy) delete message.data?.race;
+        socket.send(JSON.stringify(message));
+      },
+      close: (code, reason) => socket.close(code, reason),
+    };
+    socket.onopen = (event) => wrapper.onopen?.(event);
+    socket.onclose = (event) => wrapper.onclose?.(event);
+    socket.onerror = (event) => wrapper.onerror?.(event);
+    socket.onmessage = (event) => {
+      const message = filter(JSON.parse(String(event.data)) as Signal);
+      if (message) wrapper.onmessage?.({ data: JSON.stringify(message) });
+    };
+    return wrapper;
+  };
+}
+
+type PeerConnectionClass = new (config?: RTCConfiguration) => { close(): void };
+const BasePeerConnection = (nodeWrtc as unknown as { RTCPeerConnection: PeerConnectionClass }).RTCPeerConnection;
+
 /** node-datachannel's RTCPeerConnection, counting into `live` those made and not yet closed. */
 function countingWrtc(live: Set<unknown>): WrtcImplementation {
-  const Base = (nodeWrtc as unknown as { RTCPeerConnection: new (config?: RTCConfiguration) => { close(): void } })
-    .RTCPeerConnection;
-  class Counted extends Base {
+  class Counted extends BasePeerConnection {
     constructor(config?: RTCConfiguration) {
       super(config);
       live.add(this);
@@ -203,6 +259,39 @@ describe('swarm', () => {
       b.close();
     }
   }, 120_000);
+
+  it('races beside an answered attempt that is stuck, rather than waiting its ICE deadline out', async () => {
+    const records: { msg: string; fields: Record<string, unknown> }[] = [];
+    const a = await peer(createMemoryBlockStore(), { log: recordingLog(records) });
+    const b = await peer(createMemoryBlockStore(), { createSocket: stuckFirstAttempt({ legacy: false }) });
+    const session = await a.connect(b.peerId);
+    expect(session.closed).toBe(false);
+    expect(records.filter((r) => r.msg === 'connect attempt raced')).toHaveLength(1);
+    // The stuck one was closed when the raced one won, not given up at a deadline.
+    const failures = records.filter((r) => r.msg === 'connect attempt failed');
+    expect(failures.every((r) => /superseded/.test(String(r.fields.error)))).toBe(true);
+    await vi.waitFor(() => {
+      expect(b.session(a.peerId)?.link.cid).toBe(session.link.cid);
+      expect(a.stats()).toMatchObject({ sessions: 1, dialing: 0 });
+      expect(b.stats()).toMatchObject({ sessions: 1, connecting: 0 });
+    });
+  }, 60_000);
+
+  it('does not race an attempt a peer from before racing has answered, and still connects to it', async () => {
+    const records: { msg: string; fields: Record<string, unknown> }[] = [];
+    const a = await peer(createMemoryBlockStore(), { log: recordingLog(records) });
+    const b = await peer(createMemoryBlockStore(), { createSocket: stuckFirstAttempt({ legacy: true }) });
+    const session = await a.connect(b.peerId);
+    expect(session.closed).toBe(false);
+    // A second offer would make such a peer drop the first attempt: it is retried once given up
+    // (here at its ICE deadline), never raced.
+    expect(records.filter((r) => r.msg === 'connect attempt raced')).toHaveLength(0);
+    expect(records.filter((r) => r.msg === 'connect attempt failed')).toHaveLength(1);
+    await vi.waitFor(() => {
+      expect(b.session(a.peerId)?.link.cid).toBe(session.link.cid);
+      expect(a.stats()).toMatchObject({ sessions: 1, dialing: 0 });
+    });
+  }, 60_000);
 
   it('ends with one session on each side when both offer at once', async () => {
     const a = await peer();
