@@ -79,6 +79,13 @@ export const RECONNECT_MIN_MS = 250;
 export const RECONNECT_MAX_MS = 5_000;
 /** Signaling messages kept while disconnected (oldest dropped): signals older than a reconnect are stale anyway. */
 export const MAX_QUEUED_SIGNALS = 256;
+/**
+ * Largest signaling message we parse from the server (characters of JSON); longer ones are
+ * ignored unread. The largest the protocol makes is a welcome with MAX_ICE_SERVERS servers of
+ * MAX_ICE_SERVERS URLs each, about 40 KiB; a relayed signal is capped by the server at 8 KiB.
+ * Unknown fields a newer server adds are ignored, but only inside this bound.
+ */
+export const MAX_SERVER_MESSAGE_CHARS = 64 * 1024;
 /** A lookup, or waiting for the signaling server's welcome, fails after this long. */
 export const LOOKUP_TIMEOUT_MS = 10_000;
 
@@ -128,7 +135,8 @@ export const REPLACE_LOOKUP_MS = 250;
 export const ICE_TIMEOUT_MS = 5_000;
 /**
  * Our offer must be answered (any signal back for the attempt) within this, else the attempt is
- * abandoned and the next one starts at once: an offer that was lost, or ignored by a peer that
+ * abandoned (a connect has usually raced another beside it by then, RACE_AFTER_MS) and the next
+ * one starts at once if none is left: an offer that was lost, or ignored by a peer that
  * offered at the same moment, would otherwise be waited out for all of ICE_TIMEOUT_MS, and three
  * such attempts were the 15 s stalls. The answer is one signaling round trip plus an
  * RTCPeerConnection's setup on the other side: under 0.3 s on loopback with the machine loaded,
@@ -137,10 +145,29 @@ export const ICE_TIMEOUT_MS = 5_000;
 export const ANSWER_TIMEOUT_MS = 3_000;
 /**
  * From ICE connected to the data channel open (DTLS and SCTP handshakes: a few round trips, under
- * a second through a relay): past this the attempt is stuck and the next one starts, rather than
+ * a second through a relay; an attempt raced beside it after RACE_AFTER_MS may have won already):
+ * past this the attempt is stuck and the next one starts, rather than
  * waiting out the rest of CONNECT_TIMEOUT_MS.
  */
 export const CHANNEL_OPEN_TIMEOUT_MS = 4_000;
+/**
+ * A connect whose latest attempt has not made a session this long after it began starts another
+ * beside it (issue 9, "no stalls"): a lost offer or a stuck channel then costs this, not
+ * ANSWER_TIMEOUT_MS or CHANNEL_OPEN_TIMEOUT_MS. Measured here (test/bench/connect-times.ts, and the
+ * gets of /work/plan/notes/09.md): a connect to a seed on loopback is proven in about 0.1 s idle
+ * and within 1.2 s with the 2-core machine loaded and 8-16 connects at once; across the test NATs a
+ * whole get took 0.8-1.9 s, through coturn up to 2.9 s. Racing costs a second RTCPeerConnection
+ * and, with TURN, a second relay allocation, so it should start only once the first attempt is
+ * late for most honest connects, not merely slow: 1.5 s, past the loaded loopback connects and
+ * most direct ones across NATs, well under the 3-5 s deadlines it replaces.
+ */
+export const RACE_AFTER_MS = 1_500;
+/**
+ * Attempts with one peer in progress at once: ours (a connect racing) and, apart, those offered to
+ * us by one peer id (a newer offer past this replaces that peer's oldest). Two is enough to race a
+ * lost or stuck attempt; a peer cannot grow our tables with fresh attempt ids.
+ */
+export const MAX_ATTEMPTS_PER_PEER = 2;
 /**
  * Connects offered to us and still in progress (before the peer proved its id), counted apart
  * from sessions (MAX_PEERS): a full table makes room by dropping the oldest attempt whose channel

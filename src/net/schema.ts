@@ -90,13 +90,22 @@ type ObjectOf<S extends Shape> = Simplify<
   { [K in Exclude<keyof S, OptionalKeys<S>>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> }
 >;
 
-/** An object with exactly these fields (unknown fields are refused). */
-export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
+/**
+ * An object with these fields. Unknown fields are refused, unless `unknownFields: 'ignore'`: then
+ * they are left out of the result unread (for messages from a newer version of a trusted sender,
+ * which may add optional fields). Known fields are checked the same either way.
+ */
+export function object<S extends Shape>(
+  shape: S,
+  options: { unknownFields?: 'refuse' | 'ignore' } = {},
+): Schema<ObjectOf<S>> {
+  const refuseUnknown = options.unknownFields !== 'ignore';
   return {
     parse(value, path = '') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail(path, 'must be an object');
       const input = value as Record<string, unknown>;
-      for (const key of Object.keys(input)) if (!(key in shape)) fail(path, `unknown field "${key}"`);
+      if (refuseUnknown)
+        for (const key of Object.keys(input)) if (!Object.hasOwn(shape, key)) fail(path, `unknown field "${key}"`);
       const out: Record<string, unknown> = {};
       for (const [key, schema] of Object.entries(shape)) {
         const v = schema.parse(input[key], path ? `${path}.${key}` : key);

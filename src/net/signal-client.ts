@@ -9,7 +9,13 @@ import { toBase64Url } from '../content/bytes.js';
 import { ClosedError, TimeoutError } from '../errors.js';
 import { Emitter } from './emitter.js';
 import type { PeerIdentity } from './identity.js';
-import { LOOKUP_TIMEOUT_MS, MAX_QUEUED_SIGNALS, RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './limits.js';
+import {
+  LOOKUP_TIMEOUT_MS,
+  MAX_QUEUED_SIGNALS,
+  MAX_SERVER_MESSAGE_CHARS,
+  RECONNECT_MAX_MS,
+  RECONNECT_MIN_MS,
+} from './limits.js';
 import {
   MAX_TOPICS_PER_MESSAGE,
   SIGNAL_VERSION,
@@ -100,7 +106,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     if (this.closed || this.socket) return;
     let socket: WebSocketLike;
     try {
-      socket = this.options.createSocket(this.currentUrl());
+      socket = this.options.createSocket(this.currentUrl);
     } catch {
       this.scheduleReconnect();
       return;
@@ -232,8 +238,10 @@ export class SignalClient extends Emitter<SignalClientEvents> {
 
   private onMessage(socket: WebSocketLike, data: unknown): void {
     if (typeof data !== 'string' || this.socket !== socket) return;
+    if (data.length > MAX_SERVER_MESSAGE_CHARS) return;
     let message: ServerMessage;
     try {
+      // Fields a newer server adds are ignored (see serverMessage); known ones are checked.
       message = serverMessage.parse(JSON.parse(data));
     } catch {
       return; // a server speaking nonsense is ignored, message by message
@@ -279,7 +287,8 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     }
   }
 
-  private currentUrl(): string {
+  /** The URL the current (or next) socket opens: `url` or one of `alternates`. */
+  get currentUrl(): string {
     const alternates = this.options.alternates ?? [];
     if (alternates.length === 0) return this.options.url;
     const index = this.turn % (alternates.length + 1);

@@ -62,11 +62,21 @@ const requestId = integer(0, 2 ** 31 - 1);
 /** ICE servers the server hands a peer, and URLs per server: a handful is all anyone configures. */
 export const MAX_ICE_SERVERS = 8;
 const ICE_URL_RE = /^(?:stuns?|turns?):[^\s]+$/;
-const iceServer = object({
-  urls: array(string({ min: 6, max: 512, pattern: ICE_URL_RE }), { min: 1, max: MAX_ICE_SERVERS }),
-  username: optional(string({ max: 256 })),
-  credential: optional(string({ max: 256 })),
-});
+/**
+ * Server → peer objects: fields this version does not know are ignored, so a page cached from before
+ * a server update still takes the newer server's messages (the server only ever adds optional
+ * fields). The other way round stays strict: what peers send is untrusted input (clientMessage).
+ */
+const LENIENT = { unknownFields: 'ignore' } as const;
+
+const iceServer = object(
+  {
+    urls: array(string({ min: 6, max: 512, pattern: ICE_URL_RE }), { min: 1, max: MAX_ICE_SERVERS }),
+    username: optional(string({ max: 256 })),
+    credential: optional(string({ max: 256 })),
+  },
+  LENIENT,
+);
 export type IceServer = Infer<typeof iceServer>;
 const iceServers = array(iceServer, { max: MAX_ICE_SERVERS });
 
@@ -99,35 +109,47 @@ export type SignalErrorCode =
   | 'server-busy';
 
 export const serverMessage = tagged({
-  challenge: object({ t: literal('challenge'), v: literal(SIGNAL_VERSION), nonce }),
-  welcome: object({
-    t: literal('welcome'),
-    v: literal(SIGNAL_VERSION),
-    peer: peerId,
-    maxTopics: integer(0, 2 ** 31 - 1),
-    origin: optional(string({ min: 8, max: 2048, pattern: /^https?:\/\/[^\s#?]+$/ })),
-    iceServers: optional(iceServers),
-  }),
-  ice: object({ t: literal('ice'), iceServers }),
-  holders: object({
-    t: literal('holders'),
-    id: requestId,
-    topic,
-    peers: array(peerId, { max: MAX_HOLDERS }),
-  }),
-  signal: object({
-    t: literal('signal'),
-    from: peerId,
-    data: opaqueObject,
-    // Optional so a server without it still relays; then each peer id counts as its own origin.
-    origin: optional(string({ min: ORIGIN_TAG_LENGTH, max: ORIGIN_TAG_LENGTH, pattern: BASE64URL_RE })),
-  }),
-  error: object({
-    t: literal('error'),
-    code: string({ max: 32 }),
-    message: string({ max: 300 }),
-    ref: optional(string({ max: 64 })),
-  }),
+  challenge: object({ t: literal('challenge'), v: literal(SIGNAL_VERSION), nonce }, LENIENT),
+  welcome: object(
+    {
+      t: literal('welcome'),
+      v: literal(SIGNAL_VERSION),
+      peer: peerId,
+      maxTopics: integer(0, 2 ** 31 - 1),
+      origin: optional(string({ min: 8, max: 2048, pattern: /^https?:\/\/[^\s#?]+$/ })),
+      iceServers: optional(iceServers),
+    },
+    LENIENT,
+  ),
+  ice: object({ t: literal('ice'), iceServers }, LENIENT),
+  holders: object(
+    {
+      t: literal('holders'),
+      id: requestId,
+      topic,
+      peers: array(peerId, { max: MAX_HOLDERS }),
+    },
+    LENIENT,
+  ),
+  signal: object(
+    {
+      t: literal('signal'),
+      from: peerId,
+      data: opaqueObject,
+      // Optional so a server without it still relays; then each peer id counts as its own origin.
+      origin: optional(string({ min: ORIGIN_TAG_LENGTH, max: ORIGIN_TAG_LENGTH, pattern: BASE64URL_RE })),
+    },
+    LENIENT,
+  ),
+  error: object(
+    {
+      t: literal('error'),
+      code: string({ max: 32 }),
+      message: string({ max: 300 }),
+      ref: optional(string({ max: 64 })),
+    },
+    LENIENT,
+  ),
 });
 export type ServerMessage = Infer<typeof serverMessage>;
 

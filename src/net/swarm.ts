@@ -1,12 +1,25 @@
 // A peer's place in the network: its signaling connection, its links to other peers, and the
 // sessions running the wire protocol on them.
 //
-// Dev docs. `sessions` holds open sessions by peer id; `connecting` holds connects in progress
-// (ours or theirs) by peer id, each identified by a connection id (cid) that every signal carries,
-// so signals of an abandoned attempt are ignored. When both sides offer at once, the smaller peer
-// id keeps its offer and the other answers it. A failed connect is retried with fresh state
-// (CONNECT_ATTEMPTS). A peer whose session ended in a ProtocolError is banned for BAN_MS: we neither
-// connect to it nor accept its offers.
+// Dev docs. `sessions` holds open sessions by peer id; `connecting` holds connection attempts in
+// progress (ours or theirs) by peer id, each identified by its attempt id (`cid`) that every signal
+// carries, so signals of an abandoned attempt are ignored. When both sides offer at once, the
+// smaller peer id keeps its offers and the other answers them.
+//
+// Racing (`dial`): a connect that has not succeeded RACE_AFTER_MS after its latest attempt began
+// starts another one beside it (at most MAX_ATTEMPTS_PER_PEER at once, CONNECT_ATTEMPTS in all),
+// rather than waiting a deadline out: a lost offer or a stuck channel then costs RACE_AFTER_MS, not
+// ANSWER_TIMEOUT_MS or CHANNEL_OPEN_TIMEOUT_MS. The answering side keeps up to
+// MAX_ATTEMPTS_PER_PEER attempts from one peer (a newer offer past that replaces its oldest) and says
+// so in every signal it sends (`race: true`); one that does not (a version from before racing)
+// replaces an attempt in progress when the same peer offers again, so an attempt it answered is
+// never raced, only retried after its deadline. Both sides must keep the same attempt: the
+// initiator runs the session's auth on one open attempt at a time (`adoptInTurn`), the answerer can
+// only complete the auth the initiator runs, and whichever attempt is adopted first closes every
+// other attempt with that peer, on both sides.
+//
+// A peer whose session ended in a ProtocolError is banned for BAN_MS: we neither connect to it nor
+// accept its offers.
 //
 // Offers from others are admitted through `admission` (admission.ts): attempts in progress are
 // capped apart from sessions, in all and per origin (the signaling server's opaque tag for the
@@ -37,9 +50,11 @@ import {
   CONNECT_ATTEMPTS,
   CONNECT_RETRY_AFTER_REFUSAL_MS,
   ICE_TIMEOUT_MS,
+  MAX_ATTEMPTS_PER_PEER,
   MAX_CONNECTING,
   MAX_CONNECTING_PER_ORIGIN,
   MAX_PEERS,
+  RACE_AFTER_MS,
 } from './limits.js';
 import { PeerLink, type PathType, type WrtcImplementation } from './peer-link.js';
 import { quietLog, type Logger } from '../log.js';
@@ -81,9 +96,18 @@ interface Attempt {
   link: PeerLink;
   /** Where an offer came from (the signaling server's tag); undefined for our own offers. */
   origin?: string;
-  /** Settles when this peer has a session (from this attempt or one that replaced it). */
+  /** Settles with the session this attempt made, or why it made none. */
   done: Promise<PeerSession>;
+  /**
+   * Our own attempts: whether the answering side keeps several attempts from us ('racing') or, a
+   * version from before racing, replaces one in progress with the next ('legacy'); unknown until
+   * it first signals back.
+   */
+  answerer?: 'racing' | 'legacy';
 }
+
+/** How the first of a connect's attempts in progress ended, or that it is time to race another. */
+type Outcome = { attempt: Attempt; session?: PeerSession; error?: Error } | 'race';
 
 const CID_RE = /^[A-Za-z0-9_-]{1,32}$/;
 
@@ -136,7 +160,12 @@ export class Swarm extends Emitter<SwarmEvents> {
   readonly signaling: SignalClient;
   readonly peerId: string;
   private readonly sessionsById = new Map<string, PeerSession>();
-  private readonly connecting = new Map<string, Attempt>();
+  /** Attempts in progress by peer, oldest first: at most MAX_ATTEMPTS_PER_PEER each way. */
+  private readonly connecting = new Map<string, Attempt[]>();
+  /** connect() calls in progress by peer: a second caller shares the first one's. */
+  private readonly dials = new Map<string, Promise<PeerSession>>();
+  /** Per peer, the latest of our open attempts running the session's auth (see adoptInTurn). */
+  private readonly proving = new Map<string, Promise<unknown>>();
   private readonly bans = new Map<string, number>();
   private readonly admission: AdmissionTable<Attempt>;
   private readonly notices = new TokenBucket(ABANDON_NOTICE_BURST, ABANDON_NOTICES_PER_SECOND);
@@ -179,7 +208,7 @@ export class Swarm extends Emitter<SwarmEvents> {
     this.signaling.on('rejected', (r) => {
       if (r.code === 'unknown-peer' && r.ref) {
         // The peer left (a stale holder list): give up on it now rather than at the deadline.
-        this.connecting.get(r.ref)?.link.close(new PeerGoneError(r.ref));
+        for (const attempt of this.attemptsWith(r.ref)) attempt.link.close(new PeerGoneError(r.ref));
         return;
       }
       this.log.warn('signaling server rejected a message', r);
@@ -200,7 +229,7 @@ export class Swarm extends Emitter<SwarmEvents> {
 
   stats(): SwarmStats {
     let dialing = 0;
-    for (const attempt of this.connecting.values()) if (attempt.origin === undefined) dialing++;
+    for (const list of this.connecting.values()) for (const a of list) if (a.link.initiator) dialing++;
     return {
       sessions: this.sessionsById.size,
       connecting: this.admission.size,
@@ -262,41 +291,124 @@ export class Swarm extends Emitter<SwarmEvents> {
     this.emit('banned', { peer, reason });
   }
 
-  /** A session with `peer`, connecting (with retries) if there is none. */
+  /** A session with `peer`, connecting (raced and retried attempts, see `dial`) if there is none. */
   async connect(peer: string): Promise<PeerSession> {
     if (this.closed) throw new ClosedError('swarm');
     if (peer === this.peerId) throw new RangeError('cannot connect to self');
     const open = this.sessionsById.get(peer);
     if (open && !open.closed) return open;
     if (this.isBanned(peer)) throw new ProtocolError('banned', 'banned for misbehaving', peer);
-    const inProgress = this.connecting.get(peer);
-    if (inProgress) return inProgress.done;
-    let lastError: unknown;
-    // An attempt that gave way to the other side's offer is followed by waiting on that one; it
-    // does not use up an attempt (bounded all the same, should both sides keep crossing).
+    const inProgress = this.dials.get(peer);
+    if (inProgress) return inProgress;
+    const dial = this.dial(peer);
+    this.dials.set(peer, dial);
+    const clear = () => {
+      if (this.dials.get(peer) === dial) this.dials.delete(peer);
+    };
+    dial.then(clear, clear);
+    return dial;
+  }
+
+  /**
+   * Attempts to `peer` until one makes a session: another starts when none is in progress, or
+   * beside the one(s) in progress RACE_AFTER_MS after the latest began (unless its answerer is of
+   * a version that would drop it for the new one); CONNECT_ATTEMPTS in all. An offer of theirs in
+   * progress is waited on rather than crossed with ours.
+   */
+  private async dial(peer: string): Promise<PeerSession> {
+    const running = new Set<Attempt>();
+    let made = 0;
+    let lastStart = 0;
+    let lastError: Error | undefined;
+    // An attempt that gave way (to the other side's offer, or to one of ours that won) does not use
+    // up an attempt (bounded all the same, should both sides keep crossing).
     let givenWay = 0;
-    for (let attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
-      if (this.closed) throw new ClosedError('swarm');
-      const opened = this.sessionsById.get(peer);
-      if (opened && !opened.closed) return opened;
-      const current = this.connecting.get(peer) ?? this.startLink(peer, true, newConnectionId());
-      try {
-        return await current.done;
-      } catch (error) {
+    try {
+      for (;;) {
+        if (this.closed) throw new ClosedError('swarm');
+        const opened = this.sessionsById.get(peer);
+        if (opened && !opened.closed) return opened;
+        if (running.size === 0) {
+          if (made >= CONNECT_ATTEMPTS) throw lastError ?? new ClosedError(`connection to peer ${peer}`);
+          const theirs = this.attemptsWith(peer).find((a) => !a.link.initiator);
+          made++;
+          if (theirs) running.add(theirs);
+          else {
+            running.add(this.startLink(peer, true, newConnectionId()));
+            lastStart = Date.now();
+          }
+        }
+        const mayRace = () =>
+          made < CONNECT_ATTEMPTS &&
+          running.size < MAX_ATTEMPTS_PER_PEER &&
+          [...running].every((a) => a.link.initiator && a.answerer !== 'legacy');
+        const outcome = await this.firstOf(running, mayRace() ? lastStart + RACE_AFTER_MS - Date.now() : undefined);
+        if (outcome === 'race') {
+          // An answer that came meanwhile may say the answerer would drop our attempt for a new one.
+          if (!mayRace()) continue;
+          // The other side's offer came meanwhile and ours gave way to it: wait on that instead.
+          const theirs = this.attemptsWith(peer).find((a) => !a.link.initiator);
+          if (theirs) {
+            running.add(theirs);
+            continue;
+          }
+          made++;
+          running.add(this.startLink(peer, true, newConnectionId()));
+          lastStart = Date.now();
+          this.log.debug('connect attempt raced', { peer, attempt: made });
+          continue;
+        }
+        running.delete(outcome.attempt);
+        if (outcome.session) return outcome.session;
+        const error = outcome.error as Error;
         lastError = error;
-        this.log.debug('connect attempt failed', { peer, attempt, error: (error as Error).message });
-        if (error instanceof PeerGoneError || this.isBanned(peer)) break;
-        if (error instanceof SupersededError && givenWay++ < CONNECT_ATTEMPTS) attempt--;
-        const established = this.sessionsById.get(peer);
-        if (established && !established.closed) return established;
+        this.log.debug('connect attempt failed', { peer, attempt: made, error: error.message });
+        if (error instanceof PeerGoneError || this.isBanned(peer)) throw error;
+        if (error instanceof SupersededError && givenWay++ < CONNECT_ATTEMPTS) made--;
         // Refused (its table or our origin's share of it was full): offering again at once would be
         // refused again.
-        if (error instanceof PeerAbandonedError && attempt < CONNECT_ATTEMPTS) {
+        if (error instanceof PeerAbandonedError && running.size === 0 && made < CONNECT_ATTEMPTS) {
           await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_AFTER_REFUSAL_MS * (0.5 + Math.random())));
         }
       }
+    } finally {
+      // Given up (or closing): none of ours is left trying. After a success the rest are closed
+      // already, and the winner (still here if a loser's end was heard first) stays.
+      const won = this.sessionsById.get(peer)?.link;
+      for (const attempt of running)
+        if (attempt.link.initiator && attempt.link !== won) attempt.link.close(new SupersededError());
     }
-    throw lastError;
+  }
+
+  /** Waits for the first of `attempts` to settle, or `raceInMs` (if given) to pass. */
+  private firstOf(attempts: Iterable<Attempt>, raceInMs: number | undefined): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      const timer = raceInMs === undefined ? undefined : setTimeout(() => resolve('race'), Math.max(0, raceInMs));
+      for (const attempt of attempts) {
+        attempt.done.then(
+          (session) => {
+            clearTimeout(timer);
+            resolve({ attempt, session });
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            resolve({ attempt, error: error as Error });
+          },
+        );
+      }
+    });
+  }
+
+  private attemptsWith(peer: string): readonly Attempt[] {
+    return this.connecting.get(peer) ?? [];
+  }
+
+  private forget(peer: string, attempt: Attempt): void {
+    const list = this.connecting.get(peer);
+    const index = list?.indexOf(attempt) ?? -1;
+    if (index < 0) return;
+    list!.splice(index, 1);
+    if (list!.length === 0) this.connecting.delete(peer);
   }
 
   private startLink(peer: string, initiator: boolean, cid: string, origin?: string): Attempt {
@@ -310,9 +422,10 @@ export class Swarm extends Emitter<SwarmEvents> {
       iceServers: this.options.iceServers ?? this.signaling.iceServers,
       connectTimeoutMs: this.options.connectTimeoutMs,
       iceTimeoutMs: this.options.iceTimeoutMs,
-      sendSignal: (sig) => this.signaling.signal(peer, { cid, sig }),
+      // Answering, we say we keep several attempts from one peer, so it may race them.
+      sendSignal: (sig) => this.signaling.signal(peer, initiator ? { cid, sig } : { cid, sig, race: true }),
     });
-    const done = link.opened.then(() => this.adopt(link));
+    const done = link.opened.then(() => (initiator ? this.adoptInTurn(link) : this.adopt(link)));
     const attempt: Attempt = { link, done, origin };
     // A side that gives up tells the other, which would otherwise wait out its own deadline
     // (simple-peer can fail on one side only).
@@ -321,13 +434,38 @@ export class Swarm extends Emitter<SwarmEvents> {
       if (!link.everConnected) this.notifyAbandoned(peer, cid);
     });
     if (origin !== undefined) this.admission.add(attempt, origin);
-    this.connecting.set(peer, attempt);
+    const list = this.connecting.get(peer);
+    if (list) list.push(attempt);
+    else this.connecting.set(peer, [attempt]);
     const clear = () => {
       this.admission.end(attempt, link.iceConnectedAt === undefined);
-      if (this.connecting.get(peer) === attempt) this.connecting.delete(peer);
+      this.forget(peer, attempt);
     };
     done.then(clear, clear);
     return attempt;
+  }
+
+  /**
+   * Our attempts run the session's auth one at a time per peer, so the answerer (which adopts the
+   * attempt whose auth completes) and we end on the same one: another attempt whose channel opened
+   * meanwhile waits (its peer's auth frame kept as an early frame) and goes on only if this one
+   * fails; if this one wins, it is closed.
+   */
+  private adoptInTurn(link: PeerLink): Promise<PeerSession> {
+    const peer = link.remote;
+    const before = this.proving.get(peer) ?? Promise.resolve();
+    const mine = before
+      .catch(() => undefined)
+      .then(() => {
+        if (link.closed) throw new ClosedError(`link to ${peer}`);
+        return this.adopt(link);
+      });
+    this.proving.set(peer, mine);
+    const clear = () => {
+      if (this.proving.get(peer) === mine) this.proving.delete(peer);
+    };
+    mine.then(clear, clear);
+    return mine;
   }
 
   /** Runs the session's auth; the session is ours only if the peer proves its id on the channel. */
@@ -355,6 +493,9 @@ export class Swarm extends Emitter<SwarmEvents> {
     if (previous && !previous.closed) previous.close();
     this.sessionsById.set(peer, session);
     adopted = true;
+    // This attempt won: the others with this peer (raced, or crossed) are closed, on both sides.
+    for (const other of [...this.attemptsWith(peer)])
+      if (other.link !== link) this.dropAttempt(peer, other, new SupersededError());
     session.on('have', (topics) => this.emit('have', { session, topics }));
     this.log.debug('peer connected', {
       peer,
@@ -394,22 +535,29 @@ export class Swarm extends Emitter<SwarmEvents> {
     const { cid, sig } = data as { cid?: unknown; sig?: unknown };
     if (typeof cid !== 'string' || !CID_RE.test(cid) || typeof sig !== 'object' || sig === null) return;
     const signal = sig as Record<string, unknown>;
-    const attempt = this.connecting.get(from);
-    if (attempt && attempt.link.cid === cid) {
+    const attempts = this.attemptsWith(from);
+    const attempt = attempts.find((a) => a.link.cid === cid);
+    if (attempt) {
       if (signal.type === ABANDON) attempt.link.close(new PeerAbandonedError(from));
-      else attempt.link.signal(signal);
+      else {
+        if (attempt.link.initiator) attempt.answerer ??= data.race === true ? 'racing' : 'legacy';
+        attempt.link.signal(signal);
+      }
       return;
     }
     if (signal.type !== 'offer') return; // a late signal of an attempt that is gone
-    // Both offered at once: the smaller id keeps its own offer.
-    if (attempt?.link.initiator && this.peerId < from) return;
+    const ours = attempts.filter((a) => a.link.initiator);
+    // Both offered at once: the smaller id keeps its own offers.
+    if (ours.length > 0 && this.peerId < from) return;
     if (!this.sessionsById.has(from) && this.sessionsById.size >= (this.options.maxPeers ?? MAX_PEERS)) {
       this.refuse(from, cid, 'too many peers');
       return;
     }
-    // A peer's new offer replaces its own attempt in progress (abandoned before ICE, that one still
-    // holds its origin's slot until its ICE deadline, like any).
-    if (attempt && !attempt.link.initiator) this.dropAttempt(from, attempt, new SupersededError());
+    // A peer races at most MAX_ATTEMPTS_PER_PEER attempts with us: a newer offer replaces its oldest
+    // (which still holds its origin's slot until its ICE deadline if it ended before ICE, like any),
+    // so attempt ids cannot grow our tables.
+    const theirs = attempts.filter((a) => !a.link.initiator);
+    if (theirs.length >= MAX_ATTEMPTS_PER_PEER) this.dropAttempt(from, theirs[0]!, new SupersededError());
     // Without a tag (a signaling server that sends none) each peer id is its own origin.
     const tag = origin ?? `peer:${from}`;
     const admission = this.admission.admit(tag, (a) => !a.link.everConnected);
@@ -423,8 +571,8 @@ export class Swarm extends Emitter<SwarmEvents> {
       this.log.debug('connection attempt dropped for room', { peer: victim.link.remote, for: from });
       this.dropAttempt(victim.link.remote, victim, new EvictedError(victim.link.remote));
     }
-    // Ours gives way only once theirs is taken: refused, we keep our own offer going.
-    if (attempt?.link.initiator) this.dropAttempt(from, attempt, new SupersededError());
+    // Ours give way only once theirs is taken: refused, we keep our own offers going.
+    for (const own of ours) this.dropAttempt(from, own, new SupersededError());
     const accepted = this.startLink(from, false, cid, tag);
     accepted.link.signal(signal);
   }
@@ -432,7 +580,7 @@ export class Swarm extends Emitter<SwarmEvents> {
   private dropAttempt(peer: string, attempt: Attempt, error: Error): void {
     attempt.link.close(error);
     this.admission.end(attempt, attempt.link.iceConnectedAt === undefined);
-    if (this.connecting.get(peer) === attempt) this.connecting.delete(peer);
+    this.forget(peer, attempt);
   }
 
   private refuse(peer: string, cid: string, reason: string): void {
@@ -444,7 +592,7 @@ export class Swarm extends Emitter<SwarmEvents> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const attempt of this.connecting.values()) attempt.link.close();
+    for (const list of this.connecting.values()) for (const attempt of [...list]) attempt.link.close();
     this.connecting.clear();
     this.admission.clear();
     for (const session of this.sessionsById.values()) session.close();

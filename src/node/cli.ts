@@ -54,6 +54,12 @@ function parse(args: string[], options: ParseArgsConfig['options']): Parsed {
 }
 
 const str = (v: string | boolean | (string | boolean)[] | undefined) => (typeof v === 'string' ? v : undefined);
+/** A comma-separated list of server URLs (seed --signal, put/get/renew --server), in order. */
+const urlsOf = (v: string | undefined): string[] =>
+  (v ?? '')
+    .split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
 const list = (v: string | boolean | (string | boolean)[] | undefined): string[] =>
   (Array.isArray(v) ? v : v === undefined ? [] : [v])
     .filter((x): x is string => typeof x === 'string')
@@ -261,10 +267,7 @@ async function main(argv: string[]): Promise<number> {
     case 'seed': {
       const values = settings(rest, { signal: { type: 'string' }, ...STORAGE_FLAGS });
       if (!values) return 0;
-      const [signalUrl, ...signalAlternates] = (str(values.signal) ?? '')
-        .split(',')
-        .map((url) => url.trim())
-        .filter(Boolean);
+      const [signalUrl, ...signalAlternates] = urlsOf(str(values.signal));
       if (!signalUrl) throw new UsageError('seed needs --signal <ws url>, e.g. ws://localhost:8080/signal');
       const seed = await Seed.start({
         signalUrl,
@@ -299,7 +302,7 @@ async function main(argv: string[]): Promise<number> {
       return runPut({
         paths: positionals,
         json: values.json === true,
-        server: str(values.server) ?? 'http://localhost:8080',
+        servers: urlsOf(str(values.server) ?? 'http://localhost:8080'),
         timeoutMs: secondsOf(str(values.timeout), 30),
         identityDir: str(values.identity),
       });
@@ -316,7 +319,7 @@ async function main(argv: string[]): Promise<number> {
         throw new UsageError('renew needs --identity <dir>: seeds keep a file for the peers that renew it');
       return runRenew({
         link: positionals[0]!,
-        server: str(values.server),
+        servers: urlsOf(str(values.server)),
         timeoutMs: secondsOf(str(values.timeout), 30),
         identityDir,
       });
@@ -341,7 +344,7 @@ async function main(argv: string[]): Promise<number> {
         force: values.force === true,
         cacheDir: str(values.cache),
         cacheQuota: sizeOf(str(values['cache-quota']), DEFAULT_CACHE_QUOTA),
-        server: str(values.server),
+        servers: urlsOf(str(values.server)),
         timeoutMs: secondsOf(str(values.timeout), 30),
         json: values.json === true,
       });

@@ -34,11 +34,48 @@ import { formatSize } from '../sizes.js';
 import { UsageError } from './usage-error.js';
 import { nodeWrtc } from './wrtc.js';
 
-/** A one-shot peer: by default a fresh identity in memory, forgotten when the command ends. */
-function joinSwarm(signalUrl: string, store: BlockStore, identity: PeerIdentity = ephemeralIdentity()): Swarm {
+/**
+ * The servers a command may use, in the order they are tried: each as its http(s) origin (what
+ * links carry) and its signaling URL. Several are processes of one deployment (one Redis).
+ */
+interface Servers {
+  readonly origins: readonly string[];
+  readonly signalUrls: readonly string[];
+}
+
+/** @throws UsageError for a URL that does not parse. */
+function serversOf(urls: readonly string[]): Servers {
+  const origins: string[] = [];
+  for (const url of urls) {
+    let origin: string;
+    try {
+      origin = httpOriginFor(url);
+    } catch {
+      throw new UsageError(`bad server URL: ${url}`);
+    }
+    if (!origins.includes(origin)) origins.push(origin);
+  }
+  return { origins, signalUrls: origins.map(signalUrlFor) };
+}
+
+/** For get and renew: the --server URLs in turn, then the link's own origin; or that alone. */
+function serversForLink(linkOrigin: string, given: readonly string[] | undefined): Servers {
+  const urls = given?.length ? [...given, ...(linkOrigin ? [linkOrigin] : [])] : linkOrigin ? [linkOrigin] : [];
+  if (urls.length === 0) throw new UsageError('the link has no server: give the full link or --server');
+  return serversOf(urls);
+}
+
+/**
+ * A one-shot peer: by default a fresh identity in memory, forgotten when the command ends. With
+ * several servers it moves to the next when one cannot be reached or is lost, as a seed does
+ * (SignalClient's alternates).
+ */
+function joinSwarm(servers: Servers, store: BlockStore, identity: PeerIdentity = ephemeralIdentity()): Swarm {
+  const [signalUrl, ...signalAlternates] = servers.signalUrls;
   const swarm = new Swarm({
     identity,
-    signalUrl,
+    signalUrl: signalUrl!,
+    signalAlternates,
     createSocket: nodeSocketFactory,
     wrtc: nodeWrtc,
     log: createLogger({ level: process.env.MYCEL_LOG ? undefined : 'warn', fields: { component: 'peer' } }),
@@ -48,12 +85,21 @@ function joinSwarm(signalUrl: string, store: BlockStore, identity: PeerIdentity 
   return swarm;
 }
 
-async function reach(swarm: Swarm, origin: string, timeoutMs: number): Promise<void> {
+async function reach(swarm: Swarm, servers: Servers, timeoutMs: number): Promise<void> {
   try {
     await swarm.signaling.ready(Math.min(timeoutMs, 15_000));
   } catch (error) {
-    throw new ServerUnreachableError(origin, { cause: error, reason: explainSocketError(swarm.signaling.lastError) });
+    throw new ServerUnreachableError(servers.origins.join(', '), {
+      cause: error,
+      reason: explainSocketError(swarm.signaling.lastError),
+    });
   }
+}
+
+/** The origin of the server the swarm is connected to now. */
+function reachedOrigin(swarm: Swarm, servers: Servers): string {
+  const index = servers.signalUrls.indexOf(swarm.signaling.currentUrl);
+  return servers.origins[Math.max(0, index)]!;
 }
 
 /**
@@ -69,7 +115,8 @@ export interface PutOptions {
   /** One file (shared as a file), or a folder or several paths (shared as one collection). */
   readonly paths: readonly string[];
   readonly json?: boolean;
-  readonly server: string;
+  /** Servers of one deployment, tried in turn (the first that answers is used). */
+  readonly servers: readonly string[];
   readonly timeoutMs: number;
   /** A folder holding the identity to put as (made if missing), so a seed's --allow can name it. */
   readonly identityDir?: string;
@@ -86,22 +133,18 @@ export async function runPut(options: PutOptions): Promise<number> {
     process.stderr.write(
       `mycel: left out ${absolute} (${why === 'symbolic-link' ? 'a symbolic link' : 'not a file'})\n`,
     );
-  let origin: string;
-  let signalUrl: string;
-  try {
-    origin = httpOriginFor(options.server);
-    signalUrl = signalUrlFor(origin);
-  } catch {
-    throw new UsageError(`bad server URL: ${options.server}`);
-  }
+  if (options.servers.length === 0) throw new UsageError('put needs a server');
+  const servers = serversOf(options.servers);
   const identity = options.identityDir ? await loadNodeIdentity(options.identityDir) : undefined;
-  const swarm = joinSwarm(signalUrl, createMemoryBlockStore(), identity);
+  const swarm = joinSwarm(servers, createMemoryBlockStore(), identity);
   try {
-    await reach(swarm, origin, options.timeoutMs);
+    await reach(swarm, servers, options.timeoutMs);
     const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
-    if (seeds.length === 0) throw new NoSeedError(`no seed answered at ${origin}: nowhere to keep the file`);
+    if (seeds.length === 0)
+      throw new NoSeedError(`no seed answered at ${reachedOrigin(swarm, servers)}: nowhere to keep the file`);
     // The server's public URL, if its operator set one: the address we reached may be private.
-    const linkOrigin = swarm.signaling.publicOrigin ?? origin;
+    // Else the server that answered: a link must not name one that was down.
+    const linkOrigin = swarm.signaling.publicOrigin ?? reachedOrigin(swarm, servers);
     let link: string;
     let size: number;
     let stored: { seeds: string[]; failed: { peer: string; error: Error }[] };
@@ -154,7 +197,8 @@ export async function runPut(options: PutOptions): Promise<number> {
 
 export interface RenewOptions {
   readonly link: string;
-  readonly server?: string;
+  /** Servers to try before the link's own origin (see GetOptions.servers). */
+  readonly servers?: readonly string[];
   readonly timeoutMs: number;
   /** The folder holding the identity to renew as: the one that put the file, or any other. */
   readonly identityDir: string;
@@ -163,14 +207,13 @@ export interface RenewOptions {
 /** Renews every reachable seed's hold on the file; fails unless at least one renewed it. */
 export async function runRenew(options: RenewOptions): Promise<number> {
   const link = parseLink(options.link);
-  const origin = link.origin || (options.server ? httpOriginFor(options.server) : '');
-  if (!origin) throw new UsageError('the link has no server: give the full link or --server');
+  const servers = serversForLink(link.origin, options.servers);
   const identity = await loadNodeIdentity(options.identityDir);
-  const swarm = joinSwarm(signalUrlFor(origin), createMemoryBlockStore(), identity);
+  const swarm = joinSwarm(servers, createMemoryBlockStore(), identity);
   try {
-    await reach(swarm, origin, options.timeoutMs);
+    await reach(swarm, servers, options.timeoutMs);
     const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
-    if (seeds.length === 0) throw new NoSeedError(`no seed answered at ${origin}`);
+    if (seeds.length === 0) throw new NoSeedError(`no seed answered at ${reachedOrigin(swarm, servers)}`);
     let renewed = 0;
     let firstError: unknown;
     for (const seed of seeds) {
@@ -209,7 +252,11 @@ export interface GetOptions {
   readonly force: boolean;
   readonly cacheDir?: string;
   readonly cacheQuota: number;
-  readonly server?: string;
+  /**
+   * Servers of the file's deployment, tried in turn before the link's own origin (which alone is
+   * used without them): for links without an origin, or when that process is down.
+   */
+  readonly servers?: readonly string[];
   readonly timeoutMs: number;
   readonly json: boolean;
 }
@@ -225,18 +272,17 @@ async function exists(file: string): Promise<boolean> {
 
 export async function runGet(options: GetOptions): Promise<number> {
   const link = parseLink(options.link);
-  const origin = link.origin || (options.server ? httpOriginFor(options.server) : '');
-  if (!origin) throw new UsageError('the link has no server: give the full link or --server');
+  const servers = serversForLink(link.origin, options.servers);
   const store = await openFsBlockStore({
     dir: options.cacheDir ?? defaultCacheDir(),
     quota: options.cacheQuota,
     durable: false,
   });
-  const swarm = joinSwarm(signalUrlFor(origin), store);
+  const swarm = joinSwarm(servers, store);
   const started = Date.now();
   let tmp: string | undefined;
   try {
-    await reach(swarm, origin, options.timeoutMs);
+    await reach(swarm, servers, options.timeoutMs);
     // Time to first byte counts from here: connected to the signaling server, nothing else yet.
     const reached = Date.now();
     const bar = progressBar('get');

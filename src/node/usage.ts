@@ -25,17 +25,20 @@ export const COMMAND_HELP = {
   repair: `  repair [--data ./mycel-data]
         with the seed stopped: walk every block file and make the seed's ledger agree with the
         disk (blocks copied in or deleted by hand); prints what it changed`,
-  put: `  put <file | folder | file…> [--server http://localhost:8080] [--timeout 30] [--identity dir]
-        [--json]
+  put: `  put <file | folder | file…> [--server http://localhost:8080[,url...]] [--timeout 30]
+        [--identity dir] [--json]
         encrypt, store on the seed(s), print one link. One file is shared as a file; a folder
         (its contents, tree kept, symbolic links left out) or several paths as one collection.
         --identity puts as the peer kept in that folder (see id), for seeds that --allow only
-        some peers; --json prints the link, size, seeds and entries as one JSON line`,
-  renew: `  renew <link> --identity dir [--server http://localhost:8080] [--timeout 30]
+        some peers; --json prints the link, size, seeds and entries as one JSON line.
+        --server (put, renew, get): several URLs (processes of one deployment on one Redis) are
+        tried in turn when one cannot be reached or is lost; get and renew try the link's own
+        server after them (alone without --server)`,
+  renew: `  renew <link> --identity dir [--server url[,url...]] [--timeout 30]
         renew the hold of every seed on the file the link names, as the peer kept in that folder
         (the one that put it, or any other: it then holds the file too); open seeds drop a file
         not renewed within --open-ttl`,
-  get: `  get <link> [dir] [-o path|-] [--force] [--server url] [--timeout 30] [--json]
+  get: `  get <link> [dir] [-o path|-] [--force] [--server url[,url...]] [--timeout 30] [--json]
         [--cache dir] [--cache-quota 2GiB]
         fetch, verify and decrypt what the link names. A file is saved as its name (or path;
         - for stdout); --force replaces an existing file. A collection is written into the

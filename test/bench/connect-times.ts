@@ -27,6 +27,8 @@ const serve = await startServe(path.join(dir, 'seed'), [], { env: { MYCEL_LOG: '
 const seedPeer = JSON.parse(await serve.proc.waitForLine(logged('seed ready'))).peer;
 const signalUrl = `ws://127.0.0.1:${serve.port}/signal`;
 const ours: Stages[] = [];
+/** Whole connects as the caller sees them (every attempt, raced or retried, included). */
+const totals: number[] = [];
 let failures = 0;
 
 const stagesOf = (fields: Record<string, unknown>): Stages => [
@@ -56,7 +58,9 @@ for (let round = 0; round < Number(roundsArg); round++) {
       swarm.start();
       await swarm.signaling.ready();
       try {
+        const started = Date.now();
         await swarm.connect(seedPeer);
+        totals.push(Date.now() - started);
         if (stages) ours.push(stages);
       } catch (error) {
         failures++;
@@ -93,4 +97,7 @@ for (const [side, rows] of [
     );
   }
 }
+console.log(
+  `connect() whole n=${totals.length} p50=${percentile(totals, 50)} p90=${percentile(totals, 90)} p99=${percentile(totals, 99)} max=${Math.max(...totals)} ms`,
+);
 process.exit(0);

@@ -144,6 +144,28 @@ describe.skipIf(skip)('signaling processes on one Redis', () => {
     },
   );
 
+  it(
+    'put and get given two servers, the first one killed, go through the second: bytes equal',
+    { retry: 1, timeout: 120_000 },
+    async () => {
+      const net = await network('b');
+      await net.a.proc.kill('SIGKILL');
+      const file = path.join(net.dir, 'failover.bin');
+      await writeGeneratedFile(file, 4 * MiB, 61);
+      const both = `${net.a.url},${net.b.url}`;
+      const put = await runMycel(['put', file, '--server', both]);
+      expect(put.code, put.stderr).toBe(0);
+      const link = put.stdout.trim();
+      // The link names the server that answered, not the dead one listed first.
+      expect(link.startsWith(net.b.url)).toBe(true);
+      // A link naming the dead process: --server's list is tried first, in order.
+      const out = path.join(net.dir, 'failover.out');
+      const get = await runMycel(['get', via(link, net.b.url, net.a.url), '-o', out, '--server', both]);
+      expect(get.code, get.stderr).toBe(0);
+      expect(await sameFiles(file, out)).toBe(true);
+    },
+  );
+
   it('holds the sockets-per-address limit across processes, and gives a slot back when one closes', async () => {
     const redis = await startRedis();
     cleanups.push(() => redis.close());

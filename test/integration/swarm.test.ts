@@ -1,7 +1,7 @@
 // Two peers in this process, a real signaling server on loopback, real WebRTC (node-datachannel)
 // between them: connecting again and again, both sides offering at once, and the basic requests.
 import { createServer, type Server } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SignalingServer } from '../../signaling/server.js';
 import { createLogger } from '../../src/node/log.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
@@ -15,25 +15,135 @@ import type { BlockStore } from '../../src/store/block-store.js';
 import { sealFile } from '../../src/content/seal.js';
 import { openRemoteFile } from '../../src/net/transfer.js';
 import type { FetchProgress } from '../../src/net/fetch.js';
-import type { WebSocketFactory } from '../../src/net/signal-client.js';
+import type { WebSocketFactory, WebSocketLike } from '../../src/net/signal-client.js';
+import type { WrtcImplementation } from '../../src/net/peer-link.js';
 import type { Logger } from '../../src/log.js';
 
-/** A signaling socket that loses the first `n` offers it is asked to send (a lossy path, a restart). */
-function losingOffers(n: number): WebSocketFactory {
+interface SentSignal {
+  t: string;
+  data?: { cid?: string; sig?: { type?: string } };
+}
+
+/**
+ * A signaling socket that loses the first `n` offers it is asked to send (a lossy path, a restart);
+ * the attempt ids of every offer it was asked to send go into `offers`.
+ */
+function losingOffers(n: number, offers: string[] = []): WebSocketFactory {
   let lost = 0;
   return (socketUrl) => {
     const socket = nodeSocketFactory(socketUrl);
     const send = socket.send.bind(socket);
     socket.send = (text: string) => {
-      const message = JSON.parse(text) as { t: string; data?: { sig?: { type?: string } } };
-      if (message.t === 'signal' && message.data?.sig?.type === 'offer' && lost < n) {
-        lost++;
-        return;
+      const message = JSON.parse(text) as SentSignal;
+      if (message.t === 'signal' && message.data?.sig?.type === 'offer') {
+        offers.push(message.data.cid!);
+        if (lost++ < n) return;
       }
       send(text);
     };
     return socket;
   };
+}
+
+/**
+ * A signaling socket that holds back every signal of the first attempt it answers until it sends
+ * one of another attempt: the first attempt looks unanswered, so its initiator races a second, and
+ * then both go on at once.
+ */
+function slowFirstAnswer(): WebSocketFactory {
+  return (socketUrl) => {
+    const socket = nodeSocketFactory(socketUrl);
+    const send = socket.send.bind(socket);
+    let first: string | undefined;
+    let held: string[] | undefined = [];
+    socket.send = (text: string) => {
+      const cid = (JSON.parse(text) as SentSignal).data?.cid;
+      if (held && cid !== undefined) {
+        first ??= cid;
+        if (cid === first) {
+          held.push(text);
+          return;
+        }
+        for (const late of held) send(late);
+        held = undefined;
+      }
+      send(text);
+    };
+    return socket;
+  };
+}
+
+/**
+ * `signal` with every ICE candidate in its description pointing at an address nobody has
+ * (TEST-NET-1); a trickled candidate is left out.
+ */
+function unreachable(signal: { type?: string; sdp?: string }): typeof signal | undefined {
+  if (signal.type !== 'offer' && signal.type !== 'answer') return undefined;
+  return { ...signal, sdp: signal.sdp?.replace(/^(a=candidate:\S+ \d+ \S+ \d+ )\S+/gm, '$1192.0.2.1') };
+}
+
+/**
+ * A signaling socket whose first attempt is answered, but no usable candidate of it gets through
+ * either way, so that attempt is stuck until its ICE deadline. `legacy`: it speaks like a peer from
+ * before racing, its signals carrying no `race` (such a peer replaces an attempt in progress with a
+ * newer one).
+ */
+function stuckFirstAttempt({ legacy }: { legacy: boolean }): WebSocketFactory {
+  return (socketUrl) => {
+    const socket = nodeSocketFactory(socketUrl);
+    let first: string | undefined;
+    type Signal = { t: string; data?: { cid?: string; race?: unknown; sig?: { type?: string; sdp?: string } } };
+    /** The message with the first attempt's candidates gone, or undefined if nothing is left. */
+    const filter = (message: Signal): Signal | undefined => {
+      if (message.t !== 'signal' || !message.data?.sig) return message;
+      if (message.data.sig.type === 'offer') first ??= message.data.cid;
+      if (message.data.cid !== first) return message;
+      const sig = unreachable(message.data.sig);
+      return sig && { ...message, data: { ...message.data, sig } };
+    };
+    const wrapper: WebSocketLike = {
+      get readyState() {
+        return socket.readyState;
+      },
+      onopen: null,
+      onclose: null,
+      onerror: null,
+      onmessage: null,
+      send(text: string) {
+        const message = filter(JSON.parse(text) as Signal);
+        if (!message) return;
+        if (legacy) delete message.data?.race;
+        socket.send(JSON.stringify(message));
+      },
+      close: (code, reason) => socket.close(code, reason),
+    };
+    socket.onopen = (event) => wrapper.onopen?.(event);
+    socket.onclose = (event) => wrapper.onclose?.(event);
+    socket.onerror = (event) => wrapper.onerror?.(event);
+    socket.onmessage = (event) => {
+      const message = filter(JSON.parse(String(event.data)) as Signal);
+      if (message) wrapper.onmessage?.({ data: JSON.stringify(message) });
+    };
+    return wrapper;
+  };
+}
+
+type PeerConnectionClass = new (config?: RTCConfiguration) => { close(): void };
+const BasePeerConnection = (nodeWrtc as unknown as { RTCPeerConnection: PeerConnectionClass }).RTCPeerConnection;
+
+/** node-datachannel's RTCPeerConnection, counting into `live` those made and not yet closed. */
+function countingWrtc(live: Set<unknown>): WrtcImplementation {
+  class Counted extends BasePeerConnection {
+    constructor(config?: RTCConfiguration) {
+      super(config);
+      live.add(this);
+    }
+    override close(): void {
+      live.delete(this);
+      super.close();
+    }
+  }
+  return { ...(nodeWrtc as object), RTCPeerConnection: Counted } as unknown as WrtcImplementation;
 }
 
 /** A logger that keeps what it is given, for asserting why an attempt failed. */
@@ -73,13 +183,13 @@ afterAll(async () => {
 
 async function peer(
   store: BlockStore = createMemoryBlockStore(),
-  extra: { createSocket?: WebSocketFactory; log?: Logger } = {},
+  extra: { createSocket?: WebSocketFactory; log?: Logger; wrtc?: WrtcImplementation } = {},
 ): Promise<Swarm> {
   const swarm = new Swarm({
     identity: ephemeralIdentity(),
     signalUrl: url,
     createSocket: extra.createSocket ?? nodeSocketFactory,
-    wrtc: nodeWrtc,
+    wrtc: extra.wrtc ?? nodeWrtc,
     host: { store },
     log: extra.log,
   });
@@ -102,15 +212,85 @@ describe('swarm', () => {
     }
   }, 120_000);
 
-  it('gives up on an offer that gets no answer and offers again at once, rather than waiting out ICE', async () => {
+  it('races a second attempt beside one whose offer was lost, rather than waiting its answer deadline out', async () => {
     const records: { msg: string; fields: Record<string, unknown> }[] = [];
-    const a = await peer(createMemoryBlockStore(), { createSocket: losingOffers(1), log: recordingLog(records) });
+    const offers: string[] = [];
+    const a = await peer(createMemoryBlockStore(), {
+      createSocket: losingOffers(1, offers),
+      log: recordingLog(records),
+    });
     const b = await peer();
     const session = await a.connect(b.peerId);
     expect(session.closed).toBe(false);
+    // The second attempt began while the first was still waiting for its answer, and won.
+    expect(records.filter((r) => r.msg === 'connect attempt raced')).toHaveLength(1);
+    expect(offers).toHaveLength(2);
+    expect(session.link.cid).toBe(offers[1]);
+    // One session on each side, on the same attempt; the lost one is gone from both.
+    await vi.waitFor(() => {
+      expect(b.session(a.peerId)?.link.cid).toBe(offers[1]);
+      expect(a.stats()).toMatchObject({ sessions: 1, dialing: 0, connecting: 0 });
+      expect(b.stats()).toMatchObject({ sessions: 1, dialing: 0, connecting: 0 });
+    });
+  }, 60_000);
+
+  it('ends two attempts racing at once with one session on each side, on the same attempt, and no connection left over', async () => {
+    for (let round = 0; round < 3; round++) {
+      const liveA = new Set<unknown>();
+      const liveB = new Set<unknown>();
+      const records: { msg: string; fields: Record<string, unknown> }[] = [];
+      const a = await peer(createMemoryBlockStore(), { wrtc: countingWrtc(liveA), log: recordingLog(records) });
+      const b = await peer(createMemoryBlockStore(), { wrtc: countingWrtc(liveB), createSocket: slowFirstAnswer() });
+      const session = await a.connect(b.peerId);
+      expect(records.filter((r) => r.msg === 'connect attempt raced')).toHaveLength(1);
+      await vi.waitFor(() => {
+        expect(a.stats()).toMatchObject({ sessions: 1, dialing: 0, connecting: 0 });
+        expect(b.stats()).toMatchObject({ sessions: 1, dialing: 0, connecting: 0 });
+        // Two RTCPeerConnections were made on each side; only the session's is left.
+        expect(liveA.size).toBe(1);
+        expect(liveB.size).toBe(1);
+      });
+      expect(session.closed).toBe(false);
+      expect(b.session(a.peerId)?.link.cid).toBe(session.link.cid);
+      // The session works both ways.
+      expect(await session.want(block(10, round).id)).toBeUndefined();
+      expect(await b.session(a.peerId)!.want(block(10, round).id)).toBeUndefined();
+      a.close();
+      b.close();
+    }
+  }, 120_000);
+
+  it('races beside an answered attempt that is stuck, rather than waiting its ICE deadline out', async () => {
+    const records: { msg: string; fields: Record<string, unknown> }[] = [];
+    const a = await peer(createMemoryBlockStore(), { log: recordingLog(records) });
+    const b = await peer(createMemoryBlockStore(), { createSocket: stuckFirstAttempt({ legacy: false }) });
+    const session = await a.connect(b.peerId);
+    expect(session.closed).toBe(false);
+    expect(records.filter((r) => r.msg === 'connect attempt raced')).toHaveLength(1);
+    // The stuck one was closed when the raced one won, not given up at a deadline.
     const failures = records.filter((r) => r.msg === 'connect attempt failed');
-    expect(failures).toHaveLength(1);
-    expect(failures[0]!.fields.error).toMatch(/an answer from peer .* timed out/);
+    expect(failures.every((r) => /superseded/.test(String(r.fields.error)))).toBe(true);
+    await vi.waitFor(() => {
+      expect(b.session(a.peerId)?.link.cid).toBe(session.link.cid);
+      expect(a.stats()).toMatchObject({ sessions: 1, dialing: 0 });
+      expect(b.stats()).toMatchObject({ sessions: 1, connecting: 0 });
+    });
+  }, 60_000);
+
+  it('does not race an attempt a peer from before racing has answered, and still connects to it', async () => {
+    const records: { msg: string; fields: Record<string, unknown> }[] = [];
+    const a = await peer(createMemoryBlockStore(), { log: recordingLog(records) });
+    const b = await peer(createMemoryBlockStore(), { createSocket: stuckFirstAttempt({ legacy: true }) });
+    const session = await a.connect(b.peerId);
+    expect(session.closed).toBe(false);
+    // A second offer would make such a peer drop the first attempt: it is retried once given up
+    // (here at its ICE deadline), never raced.
+    expect(records.filter((r) => r.msg === 'connect attempt raced')).toHaveLength(0);
+    expect(records.filter((r) => r.msg === 'connect attempt failed')).toHaveLength(1);
+    await vi.waitFor(() => {
+      expect(b.session(a.peerId)?.link.cid).toBe(session.link.cid);
+      expect(a.stats()).toMatchObject({ sessions: 1, dialing: 0 });
+    });
   }, 60_000);
 
   it('ends with one session on each side when both offer at once', async () => {

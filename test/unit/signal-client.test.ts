@@ -6,7 +6,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { toBase64Url } from '../../src/content/bytes.js';
 import { ClosedError } from '../../src/errors.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
-import { MAX_QUEUED_SIGNALS, RECONNECT_MAX_MS, RECONNECT_MIN_MS } from '../../src/net/limits.js';
+import {
+  MAX_QUEUED_SIGNALS,
+  MAX_SERVER_MESSAGE_CHARS,
+  RECONNECT_MAX_MS,
+  RECONNECT_MIN_MS,
+} from '../../src/net/limits.js';
 import { SignalClient, type WebSocketLike } from '../../src/net/signal-client.js';
 import { SIGNAL_VERSION } from '../../src/net/signal-messages.js';
 
@@ -194,5 +199,44 @@ describe('the signaling client', () => {
     const attempts = server.sockets.length;
     await vi.advanceTimersByTimeAsync(10 * RECONNECT_MAX_MS);
     expect(server.sockets).toHaveLength(attempts);
+  });
+
+  it('takes a welcome from a newer server that adds fields it does not know, known ones still checked', async () => {
+    const c = newClient();
+    c.start();
+    const socket = server.last;
+    socket.open();
+    socket.serverSays({ t: 'challenge', v: SIGNAL_VERSION, nonce: toBase64Url(new Uint8Array(32).fill(7)), hint: 1 });
+    await vi.waitFor(() => expect(socket.sentOfType('hello')).toHaveLength(1));
+    const turn = { urls: ['turn:relay.test:3478'], username: 'u', credential: 'c', credentialType: 'password' };
+    // A known field out of bounds still makes the message void: the client stays unwelcomed.
+    socket.serverSays({ t: 'welcome', v: SIGNAL_VERSION, peer: c.peerId, maxTopics: -1, region: 'eu' });
+    expect(c.connected).toBe(false);
+    socket.serverSays({
+      t: 'welcome',
+      v: SIGNAL_VERSION,
+      peer: c.peerId,
+      maxTopics: 1000,
+      iceServers: [turn],
+      region: 'eu',
+      features: { relay: true },
+    });
+    expect(c.connected).toBe(true);
+    // Known fields are taken; unknown ones (here and nested) are left out, not passed along.
+    expect(c.iceServers).toEqual([{ urls: turn.urls, username: 'u', credential: 'c' }]);
+  });
+
+  it('ignores a server message longer than MAX_SERVER_MESSAGE_CHARS, whatever it holds', async () => {
+    const c = newClient();
+    c.start();
+    const socket = server.last;
+    socket.open();
+    socket.serverSays({ t: 'challenge', v: SIGNAL_VERSION, nonce: toBase64Url(new Uint8Array(32).fill(7)) });
+    await vi.waitFor(() => expect(socket.sentOfType('hello')).toHaveLength(1));
+    const welcome = { t: 'welcome', v: SIGNAL_VERSION, peer: c.peerId, maxTopics: 1000 };
+    socket.serverSays({ ...welcome, padding: 'x'.repeat(MAX_SERVER_MESSAGE_CHARS) });
+    expect(c.connected).toBe(false);
+    socket.serverSays(welcome);
+    expect(c.connected).toBe(true);
   });
 });

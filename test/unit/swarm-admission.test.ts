@@ -9,6 +9,7 @@ import { ephemeralIdentity } from '../../src/net/identity.js';
 import type { WebSocketLike } from '../../src/net/signal-client.js';
 import { Swarm } from '../../src/net/swarm.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
+import { MAX_ATTEMPTS_PER_PEER } from '../../src/net/limits.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 
 interface Sent {
@@ -151,6 +152,33 @@ describe('a swarm taking offers', () => {
       expect(swarm.stats().connecting).toBe(1);
       await signaling.sentTo(from, 'mycel-abandon');
       expect(swarm.stats().connecting).toBe(0);
+    },
+    REAL_PEERS_TIMEOUT_MS,
+  );
+
+  it(
+    'holds at most MAX_ATTEMPTS_PER_PEER attempts from one peer id, however many attempt ids it offers',
+    async () => {
+      const signaling = new FakeSignaling();
+      // Room for every offer by origin and in all: only the per-peer cap can hold the line.
+      const swarm = await target(signaling, { maxTotal: 64, maxPerOrigin: 64 });
+      const sdp = await deadOffer();
+      const from = ephemeralIdentity().id;
+      const rss = process.memoryUsage().rss;
+      // What the hostile peer tries: one attempt id after another, to keep a connection built for each.
+      for (let i = 0; i < 40; i++) {
+        signaling.offer(from, 'one-origin-00001', sdp, `attempt-${i}`);
+        expect(swarm.stats().connecting).toBeLessThanOrEqual(MAX_ATTEMPTS_PER_PEER);
+      }
+      expect(swarm.stats().connecting).toBe(MAX_ATTEMPTS_PER_PEER);
+      // The newest are the ones kept: both are answered.
+      await signaling.sentTo(from, 'answer');
+      const answered = new Set(signaling.sent.filter((m) => m.data.sig.type === 'answer').map((m) => m.data.cid));
+      expect([...answered].every((cid) => cid === 'attempt-38' || cid === 'attempt-39')).toBe(true);
+      // 40 RTCPeerConnections built and 38 torn down: what stays is two connections' worth, not 40.
+      console.log(
+        `rss after 40 attempt ids from one peer: +${((process.memoryUsage().rss - rss) / 2 ** 20).toFixed(1)} MiB`,
+      );
     },
     REAL_PEERS_TIMEOUT_MS,
   );

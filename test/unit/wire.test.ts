@@ -154,6 +154,17 @@ describe('signaling message schemas', () => {
     }
   });
 
+  it('ignore fields a newer server adds to its messages, yet refuse them from peers', () => {
+    const peer = ephemeralIdentity().id;
+    const from = serverMessage.parse({ t: 'holders', id: 1, topic: id, peers: [peer], page: 2 });
+    expect(from).toEqual({ t: 'holders', id: 1, topic: id, peers: [peer] });
+    // Known fields keep their bounds.
+    expect(() => serverMessage.parse({ t: 'holders', id: -1, topic: id, peers: [], page: 2 })).toThrow(/id: must be/);
+    // A field named like an Object.prototype member is no known field either.
+    expect(() => clientMessage.parse({ t: 'lookup', id: 1, topic: id, constructor: 1 })).toThrow(/unknown field/);
+    expect(() => clientMessage.parse({ t: 'lookup', id: 1, topic: id, page: 2 })).toThrow(/unknown field "page"/);
+  });
+
   it("take a relayed signal's origin tag only as 16 base64url characters", () => {
     const from = ephemeralIdentity().id;
     const data = { cid: 'abc', sig: { type: 'offer', sdp: 'v=0' } };
