@@ -195,12 +195,22 @@ export class FetchScheduler {
       const position = this.order.get(id);
       // The queue's tail is in fetch order, so past the read limit nothing further may go either.
       if (position !== undefined && position > this.readLimit && !this.urgent.has(id)) break;
-      const session = this.options.holders.pick();
+      const session = this.pick();
       if (!session) break;
       this.queue.shift();
       this.queued.delete(id);
       this.request(id, session);
     }
+  }
+
+  /** The open session with the most free slots: a file held by several peers is drawn from all. */
+  private pick(): FetchSession | undefined {
+    let best: FetchSession | undefined;
+    for (const session of this.options.holders.sessions()) {
+      if (session.closed || session.freeSlots <= 0) continue;
+      if (!best || session.freeSlots > best.freeSlots) best = session;
+    }
+    return best;
   }
 
   private request(id: BlockId, session: FetchSession): void {

@@ -53,12 +53,12 @@ export interface HolderSource {
   readonly hasRelay?: boolean;
 }
 
-/** What the scheduler needs of the holders: a session to ask, and word of one that lacked a block. */
+/** What the scheduler needs of the holders: sessions to ask, and word of one that lacked a block. */
 export interface Holders {
-  /** Open sessions in use. */
+  /** Sessions in use. */
   readonly size: number;
-  /** The open session with the most free slots, if any has one. */
-  pick(): FetchSession | undefined;
+  /** The sessions in use (the scheduler picks among them by their free slots). */
+  sessions(): Iterable<FetchSession>;
   /** Work waits: look up holders now if there are none. */
   needed(): void;
   /** `session` answered not-found for `id`: it does not hold the file. */
@@ -132,13 +132,8 @@ export class HolderPool implements Holders {
     if (this.sources.size === 0) this.lookup();
   }
 
-  pick(): FetchSession | undefined {
-    let best: FetchSession | undefined;
-    for (const { session } of this.sources.values()) {
-      if (session.closed || session.freeSlots <= 0) continue;
-      if (!best || session.freeSlots > best.freeSlots) best = session;
-    }
-    return best;
+  *sessions(): Iterable<FetchSession> {
+    for (const { session } of this.sources.values()) yield session;
   }
 
   lacks(session: FetchSession, id: BlockId): void {

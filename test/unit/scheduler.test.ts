@@ -75,15 +75,15 @@ class GatedHolder implements FetchSession {
   }
 }
 
-/** The pool's side, faked: holders in a fixed order of preference; one that lacked a block is dropped. */
+/** The pool's side, faked: a fixed list of holders; one that lacked a block is dropped from it. */
 class FakeHolders implements Holders {
   readonly lacked: { peer: string; id: BlockId }[] = [];
   constructor(private readonly list: GatedHolder[]) {}
   get size(): number {
     return this.list.length;
   }
-  pick(): FetchSession | undefined {
-    return this.list.find((h) => !h.closed && h.freeSlots > 0);
+  sessions(): Iterable<FetchSession> {
+    return this.list;
   }
   needed(): void {}
   lacks(session: FetchSession, id: BlockId): void {
@@ -145,7 +145,7 @@ const outstanding = (holders: GatedHolder[]) => holders.reduce((n, h) => n + h.w
 describe('FetchScheduler: the window', () => {
   it('keeps at most `window` requests out over all holders together, drawing on each', async () => {
     const { ids, held } = file(20);
-    const holders = [new GatedHolder('a', 2, held), new GatedHolder('b', 2, held), new GatedHolder('c', 8, held)];
+    const holders = [new GatedHolder('a', 4, held), new GatedHolder('b', 4, held), new GatedHolder('c', 4, held)];
     const { s } = scheduler(holders, { window: 5 });
     const all = s.fetchAll(ids);
     await until(() => expect(outstanding(holders)).toBe(5));
@@ -166,6 +166,32 @@ describe('FetchScheduler: the window', () => {
     await all;
     expect(most).toBe(5);
     expect(holders.reduce((n, h) => n + h.asked.length, 0)).toBe(ids.length);
+  });
+});
+
+describe('FetchScheduler: whom it asks', () => {
+  it('asks the holder with the most free slots, not the first one found', async () => {
+    const { ids, held } = file(3);
+    const busy = new GatedHolder('busy', 2, held);
+    const free = new GatedHolder('free', 8, held);
+    const { s } = scheduler([busy, free], { window: 3 });
+    const all = s.fetchAll(ids);
+    await until(() => expect(free.waiting).toEqual(ids));
+    expect(busy.asked).toEqual([]);
+    await serveUntil(all, free);
+  });
+
+  it('asks no holder that is closed or has no free slot', async () => {
+    const { ids, held } = file(2);
+    const full = new GatedHolder('full', 0, held);
+    const gone = new GatedHolder('gone', 8, held);
+    gone.closed = true;
+    const open = new GatedHolder('open', 1, held);
+    const { s } = scheduler([full, gone, open], { window: 2 });
+    const all = s.fetchAll(ids);
+    await serveUntil(all, open);
+    expect(open.asked).toEqual(ids);
+    expect([...full.asked, ...gone.asked]).toEqual([]);
   });
 });
 
