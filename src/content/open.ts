@@ -1,22 +1,20 @@
 // Opens a file from its root: fetches and verifies the root, opens its metadata, and then reads the
-// plaintext (or a byte range of it) chunk by chunk. Data ids in index blocks are fetched only when a
-// chunk needs them, verified, cached (a bounded number) and shared by concurrent readers, so opening
+// plaintext (or a byte range of it) chunk by chunk. The file's block lists are FileBlocks'
+// (block-list.ts): data ids in index blocks are fetched only when a chunk needs them, so opening
 // costs one block and memory grows with what was verified, never with what a root declares. Every
 // block is checked against its id and its tag before any of its bytes are yielded; a bad block
 // raises BlockIntegrityError naming it and nothing after it is produced. A few chunks are fetched
 // and decrypted ahead, in order, so memory stays bounded.
 
-import { abortedBy, BlockIntegrityError, FormatVersionError, WrongKeyError, throwIfAborted } from '../errors.js';
+import { BlockIntegrityError, FormatVersionError, WrongKeyError, throwIfAborted } from '../errors.js';
 import { mapInOrder, range } from '../in-order.js';
 
 import { defaultBackend, type CryptoBackend } from './crypto.js';
 import {
-  BLOCK_ID_BYTES,
   BlockKind,
   FORMAT_VERSION,
   SealKind,
   aadFor,
-  blockIdFromBytes,
   chunkLength,
   deriveFileKeys,
   isBlockId,
@@ -24,7 +22,6 @@ import {
   paddedLength,
   type BlockId,
   type FileKeys,
-  unpackIds,
 } from './format.js';
 import {
   checkIdLayout,
@@ -33,21 +30,16 @@ import {
   hasMagic,
   type IdLayout,
   type Manifest,
-  type RootLayout,
   type RootStructure,
 } from './manifest.js';
-import { INDEX_FETCH_CONCURRENCY, fetchIndexIds, fetchVerified, refAt, type BlockGetter } from './block-list.js';
+import { FileBlocks, fetchVerified, type BlockGetter } from './block-list.js';
 import { legacyRootVersion } from './legacy.js';
 
-export type { BlockGetter, BlockRequest } from './block-list.js';
+export type { BlockGetter, BlockRequest, IdListOptions } from './block-list.js';
+export { INDEX_CACHE_BLOCKS } from './block-list.js';
 
 /** Chunks fetched and decrypted ahead of the reader. */
 export const READ_AHEAD = 4;
-/**
- * Verified index blocks an opened file keeps (16 × 256 KiB = 4 MiB at most); one that was dropped
- * is fetched again (usually from the local store) when a chunk needs it.
- */
-export const INDEX_CACHE_BLOCKS = 16;
 
 export interface OpenOptions {
   readonly backend?: CryptoBackend;
@@ -57,123 +49,24 @@ export interface OpenOptions {
   readonly idLayout?: IdLayout;
 }
 
-export interface IdListOptions {
-  /** Index blocks fetched at once; default INDEX_FETCH_CONCURRENCY, at most INDEX_CACHE_BLOCKS. */
-  readonly concurrency?: number;
-  readonly signal?: AbortSignal;
-}
-
-/** Resolves as `promise` does, or rejects with AbortError as soon as `signal` aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(abortedBy(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortedBy(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
 /**
- * A file whose root has been verified and whose metadata opened under its key. It owns the file's
- * block lists: data ids (from the root, or from index blocks fetched through the getter given to
- * openManifest when first needed) and index ids.
+ * A file whose root has been verified and whose metadata opened under its key: its block lists
+ * (FileBlocks: data ids, fetched through the getter given to openManifest when first needed, and
+ * index ids), with what the file is and the keys to read it.
  */
-export class OpenedManifest {
-  /** Ids of the manifest's index blocks (empty when the ids are inline in the root). */
-  readonly indexIds: readonly BlockId[];
-  private readonly cache = new Map<number, Promise<Uint8Array>>();
-
+export class OpenedManifest extends FileBlocks {
   /** Made by openManifest. */
   constructor(
-    readonly root: BlockId,
+    root: BlockId,
     readonly manifest: Manifest,
     readonly keys: FileKeys,
-    readonly backend: CryptoBackend,
-    private readonly structure: RootStructure,
-    private readonly getBlock: BlockGetter,
-    private readonly idLayout: IdLayout,
-    private readonly signal: AbortSignal | undefined,
+    backend: CryptoBackend,
+    structure: RootStructure,
+    getBlock: BlockGetter,
+    idLayout: IdLayout,
+    signal: AbortSignal | undefined,
   ) {
-    const indexIds: BlockId[] = [];
-    if (structure.layout === 'indexed') for (let j = 0; j < structure.refCount; j++) indexIds.push(refAt(structure, j));
-    this.indexIds = indexIds;
-  }
-
-  get layout(): RootLayout {
-    return this.structure.layout;
-  }
-
-  /**
-   * The id of data block `index`, fetching and verifying its index block first if need be.
-   * @throws RangeError outside 0..blockCount-1; for an index block, whatever its fetch throws
-   *   (BlockMissingError, BlockIntegrityError, ManifestError for a malformed one, AbortError).
-   */
-  async dataId(index: number, signal?: AbortSignal): Promise<BlockId> {
-    const { blockCount } = this.manifest;
-    if (!Number.isInteger(index) || index < 0 || index >= blockCount) {
-      throw new RangeError(`chunk ${index} is outside 0..${blockCount - 1}`);
-    }
-    if (this.structure.layout === 'inline') return refAt(this.structure, index);
-    const per = this.idLayout.idsPerIndexBlock;
-    const ids = await this.indexBlock(Math.floor(index / per), signal);
-    const offset = (index % per) * BLOCK_ID_BYTES;
-    return blockIdFromBytes(ids.subarray(offset, offset + BLOCK_ID_BYTES));
-  }
-
-  /**
-   * The packed data ids of index block `index`: fetched once however many readers ask at once (the
-   * fetch runs under the file's signal; `signal` only stops this caller's wait).
-   */
-  private indexBlock(index: number, signal?: AbortSignal): Promise<Uint8Array> {
-    let entry = this.cache.get(index);
-    if (entry) {
-      this.cache.delete(index); // most recently used goes last
-    } else {
-      const loading = fetchIndexIds(
-        this.root,
-        this.structure,
-        index,
-        this.getBlock,
-        this.backend,
-        this.idLayout,
-        this.signal,
-      );
-      loading.catch(() => {
-        if (this.cache.get(index) === loading) this.cache.delete(index);
-      });
-      entry = loading;
-    }
-    this.cache.set(index, entry);
-    if (this.cache.size > INDEX_CACHE_BLOCKS) this.cache.delete(this.cache.keys().next().value!);
-    return untilAborted(entry, signal);
-  }
-
-  private indexBlocks(options: IdListOptions): AsyncGenerator<Uint8Array> {
-    const concurrency = Math.min(INDEX_CACHE_BLOCKS, options.concurrency ?? INDEX_FETCH_CONCURRENCY);
-    const count = this.indexIds.length;
-    return mapInOrder(range(0, count), concurrency, (j) => this.indexBlock(j, options.signal), options.signal);
-  }
-
-  /** Every data id in order; index blocks come a bounded number at a time. */
-  async *dataIds(options: IdListOptions = {}): AsyncGenerator<BlockId> {
-    const packed = this.structure.layout === 'inline' ? [this.structure.refs] : this.indexBlocks(options);
-    for await (const ids of packed) yield* unpackIds(ids);
-  }
-
-  /** Every block of the file: data ids in order, index block ids, the root. */
-  async *allIds(options: IdListOptions = {}): AsyncGenerator<BlockId> {
-    yield* this.dataIds(options);
-    yield* this.indexIds;
-    yield this.root;
-  }
-
-  /**
-   * Fetches and verifies every index block, at most `concurrency` at a time, so a later read needs
-   * none from the network. Resolves when all are verified; only INDEX_CACHE_BLOCKS stay in memory.
-   */
-  async loadIndex(options: IdListOptions = {}): Promise<void> {
-    for await (const ids of this.indexBlocks(options)) void ids;
+    super(root, structure, getBlock, backend, idLayout, signal);
   }
 }
 

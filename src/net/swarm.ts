@@ -41,6 +41,7 @@ import { ClosedError, ProtocolError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import { AdmissionTable, type AdmissionLimits } from './admission.js';
 import { Emitter } from './emitter.js';
+import type { HolderSource } from './holder-pool.js';
 import type { PeerIdentity } from './identity.js';
 import { newConnectionId } from './ids.js';
 import {
@@ -156,7 +157,7 @@ export interface SwarmStats {
 /** Paths of recent sessions kept for `pathOf` after they close (a one-shot get asks at its end). */
 const MAX_PATHS_KEPT = 256;
 
-export class Swarm extends Emitter<SwarmEvents> {
+export class Swarm extends Emitter<SwarmEvents> implements HolderSource {
   readonly signaling: SignalClient;
   readonly peerId: string;
   private readonly sessionsById = new Map<string, PeerSession>();

@@ -437,29 +437,15 @@ function remoteFile(opened: OpenedManifest, fetcher: BlockFetcher, options: Down
     opened,
     fetcher,
     async *read(range = {}) {
-      const first = Math.floor((range.start ?? 0) / opened.manifest.chunkSize);
-      fetcher.setReadPosition(first, DOWNLOAD_AHEAD);
+      // Chunk indices are positions in the background fetch's list (the data ids in order), so the
+      // reader's place moves the read-ahead and the priorities as it reads on or seeks.
+      const cursor = fetcher.cursor(DOWNLOAD_AHEAD, READ_PRIORITY_BLOCKS);
+      fetcher.setReadPosition(Math.floor((range.start ?? 0) / opened.manifest.chunkSize), DOWNLOAD_AHEAD);
       startBackground().catch(() => {
         // The reader meets any failure through its own fetches (fetcher.get).
       });
-      let span = -1;
-      const prioritizeFrom = async (index: number) => {
-        const last = Math.min(index + READ_PRIORITY_BLOCKS, opened.manifest.blockCount);
-        const ids: BlockId[] = [];
-        for (let i = index; i < last; i++) ids.push(await opened.dataId(i, options.signal));
-        fetcher.prioritize(ids);
-      };
       const getBlock: BlockGetter = (id, request) => {
-        if (request.kind === BlockKind.Data) {
-          fetcher.setReadPosition(request.index, DOWNLOAD_AHEAD);
-          const at = Math.floor(request.index / READ_PRIORITY_BLOCKS);
-          if (at !== span) {
-            span = at;
-            prioritizeFrom(request.index).catch(() => {
-              // Only an ordering hint: the reader's own get() meets any failure.
-            });
-          }
-        }
+        if (request.kind === BlockKind.Data) cursor.at(request.index);
         return fetcher.get(id);
       };
       yield* readFile(opened, getBlock, { ...range, signal: options.signal });

@@ -4,7 +4,7 @@
 // order of asks is the queue's order.
 import { describe, expect, it, vi } from 'vitest';
 import type { BlockId } from '../../src/content/format.js';
-import { BlockFetcher, type FetchSession, type FetchSwarm } from '../../src/net/fetch.js';
+import { BlockFetcher, type FetchSession, type HolderSource } from '../../src/net/fetch.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import { block } from '../contracts/block-store.js';
 
@@ -49,7 +49,7 @@ class GatedSession implements FetchSession {
   }
 }
 
-function swarmOf(session: FetchSession): FetchSwarm {
+function swarmOf(session: FetchSession): HolderSource {
   return {
     holders: async () => [session.peer],
     connect: async () => session,

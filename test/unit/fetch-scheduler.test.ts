@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BlockId } from '../../src/content/format.js';
 import { ProtocolError, TimeoutError } from '../../src/errors.js';
-import { BlockFetcher, type FetchSession, type FetchSwarm } from '../../src/net/fetch.js';
+import { BlockFetcher, type FetchSession, type HolderSource } from '../../src/net/fetch.js';
 import type { RequestOptions } from '../../src/net/session.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import { block } from '../contracts/block-store.js';
@@ -82,7 +82,7 @@ class Holder implements FetchSession {
 }
 
 /** The signaling server's word: these holders, in this order; connects always work. */
-class Holders implements FetchSwarm {
+class Holders implements HolderSource {
   readonly connected: string[] = [];
   constructor(private readonly list: Holder[]) {}
   async holders(): Promise<string[]> {

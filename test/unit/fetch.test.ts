@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BlockId } from '../../src/content/format.js';
 import { BlockMissingError, PeerUnreachableError, TimeoutError } from '../../src/errors.js';
-import { BlockFetcher, type FetchSession, type FetchSwarm } from '../../src/net/fetch.js';
+import { BlockFetcher, type FetchSession, type HolderSource } from '../../src/net/fetch.js';
 import { MAX_HOLDERS_TRIED } from '../../src/net/limits.js';
 import { MAX_HOLDERS } from '../../src/net/signal-messages.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
@@ -47,7 +47,7 @@ class FakeSession implements FetchSession {
  * The signaling server's word (at most MAX_HOLDERS, a random sample when `shuffle`, else in the
  * order holders were added: the liars first, the worst case) and connects that work.
  */
-class FakeSwarm implements FetchSwarm {
+class FakeSwarm implements HolderSource {
   readonly sessions = new Map<string, FakeSession>();
 
   constructor(private readonly shuffle = false) {}

@@ -5,7 +5,12 @@
 // metadata; malformed index blocks are refused by name; opening fetches the root only and index
 // blocks as chunks need them; a format-1 link is named as one.
 import { describe, expect, it } from 'vitest';
-import { INDEX_FETCH_CONCURRENCY, listFileBlockIds, readRootRefs } from '../../src/content/block-list.js';
+import {
+  INDEX_FETCH_CONCURRENCY,
+  listFileBlockIds,
+  openFileBlocks,
+  readRootRefs,
+} from '../../src/content/block-list.js';
 import { concatBytes, fromHex, toHex } from '../../src/content/bytes.js';
 import { nobleBackend, webCrypto } from '../../src/content/crypto.js';
 import {
@@ -288,6 +293,16 @@ describe('opening is lazy', () => {
     const indexRequests = getter.requests.filter((r) => r.request.kind === BlockKind.ManifestIndex);
     expect(indexRequests.map((r) => r.id)).toEqual(file.indexIds);
     expect(getter.maxInFlight).toBe(INDEX_FETCH_CONCURRENCY);
+  });
+
+  it('without the key, a chunk’s data id needs the root and that chunk’s index block only', async () => {
+    const { file, blocks } = await indexedFile();
+    const getter = recordingGetter(blocks);
+    const keyless = await openFileBlocks(file.root, getter.get, { idLayout: SMALL });
+    expect(keyless.indexIds).toEqual(file.indexIds);
+    expect(keyless.blockCount).toBe(10);
+    expect(await keyless.dataId(9)).toBe([...file.allIds()][9]);
+    expect(getter.requests.map((r) => r.id)).toEqual([file.root, file.indexIds[2]]);
   });
 
   it('a reader that gives up does not fail another reader waiting for the same index block', async () => {
