@@ -192,6 +192,7 @@ const STORAGE_FLAGS = {
   'open-share': { type: 'string' },
   'open-ttl': { type: 'string' },
   'min-free': { type: 'string' },
+  'audit-every': { type: 'string' },
 } as const satisfies SettingSpecs;
 
 /** A seed's storage flags, as Seed/startServe options (absent flags keep the seed's defaults). */
@@ -205,6 +206,10 @@ function storageOf(values: Parsed['values']) {
   if (ttl !== undefined && openTtlMs === undefined)
     throw new UsageError(`bad --open-ttl: ${ttl} (try 30d, 12h or 90m)`);
   const minFree = str(values['min-free']);
+  const auditEvery = str(values['audit-every']);
+  const auditIntervalMs = auditEvery === undefined ? undefined : parseDuration(auditEvery);
+  if (auditEvery !== undefined && auditIntervalMs === undefined)
+    throw new UsageError(`bad --audit-every: ${auditEvery} (try 6h, 30m or 2s)`);
   // Tests only (a slow seed for streaming tests): not a flag, so no user meets it in --help.
   const serveDelay = Number(process.env.MYCEL_TEST_SERVE_DELAY_MS ?? 0);
   return {
@@ -216,6 +221,7 @@ function storageOf(values: Parsed['values']) {
     openShare,
     openTtlMs,
     minFreeBytes: minFree === undefined ? undefined : minFree.trim() === '0' ? 0 : sizeOf(minFree, 0),
+    auditIntervalMs,
   };
 }
 

@@ -77,6 +77,7 @@ import type { Logger } from '../log.js';
 import { createLogger } from './log.js';
 import { nodeWrtc } from './wrtc.js';
 import { filePin, filePinRoot } from '../store/block-store.js';
+import { SeedAuditor, type AuditCounts } from './seed-auditor.js';
 
 const UPLOAD_PIN = 'upload:';
 /** What a peer hears when this seed's own storage failed. */
@@ -119,6 +120,12 @@ export interface SeedOptions {
    * (a rate limit of one block per interval) without a network namespace.
    */
   readonly serveDelayMs?: number;
+  /** `--audit-every`: longest time between two audits of another holder of a held file. */
+  readonly auditIntervalMs?: number;
+  /** Who holds a file, for audits (default: the swarm's lookup). */
+  readonly holdersOf?: (root: BlockId) => Promise<readonly string[]>;
+  /** Told every audit of another holder that passed or failed (the replication engine listens). */
+  readonly onAuditVerdict?: (root: BlockId, peer: string, ok: boolean, reason: string | undefined) => void;
 }
 
 /** `store` as peers read it: one block per `ms`, in turn (SeedOptions.serveDelayMs). */
@@ -202,6 +209,10 @@ export class Seed {
   private readonly unwritten = new Set<BlockId>();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private closed = false;
+  /** Counts for /metrics: files dropped at their expiry, blocks collected. */
+  readonly housekeeping = { expiredFiles: 0, collectedBlocks: 0 };
+  /** Audits of the other holders of held files (seed-auditor.ts). */
+  audits!: SeedAuditor;
 
   private constructor(
     readonly peerId: string,
@@ -265,6 +276,21 @@ export class Seed {
       },
     });
     seed = new Seed(peerId, store, swarm, holds, records, disk, faults, options, log);
+    const held = seed;
+    seed.audits = new SeedAuditor({
+      self: peerId,
+      swarm,
+      log,
+      intervalMs: options.auditIntervalMs,
+      heldRoots: () => held.whole,
+      blocksOf: (root) => {
+        const pins = store.pinSet(filePin(root));
+        return pins && [...pins];
+      },
+      localBlock: (id) => store.get(id),
+      holdersOf: options.holdersOf,
+      onVerdict: options.onAuditVerdict,
+    });
     await seed.loadHeld();
     await disk.read();
     if (disk.lastFree !== undefined && disk.minFree > 0 && disk.lastFree < disk.minFree) {
@@ -311,6 +337,7 @@ export class Seed {
         error: (error as Error).message,
       }),
     );
+    seed.audits.refresh().catch((error: unknown) => seed.faults.report('audit', error));
     const usage = await raw.usage();
     log.info('seed ready', {
       peer: peerId,
@@ -324,6 +351,11 @@ export class Seed {
       minFree: disk.minFree,
     });
     return seed;
+  }
+
+  /** Audits of other holders of `root` that passed and failed since the seed started. */
+  auditCounts(root: BlockId): AuditCounts {
+    return this.audits.auditCounts(root);
   }
 
   /** The record of a held file (owners, expiry, size), whole or not. */
@@ -674,6 +706,7 @@ export class Seed {
     if (!before) {
       this.whole.add(root);
       this.swarm.announce([root]);
+      this.audits.refresh([root]).catch((error: unknown) => this.faults.report('audit', error, { root }));
     }
     return true;
   }
@@ -775,6 +808,7 @@ export class Seed {
       this.unwritten.delete(file.root);
       clearTimeout(this.retries.get(file.root));
       this.retries.delete(file.root);
+      this.audits.forget(file.root);
     }
     this.swarm.withdraw(dropped.map((f) => f.root));
     // Forgotten before unpinned: a crash in between leaves a pin without a record, undone at start.
@@ -923,6 +957,7 @@ export class Seed {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.audits.close();
     for (const timer of this.timers) clearInterval(timer);
     for (const timer of this.retries.values()) clearTimeout(timer);
     for (const abort of this.aborts) abort.abort(new ClosedError('seed'));

@@ -128,6 +128,24 @@ describe('a hostile peer against a seed', () => {
     expect(errorFrames(hostile.received).join('\n')).toMatch(/more than 64 requests/);
   });
 
+  it('is dropped for flooding it with audits, as with wants', async () => {
+    // Audits of a real block with a fresh nonce each, never waiting for an answer: each costs the
+    // seed a block read and a hash, so they queue like wants, and past the queue's bound the peer is
+    // cut off rather than growing the queue.
+    const id = await someDataBlockId();
+    const hostile = await openRawLink(signalUrl, seedPeer);
+    const audit = new Uint8Array(7 + 64);
+    audit.set([0, WIRE_VERSION, FrameType.Audit]);
+    audit.set(Buffer.from(id, 'hex'), 7);
+    for (let i = 1; i <= 300; i++) {
+      new DataView(audit.buffer).setUint32(3, i);
+      audit.set(pseudoRandomBytes(32, i), 7 + 32);
+      hostile.send(audit);
+    }
+    expect(await within(hostile.closed, 15_000)).toBe(true);
+    expect(errorFrames(hostile.received).join('\n')).toMatch(/more than 64 requests/);
+  });
+
   it('is banned afterwards: its offers are ignored for a while', async () => {
     const hostile = await openRawLink(signalUrl, seedPeer);
     hostile.send(new Uint8Array([0, WIRE_VERSION, 99, 0, 0, 0, 1]));
