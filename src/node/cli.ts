@@ -225,6 +225,14 @@ function storageOf(values: Parsed['values']) {
   };
 }
 
+/** `--expire <duration>` as milliseconds from now (undefined: never). */
+function expiryOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UsageError(`bad --expire: ${text} (try 30d, 12h or 90m)`);
+  return ms;
+}
+
 /** Runs until a signal for long-running commands; resolves to an exit code for the others. */
 /** The default bound of get's block cache. */
 const DEFAULT_CACHE_QUOTA = 2 * 2 ** 30;
@@ -300,9 +308,11 @@ async function main(argv: string[]): Promise<number> {
         timeout: { type: 'string' },
         identity: { type: 'string' },
         json: { type: 'boolean' },
+        expire: { type: 'string' },
       });
       if (positionals.length === 0) throw new UsageError('put takes a file, a folder or several files');
       return runPut({
+        expireMs: expiryOf(str(values.expire)),
         paths: positionals,
         json: values.json === true,
         server: str(values.server) ?? 'http://localhost:8080',
@@ -315,12 +325,14 @@ async function main(argv: string[]): Promise<number> {
         server: { type: 'string' },
         timeout: { type: 'string' },
         identity: { type: 'string' },
+        expire: { type: 'string' },
       });
       if (positionals.length !== 1) throw new UsageError('renew takes one link');
       const identityDir = str(values.identity);
       if (!identityDir)
         throw new UsageError('renew needs --identity <dir>: seeds keep a file for the peers that renew it');
       return runRenew({
+        expireMs: expiryOf(str(values.expire)),
         link: positionals[0]!,
         server: str(values.server),
         timeoutMs: secondsOf(str(values.timeout), 30),

@@ -34,10 +34,11 @@ export const COMMAND_HELP = {
         --identity puts as the peer kept in that folder (see id), for seeds that --allow only
         some peers; --json prints the link, size, seeds and entries as one JSON line;
         --expire: seeds drop the file (and delete its blocks) that long after the put`,
-  renew: `  renew <link> --identity dir [--server http://localhost:8080] [--timeout 30]
+  renew: `  renew <link> --identity dir [--server http://localhost:8080] [--timeout 30] [--expire 30d]
         renew the hold of every seed on the file the link names, as the peer kept in that folder
         (the one that put it, or any other: it then holds the file too); open seeds drop a file
-        not renewed within --open-ttl. A file put with --expire keeps its expiry`,
+        not renewed within --open-ttl. A file put with --expire keeps its expiry, unless
+        --expire here moves it later`,
   get: `  get <link> [dir] [-o path|-] [--force] [--server url] [--timeout 30] [--json]
         [--cache dir] [--cache-quota 2GiB]
         fetch, verify and decrypt what the link names. A file is saved as its name (or path;
