@@ -212,8 +212,11 @@ function storageOf(values: Parsed['values']) {
     throw new UsageError(`bad --audit-every: ${auditEvery} (try 6h, 30m or 2s)`);
   // Tests only (a slow seed for streaming tests): not a flag, so no user meets it in --help.
   const serveDelay = Number(process.env.MYCEL_TEST_SERVE_DELAY_MS ?? 0);
+  // Tests only, likewise: collection's sweep and delay shortened.
+  const collectMs = Number(process.env.MYCEL_TEST_COLLECT_MS ?? 0);
   return {
     serveDelayMs: serveDelay > 0 ? serveDelay : undefined,
+    collectMs: collectMs > 0 ? collectMs : undefined,
     dataDir: str(values.data) ?? './mycel-data',
     quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
     allow: peerIdsOf('allow', values.allow),

@@ -134,6 +134,11 @@ export interface SeedOptions {
    * (a rate limit of one block per interval) without a network namespace.
    */
   readonly serveDelayMs?: number;
+  /**
+   * Tests only: the collection sweep's period and delay (COLLECT_SWEEP_MS, COLLECT_DELAY_MS), both
+   * set to this, so a test sees blocks collected without waiting half an hour.
+   */
+  readonly collectMs?: number;
   /** `--audit-every`: longest time between two audits of another holder of a held file. */
   readonly auditIntervalMs?: number;
   /** Who holds a file, for audits (default: the swarm's lookup). */
@@ -343,7 +348,7 @@ export class Seed {
     swarm.start();
     seed.every(IDLE_UPLOAD_SWEEP_MS, () => seed.dropIdleUploads());
     seed.every(RENEW_FLUSH_MS, () => seed.writeRenewals());
-    seed.every(COLLECT_SWEEP_MS, () => seed.collectUnneeded());
+    seed.every(options.collectMs ?? COLLECT_SWEEP_MS, () => seed.collectUnneeded());
     seed.armExpiry();
     seed.every(Math.max(EXPIRY_SWEEP_MIN_MS, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () =>
       seed.expireHolds(),
@@ -892,7 +897,8 @@ export class Seed {
       const since = this.unneeded.get(id);
       if (since === undefined) {
         if (this.unneeded.size < MAX_COLLECT_CANDIDATES) this.unneeded.set(id, now);
-      } else if (now - since >= COLLECT_DELAY_MS && due.length < COLLECT_BATCH) due.push(id);
+      } else if (now - since >= (this.options.collectMs ?? COLLECT_DELAY_MS) && due.length < COLLECT_BATCH)
+        due.push(id);
     }
     // Needed again, or gone: forgotten, so a later spell of being unneeded starts from zero.
     for (const id of [...this.unneeded.keys()]) if (!seen.has(id)) this.unneeded.delete(id);

@@ -101,6 +101,7 @@ export interface ServeOptions
       | 'minFreeBytes'
       | 'serveDelayMs'
       | 'auditIntervalMs'
+      | 'collectMs'
     > {}
 
 export interface RunningServer {
@@ -251,6 +252,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     minFreeBytes: options.minFreeBytes,
     serveDelayMs: options.serveDelayMs,
     auditIntervalMs: options.auditIntervalMs,
+    collectMs: options.collectMs,
     identity,
     signalUrl: `${options.tls ? 'wss' : 'ws'}://${loopback}:${port}${SIGNAL_PATH}`,
     signalSelfSigned: Boolean(options.tls),

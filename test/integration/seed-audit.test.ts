@@ -20,7 +20,15 @@ import { blockPath } from '../../src/store/fs.node.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import type { BlockStore } from '../../src/store/block-store.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
-import { freePort, logged, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
+import {
+  freePort,
+  logged,
+  seedIdOf,
+  startMycel,
+  startServe,
+  tempDir,
+  type MycelProcess,
+} from '../helpers/processes.js';
 import { startUploader } from '../helpers/uploader.js';
 
 const KiB = 1024;
@@ -132,7 +140,12 @@ describe('seeds auditing the other holders of a file', () => {
   }, 150_000);
 
   it('fail a holder that answers with a digest computed without the block, and one that stalls, after the deadline', async () => {
-    const { signalUrl, procs } = await seeds(['auditor']);
+    // The auditor is `mycel serve`'s seed, so its /metrics count the audits.
+    const dir = await tempDir('audit-hostile');
+    dirs.push(dir);
+    const serve = await startServe(path.join(dir, 'data'), ['--audit-every', '2s'], { env: { MYCEL_LOG: 'debug' } });
+    running.push(serve.proc);
+    const signalUrl = `ws://127.0.0.1:${serve.port}/signal`;
     const up = await startUploader(signalUrl);
     closers.push(() => up.close());
     const file = await knownFile(32);
@@ -149,12 +162,16 @@ describe('seeds auditing the other holders of a file', () => {
     const stallerStore: BlockStore = { ...createMemoryBlockStore(), get: () => new Promise(() => undefined) };
     const staller = await holder(signalUrl, file.root, stallerStore);
 
-    const auditor = procs[0]!;
+    const auditor = serve.proc;
     const lied = JSON.parse(await auditor.waitForLine(auditLine('audit failed', liar.peerId, file.root), 30_000));
     expect(lied.reason).toMatch(/wrong digest/);
     const stalled = JSON.parse(
       await auditor.waitForLine(auditLine('audit failed', staller.peerId, file.root), 30_000 + AUDIT_DEADLINE_MS),
     );
     expect(stalled.reason).toMatch(/deadline/);
+    const metrics = await (await fetch(`http://127.0.0.1:${serve.port}/metrics`)).text();
+    const failed = Number(/^mycel_audits_total\{result="failed"\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(failed).toBeGreaterThanOrEqual(2);
+    expect(metrics).toMatch(/^mycel_audits_total\{result="passed"\} \d+$/m);
   }, 120_000);
 });

@@ -100,12 +100,45 @@ describe('a file put with --expire', () => {
     } finally {
       await ledger.close();
     }
-    expect(onDisk).toBe(putKeptBlocks(serve.proc.stderr, keptRoot));
+    expect(onDisk).toBe(storedBlocks(serve.proc.stderr, keptRoot));
   }, 120_000);
 });
 
-/** The kept file's block count, from the seed's 'file stored' line. */
-function putKeptBlocks(lines: string[], root: string): number {
+describe('collection on a seed', () => {
+  it("deletes the blocks no file needs any more (a stranger's file whose hold ended), from disk and ledger", async () => {
+    const dir = await tempDir('collect');
+    dirs.push(dir);
+    const data = path.join(dir, 'data');
+    // The hold ends 2 s after the put; collection sweeps every 0.5 s and waits 0.5 s (tests only).
+    const serve = await startServe(data, ['--open-ttl', '2s'], { env: { MYCEL_TEST_COLLECT_MS: '500' } });
+    running.push(serve.proc);
+    const file = path.join(dir, 'file.bin');
+    await writeGeneratedFile(file, 1 * MiB, 83);
+    const put = await runMycel(['put', file, '--server', serve.url]);
+    expect(put.code, put.stderr).toBe(0);
+    const root = parseLink(put.stdout.trim()).root;
+    const blocks = storedBlocks(serve.proc.stderr, root);
+
+    // Its hold ended: unpinned (cache), and then collected.
+    await serve.proc.waitForLine((l) => logged('file expired')(l) && JSON.parse(l).root === root, 30_000);
+    const collected = JSON.parse(await serve.proc.waitForLine(logged('collected blocks no file needs'), 30_000));
+    expect(collected.blocks).toBe(blocks);
+    expect(await blockFiles(data)).toBe(0);
+    const metrics = await (await fetch(`${serve.url}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^mycel_collected_blocks_total ${blocks}$`, 'm'));
+    expect(metrics).toMatch(/^mycel_expired_files_total 0$/m);
+    await serve.proc.kill('SIGTERM');
+    const ledger = await LmdbLedger.open({ path: path.join(data, LEDGER_DIR) });
+    try {
+      expect(ledger.usage().blocks).toBe(0);
+    } finally {
+      await ledger.close();
+    }
+  }, 120_000);
+});
+
+/** A file's block count, from the seed's 'file stored' line. */
+function storedBlocks(lines: string[], root: string): number {
   const line = lines.find((l) => logged('file stored')(l) && JSON.parse(l).root === root);
   return (JSON.parse(line!) as { blocks: number }).blocks;
 }
