@@ -27,7 +27,16 @@
 
 import type { BlockId } from '../content/format.js';
 import { ProtocolError, TimeoutError } from '../errors.js';
-import { AUDIT_NONCE_BYTES, auditDigest, checkAnswer, nextAuditDelay, type AuditChallenge } from './audit.js';
+import {
+  AUDIT_CHALLENGES_PER_FILE,
+  AUDIT_NONCE_BYTES,
+  auditDigest,
+  challengeSeeds,
+  checkAnswer,
+  nextAuditDelay,
+  prepareChallenge,
+  type AuditChallenge,
+} from './audit.js';
 
 /**
  * Time a holder has to answer one challenge once its session is open. A digest answer costs the
@@ -39,8 +48,14 @@ import { AUDIT_NONCE_BYTES, auditDigest, checkAnswer, nextAuditDelay, type Audit
 export const AUDIT_DEADLINE_MS = 10_000;
 /** Audits running at once, per auditor: each may move a block, and holds a session busy. */
 export const MAX_AUDITS_IN_FLIGHT = 4;
-/** (root, holder) pairs tracked, per auditor: lookups return at most 64 holders per root. */
-export const MAX_AUDIT_PAIRS = 4096;
+/**
+ * (root, holder) pairs tracked, per auditor (a few hundred bytes and one timer each): a seed holding
+ * 30,000 files with two other holders each. Lookups return at most 64 holders per root, so peers
+ * announcing a file cannot grow it past 64 per file; past the cap, new pairs wait until others go.
+ */
+export const MAX_AUDIT_PAIRS = 65_536;
+/** Precomputed challenges a ChallengeBook keeps, over all its files. */
+export const MAX_KEPT_CHALLENGES = 16 * 4096;
 
 export type AuditKind = 'digest' | 'block' | 'precomputed';
 export type AuditResult = 'passed' | 'failed' | 'unreachable';
@@ -353,5 +368,65 @@ export class Auditor {
     reason?: string,
   ): AuditVerdict {
     return { root, peer, result, kind, block, ...(reason === undefined ? {} : { reason }) };
+  }
+}
+
+/**
+ * An owner's precomputed challenges (kind `precomputed`): made at upload from the owner's audit
+ * secret and the blocks it still has then, kept (index, nonce, digest: no block), and spent one per
+ * audit, never twice (a revealed nonce's answer could be passed around). Give `take` to an
+ * Auditor as its `challenge` option. Bounded: MAX_KEPT_CHALLENGES over all files, oldest file first
+ * out.
+ */
+export class ChallengeBook {
+  private readonly byRoot = new Map<BlockId, AuditChallenge[]>();
+  private count = 0;
+
+  constructor(private readonly max: number = MAX_KEPT_CHALLENGES) {}
+
+  /**
+   * Prepares `count` challenges of the file `root` whose blocks are `ids` (in the root's listing
+   * order), reading each challenged block once with `getBlock`.
+   */
+  async prepare(
+    secret: Uint8Array,
+    root: BlockId,
+    ids: readonly BlockId[],
+    getBlock: (id: BlockId) => Promise<Uint8Array>,
+    count: number = AUDIT_CHALLENGES_PER_FILE,
+  ): Promise<void> {
+    const prepared: AuditChallenge[] = [];
+    for (const seed of challengeSeeds(secret, root, ids.length, count)) {
+      prepared.push(prepareChallenge(seed, await getBlock(ids[seed.blockIndex]!)));
+    }
+    this.put(root, prepared);
+  }
+
+  /** Keeps `challenges` for `root` (replacing any it had). */
+  put(root: BlockId, challenges: readonly AuditChallenge[]): void {
+    this.drop(root);
+    const kept = challenges.slice(0, this.max);
+    while (this.count + kept.length > this.max && this.byRoot.size > 0) this.drop(this.byRoot.keys().next().value!);
+    this.byRoot.set(root, [...kept]);
+    this.count += kept.length;
+  }
+
+  /** The next unspent challenge of `root`, spent now; undefined when none is left. */
+  take(root: BlockId): AuditChallenge | undefined {
+    const left = this.byRoot.get(root);
+    const next = left?.shift();
+    if (next) this.count--;
+    if (left && left.length === 0) this.byRoot.delete(root);
+    return next;
+  }
+
+  /** Challenges left for `root`. */
+  left(root: BlockId): number {
+    return this.byRoot.get(root)?.length ?? 0;
+  }
+
+  drop(root: BlockId): void {
+    this.count -= this.byRoot.get(root)?.length ?? 0;
+    this.byRoot.delete(root);
   }
 }

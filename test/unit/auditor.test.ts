@@ -7,6 +7,7 @@ import { TimeoutError } from '../../src/errors.js';
 import {
   AUDIT_DEADLINE_MS,
   Auditor,
+  ChallengeBook,
   type AuditClock,
   type AuditSession,
   type AuditVerdict,
@@ -246,5 +247,41 @@ describe('the auditor', () => {
     expect(auditor.size).toBe(3);
     auditor.setHolders(ROOT, ['a']);
     expect(auditor.size).toBe(1);
+  });
+});
+
+describe("an owner's book of precomputed challenges", () => {
+  const secret = new Uint8Array(32).fill(3);
+
+  it('lets an owner without the blocks audit a holder, each challenge spent once', async () => {
+    const book = new ChallengeBook();
+    await book.prepare(secret, ROOT, ids, (id) => Promise.resolve(byId.get(id)!), 3);
+    const { auditor, sessions } = setup({
+      localBlock: () => Promise.resolve(undefined),
+      challenge: (root) => book.take(root),
+    });
+    const holder = honest();
+    sessions.set('p1', holder);
+    for (let i = 0; i < 3; i++)
+      expect(await auditor.audit(ROOT, 'p1')).toMatchObject({ result: 'passed', kind: 'precomputed' });
+    expect(book.left(ROOT)).toBe(0);
+    expect(holder.wants).toBe(0);
+    // Spent: the auditor falls back to fetching a block.
+    expect(await auditor.audit(ROOT, 'p1')).toMatchObject({ result: 'passed', kind: 'block' });
+  });
+
+  it('keeps at most its bound, dropping the oldest file first', () => {
+    const book = new ChallengeBook(4);
+    const some = (n: number) =>
+      Array.from({ length: n }, () => ({
+        index: 0,
+        blockIndex: 0,
+        nonce: new Uint8Array(32),
+        expected: new Uint8Array(32),
+      }));
+    book.put('01'.repeat(32), some(3));
+    book.put('02'.repeat(32), some(3));
+    expect(book.left('01'.repeat(32))).toBe(0);
+    expect(book.left('02'.repeat(32))).toBe(3);
   });
 });
