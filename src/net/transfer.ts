@@ -255,7 +255,7 @@ export async function renewFile(
       error instanceof StoreRefusedError && (error.reason === 'unknown-upload' || error.reason === 'incomplete');
     if (!resend || !options.store) throw error;
   }
-  await pushHeldFile(seed, root, options.store, options.signal);
+  await pushHeldFile(seed, root, options.store, options.signal, options.terms);
   return 'pushed';
 }
 
@@ -269,6 +269,7 @@ export async function pushHeldFile(
   root: BlockId,
   store: BlockStore,
   signal?: AbortSignal,
+  terms?: CommitTerms,
 ): Promise<void> {
   const upload = randomBytes(UPLOAD_ID_BYTES);
   const getBlock = async (id: BlockId) => {
@@ -282,7 +283,7 @@ export async function pushHeldFile(
     if (unacked.full) await unacked.next();
   }
   await unacked.drain();
-  await seed.commit(upload, root, { signal });
+  await seed.commit(upload, root, { signal, terms });
   await readBack(seed, [root], signal);
 }
 
