@@ -284,3 +284,19 @@ export const HEAL_DEADLINE_MS = 120_000;
 export const HEAL_RETRY_MS = 5 * 60_000;
 /** Files repaired at once. */
 export const HEAL_CONCURRENCY = 2;
+
+/**
+ * How often a seed looks for blocks no pin needs (no file it holds, no upload in progress) and
+ * deletes them: leftovers of abandoned uploads, of files whose holds ended, of repairs.
+ */
+export const COLLECT_SWEEP_MS = 5 * 60_000;
+/**
+ * How long a block must stay unneeded, seen so by two sweeps, before it is deleted: an uploader
+ * retrying (UPLOAD_IDLE_TTL_MS idle ends its upload, and the retry pins the same blocks again) or a
+ * peer renewing the file gets that long to need it again before it is gone.
+ */
+export const COLLECT_DELAY_MS = 30 * 60_000;
+/** Most blocks one sweep deletes: a sweep is short, and the next one goes on. */
+export const COLLECT_BATCH = 4096;
+/** Most unneeded blocks remembered with the time they were first seen so (the rest wait their turn). */
+export const MAX_COLLECT_CANDIDATES = 65_536;

@@ -21,6 +21,10 @@
 // of that root (`noteHeld`). The peer's `have` frames are taken at a bounded rate (`haveBucket`,
 // one token per topic): more is a flood. They are passed on as events and never kept, so nothing a
 // peer names grows our memory.
+//
+// `audit` (replication/audit.ts): the peer sends a block id and a fresh nonce, and we answer with
+// SHA-256(tag ‖ nonce ‖ block) from the host's store, or not-found. Audits wait in the same
+// `incoming` queue as wants, so a flood of audits is cut off like a flood of wants.
 
 import {
   abortedBy,
@@ -59,6 +63,7 @@ import type { PeerLink } from './peer-link.js';
 import { TokenBucket } from './token-bucket.js';
 import { FrameType, decodeFrame, encodeFrame, type CommitTerms, type Frame } from './wire.js';
 import { hashesTo } from '../content/format.js';
+import { AUDIT_NONCE_BYTES, auditDigest } from '../replication/audit.js';
 
 /** What a session needs from the node it belongs to. */
 export interface SessionHost {
@@ -75,7 +80,7 @@ export interface SessionHost {
    * Told of a local failure met while answering `peer` (a disk error from the store, anything not a
    * refusal): the peer heard only not-found or a generic `unavailable` refusal.
    */
-  onLocalFault?(error: unknown, context: { peer: string; op: 'want' | 'store' | 'commit' }): void;
+  onLocalFault?(error: unknown, context: { peer: string; op: 'want' | 'store' | 'commit' | 'audit' }): void;
 }
 
 export interface SessionEvents extends Record<string, unknown> {
@@ -86,11 +91,19 @@ export interface SessionEvents extends Record<string, unknown> {
 
 type Answer = Extract<
   Frame,
-  { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed }
+  {
+    type:
+      | FrameType.Block
+      | FrameType.NotFound
+      | FrameType.Stored
+      | FrameType.Refused
+      | FrameType.Committed
+      | FrameType.Audited;
+  }
 >;
 
 interface Pending {
-  kind: FrameType.Want | FrameType.Store | FrameType.Commit;
+  kind: FrameType.Want | FrameType.Store | FrameType.Commit | FrameType.Audit;
   resolve: (answer: Answer) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -274,6 +287,20 @@ export class PeerSession extends Emitter<SessionEvents> {
       throw this.violation('bad-answer', 'answered a commit with something else');
   }
 
+  /**
+   * Challenges the peer to prove it holds block `id`: resolves with its answer to `nonce` (the
+   * caller checks it with checkAnswer), or undefined if the peer says it does not hold the block.
+   * @throws TimeoutError (no answer within `timeoutMs`); ClosedError (an older peer that does not
+   *   know audits closes the session: that too is no proof).
+   */
+  async audit(id: BlockId, nonce: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array | undefined> {
+    if (nonce.length !== AUDIT_NONCE_BYTES) throw new RangeError(`an audit nonce is ${AUDIT_NONCE_BYTES} bytes`);
+    const answer = await this.request({ type: FrameType.Audit, id: 0, block: id, nonce }, options);
+    if (answer.type === FrameType.NotFound) return undefined;
+    if (answer.type !== FrameType.Audited) throw this.violation('bad-answer', 'answered an audit with something else');
+    return answer.digest;
+  }
+
   private async acquireSlot(signal?: AbortSignal): Promise<void> {
     while (this.slotsUsed >= MAX_INFLIGHT_PER_PEER) {
       if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
@@ -394,6 +421,7 @@ export class PeerSession extends Emitter<SessionEvents> {
       case FrameType.Want:
       case FrameType.Store:
       case FrameType.Commit:
+      case FrameType.Audit:
         if (this.incoming.length >= MAX_QUEUED_REQUESTS) {
           this.fail(this.violation('flood', `sent more than ${MAX_QUEUED_REQUESTS} requests without waiting`));
           return;
@@ -406,6 +434,7 @@ export class PeerSession extends Emitter<SessionEvents> {
       case FrameType.Stored:
       case FrameType.Refused:
       case FrameType.Committed:
+      case FrameType.Audited:
         break; // answers: matched to our request below
     }
     const pending = this.pending.get(frame.id);
@@ -498,6 +527,16 @@ export class PeerSession extends Emitter<SessionEvents> {
         }
         return this.sendFrame({ type: FrameType.Committed, id: frame.id });
       }
+      case FrameType.Audit: {
+        let bytes: Uint8Array | undefined;
+        try {
+          bytes = await this.host.store.get(frame.block);
+        } catch (error) {
+          this.host.onLocalFault?.(error, { peer: this.peer, op: 'audit' });
+        }
+        if (!bytes) return this.sendFrame({ type: FrameType.NotFound, id: frame.id });
+        return this.sendFrame({ type: FrameType.Audited, id: frame.id, digest: auditDigest(frame.nonce, bytes) });
+      }
       default:
         return;
     }
@@ -566,5 +605,7 @@ function answers(kind: Pending['kind'], type: FrameType): boolean {
       return type === FrameType.Stored || type === FrameType.Refused;
     case FrameType.Commit:
       return type === FrameType.Committed || type === FrameType.Refused;
+    case FrameType.Audit:
+      return type === FrameType.Audited || type === FrameType.NotFound;
   }
 }

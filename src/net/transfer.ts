@@ -31,7 +31,7 @@ import type { Logger } from '../log.js';
 import type { PeerSession } from './session.js';
 import type { Swarm } from './swarm.js';
 import { SEEDS_TOPIC } from './signal-messages.js';
-import { UPLOAD_ID_BYTES } from './wire.js';
+import { UPLOAD_ID_BYTES, type CommitTerms } from './wire.js';
 import {
   DOWNLOAD_AHEAD,
   MAX_SEEDS_USED,
@@ -54,6 +54,8 @@ export interface UploadOptions extends Omit<SealOptions, 'onProgress'> {
   readonly store?: Pick<BlockStore, 'put'>;
   readonly onProgress?: (progress: UploadProgress) => void;
   readonly log?: Logger;
+  /** What the seeds are asked to keep the file on (its expiry). */
+  readonly terms?: CommitTerms;
 }
 
 export interface UploadResult {
@@ -217,7 +219,7 @@ function startUpload(options: Omit<UploadOptions, 'name' | 'mediaType'>): Upload
       await Promise.all(
         healthy().map(async (seed) => {
           try {
-            await seed.commit(upload, root, { signal: options.signal });
+            await seed.commit(upload, root, { signal: options.signal, terms: options.terms });
             await readBack(seed, checks, options.signal);
           } catch (error) {
             failures.set(seed.peer, error as Error);
@@ -242,17 +244,18 @@ function startUpload(options: Omit<UploadOptions, 'name' | 'mediaType'>): Upload
 export async function renewFile(
   seed: PeerSession,
   root: BlockId,
-  options: { store?: BlockStore; signal?: AbortSignal } = {},
+  options: { store?: BlockStore; signal?: AbortSignal; terms?: CommitTerms } = {},
 ): Promise<'renewed' | 'pushed'> {
   try {
-    await seed.commit(randomBytes(UPLOAD_ID_BYTES), root, { signal: options.signal });
+    // Without terms the seed keeps the ones it has (a renewal keeps the file's expiry).
+    await seed.commit(randomBytes(UPLOAD_ID_BYTES), root, { signal: options.signal, terms: options.terms });
     return 'renewed';
   } catch (error) {
     const resend =
       error instanceof StoreRefusedError && (error.reason === 'unknown-upload' || error.reason === 'incomplete');
     if (!resend || !options.store) throw error;
   }
-  await pushHeldFile(seed, root, options.store, options.signal);
+  await pushHeldFile(seed, root, options.store, options.signal, options.terms);
   return 'pushed';
 }
 
@@ -266,6 +269,7 @@ export async function pushHeldFile(
   root: BlockId,
   store: BlockStore,
   signal?: AbortSignal,
+  terms?: CommitTerms,
 ): Promise<void> {
   const upload = randomBytes(UPLOAD_ID_BYTES);
   const getBlock = async (id: BlockId) => {
@@ -279,7 +283,7 @@ export async function pushHeldFile(
     if (unacked.full) await unacked.next();
   }
   await unacked.drain();
-  await seed.commit(upload, root, { signal });
+  await seed.commit(upload, root, { signal, terms });
   await readBack(seed, [root], signal);
 }
 

@@ -19,6 +19,8 @@
 //   committed  —
 //   ping/pong  —                                      heartbeat
 //   error      reason u8 | message                    sent once before closing on a violation
+//   audit      block id [32] | nonce [32]             prove you hold this block → audited | not-found
+//   audited    digest [32]                            SHA-256(tag ‖ nonce ‖ block) (replication/audit.ts)
 //
 // `have` is never an unsolicited list of holdings: holders are found through signaling lookups,
 // and a peer tells another only that it now holds files whose roots that peer wanted from it and
@@ -27,7 +29,8 @@
 //
 // Version 3 added the refusal reasons `incomplete` and `unavailable` and the renewing commit (a v2
 // peer would take the new reasons for a broken frame). Later v3 peers add the commit's terms (a
-// commit without them means what it always meant).
+// commit without them means what it always meant). Later still, `audit`: an older v3 peer answers
+// it with an unknown-type error and closes, which an auditor counts as a failed audit.
 //
 // Roles (seed, takes stores) are not declared on the wire: the deployment grants them (the
 // signaling server's list of seeds), and the other side's id is believed only once its `auth`
@@ -43,6 +46,7 @@ import { toHex } from '../content/bytes.js';
 import { BLOCK_ID_BYTES, MAX_BLOCK_BYTES, blockIdToBytes, type BlockId, unpackIds } from '../content/format.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 import { MAX_TARGET_COPIES } from '../replication/policy.js';
+import { AUDIT_DIGEST_BYTES, AUDIT_NONCE_BYTES } from '../replication/audit.js';
 
 export const WIRE_VERSION = 3;
 export const HEADER_BYTES = 6;
@@ -66,6 +70,8 @@ export const enum FrameType {
   Ping = 11,
   Pong = 12,
   Error = 13,
+  Audit = 14,
+  Audited = 15,
 }
 
 /** A commit's optional terms: copies u8, expiry u32. */
@@ -106,7 +112,9 @@ export type Frame =
   | { type: FrameType.Committed; id: number }
   | { type: FrameType.Ping; id: number }
   | { type: FrameType.Pong; id: number }
-  | { type: FrameType.Error; id: number; reason: WireErrorReason; message: string };
+  | { type: FrameType.Error; id: number; reason: WireErrorReason; message: string }
+  | { type: FrameType.Audit; id: number; block: BlockId; nonce: Uint8Array }
+  | { type: FrameType.Audited; id: number; digest: Uint8Array };
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -191,6 +199,21 @@ export function encodeFrame(frame: Frame): Uint8Array {
       }
       return out;
     }
+    case FrameType.Audit: {
+      if (frame.nonce.length !== AUDIT_NONCE_BYTES)
+        throw new RangeError(`an audit nonce is ${AUDIT_NONCE_BYTES} bytes`);
+      const { out } = frameOf(frame.type, frame.id, BLOCK_ID_BYTES + AUDIT_NONCE_BYTES);
+      out.set(blockIdToBytes(frame.block), HEADER_BYTES);
+      out.set(frame.nonce, HEADER_BYTES + BLOCK_ID_BYTES);
+      return out;
+    }
+    case FrameType.Audited: {
+      if (frame.digest.length !== AUDIT_DIGEST_BYTES)
+        throw new RangeError(`an audit digest is ${AUDIT_DIGEST_BYTES} bytes`);
+      const { out } = frameOf(frame.type, frame.id, AUDIT_DIGEST_BYTES);
+      out.set(frame.digest, HEADER_BYTES);
+      return out;
+    }
     case FrameType.NotFound:
     case FrameType.Stored:
     case FrameType.Committed:
@@ -265,6 +288,12 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       };
       return { type, id, upload, root, terms };
     }
+    case FrameType.Audit:
+      expect(body.length === BLOCK_ID_BYTES + AUDIT_NONCE_BYTES, 'audit carries a block id and a nonce');
+      return { type, id, block: toHex(body.subarray(0, BLOCK_ID_BYTES)), nonce: body.subarray(BLOCK_ID_BYTES) };
+    case FrameType.Audited:
+      expect(body.length === AUDIT_DIGEST_BYTES, 'audited carries one digest');
+      return { type, id, digest: body };
     case FrameType.NotFound:
     case FrameType.Stored:
     case FrameType.Committed:

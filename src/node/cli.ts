@@ -198,6 +198,7 @@ const STORAGE_FLAGS = {
   'open-share': { type: 'string' },
   'open-ttl': { type: 'string' },
   'min-free': { type: 'string' },
+  'audit-every': { type: 'string' },
 } as const satisfies SettingSpecs;
 
 /** A seed's storage flags, as Seed/startServe options (absent flags keep the seed's defaults). */
@@ -211,10 +212,17 @@ function storageOf(values: Parsed['values']) {
   if (ttl !== undefined && openTtlMs === undefined)
     throw new UsageError(`bad --open-ttl: ${ttl} (try 30d, 12h or 90m)`);
   const minFree = str(values['min-free']);
+  const auditEvery = str(values['audit-every']);
+  const auditIntervalMs = auditEvery === undefined ? undefined : parseDuration(auditEvery);
+  if (auditEvery !== undefined && auditIntervalMs === undefined)
+    throw new UsageError(`bad --audit-every: ${auditEvery} (try 6h, 30m or 2s)`);
   // Tests only (a slow seed for streaming tests): not a flag, so no user meets it in --help.
   const serveDelay = Number(process.env.MYCEL_TEST_SERVE_DELAY_MS ?? 0);
+  // Tests only, likewise: collection's sweep and delay shortened.
+  const collectMs = Number(process.env.MYCEL_TEST_COLLECT_MS ?? 0);
   return {
     serveDelayMs: serveDelay > 0 ? serveDelay : undefined,
+    collectMs: collectMs > 0 ? collectMs : undefined,
     dataDir: str(values.data) ?? './mycel-data',
     quota: sizeOf(str(values.quota), DEFAULT_QUOTA),
     allow: peerIdsOf('allow', values.allow),
@@ -222,7 +230,16 @@ function storageOf(values: Parsed['values']) {
     openShare,
     openTtlMs,
     minFreeBytes: minFree === undefined ? undefined : minFree.trim() === '0' ? 0 : sizeOf(minFree, 0),
+    auditIntervalMs,
   };
+}
+
+/** `--expire <duration>` as milliseconds from now (undefined: never). */
+function expiryOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UsageError(`bad --expire: ${text} (try 30d, 12h or 90m)`);
+  return ms;
 }
 
 /** Runs until a signal for long-running commands; resolves to an exit code for the others. */
@@ -297,9 +314,11 @@ async function main(argv: string[]): Promise<number> {
         timeout: { type: 'string' },
         identity: { type: 'string' },
         json: { type: 'boolean' },
+        expire: { type: 'string' },
       });
       if (positionals.length === 0) throw new UsageError('put takes a file, a folder or several files');
       return runPut({
+        expireMs: expiryOf(str(values.expire)),
         paths: positionals,
         json: values.json === true,
         servers: urlsOf(str(values.server) ?? 'http://localhost:8080'),
@@ -312,12 +331,14 @@ async function main(argv: string[]): Promise<number> {
         server: { type: 'string' },
         timeout: { type: 'string' },
         identity: { type: 'string' },
+        expire: { type: 'string' },
       });
       if (positionals.length !== 1) throw new UsageError('renew takes one link');
       const identityDir = str(values.identity);
       if (!identityDir)
         throw new UsageError('renew needs --identity <dir>: seeds keep a file for the peers that renew it');
       return runRenew({
+        expireMs: expiryOf(str(values.expire)),
         link: positionals[0]!,
         servers: urlsOf(str(values.server)),
         timeoutMs: secondsOf(str(values.timeout), 30),

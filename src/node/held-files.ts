@@ -8,7 +8,11 @@
 //
 //   {"format":"mycel-held-files","version":1,"files":[
 //     {"root":"<64 hex>","bytes":3146752,"kept":false,
-//      "owners":[{"peer":"<43-char peer id>","renewed":1767225600000,"expires":true}]}]}
+//      "owners":[{"peer":"<43-char peer id>","renewed":1767225600000,"expires":true}],
+//      "expiresAt":1767312000000}]}
+//
+// `expiresAt` (optional: absent = never) is the owner's expiry from the commit's terms (put
+// --expire): past it the file is dropped and its blocks deleted, whoever holds it and however kept.
 //
 // A hold's expiry is `renewed` + the seed's --open-ttl, computed at use, so an operator who shortens
 // the TTL shortens it for files already held. Every change rewrites the file atomically: written and
@@ -47,6 +51,8 @@ export interface HeldFile {
   /** Kept whatever its owners do (files stored before owners were recorded). */
   readonly kept: boolean;
   readonly owners: readonly FileOwner[];
+  /** When the file expires (ms since the epoch, from the commit's terms); absent: never. */
+  readonly expiresAt?: number;
 }
 
 export interface LoadedRecords {
@@ -71,6 +77,7 @@ interface Stored {
   bytes: number;
   kept: boolean;
   owners: { peer: string; renewed: number; expires: boolean }[];
+  expiresAt?: number;
 }
 
 function toStored(file: HeldFile): Stored {
@@ -79,6 +86,7 @@ function toStored(file: HeldFile): Stored {
     bytes: file.bytes,
     kept: file.kept,
     owners: file.owners.map((o) => ({ peer: o.peer, renewed: o.renewedAt, expires: o.expires })),
+    ...(file.expiresAt === undefined ? {} : { expiresAt: file.expiresAt }),
   };
 }
 
@@ -97,7 +105,14 @@ function fromStored(entry: unknown): HeldFile | undefined {
     owners.push({ peer: owner.peer, renewedAt: owner.renewed!, expires: owner.expires });
   }
   if (owners.length === 0 && !e.kept) return undefined;
-  return { root: e.root, bytes: e.bytes!, kept: e.kept, owners };
+  if (e.expiresAt !== undefined && !(Number.isSafeInteger(e.expiresAt) && e.expiresAt > 0)) return undefined;
+  return {
+    root: e.root,
+    bytes: e.bytes!,
+    kept: e.kept,
+    owners,
+    ...(e.expiresAt === undefined ? {} : { expiresAt: e.expiresAt }),
+  };
 }
 
 class JsonHeldFiles implements HeldFileRecords {

@@ -7,7 +7,10 @@
 // whose hold expires (and not kept by the operator), plus their uploads in progress. Only those
 // peers are limited: `peerQuota` each and `openBudget` together. A file is charged at least
 // MIN_FILE_CHARGE, so a quota bounds how many records a peer can make. An owner's hold expires
-// `ttlMs` after it last renewed; a file with no owner left (and not kept) is dropped by `expire`.
+// `ttlMs` after it last renewed; a file with no owner left (and not kept) is dropped by `expire`,
+// and so is a file past its own expiry (`expiresAt`, the owner's terms), whatever holds it. A
+// commit may set a file's expiry when the file is new, or move it later; never earlier, and never
+// onto a file that has none (any link holder may commit: it must not be able to shorten a file).
 
 import type { BlockId } from '../content/format.js';
 import { MAX_OWNERS_PER_FILE, MIN_FILE_CHARGE } from '../net/limits.js';
@@ -28,6 +31,7 @@ interface Hold {
   readonly bytes: number;
   readonly kept: boolean;
   readonly owners: Map<string, FileOwner>;
+  readonly expiresAt?: number;
 }
 
 /** What holding a file or taking a block more would add: to the peer's use and to the open use. */
@@ -89,6 +93,7 @@ export class Holds {
       bytes: file.bytes,
       kept: file.kept,
       owners: new Map(file.owners.map((o) => [o.peer, o])),
+      ...(file.expiresAt === undefined ? {} : { expiresAt: file.expiresAt }),
     };
     this.holds.set(root, hold);
     this.account(hold, 1);
@@ -144,8 +149,13 @@ export class Holds {
    * Holds `root` for `peer` from now (a commit, or a renewal), creating the record with `bytes` if
    * the file was not held. Returns the record to persist.
    */
-  hold(root: BlockId, bytes: number, peer: string, expires: boolean): HeldFile {
+  hold(root: BlockId, bytes: number, peer: string, expires: boolean, expiresAt?: number): HeldFile {
     const before = this.holds.get(root);
+    const fileExpiry = !before
+      ? expiresAt
+      : before.expiresAt !== undefined && expiresAt !== undefined
+        ? Math.max(before.expiresAt, expiresAt)
+        : before.expiresAt;
     const owners = new Map(before?.owners);
     // A peer once on the allow list keeps its lasting hold even if it renews as a stranger.
     const lasting = owners.get(peer)?.expires === false;
@@ -155,6 +165,7 @@ export class Holds {
       bytes: before?.bytes ?? bytes,
       kept: before?.kept ?? false,
       owners: [...owners.values()],
+      ...(fileExpiry === undefined ? {} : { expiresAt: fileExpiry }),
     };
     this.set(root, file);
     return file;
@@ -176,9 +187,14 @@ export class Holds {
     const changed: HeldFile[] = [];
     const dropped: HeldFile[] = [];
     for (const hold of [...this.holds.values()]) {
+      if (hold.expiresAt !== undefined && hold.expiresAt <= now) {
+        dropped.push(snapshot(hold));
+        this.set(hold.root, undefined);
+        continue;
+      }
       const live = [...hold.owners.values()].filter((o) => this.expiresAt(o) > now);
       if (live.length === hold.owners.size) continue;
-      const file: HeldFile = { root: hold.root, bytes: hold.bytes, kept: hold.kept, owners: live };
+      const file: HeldFile = { ...snapshot(hold), owners: live };
       if (live.length === 0 && !hold.kept) {
         dropped.push(snapshot(hold));
         this.set(hold.root, undefined);
@@ -188,6 +204,15 @@ export class Holds {
       }
     }
     return { changed, dropped };
+  }
+
+  /** The earliest file expiry (`expiresAt`) among held files, or undefined if none has one. */
+  nextExpiry(): number | undefined {
+    let next: number | undefined;
+    for (const hold of this.holds.values()) {
+      if (hold.expiresAt !== undefined && (next === undefined || hold.expiresAt < next)) next = hold.expiresAt;
+    }
+    return next;
   }
 
   private account(hold: Hold, sign: 1 | -1): void {
@@ -216,5 +241,11 @@ function countsOpen(hold: Hold): boolean {
 }
 
 function snapshot(hold: Hold): HeldFile {
-  return { root: hold.root, bytes: hold.bytes, kept: hold.kept, owners: [...hold.owners.values()] };
+  return {
+    root: hold.root,
+    bytes: hold.bytes,
+    kept: hold.kept,
+    owners: [...hold.owners.values()],
+    ...(hold.expiresAt === undefined ? {} : { expiresAt: hold.expiresAt }),
+  };
 }

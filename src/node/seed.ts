@@ -15,6 +15,14 @@
 // after its owners last renewed it (holds.ts). An expired file is unpinned (its blocks become
 // evictable cache) and withdrawn.
 //
+// A commit may carry the owner's expiry (`put --expire`): kept in the held-file record, moved only
+// later by later commits, refused if already past. At that time the file is dropped whoever holds
+// it: unpinned, withdrawn, its blocks deleted at once (a timer of its own when it comes before the
+// next sweep). Blocks that no pin needs (no held file, no upload in progress) are collected by a
+// sweep every COLLECT_SWEEP_MS once unneeded for COLLECT_DELAY_MS, COLLECT_BATCH at a time; the
+// store's delete keeps the ledger in step. The seed audits every other holder of each file it holds
+// (seed-auditor.ts).
+//
 // Faults (disk-faults.ts): a local I/O error while storing stops that upload (its pin dropped, the
 // blocks it wrote deleted, its later blocks refused) and the peer hears a generic `unavailable`; a
 // read error is not-found. Below `minFreeBytes` of free disk, stores are refused. A block of a held
@@ -64,6 +72,10 @@ import {
   IDLE_UPLOAD_SWEEP_MS,
   SEED_MAX_PEERS,
   SEED_SIGNAL_MAX_PAYLOAD,
+  COLLECT_BATCH,
+  COLLECT_DELAY_MS,
+  COLLECT_SWEEP_MS,
+  MAX_COLLECT_CANDIDATES,
 } from '../net/limits.js';
 import { SEEDS_TOPIC } from '../net/signal-messages.js';
 import type { WebSocketLike } from '../net/signal-client.js';
@@ -77,8 +89,11 @@ import type { Logger } from '../log.js';
 import { createLogger } from './log.js';
 import { nodeWrtc } from './wrtc.js';
 import { filePin, filePinRoot } from '../store/block-store.js';
+import { SeedAuditor, type AuditCounts } from './seed-auditor.js';
+import type { CommitTerms } from '../net/wire.js';
 
 const UPLOAD_PIN = 'upload:';
+const EXPIRED_COMMIT = "the file's expiry has passed";
 /** What a peer hears when this seed's own storage failed. */
 const SEED_UNAVAILABLE = 'the seed cannot store this now';
 
@@ -119,6 +134,17 @@ export interface SeedOptions {
    * (a rate limit of one block per interval) without a network namespace.
    */
   readonly serveDelayMs?: number;
+  /**
+   * Tests only: the collection sweep's period and delay (COLLECT_SWEEP_MS, COLLECT_DELAY_MS), both
+   * set to this, so a test sees blocks collected without waiting half an hour.
+   */
+  readonly collectMs?: number;
+  /** `--audit-every`: longest time between two audits of another holder of a held file. */
+  readonly auditIntervalMs?: number;
+  /** Who holds a file, for audits (default: the swarm's lookup). */
+  readonly holdersOf?: (root: BlockId) => Promise<readonly string[]>;
+  /** Told every audit of another holder that passed or failed (the replication engine listens). */
+  readonly onAuditVerdict?: (root: BlockId, peer: string, ok: boolean, reason: string | undefined) => void;
 }
 
 /** `store` as peers read it: one block per `ms`, in turn (SeedOptions.serveDelayMs). */
@@ -202,6 +228,13 @@ export class Seed {
   private readonly unwritten = new Set<BlockId>();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private closed = false;
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Blocks no pin needed when a sweep last looked, with when that was first seen. */
+  private readonly unneeded = new Map<BlockId, number>();
+  /** Counts for /metrics: files dropped at their expiry, blocks collected. */
+  readonly housekeeping = { expiredFiles: 0, collectedBlocks: 0 };
+  /** Audits of the other holders of held files (seed-auditor.ts). */
+  audits!: SeedAuditor;
 
   private constructor(
     readonly peerId: string,
@@ -260,11 +293,26 @@ export class Seed {
       host: {
         store: options.serveDelayMs ? servedSlowly(store, options.serveDelayMs) : store,
         receiveStore: (peer, upload, id, bytes) => seed!.receiveStore(peer, upload, id, bytes),
-        receiveCommit: (peer, upload, root) => seed!.receiveCommit(peer, upload, root),
+        receiveCommit: (peer, upload, root, terms) => seed!.receiveCommit(peer, upload, root, terms),
         onLocalFault: (error, { peer, op }) => faults.report(op, error, { peer }),
       },
     });
     seed = new Seed(peerId, store, swarm, holds, records, disk, faults, options, log);
+    const held = seed;
+    seed.audits = new SeedAuditor({
+      self: peerId,
+      swarm,
+      log,
+      intervalMs: options.auditIntervalMs,
+      heldRoots: () => held.whole,
+      blocksOf: (root) => {
+        const pins = store.pinSet(filePin(root));
+        return pins && [...pins];
+      },
+      localBlock: (id) => store.get(id),
+      holdersOf: options.holdersOf,
+      onVerdict: options.onAuditVerdict,
+    });
     await seed.loadHeld();
     await disk.read();
     if (disk.lastFree !== undefined && disk.minFree > 0 && disk.lastFree < disk.minFree) {
@@ -300,6 +348,8 @@ export class Seed {
     swarm.start();
     seed.every(IDLE_UPLOAD_SWEEP_MS, () => seed.dropIdleUploads());
     seed.every(RENEW_FLUSH_MS, () => seed.writeRenewals());
+    seed.every(options.collectMs ?? COLLECT_SWEEP_MS, () => seed.collectUnneeded());
+    seed.armExpiry();
     seed.every(Math.max(EXPIRY_SWEEP_MIN_MS, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () =>
       seed.expireHolds(),
     );
@@ -311,6 +361,7 @@ export class Seed {
         error: (error as Error).message,
       }),
     );
+    seed.audits.refresh().catch((error: unknown) => seed.faults.report('audit', error));
     const usage = await raw.usage();
     log.info('seed ready', {
       peer: peerId,
@@ -324,6 +375,11 @@ export class Seed {
       minFree: disk.minFree,
     });
     return seed;
+  }
+
+  /** Audits of other holders of `root` that passed and failed since the seed started. */
+  auditCounts(root: BlockId): AuditCounts {
+    return this.audits.auditCounts(root);
   }
 
   /** The record of a held file (owners, expiry, size), whole or not. */
@@ -531,16 +587,20 @@ export class Seed {
     return dropped;
   }
 
-  private async receiveCommit(peer: string, upload: Uint8Array, root: BlockId): Promise<void> {
+  private async receiveCommit(peer: string, upload: Uint8Array, root: BlockId, terms: CommitTerms = {}): Promise<void> {
     if (!this.mayStore(peer)) throw this.refuse(peer, 'not-allowed', 'this seed keeps blocks only for its allow list');
     const key = toHex(upload);
     const entry = this.uploads.get(key);
+    const { expiresAt } = terms;
+    const expired = expiresAt !== undefined && expiresAt <= Date.now();
     if (!entry) {
       const stoppedBy = this.stopped.get(key);
       if (stoppedBy) throw this.refuse(peer, stoppedBy.reason, stoppedBy.detail);
-      return this.renew(peer, root);
+      if (expired) throw this.refuse(peer, 'not-allowed', EXPIRED_COMMIT);
+      return this.renew(peer, root, expiresAt);
     }
     if (entry.peer !== peer) throw this.refuse(peer, 'unknown-upload', 'no such upload from this peer');
+    if (expired) return this.stop(entry, 'not-allowed', EXPIRED_COMMIT);
     entry.lastActive = Date.now();
     try {
       const check = await this.checkFile(root);
@@ -565,7 +625,7 @@ export class Seed {
       this.holds.unreserve(peer, entry.bytes, entry.open);
       let kept: boolean;
       try {
-        kept = await this.keepFile(root, check.ids, check.bytes, peer, expires);
+        kept = await this.keepFile(root, check.ids, check.bytes, peer, expires, expiresAt);
       } catch (error) {
         this.holds.reserve(peer, entry.bytes, entry.open);
         throw error;
@@ -593,7 +653,7 @@ export class Seed {
   }
 
   /** A commit of a held root under a new upload id: renews `peer`'s hold (making it an owner). */
-  private async renew(peer: string, root: BlockId): Promise<void> {
+  private async renew(peer: string, root: BlockId, expiresAt: number | undefined): Promise<void> {
     const held = this.holds.get(root);
     if (!held) {
       throw this.refuse(
@@ -606,8 +666,9 @@ export class Seed {
     const mine = held.owners.find((o) => o.peer === peer);
     if (mine && Date.now() - mine.renewedAt < Math.min(RENEW_WRITE_GAP_MS, this.holds.policy.ttlMs / 10)) {
       // Renewed a moment ago: written with the next flush, not now.
-      this.holds.hold(root, held.bytes, peer, expires);
+      this.holds.hold(root, held.bytes, peer, expires, expiresAt);
       this.unwritten.add(root);
+      this.armExpiry();
       this.log.info('file renewed', { peer, root });
       if (this.incomplete.has(root))
         throw this.refuse(
@@ -624,7 +685,7 @@ export class Seed {
       if (refusal) throw this.refuse(peer, 'quota', refusal);
     }
     try {
-      await this.keepFile(root, undefined, held.bytes, peer, expires);
+      await this.keepFile(root, undefined, held.bytes, peer, expires, expiresAt);
     } catch (error) {
       if (!isLocalFault(error)) throw error;
       this.faults.report('renew', error, { peer, root });
@@ -650,6 +711,7 @@ export class Seed {
     bytes: number,
     peer: string,
     expires: boolean,
+    expiresAt?: number,
   ): Promise<boolean> {
     const before = this.holds.get(root);
     const pin = filePin(root);
@@ -661,7 +723,7 @@ export class Seed {
           return false;
         }
       }
-      await this.records.put(this.holds.hold(root, bytes, peer, expires));
+      await this.records.put(this.holds.hold(root, bytes, peer, expires, expiresAt));
     } catch (error) {
       this.holds.set(root, before);
       if (!before) {
@@ -671,9 +733,11 @@ export class Seed {
       }
       throw error;
     }
+    this.armExpiry();
     if (!before) {
       this.whole.add(root);
       this.swarm.announce([root]);
+      this.audits.refresh([root]).catch((error: unknown) => this.faults.report('audit', error, { root }));
     }
     return true;
   }
@@ -775,6 +839,7 @@ export class Seed {
       this.unwritten.delete(file.root);
       clearTimeout(this.retries.get(file.root));
       this.retries.delete(file.root);
+      this.audits.forget(file.root);
     }
     this.swarm.withdraw(dropped.map((f) => f.root));
     // Forgotten before unpinned: a crash in between leaves a pin without a record, undone at start.
@@ -783,12 +848,81 @@ export class Seed {
         this.records.delete(f.root).catch((error) => this.faults.report('expire', error, { root: f.root })),
       ),
     );
+    const now = Date.now();
     for (const file of dropped) {
+      const ended = file.expiresAt !== undefined && file.expiresAt <= now;
+      const ids = ended ? [...(this.store.pinSet(filePin(file.root)) ?? [])] : [];
       await this.store
         .unpin(filePin(file.root))
         .catch((error) => this.faults.report('expire', error, { root: file.root }));
-      this.log.info('file expired', { root: file.root, bytes: file.bytes });
+      // Past the owner's expiry the file must not be kept at all: its blocks go now, not as cache.
+      const collected = ended ? await this.collect(ids) : 0;
+      if (ended) this.housekeeping.expiredFiles++;
+      this.log.info('file expired', {
+        root: file.root,
+        bytes: file.bytes,
+        ...(ended ? { expiresAt: file.expiresAt, collected } : {}),
+      });
     }
+  }
+
+  /**
+   * The next file expiry gets a timer of its own when it comes before the next sweep: a file is
+   * never kept past its expiry by more than the time it takes to drop it.
+   */
+  private armExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    const next = this.holds.nextExpiry();
+    if (next === undefined || this.closed) return;
+    const delay = Math.max(0, Math.min(next - Date.now(), EXPIRY_SWEEP_MAX_MS));
+    this.expiryTimer = setTimeout(() => {
+      this.expireHolds()
+        .catch((error) => this.faults.report('expire', error))
+        .finally(() => this.armExpiry());
+    }, delay);
+    this.expiryTimer.unref();
+  }
+
+  /**
+   * Collection: deletes blocks no pin has needed for COLLECT_DELAY_MS (at most COLLECT_BATCH a
+   * sweep). A block pinned again meanwhile (an upload pushing it again, a renewal) is spared.
+   */
+  private async collectUnneeded(): Promise<void> {
+    const now = Date.now();
+    const due: BlockId[] = [];
+    const seen = new Set<BlockId>();
+    for await (const id of this.store.ids()) {
+      if (this.store.isPinned(id)) continue;
+      seen.add(id);
+      const since = this.unneeded.get(id);
+      if (since === undefined) {
+        if (this.unneeded.size < MAX_COLLECT_CANDIDATES) this.unneeded.set(id, now);
+      } else if (now - since >= (this.options.collectMs ?? COLLECT_DELAY_MS) && due.length < COLLECT_BATCH)
+        due.push(id);
+    }
+    // Needed again, or gone: forgotten, so a later spell of being unneeded starts from zero.
+    for (const id of [...this.unneeded.keys()]) if (!seen.has(id)) this.unneeded.delete(id);
+    const deleted = await this.collect(due);
+    for (const id of due) this.unneeded.delete(id);
+    if (deleted > 0) this.log.info('collected blocks no file needs', { blocks: deleted });
+  }
+
+  /**
+   * Deletes those of `ids` that no pin needs (a file, or an upload in progress that pushed one
+   * again), keeping the ledger in step (the store's delete updates it). Returns how many went.
+   */
+  private async collect(ids: Iterable<BlockId>): Promise<number> {
+    let deleted = 0;
+    for (const id of ids) {
+      if (this.store.isPinned(id)) continue;
+      try {
+        if (await this.store.delete(id)) deleted++;
+      } catch (error) {
+        this.faults.report('collect', error, { block: id });
+      }
+    }
+    this.housekeeping.collectedBlocks += deleted;
+    return deleted;
   }
 
   private async dropIdleUploads(): Promise<void> {
@@ -923,6 +1057,8 @@ export class Seed {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.audits.close();
+    clearTimeout(this.expiryTimer);
     for (const timer of this.timers) clearInterval(timer);
     for (const timer of this.retries.values()) clearTimeout(timer);
     for (const abort of this.aborts) abort.abort(new ClosedError('seed'));

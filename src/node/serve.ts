@@ -92,7 +92,16 @@ export interface ServeOptions
     SignalServeOptions,
     Pick<
       SeedOptions,
-      'dataDir' | 'quota' | 'allow' | 'peerQuota' | 'openShare' | 'openTtlMs' | 'minFreeBytes' | 'serveDelayMs'
+      | 'dataDir'
+      | 'quota'
+      | 'allow'
+      | 'peerQuota'
+      | 'openShare'
+      | 'openTtlMs'
+      | 'minFreeBytes'
+      | 'serveDelayMs'
+      | 'auditIntervalMs'
+      | 'collectMs'
     > {}
 
 export interface RunningServer {
@@ -242,6 +251,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     openTtlMs: options.openTtlMs,
     minFreeBytes: options.minFreeBytes,
     serveDelayMs: options.serveDelayMs,
+    auditIntervalMs: options.auditIntervalMs,
+    collectMs: options.collectMs,
     identity,
     signalUrl: `${options.tls ? 'wss' : 'ws'}://${loopback}:${port}${SIGNAL_PATH}`,
     signalSelfSigned: Boolean(options.tls),
@@ -276,6 +287,23 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
       'mycel_seed_attempts_evicted',
       'Attempts the seed dropped to make room for newer offers.',
       stats.attemptsEvicted,
+    );
+  });
+  running.signaling.metrics.addCollector(() => {
+    const m = running.signaling.metrics;
+    // Counters the seed keeps, brought up to date (Metrics only adds to a counter).
+    const counter = (name: string, help: string, value: number, labels?: Record<string, string>) =>
+      m.inc(name, help, labels, value - m.value(name, labels));
+    const audits = seed.audits.totals;
+    const AUDITS_HELP = 'Audits of other holders of files the seed holds, by result (unreachable ones are not audits).';
+    counter('mycel_audits_total', AUDITS_HELP, audits.passed, { result: 'passed' });
+    counter('mycel_audits_total', AUDITS_HELP, audits.failed, { result: 'failed' });
+    const housekeeping = seed.housekeeping;
+    counter('mycel_expired_files_total', 'Files dropped because their expiry passed.', housekeeping.expiredFiles);
+    counter(
+      'mycel_collected_blocks_total',
+      'Blocks deleted because no file or upload needed them any more.',
+      housekeeping.collectedBlocks,
     );
   });
   return {

@@ -120,6 +120,8 @@ export interface PutOptions {
   readonly timeoutMs: number;
   /** A folder holding the identity to put as (made if missing), so a seed's --allow can name it. */
   readonly identityDir?: string;
+  /** `--expire`: seeds drop the file this long after the put. */
+  readonly expireMs?: number;
 }
 
 export async function runPut(options: PutOptions): Promise<number> {
@@ -145,6 +147,7 @@ export async function runPut(options: PutOptions): Promise<number> {
     // The server's public URL, if its operator set one: the address we reached may be private.
     // Else the server that answered: a link must not name one that was down.
     const linkOrigin = swarm.signaling.publicOrigin ?? reachedOrigin(swarm, servers);
+    const terms = options.expireMs === undefined ? undefined : { expiresAt: Date.now() + options.expireMs };
     let link: string;
     let size: number;
     let stored: { seeds: string[]; failed: { peer: string; error: Error }[] };
@@ -154,6 +157,7 @@ export async function runPut(options: PutOptions): Promise<number> {
       const bar = progressBar(`put ${plan.items.length} entries`);
       const result = await uploadCollection(plan.items, {
         seeds,
+        terms,
         onProgress: ({ bytesRead }) => bar.update(bytesRead, size),
       });
       bar.update(size, size);
@@ -174,6 +178,7 @@ export async function runPut(options: PutOptions): Promise<number> {
         name,
         mediaType: mediaTypeOf(name),
         seeds,
+        terms,
         onProgress: ({ bytesRead }) => bar.update(bytesRead, size),
       });
       bar.update(size, size);
@@ -202,6 +207,8 @@ export interface RenewOptions {
   readonly timeoutMs: number;
   /** The folder holding the identity to renew as: the one that put the file, or any other. */
   readonly identityDir: string;
+  /** `--expire`: a new expiry, this long from now (seeds only ever push an expiry later). */
+  readonly expireMs?: number;
 }
 
 /** Renews every reachable seed's hold on the file; fails unless at least one renewed it. */
@@ -218,7 +225,9 @@ export async function runRenew(options: RenewOptions): Promise<number> {
     let firstError: unknown;
     for (const seed of seeds) {
       try {
-        await renewFile(seed, link.root);
+        await renewFile(seed, link.root, {
+          terms: options.expireMs === undefined ? undefined : { expiresAt: Date.now() + options.expireMs },
+        });
         renewed++;
       } catch (error) {
         firstError ??= error;

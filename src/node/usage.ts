@@ -4,6 +4,7 @@
 export const COMMAND_HELP = {
   serve: `  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
+        [--audit-every 6h]
         [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10] [--redis url]
         [reach options]
         signaling server, seed and web app in one process (what npm start runs); its own seed is
@@ -18,6 +19,7 @@ export const COMMAND_HELP = {
         Redis share peers, files and limits (put them behind one load balancer)`,
   seed: `  seed --signal <ws url>[,<ws url>...] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
+        [--audit-every 6h]
         a seed alone, joining the network through a signaling server; several URLs (processes
         of one deployment on one Redis) are tried in turn when the one in use is lost`,
   id: `  id [--data ./mycel-data]
@@ -26,18 +28,20 @@ export const COMMAND_HELP = {
         with the seed stopped: walk every block file and make the seed's ledger agree with the
         disk (blocks copied in or deleted by hand); prints what it changed`,
   put: `  put <file | folder | file…> [--server http://localhost:8080[,url...]] [--timeout 30]
-        [--identity dir] [--json]
+        [--identity dir] [--json] [--expire 30d]
         encrypt, store on the seed(s), print one link. One file is shared as a file; a folder
         (its contents, tree kept, symbolic links left out) or several paths as one collection.
         --identity puts as the peer kept in that folder (see id), for seeds that --allow only
-        some peers; --json prints the link, size, seeds and entries as one JSON line.
+        some peers; --json prints the link, size, seeds and entries as one JSON line;
+        --expire: seeds drop the file (and delete its blocks) that long after the put.
         --server (put, renew, get): several URLs (processes of one deployment on one Redis) are
         tried in turn when one cannot be reached or is lost; get and renew try the link's own
         server after them (alone without --server)`,
-  renew: `  renew <link> --identity dir [--server url[,url...]] [--timeout 30]
+  renew: `  renew <link> --identity dir [--server url[,url...]] [--timeout 30] [--expire 30d]
         renew the hold of every seed on the file the link names, as the peer kept in that folder
         (the one that put it, or any other: it then holds the file too); open seeds drop a file
-        not renewed within --open-ttl`,
+        not renewed within --open-ttl. A file put with --expire keeps its expiry, unless
+        --expire here moves it later`,
   get: `  get <link> [dir] [-o path|-] [--force] [--server url[,url...]] [--timeout 30] [--json]
         [--cache dir] [--cache-quota 2GiB]
         fetch, verify and decrypt what the link names. A file is saved as its name (or path;
@@ -68,7 +72,8 @@ const STORAGE_NOTE = `      storage (serve and seed): --allow keeps files only f
         it on a public host). Without it the seed is open to anyone: each peer may keep
         --peer-quota (files and uploads), all of them together --open-share of --quota, and a
         file lives --open-ttl (30d, 12h, 90m…) after its last renewal. --min-free: disk space
-        kept free; stores are refused below it (0: not watched)`;
+        kept free; stores are refused below it (0: not watched). --audit-every: each other holder
+        of a file the seed holds is challenged to prove it at random within every such interval`;
 
 const ORDER: Command[] = ['serve', 'signal', 'seed', 'id', 'repair', 'put', 'renew', 'get', 'cache'];
 

@@ -30,6 +30,7 @@ import {
 import { sameFiles } from '../helpers/files.js';
 import { errorFrames, openRawLink, within } from '../helpers/hostile.js';
 import { pseudoRandomBytes } from '../helpers/data.js';
+import { mib, sampleRss } from '../helpers/memory.js';
 
 let dir: string;
 let serve: { proc: MycelProcess; url: string; port: number };
@@ -126,6 +127,35 @@ describe('a hostile peer against a seed', () => {
     }
     expect(await within(hostile.closed, 15_000)).toBe(true);
     expect(errorFrames(hostile.received).join('\n')).toMatch(/more than 64 requests/);
+  });
+
+  it('is dropped for flooding it with audits, as with wants, within bounded memory', async () => {
+    // Audits of a real block with a fresh nonce each, never waiting for an answer: each costs the
+    // seed a block read and a hash, so they queue like wants, and past the queue's bound the peer is
+    // cut off rather than growing the queue. Five flooders in turn, 5,000 audits each.
+    const id = await someDataBlockId();
+    const rss = await sampleRss(serve.proc.child.pid!);
+    for (let flooder = 0; flooder < 5; flooder++) {
+      const hostile = await openRawLink(signalUrl, seedPeer);
+      const audit = new Uint8Array(7 + 64);
+      audit.set([0, WIRE_VERSION, FrameType.Audit]);
+      audit.set(Buffer.from(id, 'hex'), 7);
+      try {
+        for (let i = 1; i <= 5_000; i++) {
+          new DataView(audit.buffer).setUint32(3, i);
+          audit.set(pseudoRandomBytes(32, i), 7 + 32);
+          hostile.send(audit);
+        }
+      } catch {
+        // The seed closed the channel mid-flood: sending fails from then on.
+      }
+      expect(await within(hostile.closed, 15_000)).toBe(true);
+      expect(errorFrames(hostile.received).join('\n')).toMatch(/more than 64 requests/);
+    }
+    const after = await rss.stop();
+    process.stderr.write(
+      `[figure] audit flood: ${JSON.stringify({ rssBefore: mib(rss.before), rssPeak: mib(rss.peak()), rssAfter: mib(after) })}\n`,
+    );
   });
 
   it('is banned afterwards: its offers are ignored for a while', async () => {

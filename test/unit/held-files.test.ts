@@ -38,12 +38,21 @@ describe('held-file records on disk', () => {
     const dir = await tempDir();
     const records = openHeldFileRecords(dir);
     await records.load();
-    await Promise.all([records.put(file(1)), records.put(file(2)), records.put(file(3, { kept: true, owners: [] }))]);
+    await Promise.all([
+      records.put(file(1)),
+      records.put(file(2)),
+      records.put(file(3, { kept: true, owners: [] })),
+      records.put(file(4, { expiresAt: 1_900_000_000_000 })),
+    ]);
     await records.delete(file(2).root);
     await records.close();
     const again = await openHeldFileRecords(dir).load();
     expect(again.existed).toBe(true);
-    expect(again.files.sort((a, b) => a.bytes - b.bytes)).toEqual([file(1), file(3, { kept: true, owners: [] })]);
+    expect(again.files.sort((a, b) => a.bytes - b.bytes)).toEqual([
+      file(1),
+      file(3, { kept: true, owners: [] }),
+      file(4, { expiresAt: 1_900_000_000_000 }),
+    ]);
   });
 
   it('never leave a half-written list: the old one stands until the new one is whole', async () => {

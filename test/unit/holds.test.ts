@@ -91,3 +91,37 @@ describe('holds of an open seed', () => {
     expect([h.usedBy('a'), h.openUsed, h.size]).toEqual([0, 0, 0]);
   });
 });
+
+describe("a file's own expiry (the owner's terms)", () => {
+  it('is kept by a renewal without one, moved later by a later one, never earlier', () => {
+    const { h } = holds({ ttlMs: 10 ** 9 });
+    h.hold(root(1), MiB, 'owner', true, 2_000_000);
+    h.hold(root(1), MiB, 'owner', true);
+    expect(h.get(root(1))?.expiresAt).toBe(2_000_000);
+    h.hold(root(1), MiB, 'other', true, 1_500_000);
+    expect(h.get(root(1))?.expiresAt).toBe(2_000_000);
+    h.hold(root(1), MiB, 'owner', true, 3_000_000);
+    expect(h.get(root(1))?.expiresAt).toBe(3_000_000);
+  });
+
+  it('is never put on a file that has none by a later commit (any link holder may commit)', () => {
+    const { h } = holds({ ttlMs: 10 ** 9 });
+    h.hold(root(1), MiB, 'owner', true);
+    h.hold(root(1), MiB, 'stranger', true, 1_000_001);
+    expect(h.get(root(1))?.expiresAt).toBeUndefined();
+  });
+
+  it('drops the file once passed, whatever its owners and even if lasting, and is the next expiry until then', () => {
+    const { h, advance } = holds({ ttlMs: 10 ** 9 });
+    h.hold(root(1), MiB, 'listed', false, 1_000_500);
+    h.hold(root(2), MiB, 'listed', false);
+    expect(h.nextExpiry()).toBe(1_000_500);
+    advance(499);
+    expect(h.expire().dropped).toEqual([]);
+    advance(1);
+    const { dropped } = h.expire();
+    expect(dropped.map((f) => f.root)).toEqual([root(1)]);
+    expect(h.has(root(2))).toBe(true);
+    expect(h.nextExpiry()).toBeUndefined();
+  });
+});

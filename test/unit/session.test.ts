@@ -1,7 +1,12 @@
 // A session's requests and the abort convention (src/net/session.ts), over a fake link that records
 // every frame: the other end is played by the test, which proves its id the way a real peer does.
 import { describe, expect, it } from 'vitest';
-import { AbortError } from '../../src/errors.js';
+import { AbortError, ProtocolError } from '../../src/errors.js';
+import { toHex } from '../../src/content/bytes.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { auditDigest, checkAnswer } from '../../src/replication/audit.js';
+import { MAX_QUEUED_REQUESTS } from '../../src/net/limits.js';
+import type { BlockStore } from '../../src/store/block-store.js';
 import { channelAuthMessage } from '../../src/net/channel-auth.js';
 import { ephemeralIdentity, type PeerIdentity } from '../../src/net/identity.js';
 import type { PeerLink } from '../../src/net/peer-link.js';
@@ -41,14 +46,12 @@ class FakeLink {
 }
 
 /** A session whose peer proved its id, as a real peer's auth frame would. */
-async function openSession(): Promise<{ session: PeerSession; link: FakeLink }> {
+async function openSession(
+  store: BlockStore = createMemoryBlockStore(),
+): Promise<{ session: PeerSession; link: FakeLink }> {
   const peer: PeerIdentity = ephemeralIdentity();
   const link = new FakeLink(peer.id);
-  const session = new PeerSession(
-    link as unknown as PeerLink,
-    { store: createMemoryBlockStore() },
-    ephemeralIdentity(),
-  );
+  const session = new PeerSession(link as unknown as PeerLink, { store }, ephemeralIdentity());
   // The peer signs the fingerprints as it sees them: ours are its remote ones.
   const signature = await peer.sign(channelAuthMessage(FINGERPRINTS.remote, FINGERPRINTS.local));
   link.deliver({ type: FrameType.Auth, id: 0, signature });
@@ -89,5 +92,55 @@ describe('a session request and its AbortSignal', () => {
     link.deliver({ type: FrameType.NotFound, id: wants(link)[0]!.id });
     expect(await asked).toBeUndefined();
     session.close();
+  });
+});
+
+describe('audits', () => {
+  const nonce = new Uint8Array(32).fill(7);
+
+  it('are answered from the store with the digest of the nonce and the block, or not-found', async () => {
+    const store = createMemoryBlockStore();
+    const bytes = new TextEncoder().encode('a block the peer asks us to prove we hold');
+    const id = toHex(sha256(bytes));
+    await store.put(id, bytes);
+    const { session, link } = await openSession(store);
+    link.deliver({ type: FrameType.Audit, id: 5, block: id, nonce });
+    link.deliver({ type: FrameType.Audit, id: 6, block: BLOCK, nonce });
+    await expect.poll(() => link.sent.filter((f) => f.id === 5 || f.id === 6).length).toBe(2);
+    const audited = link.sent.find((f) => f.id === 5);
+    expect(audited?.type).toBe(FrameType.Audited);
+    const digest = (audited as Extract<Frame, { type: FrameType.Audited }>).digest;
+    expect(checkAnswer({ expected: auditDigest(nonce, bytes) }, digest)).toBe(true);
+    expect(link.sent.find((f) => f.id === 6)?.type).toBe(FrameType.NotFound);
+    session.close();
+  });
+
+  it("resolve with the peer's digest, or undefined when it says it does not hold the block", async () => {
+    const { session, link } = await openSession();
+    const audits = () => link.sent.filter((f) => f.type === FrameType.Audit);
+    const first = session.audit(BLOCK, nonce);
+    await expect.poll(() => audits().length).toBe(1);
+    const digest = new Uint8Array(32).fill(9);
+    link.deliver({ type: FrameType.Audited, id: audits()[0]!.id, digest });
+    expect(await first).toEqual(digest);
+    const second = session.audit(BLOCK, nonce);
+    await expect.poll(() => audits().length).toBe(2);
+    link.deliver({ type: FrameType.NotFound, id: audits()[1]!.id });
+    expect(await second).toBeUndefined();
+    session.close();
+  });
+
+  it('cut off a peer that floods them, as a flood of wants is', async () => {
+    // The hostile peer sends audits without waiting for answers, over a store that never answers,
+    // so every one of them queues: the queue's bound closes the session instead of growing.
+    const stalled: BlockStore = { ...createMemoryBlockStore(), get: () => new Promise(() => undefined) };
+    const { session, link } = await openSession(stalled);
+    let closedBy: Error | undefined;
+    session.on('close', ({ error }) => (closedBy = error));
+    for (let i = 1; i <= MAX_QUEUED_REQUESTS + 10; i++)
+      link.deliver({ type: FrameType.Audit, id: i, block: BLOCK, nonce });
+    expect(session.closed).toBe(true);
+    expect(closedBy).toBeInstanceOf(ProtocolError);
+    expect((closedBy as ProtocolError).reason).toBe('flood');
   });
 });

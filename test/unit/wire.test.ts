@@ -49,6 +49,8 @@ describe('wire frames', () => {
     { type: FrameType.Ping, id: 15 },
     { type: FrameType.Pong, id: 0xffffffff },
     { type: FrameType.Error, id: 0, reason: 'flood', message: 'too much' },
+    { type: FrameType.Audit, id: 20, block: id, nonce: pseudoRandomBytes(32, 5) },
+    { type: FrameType.Audited, id: 21, digest: pseudoRandomBytes(32, 6) },
   ];
 
   for (const frame of frames) {
@@ -107,9 +109,21 @@ describe('wire frames', () => {
     expect(reasonOf(new Uint8Array([V, FrameType.Refused, 0, 0, 0, 1, 99]))).toBe('bad-body');
     expect(reasonOf(new Uint8Array([V, FrameType.Store, 0, 0, 0, 1, ...upload]))).toBe('bad-body');
     expect(reasonOf(new Uint8Array(MAX_FRAME_BYTES + 1))).toBe('oversized');
+    // An audit without its nonce, with a nonce too long, and an answer that is not one digest.
+    expect(reasonOf(new Uint8Array([V, FrameType.Audit, 0, 0, 0, 1, ...new Uint8Array(32)]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Audit, 0, 0, 0, 1, ...new Uint8Array(65)]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Audited, 0, 0, 0, 1, ...new Uint8Array(31)]))).toBe('bad-body');
+    expect(reasonOf(new Uint8Array([V, FrameType.Audited, 0, 0, 0, 1, ...new Uint8Array(33)]))).toBe('bad-body');
     const bigBlock = new Uint8Array(6 + MAX_BLOCK_BYTES + 1);
     bigBlock.set([V, FrameType.Block]);
     expect(reasonOf(bigBlock)).toBe('bad-body');
+  });
+
+  it('will not encode an audit with a nonce or digest of the wrong length', () => {
+    expect(() => encodeFrame({ type: FrameType.Audit, id: 1, block: id, nonce: new Uint8Array(31) })).toThrow(
+      RangeError,
+    );
+    expect(() => encodeFrame({ type: FrameType.Audited, id: 1, digest: new Uint8Array(33) })).toThrow(RangeError);
   });
 
   it('refuses fragments that would grow a frame past the limit, before buffering them', () => {
