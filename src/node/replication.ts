@@ -230,7 +230,7 @@ export class ReplicationEngine {
     const seen = new Set<BlockId>();
     while (out.length < this.rootsPerTick) {
       if (this.order.length === 0) {
-        this.order = this.host.heldRoots();
+        this.order = [...this.host.heldRoots()];
         if (this.order.length === 0) break;
       }
       const root = this.order.shift()!;
