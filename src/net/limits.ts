@@ -104,6 +104,12 @@ export const UPLOAD_IDLE_TTL_MS = 60 * 60 * 1000;
 export const HAVE_TOPIC_BURST = 256;
 export const HAVE_TOPICS_PER_SECOND = 32;
 /**
+ * Roots a peer may name in lost reports (one token per root): a wiped browser reports its holdings
+ * once, in a few frames; a peer past this is flooding and is dropped.
+ */
+export const LOST_ROOT_BURST = 512;
+export const LOST_ROOTS_PER_SECOND = 16;
+/**
  * Wants for ids we did not hold that a session remembers (oldest dropped first), so that when we
  * come to hold one of those files we can tell that peer with a `have`. 32 ids ≈ 3 KB per session.
  */
@@ -300,3 +306,26 @@ export const COLLECT_DELAY_MS = 30 * 60_000;
 export const COLLECT_BATCH = 4096;
 /** Most unneeded blocks remembered with the time they were first seen so (the rest wait their turn). */
 export const MAX_COLLECT_CANDIDATES = 65_536;
+/**
+ * A seed's replication engine (src/node/replication.ts) looks and plans this many times per grace
+ * period, but never more often than REPLICATION_TICK_MIN_MS nor less often than
+ * REPLICATION_TICK_MAX_MS: an absence is noticed well within the grace, and what `mycel status`
+ * and lost reports see is at most that old whatever the grace.
+ */
+export const REPLICATION_TICKS_PER_GRACE = 8;
+export const REPLICATION_TICK_MIN_MS = 500;
+export const REPLICATION_TICK_MAX_MS = 10_000;
+/**
+ * Signaling lookups per second the engine spends on average: under a tenth of the server's
+ * per-socket message rate (50/s), leaving the rest to the seed's signals and announces.
+ */
+export const REPLICATION_LOOKUPS_PER_SECOND = 4;
+/** Rounds a file new to a seed waits before it is planned (its put's other copies are on their way). */
+export const REPLICATION_SETTLE_TICKS = 2;
+/** Holders one root's view keeps: a lookup's sample (64) and as many gone ones. */
+export const REPLICATION_MAX_VIEW_HOLDERS = 128;
+/** Roots all lost reports together may touch: bounds the work a crowd of new identities can cause. */
+export const REPLICATION_LOST_ROOTS_BURST = 1024;
+export const REPLICATION_LOST_ROOTS_PER_SECOND = 64;
+/** A repair push (connect, blocks, commit, read-back) to one target must finish within this. */
+export const REPLICATION_PUSH_TIMEOUT_MS = 10 * 60_000;

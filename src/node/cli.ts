@@ -10,6 +10,7 @@ import { isPeerId } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
 import { parseSize } from '../sizes.js';
 import { parseDuration } from './durations.js';
+import { MAX_TARGET_COPIES } from '../replication/policy.js';
 import { publicOriginOf, startServe, startSignal } from './serve.js';
 import { describeSettings, resolveSettings, type SettingSpecs, type Settings } from './settings.js';
 import type { IceConfig } from '../../signaling/ice.js';
@@ -18,6 +19,7 @@ import { repairFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
 import { runCache, runGet, runPut, runRenew } from './transfer-commands.js';
 import { USAGE, commandHelp, isCommand } from './usage.js';
+import { runStatus } from './status-command.js';
 import { UsageError } from './usage-error.js';
 
 interface Parsed {
@@ -190,6 +192,15 @@ function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] 
 
 const DEFAULT_QUOTA = 10 * 2 ** 30;
 
+/** A --copies value: live copies wanted, 1..MAX_TARGET_COPIES. */
+function copiesOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TARGET_COPIES)
+    throw new UsageError(`bad --copies: ${text} (live copies wanted, 1 to ${MAX_TARGET_COPIES})`);
+  return n;
+}
+
 const STORAGE_FLAGS = {
   data: { type: 'string', default: './mycel-data' },
   quota: { type: 'string', default: '10GiB' },
@@ -199,6 +210,8 @@ const STORAGE_FLAGS = {
   'open-ttl': { type: 'string' },
   'min-free': { type: 'string' },
   'audit-every': { type: 'string' },
+  grace: { type: 'string' },
+  copies: { type: 'string' },
 } as const satisfies SettingSpecs;
 
 /** A seed's storage flags, as Seed/startServe options (absent flags keep the seed's defaults). */
@@ -216,6 +229,9 @@ function storageOf(values: Parsed['values']) {
   const auditIntervalMs = auditEvery === undefined ? undefined : parseDuration(auditEvery);
   if (auditEvery !== undefined && auditIntervalMs === undefined)
     throw new UsageError(`bad --audit-every: ${auditEvery} (try 6h, 30m or 2s)`);
+  const grace = str(values.grace);
+  const graceMs = grace === undefined ? undefined : parseDuration(grace);
+  if (grace !== undefined && graceMs === undefined) throw new UsageError(`bad --grace: ${grace} (try 30m, 2h or 90s)`);
   // Tests only (a slow seed for streaming tests): not a flag, so no user meets it in --help.
   const serveDelay = Number(process.env.MYCEL_TEST_SERVE_DELAY_MS ?? 0);
   // Tests only, likewise: collection's sweep and delay shortened.
@@ -231,6 +247,8 @@ function storageOf(values: Parsed['values']) {
     openTtlMs,
     minFreeBytes: minFree === undefined ? undefined : minFree.trim() === '0' ? 0 : sizeOf(minFree, 0),
     auditIntervalMs,
+    graceMs,
+    copies: copiesOf(str(values.copies)),
   };
 }
 
@@ -315,10 +333,12 @@ async function main(argv: string[]): Promise<number> {
         identity: { type: 'string' },
         json: { type: 'boolean' },
         expire: { type: 'string' },
+        copies: { type: 'string' },
       });
       if (positionals.length === 0) throw new UsageError('put takes a file, a folder or several files');
       return runPut({
         expireMs: expiryOf(str(values.expire)),
+        copies: copiesOf(str(values.copies)),
         paths: positionals,
         json: values.json === true,
         servers: urlsOf(str(values.server) ?? 'http://localhost:8080'),
@@ -365,6 +385,20 @@ async function main(argv: string[]): Promise<number> {
         force: values.force === true,
         cacheDir: str(values.cache),
         cacheQuota: sizeOf(str(values['cache-quota']), DEFAULT_CACHE_QUOTA),
+        servers: urlsOf(str(values.server)),
+        timeoutMs: secondsOf(str(values.timeout), 30),
+        json: values.json === true,
+      });
+    }
+    case 'status': {
+      const { values, positionals } = parse(rest, {
+        server: { type: 'string' },
+        timeout: { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      if (positionals.length !== 1) throw new UsageError('status takes one link');
+      return runStatus({
+        link: positionals[0]!,
         servers: urlsOf(str(values.server)),
         timeoutMs: secondsOf(str(values.timeout), 30),
         json: values.json === true,

@@ -8,9 +8,11 @@
 //
 //   {"format":"mycel-held-files","version":1,"files":[
 //     {"root":"<64 hex>","bytes":3146752,"kept":false,
-//      "owners":[{"peer":"<43-char peer id>","renewed":1767225600000,"expires":true}],
+//      "owners":[{"peer":"<43-char peer id>","renewed":1767225600000,"expires":true}],"copies":3,
 //      "expiresAt":1767312000000}]}
 //
+// `copies` (optional): the live copies the owner asked for in its commit's terms, so the file's
+// replication target survives restarts and travels with repair pushes.
 // `expiresAt` (optional: absent = never) is the owner's expiry from the commit's terms (put
 // --expire): past it the file is dropped and its blocks deleted, whoever holds it and however kept.
 //
@@ -29,6 +31,7 @@ import { BadInputError } from '../errors.js';
 import { isBlockId, type BlockId } from '../content/format.js';
 import { isPeerId } from '../net/identity.js';
 import { MAX_OWNERS_PER_FILE } from '../net/limits.js';
+import { MAX_TARGET_COPIES } from '../replication/policy.js';
 
 export const HELD_FILES_NAME = 'held-files.json';
 const FORMAT = 'mycel-held-files';
@@ -53,6 +56,8 @@ export interface HeldFile {
   readonly owners: readonly FileOwner[];
   /** When the file expires (ms since the epoch, from the commit's terms); absent: never. */
   readonly expiresAt?: number;
+  /** Live copies the owner asked for (its commit's terms); absent: the seed's default. */
+  readonly copies?: number;
 }
 
 export interface LoadedRecords {
@@ -78,6 +83,7 @@ interface Stored {
   kept: boolean;
   owners: { peer: string; renewed: number; expires: boolean }[];
   expiresAt?: number;
+  copies?: number;
 }
 
 function toStored(file: HeldFile): Stored {
@@ -87,6 +93,7 @@ function toStored(file: HeldFile): Stored {
     kept: file.kept,
     owners: file.owners.map((o) => ({ peer: o.peer, renewed: o.renewedAt, expires: o.expires })),
     ...(file.expiresAt === undefined ? {} : { expiresAt: file.expiresAt }),
+    ...(file.copies === undefined ? {} : { copies: file.copies }),
   };
 }
 
@@ -106,12 +113,15 @@ function fromStored(entry: unknown): HeldFile | undefined {
   }
   if (owners.length === 0 && !e.kept) return undefined;
   if (e.expiresAt !== undefined && !(Number.isSafeInteger(e.expiresAt) && e.expiresAt > 0)) return undefined;
+  if (e.copies !== undefined && !(Number.isInteger(e.copies) && e.copies >= 1 && e.copies <= MAX_TARGET_COPIES))
+    return undefined;
   return {
     root: e.root,
     bytes: e.bytes!,
     kept: e.kept,
     owners,
     ...(e.expiresAt === undefined ? {} : { expiresAt: e.expiresAt }),
+    ...(e.copies === undefined ? {} : { copies: e.copies }),
   };
 }
 

@@ -32,6 +32,7 @@ interface Hold {
   readonly kept: boolean;
   readonly owners: Map<string, FileOwner>;
   readonly expiresAt?: number;
+  readonly copies?: number;
 }
 
 /** What holding a file or taking a block more would add: to the peer's use and to the open use. */
@@ -94,6 +95,7 @@ export class Holds {
       kept: file.kept,
       owners: new Map(file.owners.map((o) => [o.peer, o])),
       ...(file.expiresAt === undefined ? {} : { expiresAt: file.expiresAt }),
+      copies: file.copies,
     };
     this.holds.set(root, hold);
     this.account(hold, 1);
@@ -147,9 +149,10 @@ export class Holds {
 
   /**
    * Holds `root` for `peer` from now (a commit, or a renewal), creating the record with `bytes` if
-   * the file was not held. Returns the record to persist.
+   * the file was not held. `copies`, when given, is the file's target from now on (the latest
+   * owner's word). Returns the record to persist.
    */
-  hold(root: BlockId, bytes: number, peer: string, expires: boolean, expiresAt?: number): HeldFile {
+  hold(root: BlockId, bytes: number, peer: string, expires: boolean, expiresAt?: number, copies?: number): HeldFile {
     const before = this.holds.get(root);
     const fileExpiry = !before
       ? expiresAt
@@ -166,6 +169,7 @@ export class Holds {
       kept: before?.kept ?? false,
       owners: [...owners.values()],
       ...(fileExpiry === undefined ? {} : { expiresAt: fileExpiry }),
+      ...withCopies(copies ?? before?.copies),
     };
     this.set(root, file);
     return file;
@@ -247,5 +251,11 @@ function snapshot(hold: Hold): HeldFile {
     kept: hold.kept,
     owners: [...hold.owners.values()],
     ...(hold.expiresAt === undefined ? {} : { expiresAt: hold.expiresAt }),
+    ...withCopies(hold.copies),
   };
+}
+
+/** The `copies` field of a record: left out when the owner did not say. */
+function withCopies(copies: number | undefined): { copies?: number } {
+  return copies === undefined ? {} : { copies };
 }

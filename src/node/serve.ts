@@ -102,6 +102,8 @@ export interface ServeOptions
       | 'serveDelayMs'
       | 'auditIntervalMs'
       | 'collectMs'
+      | 'graceMs'
+      | 'copies'
     > {}
 
 export interface RunningServer {
@@ -250,6 +252,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     openShare: options.openShare,
     openTtlMs: options.openTtlMs,
     minFreeBytes: options.minFreeBytes,
+    graceMs: options.graceMs,
+    copies: options.copies,
     serveDelayMs: options.serveDelayMs,
     auditIntervalMs: options.auditIntervalMs,
     collectMs: options.collectMs,
@@ -283,6 +287,21 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
         path,
       });
     }
+    const replication = seed.replication.stats();
+    for (const [state, files] of Object.entries(replication.files)) {
+      m.gauge(
+        'mycel_replication_files',
+        'Files the seed holds, by how their live copies compare with the target (at_risk: too few present, or none durable).',
+        files,
+        { state },
+      );
+    }
+    for (const [result, count] of Object.entries(replication.repairs)) {
+      m.counter('mycel_replication_repairs_total', 'Copies this seed pushed to repair a file, by result.', count, {
+        result,
+      });
+    }
+    m.counter('mycel_replication_releases_total', 'Surplus copies this seed released.', replication.releases);
     m.gauge(
       'mycel_seed_attempts_evicted',
       'Attempts the seed dropped to make room for newer offers.',

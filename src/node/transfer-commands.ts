@@ -31,6 +31,8 @@ import { mediaTypeOf } from './media-types.js';
 import { progressBar } from './progress.js';
 import { nodeSocketFactory } from './seed.js';
 import { formatSize } from '../sizes.js';
+import { DEFAULT_TARGET_COPIES } from '../replication/policy.js';
+import { MAX_SEEDS_USED } from '../net/limits.js';
 import { UsageError } from './usage-error.js';
 import { nodeWrtc } from './wrtc.js';
 
@@ -38,13 +40,13 @@ import { nodeWrtc } from './wrtc.js';
  * The servers a command may use, in the order they are tried: each as its http(s) origin (what
  * links carry) and its signaling URL. Several are processes of one deployment (one Redis).
  */
-interface Servers {
+export interface Servers {
   readonly origins: readonly string[];
   readonly signalUrls: readonly string[];
 }
 
 /** @throws UsageError for a URL that does not parse. */
-function serversOf(urls: readonly string[]): Servers {
+export function serversOf(urls: readonly string[]): Servers {
   const origins: string[] = [];
   for (const url of urls) {
     let origin: string;
@@ -59,7 +61,7 @@ function serversOf(urls: readonly string[]): Servers {
 }
 
 /** For get and renew: the --server URLs in turn, then the link's own origin; or that alone. */
-function serversForLink(linkOrigin: string, given: readonly string[] | undefined): Servers {
+export function serversForLink(linkOrigin: string, given: readonly string[] | undefined): Servers {
   const urls = given?.length ? [...given, ...(linkOrigin ? [linkOrigin] : [])] : linkOrigin ? [linkOrigin] : [];
   if (urls.length === 0) throw new UsageError('the link has no server: give the full link or --server');
   return serversOf(urls);
@@ -70,7 +72,7 @@ function serversForLink(linkOrigin: string, given: readonly string[] | undefined
  * several servers it moves to the next when one cannot be reached or is lost, as a seed does
  * (SignalClient's alternates).
  */
-function joinSwarm(servers: Servers, store: BlockStore, identity: PeerIdentity = ephemeralIdentity()): Swarm {
+export function joinSwarm(servers: Servers, store: BlockStore, identity: PeerIdentity = ephemeralIdentity()): Swarm {
   const [signalUrl, ...signalAlternates] = servers.signalUrls;
   const swarm = new Swarm({
     identity,
@@ -85,7 +87,7 @@ function joinSwarm(servers: Servers, store: BlockStore, identity: PeerIdentity =
   return swarm;
 }
 
-async function reach(swarm: Swarm, servers: Servers, timeoutMs: number): Promise<void> {
+export async function reach(swarm: Swarm, servers: Servers, timeoutMs: number): Promise<void> {
   try {
     await swarm.signaling.ready(Math.min(timeoutMs, 15_000));
   } catch (error) {
@@ -122,6 +124,8 @@ export interface PutOptions {
   readonly identityDir?: string;
   /** `--expire`: seeds drop the file this long after the put. */
   readonly expireMs?: number;
+  /** Live copies wanted (the commit's terms): the file goes to this many seeds. */
+  readonly copies?: number;
 }
 
 export async function runPut(options: PutOptions): Promise<number> {
@@ -138,16 +142,30 @@ export async function runPut(options: PutOptions): Promise<number> {
   if (options.servers.length === 0) throw new UsageError('put needs a server');
   const servers = serversOf(options.servers);
   const identity = options.identityDir ? await loadNodeIdentity(options.identityDir) : undefined;
+  const copies = options.copies ?? DEFAULT_TARGET_COPIES;
   const swarm = joinSwarm(servers, createMemoryBlockStore(), identity);
+  let scratch: { store: BlockStore; dir: string } | undefined;
   try {
     await reach(swarm, servers, options.timeoutMs);
-    const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
+    // One seed past the copies wanted: a spare to move down to when one refuses.
+    const seeds = await connectSeeds(swarm, {
+      timeoutMs: options.timeoutMs,
+      max: Math.max(MAX_SEEDS_USED, copies + 1),
+    });
     if (seeds.length === 0)
       throw new NoSeedError(`no seed answered at ${reachedOrigin(swarm, servers)}: nowhere to keep the file`);
+    if (seeds.length > copies) {
+      // The file goes to the seeds its root ranks first, known once sealed: sealed to disk first.
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mycel-put-'));
+      scratch = { dir, store: await openFsBlockStore({ dir, durable: false }) };
+    }
     // The server's public URL, if its operator set one: the address we reached may be private.
     // Else the server that answered: a link must not name one that was down.
     const linkOrigin = swarm.signaling.publicOrigin ?? reachedOrigin(swarm, servers);
-    const terms = options.expireMs === undefined ? undefined : { expiresAt: Date.now() + options.expireMs };
+    const terms = {
+      copies,
+      ...(options.expireMs === undefined ? {} : { expiresAt: Date.now() + options.expireMs }),
+    };
     let link: string;
     let size: number;
     let stored: { seeds: string[]; failed: { peer: string; error: Error }[] };
@@ -158,6 +176,7 @@ export async function runPut(options: PutOptions): Promise<number> {
       const result = await uploadCollection(plan.items, {
         seeds,
         terms,
+        store: scratch?.store,
         onProgress: ({ bytesRead }) => bar.update(bytesRead, size),
       });
       bar.update(size, size);
@@ -179,6 +198,7 @@ export async function runPut(options: PutOptions): Promise<number> {
         mediaType: mediaTypeOf(name),
         seeds,
         terms,
+        store: scratch?.store,
         onProgress: ({ bytesRead }) => bar.update(bytesRead, size),
       });
       bar.update(size, size);
@@ -187,16 +207,27 @@ export async function runPut(options: PutOptions): Promise<number> {
       stored = result;
     }
     for (const { peer, error } of stored.failed) process.stderr.write(`mycel: seed ${peer} failed: ${error.message}\n`);
+    const placed = stored.seeds.length;
     if (options.json) {
-      process.stdout.write(JSON.stringify({ link, bytes: size, seeds: stored.seeds.length, entries }) + '\n');
+      process.stdout.write(
+        JSON.stringify({ link, bytes: size, seeds: placed, copies: { target: copies, placed }, entries }) + '\n',
+      );
     } else process.stdout.write(link + '\n');
     const what = plan ? `${plan.items.length} entries, ` : '';
-    process.stderr.write(
-      `stored ${what}${formatSize(size)} on ${stored.seeds.length} seed${stored.seeds.length === 1 ? '' : 's'}\n`,
-    );
+    if (placed < copies) {
+      process.stderr.write(
+        `${placed} of ${copies} copies placed: the network adds the rest as seeds and keepers appear\n`,
+      );
+    }
+    // Last, as before copies were counted: what was stored where.
+    process.stderr.write(`stored ${what}${formatSize(size)} on ${placed} seed${placed === 1 ? '' : 's'}\n`);
     return 0;
   } finally {
     swarm.close();
+    if (scratch) {
+      await scratch.store.close().catch(() => undefined);
+      await fs.rm(scratch.dir, { recursive: true, force: true });
+    }
   }
 }
 

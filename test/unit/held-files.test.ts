@@ -42,16 +42,17 @@ describe('held-file records on disk', () => {
       records.put(file(1)),
       records.put(file(2)),
       records.put(file(3, { kept: true, owners: [] })),
-      records.put(file(4, { expiresAt: 1_900_000_000_000 })),
+      records.put(file(4, { copies: 5, expiresAt: 1_900_000_000_000 })),
     ]);
     await records.delete(file(2).root);
     await records.close();
     const again = await openHeldFileRecords(dir).load();
     expect(again.existed).toBe(true);
+    // The owner's terms survive a restart: the file's replication target and its expiry.
     expect(again.files.sort((a, b) => a.bytes - b.bytes)).toEqual([
       file(1),
       file(3, { kept: true, owners: [] }),
-      file(4, { expiresAt: 1_900_000_000_000 }),
+      file(4, { copies: 5, expiresAt: 1_900_000_000_000 }),
     ]);
   });
 
@@ -76,11 +77,12 @@ describe('held-file records on disk', () => {
       { ...good, bytes: -1 },
       { ...good, owners: [{ peer: 'someone', renewed: 5, expires: true }] },
       { ...good, owners: [] }, // nobody's and not kept: nothing to keep it for
+      { ...good, copies: 17 }, // more copies than anyone may ask for
     ];
     await fs.writeFile(target, JSON.stringify({ format: 'mycel-held-files', version: 1, files: [good, ...bad] }));
     const loaded = await openHeldFileRecords(dir).load();
     expect(loaded.files.map((f) => f.root)).toEqual([good.root]);
-    expect(loaded.skipped).toBe(4);
+    expect(loaded.skipped).toBe(5);
 
     await fs.writeFile(target, '{"format":"mycel-held-files","version":1,"files":[');
     await expect(openHeldFileRecords(dir).load()).rejects.toThrow(

@@ -7,57 +7,11 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { auditDigest, checkAnswer } from '../../src/replication/audit.js';
 import { MAX_QUEUED_REQUESTS } from '../../src/net/limits.js';
 import type { BlockStore } from '../../src/store/block-store.js';
-import { channelAuthMessage } from '../../src/net/channel-auth.js';
-import { ephemeralIdentity, type PeerIdentity } from '../../src/net/identity.js';
-import type { PeerLink } from '../../src/net/peer-link.js';
-import { PeerSession } from '../../src/net/session.js';
-import { FrameType, decodeFrame, encodeFrame, type Frame } from '../../src/net/wire.js';
+import { FrameType, type Frame } from '../../src/net/wire.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
+import { openSession, type FakeLink } from '../helpers/fake-link.js';
 
-const FINGERPRINTS = { local: 'sha-256 aa', remote: 'sha-256 bb' };
 const BLOCK = 'cd'.repeat(32);
-
-/** The parts of a PeerLink a session uses; `sent` is every frame the session wrote. */
-class FakeLink {
-  readonly sent: Frame[] = [];
-  closed = false;
-  private handler: ((frame: Uint8Array) => void) | undefined;
-  constructor(readonly remote: string) {}
-  on(): () => void {
-    return () => undefined;
-  }
-  fingerprints() {
-    return FINGERPRINTS;
-  }
-  receive(handler: (frame: Uint8Array) => void): void {
-    this.handler = handler;
-  }
-  send(frame: Uint8Array): Promise<void> {
-    this.sent.push(decodeFrame(frame));
-    return Promise.resolve();
-  }
-  close(): void {
-    this.closed = true;
-  }
-  /** The other end sends `frame`. */
-  deliver(frame: Frame): void {
-    this.handler?.(encodeFrame(frame));
-  }
-}
-
-/** A session whose peer proved its id, as a real peer's auth frame would. */
-async function openSession(
-  store: BlockStore = createMemoryBlockStore(),
-): Promise<{ session: PeerSession; link: FakeLink }> {
-  const peer: PeerIdentity = ephemeralIdentity();
-  const link = new FakeLink(peer.id);
-  const session = new PeerSession(link as unknown as PeerLink, { store }, ephemeralIdentity());
-  // The peer signs the fingerprints as it sees them: ours are its remote ones.
-  const signature = await peer.sign(channelAuthMessage(FINGERPRINTS.remote, FINGERPRINTS.local));
-  link.deliver({ type: FrameType.Auth, id: 0, signature });
-  await session.authenticated;
-  return { session, link };
-}
 
 const wants = (link: FakeLink) => link.sent.filter((f) => f.type === FrameType.Want);
 
@@ -103,7 +57,7 @@ describe('audits', () => {
     const bytes = new TextEncoder().encode('a block the peer asks us to prove we hold');
     const id = toHex(sha256(bytes));
     await store.put(id, bytes);
-    const { session, link } = await openSession(store);
+    const { session, link } = await openSession({ store });
     link.deliver({ type: FrameType.Audit, id: 5, block: id, nonce });
     link.deliver({ type: FrameType.Audit, id: 6, block: BLOCK, nonce });
     await expect.poll(() => link.sent.filter((f) => f.id === 5 || f.id === 6).length).toBe(2);
@@ -134,7 +88,7 @@ describe('audits', () => {
     // The hostile peer sends audits without waiting for answers, over a store that never answers,
     // so every one of them queues: the queue's bound closes the session instead of growing.
     const stalled: BlockStore = { ...createMemoryBlockStore(), get: () => new Promise(() => undefined) };
-    const { session, link } = await openSession(stalled);
+    const { session, link } = await openSession({ store: stalled });
     let closedBy: Error | undefined;
     session.on('close', ({ error }) => (closedBy = error));
     for (let i = 1; i <= MAX_QUEUED_REQUESTS + 10; i++)
