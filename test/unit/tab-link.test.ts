@@ -13,7 +13,8 @@ import {
   type MycelError,
 } from '../../src/errors.js';
 import type { LibraryEntry } from '../../src/store/library.js';
-import type { BrowserPeerEvents, FileInfo, PeerStatus } from '../../web/lib/browser-peer.js';
+import type { BrowserPeerEvents, FileInfo, PeerStatus, WipeNotice } from '../../web/lib/browser-peer.js';
+import { DEFAULT_KEEPING, type KeepingSettings, type KeepingState } from '../../web/lib/keeper.js';
 import type { LinkKind } from '../../web/lib/collection-peer.js';
 import { unavailableKind } from '../../web/lib/availability.js';
 import { serveTabs, TabClient, type PeerApi } from '../../web/lib/tab-link.js';
@@ -42,6 +43,17 @@ class FakePeer extends Emitter<BrowserPeerEvents> implements PeerApi {
     super();
   }
   entries = async () => [entry(this.name)];
+  /** The settings it was given, as received (plain data across the channel). */
+  readonly keepingSet: KeepingSettings[] = [];
+  keeping = async (): Promise<KeepingState> => ({ ...DEFAULT_KEEPING, persisted: false, used: 0, files: [] });
+  setKeeping = async (settings: KeepingSettings): Promise<KeepingState> => {
+    this.keepingSet.push(settings);
+    const state = { ...settings, persisted: false, used: 0, files: [] };
+    this.emit('keeping', state);
+    return state;
+  };
+  announceKeeping = () => this.keeping();
+  wipeStatus = async (): Promise<WipeNotice | undefined> => ({ lost: 2, reported: 0 });
   addFile = async () => entry(this.name);
   /** An add that reports some progress, then runs until it is aborted. */
   addCollection = (_picked: unknown, onProgress?: (bytesRead: number) => void, signal?: AbortSignal) =>
@@ -146,6 +158,19 @@ describe('a tab that does not run the peer', () => {
     leader(next);
     await pinned;
     expect(next.pinned).toEqual([ROOT]);
+  });
+
+  it('changes the keeping setting in the tab that runs the peer, and sees the change and any wipe notice', async () => {
+    const peer = new FakePeer('first');
+    leader(peer);
+    const tab = client();
+    const seen: KeepingState[] = [];
+    tab.on('keeping', (state) => seen.push(state));
+    const state = await tab.setKeeping({ enabled: true, limit: 2 ** 30 });
+    expect(peer.keepingSet).toEqual([{ enabled: true, limit: 2 ** 30 }]);
+    expect(state).toMatchObject({ enabled: true, limit: 2 ** 30 });
+    await expect.poll(() => seen.at(-1)?.enabled).toBe(true);
+    expect(await tab.wipeStatus()).toEqual({ lost: 2, reported: 0 });
   });
 
   it('gets an error with the code it had in the tab that runs the peer', async () => {

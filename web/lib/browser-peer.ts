@@ -31,7 +31,16 @@ import {
 } from '../../src/net/transfer.js';
 import type { FetchProgress } from '../../src/net/fetch.js';
 import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
-import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
+import {
+  DEFAULT_DB_NAME,
+  IdbLibrary,
+  openIdbBlockStore,
+  openMycelDatabase,
+  type MycelDB,
+} from '../../src/store/idb.browser.js';
+import { KEEPERS_TOPIC, PERSISTED_KEEPERS_TOPIC, SEEDS_TOPIC } from '../../src/net/signal-messages.js';
+import { Keeper, type KeepingSettings, type KeepingState } from './keeper.js';
+import { checkCanary, rememberHoldings, type Wipe } from './canary.js';
 import { loadBrowserIdentity } from './browser-identity.js';
 import { trackedStore } from './add-cleanup.js';
 import type { LibraryEntry } from '../../src/store/library.js';
@@ -78,6 +87,18 @@ export interface BrowserPeerEvents extends Record<string, unknown> {
   status: PeerStatus;
   library: LibraryEntry[];
   progress: FileProgress;
+  /** Keeping copies for others: the setting, and the files kept. */
+  keeping: KeepingState;
+  /** A wipe of this browser's storage was noticed at start, and how its report went. */
+  wipe: WipeNotice;
+}
+
+/** What the page says of a wipe noticed at start. */
+export interface WipeNotice {
+  /** Files this browser held whole before the wipe. */
+  readonly lost: number;
+  /** Of those, how many the seeds holding them were told of (repair starts at once for them). */
+  readonly reported: number;
 }
 
 /** What the app shows of an opened link. */
@@ -110,6 +131,8 @@ export interface BrowserPeerOptions {
   readonly log?: Logger;
   /** Where the signaling server is; default the page's own origin. */
   readonly origin?: string;
+  /** Where the wipe canary and the keeping setting live; default localStorage. */
+  readonly storage?: Pick<Storage, 'getItem' | 'setItem'>;
 }
 
 /** What one round of renewals did. */
@@ -129,6 +152,10 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   /** When a round of renewals last reached a seed (0: not yet on this run). */
   private lastRenewal = 0;
 
+  /** A wipe noticed at start (this run or an earlier one) and not yet fully reported. */
+  private wipe: Wipe | undefined;
+  wipeNotice: WipeNotice | undefined;
+
   private constructor(
     readonly db: MycelDB,
     readonly store: BlockStore,
@@ -136,10 +163,14 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     readonly swarm: Swarm,
     readonly origin: string,
     private readonly log: Logger,
+    readonly keeper: Keeper,
+    private readonly dbName: string,
+    private readonly storage: Pick<Storage, 'getItem' | 'setItem'> | undefined,
   ) {
     super();
     swarm.signaling.on('ready', () => {
       this.setSignaling('connected');
+      this.reportWipeInBackground();
       if (Date.now() - this.lastRenewal >= RENEW_INTERVAL_MS) this.renewInBackground();
     });
     swarm.signaling.on('disconnected', () => this.setSignaling('disconnected'));
@@ -156,7 +187,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
 
   static async start(options: BrowserPeerOptions = {}): Promise<BrowserPeer> {
     const origin = options.origin ?? location.origin;
-    const db = await openMycelDatabase(options.dbName);
+    const dbName = options.dbName ?? DEFAULT_DB_NAME;
+    const db = await openMycelDatabase(dbName);
+    const storage = options.storage ?? globalThis.localStorage;
+    // Before anything else writes to the database: a wiped one gets a new peer key below.
+    const wipe = storage ? await checkCanary(db, storage, dbName) : undefined;
     const identity = await loadBrowserIdentity(db);
     const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
     const quota = options.quota ?? (estimate?.quota ? Math.floor(estimate.quota * QUOTA_SHARE) : undefined);
@@ -164,16 +199,35 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const store = await openIdbBlockStore({ db, quota, onEvict: () => peer?.scheduleRecheck() });
     const library = new IdbLibrary(db);
     const log = options.log ?? quietLog;
-    const swarm = new Swarm({
+    const keeper = new Keeper({
+      store,
+      storage,
+      seeds: () => swarm.holders(SEEDS_TOPIC),
+      heldForLibrary: async (root) => (await library.get(root))?.complete ?? false,
+      announce: (roots) => swarm.announce(roots),
+      withdraw: (roots) => swarm.withdraw(roots),
+      onChange: () => peer?.keepingChanged(),
+    });
+    const swarm: Swarm = new Swarm({
       identity,
       signalUrl: signalUrlFor(origin),
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       log,
-      host: { store },
+      host: {
+        store,
+        // Only the deployment's seeds may push here, and only while the person lets it (keeper.ts).
+        receiveStore: (from, upload, id, bytes) => keeper.receiveStore(from, upload, id, bytes),
+        receiveCommit: (from, upload, root, terms) => keeper.receiveCommit(from, upload, root, terms),
+      },
     });
-    peer = new BrowserPeer(db, store, library, swarm, origin, log);
+    peer = new BrowserPeer(db, store, library, swarm, origin, log, keeper, dbName, storage);
+    if (wipe) {
+      peer.wipe = wipe;
+      peer.wipeNotice = { lost: wipe.roots.length, reported: 0 };
+    }
     await peer.refreshHeld();
     swarm.announce(peer.heldRoots);
+    await peer.announceKeeping();
     swarm.start();
     peer.renewTimer = setInterval(() => peer.renewInBackground(), RENEW_INTERVAL_MS);
     return peer;
@@ -224,9 +278,63 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   /** Reads the Library again, announces what is held whole and tells the page (after a change). */
   async refreshHeld(): Promise<LibraryEntry[]> {
     const entries = await this.library.list();
-    this.heldRoots = entries.filter((e) => e.complete).map((e) => e.root);
+    const kept = await this.keeper.roots();
+    this.heldRoots = [...new Set([...entries.filter((e) => e.complete).map((e) => e.root), ...kept])];
+    // Newest first, so the bounded memory of holdings keeps the files most likely still wanted.
+    if (this.storage) rememberHoldings(this.storage, this.dbName, this.peerId, this.heldRoots);
     this.emit('library', entries);
     return entries;
+  }
+
+  /** Whether the browser promised to keep this origin's storage (asked by the page, app.svelte.ts). */
+  private async isPersisted(): Promise<boolean> {
+    return (await navigator.storage?.persisted?.().catch(() => false)) ?? false;
+  }
+
+  /**
+   * Announces that this browser keeps copies for others (under the persisted topic if its storage
+   * is persisted), or withdraws both topics when the person does not let it.
+   */
+  async announceKeeping(): Promise<KeepingState> {
+    const persisted = await this.isPersisted();
+    if (!this.keeper.enabled) this.swarm.withdraw([KEEPERS_TOPIC, PERSISTED_KEEPERS_TOPIC]);
+    else {
+      this.swarm.withdraw([persisted ? KEEPERS_TOPIC : PERSISTED_KEEPERS_TOPIC]);
+      this.swarm.announce([persisted ? PERSISTED_KEEPERS_TOPIC : KEEPERS_TOPIC]);
+    }
+    const state = await this.keeper.state(persisted);
+    this.emit('keeping', state);
+    return state;
+  }
+
+  /** The setting and the files kept for others. */
+  async keeping(): Promise<KeepingState> {
+    return this.keeper.state(await this.isPersisted());
+  }
+
+  /** Changes the setting (turning it off releases every copy kept for others). */
+  async setKeeping(settings: KeepingSettings): Promise<KeepingState> {
+    await this.keeper.update(settings);
+    return this.announceKeeping();
+  }
+
+  /** Tells the seeds what a wipe took from this browser (once the frames exist: issue 12, dur-repair). */
+  private reportWipeInBackground(): void {
+    if (!this.wipe) return;
+    this.log.info('this browser was wiped since its last visit', { lost: this.wipe.roots.length });
+  }
+
+  async wipeStatus(): Promise<WipeNotice | undefined> {
+    return this.wipeNotice;
+  }
+
+  /** The kept files changed: announced holdings and the page follow. */
+  private keepingChanged(): void {
+    this.refreshHeld()
+      .then(() => this.announceKeeping())
+      .catch((error: unknown) =>
+        this.log.warn('updating the files kept for others failed', { error: (error as Error).message }),
+      );
   }
 
   /** This device's peer id (its public key): what a seed's allow list would name. */

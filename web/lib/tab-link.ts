@@ -12,7 +12,8 @@ import { Emitter } from '../../src/net/emitter.js';
 import { MycelError, RemoteTabError, UnavailableError, abortedBy, type MycelErrorCode } from '../../src/errors.js';
 import type { BlockId } from '../../src/content/format.js';
 import type { LibraryEntry } from '../../src/store/library.js';
-import type { AddProgress, BrowserPeerEvents, FileInfo, PeerStatus } from './browser-peer.js';
+import type { AddProgress, BrowserPeerEvents, FileInfo, PeerStatus, WipeNotice } from './browser-peer.js';
+import type { KeepingSettings, KeepingState } from './keeper.js';
 import type { LinkKind, PickedFile } from './collection-peer.js';
 
 /** What the app's UI uses of the peer, wherever it runs. */
@@ -42,6 +43,14 @@ export interface PeerApi {
   pin(root: BlockId): Promise<void>;
   unpin(root: BlockId): Promise<void>;
   remove(root: BlockId): Promise<void>;
+  /** Keeping copies for others: the setting and the files kept. */
+  keeping(): Promise<KeepingState>;
+  /** Saves the setting (off releases every copy kept for others). */
+  setKeeping(settings: KeepingSettings): Promise<KeepingState>;
+  /** Announces keeping again (after the browser granted persistent storage, say). */
+  announceKeeping(): Promise<KeepingState>;
+  /** A wipe of this browser's storage noticed at start, if any. */
+  wipeStatus(): Promise<WipeNotice | undefined>;
   on<K extends keyof BrowserPeerEvents>(event: K, listener: (value: BrowserPeerEvents[K]) => void): () => void;
 }
 
@@ -59,7 +68,11 @@ type Method =
   | 'countCopies'
   | 'pin'
   | 'unpin'
-  | 'remove';
+  | 'remove'
+  | 'keeping'
+  | 'setKeeping'
+  | 'announceKeeping'
+  | 'wipeStatus';
 const METHODS: ReadonlySet<string> = new Set<Method>([
   'entries',
   'addFile',
@@ -73,6 +86,10 @@ const METHODS: ReadonlySet<string> = new Set<Method>([
   'pin',
   'unpin',
   'remove',
+  'keeping',
+  'setKeeping',
+  'announceKeeping',
+  'wipeStatus',
 ]);
 
 type Message =
@@ -91,7 +108,9 @@ type Message =
   | { readonly t: 'ready'; readonly leader: string; readonly status: PeerStatus; readonly entries: LibraryEntry[] }
   | { readonly t: 'status'; readonly status: PeerStatus }
   | { readonly t: 'library'; readonly entries: LibraryEntry[] }
-  | { readonly t: 'progress'; readonly progress: BrowserPeerEvents['progress'] };
+  | { readonly t: 'progress'; readonly progress: BrowserPeerEvents['progress'] }
+  | { readonly t: 'keeping'; readonly keeping: KeepingState }
+  | { readonly t: 'wipe'; readonly wipe: WipeNotice };
 
 /** In the tab that runs the peer: answers the other tabs' calls and tells them what changes. */
 export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
@@ -106,6 +125,8 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
       post({ t: 'library', entries: latest });
     }),
     peer.on('progress', (progress) => post({ t: 'progress', progress })),
+    peer.on('keeping', (keeping) => post({ t: 'keeping', keeping })),
+    peer.on('wipe', (wipe) => post({ t: 'wipe', wipe })),
   ];
   // Adds in progress for other tabs, by "tab:id": their Cancel aborts them here.
   const adds = new Map<string, AbortController>();
@@ -137,6 +158,14 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
         return peer.unpin(String(a));
       case 'remove':
         return peer.remove(String(a));
+      case 'keeping':
+        return peer.keeping();
+      case 'setKeeping':
+        return peer.setKeeping(a as KeepingSettings);
+      case 'announceKeeping':
+        return peer.announceKeeping();
+      case 'wipeStatus':
+        return peer.wipeStatus();
     }
     return Promise.reject(new UnavailableError(`no such call: ${String(message.method)}`));
   };
@@ -225,6 +254,12 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
       case 'progress':
         this.emit('progress', message.progress);
         return;
+      case 'keeping':
+        this.emit('keeping', message.keeping);
+        return;
+      case 'wipe':
+        this.emit('wipe', message.wipe);
+        return;
       case 'added':
         if (message.tab === this.tab) this.pending.get(message.id)?.onProgress?.(message.progress);
         return;
@@ -279,6 +314,11 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
   pin = (root: BlockId) => this.call<void>('pin', [root]);
   unpin = (root: BlockId) => this.call<void>('unpin', [root]);
   remove = (root: BlockId) => this.call<void>('remove', [root]);
+  keeping = () => this.call<KeepingState>('keeping', []);
+  setKeeping = (settings: KeepingSettings) =>
+    this.call<KeepingState>('setKeeping', [{ enabled: settings.enabled, limit: settings.limit }]);
+  announceKeeping = () => this.call<KeepingState>('announceKeeping', []);
+  wipeStatus = () => this.call<WipeNotice | undefined>('wipeStatus', []);
 
   /** This tab now runs the peer itself (or is going away): calls still waiting fail. */
   close(): void {
