@@ -97,6 +97,12 @@ export const UPLOAD_IDLE_TTL_MS = 60 * 60 * 1000;
 export const HAVE_TOPIC_BURST = 256;
 export const HAVE_TOPICS_PER_SECOND = 32;
 /**
+ * Roots a peer may name in lost reports (one token per root): a wiped browser reports its holdings
+ * once, in a few frames; a peer past this is flooding and is dropped.
+ */
+export const LOST_ROOT_BURST = 512;
+export const LOST_ROOTS_PER_SECOND = 16;
+/**
  * Wants for ids we did not hold that a session remembers (oldest dropped first), so that when we
  * come to hold one of those files we can tell that peer with a `have`. 32 ids ≈ 3 KB per session.
  */

@@ -54,6 +54,25 @@ export function integer(min: number, max: number): Schema<number> {
   };
 }
 
+export const boolean: Schema<boolean> = {
+  parse(value, path = '') {
+    if (typeof value !== 'boolean') return fail(path, 'must be true or false');
+    return value;
+  },
+};
+
+/** One of a fixed list of strings. */
+export function oneOf<const T extends string>(values: readonly T[]): Schema<T> {
+  return {
+    parse(value, path = '') {
+      if (typeof value !== 'string' || !(values as readonly string[]).includes(value)) {
+        return fail(path, `must be one of ${values.join(', ')}`);
+      }
+      return value as T;
+    },
+  };
+}
+
 export function array<T>(item: Schema<T>, options: { min?: number; max: number }): Schema<T[]> {
   return {
     parse(value, path = '') {

@@ -46,6 +46,8 @@ import {
   ERROR_FLUSH_MS,
   HAVE_TOPICS_PER_SECOND,
   HAVE_TOPIC_BURST,
+  LOST_ROOT_BURST,
+  LOST_ROOTS_PER_SECOND,
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_TIMEOUT_MS,
   MAX_INFLIGHT_PER_PEER,
@@ -57,7 +59,10 @@ import {
 } from './limits.js';
 import type { PeerLink } from './peer-link.js';
 import { TokenBucket } from './token-bucket.js';
-import { FrameType, decodeFrame, encodeFrame, type CommitTerms, type Frame } from './wire.js';
+import { FrameType, LOST_PEER_BYTES, decodeFrame, encodeFrame, type CommitTerms, type Frame } from './wire.js';
+import { decodeReplicaReport, encodeReplicaReport, type ReplicaReport } from './replica-report.js';
+import { fromBase64Url } from '../content/bytes.js';
+import { peerIdOf } from './identity.js';
 import { hashesTo } from '../content/format.js';
 
 /** What a session needs from the node it belongs to. */
@@ -72,10 +77,20 @@ export interface SessionHost {
   /** The upload `upload` is the file `root`, kept on `terms` (the owner's copies and expiry; may be empty). */
   receiveCommit?(peer: string, upload: Uint8Array, root: BlockId, terms: CommitTerms): Promise<void>;
   /**
+   * This node's view of the copies of `root` (a replica-query from `peer`). Absent, or undefined:
+   * the peer hears not-found (we keep no replication view of that file).
+   */
+  replicaReport?(peer: string, root: BlockId): ReplicaReport | undefined | Promise<ReplicaReport | undefined>;
+  /**
+   * `peer` reports that the peer that was `former` no longer holds `roots` (its storage was wiped).
+   * Unproven: the host believes it only for holders absent now. Absent: noted with no effect.
+   */
+  receiveLost?(peer: string, former: string, roots: readonly BlockId[]): void;
+  /**
    * Told of a local failure met while answering `peer` (a disk error from the store, anything not a
    * refusal): the peer heard only not-found or a generic `unavailable` refusal.
    */
-  onLocalFault?(error: unknown, context: { peer: string; op: 'want' | 'store' | 'commit' }): void;
+  onLocalFault?(error: unknown, context: { peer: string; op: 'want' | 'store' | 'commit' | 'replica-query' }): void;
 }
 
 export interface SessionEvents extends Record<string, unknown> {
@@ -86,11 +101,20 @@ export interface SessionEvents extends Record<string, unknown> {
 
 type Answer = Extract<
   Frame,
-  { type: FrameType.Block | FrameType.NotFound | FrameType.Stored | FrameType.Refused | FrameType.Committed }
+  {
+    type:
+      | FrameType.Block
+      | FrameType.NotFound
+      | FrameType.Stored
+      | FrameType.Refused
+      | FrameType.Committed
+      | FrameType.ReplicaReport
+      | FrameType.LostNoted;
+  }
 >;
 
 interface Pending {
-  kind: FrameType.Want | FrameType.Store | FrameType.Commit;
+  kind: FrameType.Want | FrameType.Store | FrameType.Commit | FrameType.ReplicaQuery | FrameType.Lost;
   resolve: (answer: Answer) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -109,6 +133,7 @@ export class PeerSession extends Emitter<SessionEvents> {
   /** Ids the peer wanted that we did not hold, oldest first (a Set keeps insertion order). */
   private readonly missed = new Set<BlockId>();
   private readonly haveBucket = new TokenBucket(HAVE_TOPIC_BURST, HAVE_TOPICS_PER_SECOND);
+  private readonly lostBucket = new TokenBucket(LOST_ROOT_BURST, LOST_ROOTS_PER_SECOND);
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private readonly incoming: Frame[] = [];
@@ -274,6 +299,46 @@ export class PeerSession extends Emitter<SessionEvents> {
       throw this.violation('bad-answer', 'answered a commit with something else');
   }
 
+  /**
+   * Asks the peer (a seed holding `root`) for its view of the file's copies. Undefined: it keeps no
+   * view of that root.
+   * @throws ProtocolError if the report breaks its schema (the session is then closed); TimeoutError;
+   *   ClosedError (an older peer that does not know the frame closes the session).
+   */
+  async queryReplicas(root: BlockId, options: RequestOptions = {}): Promise<ReplicaReport | undefined> {
+    const answer = await this.request({ type: FrameType.ReplicaQuery, id: 0, root }, options);
+    if (answer.type === FrameType.NotFound) return undefined;
+    if (answer.type !== FrameType.ReplicaReport) {
+      throw this.violation('bad-answer', 'answered a replica query with something else');
+    }
+    let report: ReplicaReport;
+    try {
+      report = decodeReplicaReport(answer.json);
+    } catch (error) {
+      const violation = this.violation('bad-answer', `sent a bad replica report: ${(error as Error).message}`);
+      this.fail(violation);
+      throw violation;
+    }
+    if (report.root !== root) {
+      const violation = this.violation('bad-answer', 'sent a replica report of another file');
+      this.fail(violation);
+      throw violation;
+    }
+    return report;
+  }
+
+  /**
+   * Tells the peer that the peer that was `formerId` (this node before its storage was wiped) no
+   * longer holds `roots` (1..MAX_LOST_ROOTS of them). @throws ClosedError, TimeoutError
+   */
+  async reportLost(formerId: string, roots: readonly BlockId[], options: RequestOptions = {}): Promise<void> {
+    const former = fromBase64Url(formerId);
+    if (former?.length !== LOST_PEER_BYTES) throw new RangeError(`${formerId} is not a peer id`);
+    const answer = await this.request({ type: FrameType.Lost, id: 0, former, roots: [...roots] }, options);
+    if (answer.type !== FrameType.LostNoted)
+      throw this.violation('bad-answer', 'answered a lost report with something else');
+  }
+
   private async acquireSlot(signal?: AbortSignal): Promise<void> {
     while (this.slotsUsed >= MAX_INFLIGHT_PER_PEER) {
       if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
@@ -391,21 +456,32 @@ export class PeerSession extends Emitter<SessionEvents> {
       case FrameType.Error:
         this.close(new ProtocolError(frame.reason, `closed the session: ${frame.message}`, this.peer));
         return;
+      case FrameType.Lost:
+        // One token per root: a peer naming roots faster than any wiped browser could is flooding.
+        if (!this.lostBucket.take(frame.roots.length)) {
+          this.fail(
+            this.violation(
+              'flood',
+              `sent more than ${LOST_ROOTS_PER_SECOND} lost roots per second (burst ${LOST_ROOT_BURST})`,
+            ),
+          );
+          return;
+        }
+        this.enqueue(frame);
+        return;
       case FrameType.Want:
       case FrameType.Store:
       case FrameType.Commit:
-        if (this.incoming.length >= MAX_QUEUED_REQUESTS) {
-          this.fail(this.violation('flood', `sent more than ${MAX_QUEUED_REQUESTS} requests without waiting`));
-          return;
-        }
-        this.incoming.push(frame);
-        this.serveNext();
+      case FrameType.ReplicaQuery:
+        this.enqueue(frame);
         return;
       case FrameType.Block:
       case FrameType.NotFound:
       case FrameType.Stored:
       case FrameType.Refused:
       case FrameType.Committed:
+      case FrameType.ReplicaReport:
+      case FrameType.LostNoted:
         break; // answers: matched to our request below
     }
     const pending = this.pending.get(frame.id);
@@ -416,6 +492,16 @@ export class PeerSession extends Emitter<SessionEvents> {
     this.pending.delete(frame.id);
     clearTimeout(pending.timer);
     pending.resolve(frame as Answer);
+  }
+
+  /** Queues a request of the peer's to be answered in turn. */
+  private enqueue(frame: Frame): void {
+    if (this.incoming.length >= MAX_QUEUED_REQUESTS) {
+      this.fail(this.violation('flood', `sent more than ${MAX_QUEUED_REQUESTS} requests without waiting`));
+      return;
+    }
+    this.incoming.push(frame);
+    this.serveNext();
   }
 
   private serveNext(): void {
@@ -498,6 +584,20 @@ export class PeerSession extends Emitter<SessionEvents> {
         }
         return this.sendFrame({ type: FrameType.Committed, id: frame.id });
       }
+      case FrameType.ReplicaQuery: {
+        let report: ReplicaReport | undefined;
+        try {
+          report = await this.host.replicaReport?.(this.peer, frame.root);
+        } catch (error) {
+          this.host.onLocalFault?.(error, { peer: this.peer, op: 'replica-query' });
+        }
+        if (!report) return this.sendFrame({ type: FrameType.NotFound, id: frame.id });
+        return this.sendFrame({ type: FrameType.ReplicaReport, id: frame.id, json: encodeReplicaReport(report) });
+      }
+      case FrameType.Lost: {
+        this.host.receiveLost?.(this.peer, peerIdOf(frame.former), frame.roots);
+        return this.sendFrame({ type: FrameType.LostNoted, id: frame.id });
+      }
       default:
         return;
     }
@@ -566,5 +666,9 @@ function answers(kind: Pending['kind'], type: FrameType): boolean {
       return type === FrameType.Stored || type === FrameType.Refused;
     case FrameType.Commit:
       return type === FrameType.Committed || type === FrameType.Refused;
+    case FrameType.ReplicaQuery:
+      return type === FrameType.ReplicaReport || type === FrameType.NotFound;
+    case FrameType.Lost:
+      return type === FrameType.LostNoted;
   }
 }

@@ -19,6 +19,13 @@
 //   committed  —
 //   ping/pong  —                                      heartbeat
 //   error      reason u8 | message                    sent once before closing on a violation
+//   replica-query  root [32]                          what do you know of this file's copies?
+//                                                     → replica-report | not-found (no view of it)
+//   replica-report JSON (UTF-8, ≤ 16 KiB)             see replica-report.ts; parsed with bounds
+//   lost       former peer id [32] | roots [32 × n],  "the peer that was <former id> no longer holds
+//              1 ≤ n ≤ MAX_LOST_ROOTS                 these files" → lost-noted (believed only for a
+//                                                     holder absent now; rate-limited per peer)
+//   lost-noted —
 //
 // `have` is never an unsolicited list of holdings: holders are found through signaling lookups,
 // and a peer tells another only that it now holds files whose roots that peer wanted from it and
@@ -27,7 +34,9 @@
 //
 // Version 3 added the refusal reasons `incomplete` and `unavailable` and the renewing commit (a v2
 // peer would take the new reasons for a broken frame). Later v3 peers add the commit's terms (a
-// commit without them means what it always meant).
+// commit without them means what it always meant) and the durability frames (audit, replica-query,
+// lost): an older v3 peer answers those with a protocol error and closes, which their senders take
+// as no answer.
 //
 // Roles (seed, takes stores) are not declared on the wire: the deployment grants them (the
 // signaling server's list of seeds), and the other side's id is believed only once its `auth`
@@ -66,7 +75,19 @@ export const enum FrameType {
   Ping = 11,
   Pong = 12,
   Error = 13,
+  // 14 Audit, 15 Audited: see the audit frames.
+  ReplicaQuery = 16,
+  ReplicaReport = 17,
+  Lost = 18,
+  LostNoted = 19,
 }
+
+/** Largest replica report body (its JSON): 64 holders with their ids fit with room to spare. */
+export const MAX_REPLICA_REPORT_BYTES = 16 * 1024;
+/** Roots one lost report may name. */
+export const MAX_LOST_ROOTS = 256;
+/** A former peer id on the wire: its raw Ed25519 public key. */
+export const LOST_PEER_BYTES = 32;
 
 /** A commit's optional terms: copies u8, expiry u32. */
 export const COMMIT_TERMS_BYTES = 5;
@@ -106,7 +127,11 @@ export type Frame =
   | { type: FrameType.Committed; id: number }
   | { type: FrameType.Ping; id: number }
   | { type: FrameType.Pong; id: number }
-  | { type: FrameType.Error; id: number; reason: WireErrorReason; message: string };
+  | { type: FrameType.Error; id: number; reason: WireErrorReason; message: string }
+  | { type: FrameType.ReplicaQuery; id: number; root: BlockId }
+  | { type: FrameType.ReplicaReport; id: number; json: Uint8Array }
+  | { type: FrameType.Lost; id: number; former: Uint8Array; roots: BlockId[] }
+  | { type: FrameType.LostNoted; id: number };
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -191,11 +216,33 @@ export function encodeFrame(frame: Frame): Uint8Array {
       }
       return out;
     }
+    case FrameType.ReplicaQuery: {
+      const { out } = frameOf(frame.type, frame.id, BLOCK_ID_BYTES);
+      out.set(blockIdToBytes(frame.root), HEADER_BYTES);
+      return out;
+    }
+    case FrameType.ReplicaReport: {
+      if (frame.json.length > MAX_REPLICA_REPORT_BYTES) throw new RangeError('a replica report is at most 16 KiB');
+      const { out } = frameOf(frame.type, frame.id, frame.json.length);
+      out.set(frame.json, HEADER_BYTES);
+      return out;
+    }
+    case FrameType.Lost: {
+      if (frame.former.length !== LOST_PEER_BYTES) throw new RangeError('a former peer id is 32 bytes');
+      if (frame.roots.length < 1 || frame.roots.length > MAX_LOST_ROOTS) {
+        throw new RangeError(`a lost report names 1 to ${MAX_LOST_ROOTS} roots`);
+      }
+      const { out } = frameOf(frame.type, frame.id, LOST_PEER_BYTES + frame.roots.length * BLOCK_ID_BYTES);
+      out.set(frame.former, HEADER_BYTES);
+      frame.roots.forEach((r, i) => out.set(blockIdToBytes(r), HEADER_BYTES + LOST_PEER_BYTES + i * BLOCK_ID_BYTES));
+      return out;
+    }
     case FrameType.NotFound:
     case FrameType.Stored:
     case FrameType.Committed:
     case FrameType.Ping:
     case FrameType.Pong:
+    case FrameType.LostNoted:
       return frameOf(frame.type, frame.id, 0).out;
   }
 }
@@ -265,11 +312,29 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       };
       return { type, id, upload, root, terms };
     }
+    case FrameType.ReplicaQuery:
+      expect(body.length === BLOCK_ID_BYTES, 'replica-query carries one root');
+      return { type, id, root: toHex(body) };
+    case FrameType.ReplicaReport:
+      expect(body.length <= MAX_REPLICA_REPORT_BYTES, 'replica report is over 16 KiB');
+      return { type, id, json: body };
+    case FrameType.Lost: {
+      const ids = body.length - LOST_PEER_BYTES;
+      expect(ids > 0 && ids % BLOCK_ID_BYTES === 0, 'lost carries a peer id and whole roots');
+      expect(ids / BLOCK_ID_BYTES <= MAX_LOST_ROOTS, `lost names more than ${MAX_LOST_ROOTS} roots`);
+      return {
+        type,
+        id,
+        former: body.subarray(0, LOST_PEER_BYTES),
+        roots: [...unpackIds(body.subarray(LOST_PEER_BYTES))],
+      };
+    }
     case FrameType.NotFound:
     case FrameType.Stored:
     case FrameType.Committed:
     case FrameType.Ping:
     case FrameType.Pong:
+    case FrameType.LostNoted:
       expect(body.length === 0, 'frame has no body');
       return { type, id };
     default:

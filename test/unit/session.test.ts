@@ -2,59 +2,10 @@
 // every frame: the other end is played by the test, which proves its id the way a real peer does.
 import { describe, expect, it } from 'vitest';
 import { AbortError } from '../../src/errors.js';
-import { channelAuthMessage } from '../../src/net/channel-auth.js';
-import { ephemeralIdentity, type PeerIdentity } from '../../src/net/identity.js';
-import type { PeerLink } from '../../src/net/peer-link.js';
-import { PeerSession } from '../../src/net/session.js';
-import { FrameType, decodeFrame, encodeFrame, type Frame } from '../../src/net/wire.js';
-import { createMemoryBlockStore } from '../../src/store/memory.js';
+import { FrameType } from '../../src/net/wire.js';
+import { openSession, type FakeLink } from '../helpers/fake-link.js';
 
-const FINGERPRINTS = { local: 'sha-256 aa', remote: 'sha-256 bb' };
 const BLOCK = 'cd'.repeat(32);
-
-/** The parts of a PeerLink a session uses; `sent` is every frame the session wrote. */
-class FakeLink {
-  readonly sent: Frame[] = [];
-  closed = false;
-  private handler: ((frame: Uint8Array) => void) | undefined;
-  constructor(readonly remote: string) {}
-  on(): () => void {
-    return () => undefined;
-  }
-  fingerprints() {
-    return FINGERPRINTS;
-  }
-  receive(handler: (frame: Uint8Array) => void): void {
-    this.handler = handler;
-  }
-  send(frame: Uint8Array): Promise<void> {
-    this.sent.push(decodeFrame(frame));
-    return Promise.resolve();
-  }
-  close(): void {
-    this.closed = true;
-  }
-  /** The other end sends `frame`. */
-  deliver(frame: Frame): void {
-    this.handler?.(encodeFrame(frame));
-  }
-}
-
-/** A session whose peer proved its id, as a real peer's auth frame would. */
-async function openSession(): Promise<{ session: PeerSession; link: FakeLink }> {
-  const peer: PeerIdentity = ephemeralIdentity();
-  const link = new FakeLink(peer.id);
-  const session = new PeerSession(
-    link as unknown as PeerLink,
-    { store: createMemoryBlockStore() },
-    ephemeralIdentity(),
-  );
-  // The peer signs the fingerprints as it sees them: ours are its remote ones.
-  const signature = await peer.sign(channelAuthMessage(FINGERPRINTS.remote, FINGERPRINTS.local));
-  link.deliver({ type: FrameType.Auth, id: 0, signature });
-  await session.authenticated;
-  return { session, link };
-}
 
 const wants = (link: FakeLink) => link.sent.filter((f) => f.type === FrameType.Want);
 
