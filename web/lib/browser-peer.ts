@@ -40,7 +40,8 @@ import {
 } from '../../src/store/idb.browser.js';
 import { KEEPERS_TOPIC, PERSISTED_KEEPERS_TOPIC, SEEDS_TOPIC } from '../../src/net/signal-messages.js';
 import { Keeper, type KeepingSettings, type KeepingState } from './keeper.js';
-import { checkCanary, rememberHoldings, type Wipe } from './canary.js';
+import { checkCanary, rememberHoldings, rememberUnreported, type Wipe } from './canary.js';
+import { countLiveCopies, reportWipe, type LiveCopies, type SelfKind } from './durability.js';
 import { loadBrowserIdentity } from './browser-identity.js';
 import { trackedStore } from './add-cleanup.js';
 import type { LibraryEntry } from '../../src/store/library.js';
@@ -318,10 +319,56 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     return this.announceKeeping();
   }
 
-  /** Tells the seeds what a wipe took from this browser (once the frames exist: issue 12, dur-repair). */
+  private reportingWipe: Promise<void> | undefined;
+
+  /**
+   * Tells the seeds what a wipe took from this browser (durability.ts), once connected; what they
+   * did not take stays remembered (canary.ts) for the next connection.
+   */
   private reportWipeInBackground(): void {
-    if (!this.wipe) return;
-    this.log.info('this browser was wiped since its last visit', { lost: this.wipe.roots.length });
+    const wipe = this.wipe;
+    if (!wipe || this.reportingWipe) return;
+    this.reportingWipe = (async () => {
+      const { settled, pending } = await reportWipe(this.swarm, wipe);
+      this.wipe = pending.length > 0 ? { ...wipe, roots: pending } : undefined;
+      if (this.storage) rememberUnreported(this.storage, this.dbName, pending);
+      const notice = this.wipeNotice ?? { lost: wipe.roots.length, reported: 0 };
+      this.wipeNotice = { ...notice, reported: notice.reported + settled.length };
+      this.emit('wipe', this.wipeNotice);
+      this.log.info('reported the files a wipe took from this browser', {
+        former: wipe.formerId,
+        reported: settled.length,
+        pending: pending.length,
+      });
+    })()
+      .catch((error: unknown) => this.log.warn('reporting the wipe failed', { error: (error as Error).message }))
+      .finally(() => (this.reportingWipe = undefined));
+  }
+
+  /**
+   * Live copies of each of `roots` (at most MAX_COUNTED_ROOTS), from a seed's report or lookups
+   * (durability.ts). A file this device added that no seed holds is pushed to a seed now, if one is
+   * reachable (the renew round does it).
+   */
+  async liveCopies(roots: readonly BlockId[]): Promise<LiveCopies[]> {
+    const held = new Set(this.heldRoots);
+    const selfKind: SelfKind = (await this.isPersisted()) ? 'persisted-browser' : 'browser';
+    const counts = await countLiveCopies(this.swarm, roots, (root) => (held.has(root) ? selfKind : undefined));
+    if (counts.some((c) => c.byKind.seed === 0)) this.pushUnseededInBackground(counts);
+    return counts;
+  }
+
+  /** Files added here that no seed holds go to a seed as soon as one is reachable. */
+  private pushUnseededInBackground(counts: readonly LiveCopies[]): void {
+    const unseeded = new Set(counts.filter((c) => c.byKind.seed === 0).map((c) => c.root));
+    (async () => {
+      const added = (await this.library.list()).filter((e) => e.source === 'added' && unseeded.has(e.root));
+      if (added.length === 0 || !this.swarm.signaling.connected) return;
+      if ((await this.swarm.holders(SEEDS_TOPIC).catch(() => [])).length === 0) return;
+      await this.renewAdded();
+    })().catch((error: unknown) =>
+      this.log.warn('pushing files no seed holds failed', { error: (error as Error).message }),
+    );
   }
 
   async wipeStatus(): Promise<WipeNotice | undefined> {

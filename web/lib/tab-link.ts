@@ -14,6 +14,7 @@ import type { BlockId } from '../../src/content/format.js';
 import type { LibraryEntry } from '../../src/store/library.js';
 import type { AddProgress, BrowserPeerEvents, FileInfo, PeerStatus, WipeNotice } from './browser-peer.js';
 import type { KeepingSettings, KeepingState } from './keeper.js';
+import type { LiveCopies } from './durability.js';
 import type { LinkKind, PickedFile } from './collection-peer.js';
 
 /** What the app's UI uses of the peer, wherever it runs. */
@@ -51,6 +52,8 @@ export interface PeerApi {
   announceKeeping(): Promise<KeepingState>;
   /** A wipe of this browser's storage noticed at start, if any. */
   wipeStatus(): Promise<WipeNotice | undefined>;
+  /** Live copies of each of `roots`, from a seed's report or signaling lookups. */
+  liveCopies(roots: readonly BlockId[]): Promise<LiveCopies[]>;
   on<K extends keyof BrowserPeerEvents>(event: K, listener: (value: BrowserPeerEvents[K]) => void): () => void;
 }
 
@@ -72,7 +75,8 @@ type Method =
   | 'keeping'
   | 'setKeeping'
   | 'announceKeeping'
-  | 'wipeStatus';
+  | 'wipeStatus'
+  | 'liveCopies';
 const METHODS: ReadonlySet<string> = new Set<Method>([
   'entries',
   'addFile',
@@ -90,6 +94,7 @@ const METHODS: ReadonlySet<string> = new Set<Method>([
   'setKeeping',
   'announceKeeping',
   'wipeStatus',
+  'liveCopies',
 ]);
 
 type Message =
@@ -166,6 +171,8 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
         return peer.announceKeeping();
       case 'wipeStatus':
         return peer.wipeStatus();
+      case 'liveCopies':
+        return peer.liveCopies((a as unknown[]).map(String));
     }
     return Promise.reject(new UnavailableError(`no such call: ${String(message.method)}`));
   };
@@ -319,6 +326,7 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
     this.call<KeepingState>('setKeeping', [{ enabled: settings.enabled, limit: settings.limit }]);
   announceKeeping = () => this.call<KeepingState>('announceKeeping', []);
   wipeStatus = () => this.call<WipeNotice | undefined>('wipeStatus', []);
+  liveCopies = (roots: readonly BlockId[]) => this.call<LiveCopies[]>('liveCopies', [[...roots]]);
 
   /** This tab now runs the peer itself (or is going away): calls still waiting fail. */
   close(): void {
