@@ -11,6 +11,7 @@ import type { StreamOffer } from './stream-protocol.js';
 import { serveTabs, TabClient, type PeerApi } from './tab-link.js';
 import { collectionName, type PickedFile } from './collection-peer.js';
 import { consoleLog } from '../../src/log.js';
+import { DEFAULT_ADD_CHOICES, termsOf, type AddChoices } from './add-terms.js';
 
 export interface Upload {
   readonly id: number;
@@ -59,6 +60,8 @@ export class AppState {
   /** A wipe of this browser's storage noticed at start. */
   wipe = $state<WipeNotice | undefined>();
   updateWaiting = $state(false);
+  /** Copies and expiry chosen for the next adds. */
+  addTerms = $state<AddChoices>(DEFAULT_ADD_CHOICES);
   /** The part after # when it holds a link. */
   fragment = $state(location.hash.slice(1));
   private workbox: Workbox | undefined;
@@ -255,7 +258,12 @@ export class AppState {
         this.uploads = [upload, ...this.uploads];
         const live = () => this.uploads.find((u) => u.id === upload.id)!;
         try {
-          const entry = await peer.addFile(file, ({ bytesRead }) => (live().bytesRead = bytesRead), controller.signal);
+          const entry = await peer.addFile(
+            file,
+            ({ bytesRead }) => (live().bytesRead = bytesRead),
+            controller.signal,
+            termsOf(this.addTerms),
+          );
           live().bytesRead = file.size;
           live().entry = entry;
         } catch (error) {
@@ -283,7 +291,12 @@ export class AppState {
     this.uploads = [upload, ...this.uploads];
     const live = () => this.uploads.find((u) => u.id === upload.id)!;
     try {
-      live().entry = await peer.addCollection(picked, (bytesRead) => (live().bytesRead = bytesRead), controller.signal);
+      live().entry = await peer.addCollection(
+        picked,
+        (bytesRead) => (live().bytesRead = bytesRead),
+        controller.signal,
+        termsOf(this.addTerms),
+      );
       live().bytesRead = size;
     } catch (error) {
       if (controller.signal.aborted) live().cancelled = true;

@@ -7,8 +7,9 @@
 // (IndexedDB on this device) and in links; nothing here sends one anywhere.
 //
 // An open seed keeps a file only for a while after its uploader last renewed it, so the page renews
-// the files it added with every seed it reaches: once connected, and every RENEW_INTERVAL_MS. A
-// seed that no longer holds one is sent it again from this device, if its blocks are still here.
+// the files it added with the seeds that hold them: once connected, and every RENEW_INTERVAL_MS.
+// Which seeds hold a file is placement's and repair's choice (issue 12); a file no seed holds is
+// sent from this device, if its blocks are still here, to the first seed in rendezvous order.
 
 import { formatLink, parseLink, type FileLink } from '../../src/content/share-link.js';
 import { listFileBlockIds } from '../../src/content/block-list.js';
@@ -41,6 +42,8 @@ import {
 import { KEEPERS_TOPIC, PERSISTED_KEEPERS_TOPIC, SEEDS_TOPIC } from '../../src/net/signal-messages.js';
 import { Keeper, type KeepingSettings, type KeepingState } from './keeper.js';
 import { checkCanary, rememberHoldings, rememberUnreported, type Wipe } from './canary.js';
+import { rankHolders } from '../../src/replication/policy.js';
+import type { CommitTerms } from '../../src/net/wire.js';
 import { countLiveCopies, reportWipe, type LiveCopies, type SelfKind } from './durability.js';
 import { loadBrowserIdentity } from './browser-identity.js';
 import { trackedStore } from './add-cleanup.js';
@@ -419,8 +422,9 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     picked: readonly PickedFile[],
     onProgress?: (bytesRead: number) => void,
     signal?: AbortSignal,
+    terms?: CommitTerms,
   ): Promise<LibraryEntry> {
-    return addCollection(this, picked, onProgress, signal);
+    return addCollection(this, picked, onProgress, signal, terms);
   }
 
   /**
@@ -428,7 +432,12 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
    * resolves with the Library entry (its link carries the key). Its `copies` counts only seeds that
    * proved they hold the file (they gave back blocks of it after their commit).
    */
-  async addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry> {
+  async addFile(
+    file: File,
+    onProgress?: (progress: AddProgress) => void,
+    signal?: AbortSignal,
+    terms?: CommitTerms,
+  ): Promise<LibraryEntry> {
     await this.swarm.signaling.ready(SEED_SEARCH_MS).catch(() => {
       // No server in time: the file is kept on this device only (below).
     });
@@ -443,6 +452,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
         seeds,
         store: tracked.store,
         signal,
+        ...{ terms }, // TEMP until dur-repair lands UploadOptions.terms
         onProgress: ({ bytesRead }) => onProgress?.({ bytesRead, size: file.size }),
       });
     } catch (error) {
@@ -460,6 +470,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       pinned: false,
       complete: true,
       copies: result.seeds.length,
+      terms,
     };
     await this.library.put(entry);
     await this.refreshHeld();
@@ -493,12 +504,23 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     report.seeds = seeds.length;
     if (seeds.length === 0) return report;
     for (const entry of added) {
+      // Renewed with the seeds that hold it: placement and repair (the seeds') decide which those
+      // are, so the page never spreads a file over every seed it reaches.
+      const holders = new Set(await this.swarm.holders(entry.root).catch(() => [] as string[]));
+      const holding = seeds.filter((s) => holders.has(s.peer));
+      // No seed holds it (at risk): it goes to the first seed in rendezvous order that takes it.
+      const ranked = rankHolders(
+        entry.root,
+        seeds.map((session) => ({ id: session.peer, kind: 'seed' as const, session })),
+      ).map((c) => c.session);
+      const tryOrder = holding.length > 0 ? holding : entry.complete ? ranked : [];
       let copies = 0;
-      for (const seed of seeds) {
+      for (const seed of tryOrder) {
         try {
           const done = await renewFile(seed, entry.root, { store: entry.complete ? this.store : undefined });
           report[done]++;
           copies++;
+          if (holding.length === 0) break;
         } catch (error) {
           report.failed++;
           this.log.warn('a seed did not renew a file', {

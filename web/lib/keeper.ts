@@ -31,6 +31,9 @@ export const SEEDS_CACHE_MS = 30_000;
 /** A peer not in the cached list triggers a fresh lookup at most this often (a new seed joined). */
 export const SEEDS_RECHECK_MS = 5_000;
 
+/** Refused uploads remembered, so their late blocks are refused rather than starting them again. */
+const MAX_REFUSED_UPLOADS = 64;
+
 const KEEP_PIN = 'keep:';
 const KEEP_UPLOAD_PIN = 'keep-upload:';
 
@@ -103,6 +106,8 @@ export interface KeeperOptions {
 export class Keeper {
   private settings: KeepingSettings;
   private readonly uploads = new Map<string, KeepUpload>();
+  /** Uploads refused past the limit (newest kept): their blocks still on the way are refused too. */
+  private readonly refused = new Set<string>();
   private seedList: { readonly ids: ReadonlySet<string>; readonly at: number } | undefined;
   private seedLookup: Promise<ReadonlySet<string>> | undefined;
   private readonly now: () => number;
@@ -205,6 +210,7 @@ export class Keeper {
     await this.admit(peer);
     this.dropIdle();
     const key = toHex(upload);
+    if (this.refused.has(key)) throw this.refuse(peer, 'unknown-upload', 'that upload was refused; start a new one');
     let entry = this.uploads.get(key);
     if (entry && entry.peer !== peer) throw this.refuse(peer, 'unknown-upload', 'that upload belongs to another peer');
     if (!entry) {
@@ -214,14 +220,15 @@ export class Keeper {
     }
     entry.lastActive = this.now();
     if (entry.ids.has(id)) return;
-    const used = await this.used();
-    if (used + bytes.length > this.settings.limit) {
+    // Counted before the limit is checked, so concurrent blocks cannot all pass it.
+    entry.ids.add(id);
+    entry.bytes += bytes.length;
+    if ((await this.used()) > this.settings.limit) {
+      this.refused.add(key);
+      if (this.refused.size > MAX_REFUSED_UPLOADS) this.refused.delete(this.refused.values().next().value!);
       await this.dropUpload(entry);
       throw new QuotaError(bytes.length, this.settings.limit, 'this browser keeps no more for others (its limit)');
     }
-    // Counted before the write, so concurrent blocks cannot all pass the limit.
-    entry.ids.add(id);
-    entry.bytes += bytes.length;
     const { store } = this.options;
     const had = store.blockSize(id) !== undefined;
     try {

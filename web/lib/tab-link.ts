@@ -15,18 +15,26 @@ import type { LibraryEntry } from '../../src/store/library.js';
 import type { AddProgress, BrowserPeerEvents, FileInfo, PeerStatus, WipeNotice } from './browser-peer.js';
 import type { KeepingSettings, KeepingState } from './keeper.js';
 import type { LiveCopies } from './durability.js';
+import type { CommitTerms } from '../../src/net/wire.js';
 import type { LinkKind, PickedFile } from './collection-peer.js';
 
 /** What the app's UI uses of the peer, wherever it runs. */
 export interface PeerApi {
   readonly status: PeerStatus;
   entries(): Promise<LibraryEntry[]>;
-  addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry>;
+  /** `terms`: the copies and expiry the person chose (sent with the commit). */
+  addFile(
+    file: File,
+    onProgress?: (progress: AddProgress) => void,
+    signal?: AbortSignal,
+    terms?: CommitTerms,
+  ): Promise<LibraryEntry>;
   /** Several files, or a folder: one collection, one link. */
   addCollection(
     picked: readonly PickedFile[],
     onProgress?: (bytesRead: number) => void,
     signal?: AbortSignal,
+    terms?: CommitTerms,
   ): Promise<LibraryEntry>;
   openInfo(link: string): Promise<FileInfo>;
   /**
@@ -142,9 +150,14 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
       case 'entries':
         return peer.entries();
       case 'addFile':
-        return peer.addFile(a as File, added, signal);
+        return peer.addFile(a as File, added, signal, b as CommitTerms | undefined);
       case 'addCollection':
-        return peer.addCollection(a as PickedFile[], (bytesRead) => added({ bytesRead, size: 0 }), signal);
+        return peer.addCollection(
+          a as PickedFile[],
+          (bytesRead) => added({ bytesRead, size: 0 }),
+          signal,
+          b as CommitTerms | undefined,
+        );
       case 'openInfo':
         return peer.openInfo(String(a));
       case 'checkAvailable':
@@ -308,10 +321,20 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
   }
 
   entries = () => this.call<LibraryEntry[]>('entries', []);
-  addFile = (file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal) =>
-    this.call<LibraryEntry>('addFile', [file], onProgress, signal);
-  addCollection = (picked: readonly PickedFile[], onProgress?: (bytesRead: number) => void, signal?: AbortSignal) =>
-    this.call<LibraryEntry>('addCollection', [picked], onProgress && ((p) => onProgress(p.bytesRead)), signal);
+  addFile = (file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal, terms?: CommitTerms) =>
+    this.call<LibraryEntry>('addFile', [file, terms && { ...terms }], onProgress, signal);
+  addCollection = (
+    picked: readonly PickedFile[],
+    onProgress?: (bytesRead: number) => void,
+    signal?: AbortSignal,
+    terms?: CommitTerms,
+  ) =>
+    this.call<LibraryEntry>(
+      'addCollection',
+      [picked, terms && { ...terms }],
+      onProgress && ((p) => onProgress(p.bytesRead)),
+      signal,
+    );
   openInfo = (link: string) => this.call<FileInfo>('openInfo', [link]);
   checkAvailable = (root: BlockId) => this.call<void>('checkAvailable', [root]);
   openLink = (link: string) => this.call<LinkKind>('openLink', [link]);
