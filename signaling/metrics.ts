@@ -37,6 +37,11 @@ export class Metrics {
     s.values.set(key, (s.values.get(key) ?? 0) + by);
   }
 
+  /** Sets a counter kept by another part of the process (from a collector) to its running total. */
+  counter(name: string, help: string, value: number, labels?: Labels): void {
+    this.get(name, help, 'counter').values.set(labelKey(labels), value);
+  }
+
   gauge(name: string, help: string, value: number, labels?: Labels): void {
     this.get(name, help, 'gauge').values.set(labelKey(labels), value);
   }

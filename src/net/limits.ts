@@ -263,3 +263,27 @@ export const HEAL_DEADLINE_MS = 120_000;
 export const HEAL_RETRY_MS = 5 * 60_000;
 /** Files repaired at once. */
 export const HEAL_CONCURRENCY = 2;
+
+/**
+ * A seed's replication engine (src/node/replication.ts) looks and plans this many times per grace
+ * period, but never more often than REPLICATION_TICK_MIN_MS nor less often than
+ * REPLICATION_TICK_MAX_MS: an absence is noticed well within the grace, and what `mycel status`
+ * and lost reports see is at most that old whatever the grace.
+ */
+export const REPLICATION_TICKS_PER_GRACE = 8;
+export const REPLICATION_TICK_MIN_MS = 500;
+export const REPLICATION_TICK_MAX_MS = 10_000;
+/**
+ * Signaling lookups per second the engine spends on average: under a tenth of the server's
+ * per-socket message rate (50/s), leaving the rest to the seed's signals and announces.
+ */
+export const REPLICATION_LOOKUPS_PER_SECOND = 4;
+/** Rounds a file new to a seed waits before it is planned (its put's other copies are on their way). */
+export const REPLICATION_SETTLE_TICKS = 2;
+/** Holders one root's view keeps: a lookup's sample (64) and as many gone ones. */
+export const REPLICATION_MAX_VIEW_HOLDERS = 128;
+/** Roots all lost reports together may touch: bounds the work a crowd of new identities can cause. */
+export const REPLICATION_LOST_ROOTS_BURST = 1024;
+export const REPLICATION_LOST_ROOTS_PER_SECOND = 64;
+/** A repair push (connect, blocks, commit, read-back) to one target must finish within this. */
+export const REPLICATION_PUSH_TIMEOUT_MS = 10 * 60_000;

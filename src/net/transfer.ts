@@ -1,6 +1,12 @@
 // Whole-file operations over the network, shared by the command line and the browser: sealing a
 // file while pushing its blocks to seeds, and reading a file from holders as it arrives.
 //
+// Placement: a file with a target of N copies goes to N seeds, not to all: the first N of the seeds
+// reached in rendezvous order of its root (policy.ts), moving down the ranking when one refuses or
+// fails. The root is known only once the file is sealed, so with more seeds than copies the file is
+// sealed into the local store first and pushed from there; with no more seeds than copies every
+// seed gets it while it is sealed, as before.
+//
 // A seed's word that it stored a file is not enough: after its commit, a few blocks chosen at random
 // (unknown to the seed until asked) and the root are read back from it, and only a seed that returns
 // them all, hashing to their ids, counts as holding a copy.
@@ -31,7 +37,8 @@ import type { Logger } from '../log.js';
 import type { PeerSession } from './session.js';
 import type { Swarm } from './swarm.js';
 import { SEEDS_TOPIC } from './signal-messages.js';
-import { UPLOAD_ID_BYTES } from './wire.js';
+import { UPLOAD_ID_BYTES, type CommitTerms } from './wire.js';
+import { rankHolders } from '../replication/policy.js';
 import {
   DOWNLOAD_AHEAD,
   MAX_SEEDS_USED,
@@ -48,10 +55,15 @@ export interface UploadProgress {
 }
 
 export interface UploadOptions extends Omit<SealOptions, 'onProgress'> {
-  /** Seeds to push every block to. At least one must take the whole file. */
+  /** Seeds that may keep the file. At least one must take the whole file. */
   readonly seeds: PeerSession[];
-  /** Also keep every block here (a browser keeps what it adds). */
-  readonly store?: Pick<BlockStore, 'put'>;
+  /**
+   * Also keep every block here (a browser keeps what it adds). Needed for placement on fewer seeds
+   * than `seeds` (`terms.copies`): the file is sealed here first, then pushed from here.
+   */
+  readonly store?: Pick<BlockStore, 'put'> & Partial<Pick<BlockStore, 'get'>>;
+  /** The owner's terms, sent with each commit; `copies` also says how many seeds get the file. */
+  readonly terms?: CommitTerms;
   readonly onProgress?: (progress: UploadProgress) => void;
   readonly log?: Logger;
 }
@@ -73,13 +85,63 @@ export interface UploadResult {
  *   seed proved it holds the file.
  */
 export async function uploadFile(source: ByteSource, options: UploadOptions): Promise<UploadResult> {
-  const upload = startUpload(options);
+  const placing = placesFewer(options);
+  const upload = startUpload(placing ? { ...options, seeds: [] } : options);
   const file = await sealFile(source, upload.sink, {
     ...options,
     onProgress: (n) => upload.read(n),
   });
+  // Placing: no seed was pushed to yet, and this only waits for the local copy to be written.
   const { seeds, failed } = await upload.commit(file.root);
+  if (placing) return { file, ...(await placeFile(file.root, placing, options)) };
   return { file, seeds, failed };
+}
+
+/** The store to seal into first when the file goes to fewer seeds than were reached, else undefined. */
+function placesFewer(options: Omit<UploadOptions, 'name' | 'mediaType'>): Pick<BlockStore, 'get'> | undefined {
+  const copies = options.terms?.copies;
+  if (copies === undefined || options.seeds.length <= copies) return undefined;
+  const store = options.store;
+  if (!store?.get) throw new BadInputError('placing a file on some of the seeds needs a store to seal it into first');
+  return { get: store.get.bind(store) };
+}
+
+/**
+ * Pushes the sealed file `root` from `store` to the first `terms.copies` of `seeds` in rendezvous
+ * order, each checked as put checks a copy; a seed that refuses or fails is replaced by the next.
+ * @throws the first seed's error when none took it.
+ */
+async function placeFile(
+  root: BlockId,
+  store: Pick<BlockStore, 'get'>,
+  options: Omit<UploadOptions, 'name' | 'mediaType'>,
+): Promise<{ seeds: string[]; failed: { peer: string; error: Error }[] }> {
+  const ranked = rankHolders(
+    root,
+    options.seeds.map((session) => ({ id: session.peer, kind: 'seed' as const, session })),
+  );
+  const want = Math.min(options.terms?.copies ?? ranked.length, ranked.length);
+  const placed: string[] = [];
+  const failed: { peer: string; error: Error }[] = [];
+  let next = 0;
+  // One worker per copy wanted: each moves down the ranking only when its own seed failed.
+  const worker = async () => {
+    while (next < ranked.length) {
+      const { session } = ranked[next++]!;
+      try {
+        await pushHeldFile(session, root, store, options.signal, options.terms);
+        placed.push(session.peer);
+        return;
+      } catch (error) {
+        throwIfAborted(options.signal);
+        failed.push({ peer: session.peer, error: error as Error });
+        options.log?.warn('seed failed during upload', { peer: session.peer, error: (error as Error).message });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: want }, worker));
+  if (placed.length === 0) throw failed[0]?.error ?? new NoSeedError('no seed to upload to');
+  return { seeds: placed, failed };
 }
 
 export interface CollectionUploadItem {
@@ -113,7 +175,8 @@ export async function uploadCollection(
   items: readonly CollectionUploadItem[],
   options: CollectionUploadOptions,
 ): Promise<CollectionUploadResult> {
-  const upload = startUpload(options);
+  const placing = placesFewer(options);
+  const upload = startUpload(placing ? { ...options, seeds: [] } : options);
   // Paths are checked before the first byte is sealed: a bad name found at the end wastes nothing.
   checkCollectionPaths(items);
   const inputs: CollectionEntryInput[] = [];
@@ -138,6 +201,7 @@ export async function uploadCollection(
   }
   const collection = await sealCollection(inputs, upload.sink, { backend: options.backend, signal: options.signal });
   const { seeds, failed } = await upload.commit(collection.root);
+  if (placing) return { collection, ...(await placeFile(collection.root, placing, options)) };
   return { collection, seeds, failed };
 }
 
@@ -186,13 +250,7 @@ function startUpload(options: Omit<UploadOptions, 'name' | 'mediaType'>): Upload
 
   const sink = async (block: SealedBlock) => {
     throwIfAborted(options.signal);
-    // Reservoir sampling: every block sealed so far is in `sample` with the same chance.
-    sealed++;
-    if (sample.length < READBACK_BLOCKS) sample.push(block.id);
-    else {
-      const slot = randomBelow(sealed);
-      if (slot < READBACK_BLOCKS) sample[slot] = block.id;
-    }
+    sampleInto(sample, ++sealed, block.id);
     const seeds = healthy();
     if (seeds.length === 0 && options.seeds.length > 0) throw firstFailure(failures);
     const local = options.store?.put(block.id, block.bytes);
@@ -217,7 +275,7 @@ function startUpload(options: Omit<UploadOptions, 'name' | 'mediaType'>): Upload
       await Promise.all(
         healthy().map(async (seed) => {
           try {
-            await seed.commit(upload, root, { signal: options.signal });
+            await seed.commit(upload, root, { signal: options.signal, terms: options.terms });
             await readBack(seed, checks, options.signal);
           } catch (error) {
             failures.set(seed.peer, error as Error);
@@ -258,14 +316,16 @@ export async function renewFile(
 
 /**
  * Pushes every block of the file `root` from `store` to `seed` (listed without the key), commits
- * it and reads the root back. At most UPLOAD_WINDOW blocks wait for acknowledgement.
+ * it on `terms`, and reads back the root and READBACK_BLOCKS random blocks, as a put does. At most
+ * UPLOAD_WINDOW blocks wait for acknowledgement.
  * @throws BlockMissingError if `store` lacks a block; StoreRefusedError; UnprovenCopyError
  */
 export async function pushHeldFile(
   seed: PeerSession,
   root: BlockId,
-  store: BlockStore,
+  store: Pick<BlockStore, 'get'>,
   signal?: AbortSignal,
+  terms?: CommitTerms,
 ): Promise<void> {
   const upload = randomBytes(UPLOAD_ID_BYTES);
   const getBlock = async (id: BlockId) => {
@@ -274,13 +334,25 @@ export async function pushHeldFile(
     return bytes;
   };
   const unacked = new InOrderWindow<void>(UPLOAD_WINDOW);
+  const sample: BlockId[] = [];
+  let listed = 0;
   for await (const id of listFileBlockIds(root, getBlock, { signal })) {
+    sampleInto(sample, ++listed, id);
     unacked.add(seed.store(upload, await getBlock(id), { signal }));
     if (unacked.full) await unacked.next();
   }
   await unacked.drain();
-  await seed.commit(upload, root, { signal });
-  await readBack(seed, [root], signal);
+  await seed.commit(upload, root, { signal, terms });
+  await readBack(seed, [...new Set([root, ...sample])], signal);
+}
+
+/** Reservoir sampling: the `seen`-th id takes a place in `sample` with the same chance as every other. */
+function sampleInto(sample: BlockId[], seen: number, id: BlockId): void {
+  if (sample.length < READBACK_BLOCKS) sample.push(id);
+  else {
+    const slot = randomBelow(seen);
+    if (slot < READBACK_BLOCKS) sample[slot] = id;
+  }
 }
 
 /** Asks `seed` for each of `ids`: every one must come back (session.want checks the hash). */

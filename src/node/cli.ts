@@ -10,6 +10,7 @@ import { isPeerId } from '../net/identity.js';
 import { loadNodeIdentity } from './identity-file.js';
 import { parseSize } from '../sizes.js';
 import { parseDuration } from './durations.js';
+import { MAX_TARGET_COPIES } from '../replication/policy.js';
 import { publicOriginOf, startServe, startSignal } from './serve.js';
 import { describeSettings, resolveSettings, type SettingSpecs, type Settings } from './settings.js';
 import type { IceConfig } from '../../signaling/ice.js';
@@ -18,6 +19,7 @@ import { repairFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
 import { runCache, runGet, runPut, runRenew } from './transfer-commands.js';
 import { USAGE, commandHelp, isCommand } from './usage.js';
+import { runStatus } from './status-command.js';
 import { UsageError } from './usage-error.js';
 
 interface Parsed {
@@ -184,6 +186,15 @@ function peerIdsOf(flag: string, value: string | boolean | (string | boolean)[] 
 
 const DEFAULT_QUOTA = 10 * 2 ** 30;
 
+/** A --copies value: live copies wanted, 1..MAX_TARGET_COPIES. */
+function copiesOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TARGET_COPIES)
+    throw new UsageError(`bad --copies: ${text} (live copies wanted, 1 to ${MAX_TARGET_COPIES})`);
+  return n;
+}
+
 const STORAGE_FLAGS = {
   data: { type: 'string', default: './mycel-data' },
   quota: { type: 'string', default: '10GiB' },
@@ -192,6 +203,8 @@ const STORAGE_FLAGS = {
   'open-share': { type: 'string' },
   'open-ttl': { type: 'string' },
   'min-free': { type: 'string' },
+  grace: { type: 'string' },
+  copies: { type: 'string' },
 } as const satisfies SettingSpecs;
 
 /** A seed's storage flags, as Seed/startServe options (absent flags keep the seed's defaults). */
@@ -205,6 +218,9 @@ function storageOf(values: Parsed['values']) {
   if (ttl !== undefined && openTtlMs === undefined)
     throw new UsageError(`bad --open-ttl: ${ttl} (try 30d, 12h or 90m)`);
   const minFree = str(values['min-free']);
+  const grace = str(values.grace);
+  const graceMs = grace === undefined ? undefined : parseDuration(grace);
+  if (grace !== undefined && graceMs === undefined) throw new UsageError(`bad --grace: ${grace} (try 30m, 2h or 90s)`);
   // Tests only (a slow seed for streaming tests): not a flag, so no user meets it in --help.
   const serveDelay = Number(process.env.MYCEL_TEST_SERVE_DELAY_MS ?? 0);
   return {
@@ -216,6 +232,8 @@ function storageOf(values: Parsed['values']) {
     openShare,
     openTtlMs,
     minFreeBytes: minFree === undefined ? undefined : minFree.trim() === '0' ? 0 : sizeOf(minFree, 0),
+    graceMs,
+    copies: copiesOf(str(values.copies)),
   };
 }
 
@@ -294,9 +312,11 @@ async function main(argv: string[]): Promise<number> {
         timeout: { type: 'string' },
         identity: { type: 'string' },
         json: { type: 'boolean' },
+        copies: { type: 'string' },
       });
       if (positionals.length === 0) throw new UsageError('put takes a file, a folder or several files');
       return runPut({
+        copies: copiesOf(str(values.copies)),
         paths: positionals,
         json: values.json === true,
         server: str(values.server) ?? 'http://localhost:8080',
@@ -341,6 +361,20 @@ async function main(argv: string[]): Promise<number> {
         force: values.force === true,
         cacheDir: str(values.cache),
         cacheQuota: sizeOf(str(values['cache-quota']), DEFAULT_CACHE_QUOTA),
+        server: str(values.server),
+        timeoutMs: secondsOf(str(values.timeout), 30),
+        json: values.json === true,
+      });
+    }
+    case 'status': {
+      const { values, positionals } = parse(rest, {
+        server: { type: 'string' },
+        timeout: { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      if (positionals.length !== 1) throw new UsageError('status takes one link');
+      return runStatus({
+        link: positionals[0]!,
         server: str(values.server),
         timeoutMs: secondsOf(str(values.timeout), 30),
         json: values.json === true,

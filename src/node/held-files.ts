@@ -8,7 +8,10 @@
 //
 //   {"format":"mycel-held-files","version":1,"files":[
 //     {"root":"<64 hex>","bytes":3146752,"kept":false,
-//      "owners":[{"peer":"<43-char peer id>","renewed":1767225600000,"expires":true}]}]}
+//      "owners":[{"peer":"<43-char peer id>","renewed":1767225600000,"expires":true}],"copies":3}]}
+//
+// `copies` (optional): the live copies the owner asked for in its commit's terms, so the file's
+// replication target survives restarts and travels with repair pushes.
 //
 // A hold's expiry is `renewed` + the seed's --open-ttl, computed at use, so an operator who shortens
 // the TTL shortens it for files already held. Every change rewrites the file atomically: written and
@@ -25,6 +28,7 @@ import { BadInputError } from '../errors.js';
 import { isBlockId, type BlockId } from '../content/format.js';
 import { isPeerId } from '../net/identity.js';
 import { MAX_OWNERS_PER_FILE } from '../net/limits.js';
+import { MAX_TARGET_COPIES } from '../replication/policy.js';
 
 export const HELD_FILES_NAME = 'held-files.json';
 const FORMAT = 'mycel-held-files';
@@ -47,6 +51,8 @@ export interface HeldFile {
   /** Kept whatever its owners do (files stored before owners were recorded). */
   readonly kept: boolean;
   readonly owners: readonly FileOwner[];
+  /** Live copies the owner asked for (its commit's terms); absent: the seed's default. */
+  readonly copies?: number;
 }
 
 export interface LoadedRecords {
@@ -71,6 +77,7 @@ interface Stored {
   bytes: number;
   kept: boolean;
   owners: { peer: string; renewed: number; expires: boolean }[];
+  copies?: number;
 }
 
 function toStored(file: HeldFile): Stored {
@@ -79,6 +86,7 @@ function toStored(file: HeldFile): Stored {
     bytes: file.bytes,
     kept: file.kept,
     owners: file.owners.map((o) => ({ peer: o.peer, renewed: o.renewedAt, expires: o.expires })),
+    ...(file.copies === undefined ? {} : { copies: file.copies }),
   };
 }
 
@@ -97,7 +105,15 @@ function fromStored(entry: unknown): HeldFile | undefined {
     owners.push({ peer: owner.peer, renewedAt: owner.renewed!, expires: owner.expires });
   }
   if (owners.length === 0 && !e.kept) return undefined;
-  return { root: e.root, bytes: e.bytes!, kept: e.kept, owners };
+  if (e.copies !== undefined && !(Number.isInteger(e.copies) && e.copies >= 1 && e.copies <= MAX_TARGET_COPIES))
+    return undefined;
+  return {
+    root: e.root,
+    bytes: e.bytes!,
+    kept: e.kept,
+    owners,
+    ...(e.copies === undefined ? {} : { copies: e.copies }),
+  };
 }
 
 class JsonHeldFiles implements HeldFileRecords {

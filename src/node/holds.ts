@@ -28,6 +28,7 @@ interface Hold {
   readonly bytes: number;
   readonly kept: boolean;
   readonly owners: Map<string, FileOwner>;
+  readonly copies?: number;
 }
 
 /** What holding a file or taking a block more would add: to the peer's use and to the open use. */
@@ -89,6 +90,7 @@ export class Holds {
       bytes: file.bytes,
       kept: file.kept,
       owners: new Map(file.owners.map((o) => [o.peer, o])),
+      copies: file.copies,
     };
     this.holds.set(root, hold);
     this.account(hold, 1);
@@ -142,9 +144,10 @@ export class Holds {
 
   /**
    * Holds `root` for `peer` from now (a commit, or a renewal), creating the record with `bytes` if
-   * the file was not held. Returns the record to persist.
+   * the file was not held. `copies`, when given, is the file's target from now on (the latest
+   * owner's word). Returns the record to persist.
    */
-  hold(root: BlockId, bytes: number, peer: string, expires: boolean): HeldFile {
+  hold(root: BlockId, bytes: number, peer: string, expires: boolean, copies?: number): HeldFile {
     const before = this.holds.get(root);
     const owners = new Map(before?.owners);
     // A peer once on the allow list keeps its lasting hold even if it renews as a stranger.
@@ -155,6 +158,7 @@ export class Holds {
       bytes: before?.bytes ?? bytes,
       kept: before?.kept ?? false,
       owners: [...owners.values()],
+      ...withCopies(copies ?? before?.copies),
     };
     this.set(root, file);
     return file;
@@ -178,7 +182,13 @@ export class Holds {
     for (const hold of [...this.holds.values()]) {
       const live = [...hold.owners.values()].filter((o) => this.expiresAt(o) > now);
       if (live.length === hold.owners.size) continue;
-      const file: HeldFile = { root: hold.root, bytes: hold.bytes, kept: hold.kept, owners: live };
+      const file: HeldFile = {
+        root: hold.root,
+        bytes: hold.bytes,
+        kept: hold.kept,
+        owners: live,
+        ...withCopies(hold.copies),
+      };
       if (live.length === 0 && !hold.kept) {
         dropped.push(snapshot(hold));
         this.set(hold.root, undefined);
@@ -216,5 +226,16 @@ function countsOpen(hold: Hold): boolean {
 }
 
 function snapshot(hold: Hold): HeldFile {
-  return { root: hold.root, bytes: hold.bytes, kept: hold.kept, owners: [...hold.owners.values()] };
+  return {
+    root: hold.root,
+    bytes: hold.bytes,
+    kept: hold.kept,
+    owners: [...hold.owners.values()],
+    ...withCopies(hold.copies),
+  };
+}
+
+/** The `copies` field of a record: left out when the owner did not say. */
+function withCopies(copies: number | undefined): { copies?: number } {
+  return copies === undefined ? {} : { copies };
 }

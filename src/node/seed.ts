@@ -21,6 +21,11 @@
 // file that rotted or vanished is fetched again from other holders of the file; a file that cannot
 // be made whole is withdrawn (not announced) and tried again every HEAL_RETRY_MS.
 //
+// Replication (replication.ts): the seed keeps each file it holds at its target of live copies
+// (the owner's commit terms, else --copies), pushing it on when it is the plan's pusher and
+// dropping its copy when the plan releases it; it answers replica queries and lost reports from
+// that view. Seeds the deployment lists may push repairs here as if on the allow list.
+//
 // The seed's key lives in <data>/identity.key (identity-file.ts), so it is the same peer id across
 // restarts, and only it can be that id. That it is a seed is the deployment's word (the signaling
 // server's list of seeds), not its own: it announces the seeds topic, and an unlisted seed is told
@@ -64,6 +69,7 @@ import {
   IDLE_UPLOAD_SWEEP_MS,
   SEED_MAX_PEERS,
   SEED_SIGNAL_MAX_PAYLOAD,
+  REPLICATION_PUSH_TIMEOUT_MS,
 } from '../net/limits.js';
 import { SEEDS_TOPIC } from '../net/signal-messages.js';
 import type { WebSocketLike } from '../net/signal-client.js';
@@ -77,6 +83,10 @@ import type { Logger } from '../log.js';
 import { createLogger } from './log.js';
 import { nodeWrtc } from './wrtc.js';
 import { filePin, filePinRoot } from '../store/block-store.js';
+import { ReplicationEngine } from './replication.js';
+import type { Candidate } from '../replication/policy.js';
+import type { CommitTerms } from '../net/wire.js';
+import { pushHeldFile } from '../net/transfer.js';
 
 const UPLOAD_PIN = 'upload:';
 /** What a peer hears when this seed's own storage failed. */
@@ -114,6 +124,10 @@ export interface SeedOptions {
   readonly store?: BlockStore;
   /** Where the held-file records are kept; default held-files.json in `dataDir`. */
   readonly records?: HeldFileRecords;
+  /** How long an absent holder of a file still counts (default DEFAULT_GRACE_MS). */
+  readonly graceMs?: number;
+  /** Live copies for files whose owner did not say (default DEFAULT_TARGET_COPIES). */
+  readonly copies?: number;
   /**
    * Tests only: every block served to a peer waits its turn, one at a time, this long: a slow seed
    * (a rate limit of one block per interval) without a network namespace.
@@ -202,6 +216,8 @@ export class Seed {
   private readonly unwritten = new Set<BlockId>();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private closed = false;
+  /** Keeps each held file at its target of live copies (replication.ts). */
+  readonly replication: ReplicationEngine;
 
   private constructor(
     readonly peerId: string,
@@ -214,7 +230,20 @@ export class Seed {
     private readonly faults: FaultLog,
     private readonly options: SeedOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.replication = new ReplicationEngine(
+      {
+        self: peerId,
+        lookup: (topic) => swarm.holders(topic),
+        heldRoots: () => [...this.whole],
+        holds: (root) => this.whole.has(root),
+        copiesOf: (root) => this.holds.get(root)?.copies,
+        push: (root, to, target) => this.pushCopies(root, to, target),
+        release: (root) => this.releaseCopy(root),
+      },
+      { graceMs: options.graceMs, defaultCopies: options.copies, log },
+    );
+  }
 
   static async start(options: SeedOptions): Promise<Seed> {
     const log = options.log ?? createLogger({ fields: { component: 'seed' } });
@@ -260,7 +289,9 @@ export class Seed {
       host: {
         store: options.serveDelayMs ? servedSlowly(store, options.serveDelayMs) : store,
         receiveStore: (peer, upload, id, bytes) => seed!.receiveStore(peer, upload, id, bytes),
-        receiveCommit: (peer, upload, root) => seed!.receiveCommit(peer, upload, root),
+        receiveCommit: (peer, upload, root, terms) => seed!.receiveCommit(peer, upload, root, terms),
+        replicaReport: (_peer, root) => seed!.replication.report(root),
+        receiveLost: (peer, former, roots) => void seed!.replication.noteLost(peer, former, roots),
         onLocalFault: (error, { peer, op }) => faults.report(op, error, { peer }),
       },
     });
@@ -298,6 +329,7 @@ export class Seed {
     });
     swarm.announce([SEEDS_TOPIC, ...seed.whole]);
     swarm.start();
+    seed.replication.start();
     seed.every(IDLE_UPLOAD_SWEEP_MS, () => seed.dropIdleUploads());
     seed.every(RENEW_FLUSH_MS, () => seed.writeRenewals());
     seed.every(Math.max(EXPIRY_SWEEP_MIN_MS, Math.min(EXPIRY_SWEEP_MAX_MS, holds.policy.ttlMs / 8)), () =>
@@ -398,12 +430,63 @@ export class Seed {
   }
 
   private mayStore(peer: string): boolean {
-    return !this.options.allow || this.options.allow.includes(peer);
+    return !this.options.allow || this.options.allow.includes(peer) || this.replication.isListedSeed(peer);
   }
 
   /** Whether `peer`'s uploads count as a stranger's: limited, and expiring. */
   private isLimited(peer: string): boolean {
-    return !this.options.allow?.includes(peer);
+    return !this.options.allow?.includes(peer) && !this.replication.isListedSeed(peer);
+  }
+
+  /**
+   * Pushes the file `root` from this seed's store to each of `to` (a repair), carrying `target` in
+   * the commit's terms; each copy is checked as put checks one.
+   */
+  private async pushCopies(
+    root: BlockId,
+    to: readonly Candidate[],
+    target: number,
+  ): Promise<{ ok: string[]; failed: string[] }> {
+    const ok: string[] = [];
+    const failed: string[] = [];
+    await Promise.all(
+      to.map(async ({ id }) => {
+        const abort = new AbortController();
+        this.aborts.add(abort);
+        const deadline = setTimeout(
+          () => abort.abort(new TimeoutError(`pushing file ${root} to ${id}`, REPLICATION_PUSH_TIMEOUT_MS)),
+          REPLICATION_PUSH_TIMEOUT_MS,
+        );
+        try {
+          const session = await this.swarm.connect(id);
+          await pushHeldFile(session, root, this.store, abort.signal, { copies: target });
+          ok.push(id);
+          this.log.info('copy pushed', { root, to: id, target });
+        } catch (error) {
+          failed.push(id);
+          this.log.warn('pushing a copy failed', { root, to: id, error: (error as Error).message });
+        } finally {
+          clearTimeout(deadline);
+          this.aborts.delete(abort);
+        }
+      }),
+    );
+    return { ok, failed };
+  }
+
+  /** Drops this seed's copy of `root` (a surplus one): forgotten, withdrawn, its blocks evictable cache. */
+  private async releaseCopy(root: BlockId): Promise<void> {
+    const held = this.holds.get(root);
+    if (!held || this.closed) return;
+    this.holds.set(root, undefined);
+    this.whole.delete(root);
+    this.incomplete.delete(root);
+    this.unwritten.delete(root);
+    this.swarm.withdraw([root]);
+    // Forgotten before unpinned: a crash in between leaves a pin without a record, undone at start.
+    await this.records.delete(root);
+    await this.store.unpin(filePin(root));
+    this.log.info('surplus copy released', { root, bytes: held.bytes });
   }
 
   private refuse(peer: string, reason: RefusalReason, detail: string): StoreRefusedError {
@@ -531,14 +614,14 @@ export class Seed {
     return dropped;
   }
 
-  private async receiveCommit(peer: string, upload: Uint8Array, root: BlockId): Promise<void> {
+  private async receiveCommit(peer: string, upload: Uint8Array, root: BlockId, terms: CommitTerms): Promise<void> {
     if (!this.mayStore(peer)) throw this.refuse(peer, 'not-allowed', 'this seed keeps blocks only for its allow list');
     const key = toHex(upload);
     const entry = this.uploads.get(key);
     if (!entry) {
       const stoppedBy = this.stopped.get(key);
       if (stoppedBy) throw this.refuse(peer, stoppedBy.reason, stoppedBy.detail);
-      return this.renew(peer, root);
+      return this.renew(peer, root, terms.copies);
     }
     if (entry.peer !== peer) throw this.refuse(peer, 'unknown-upload', 'no such upload from this peer');
     entry.lastActive = Date.now();
@@ -565,7 +648,7 @@ export class Seed {
       this.holds.unreserve(peer, entry.bytes, entry.open);
       let kept: boolean;
       try {
-        kept = await this.keepFile(root, check.ids, check.bytes, peer, expires);
+        kept = await this.keepFile(root, check.ids, check.bytes, peer, expires, terms.copies);
       } catch (error) {
         this.holds.reserve(peer, entry.bytes, entry.open);
         throw error;
@@ -593,7 +676,7 @@ export class Seed {
   }
 
   /** A commit of a held root under a new upload id: renews `peer`'s hold (making it an owner). */
-  private async renew(peer: string, root: BlockId): Promise<void> {
+  private async renew(peer: string, root: BlockId, copies: number | undefined): Promise<void> {
     const held = this.holds.get(root);
     if (!held) {
       throw this.refuse(
@@ -606,7 +689,7 @@ export class Seed {
     const mine = held.owners.find((o) => o.peer === peer);
     if (mine && Date.now() - mine.renewedAt < Math.min(RENEW_WRITE_GAP_MS, this.holds.policy.ttlMs / 10)) {
       // Renewed a moment ago: written with the next flush, not now.
-      this.holds.hold(root, held.bytes, peer, expires);
+      this.holds.hold(root, held.bytes, peer, expires, copies);
       this.unwritten.add(root);
       this.log.info('file renewed', { peer, root });
       if (this.incomplete.has(root))
@@ -624,7 +707,7 @@ export class Seed {
       if (refusal) throw this.refuse(peer, 'quota', refusal);
     }
     try {
-      await this.keepFile(root, undefined, held.bytes, peer, expires);
+      await this.keepFile(root, undefined, held.bytes, peer, expires, copies);
     } catch (error) {
       if (!isLocalFault(error)) throw error;
       this.faults.report('renew', error, { peer, root });
@@ -650,6 +733,7 @@ export class Seed {
     bytes: number,
     peer: string,
     expires: boolean,
+    copies?: number,
   ): Promise<boolean> {
     const before = this.holds.get(root);
     const pin = filePin(root);
@@ -661,7 +745,7 @@ export class Seed {
           return false;
         }
       }
-      await this.records.put(this.holds.hold(root, bytes, peer, expires));
+      await this.records.put(this.holds.hold(root, bytes, peer, expires, copies));
     } catch (error) {
       this.holds.set(root, before);
       if (!before) {
@@ -923,6 +1007,7 @@ export class Seed {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.replication.close();
     for (const timer of this.timers) clearInterval(timer);
     for (const timer of this.retries.values()) clearTimeout(timer);
     for (const abort of this.aborts) abort.abort(new ClosedError('seed'));

@@ -92,7 +92,16 @@ export interface ServeOptions
     SignalServeOptions,
     Pick<
       SeedOptions,
-      'dataDir' | 'quota' | 'allow' | 'peerQuota' | 'openShare' | 'openTtlMs' | 'minFreeBytes' | 'serveDelayMs'
+      | 'dataDir'
+      | 'quota'
+      | 'allow'
+      | 'peerQuota'
+      | 'openShare'
+      | 'openTtlMs'
+      | 'minFreeBytes'
+      | 'serveDelayMs'
+      | 'graceMs'
+      | 'copies'
     > {}
 
 export interface RunningServer {
@@ -241,6 +250,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     openShare: options.openShare,
     openTtlMs: options.openTtlMs,
     minFreeBytes: options.minFreeBytes,
+    graceMs: options.graceMs,
+    copies: options.copies,
     serveDelayMs: options.serveDelayMs,
     identity,
     signalUrl: `${options.tls ? 'wss' : 'ws'}://${loopback}:${port}${SIGNAL_PATH}`,
@@ -272,6 +283,21 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
         path,
       });
     }
+    const replication = seed.replication.stats();
+    for (const [state, files] of Object.entries(replication.files)) {
+      m.gauge(
+        'mycel_replication_files',
+        'Files the seed holds, by how their live copies compare with the target (at_risk: too few present, or none durable).',
+        files,
+        { state },
+      );
+    }
+    for (const [result, count] of Object.entries(replication.repairs)) {
+      m.counter('mycel_replication_repairs_total', 'Copies this seed pushed to repair a file, by result.', count, {
+        result,
+      });
+    }
+    m.counter('mycel_replication_releases_total', 'Surplus copies this seed released.', replication.releases);
     m.gauge(
       'mycel_seed_attempts_evicted',
       'Attempts the seed dropped to make room for newer offers.',

@@ -31,11 +31,13 @@ import { mediaTypeOf } from './media-types.js';
 import { progressBar } from './progress.js';
 import { nodeSocketFactory } from './seed.js';
 import { formatSize } from '../sizes.js';
+import { DEFAULT_TARGET_COPIES } from '../replication/policy.js';
+import { MAX_SEEDS_USED } from '../net/limits.js';
 import { UsageError } from './usage-error.js';
 import { nodeWrtc } from './wrtc.js';
 
 /** A one-shot peer: by default a fresh identity in memory, forgotten when the command ends. */
-function joinSwarm(signalUrl: string, store: BlockStore, identity: PeerIdentity = ephemeralIdentity()): Swarm {
+export function joinSwarm(signalUrl: string, store: BlockStore, identity: PeerIdentity = ephemeralIdentity()): Swarm {
   const swarm = new Swarm({
     identity,
     signalUrl,
@@ -48,7 +50,7 @@ function joinSwarm(signalUrl: string, store: BlockStore, identity: PeerIdentity 
   return swarm;
 }
 
-async function reach(swarm: Swarm, origin: string, timeoutMs: number): Promise<void> {
+export async function reach(swarm: Swarm, origin: string, timeoutMs: number): Promise<void> {
   try {
     await swarm.signaling.ready(Math.min(timeoutMs, 15_000));
   } catch (error) {
@@ -73,6 +75,8 @@ export interface PutOptions {
   readonly timeoutMs: number;
   /** A folder holding the identity to put as (made if missing), so a seed's --allow can name it. */
   readonly identityDir?: string;
+  /** Live copies wanted (the commit's terms): the file goes to this many seeds. */
+  readonly copies?: number;
 }
 
 export async function runPut(options: PutOptions): Promise<number> {
@@ -95,11 +99,23 @@ export async function runPut(options: PutOptions): Promise<number> {
     throw new UsageError(`bad server URL: ${options.server}`);
   }
   const identity = options.identityDir ? await loadNodeIdentity(options.identityDir) : undefined;
+  const copies = options.copies ?? DEFAULT_TARGET_COPIES;
+  const terms = { copies };
   const swarm = joinSwarm(signalUrl, createMemoryBlockStore(), identity);
+  let scratch: { store: BlockStore; dir: string } | undefined;
   try {
     await reach(swarm, origin, options.timeoutMs);
-    const seeds = await connectSeeds(swarm, { timeoutMs: options.timeoutMs });
+    // One seed past the copies wanted: a spare to move down to when one refuses.
+    const seeds = await connectSeeds(swarm, {
+      timeoutMs: options.timeoutMs,
+      max: Math.max(MAX_SEEDS_USED, copies + 1),
+    });
     if (seeds.length === 0) throw new NoSeedError(`no seed answered at ${origin}: nowhere to keep the file`);
+    if (seeds.length > copies) {
+      // The file goes to the seeds its root ranks first, known once sealed: sealed to disk first.
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mycel-put-'));
+      scratch = { dir, store: await openFsBlockStore({ dir, durable: false }) };
+    }
     // The server's public URL, if its operator set one: the address we reached may be private.
     const linkOrigin = swarm.signaling.publicOrigin ?? origin;
     let link: string;
@@ -111,6 +127,8 @@ export async function runPut(options: PutOptions): Promise<number> {
       const bar = progressBar(`put ${plan.items.length} entries`);
       const result = await uploadCollection(plan.items, {
         seeds,
+        terms,
+        store: scratch?.store,
         onProgress: ({ bytesRead }) => bar.update(bytesRead, size),
       });
       bar.update(size, size);
@@ -131,6 +149,8 @@ export async function runPut(options: PutOptions): Promise<number> {
         name,
         mediaType: mediaTypeOf(name),
         seeds,
+        terms,
+        store: scratch?.store,
         onProgress: ({ bytesRead }) => bar.update(bytesRead, size),
       });
       bar.update(size, size);
@@ -139,16 +159,26 @@ export async function runPut(options: PutOptions): Promise<number> {
       stored = result;
     }
     for (const { peer, error } of stored.failed) process.stderr.write(`mycel: seed ${peer} failed: ${error.message}\n`);
+    const placed = stored.seeds.length;
     if (options.json) {
-      process.stdout.write(JSON.stringify({ link, bytes: size, seeds: stored.seeds.length, entries }) + '\n');
+      process.stdout.write(
+        JSON.stringify({ link, bytes: size, seeds: placed, copies: { target: copies, placed }, entries }) + '\n',
+      );
     } else process.stdout.write(link + '\n');
     const what = plan ? `${plan.items.length} entries, ` : '';
-    process.stderr.write(
-      `stored ${what}${formatSize(size)} on ${stored.seeds.length} seed${stored.seeds.length === 1 ? '' : 's'}\n`,
-    );
+    process.stderr.write(`stored ${what}${formatSize(size)} on ${placed} seed${placed === 1 ? '' : 's'}\n`);
+    if (placed < copies) {
+      process.stderr.write(
+        `${placed} of ${copies} copies placed: the network adds the rest as seeds and keepers appear\n`,
+      );
+    }
     return 0;
   } finally {
     swarm.close();
+    if (scratch) {
+      await scratch.store.close().catch(() => undefined);
+      await fs.rm(scratch.dir, { recursive: true, force: true });
+    }
   }
 }
 

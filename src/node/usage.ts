@@ -4,7 +4,7 @@
 export const COMMAND_HELP = {
   serve: `  serve [--port 8080] [--host 0.0.0.0] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10] [--redis url]
+        [--copies 3] [--grace 30m] [--seed id,...] [--web dir] [--trust-proxy addr,...] [--header-timeout 10] [--redis url]
         [reach options]
         signaling server, seed and web app in one process (what npm start runs); its own seed is
         trusted, --seed names more`,
@@ -18,6 +18,7 @@ export const COMMAND_HELP = {
         Redis share peers, files and limits (put them behind one load balancer)`,
   seed: `  seed --signal <ws url>[,<ws url>...] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
+        [--copies 3] [--grace 30m]
         a seed alone, joining the network through a signaling server; several URLs (processes
         of one deployment on one Redis) are tried in turn when the one in use is lost`,
   id: `  id [--data ./mycel-data]
@@ -26,11 +27,13 @@ export const COMMAND_HELP = {
         with the seed stopped: walk every block file and make the seed's ledger agree with the
         disk (blocks copied in or deleted by hand); prints what it changed`,
   put: `  put <file | folder | file…> [--server http://localhost:8080] [--timeout 30] [--identity dir]
-        [--json]
+        [--copies 3] [--json]
         encrypt, store on the seed(s), print one link. One file is shared as a file; a folder
         (its contents, tree kept, symbolic links left out) or several paths as one collection.
+        --copies: live copies the network keeps (1 to 16); the file goes to that many seeds,
+        and seeds add the rest when fewer are reachable.
         --identity puts as the peer kept in that folder (see id), for seeds that --allow only
-        some peers; --json prints the link, size, seeds and entries as one JSON line`,
+        some peers; --json prints the link, size, seeds, copies and entries as one JSON line`,
   renew: `  renew <link> --identity dir [--server http://localhost:8080] [--timeout 30]
         renew the hold of every seed on the file the link names, as the peer kept in that folder
         (the one that put it, or any other: it then holds the file too); open seeds drop a file
@@ -45,6 +48,10 @@ export const COMMAND_HELP = {
         Blocks fetched are kept in a cache (default $XDG_CACHE_HOME/mycel, else ~/.cache/mycel),
         so a get again or after an interruption fetches only what is missing; it never grows
         past --cache-quota (oldest blocks go first). Empty it with: mycel cache --clear`,
+  status: `  status <link> [--server url] [--timeout 30] [--json]
+        how many live copies the file has and of which kinds (seeds, browsers), how many its
+        owner wants, and each holder's state, as the first seed holding it reports them;
+        --json prints that report (target, live, holders with peer id, kind and state)`,
   cache: `  cache [--cache dir] [--clear]
         show where get's block cache is and how much it holds; --clear empties it`,
 } as const;
@@ -65,9 +72,11 @@ const STORAGE_NOTE = `      storage (serve and seed): --allow keeps files only f
         it on a public host). Without it the seed is open to anyone: each peer may keep
         --peer-quota (files and uploads), all of them together --open-share of --quota, and a
         file lives --open-ttl (30d, 12h, 90m…) after its last renewal. --min-free: disk space
-        kept free; stores are refused below it (0: not watched)`;
+        kept free; stores are refused below it (0: not watched).
+        Replication: --copies is the live copies kept of files whose owner did not say (3);
+        --grace how long a holder may be away before its copy is replaced (30m)`;
 
-const ORDER: Command[] = ['serve', 'signal', 'seed', 'id', 'repair', 'put', 'renew', 'get', 'cache'];
+const ORDER: Command[] = ['serve', 'signal', 'seed', 'id', 'repair', 'put', 'renew', 'get', 'status', 'cache'];
 
 export const USAGE = [
   'usage: mycel <command> [options]    (mycel <command> --help: that command alone)',
