@@ -96,6 +96,25 @@ async function status(deployment: Deployment, link: string): Promise<Status> {
 
 const liveHolders = (s: Status) => s.holders.filter((h) => h.state === 'live');
 
+/**
+ * The first status (polled) that `accept` takes. Seeds look a tick apart, so two seeds may briefly
+ * disagree; the one that answers status must agree in the end.
+ */
+async function statusWhen(deployment: Deployment, link: string, accept: (s: Status) => boolean): Promise<Status> {
+  let found: Status | undefined;
+  await expect
+    .poll(
+      async () => {
+        const latest = await status(deployment, link);
+        if (accept(latest)) found = latest;
+        return found !== undefined;
+      },
+      { timeout: 90_000 },
+    )
+    .toBe(true);
+  return found!;
+}
+
 /** `mycel put --copies 3`: the file on the seeds (never on a browser); its link. */
 async function put(deployment: Deployment, bytes: Buffer): Promise<string> {
   const file = path.join(deployment.dir, 'kept.bin');
@@ -136,8 +155,7 @@ test('a file put with 3 copies lands on the three seeds, and when one dies a bro
     const link = await put(deployment, original);
 
     // Exactly three holders, the three seeds.
-    await expect.poll(async () => (await status(deployment, link)).live, { timeout: 60_000 }).toBe(3);
-    const first = await status(deployment, link);
+    const first = await statusWhen(deployment, link, (s) => s.live === 3);
     expect(first.target).toBe(3);
     expect(first.byKind).toEqual({ seed: 3, 'persisted-browser': 0, browser: 0 });
     expect(new Set(liveHolders(first).map((h) => h.peer))).toEqual(
@@ -154,9 +172,7 @@ test('a file put with 3 copies lands on the three seeds, and when one dies a bro
     await expect(copies).toHaveText(/^2 live copies: 2 seeds/, { timeout: 60_000 });
     await expect(copies).toHaveText(/^3 live copies: 2 seeds, 1 browser/, { timeout: 90_000 });
 
-    const after = await status(deployment, link);
-    expect(after.live).toBe(3);
-    expect(after.byKind.seed).toBe(2);
+    const after = await statusWhen(deployment, link, (s) => s.live === 3 && s.byKind.seed === 2);
     expect(after.byKind.browser + after.byKind['persisted-browser']).toBe(1);
     const browsers = [await peerIdOf(alice.page), await peerIdOf(bob.page)];
     const live = liveHolders(after).map((h) => h.peer);
@@ -190,12 +206,13 @@ test('a browser whose IndexedDB was wiped notices at start, reports it, and its 
     const alice = await keeperBrowser(browser, deployment.url);
     const bob = await keeperBrowser(browser, deployment.url);
     const link = await put(deployment, bytesOf(2 * 2 ** 20 + 5, 122));
-    await expect.poll(async () => (await status(deployment, link)).byKind.browser, { timeout: 90_000 }).toBe(1);
     const browsers = new Map([
       [await peerIdOf(alice.page), alice],
       [await peerIdOf(bob.page), bob],
     ]);
-    const holder = liveHolders(await status(deployment, link)).find((h) => browsers.has(h.peer))!;
+    // Seeds' views settle a tick apart: wait for a report that names one of the browsers as live.
+    const placed = await statusWhen(deployment, link, (s) => liveHolders(s).some((h) => browsers.has(h.peer)));
+    const holder = liveHolders(placed).find((h) => browsers.has(h.peer))!;
     const wiped = browsers.get(holder.peer)!;
     await expect(wiped.page.getByTestId('kept-file')).toHaveCount(1);
 
@@ -213,17 +230,10 @@ test('a browser whose IndexedDB was wiped notices at start, reports it, and its 
     await expect(page.getByTestId('wipe-notice')).toHaveText(/The network was told/);
 
     // The old copy stops counting at once and repair puts it on a browser again, not the old id.
-    await expect
-      .poll(
-        async () => {
-          const s = await status(deployment, link);
-          const browserCopies = liveHolders(s).filter((h) => h.kind !== 'seed');
-          return s.live === 3 && browserCopies.length === 1 && browserCopies[0]!.peer !== holder.peer;
-        },
-        { timeout: 90_000 },
-      )
-      .toBe(true);
-    const after = await status(deployment, link);
+    const after = await statusWhen(deployment, link, (s) => {
+      const browserCopies = liveHolders(s).filter((h) => h.kind !== 'seed');
+      return s.live === 3 && browserCopies.length === 1 && browserCopies[0]!.peer !== holder.peer;
+    });
     expect(after.holders.find((h) => h.peer === holder.peer)?.state ?? 'lost').not.toBe('live');
     await Promise.all([alice.context.close(), bob.context.close()]);
   } finally {

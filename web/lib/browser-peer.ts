@@ -17,7 +17,7 @@ import { BadInputError, BlockMissingError } from '../../src/errors.js';
 import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
 import { Emitter } from '../../src/net/emitter.js';
-import { RENEW_INTERVAL_MS } from '../../src/net/limits.js';
+import { RENEW_INTERVAL_MS, REPLICATION_TICK_MAX_MS } from '../../src/net/limits.js';
 import { quietLog, type Logger } from '../../src/log.js';
 import { signalUrlFor } from '../../src/net/server-url.js';
 import type { WebSocketLike } from '../../src/net/signal-client.js';
@@ -71,6 +71,8 @@ const QUOTA_SHARE = 0.8;
 const RECHECK_DELAY_MS = 1_000;
 /** How long a file opened for viewing or streaming stays open after its last reader let go. */
 const OPEN_FILE_IDLE_MS = 60_000;
+/** A wipe report is sent again once after this long (see reportWipeInBackground). */
+const LOST_REPORT_REPEAT_MS = 2 * REPLICATION_TICK_MAX_MS;
 /** How long opening a link looks for a holder before saying nobody holds it. */
 const OPEN_NO_HOLDER_MS = 20_000;
 
@@ -323,6 +325,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   private reportingWipe: Promise<void> | undefined;
+  private wipeRepeatTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
 
   /**
    * Tells the seeds what a wipe took from this browser (durability.ts), once connected; what they
@@ -343,6 +347,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
         reported: settled.length,
         pending: pending.length,
       });
+      // A seed believes a report only for a holder it already sees absent, and it looks at most
+      // every REPLICATION_TICK_MAX_MS: one that still saw the old id a moment ago hears it again.
+      if (settled.length === 0) return;
+      await new Promise<void>((resolve) => (this.wipeRepeatTimer = setTimeout(resolve, LOST_REPORT_REPEAT_MS)));
+      if (!this.closed) await reportWipe(this.swarm, { ...wipe, roots: settled });
     })()
       .catch((error: unknown) => this.log.warn('reporting the wipe failed', { error: (error as Error).message }))
       .finally(() => (this.reportingWipe = undefined));
@@ -452,7 +461,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
         seeds,
         store: tracked.store,
         signal,
-        ...{ terms }, // TEMP until dur-repair lands UploadOptions.terms
+        terms,
         onProgress: ({ bytesRead }) => onProgress?.({ bytesRead, size: file.size }),
       });
     } catch (error) {
@@ -788,6 +797,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     this.shared.clear();
     this.links.closeAll();
     clearTimeout(this.recheckTimer);
+    clearTimeout(this.wipeRepeatTimer);
+    this.closed = true;
     clearInterval(this.renewTimer);
     this.swarm.close();
     await this.store.close();

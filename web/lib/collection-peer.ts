@@ -76,7 +76,7 @@ export async function addCollection(
       seeds,
       store: tracked.store,
       signal,
-      ...{ terms }, // TEMP until dur-repair lands UploadOptions.terms
+      terms,
       onProgress: ({ bytesRead }) => onProgress?.(bytesRead, size),
     });
   } catch (error) {
