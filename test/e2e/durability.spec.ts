@@ -11,7 +11,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from '@playwright/test';
-import { bytesOf, expect, newContext, openApp, test } from './fixtures.js';
+import { addFile, bytesOf, expect, newContext, openApp, test } from './fixtures.js';
 import { freePort, logged, runMycel, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 
 test.setTimeout(240_000);
@@ -238,5 +238,38 @@ test('a browser whose IndexedDB was wiped notices at start, reports it, and its 
     await Promise.all([alice.context.close(), bob.context.close()]);
   } finally {
     await deployment.close();
+  }
+});
+
+test('a file only browsers hold is shown at risk, and goes to a seed as soon as one is reachable', async ({
+  browser,
+}) => {
+  const dir = await tempDir('e2e-at-risk');
+  const seedData = path.join(dir, 'seed');
+  const seedId = await seedIdOf(seedData);
+  const port = await freePort();
+  const signal = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1', '--seed', seedId]);
+  let seed: MycelProcess | undefined;
+  try {
+    await signal.waitForLine(logged('listening'));
+    const url = `http://localhost:${port}`;
+    const context = await newContext(browser, url);
+    const page = await context.newPage();
+    await openApp(page);
+    const link = await addFile(page, 'alone.bin', bytesOf(500_000, 123));
+    await page.goto(link);
+    await expect(page.getByTestId('at-risk')).toBeVisible({ timeout: 60_000 });
+    await expect(page.getByTestId('copies')).toHaveText(/target unknown/);
+
+    // A seed joins: the page pushes the file to it without being asked, and the risk is gone.
+    seed = startMycel(['seed', '--signal', `ws://127.0.0.1:${port}/signal`, '--data', seedData]);
+    await seed.waitForLine(logged('seed ready'));
+    await expect(page.getByTestId('copies')).toHaveText(/^2 live copies: 1 seed, 1 browser/, { timeout: 90_000 });
+    await expect(page.getByTestId('at-risk')).toBeHidden();
+    await context.close();
+  } finally {
+    await seed?.kill();
+    await signal.kill();
+    await fs.rm(dir, { recursive: true, force: true });
   }
 });
