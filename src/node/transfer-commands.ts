@@ -166,12 +166,13 @@ export async function runPut(options: PutOptions): Promise<number> {
       );
     } else process.stdout.write(link + '\n');
     const what = plan ? `${plan.items.length} entries, ` : '';
-    process.stderr.write(`stored ${what}${formatSize(size)} on ${placed} seed${placed === 1 ? '' : 's'}\n`);
     if (placed < copies) {
       process.stderr.write(
         `${placed} of ${copies} copies placed: the network adds the rest as seeds and keepers appear\n`,
       );
     }
+    // Last, as before copies were counted: what was stored where.
+    process.stderr.write(`stored ${what}${formatSize(size)} on ${placed} seed${placed === 1 ? '' : 's'}\n`);
     return 0;
   } finally {
     swarm.close();

@@ -14,7 +14,16 @@ import { MAX_LOST_ROOTS } from '../../src/net/wire.js';
 import { rankHolders } from '../../src/replication/policy.js';
 import { parseLink } from '../../src/content/share-link.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
-import { freePort, logged, runMycel, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
+import {
+  freePort,
+  logged,
+  runMycel,
+  seedIdOf,
+  startMycel,
+  startServe,
+  tempDir,
+  type MycelProcess,
+} from '../helpers/processes.js';
 import { startUploader, type Uploader } from '../helpers/uploader.js';
 
 const MiB = 1024 * 1024;
@@ -34,14 +43,18 @@ interface SeedProc {
   peer: string;
 }
 
-/** A signaling server listing `count` seeds, all started with `seedArgs`, and a peer of the test's. */
-async function network(count: number, seedArgs: string[]) {
+/**
+ * A signaling server listing `count` seeds, all started with `seedArgs`, and `later` seed folders the
+ * test starts itself; and a peer of the test's.
+ */
+async function network(count: number, seedArgs: string[], later: string[] = []) {
   const dir = await tempDir('replication');
   dirs.push(dir);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const folders = Array.from({ length: count }, (_, i) => path.join(dir, `seed-${i}`));
-  const listed = (await Promise.all(folders.map(seedIdOf))).flatMap((id) => ['--seed', id]);
+  const laterFolders = later.map((name) => path.join(dir, name));
+  const listed = (await Promise.all([...folders, ...laterFolders].map(seedIdOf))).flatMap((id) => ['--seed', id]);
   const signal = startMycel(['signal', '--port', String(port), '--host', '127.0.0.1', ...listed]);
   running.push(signal);
   await signal.waitForLine(logged('listening'));
@@ -50,7 +63,7 @@ async function network(count: number, seedArgs: string[]) {
   for (const data of folders) seeds.push(await startSeed(ws, data, seedArgs));
   const peer = await startUploader(ws);
   peers.push(peer);
-  return { dir, url, ws, seeds, peer };
+  return { dir, url, ws, seeds, peer, later: laterFolders };
 }
 
 async function startSeed(ws: string, data: string, args: string[]): Promise<SeedProc> {
@@ -131,6 +144,14 @@ describe('replication across seeds', () => {
       );
       expect(sorted(holders)).toEqual(sorted(ranked.slice(0, 3)));
 
+      // Every holder has seen the others: a holder never seen cannot be missed.
+      for (const holder of holders) {
+        await until(
+          async () => (await reportOf(net.peer, holder, put.root))?.live === 3,
+          20_000,
+          `${holder} to see three live copies`,
+        );
+      }
       const victim = net.seeds.find((s) => s.peer === ranked[0])!;
       const spare = ranked[3]!;
       await victim.proc.kill('SIGKILL');
@@ -217,6 +238,9 @@ describe('replication across seeds', () => {
         'two holders left',
       );
       expect(sorted(left)).toEqual(sorted(ranked.slice(0, 2)));
+      // Withdrawn first, then forgotten and unpinned, then logged: wait for the line.
+      const lowest = net.seeds.find((s) => s.peer === ranked[2])!;
+      await lowest.proc.waitForLine(logged('surplus copy released'), 10_000);
       const released = net.seeds
         .filter((s) => logLines(s, 'surplus copy released', root).length > 0)
         .map((s) => s.peer);
@@ -238,7 +262,13 @@ describe('replication across seeds', () => {
       ).map((c) => c.id);
       const [first, second, third, spare] = ranked as [string, string, string, string];
       await until(async () => (await net.peer.swarm.holders(put.root)).length === 3, 20_000, 'three holders');
-      await until(async () => (await reportOf(net.peer, first, put.root))?.live === 3, 45_000, 'three live copies');
+      for (const holder of [first, second, third]) {
+        await until(
+          async () => (await reportOf(net.peer, holder, put.root))?.live === 3,
+          45_000,
+          `${holder} to see three live copies`,
+        );
+      }
 
       // Hostile: a peer claims a holder that is present lost its copy. Nothing changes.
       const liar = await startUploader(net.ws);
@@ -308,4 +338,64 @@ describe('replication across seeds', () => {
       expect(await reportOf(net.peer, first, put.root)).toMatchObject({ live: 3 });
     },
   );
+
+  it(
+    'a put with fewer seeds than copies says so; the seed pushes the file to a seed that joins later, and /metrics shows it',
+    { timeout: 120_000 },
+    async () => {
+      const dir = await tempDir('replication-metrics');
+      dirs.push(dir);
+      const later = path.join(dir, 'later-seed');
+      const serve = await startServe(path.join(dir, 'serve'), ['--grace', '2s', '--seed', await seedIdOf(later)]);
+      running.push(serve.proc);
+      const metric = async (line: string) => {
+        const text = await (await fetch(`${serve.url}/metrics`)).text();
+        return text.split('\n').includes(line);
+      };
+      const file = path.join(dir, 'f.bin');
+      await writeGeneratedFile(file, 2 * MiB, 23);
+      const put = await runMycel(['put', file, '--server', serve.url, '--copies', '2', '--json']);
+      expect(put.code, put.stderr).toBe(0);
+      expect(JSON.parse(put.stdout.trim()).copies).toEqual({ target: 2, placed: 1 });
+      expect(put.stderr).toMatch(/1 of 2 copies placed: the network adds the rest as seeds and keepers appear/);
+      await until(() => metric('mycel_replication_files{state="below_target"} 1'), 20_000, 'a file below target');
+
+      const joined = await startSeed(`ws://127.0.0.1:${serve.port}/signal`, later, ['--grace', '2s']);
+      const root = parseLink(JSON.parse(put.stdout.trim()).link).root;
+      await until(
+        async () =>
+          (await runMycel(['status', `${JSON.parse(put.stdout.trim()).link}`, '--json'])).stdout.includes(joined.peer),
+        30_000,
+        'the joined seed to hold the file',
+      );
+      await until(() => metric('mycel_replication_repairs_total{result="ok"} 1'), 20_000, 'one repair counted');
+      await until(() => metric('mycel_replication_files{state="at_target"} 1'), 20_000, 'the file at its target');
+      expect(await metric('mycel_replication_files{state="below_target"} 0')).toBe(true);
+      expect(logLines(joined, 'file stored', root)).toHaveLength(1);
+    },
+  );
+
+  it('a put moves down the ranking past seeds that refuse it', { timeout: 180_000 }, async () => {
+    // One open seed and two that keep files only for someone else: whichever the root ranks first,
+    // the one copy wanted ends on the open seed.
+    const net = await network(1, ['--grace', '2s'], ['closed-a', 'closed-b']);
+    const refusing = await Promise.all(
+      net.later.map((data) => startSeed(net.ws, data, ['--allow', ephemeralIdentity().id])),
+    );
+    let refused = 0;
+    for (let i = 0; i < 8 && refused === 0; i++) {
+      const file = path.join(net.dir, `f-${i}.bin`);
+      await writeGeneratedFile(file, 1 * MiB, 30 + i);
+      const put = await runMycel(['put', file, '--server', net.url, '--copies', '1', '--json']);
+      expect(put.code, put.stderr).toBe(0);
+      expect(JSON.parse(put.stdout.trim()).copies).toEqual({ target: 1, placed: 1 });
+      refused += refusing.filter((s) => put.stderr.includes(`seed ${s.peer} failed`)).length;
+      const root = parseLink(JSON.parse(put.stdout.trim()).link).root;
+      expect(await until(async () => (await net.peer.swarm.holders(root)).join(), 20_000, 'a holder')).toBe(
+        net.seeds[0]!.peer,
+      );
+    }
+    // The first in rank was a refusing seed at least once (each put: 2 chances in 3).
+    expect(refused).toBeGreaterThan(0);
+  });
 });
