@@ -13,8 +13,8 @@ import { sortNewestFirst, type Library, type LibraryEntry } from './library.js';
 import { ManagedBlockStore, type ManagedStoreOptions, type RawBlocks } from './managed-store.js';
 
 export const DEFAULT_DB_NAME = 'mycel';
-/** 1: blocks, blockMeta, pins, library. 2: identity (the peer key). */
-const DB_VERSION = 2;
+/** 1: blocks, blockMeta, pins, library. 2: identity (the peer key). 3: meta (the wipe canary). */
+const DB_VERSION = 3;
 /** Most puts one transaction carries. */
 export const MAX_BATCH_PUTS = 64;
 /** Most bytes one transaction carries. */
@@ -42,6 +42,8 @@ export interface MycelDBSchema extends DBSchema {
   pins: { key: [string, string]; value: { name: string; id: string } };
   library: { key: string; value: LibraryEntry };
   identity: { key: string; value: StoredIdentity };
+  /** Small values the page keeps beside its data: the wipe canary (web/lib/canary.ts). */
+  meta: { key: string; value: string };
 }
 
 export type MycelDB = IDBPDatabase<MycelDBSchema>;
@@ -67,6 +69,7 @@ export function openMycelDatabase(name = DEFAULT_DB_NAME, options: OpenDatabaseO
         db.createObjectStore('library', { keyPath: 'root' });
       }
       if (oldVersion < 2) db.createObjectStore('identity');
+      if (oldVersion < 3) db.createObjectStore('meta');
     },
     blocked: options.onBlocked,
     blocking: options.onBlocking,

@@ -20,6 +20,8 @@ export interface LibraryEntry {
   readonly copies?: number;
   /** What the link names: several files under one link, or (absent) one file. */
   readonly kind?: 'file' | 'collection';
+  /** The copies and expiry asked for when this device added it (sent with its commits). */
+  readonly terms?: { readonly copies?: number; readonly expiresAt?: number };
 }
 
 export interface Library {

@@ -79,7 +79,9 @@ describe('a database made by version 1', () => {
     old.close();
 
     const db = await openMycelDatabase(name);
-    expect(db.version).toBe(2);
+    // 2 added the peer key's store, 3 the wipe canary's (web/lib/canary.ts).
+    expect(db.version).toBe(3);
+    expect([...db.objectStoreNames]).toContain('meta');
     const store = await openIdbBlockStore({ db });
     expect(await store.get(held.id)).toEqual(held.bytes);
     expect(store.isPinned(held.id)).toBe(true);

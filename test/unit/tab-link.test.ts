@@ -13,7 +13,9 @@ import {
   type MycelError,
 } from '../../src/errors.js';
 import type { LibraryEntry } from '../../src/store/library.js';
-import type { BrowserPeerEvents, FileInfo, PeerStatus } from '../../web/lib/browser-peer.js';
+import type { BrowserPeerEvents, FileInfo, PeerStatus, WipeNotice } from '../../web/lib/browser-peer.js';
+import { DEFAULT_KEEPING, type KeepingSettings, type KeepingState } from '../../web/lib/keeper.js';
+import type { LiveCopies } from '../../web/lib/durability.js';
 import type { LinkKind } from '../../web/lib/collection-peer.js';
 import { unavailableKind } from '../../web/lib/availability.js';
 import { serveTabs, TabClient, type PeerApi } from '../../web/lib/tab-link.js';
@@ -42,6 +44,26 @@ class FakePeer extends Emitter<BrowserPeerEvents> implements PeerApi {
     super();
   }
   entries = async () => [entry(this.name)];
+  /** The settings it was given, as received (plain data across the channel). */
+  readonly keepingSet: KeepingSettings[] = [];
+  keeping = async (): Promise<KeepingState> => ({ ...DEFAULT_KEEPING, persisted: false, used: 0, files: [] });
+  setKeeping = async (settings: KeepingSettings): Promise<KeepingState> => {
+    this.keepingSet.push(settings);
+    const state = { ...settings, persisted: false, used: 0, files: [] };
+    this.emit('keeping', state);
+    return state;
+  };
+  announceKeeping = () => this.keeping();
+  wipeStatus = async (): Promise<WipeNotice | undefined> => ({ lost: 2, reported: 0 });
+  liveCopies = async (roots: readonly string[]): Promise<LiveCopies[]> =>
+    roots.map((root) => ({
+      root,
+      live: 3,
+      byKind: { seed: 2, 'persisted-browser': 0, browser: 1 },
+      target: 3,
+      atRisk: false,
+      fromSeed: true,
+    }));
   addFile = async () => entry(this.name);
   /** An add that reports some progress, then runs until it is aborted. */
   addCollection = (_picked: unknown, onProgress?: (bytesRead: number) => void, signal?: AbortSignal) =>
@@ -155,6 +177,26 @@ describe('a tab that does not run the peer', () => {
     leader(next);
     await pinned;
     expect(next.pinned).toEqual([ROOT]);
+  });
+
+  it('changes the keeping setting in the tab that runs the peer, and sees the change and any wipe notice', async () => {
+    const peer = new FakePeer('first');
+    leader(peer);
+    const tab = client();
+    const seen: KeepingState[] = [];
+    tab.on('keeping', (state) => seen.push(state));
+    const state = await tab.setKeeping({ enabled: true, limit: 2 ** 30 });
+    expect(peer.keepingSet).toEqual([{ enabled: true, limit: 2 ** 30 }]);
+    expect(state).toMatchObject({ enabled: true, limit: 2 ** 30 });
+    await expect.poll(() => seen.at(-1)?.enabled).toBe(true);
+    expect(await tab.wipeStatus()).toEqual({ lost: 2, reported: 0 });
+  });
+
+  it("asks the peer's tab for live copies and gets them as plain data", async () => {
+    leader(new FakePeer('first'));
+    const tab = client();
+    const [copies] = await tab.liveCopies([ROOT]);
+    expect(copies).toMatchObject({ root: ROOT, live: 3, byKind: { seed: 2, browser: 1 }, target: 3 });
   });
 
   it('gets an error with the code it had in the tab that runs the peer', async () => {

@@ -7,7 +7,7 @@ import type { BlockStore } from '../../src/store/block-store.js';
 
 export interface TrackedStore {
   /** What the upload writes to. */
-  readonly store: Pick<BlockStore, 'put'>;
+  readonly store: Pick<BlockStore, 'put' | 'get'>;
   /** Deletes every block put through `store` (once the puts still running have ended). */
   discard(): Promise<void>;
 }
@@ -28,6 +28,8 @@ export function trackedStore(store: BlockStore): TrackedStore {
         );
         return put;
       },
+      // Placement on fewer seeds than were reached pushes from here once the file is sealed.
+      get: (id) => store.get(id),
     },
     async discard() {
       await Promise.allSettled([...pending]);

@@ -4,7 +4,8 @@
 
 import { Workbox } from 'workbox-window';
 import type { LibraryEntry } from '../../src/store/library.js';
-import { BrowserPeer, type PeerStatus } from './browser-peer.js';
+import { BrowserPeer, type PeerStatus, type WipeNotice } from './browser-peer.js';
+import type { KeepingSettings, KeepingState } from './keeper.js';
 import { feedStreams } from './stream-feeder.js';
 import type { StreamOffer } from './stream-protocol.js';
 import { serveTabs, TabClient, type PeerApi } from './tab-link.js';
@@ -13,6 +14,7 @@ import { SHARE_PARAM, takeShared } from './shared-files.js';
 import { consoleLog } from '../../src/log.js';
 import { Downloads } from './downloads.svelte.js';
 import { RateMeter, type Rate } from './transfer-rate.js';
+import { DEFAULT_ADD_CHOICES, termsOf, type AddChoices } from './add-terms.js';
 
 export interface Upload {
   readonly id: number;
@@ -46,6 +48,17 @@ const ONLINE_RECHECK_MS = 2_000;
 const ONLINE_PROBE_MS = 3_000;
 /** A path the server answers and the service worker never does (it is not precached). */
 const HEALTH_PATH = '/health';
+/** The browser's answer to our one request for persistent storage (asked once, remembered). */
+const PERSIST_ANSWER_KEY = 'mycel:persist-answer';
+
+function savedPersistAnswer(): StorageInfo['persistAnswer'] {
+  try {
+    const saved = localStorage.getItem(PERSIST_ANSWER_KEY);
+    return saved === 'granted' || saved === 'denied' || saved === 'unsupported' ? saved : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export class AppState {
   /** The peer: run by this tab, or by another tab and reached through it (tab-link.ts). */
@@ -54,7 +67,11 @@ export class AppState {
   status = $state<PeerStatus>({ signaling: 'connecting', peers: 0, relayed: 0, direct: 0 });
   files = $state<LibraryEntry[]>([]);
   uploads = $state<Upload[]>([]);
-  storage = $state<StorageInfo>({});
+  storage = $state<StorageInfo>({ persistAnswer: savedPersistAnswer() });
+  /** Keeping copies for others (keeper.ts), once the peer said. */
+  keeping = $state<KeepingState | undefined>();
+  /** A wipe of this browser's storage noticed at start. */
+  wipe = $state<WipeNotice | undefined>();
   updateWaiting = $state(false);
   /** Whether this device reaches the network (the browser says so, and the server answers). */
   online = $state(navigator.onLine);
@@ -63,6 +80,8 @@ export class AppState {
   /** Downloads this tab started, with their progress. */
   readonly downloads = new Downloads(startDownload, () => this.storageFollows());
   private lastStorageRefresh = 0;
+  /** Copies and expiry chosen for the next adds. */
+  addTerms = $state<AddChoices>(DEFAULT_ADD_CHOICES);
   /** The part after # when it holds a link. */
   fragment = $state(location.hash.slice(1));
   private workbox: Workbox | undefined;
@@ -143,11 +162,63 @@ export class AppState {
   private useOtherTab(): void {
     const client = new TabClient();
     client.on('status', (status) => (this.status = status));
-    client.on('library', (files) => (this.files = files));
+    client.on('library', (files) => this.libraryChanged(files));
     this.client = client;
     this.peer = client;
     this.downloads.follow(client);
     this.tab = 'uses-other-tab';
+    this.followKeeping(client);
+  }
+
+  /** Mirrors the keeping setting and any wipe notice of `peer`. */
+  private followKeeping(peer: PeerApi): void {
+    peer.on('keeping', (keeping) => (this.keeping = keeping));
+    peer.on('wipe', (wipe) => (this.wipe = wipe));
+    const shown = () => {
+      // Only figures shown: the next event brings them.
+    };
+    peer.keeping().then((keeping) => (this.keeping = keeping), shown);
+    peer.wipeStatus().then((wipe) => (this.wipe = wipe), shown);
+  }
+
+  private libraryChanged(files: LibraryEntry[]): void {
+    this.files = files;
+    // Once a person adds or pins something, the browser is asked to keep this origin's storage.
+    if (files.some((f) => f.source === 'added' || f.pinned)) {
+      this.askPersistenceOnce().catch(() => {
+        // Asked again at the next change.
+      });
+    }
+  }
+
+  /** Saves the setting for keeping copies for others (through the peer, wherever it runs). */
+  async setKeeping(settings: KeepingSettings): Promise<void> {
+    const peer = this.peer;
+    if (!peer) return;
+    this.keeping = await peer.setKeeping(settings);
+  }
+
+  /**
+   * Asks the browser once (ever, on this origin) to keep this origin's storage, remembers its
+   * answer, and lets the peer announce itself as a persisted keeper if it was granted.
+   */
+  askPersistenceOnce(): Promise<void> {
+    if (this.storage.persistAnswer || this.storage.persisted) return Promise.resolve();
+    this.persistAsk ??= this.askPersistence().finally(() => (this.persistAsk = undefined));
+    return this.persistAsk;
+  }
+
+  private persistAsk: Promise<void> | undefined;
+
+  private async askPersistence(): Promise<void> {
+    await this.requestPersistence();
+    try {
+      localStorage.setItem(PERSIST_ANSWER_KEY, this.storage.persistAnswer ?? 'denied');
+    } catch {
+      // Not remembered: asked again on the next visit.
+    }
+    if (this.storage.persisted) this.keeping = await this.peer?.announceKeeping();
+    await this.refreshStorage();
   }
 
   private async startPeer(): Promise<void> {
@@ -160,7 +231,7 @@ export class AppState {
       const peer = await this.ownPeer;
       peer.on('status', (status) => (this.status = status));
       peer.on('library', (files) => {
-        this.files = files;
+        this.libraryChanged(files);
         this.refreshStorage().catch(() => {
           // Storage figures are only shown: the next refresh tries again.
         });
@@ -168,8 +239,9 @@ export class AppState {
       this.peer = peer;
       this.downloads.follow(peer);
       this.status = peer.status;
+      this.followKeeping(peer);
       const entries = await peer.entries();
-      this.files = entries;
+      this.libraryChanged(entries);
       // The plain list, not this.files: a reactive proxy cannot be posted to other tabs.
       serveTabs(peer, entries);
     } catch (error) {
@@ -260,6 +332,7 @@ export class AppState {
             file,
             ({ bytesRead }) => this.added(upload, meter, bytesRead),
             controller.signal,
+            termsOf(this.addTerms),
           );
           live().bytesRead = file.size;
           live().entry = entry;
@@ -294,6 +367,7 @@ export class AppState {
         picked,
         (bytesRead) => this.added(upload, meter, bytesRead),
         controller.signal,
+        termsOf(this.addTerms),
       );
       live().bytesRead = size;
     } catch (error) {

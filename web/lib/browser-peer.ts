@@ -7,8 +7,9 @@
 // (IndexedDB on this device) and in links; nothing here sends one anywhere.
 //
 // An open seed keeps a file only for a while after its uploader last renewed it, so the page renews
-// the files it added with every seed it reaches: once connected, and every RENEW_INTERVAL_MS. A
-// seed that no longer holds one is sent it again from this device, if its blocks are still here.
+// the files it added with the seeds that hold them: once connected, and every RENEW_INTERVAL_MS.
+// Which seeds hold a file is placement's and repair's choice (issue 12); a file no seed holds is
+// sent from this device, if its blocks are still here, to the first seed in rendezvous order.
 
 import { formatLink, parseLink, type FileLink } from '../../src/content/share-link.js';
 import { listFileBlockIds } from '../../src/content/block-list.js';
@@ -16,10 +17,9 @@ import { BadInputError, BlockMissingError, abortedBy, throwIfAborted } from '../
 import type { Manifest } from '../../src/content/manifest.js';
 import type { BlockId } from '../../src/content/format.js';
 import { Emitter } from '../../src/net/emitter.js';
-import { RENEW_INTERVAL_MS } from '../../src/net/limits.js';
+import { RENEW_INTERVAL_MS, REPLICATION_TICK_MAX_MS } from '../../src/net/limits.js';
 import { quietLog, type Logger } from '../../src/log.js';
 import { signalUrlFor } from '../../src/net/server-url.js';
-import { SEEDS_TOPIC } from '../../src/net/signal-messages.js';
 import type { WebSocketLike } from '../../src/net/signal-client.js';
 import { Swarm } from '../../src/net/swarm.js';
 import {
@@ -32,7 +32,19 @@ import {
 } from '../../src/net/transfer.js';
 import type { FetchProgress } from '../../src/net/fetch.js';
 import type { BlockStore, StoreUsage } from '../../src/store/block-store.js';
-import { IdbLibrary, openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
+import {
+  DEFAULT_DB_NAME,
+  IdbLibrary,
+  openIdbBlockStore,
+  openMycelDatabase,
+  type MycelDB,
+} from '../../src/store/idb.browser.js';
+import { KEEPERS_TOPIC, PERSISTED_KEEPERS_TOPIC, SEEDS_TOPIC } from '../../src/net/signal-messages.js';
+import { Keeper, type KeepingSettings, type KeepingState } from './keeper.js';
+import { checkCanary, rememberHoldings, rememberUnreported, type Wipe } from './canary.js';
+import { rankHolders } from '../../src/replication/policy.js';
+import type { CommitTerms } from '../../src/net/wire.js';
+import { countLiveCopies, reportWipe, type LiveCopies, type SelfKind } from './durability.js';
 import { loadBrowserIdentity } from './browser-identity.js';
 import { trackedStore } from './add-cleanup.js';
 import type { LibraryEntry } from '../../src/store/library.js';
@@ -59,6 +71,8 @@ const QUOTA_SHARE = 0.8;
 const RECHECK_DELAY_MS = 1_000;
 /** How long a file opened for viewing or streaming stays open after its last reader let go. */
 const OPEN_FILE_IDLE_MS = 60_000;
+/** A wipe report is sent again once after this long (see reportWipeInBackground). */
+const LOST_REPORT_REPEAT_MS = 2 * REPLICATION_TICK_MAX_MS;
 /** How long opening a link looks for a holder before saying nobody holds it. */
 const OPEN_NO_HOLDER_MS = 20_000;
 /** How often, while connected, the page asks how many seeds are online (for the status line). */
@@ -83,6 +97,18 @@ export interface BrowserPeerEvents extends Record<string, unknown> {
   status: PeerStatus;
   library: LibraryEntry[];
   progress: FileProgress;
+  /** Keeping copies for others: the setting, and the files kept. */
+  keeping: KeepingState;
+  /** A wipe of this browser's storage was noticed at start, and how its report went. */
+  wipe: WipeNotice;
+}
+
+/** What the page says of a wipe noticed at start. */
+export interface WipeNotice {
+  /** Files this browser held whole before the wipe. */
+  readonly lost: number;
+  /** Of those, how many the seeds holding them were told of (repair starts at once for them). */
+  readonly reported: number;
 }
 
 /** What the app shows of an opened link. */
@@ -115,6 +141,8 @@ export interface BrowserPeerOptions {
   readonly log?: Logger;
   /** Where the signaling server is; default the page's own origin. */
   readonly origin?: string;
+  /** Where the wipe canary and the keeping setting live; default localStorage. */
+  readonly storage?: Pick<Storage, 'getItem' | 'setItem'>;
 }
 
 /** What one round of renewals did. */
@@ -136,6 +164,10 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   private seedsOnline: number | undefined;
   private seedCountTimer: ReturnType<typeof setInterval> | undefined;
 
+  /** A wipe noticed at start (this run or an earlier one) and not yet fully reported. */
+  private wipe: Wipe | undefined;
+  wipeNotice: WipeNotice | undefined;
+
   private constructor(
     readonly db: MycelDB,
     readonly store: BlockStore,
@@ -143,11 +175,15 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     readonly swarm: Swarm,
     readonly origin: string,
     private readonly log: Logger,
+    readonly keeper: Keeper,
+    private readonly dbName: string,
+    private readonly storage: Pick<Storage, 'getItem' | 'setItem'> | undefined,
   ) {
     super();
     swarm.signaling.on('ready', () => {
       this.setSignaling('connected');
       this.countSeeds();
+      this.reportWipeInBackground();
       if (Date.now() - this.lastRenewal >= RENEW_INTERVAL_MS) this.renewInBackground();
     });
     swarm.signaling.on('disconnected', () => this.setSignaling('disconnected'));
@@ -164,7 +200,11 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
 
   static async start(options: BrowserPeerOptions = {}): Promise<BrowserPeer> {
     const origin = options.origin ?? location.origin;
-    const db = await openMycelDatabase(options.dbName);
+    const dbName = options.dbName ?? DEFAULT_DB_NAME;
+    const db = await openMycelDatabase(dbName);
+    const storage = options.storage ?? globalThis.localStorage;
+    // Before anything else writes to the database: a wiped one gets a new peer key below.
+    const wipe = storage ? await checkCanary(db, storage, dbName) : undefined;
     const identity = await loadBrowserIdentity(db);
     const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
     const quota = options.quota ?? (estimate?.quota ? Math.floor(estimate.quota * QUOTA_SHARE) : undefined);
@@ -172,16 +212,35 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     const store = await openIdbBlockStore({ db, quota, onEvict: () => peer?.scheduleRecheck() });
     const library = new IdbLibrary(db);
     const log = options.log ?? quietLog;
-    const swarm = new Swarm({
+    const keeper = new Keeper({
+      store,
+      storage,
+      seeds: () => swarm.holders(SEEDS_TOPIC),
+      heldForLibrary: async (root) => (await library.get(root))?.complete ?? false,
+      announce: (roots) => swarm.announce(roots),
+      withdraw: (roots) => swarm.withdraw(roots),
+      onChange: () => peer?.keepingChanged(),
+    });
+    const swarm: Swarm = new Swarm({
       identity,
       signalUrl: signalUrlFor(origin),
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       log,
-      host: { store },
+      host: {
+        store,
+        // Only the deployment's seeds may push here, and only while the person lets it (keeper.ts).
+        receiveStore: (from, upload, id, bytes) => keeper.receiveStore(from, upload, id, bytes),
+        receiveCommit: (from, upload, root, terms) => keeper.receiveCommit(from, upload, root, terms),
+      },
     });
-    peer = new BrowserPeer(db, store, library, swarm, origin, log);
+    peer = new BrowserPeer(db, store, library, swarm, origin, log, keeper, dbName, storage);
+    if (wipe) {
+      peer.wipe = wipe;
+      peer.wipeNotice = { lost: wipe.roots.length, reported: 0 };
+    }
     await peer.refreshHeld();
     swarm.announce(peer.heldRoots);
+    await peer.announceKeeping();
     swarm.start();
     peer.renewTimer = setInterval(() => peer.renewInBackground(), RENEW_INTERVAL_MS);
     peer.seedCountTimer = setInterval(() => peer.countSeeds(), SEED_COUNT_EVERY_MS);
@@ -233,9 +292,116 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   /** Reads the Library again, announces what is held whole and tells the page (after a change). */
   async refreshHeld(): Promise<LibraryEntry[]> {
     const entries = await this.library.list();
-    this.heldRoots = entries.filter((e) => e.complete).map((e) => e.root);
+    const kept = await this.keeper.roots();
+    this.heldRoots = [...new Set([...entries.filter((e) => e.complete).map((e) => e.root), ...kept])];
+    // Newest first, so the bounded memory of holdings keeps the files most likely still wanted.
+    if (this.storage) rememberHoldings(this.storage, this.dbName, this.peerId, this.heldRoots);
     this.emit('library', entries);
     return entries;
+  }
+
+  /** Whether the browser promised to keep this origin's storage (asked by the page, app.svelte.ts). */
+  private async isPersisted(): Promise<boolean> {
+    return (await navigator.storage?.persisted?.().catch(() => false)) ?? false;
+  }
+
+  /**
+   * Announces that this browser keeps copies for others (under the persisted topic if its storage
+   * is persisted), or withdraws both topics when the person does not let it.
+   */
+  async announceKeeping(): Promise<KeepingState> {
+    const persisted = await this.isPersisted();
+    if (!this.keeper.enabled) this.swarm.withdraw([KEEPERS_TOPIC, PERSISTED_KEEPERS_TOPIC]);
+    else {
+      this.swarm.withdraw([persisted ? KEEPERS_TOPIC : PERSISTED_KEEPERS_TOPIC]);
+      this.swarm.announce([persisted ? PERSISTED_KEEPERS_TOPIC : KEEPERS_TOPIC]);
+    }
+    const state = await this.keeper.state(persisted);
+    this.emit('keeping', state);
+    return state;
+  }
+
+  /** The setting and the files kept for others. */
+  async keeping(): Promise<KeepingState> {
+    return this.keeper.state(await this.isPersisted());
+  }
+
+  /** Changes the setting (turning it off releases every copy kept for others). */
+  async setKeeping(settings: KeepingSettings): Promise<KeepingState> {
+    await this.keeper.update(settings);
+    return this.announceKeeping();
+  }
+
+  private reportingWipe: Promise<void> | undefined;
+  private wipeRepeatTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+
+  /**
+   * Tells the seeds what a wipe took from this browser (durability.ts), once connected; what they
+   * did not take stays remembered (canary.ts) for the next connection.
+   */
+  private reportWipeInBackground(): void {
+    const wipe = this.wipe;
+    if (!wipe || this.reportingWipe) return;
+    this.reportingWipe = (async () => {
+      const { settled, pending } = await reportWipe(this.swarm, wipe);
+      this.wipe = pending.length > 0 ? { ...wipe, roots: pending } : undefined;
+      if (this.storage) rememberUnreported(this.storage, this.dbName, pending);
+      const notice = this.wipeNotice ?? { lost: wipe.roots.length, reported: 0 };
+      this.wipeNotice = { ...notice, reported: notice.reported + settled.length };
+      this.emit('wipe', this.wipeNotice);
+      this.log.info('reported the files a wipe took from this browser', {
+        former: wipe.formerId,
+        reported: settled.length,
+        pending: pending.length,
+      });
+      // A seed believes a report only for a holder it already sees absent, and it looks at most
+      // every REPLICATION_TICK_MAX_MS: one that still saw the old id a moment ago hears it again.
+      if (settled.length === 0) return;
+      await new Promise<void>((resolve) => (this.wipeRepeatTimer = setTimeout(resolve, LOST_REPORT_REPEAT_MS)));
+      if (!this.closed) await reportWipe(this.swarm, { ...wipe, roots: settled });
+    })()
+      .catch((error: unknown) => this.log.warn('reporting the wipe failed', { error: (error as Error).message }))
+      .finally(() => (this.reportingWipe = undefined));
+  }
+
+  /**
+   * Live copies of each of `roots` (at most MAX_COUNTED_ROOTS), from a seed's report or lookups
+   * (durability.ts). A file this device added that no seed holds is pushed to a seed now, if one is
+   * reachable (the renew round does it).
+   */
+  async liveCopies(roots: readonly BlockId[]): Promise<LiveCopies[]> {
+    const held = new Set(this.heldRoots);
+    const selfKind: SelfKind = (await this.isPersisted()) ? 'persisted-browser' : 'browser';
+    const counts = await countLiveCopies(this.swarm, roots, (root) => (held.has(root) ? selfKind : undefined));
+    if (counts.some((c) => c.byKind.seed === 0)) this.pushUnseededInBackground(counts);
+    return counts;
+  }
+
+  /** Files added here that no seed holds go to a seed as soon as one is reachable. */
+  private pushUnseededInBackground(counts: readonly LiveCopies[]): void {
+    const unseeded = new Set(counts.filter((c) => c.byKind.seed === 0).map((c) => c.root));
+    (async () => {
+      const added = (await this.library.list()).filter((e) => e.source === 'added' && unseeded.has(e.root));
+      if (added.length === 0 || !this.swarm.signaling.connected) return;
+      if ((await this.swarm.holders(SEEDS_TOPIC).catch(() => [])).length === 0) return;
+      await this.renewAdded();
+    })().catch((error: unknown) =>
+      this.log.warn('pushing files no seed holds failed', { error: (error as Error).message }),
+    );
+  }
+
+  async wipeStatus(): Promise<WipeNotice | undefined> {
+    return this.wipeNotice;
+  }
+
+  /** The kept files changed: announced holdings and the page follow. */
+  private keepingChanged(): void {
+    this.refreshHeld()
+      .then(() => this.announceKeeping())
+      .catch((error: unknown) =>
+        this.log.warn('updating the files kept for others failed', { error: (error as Error).message }),
+      );
   }
 
   /** This device's peer id (its public key): what a seed's allow list would name. */
@@ -288,8 +454,9 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     picked: readonly PickedFile[],
     onProgress?: (bytesRead: number) => void,
     signal?: AbortSignal,
+    terms?: CommitTerms,
   ): Promise<LibraryEntry> {
-    return addCollection(this, picked, onProgress, signal);
+    return addCollection(this, picked, onProgress, signal, terms);
   }
 
   /**
@@ -297,7 +464,12 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
    * resolves with the Library entry (its link carries the key). Its `copies` counts only seeds that
    * proved they hold the file (they gave back blocks of it after their commit).
    */
-  async addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry> {
+  async addFile(
+    file: File,
+    onProgress?: (progress: AddProgress) => void,
+    signal?: AbortSignal,
+    terms?: CommitTerms,
+  ): Promise<LibraryEntry> {
     await this.swarm.signaling.ready(SEED_SEARCH_MS).catch(() => {
       // No server in time: the file is kept on this device only (below).
     });
@@ -312,6 +484,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
         seeds,
         store: tracked.store,
         signal,
+        terms,
         onProgress: ({ bytesRead }) => onProgress?.({ bytesRead, size: file.size }),
       });
     } catch (error) {
@@ -329,6 +502,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       pinned: false,
       complete: true,
       copies: result.seeds.length,
+      terms,
     };
     await this.library.put(entry);
     await this.refreshHeld();
@@ -362,12 +536,23 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     report.seeds = seeds.length;
     if (seeds.length === 0) return report;
     for (const entry of added) {
+      // Renewed with the seeds that hold it: placement and repair (the seeds') decide which those
+      // are, so the page never spreads a file over every seed it reaches.
+      const holders = new Set(await this.swarm.holders(entry.root).catch(() => [] as string[]));
+      const holding = seeds.filter((s) => holders.has(s.peer));
+      // No seed holds it (at risk): it goes to the first seed in rendezvous order that takes it.
+      const ranked = rankHolders(
+        entry.root,
+        seeds.map((session) => ({ id: session.peer, kind: 'seed' as const, session })),
+      ).map((c) => c.session);
+      const tryOrder = holding.length > 0 ? holding : entry.complete ? ranked : [];
       let copies = 0;
-      for (const seed of seeds) {
+      for (const seed of tryOrder) {
         try {
           const done = await renewFile(seed, entry.root, { store: entry.complete ? this.store : undefined });
           report[done]++;
           copies++;
+          if (holding.length === 0) break;
         } catch (error) {
           report.failed++;
           this.log.warn('a seed did not renew a file', {
@@ -679,6 +864,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     this.shared.clear();
     this.links.closeAll();
     clearTimeout(this.recheckTimer);
+    clearTimeout(this.wipeRepeatTimer);
+    this.closed = true;
     clearInterval(this.renewTimer);
     clearInterval(this.seedCountTimer);
     this.swarm.close();

@@ -4,6 +4,7 @@
 // opened collection's blocks are fetched into IndexedDB before the service worker serves an entry
 // or the zip of them all.
 
+import type { CommitTerms } from '../../src/net/wire.js';
 import {
   listCollectionBlockIds,
   type CollectionEntry,
@@ -53,6 +54,7 @@ export async function addCollection(
   picked: readonly PickedFile[],
   onProgress?: (bytesRead: number, size: number) => void,
   signal?: AbortSignal,
+  terms?: CommitTerms,
 ): Promise<LibraryEntry> {
   if (picked.length === 0) throw new BadInputError('nothing to share');
   const size = picked.reduce((n, p) => n + p.file.size, 0);
@@ -74,6 +76,7 @@ export async function addCollection(
       seeds,
       store: tracked.store,
       signal,
+      terms,
       onProgress: ({ bytesRead }) => onProgress?.(bytesRead, size),
     });
   } catch (error) {
@@ -91,6 +94,7 @@ export async function addCollection(
     addedAt: Date.now(),
     pinned: false,
     complete: true,
+    terms,
     copies: result.seeds.length,
     kind: 'collection',
   };

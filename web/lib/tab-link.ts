@@ -12,19 +12,29 @@ import { Emitter } from '../../src/net/emitter.js';
 import { MycelError, RemoteTabError, UnavailableError, abortedBy, type MycelErrorCode } from '../../src/errors.js';
 import type { BlockId } from '../../src/content/format.js';
 import type { LibraryEntry } from '../../src/store/library.js';
-import type { AddProgress, BrowserPeerEvents, FileInfo, PeerStatus } from './browser-peer.js';
+import type { AddProgress, BrowserPeerEvents, FileInfo, PeerStatus, WipeNotice } from './browser-peer.js';
+import type { KeepingSettings, KeepingState } from './keeper.js';
+import type { LiveCopies } from './durability.js';
+import type { CommitTerms } from '../../src/net/wire.js';
 import type { LinkKind, PickedFile } from './collection-peer.js';
 
 /** What the app's UI uses of the peer, wherever it runs. */
 export interface PeerApi {
   readonly status: PeerStatus;
   entries(): Promise<LibraryEntry[]>;
-  addFile(file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal): Promise<LibraryEntry>;
+  /** `terms`: the copies and expiry the person chose (sent with the commit). */
+  addFile(
+    file: File,
+    onProgress?: (progress: AddProgress) => void,
+    signal?: AbortSignal,
+    terms?: CommitTerms,
+  ): Promise<LibraryEntry>;
   /** Several files, or a folder: one collection, one link. */
   addCollection(
     picked: readonly PickedFile[],
     onProgress?: (bytesRead: number) => void,
     signal?: AbortSignal,
+    terms?: CommitTerms,
   ): Promise<LibraryEntry>;
   openInfo(link: string): Promise<FileInfo>;
   /**
@@ -44,6 +54,16 @@ export interface PeerApi {
   pin(root: BlockId): Promise<void>;
   unpin(root: BlockId): Promise<void>;
   remove(root: BlockId): Promise<void>;
+  /** Keeping copies for others: the setting and the files kept. */
+  keeping(): Promise<KeepingState>;
+  /** Saves the setting (off releases every copy kept for others). */
+  setKeeping(settings: KeepingSettings): Promise<KeepingState>;
+  /** Announces keeping again (after the browser granted persistent storage, say). */
+  announceKeeping(): Promise<KeepingState>;
+  /** A wipe of this browser's storage noticed at start, if any. */
+  wipeStatus(): Promise<WipeNotice | undefined>;
+  /** Live copies of each of `roots`, from a seed's report or signaling lookups. */
+  liveCopies(roots: readonly BlockId[]): Promise<LiveCopies[]>;
   on<K extends keyof BrowserPeerEvents>(event: K, listener: (value: BrowserPeerEvents[K]) => void): () => void;
 }
 
@@ -62,7 +82,12 @@ type Method =
   | 'countCopies'
   | 'pin'
   | 'unpin'
-  | 'remove';
+  | 'remove'
+  | 'keeping'
+  | 'setKeeping'
+  | 'announceKeeping'
+  | 'wipeStatus'
+  | 'liveCopies';
 const METHODS: ReadonlySet<string> = new Set<Method>([
   'entries',
   'addFile',
@@ -77,6 +102,11 @@ const METHODS: ReadonlySet<string> = new Set<Method>([
   'pin',
   'unpin',
   'remove',
+  'keeping',
+  'setKeeping',
+  'announceKeeping',
+  'wipeStatus',
+  'liveCopies',
 ]);
 
 type Message =
@@ -95,7 +125,9 @@ type Message =
   | { readonly t: 'ready'; readonly leader: string; readonly status: PeerStatus; readonly entries: LibraryEntry[] }
   | { readonly t: 'status'; readonly status: PeerStatus }
   | { readonly t: 'library'; readonly entries: LibraryEntry[] }
-  | { readonly t: 'progress'; readonly progress: BrowserPeerEvents['progress'] };
+  | { readonly t: 'progress'; readonly progress: BrowserPeerEvents['progress'] }
+  | { readonly t: 'keeping'; readonly keeping: KeepingState }
+  | { readonly t: 'wipe'; readonly wipe: WipeNotice };
 
 /** In the tab that runs the peer: answers the other tabs' calls and tells them what changes. */
 export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
@@ -110,6 +142,8 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
       post({ t: 'library', entries: latest });
     }),
     peer.on('progress', (progress) => post({ t: 'progress', progress })),
+    peer.on('keeping', (keeping) => post({ t: 'keeping', keeping })),
+    peer.on('wipe', (wipe) => post({ t: 'wipe', wipe })),
   ];
   // Calls in progress for other tabs, by "tab:id": their Cancel (an add, a fetch) aborts them here.
   const adds = new Map<string, AbortController>();
@@ -120,9 +154,14 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
       case 'entries':
         return peer.entries();
       case 'addFile':
-        return peer.addFile(a as File, added, signal);
+        return peer.addFile(a as File, added, signal, b as CommitTerms | undefined);
       case 'addCollection':
-        return peer.addCollection(a as PickedFile[], (bytesRead) => added({ bytesRead, size: 0 }), signal);
+        return peer.addCollection(
+          a as PickedFile[],
+          (bytesRead) => added({ bytesRead, size: 0 }),
+          signal,
+          b as CommitTerms | undefined,
+        );
       case 'openInfo':
         return peer.openInfo(String(a));
       case 'checkAvailable':
@@ -143,6 +182,16 @@ export function serveTabs(peer: PeerApi, entries: LibraryEntry[]): () => void {
         return peer.unpin(String(a));
       case 'remove':
         return peer.remove(String(a));
+      case 'keeping':
+        return peer.keeping();
+      case 'setKeeping':
+        return peer.setKeeping(a as KeepingSettings);
+      case 'announceKeeping':
+        return peer.announceKeeping();
+      case 'wipeStatus':
+        return peer.wipeStatus();
+      case 'liveCopies':
+        return peer.liveCopies((a as unknown[]).map(String));
     }
     return Promise.reject(new UnavailableError(`no such call: ${String(message.method)}`));
   };
@@ -231,6 +280,12 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
       case 'progress':
         this.emit('progress', message.progress);
         return;
+      case 'keeping':
+        this.emit('keeping', message.keeping);
+        return;
+      case 'wipe':
+        this.emit('wipe', message.wipe);
+        return;
       case 'added':
         if (message.tab === this.tab) this.pending.get(message.id)?.onProgress?.(message.progress);
         return;
@@ -272,10 +327,20 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
   }
 
   entries = () => this.call<LibraryEntry[]>('entries', []);
-  addFile = (file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal) =>
-    this.call<LibraryEntry>('addFile', [file], onProgress, signal);
-  addCollection = (picked: readonly PickedFile[], onProgress?: (bytesRead: number) => void, signal?: AbortSignal) =>
-    this.call<LibraryEntry>('addCollection', [picked], onProgress && ((p) => onProgress(p.bytesRead)), signal);
+  addFile = (file: File, onProgress?: (progress: AddProgress) => void, signal?: AbortSignal, terms?: CommitTerms) =>
+    this.call<LibraryEntry>('addFile', [file, terms && { ...terms }], onProgress, signal);
+  addCollection = (
+    picked: readonly PickedFile[],
+    onProgress?: (bytesRead: number) => void,
+    signal?: AbortSignal,
+    terms?: CommitTerms,
+  ) =>
+    this.call<LibraryEntry>(
+      'addCollection',
+      [picked, terms && { ...terms }],
+      onProgress && ((p) => onProgress(p.bytesRead)),
+      signal,
+    );
   openInfo = (link: string) => this.call<FileInfo>('openInfo', [link]);
   checkAvailable = (root: BlockId) => this.call<void>('checkAvailable', [root]);
   openLink = (link: string) => this.call<LinkKind>('openLink', [link]);
@@ -288,6 +353,12 @@ export class TabClient extends Emitter<BrowserPeerEvents> implements PeerApi {
   pin = (root: BlockId) => this.call<void>('pin', [root]);
   unpin = (root: BlockId) => this.call<void>('unpin', [root]);
   remove = (root: BlockId) => this.call<void>('remove', [root]);
+  keeping = () => this.call<KeepingState>('keeping', []);
+  setKeeping = (settings: KeepingSettings) =>
+    this.call<KeepingState>('setKeeping', [{ enabled: settings.enabled, limit: settings.limit }]);
+  announceKeeping = () => this.call<KeepingState>('announceKeeping', []);
+  wipeStatus = () => this.call<WipeNotice | undefined>('wipeStatus', []);
+  liveCopies = (roots: readonly BlockId[]) => this.call<LiveCopies[]>('liveCopies', [[...roots]]);
 
   /** This tab now runs the peer itself (or is going away): calls still waiting fail. */
   close(): void {
