@@ -215,6 +215,68 @@ describe('replication across seeds', () => {
   );
 
   it(
+    'a holder whose blocks rotted behind its back fails an audit, stops counting, and the file is repaired on another seed',
+    { timeout: 180_000 },
+    async () => {
+      // Grace is long: only a failed audit can start this repair. Holders audit each other every 2 s.
+      const net = await network(4, ['--grace', '10m', '--audit-every', '2s']);
+      const put = await putFile(net, 600 * 1024, 3, 23);
+      const ranked = rankHolders(
+        put.root,
+        net.seeds.map((s) => ({ id: s.peer, kind: 'seed' as const })),
+      ).map((c) => c.id);
+      for (const holder of ranked.slice(0, 3)) {
+        await until(
+          async () => (await reportOf(net.peer, holder, put.root))?.live === 3,
+          20_000,
+          `${holder} to see three live copies`,
+        );
+      }
+      // The victim's every block of the file is flipped on disk while it is stopped; it comes back
+      // auditing rarely, so only the others' audits (which make it read its copy) can reveal it.
+      const victim = net.seeds.find((s) => s.peer === ranked[0])!;
+      await victim.proc.kill('SIGKILL');
+      const blockFiles: string[] = [];
+      const walk = async (dir: string): Promise<void> => {
+        for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+          const full = path.join(dir, entry.name);
+          if (entry.isDirectory()) await walk(full);
+          else blockFiles.push(full);
+        }
+      };
+      await walk(path.join(victim.data, 'blocks'));
+      expect(blockFiles.length).toBeGreaterThan(1);
+      for (const file of blockFiles) {
+        const bytes = await fs.readFile(file);
+        bytes[0] = bytes[0]! ^ 0xff;
+        await fs.writeFile(file, bytes);
+      }
+      await startSeed(net.ws, victim.data, ['--grace', '10m', '--audit-every', '1h']);
+      const spare = ranked[3]!;
+      await until(
+        async () => (await net.peer.swarm.holders(put.root)).includes(spare),
+        90_000,
+        'the spare seed to be given the file',
+      );
+      const survivor = ranked[1]!;
+      const report = await until(
+        async () => {
+          const r = await reportOf(net.peer, survivor, put.root);
+          return r?.live === 3 && r.holders.some((h) => h.peer === spare && h.state === 'live') && r;
+        },
+        30_000,
+        'the survivor to count three live copies with the spare',
+      );
+      expect(report.holders.find((h) => h.peer === victim.peer)).toMatchObject({ state: 'failed' });
+      expect(report.audits.failed).toBeGreaterThan(0);
+      const out = path.join(net.dir, 'out.bin');
+      const get = await runMycel(['get', put.link, '-o', out, '--cache', path.join(net.dir, 'cache')]);
+      expect(get.code, get.stderr).toBe(0);
+      expect(await sameFiles(put.file, out)).toBe(true);
+    },
+  );
+
+  it(
     'a copy above the target plus the release slack is dropped by the lowest-ranked seed',
     {
       timeout: 120_000,
