@@ -41,6 +41,7 @@ import {
 } from '../../src/store/idb.browser.js';
 import { KEEPERS_TOPIC, PERSISTED_KEEPERS_TOPIC, SEEDS_TOPIC } from '../../src/net/signal-messages.js';
 import { Keeper, type KeepingSettings, type KeepingState } from './keeper.js';
+import { ExpiryClock } from './expiry.js';
 import { checkCanary, rememberHoldings, rememberUnreported, type Wipe } from './canary.js';
 import { rankHolders } from '../../src/replication/policy.js';
 import type { CommitTerms } from '../../src/net/wire.js';
@@ -239,6 +240,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       peer.wipeNotice = { lost: wipe.roots.length, reported: 0 };
     }
     await peer.refreshHeld();
+    // Before announcing: a file that expired while the page was closed is not offered again.
+    await peer.expiry.run();
     swarm.announce(peer.heldRoots);
     await peer.announceKeeping();
     swarm.start();
@@ -248,6 +251,32 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   private heldRoots: BlockId[] = [];
+
+  /** Drops files whose owner's expiry has passed: the person's own and those kept for others. */
+  private readonly expiry = new ExpiryClock({
+    next: () => this.nextExpiry(),
+    dropDue: (now) => this.dropExpired(now),
+    onError: (error) => this.log.warn('dropping expired files failed', { error: (error as Error).message }),
+  });
+
+  private async nextExpiry(): Promise<number | undefined> {
+    let next: number | undefined;
+    const consider = (at: number | undefined) => {
+      if (at !== undefined && (next === undefined || at < next)) next = at;
+    };
+    for (const entry of await this.library.list()) consider(entry.terms?.expiresAt);
+    for (const at of (await this.keeper.expiries()).values()) consider(at);
+    return next;
+  }
+
+  private async dropExpired(now: number): Promise<void> {
+    for (const entry of await this.library.list()) {
+      const at = entry.terms?.expiresAt;
+      if (at !== undefined && at <= now) await this.remove(entry.root);
+    }
+    await this.keeper.dropExpired(now);
+  }
+
   private recheckTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -297,6 +326,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     // Newest first, so the bounded memory of holdings keeps the files most likely still wanted.
     if (this.storage) rememberHoldings(this.storage, this.dbName, this.peerId, this.heldRoots);
     this.emit('library', entries);
+    this.expiry.rearm();
     return entries;
   }
 
@@ -865,6 +895,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     this.links.closeAll();
     clearTimeout(this.recheckTimer);
     clearTimeout(this.wipeRepeatTimer);
+    this.expiry.close();
     this.closed = true;
     clearInterval(this.renewTimer);
     clearInterval(this.seedCountTimer);
