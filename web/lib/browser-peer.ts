@@ -10,6 +10,9 @@
 // the files it added with the seeds that hold them: once connected, and every RENEW_INTERVAL_MS.
 // Which seeds hold a file is placement's and repair's choice (issue 12); a file no seed holds is
 // sent from this device, if its blocks are still here, to the first seed in rendezvous order.
+//
+// A file whose owner's expiry has passed is dropped here too, the person's own and copies kept for
+// others alike (expiry.ts), and blocks nothing needs any more are collected (collector.ts).
 
 import { formatLink, parseLink, type FileLink } from '../../src/content/share-link.js';
 import { listFileBlockIds } from '../../src/content/block-list.js';
@@ -41,6 +44,8 @@ import {
 } from '../../src/store/idb.browser.js';
 import { KEEPERS_TOPIC, PERSISTED_KEEPERS_TOPIC, SEEDS_TOPIC } from '../../src/net/signal-messages.js';
 import { Keeper, type KeepingSettings, type KeepingState } from './keeper.js';
+import { ExpiryClock } from './expiry.js';
+import { BlockCollector, COLLECT_SWEEP_MS } from './collector.js';
 import { checkCanary, rememberHoldings, rememberUnreported, type Wipe } from './canary.js';
 import { rankHolders } from '../../src/replication/policy.js';
 import type { CommitTerms } from '../../src/net/wire.js';
@@ -143,6 +148,11 @@ export interface BrowserPeerOptions {
   readonly origin?: string;
   /** Where the wipe canary and the keeping setting live; default localStorage. */
   readonly storage?: Pick<Storage, 'getItem' | 'setItem'>;
+  /**
+   * Tests only: the collection sweep's period and delay (COLLECT_SWEEP_MS, COLLECT_DELAY_MS), both
+   * set to this, so a test sees unneeded blocks collected without waiting twenty minutes.
+   */
+  readonly collectMs?: number;
 }
 
 /** What one round of renewals did. */
@@ -239,16 +249,102 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       peer.wipeNotice = { lost: wipe.roots.length, reported: 0 };
     }
     await peer.refreshHeld();
+    // Before announcing: a file that expired while the page was closed is not offered again.
+    await peer.expiry.run();
     swarm.announce(peer.heldRoots);
     await peer.announceKeeping();
     swarm.start();
     peer.renewTimer = setInterval(() => peer.renewInBackground(), RENEW_INTERVAL_MS);
     peer.seedCountTimer = setInterval(() => peer.countSeeds(), SEED_COUNT_EVERY_MS);
+    peer.startCollecting(options.collectMs);
     return peer;
   }
 
   private heldRoots: BlockId[] = [];
+
+  /** Drops files whose owner's expiry has passed: the person's own and those kept for others. */
+  private readonly expiry = new ExpiryClock({
+    next: () => this.nextExpiry(),
+    dropDue: (now) => this.dropExpired(now),
+    onError: (error) => this.log.warn('dropping expired files failed', { error: (error as Error).message }),
+  });
+
+  private async nextExpiry(): Promise<number | undefined> {
+    let next: number | undefined;
+    const consider = (at: number | undefined) => {
+      if (at !== undefined && (next === undefined || at < next)) next = at;
+    };
+    for (const entry of await this.library.list()) consider(entry.terms?.expiresAt);
+    for (const at of (await this.keeper.expiries()).values()) consider(at);
+    return next;
+  }
+
+  private async dropExpired(now: number): Promise<void> {
+    for (const entry of await this.library.list()) {
+      const at = entry.terms?.expiresAt;
+      if (at !== undefined && at <= now) await this.remove(entry.root);
+    }
+    await this.keeper.dropExpired(now);
+  }
+
   private recheckTimer: ReturnType<typeof setTimeout> | undefined;
+  private collectTimer: ReturnType<typeof setInterval> | undefined;
+  /** Adds running: their blocks are in the store before the Library names them. */
+  private addsRunning = 0;
+
+  private startCollecting(collectMs: number | undefined): void {
+    const collector = new BlockCollector({
+      store: this.store,
+      needed: () => this.neededBlocks(),
+      busy: () => this.addsRunning > 0,
+      delayMs: collectMs,
+    });
+    let sweeping = false;
+    this.collectTimer = setInterval(() => {
+      if (sweeping || this.closed) return;
+      sweeping = true;
+      collector
+        .sweep()
+        .then((deleted) => {
+          if (deleted > 0) this.log.info('unneeded blocks collected', { deleted });
+        })
+        .catch((error: unknown) =>
+          this.log.warn('collecting unneeded blocks failed', { error: (error as Error).message }),
+        )
+        .finally(() => (sweeping = false));
+    }, collectMs ?? COLLECT_SWEEP_MS);
+  }
+
+  /** Every block the Library's entries and the kept files list, as far as the blocks held here tell. */
+  private async neededBlocks(): Promise<Set<BlockId>> {
+    const needed = new Set<BlockId>();
+    const getBlock = async (id: BlockId) => {
+      const bytes = await this.store.get(id);
+      if (!bytes) throw new BlockMissingError(id);
+      return bytes;
+    };
+    const roots = [...(await this.library.list()).map((e) => e.root), ...(await this.keeper.roots())];
+    for (const root of roots) {
+      needed.add(root);
+      try {
+        for await (const id of listFileBlockIds(root, getBlock)) needed.add(id);
+      } catch {
+        // A block of its index is not here: what it lists cannot be here either (it was fetched
+        // through that index), and whatever is stays for the delay the collector waits.
+      }
+    }
+    return needed;
+  }
+
+  /** Runs an add, telling the collector to keep its hands off the store meanwhile. */
+  private async whileAdding<T>(add: () => Promise<T>): Promise<T> {
+    this.addsRunning++;
+    try {
+      return await add();
+    } finally {
+      this.addsRunning--;
+    }
+  }
 
   /**
    * Blocks were evicted to make room: files once held whole may not be any more. Soon (once per
@@ -297,6 +393,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     // Newest first, so the bounded memory of holdings keeps the files most likely still wanted.
     if (this.storage) rememberHoldings(this.storage, this.dbName, this.peerId, this.heldRoots);
     this.emit('library', entries);
+    this.expiry.rearm();
     return entries;
   }
 
@@ -456,7 +553,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     signal?: AbortSignal,
     terms?: CommitTerms,
   ): Promise<LibraryEntry> {
-    return addCollection(this, picked, onProgress, signal, terms);
+    return this.whileAdding(() => addCollection(this, picked, onProgress, signal, terms));
   }
 
   /**
@@ -464,11 +561,20 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
    * resolves with the Library entry (its link carries the key). Its `copies` counts only seeds that
    * proved they hold the file (they gave back blocks of it after their commit).
    */
-  async addFile(
+  addFile(
     file: File,
     onProgress?: (progress: AddProgress) => void,
     signal?: AbortSignal,
     terms?: CommitTerms,
+  ): Promise<LibraryEntry> {
+    return this.whileAdding(() => this.addFileNow(file, onProgress, signal, terms));
+  }
+
+  private async addFileNow(
+    file: File,
+    onProgress: ((progress: AddProgress) => void) | undefined,
+    signal: AbortSignal | undefined,
+    terms: CommitTerms | undefined,
   ): Promise<LibraryEntry> {
     await this.swarm.signaling.ready(SEED_SEARCH_MS).catch(() => {
       // No server in time: the file is kept on this device only (below).
@@ -865,6 +971,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     this.links.closeAll();
     clearTimeout(this.recheckTimer);
     clearTimeout(this.wipeRepeatTimer);
+    this.expiry.close();
+    clearInterval(this.collectTimer);
     this.closed = true;
     clearInterval(this.renewTimer);
     clearInterval(this.seedCountTimer);

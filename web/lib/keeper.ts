@@ -3,11 +3,14 @@
 // file's copies fall (repair, issue 12); nobody else may. A file kept for others has no name here
 // (the browser never gets its key): it is a root, its blocks and their size. It is pinned under
 // KEEP_PIN (never evicted while kept), announced like any file held whole, and released (its pin,
-// its topic, the blocks nothing else needs) when the person turns the setting off.
+// its topic, the blocks nothing else needs) when the person turns the setting off, or when the
+// expiry its commit carried has passed (the owner's `put --expire`: every holder drops it then).
 //
 // The setting lives in localStorage (it is the person's choice for this browser, read before the
 // peer starts); which files are kept lives in the block store's pins (IndexedDB), so both survive a
-// reload and a wipe of IndexedDB leaves no claim of holdings behind.
+// reload and a wipe of IndexedDB leaves no claim of holdings behind. A kept file's expiry lives
+// there too, in the name of a second pin set (KEEP_UNTIL_PIN) naming only its root, which the keep
+// pin already holds: no extra block is kept by it.
 
 import { listFileBlockIds } from '../../src/content/block-list.js';
 import { toHex } from '../../src/content/bytes.js';
@@ -36,6 +39,9 @@ const MAX_REFUSED_UPLOADS = 64;
 
 const KEEP_PIN = 'keep:';
 const KEEP_UPLOAD_PIN = 'keep-upload:';
+/** `keep-until:<ms since the epoch>:<root>`: when the kept file `root` expires. */
+const KEEP_UNTIL_PIN = 'keep-until:';
+const EXPIRED_COMMIT = "the file's expiry has passed";
 
 export interface KeepingSettings {
   readonly enabled: boolean;
@@ -167,14 +173,53 @@ export class Keeper {
   /** Drops every file kept for others: its pin, its announcement, and the blocks nothing else needs. */
   async releaseAll(): Promise<void> {
     for (const upload of [...this.uploads.values()]) await this.dropUpload(upload);
+    for (const root of await this.roots()) await this.release(root);
+  }
+
+  /** Drops one kept file: its pin and expiry, its announcement, and the blocks nothing else needs. */
+  private async release(root: BlockId): Promise<void> {
     const { store } = this.options;
-    for (const root of await this.roots()) {
-      const ids = [...(store.pinSet(KEEP_PIN + root) ?? [])];
-      await store.unpin(KEEP_PIN + root);
-      if (await this.options.heldForLibrary(root)) continue;
-      this.options.withdraw([root]);
-      for (const id of ids) if (!store.isPinned(id)) await store.delete(id);
+    const ids = [...(store.pinSet(KEEP_PIN + root) ?? [])];
+    await store.unpin(KEEP_PIN + root);
+    await this.forgetExpiry(root);
+    if (await this.options.heldForLibrary(root)) return;
+    this.options.withdraw([root]);
+    for (const id of ids) if (!store.isPinned(id)) await store.delete(id);
+  }
+
+  /** When each kept file expires (files kept without an expiry are absent). */
+  async expiries(): Promise<Map<BlockId, number>> {
+    const kept = new Set(await this.roots());
+    const expiries = new Map<BlockId, number>();
+    for (const name of await this.options.store.pins()) {
+      if (!name.startsWith(KEEP_UNTIL_PIN)) continue;
+      const [at, root] = name.slice(KEEP_UNTIL_PIN.length).split(':');
+      const expiresAt = Number(at);
+      if (root === undefined || !kept.has(root) || !Number.isFinite(expiresAt)) continue;
+      expiries.set(root, Math.min(expiresAt, expiries.get(root) ?? Infinity));
     }
+    return expiries;
+  }
+
+  /** Releases every kept file whose expiry is at or before `now`; returns their roots. */
+  async dropExpired(now: number): Promise<BlockId[]> {
+    const due = [...(await this.expiries())].filter(([, at]) => at <= now).map(([root]) => root);
+    for (const root of due) await this.release(root);
+    if (due.length > 0) this.options.onChange();
+    return due;
+  }
+
+  private async forgetExpiry(root: BlockId): Promise<void> {
+    const { store } = this.options;
+    for (const name of await store.pins()) {
+      if (name.startsWith(KEEP_UNTIL_PIN) && name.endsWith(':' + root)) await store.unpin(name);
+    }
+  }
+
+  /** Records the expiry a commit carried (a later commit's terms replace an earlier one's). */
+  private async rememberExpiry(root: BlockId, expiresAt: number | undefined): Promise<void> {
+    await this.forgetExpiry(root);
+    if (expiresAt !== undefined) await this.options.store.pin(`${KEEP_UNTIL_PIN}${expiresAt}:${root}`, [root]);
   }
 
   /** Whether `peer` is one of the deployment's seeds (its id was proven on the data channel). */
@@ -244,15 +289,28 @@ export class Keeper {
 
   /**
    * SessionHost.receiveCommit: the upload is the file `root`. Kept only whole; a commit of a root
-   * already kept (a seed renewing under a fresh upload id) is acknowledged as it stands.
+   * already kept (a seed renewing under a fresh upload id) is acknowledged as it stands. A commit
+   * whose expiry has passed is refused; an expiry in the future is remembered and kept to.
    */
-  async receiveCommit(peer: string, upload: Uint8Array, root: BlockId, _terms: CommitTerms): Promise<void> {
+  async receiveCommit(peer: string, upload: Uint8Array, root: BlockId, terms: CommitTerms): Promise<void> {
     await this.admit(peer);
     const entry = this.uploads.get(toHex(upload));
     const { store } = this.options;
+    const { expiresAt } = terms;
+    if (expiresAt !== undefined && expiresAt <= this.now()) {
+      if (entry && entry.peer === peer) await this.dropUpload(entry);
+      throw this.refuse(peer, 'not-allowed', EXPIRED_COMMIT);
+    }
     if (!entry) {
-      if (store.pinSet(KEEP_PIN + root)) return;
-      throw this.refuse(peer, 'unknown-upload', 'no such upload, and this browser does not keep that file');
+      if (!store.pinSet(KEEP_PIN + root)) {
+        throw this.refuse(peer, 'unknown-upload', 'no such upload, and this browser does not keep that file');
+      }
+      // A renewal without terms leaves the expiry known as it was.
+      if (expiresAt !== undefined) {
+        await this.rememberExpiry(root, expiresAt);
+        this.options.onChange();
+      }
+      return;
     }
     if (entry.peer !== peer) throw this.refuse(peer, 'unknown-upload', 'no such upload from this peer');
     const ids: BlockId[] = [];
@@ -271,6 +329,7 @@ export class Keeper {
       throw this.refuse(peer, 'incomplete', 'this browser keeps only whole files, and lacks blocks of this one');
     }
     await store.pin(KEEP_PIN + root, ids);
+    await this.rememberExpiry(root, expiresAt);
     this.uploads.delete(entry.key);
     await store.unpin(KEEP_UPLOAD_PIN + entry.key);
     this.options.announce([root]);
