@@ -97,7 +97,7 @@ describe.skipIf(!netnsAvailable())('two browsers on two home networks, one file'
     await pageA.waitForFunction(
       () =>
         /#[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/.test(
-          document.querySelector<HTMLInputElement>('input[aria-label="Share link"]')?.value ?? '',
+          document.querySelector<HTMLInputElement>('input[aria-label^="Share link"]')?.value ?? '',
         ),
       undefined,
       { timeout: STEP_TIMEOUT_MS },
@@ -139,7 +139,7 @@ describe.skipIf(!netnsAvailable())('two browsers on two home networks, one file'
     await page.waitForFunction(
       () =>
         /#[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/.test(
-          document.querySelector<HTMLInputElement>('input[aria-label="Share link"]')?.value ?? '',
+          document.querySelector<HTMLInputElement>('input[aria-label^="Share link"]')?.value ?? '',
         ),
       undefined,
       { timeout: STEP_TIMEOUT_MS },
