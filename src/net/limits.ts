@@ -160,7 +160,7 @@ export const CHANNEL_OPEN_TIMEOUT_MS = 4_000;
  * A connect whose latest attempt has not made a session this long after it began starts another
  * beside it (issue 9, "no stalls"): a lost offer or a stuck channel then costs this, not
  * ANSWER_TIMEOUT_MS or CHANNEL_OPEN_TIMEOUT_MS. Measured here (test/bench/connect-times.ts, and the
- * gets of /work/plan/notes/09.md): a connect to a seed on loopback is proven in about 0.1 s idle
+ * gets across NATs in the issue 9 notes): a connect to a seed on loopback is proven in about 0.1 s idle
  * and within 1.2 s with the 2-core machine loaded and 8-16 connects at once; across the test NATs a
  * whole get took 0.8-1.9 s, through coturn up to 2.9 s. Racing costs a second RTCPeerConnection
  * and, with TURN, a second relay allocation, so it should start only once the first attempt is
