@@ -4,9 +4,12 @@
 //
 // Dev docs. `queue` holds the ids still wanted, in the order they are needed; `inflight` maps ids
 // being asked for to the peer asked. The pump keeps up to `window` requests out, each to the holder
-// with the most free slots, so a file held by several peers is drawn from all of them. Order: ids a
-// get() waits for first (`urgent`), then ids a reader will need next (prioritize), then the rest in
-// fetchAll order. Positions are indices in fetchAll's list (for a file's data blocks, chunk
+// with the most free slots, so a file held by several peers is drawn from all of them. The pump runs
+// when something of ours happens (an answer, a new holder, a get, a move of the reader); slots freed
+// by requests not ours (an upload to the same peer) wake nothing, so when every holder's slots are
+// taken and none of ours is out, one request waits in a holder's queue, and its answer pumps again.
+// Order: ids a get() waits for first (`urgent`), then ids a reader will need next (prioritize), then
+// the rest in fetchAll order. Positions are indices in fetchAll's list (for a file's data blocks, chunk
 // indices): requests go no further than the read limit (setReadPosition) unless a get() waits, and
 // a ReadCursor moves that limit and the priorities with a reader. A request that times out, fails,
 // or meets a closed session goes back to the front of the queue for another holder (a session that
@@ -195,7 +198,10 @@ export class FetchScheduler {
       const position = this.order.get(id);
       // The queue's tail is in fetch order, so past the read limit nothing further may go either.
       if (position !== undefined && position > this.readLimit && !this.urgent.has(id)) break;
-      const session = this.pick();
+      // Holders whose slots are all taken by requests not ours (an upload on the same session,
+      // another fetch) free them without a word to us: with nothing of ours out, no answer of ours
+      // would pump again, so one request waits in such a holder's queue for its turn.
+      const session = this.pick() ?? (this.inflight.size === 0 ? this.pick(true) : undefined);
       if (!session) break;
       this.queue.shift();
       this.queued.delete(id);
@@ -203,11 +209,14 @@ export class FetchScheduler {
     }
   }
 
-  /** The open session with the most free slots: a file held by several peers is drawn from all. */
-  private pick(): FetchSession | undefined {
+  /**
+   * The open session with the most free slots: a file held by several peers is drawn from all.
+   * `busy`: one with none free too (the least busy), whose queue the request then waits in.
+   */
+  private pick(busy = false): FetchSession | undefined {
     let best: FetchSession | undefined;
     for (const session of this.options.holders.sessions()) {
-      if (session.closed || session.freeSlots <= 0) continue;
+      if (session.closed || (session.freeSlots <= 0 && !busy)) continue;
       if (!best || session.freeSlots > best.freeSlots) best = session;
     }
     return best;

@@ -34,6 +34,10 @@ import type { RequestOptions } from './session.js';
 export interface FetchSession {
   readonly peer: string;
   readonly closed: boolean;
+  /**
+   * Requests it may still send at once; a want past them waits for a slot, in turn with the
+   * session's other requests (an upload's too), and nothing says when one frees.
+   */
   readonly freeSlots: number;
   /**
    * The block's bytes, checked to hash to `id` (a session that got other bytes closes and rejects

@@ -27,12 +27,16 @@ class Outstanding {
 
 /**
  * A holder with `capacity` request slots (free slots shrink while its answers are pending, as a
- * PeerSession's do). `answer` decides each answer; by default the block's bytes.
+ * PeerSession's do, and a request with none free waits for one). `others` of them may be held by
+ * requests that are not the fetch's (an upload on the same session). `answer` decides each answer;
+ * by default the block's bytes.
  */
 class Holder implements FetchSession {
   closed = false;
   outstanding = 0;
+  others = 0;
   readonly asked: BlockId[] = [];
+  private readonly slotWaiters: (() => void)[] = [];
   answer: (id: BlockId, nth: number) => 'bytes' | 'timeout' | 'bad-block' = () => 'bytes';
   private readonly closeListeners = new Set<(value: { error?: Error }) => void>();
 
@@ -44,10 +48,17 @@ class Holder implements FetchSession {
   ) {}
 
   get freeSlots(): number {
-    return this.capacity - this.outstanding;
+    return this.capacity - this.outstanding - this.others;
+  }
+
+  /** The requests that are not the fetch's end: their slots free, and nobody tells the fetch. */
+  othersDone(): void {
+    this.others = 0;
+    while (this.freeSlots > 0 && this.slotWaiters.length > 0) this.slotWaiters.shift()!();
   }
 
   async want(id: BlockId, _options?: RequestOptions): Promise<Uint8Array | undefined> {
+    while (this.freeSlots <= 0) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     const nth = this.asked.filter((asked) => asked === id).length;
     this.asked.push(id);
     this.outstanding++;
@@ -67,6 +78,7 @@ class Holder implements FetchSession {
     } finally {
       this.outstanding--;
       this.count.end();
+      this.slotWaiters.shift()?.();
     }
   }
 
@@ -148,6 +160,19 @@ describe('the fetch scheduler', () => {
     expect(slow.asked.filter((id) => id === late)).toHaveLength(2);
     expect(await store.get(late)).toEqual(held.get(late));
     expect(fetcher.blocksFrom.get('slow')).toBe(ids.length);
+    fetcher.stop();
+  });
+
+  it('gets a block from a holder whose every slot another transfer held when the get began', async () => {
+    const { ids, held } = file(1);
+    const shared = new Holder('shared', 2, held, new Outstanding());
+    // An upload to the same peer holds every slot; it ends a moment after the get begins, and a
+    // session says nothing when its slots free.
+    shared.others = 2;
+    const { fetcher } = await fetcherFor([shared]);
+    const got = fetcher.get(ids[0]!);
+    setTimeout(() => shared.othersDone(), 20);
+    expect(await got).toEqual(held.get(ids[0]!));
     fetcher.stop();
   });
 
