@@ -43,7 +43,9 @@ import { fromBase64Url, toBase64Url } from '../src/content/bytes.js';
 import { isPeerId, verifyPeerSignature } from '../src/net/identity.js';
 import {
   CHALLENGE_NONCE_BYTES,
+  MAX_BATCHED_HOLDERS,
   MAX_HOLDERS,
+  MAX_TOPICS_PER_LOOKUP,
   ORIGIN_TAG_LENGTH,
   SEEDS_TOPIC,
   SIGNAL_PATH,
@@ -509,6 +511,7 @@ export class SignalingServer {
         maxTopics: this.topicCapOf(client),
         origin: this.options.publicUrl,
         iceServers: this.iceServersFor?.(message.peer),
+        batch: MAX_TOPICS_PER_LOOKUP,
       });
       this.log.info('peer joined', { peer: client.peer, address: client.address });
       return;
@@ -529,11 +532,21 @@ export class SignalingServer {
       case 'withdraw':
         return session.withdraw(message.topics);
       case 'lookup': {
-        // One more than shown, in case the asker is among them.
-        let holders = (await this.state.lookup(message.topic, MAX_HOLDERS + 1)).filter((p) => p !== peer);
-        if (message.topic === SEEDS_TOPIC) holders = holders.filter((p) => this.seeds.has(p));
-        shuffle(holders);
-        this.send(client, { t: 'holders', id: message.id, topic: message.topic, peers: holders.slice(0, MAX_HOLDERS) });
+        const peers = await this.holdersOf(message.topic, peer, MAX_HOLDERS);
+        this.send(client, { t: 'holders', id: message.id, topic: message.topic, peers });
+        return;
+      }
+      case 'lookups': {
+        // A batch costs what its lookups would one by one: it saves frames, not the state's reads.
+        if (!this.takeToken(client, message.topics.length - 1)) {
+          this.reject(client, 'rate-limited', `more than ${this.limits.messagesPerSecond} lookups per second`);
+          return;
+        }
+        const topics = [...new Set(message.topics)];
+        const holders = await Promise.all(
+          topics.map(async (topic) => ({ topic, peers: await this.holdersOf(topic, peer, MAX_BATCHED_HOLDERS) })),
+        );
+        this.send(client, { t: 'found', id: message.id, holders });
         return;
       }
       case 'signal': {
@@ -606,16 +619,27 @@ export class SignalingServer {
     return timingSafeEqual(digest(presented), this.internalDigest);
   }
 
-  private takeToken(client: Client): boolean {
+  private takeToken(client: Client, cost = 1): boolean {
     // The embedded seed and listed seeds re-announce every file they hold at each reconnect.
-    if (client.internal || client.trusted) return true;
+    if (client.internal || client.trusted || cost <= 0) return true;
     const now = Date.now();
     const refill = ((now - client.refilledAt) / 1000) * this.limits.messagesPerSecond;
     client.tokens = Math.min(this.limits.messageBurst, client.tokens + refill);
     client.refilledAt = now;
-    if (client.tokens < 1) return false;
-    client.tokens -= 1;
+    if (client.tokens < cost) return false;
+    client.tokens -= cost;
     return true;
+  }
+
+  /**
+   * Up to `max` peers holding `topic`, shuffled, `asker` left out; only listed seeds for the seeds
+   * topic. One more is read than shown, in case the asker is among them.
+   */
+  private async holdersOf(topic: string, asker: string, max: number): Promise<string[]> {
+    let holders = (await this.state.lookup(topic, max + 1)).filter((p) => p !== asker);
+    if (topic === SEEDS_TOPIC) holders = holders.filter((p) => this.seeds.has(p));
+    shuffle(holders);
+    return holders.slice(0, max);
   }
 
   /** Tells the client what was wrong, counts a strike, and closes it if it keeps on (or `fatal`). */

@@ -6,7 +6,7 @@
 // reconnecting would only take it back and forth.
 
 import { toBase64Url } from '../content/bytes.js';
-import { ClosedError, TimeoutError } from '../errors.js';
+import { BadInputError, ClosedError, TimeoutError } from '../errors.js';
 import { Emitter } from './emitter.js';
 import type { PeerIdentity } from './identity.js';
 import {
@@ -28,6 +28,9 @@ import {
 } from './signal-messages.js';
 
 /** The part of the W3C WebSocket API this client uses (browsers' WebSocket and `ws` both have it). */
+/** What answers a lookup: `holders` (one topic) or `found` (a batch). */
+type LookupAnswer = Extract<ServerMessage, { t: 'holders' | 'found' }>;
+
 export interface WebSocketLike {
   readonly readyState: number;
   onopen: ((event: unknown) => void) | null;
@@ -84,10 +87,13 @@ export class SignalClient extends Emitter<SignalClientEvents> {
   lastError: string | undefined;
   private queue: ClientMessage[] = [];
   private nextLookup = 1;
+  /** Lookups waiting for their answer, by request id; `resolve` takes a holders or found message. */
   private readonly lookups = new Map<
     number,
-    { resolve: (peers: string[]) => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> }
+    { resolve: (answer: LookupAnswer) => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> }
   >();
+  /** Topics the server takes in one batched lookup (its welcome says; 0: it takes none). */
+  private batch = 0;
 
   constructor(private readonly options: SignalClientOptions) {
     super();
@@ -167,7 +173,45 @@ export class SignalClient extends Emitter<SignalClientEvents> {
   }
 
   /** The peers the server says hold `topic` (this peer excluded). */
-  lookup(topic: string, timeoutMs = LOOKUP_TIMEOUT_MS): Promise<string[]> {
+  async lookup(topic: string, timeoutMs = LOOKUP_TIMEOUT_MS): Promise<string[]> {
+    const answer = await this.ask((id) => ({ t: 'lookup', id, topic }), timeoutMs);
+    return answer.t === 'holders' && answer.topic === topic ? this.others(answer.peers) : [];
+  }
+
+  /**
+   * How many topics one `lookupMany` may name on the current connection: what the server's welcome
+   * said, 0 when it takes no batched lookups (an older server) or before the welcome.
+   */
+  get lookupBatch(): number {
+    return this.welcomed ? this.batch : 0;
+  }
+
+  /**
+   * The peers the server says hold each of `topics` (at most lookupBatch of them), in one message:
+   * at most MAX_BATCHED_HOLDERS per topic, so a topic listed with that many may have more (a
+   * `lookup` of it returns a bigger sample). Topics the answer leaves out map to no peers.
+   * @throws BadInputError for more topics than the server takes in one lookup.
+   */
+  async lookupMany(topics: readonly string[], timeoutMs = LOOKUP_TIMEOUT_MS): Promise<Map<string, string[]>> {
+    const wanted = [...new Set(topics)];
+    if (wanted.length === 0) return new Map();
+    if (wanted.length > this.lookupBatch) {
+      throw new BadInputError(`a batched lookup of ${wanted.length} topics: the server takes ${this.lookupBatch}`);
+    }
+    const answer = await this.ask((id) => ({ t: 'lookups', id, topics: wanted }), timeoutMs);
+    const found = new Map(wanted.map((topic) => [topic, [] as string[]]));
+    if (answer.t !== 'found') return found;
+    // Only what was asked: a server cannot make this map grow with topics nobody named.
+    for (const { topic, peers } of answer.holders) if (found.has(topic)) found.set(topic, this.others(peers));
+    return found;
+  }
+
+  private others(peers: readonly string[]): string[] {
+    return peers.filter((p) => p !== this.peerId);
+  }
+
+  /** Sends the request `make(id)` and waits for the answer carrying that id. */
+  private ask(make: (id: number) => ClientMessage, timeoutMs: number): Promise<LookupAnswer> {
     if (this.closed) return Promise.reject(new ClosedError('signaling client'));
     if (!this.welcomed) return Promise.reject(new ClosedError('signaling connection'));
     const id = this.nextLookup++;
@@ -178,7 +222,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
         reject(new TimeoutError('a lookup on the signaling server', timeoutMs));
       }, timeoutMs);
       this.lookups.set(id, { resolve, reject, timer });
-      this.write({ t: 'lookup', id, topic });
+      this.write(make(id));
     });
   }
 
@@ -253,6 +297,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
       case 'welcome': {
         this.welcomed = true;
         this.iceServers = message.iceServers ?? [];
+        this.batch = message.batch ?? 0;
         this.publicOrigin = message.origin;
         this.sendTopics('announce', [...this.topics]);
         const queued = this.queue;
@@ -265,12 +310,13 @@ export class SignalClient extends Emitter<SignalClientEvents> {
         this.iceServers = message.iceServers;
         this.emit('ice', message.iceServers);
         return;
-      case 'holders': {
+      case 'holders':
+      case 'found': {
         const lookup = this.lookups.get(message.id);
         if (!lookup) return;
         this.lookups.delete(message.id);
         clearTimeout(lookup.timer);
-        lookup.resolve(message.peers.filter((p) => p !== this.peerId));
+        lookup.resolve(message);
         return;
       }
       case 'signal':

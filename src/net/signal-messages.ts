@@ -3,10 +3,15 @@
 //
 // server → peer:  challenge {v, nonce}     first, on every new socket
 // peer → server:  hello {v, peer, sig}  announce {topics}  withdraw {topics}  lookup {id, topic}
-//                 signal {to, data}
-// server → peer:  welcome {peer, maxTopics, origin?, iceServers?}  ice {iceServers}
-//                 holders {id, topic, peers}  signal {from, data, origin?}  error {code, message, ref?}
+//                 lookups {id, topics}  signal {to, data}
+// server → peer:  welcome {peer, maxTopics, origin?, iceServers?, batch?}  ice {iceServers}
+//                 holders {id, topic, peers}  found {id, holders: [{topic, peers}]}
+//                 signal {from, data, origin?}  error {code, message, ref?}
 // `welcome.origin` is the public origin links should carry (the operator's --public-url);
+// `welcome.batch` says the server takes `lookups` of up to that many topics (absent: it does not);
+// each topic of a batch answers at most MAX_BATCHED_HOLDERS peers, so a seed that looks up
+// thousands of held files a few messages at a time gets a small sample of each (a full sample
+// shows as exactly MAX_BATCHED_HOLDERS, and a single `lookup` gets the bigger one).
 // `iceServers` are the STUN/TURN servers to use, TURN ones with credentials made for this peer and
 // valid for a limited time: `ice` brings fresh ones to a peer that stays connected.
 // A topic is a file's root id, or "seeds", "keepers" or "keepers-persisted" (who may be given copies);
@@ -48,6 +53,14 @@ const TOPIC_RE = /^(?:[0-9a-f]{64}|seeds|keepers|keepers-persisted)$/;
 export const MAX_TOPICS_PER_MESSAGE = 100;
 /** Holders returned by one lookup. */
 export const MAX_HOLDERS = 64;
+/**
+ * Topics one `lookups` message may name: 32 ids of 67 JSON bytes stay far under the 8 KiB message
+ * limit, and the answer (32 x 16 peer ids of 46 JSON bytes, about 25 KB) under the 64 KiB a peer
+ * takes from the server.
+ */
+export const MAX_TOPICS_PER_LOOKUP = 32;
+/** Holders returned per topic of a batched lookup. */
+export const MAX_BATCHED_HOLDERS = 16;
 /** An origin tag: 12 bytes of keyed hash, base64url. */
 export const ORIGIN_TAG_LENGTH = 16;
 
@@ -85,6 +98,11 @@ export const clientMessage = tagged({
   announce: object({ t: literal('announce'), topics: array(topic, { min: 1, max: MAX_TOPICS_PER_MESSAGE }) }),
   withdraw: object({ t: literal('withdraw'), topics: array(topic, { min: 1, max: MAX_TOPICS_PER_MESSAGE }) }),
   lookup: object({ t: literal('lookup'), id: requestId, topic }),
+  lookups: object({
+    t: literal('lookups'),
+    id: requestId,
+    topics: array(topic, { min: 1, max: MAX_TOPICS_PER_LOOKUP }),
+  }),
   signal: object({ t: literal('signal'), to: peerId, data: opaqueObject }),
 });
 export type ClientMessage = Infer<typeof clientMessage>;
@@ -118,6 +136,7 @@ export const serverMessage = tagged({
       maxTopics: integer(0, 2 ** 31 - 1),
       origin: optional(string({ min: 8, max: 2048, pattern: /^https?:\/\/[^\s#?]+$/ })),
       iceServers: optional(iceServers),
+      batch: optional(integer(1, MAX_TOPICS_PER_LOOKUP)),
     },
     LENIENT,
   ),
@@ -128,6 +147,16 @@ export const serverMessage = tagged({
       id: requestId,
       topic,
       peers: array(peerId, { max: MAX_HOLDERS }),
+    },
+    LENIENT,
+  ),
+  found: object(
+    {
+      t: literal('found'),
+      id: requestId,
+      holders: array(object({ topic, peers: array(peerId, { max: MAX_BATCHED_HOLDERS }) }, LENIENT), {
+        max: MAX_TOPICS_PER_LOOKUP,
+      }),
     },
     LENIENT,
   ),

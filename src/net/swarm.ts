@@ -276,6 +276,25 @@ export class Swarm extends Emitter<SwarmEvents> implements HolderSource {
     return peers.filter((p) => !this.isBanned(p));
   }
 
+  /** Topics one holdersOfMany may name now (0: the server takes no batched lookups). */
+  get lookupBatch(): number {
+    return this.signaling.lookupBatch;
+  }
+
+  /**
+   * Peers holding each of `topics` (at most lookupBatch), in one signaling message, banned ones
+   * left out: a sample of at most MAX_BATCHED_HOLDERS per topic (see SignalClient.lookupMany).
+   */
+  async holdersOfMany(topics: readonly string[]): Promise<Map<string, string[]>> {
+    const found = await this.signaling.lookupMany(topics);
+    for (const [topic, peers] of found)
+      found.set(
+        topic,
+        peers.filter((p) => !this.isBanned(p)),
+      );
+    return found;
+  }
+
   isBanned(peer: string): boolean {
     const until = this.bans.get(peer);
     if (until === undefined) return false;

@@ -14,6 +14,7 @@ import { MAX_TARGET_COPIES } from '../replication/policy.js';
 import { publicOriginOf, startServe, startSignal } from './serve.js';
 import { describeSettings, resolveSettings, type SettingSpecs, type Settings } from './settings.js';
 import type { IceConfig } from '../../signaling/ice.js';
+import { serveSeedMetrics } from './seed-metrics.js';
 import { Seed } from './seed.js';
 import { repairFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
@@ -85,6 +86,17 @@ function portOf(text: string | undefined, fallback: number): number {
   const port = Number(text);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`bad port: ${text}`);
   return port;
+}
+
+/**
+ * `--metrics`'s address: a port (on loopback: a seed's figures are for its operator), or
+ * host:port, [v6]:port. Undefined when the flag is absent.
+ */
+function listenAddressOf(text: string | undefined): { host: string; port: number } | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d+)$/.exec(text);
+  if (!match) return { host: '127.0.0.1', port: portOf(text, 0) };
+  return { host: match[1] ?? match[2]!, port: portOf(match[3], 0) };
 }
 
 function sizeOf(text: string | undefined, fallback: number): number {
@@ -300,17 +312,24 @@ async function main(argv: string[]): Promise<number> {
       return untilStopped(() => running.close());
     }
     case 'seed': {
-      const values = settings(rest, { signal: { type: 'string' }, ...STORAGE_FLAGS });
+      const values = settings(rest, { signal: { type: 'string' }, metrics: { type: 'string' }, ...STORAGE_FLAGS });
       if (!values) return 0;
       const [signalUrl, ...signalAlternates] = urlsOf(str(values.signal));
       if (!signalUrl) throw new UsageError('seed needs --signal <ws url>, e.g. ws://localhost:8080/signal');
-      const seed = await Seed.start({
-        signalUrl,
-        signalAlternates,
-        ...storageOf(values),
-        log: createLogger({ fields: { component: 'seed' } }),
+      const metricsAt = listenAddressOf(str(values.metrics));
+      const log = createLogger({ fields: { component: 'seed' } });
+      const seed = await Seed.start({ signalUrl, signalAlternates, ...storageOf(values), log });
+      let metrics: Awaited<ReturnType<typeof serveSeedMetrics>> | undefined;
+      try {
+        if (metricsAt) metrics = await serveSeedMetrics(seed, metricsAt.host, metricsAt.port, log);
+      } catch (error) {
+        await seed.close();
+        throw new UsageError(`cannot serve --metrics on ${str(values.metrics)}: ${(error as Error).message}`);
+      }
+      return untilStopped(async () => {
+        await metrics?.close();
+        await seed.close();
       });
-      return untilStopped(() => seed.close());
     }
     case 'id': {
       const { values, positionals } = parse(rest, { data: { type: 'string' } });

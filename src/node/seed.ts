@@ -83,7 +83,7 @@ import {
   MAX_COLLECT_CANDIDATES,
   REPLICATION_PUSH_TIMEOUT_MS,
 } from '../net/limits.js';
-import { SEEDS_TOPIC } from '../net/signal-messages.js';
+import { MAX_BATCHED_HOLDERS, SEEDS_TOPIC } from '../net/signal-messages.js';
 import type { WebSocketLike } from '../net/signal-client.js';
 import { Swarm } from '../net/swarm.js';
 import { DiskSpace, FaultLog, GuardedStore, isLocalFault } from './disk-faults.js';
@@ -267,6 +267,9 @@ export class Seed {
       {
         self: peerId,
         lookup: (topic) => swarm.holders(topic),
+        lookupBatch: () => swarm.lookupBatch,
+        lookupMany: (topics) => swarm.holdersOfMany(topics),
+        batchedSample: MAX_BATCHED_HOLDERS,
         heldRoots: () => [...this.whole],
         holds: (root) => this.whole.has(root),
         copiesOf: (root) => this.holds.get(root)?.copies,

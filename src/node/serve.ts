@@ -28,6 +28,7 @@ import { loadNodeIdentity } from './identity-file.js';
 import type { Logger } from '../log.js';
 import { createLogger } from './log.js';
 import { Seed, type SeedOptions } from './seed.js';
+import { collectSeedMetrics } from './seed-metrics.js';
 import { staticFiles } from './static-files.js';
 
 export interface SignalServeOptions {
@@ -263,68 +264,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
     signalHeaders: { [INTERNAL_TOKEN_HEADER]: internalToken },
     log: log.child({ component: 'seed' }),
   });
-  running.signaling.metrics.addCollector(() => {
-    const stats = seed.swarm.stats();
-    const m = running.signaling.metrics;
-    m.gauge('mycel_seed_sessions', 'Sessions the seed has with peers.', stats.sessions);
-    m.gauge(
-      'mycel_seed_connecting',
-      'Connection attempts offered to the seed and still in progress.',
-      stats.connecting,
-    );
-    m.gauge(
-      'mycel_seed_connecting_peak',
-      'Most connection attempts offered to the seed in progress at once.',
-      stats.connectingPeak,
-    );
-    m.gauge(
-      'mycel_seed_offers_refused',
-      'Offers the seed refused (per-origin cap or rate, or too many peers).',
-      stats.offersRefused,
-    );
-    for (const [path, count] of Object.entries(stats.paths)) {
-      m.gauge('mycel_seed_connections_by_path', 'Sessions the seed opened since start, by the path taken.', count, {
-        path,
-      });
-    }
-    const replication = seed.replication.stats();
-    for (const [state, files] of Object.entries(replication.files)) {
-      m.gauge(
-        'mycel_replication_files',
-        'Files the seed holds, by how their live copies compare with the target (at_risk: too few present, or none durable).',
-        files,
-        { state },
-      );
-    }
-    for (const [result, count] of Object.entries(replication.repairs)) {
-      m.counter('mycel_replication_repairs_total', 'Copies this seed pushed to repair a file, by result.', count, {
-        result,
-      });
-    }
-    m.counter('mycel_replication_releases_total', 'Surplus copies this seed released.', replication.releases);
-    m.gauge(
-      'mycel_seed_attempts_evicted',
-      'Attempts the seed dropped to make room for newer offers.',
-      stats.attemptsEvicted,
-    );
-  });
-  running.signaling.metrics.addCollector(() => {
-    const m = running.signaling.metrics;
-    // Counters the seed keeps, brought up to date (Metrics only adds to a counter).
-    const counter = (name: string, help: string, value: number, labels?: Record<string, string>) =>
-      m.inc(name, help, labels, value - m.value(name, labels));
-    const audits = seed.audits.totals;
-    const AUDITS_HELP = 'Audits of other holders of files the seed holds, by result (unreachable ones are not audits).';
-    counter('mycel_audits_total', AUDITS_HELP, audits.passed, { result: 'passed' });
-    counter('mycel_audits_total', AUDITS_HELP, audits.failed, { result: 'failed' });
-    const housekeeping = seed.housekeeping;
-    counter('mycel_expired_files_total', 'Files dropped because their expiry passed.', housekeeping.expiredFiles);
-    counter(
-      'mycel_collected_blocks_total',
-      'Blocks deleted because no file or upload needed them any more.',
-      housekeeping.collectedBlocks,
-    );
-  });
+  collectSeedMetrics(seed, running.signaling.metrics);
   return {
     ...running,
     seed,

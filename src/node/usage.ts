@@ -19,9 +19,10 @@ export const COMMAND_HELP = {
         Redis share peers, files and limits (put them behind one load balancer)`,
   seed: `  seed --signal <ws url>[,<ws url>...] [--data ./mycel-data] [--quota 10GiB] [--allow id,...]
         [--peer-quota 1GiB] [--open-share 0.5] [--open-ttl 30d] [--min-free 1GiB]
-        [--copies 3] [--grace 30m] [--audit-every 6h]
+        [--copies 3] [--grace 30m] [--audit-every 6h] [--metrics [host:]port]
         a seed alone, joining the network through a signaling server; several URLs (processes
-        of one deployment on one Redis) are tried in turn when the one in use is lost`,
+        of one deployment on one Redis) are tried in turn when the one in use is lost;
+        --metrics serves its /metrics and /health there (a port alone: on 127.0.0.1)`,
   id: `  id [--data ./mycel-data]
         print the peer id kept in the data folder (made if missing): what --seed and --allow take`,
   repair: `  repair [--data ./mycel-data]

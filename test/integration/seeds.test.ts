@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseLink } from '../../src/content/share-link.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
 import { freePort, logged, runMycel, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { sameFiles, writeGeneratedFile } from '../helpers/files.js';
@@ -192,5 +193,35 @@ describe('seeds', () => {
     const get = await runMycel(['get', put.stdout.trim(), '-o', out, '--cache', path.join(net.dir, 'cache')]);
     expect(get.code, get.stderr).toBe(0);
     expect(await sameFiles(file, out)).toBe(true);
+  }, 60_000);
+});
+
+describe('a standalone seed with --metrics', () => {
+  it('serves its replication health and audits on /metrics, by counts only, and /health with its peer id', async () => {
+    const net = await network(0, ['metered']);
+    const data = path.join(net.dir, 'metered');
+    const { proc, peer } = await startSeed(net.url, data, ['--metrics', '127.0.0.1:0', '--grace', '4s']);
+    const metricsUrl = JSON.parse(await proc.waitForLine(logged('metrics listening'))).url as string;
+    expect(new URL(metricsUrl).hostname).toBe('127.0.0.1');
+    const health = await (await fetch(metricsUrl.replace(/\/metrics$/, '/health'))).json();
+    expect(health).toEqual({ ok: true, peer });
+
+    const file = path.join(net.dir, 'one.bin');
+    await writeGeneratedFile(file, 2 * MiB, 11);
+    const put = await runMycel(['put', file, '--server', net.url, '--copies', '1', '--json']);
+    expect(put.code, put.stderr).toBe(0);
+    const { link } = JSON.parse(put.stdout) as { link: string };
+    // Planned once its put has settled: one file, at its target of one copy.
+    await expect
+      .poll(async () => (await fetch(metricsUrl)).text(), { timeout: 20_000 })
+      .toMatch(/^mycel_replication_files\{state="at_target"\} 1$/m);
+    const text = await (await fetch(metricsUrl)).text();
+    expect(text).toMatch(/^mycel_audits_total\{result="failed"\} 0$/m);
+    expect(text).toMatch(/^mycel_seed_sessions \d+$/m);
+    // Nothing that names a file or its link: no root, no key.
+    const { root } = parseLink(link);
+    expect(root).toMatch(/^[0-9a-f]{64}$/);
+    expect(text).not.toContain(root.slice(0, 16));
+    expect((await fetch(metricsUrl, { method: 'POST' })).status).toBe(405);
   }, 60_000);
 });

@@ -18,7 +18,17 @@ import { ephemeralIdentity } from '../../src/net/identity.js';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { block } from '../contracts/block-store.js';
-import { errorCode, hexTopics, rawSocket, peerIdFor, sayHello, type RawSocket } from '../helpers/signal.js';
+import {
+  errorCode,
+  hexTopics,
+  namedIdentity,
+  rawSocket,
+  peerIdFor,
+  sayHello,
+  type RawSocket,
+} from '../helpers/signal.js';
+import { MAX_BATCHED_HOLDERS, MAX_TOPICS_PER_LOOKUP } from '../../src/net/signal-messages.js';
+import { BadInputError } from '../../src/errors.js';
 
 const running: { server: SignalingServer; http: Server }[] = [];
 const clients: SignalClient[] = [];
@@ -275,6 +285,65 @@ describe('signaling server', () => {
     const code = await new Promise((resolve) => mute.once('close', resolve));
     expect(code).toBe(1008);
     expect(messages.some((m) => JSON.parse(m).code === 'hello-first')).toBe(true);
+  });
+});
+
+describe('batched lookups', () => {
+  it('answers many topics in one message: a sample of each, the asker left out, only what was asked', async () => {
+    const url = await start();
+    const asker = await client(url);
+    expect(asker.lookupBatch).toBe(MAX_TOPICS_PER_LOOKUP);
+    const [crowded, quiet, empty] = topics(3, 9000) as [string, string, string];
+    // More holders of one topic than a batch lists for it: the answer is a full sample.
+    const crowd = await Promise.all(Array.from({ length: MAX_BATCHED_HOLDERS + 4 }, () => client(url)));
+    for (const c of crowd) c.announce([crowded]);
+    asker.announce([quiet]);
+    crowd[0]!.announce([quiet]);
+    await expect.poll(async () => (await asker.lookup(crowded)).length).toBe(crowd.length);
+
+    const found = await asker.lookupMany([crowded, quiet, empty]);
+    expect([...found.keys()].sort()).toEqual([crowded, quiet, empty].sort());
+    expect(found.get(crowded)).toHaveLength(MAX_BATCHED_HOLDERS);
+    expect(crowd.map((c) => c.peerId)).toEqual(expect.arrayContaining(found.get(crowded)!));
+    expect(found.get(quiet)).toEqual([crowd[0]!.peerId]);
+    expect(found.get(empty)).toEqual([]);
+    await expect(asker.lookupMany(topics(MAX_TOPICS_PER_LOOKUP + 1, 9100))).rejects.toBeInstanceOf(BadInputError);
+  });
+
+  it('charges a batch what its lookups would cost one by one, and refuses one over the size', async () => {
+    // A hostile peer tries to read the state 32 times per message under a per-message rate limit.
+    const url = await start({ messageBurst: 40, messagesPerSecond: 1 });
+    const greedy = await raw(url, '127.0.0.21');
+    await sayHello(greedy, 'greedy-batcher');
+    const batch = hexTopics(MAX_TOPICS_PER_LOOKUP, 71);
+    greedy.send({ t: 'lookups', id: 1, topics: batch });
+    expect((await greedy.next((m) => m.t === 'found' && m.id === 1)).holders).toHaveLength(MAX_TOPICS_PER_LOOKUP);
+    // The burst of 40 had room for one batch of 32 (and the hello), not for a second.
+    greedy.send({ t: 'lookups', id: 2, topics: batch });
+    await greedy.next(errorCode('rate-limited'));
+    expect(greedy.messages.some((m) => m.t === 'found' && m.id === 2)).toBe(false);
+
+    const oversized = await raw(url, '127.0.0.22');
+    await sayHello(oversized, 'oversized-batcher');
+    oversized.send({ t: 'lookups', id: 3, topics: hexTopics(MAX_TOPICS_PER_LOOKUP + 1, 72) });
+    await oversized.next(errorCode('bad-message'));
+  });
+
+  it('lets a listed seed look up thousands of held files a batch at a time', async () => {
+    const seedIdentity = namedIdentity('batch-seed');
+    const url = await start({ messageBurst: 5, messagesPerSecond: 1 }, { seeds: [seedIdentity.id] });
+    const seed = await client(url, seedIdentity);
+    const held = topics(1_000, 20_000);
+    seed.announce(held);
+    const holder = await client(url);
+    holder.announce(held.slice(0, 10));
+    await expect.poll(async () => (await seed.lookup(held[9]!)).length).toBe(1);
+    let seen = 0;
+    for (let i = 0; i < held.length; i += MAX_TOPICS_PER_LOOKUP) {
+      const found = await seed.lookupMany(held.slice(i, i + MAX_TOPICS_PER_LOOKUP));
+      for (const peers of found.values()) seen += peers.length;
+    }
+    expect(seen).toBe(10);
   });
 });
 

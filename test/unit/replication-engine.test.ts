@@ -19,6 +19,8 @@ import { rankHolders, type Candidate } from '../../src/replication/policy.js';
 
 const GRACE = 60_000;
 const ROOT = 'ab'.repeat(32);
+const BATCH = 32;
+const SAMPLE = 16;
 const ids = (n: number) => Array.from({ length: n }, () => ephemeralIdentity().id);
 
 /** A seed's view of the network: who is listed as a seed, who holds what; the test moves them. */
@@ -91,6 +93,57 @@ describe('the replication engine', () => {
     for (let i = 1; i < rounds; i++) await engine.tick();
     const rootLookups = net.lookups.filter((t) => t.length === 64);
     expect(new Set(rootLookups.slice(0, roots.length)).size).toBe(roots.length);
+  });
+
+  it('visits a batch of roots per lookup message where the server takes batches, and looks up a full sample alone', async () => {
+    const net = new FakeNetwork();
+    const [self, other] = ids(2) as [string, string];
+    net.seeds = [self, other];
+    const roots = Array.from({ length: 2_000 }, (_, i) => i.toString(16).padStart(64, '0'));
+    // One root has more holders than a batch lists: its batched sample comes back full.
+    const crowded = roots[5]!;
+    net.holders.set(crowded, ids(SAMPLE));
+    net.holders.set(roots[6]!, [other]);
+    const batches: string[][] = [];
+    const host: ReplicationHost = {
+      ...net.host(self, roots),
+      lookupBatch: () => BATCH,
+      batchedSample: SAMPLE,
+      lookupMany: (topics) => {
+        batches.push([...topics]);
+        return Promise.resolve(new Map(topics.map((t) => [t, (net.holders.get(t) ?? []).slice(0, SAMPLE)])));
+      },
+    };
+    const engine = new ReplicationEngine(host, { graceMs: GRACE, now: () => net.clock });
+    await engine.tick();
+    const perTick = rootsPerTick(engine.tickMs);
+    // As many messages as a round of single lookups, each naming a batch of roots.
+    expect(batches).toHaveLength(perTick);
+    expect(batches.flat()).toEqual(roots.slice(0, perTick * BATCH));
+    // Single lookups: the three candidate topics and the root whose sample was full, nothing else.
+    expect(net.lookups.filter((t) => t.length === 64)).toEqual([crowded]);
+    expect(engine.stats().lookups).toBe(3 + perTick + 1);
+    // What the batch said is the view: the holder of roots[6] is listed in its report.
+    expect(engine.report(roots[6]!)!.holders.map((h) => h.peer)).toContain(other);
+  });
+
+  it('looks up one root per message against a server that takes no batches', async () => {
+    const net = new FakeNetwork();
+    const [self] = ids(1) as [string];
+    const roots = Array.from({ length: 200 }, (_, i) => i.toString(16).padStart(64, '0'));
+    const many: string[][] = [];
+    const host: ReplicationHost = {
+      ...net.host(self, roots),
+      lookupBatch: () => 0,
+      lookupMany: (topics) => {
+        many.push([...topics]);
+        return Promise.resolve(new Map());
+      },
+    };
+    const engine = new ReplicationEngine(host, { graceMs: GRACE, now: () => net.clock });
+    await engine.tick();
+    expect(many).toEqual([]);
+    expect(net.lookups).toHaveLength(3 + rootsPerTick(engine.tickMs));
   });
 
   it('pushes only when this seed is the first live holder in rank, once while the push is in flight', async () => {

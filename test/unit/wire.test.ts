@@ -12,7 +12,12 @@ import {
 } from '../../src/net/wire.js';
 import { ProtocolError } from '../../src/errors.js';
 import { MAX_BLOCK_BYTES } from '../../src/content/format.js';
-import { clientMessage, serverMessage } from '../../src/net/signal-messages.js';
+import {
+  MAX_BATCHED_HOLDERS,
+  MAX_TOPICS_PER_LOOKUP,
+  clientMessage,
+  serverMessage,
+} from '../../src/net/signal-messages.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
 import { SchemaError } from '../../src/net/schema.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
@@ -177,6 +182,29 @@ describe('signaling message schemas', () => {
     // A field named like an Object.prototype member is no known field either.
     expect(() => clientMessage.parse({ t: 'lookup', id: 1, topic: id, constructor: 1 })).toThrow(/unknown field/);
     expect(() => clientMessage.parse({ t: 'lookup', id: 1, topic: id, page: 2 })).toThrow(/unknown field "page"/);
+  });
+
+  it('bound a batched lookup and its answer: topics asked, topics answered, peers per topic', () => {
+    const peer = ephemeralIdentity().id;
+    const topics = Array.from({ length: MAX_TOPICS_PER_LOOKUP }, (_, i) => i.toString(16).padStart(64, '0'));
+    expect(clientMessage.parse({ t: 'lookups', id: 1, topics }).t).toBe('lookups');
+    expect(() => clientMessage.parse({ t: 'lookups', id: 1, topics: [...topics, id] })).toThrow(
+      /topics: must have 1\.\.32/,
+    );
+    expect(() => clientMessage.parse({ t: 'lookups', id: 1, topics: [] })).toThrow(/topics: must have/);
+    const answer = (n: number, peers: string[]) => ({
+      t: 'found',
+      id: 1,
+      holders: Array.from({ length: n }, (_, i) => ({ topic: topics[i % topics.length], peers })),
+    });
+    expect(serverMessage.parse(answer(MAX_TOPICS_PER_LOOKUP, [peer])).t).toBe('found');
+    expect(() => serverMessage.parse(answer(MAX_TOPICS_PER_LOOKUP + 1, [peer]))).toThrow(/holders: must have/);
+    expect(() => serverMessage.parse(answer(1, Array(MAX_BATCHED_HOLDERS + 1).fill(peer)))).toThrow(/peers: must have/);
+    // The welcome says how many topics a batch may name; a server without batches says nothing.
+    const welcome = { t: 'welcome', v: 2, peer, maxTopics: 10 };
+    expect(serverMessage.parse({ ...welcome, batch: 32 })).toMatchObject({ batch: 32 });
+    expect(serverMessage.parse(welcome)).not.toHaveProperty('batch');
+    expect(() => serverMessage.parse({ ...welcome, batch: 33 })).toThrow(/batch/);
   });
 
   it("take a relayed signal's origin tag only as 16 base64url characters", () => {
