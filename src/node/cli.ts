@@ -16,6 +16,7 @@ import { describeSettings, resolveSettings, type SettingSpecs, type Settings } f
 import type { IceConfig } from '../../signaling/ice.js';
 import { Seed } from './seed.js';
 import { repairFsBlockStore } from '../store/fs.node.js';
+import { isLedgerCommitFailure } from '../store/lmdb-ledger.node.js';
 import { createLogger } from './log.js';
 import { runCache, runGet, runPut, runRenew } from './transfer-commands.js';
 import { USAGE, commandHelp, isCommand } from './usage.js';
@@ -440,6 +441,13 @@ function untilStopped(close: () => Promise<void>): Promise<number> {
     process.once('SIGTERM', stop);
   });
 }
+
+// A failed ledger commit (a full disk) is a storage fault the seed reports and survives, not a
+// crash; every other unhandled rejection still ends the process.
+process.on('unhandledRejection', (reason) => {
+  if (isLedgerCommitFailure(reason)) return;
+  throw reason;
+});
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
