@@ -17,6 +17,7 @@ import type { IceConfig } from '../../signaling/ice.js';
 import { serveSeedMetrics } from './seed-metrics.js';
 import { Seed } from './seed.js';
 import { repairFsBlockStore } from '../store/fs.node.js';
+import { isLedgerCommitFailure } from '../store/lmdb-ledger.node.js';
 import { createLogger } from './log.js';
 import { runCache, runGet, runPut, runRenew } from './transfer-commands.js';
 import { USAGE, commandHelp, isCommand } from './usage.js';
@@ -459,6 +460,13 @@ function untilStopped(close: () => Promise<void>): Promise<number> {
     process.once('SIGTERM', stop);
   });
 }
+
+// A failed ledger commit (a full disk) is a storage fault the seed reports and survives, not a
+// crash; every other unhandled rejection still ends the process.
+process.on('unhandledRejection', (reason) => {
+  if (isLedgerCommitFailure(reason)) return;
+  throw reason;
+});
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -98,15 +98,48 @@ function idBytes(id: BlockId): Buffer {
 
 const counted = (r: Record | undefined): r is Record => r !== undefined && r.state !== REMOVING;
 
-/** One LMDB table with read-your-writes over changes not yet committed. */
+/** What the tables share: the write sequence, and who hears of a commit's outcome. */
+interface Writes {
+  seq: number;
+  /** A commit carrying one of our writes failed (the disk is full or failing). */
+  failed(error: unknown): void;
+  /** A write committed. */
+  committed(): void;
+}
+
+/**
+ * One LMDB table with read-your-writes over changes not yet committed. A write whose commit fails
+ * stays in the overlay (reads keep seeing the ledger's own account, which the totals in memory
+ * agree with) and is written again with the table's next write or `retry()`: the database catches
+ * up once the disk has room, and nothing is decided on a state that never reached it.
+ */
 class Table {
   /** latin1 key → the value written last (null: removed), and which write that was. */
   private readonly overlay = new Map<string, { value: Buffer | null; seq: number }>();
+  /** Keys (latin1) whose latest write's commit failed: written again by retry(). */
+  private readonly unwritten = new Set<string>();
 
   constructor(
     private readonly db: Database<Buffer, Buffer>,
-    private readonly writes: { seq: number },
+    private readonly writes: Writes,
   ) {}
+
+  /** Whether writes of this table failed to commit and are not written yet. */
+  get behind(): boolean {
+    return this.unwritten.size > 0;
+  }
+
+  /** Writes again what failed to commit. */
+  retry(): void {
+    for (const k of [...this.unwritten]) {
+      this.unwritten.delete(k);
+      const latest = this.overlay.get(k);
+      if (!latest) continue;
+      const key = Buffer.from(k, 'latin1');
+      if (latest.value === null) this.remove(key);
+      else this.put(key, latest.value);
+    }
+  }
 
   get(key: Buffer): Buffer | undefined {
     const pending = this.overlay.get(key.toString('latin1'));
@@ -154,11 +187,31 @@ class Table {
     const k = key.toString('latin1');
     const seq = ++this.writes.seq;
     this.overlay.set(k, { value, seq });
-    const clear = () => {
-      if (this.overlay.get(k)?.seq === seq) this.overlay.delete(k);
-    };
-    written.then(clear, clear);
+    this.unwritten.delete(k);
+    written.then(
+      () => {
+        if (this.overlay.get(k)?.seq === seq) this.overlay.delete(k);
+        this.writes.committed();
+      },
+      (error: unknown) => {
+        // lmdb hangs the cause on a promise of its own, rejected too: handled here, reported once.
+        (error as { commitError?: Promise<unknown> }).commitError?.catch(() => undefined);
+        if (this.overlay.get(k)?.seq === seq) this.unwritten.add(k);
+        this.writes.failed(error);
+      },
+    );
   }
+}
+
+/**
+ * Whether `reason` is lmdb's report of a failed commit. lmdb also rejects a promise of its own that
+ * no caller holds (the first write of each batch is its own), which would end the process as an
+ * unhandled rejection; the ledger learns of the same failure through its own writes.
+ */
+export function isLedgerCommitFailure(reason: unknown): boolean {
+  if (!(reason instanceof Error) || !('commitError' in reason)) return false;
+  (reason as { commitError?: Promise<unknown> }).commitError?.catch(() => undefined);
+  return true;
 }
 
 export interface LmdbLedgerOptions {
@@ -194,7 +247,15 @@ export interface FoundBlock {
 
 export class LmdbLedger implements DurableBlockLedger {
   readonly quota: number;
-  private readonly writes = { seq: 0 };
+  private readonly writes: Writes = {
+    seq: 0,
+    failed: (error) => this.commitFailed(error),
+    committed: () => this.commitSucceeded(),
+  };
+  /** Why the latest commit failed, until every table has caught up. */
+  private failure: Error | undefined;
+  /** durable() calls waiting now: told at once when a commit fails. */
+  private readonly waiting = new Set<(error: Error) => void>();
   private readonly blocks: Table;
   private readonly lru: Table;
   private readonly pending: Table;
@@ -415,8 +476,46 @@ export class LmdbLedger implements DurableBlockLedger {
 
   // DurableBlockLedger
 
+  /**
+   * Resolves once every change made so far is committed (and synced, unless `durable: false`).
+   * @throws UnavailableError when a commit fails (a full or failing disk); the changes stay in the
+   *   ledger's account and are written again with the next call or change.
+   */
   async durable(): Promise<void> {
-    await (this.options.durable === false ? this.env.committed : this.env.flushed);
+    if (this.failure) this.retryUnwritten();
+    let stop: ((error: Error) => void) | undefined;
+    const failed = new Promise<never>((_, reject) => {
+      stop = reject;
+      this.waiting.add(reject);
+    });
+    try {
+      // After a failed commit lmdb's flushed promise waits for the next good commit: a failure
+      // ends the wait instead.
+      await Promise.race([this.options.durable === false ? this.env.committed : this.env.flushed, failed]);
+    } finally {
+      this.waiting.delete(stop!);
+    }
+  }
+
+  private commitFailed(error: unknown): void {
+    const cause = (error as Error)?.message ?? String(error);
+    this.failure = new UnavailableError(`the block ledger could not commit: ${cause}`);
+    for (const reject of this.waiting) reject(this.failure);
+    this.waiting.clear();
+  }
+
+  private commitSucceeded(): void {
+    if (this.failure && !this.tables().some((t) => t.behind)) this.failure = undefined;
+  }
+
+  /** Writes again what failed, and the totals: a new commit even when nothing else is behind. */
+  private retryUnwritten(): void {
+    for (const table of this.tables()) table.retry();
+    this.meta.put(TOTALS, this.totals());
+  }
+
+  private tables(): Table[] {
+    return [this.blocks, this.lru, this.pending, this.pins, this.pinNameTable, this.pinRefs, this.meta];
   }
 
   settle(written: readonly BlockId[], removed: readonly BlockId[]): void {

@@ -213,6 +213,33 @@ describe.skipIf(unavailable)('a seed whose disk fails (tmpfs)', () => {
     await readsBackEqual(seed, first);
   }, 120_000);
 
+  it('no room at all, for the ledger either: the seed refuses, stays up, and takes puts again once there is room', async () => {
+    const seed = await start({ tmpfsMiB: 32, minFree: '0' });
+    const first = await putOk(seed, pseudoRandomBytes(2 * MiB, 13));
+    let exited = false;
+    seed.proc.exited.then(
+      () => (exited = true),
+      () => (exited = true),
+    );
+
+    // Every last byte taken: the ledger's own commits (its database grows page by page) fail too.
+    const filler = path.join(seed.data, 'filler');
+    await fs.writeFile(filler, new Uint8Array(await freeBytes(seed.data))).catch(() => undefined);
+    const second = pseudoRandomBytes(4 * MiB, 14);
+    await expectRefused(seed, second, 'the seed cannot store this now');
+    await seed.proc.waitForLine((l) => logged('upload released')(l) && JSON.parse(l).reason === 'unavailable');
+    expect(errorLines(seed.proc).length).toBeGreaterThan(0);
+    expect(exited).toBe(false);
+    await readsBackEqual(seed, first);
+
+    await fs.rm(filler);
+    const stored = await putOk(seed, second);
+    await readsBackEqual(seed, stored);
+    await readsBackEqual(seed, first);
+    expect(exited).toBe(false);
+    await expect.poll(() => uploadPins(seed.data), { timeout: 20_000 }).toEqual([]);
+  }, 120_000);
+
   it('below --min-free: refuses before the disk is full, says why without a path, logs it once', async () => {
     const seed = await start({ tmpfsMiB: 32, minFree: '8MiB' });
     const first = await putOk(seed, pseudoRandomBytes(2 * MiB, 5));
