@@ -97,7 +97,6 @@ export const enum FrameType {
 export const SUSPECT_REASONS = ['other', 'not-found', 'wrong-digest', 'deadline', 'bad-block'] as const;
 export type SuspectReason = (typeof SUSPECT_REASONS)[number];
 
-
 /** Largest replica report body (its JSON): 64 holders with their ids fit with room to spare. */
 export const MAX_REPLICA_REPORT_BYTES = 16 * 1024;
 /** Roots one lost report may name. */
