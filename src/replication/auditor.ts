@@ -396,10 +396,15 @@ export class ChallengeBook {
     getBlock: (id: BlockId) => Promise<Uint8Array>,
     count: number = AUDIT_CHALLENGES_PER_FILE,
   ): Promise<void> {
-    const prepared: AuditChallenge[] = [];
-    for (const seed of challengeSeeds(secret, root, ids.length, count)) {
-      const block = ids[seed.blockIndex]!;
-      prepared.push({ ...prepareChallenge(seed, await getBlock(block)), block });
+    const seeds = challengeSeeds(secret, root, ids.length, count);
+    const prepared: AuditChallenge[] = new Array<AuditChallenge>(seeds.length);
+    // Each chosen block read once, whatever number of challenges picked it; one block in memory at a time.
+    for (const blockIndex of new Set(seeds.map((s) => s.blockIndex))) {
+      const block = ids[blockIndex]!;
+      const bytes = await getBlock(block);
+      seeds.forEach((seed, i) => {
+        if (seed.blockIndex === blockIndex) prepared[i] = { ...prepareChallenge(seed, bytes), block };
+      });
     }
     this.put(root, prepared);
   }
