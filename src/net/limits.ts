@@ -110,6 +110,13 @@ export const HAVE_TOPICS_PER_SECOND = 32;
 export const LOST_ROOT_BURST = 512;
 export const LOST_ROOTS_PER_SECOND = 16;
 /**
+ * Suspect reports a peer may send (one token each): a page auditing its files sends one per failed
+ * audit, a few an hour; a burst covers a page that comes online and finds several copies bad at
+ * once. A peer past this is flooding and is dropped.
+ */
+export const SUSPECT_REPORT_BURST = 32;
+export const SUSPECT_REPORTS_PER_SECOND = 1;
+/**
  * Wants for ids we did not hold that a session remembers (oldest dropped first), so that when we
  * come to hold one of those files we can tell that peer with a `have`. 32 ids ≈ 3 KB per session.
  */
@@ -327,5 +334,20 @@ export const REPLICATION_MAX_VIEW_HOLDERS = 128;
 /** Roots all lost reports together may touch: bounds the work a crowd of new identities can cause. */
 export const REPLICATION_LOST_ROOTS_BURST = 1024;
 export const REPLICATION_LOST_ROOTS_PER_SECOND = 64;
+/**
+ * Audits a seed runs because of suspect reports, all reporters together (one token each): bounds the
+ * work a crowd of new identities reporting can cause. Past it, reports are noted and ignored.
+ */
+export const SUSPECT_AUDITS_BURST = 32;
+export const SUSPECT_AUDITS_PER_SECOND = 1;
+/** Reported audits running at once on a seed (each may move a block). */
+export const MAX_SUSPECT_AUDITS_IN_FLIGHT = 2;
+/**
+ * A (file, holder) pair is audited on report at most once this often: more reports about it prove
+ * nothing new, and an honest holder is not made to answer a flood of them.
+ */
+export const SUSPECT_PAIR_COOLDOWN_MS = 60_000;
+/** Pairs remembered for that cooldown (oldest forgotten first). */
+export const MAX_SUSPECT_PAIRS_REMEMBERED = 4096;
 /** A repair push (connect, blocks, commit, read-back) to one target must finish within this. */
 export const REPLICATION_PUSH_TIMEOUT_MS = 10 * 60_000;

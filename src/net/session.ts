@@ -52,6 +52,8 @@ import {
   HAVE_TOPIC_BURST,
   LOST_ROOT_BURST,
   LOST_ROOTS_PER_SECOND,
+  SUSPECT_REPORT_BURST,
+  SUSPECT_REPORTS_PER_SECOND,
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_TIMEOUT_MS,
   MAX_INFLIGHT_PER_PEER,
@@ -63,7 +65,15 @@ import {
 } from './limits.js';
 import type { PeerLink } from './peer-link.js';
 import { TokenBucket } from './token-bucket.js';
-import { FrameType, LOST_PEER_BYTES, decodeFrame, encodeFrame, type CommitTerms, type Frame } from './wire.js';
+import {
+  FrameType,
+  LOST_PEER_BYTES,
+  decodeFrame,
+  encodeFrame,
+  type CommitTerms,
+  type Frame,
+  type SuspectReason,
+} from './wire.js';
 import { decodeReplicaReport, encodeReplicaReport, type ReplicaReport } from './replica-report.js';
 import { fromBase64Url } from '../content/bytes.js';
 import { peerIdOf } from './identity.js';
@@ -92,6 +102,11 @@ export interface SessionHost {
    */
   receiveLost?(peer: string, former: string, roots: readonly BlockId[]): void;
   /**
+   * `peer` says `holder` failed its audit of `root`. Never believed: a host that holds the file may
+   * audit the holder itself (bounded). Absent: noted with no effect.
+   */
+  receiveSuspect?(peer: string, root: BlockId, holder: string, reason: SuspectReason): void;
+  /**
    * Told of a local failure met while answering `peer` (a disk error from the store, anything not a
    * refusal): the peer heard only not-found or a generic `unavailable` refusal.
    */
@@ -118,12 +133,20 @@ type Answer = Extract<
       | FrameType.Committed
       | FrameType.Audited
       | FrameType.ReplicaReport
-      | FrameType.LostNoted;
+      | FrameType.LostNoted
+      | FrameType.SuspectNoted;
   }
 >;
 
 interface Pending {
-  kind: FrameType.Want | FrameType.Store | FrameType.Commit | FrameType.Audit | FrameType.ReplicaQuery | FrameType.Lost;
+  kind:
+    | FrameType.Want
+    | FrameType.Store
+    | FrameType.Commit
+    | FrameType.Audit
+    | FrameType.ReplicaQuery
+    | FrameType.Lost
+    | FrameType.Suspect;
   resolve: (answer: Answer) => void;
   reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -143,6 +166,7 @@ export class PeerSession extends Emitter<SessionEvents> {
   private readonly missed = new Set<BlockId>();
   private readonly haveBucket = new TokenBucket(HAVE_TOPIC_BURST, HAVE_TOPICS_PER_SECOND);
   private readonly lostBucket = new TokenBucket(LOST_ROOT_BURST, LOST_ROOTS_PER_SECOND);
+  private readonly suspectBucket = new TokenBucket(SUSPECT_REPORT_BURST, SUSPECT_REPORTS_PER_SECOND);
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private readonly incoming: Frame[] = [];
@@ -362,6 +386,23 @@ export class PeerSession extends Emitter<SessionEvents> {
       throw this.violation('bad-answer', 'answered a lost report with something else');
   }
 
+  /**
+   * Tells the peer (a seed holding `root`) that `holder` failed this node's audit of it, so the seed
+   * audits it itself. @throws ClosedError, TimeoutError
+   */
+  async reportSuspect(
+    root: BlockId,
+    holder: string,
+    reason: SuspectReason,
+    options: RequestOptions = {},
+  ): Promise<void> {
+    const raw = fromBase64Url(holder);
+    if (raw?.length !== LOST_PEER_BYTES) throw new RangeError(`${holder} is not a peer id`);
+    const answer = await this.request({ type: FrameType.Suspect, id: 0, root, holder: raw, reason }, options);
+    if (answer.type !== FrameType.SuspectNoted)
+      throw this.violation('bad-answer', 'answered a suspect report with something else');
+  }
+
   private async acquireSlot(signal?: AbortSignal): Promise<void> {
     while (this.slotsUsed >= MAX_INFLIGHT_PER_PEER) {
       if (this.isClosed) throw new ClosedError(`session with ${this.peer}`);
@@ -492,6 +533,18 @@ export class PeerSession extends Emitter<SessionEvents> {
         }
         this.enqueue(frame);
         return;
+      case FrameType.Suspect:
+        if (!this.suspectBucket.take()) {
+          this.fail(
+            this.violation(
+              'flood',
+              `sent more than ${SUSPECT_REPORTS_PER_SECOND} suspect reports per second (burst ${SUSPECT_REPORT_BURST})`,
+            ),
+          );
+          return;
+        }
+        this.enqueue(frame);
+        return;
       case FrameType.Want:
       case FrameType.Store:
       case FrameType.Commit:
@@ -507,6 +560,7 @@ export class PeerSession extends Emitter<SessionEvents> {
       case FrameType.Audited:
       case FrameType.ReplicaReport:
       case FrameType.LostNoted:
+      case FrameType.SuspectNoted:
         break; // answers: matched to our request below
     }
     const pending = this.pending.get(frame.id);
@@ -633,6 +687,10 @@ export class PeerSession extends Emitter<SessionEvents> {
         this.host.receiveLost?.(this.peer, peerIdOf(frame.former), frame.roots);
         return this.sendFrame({ type: FrameType.LostNoted, id: frame.id });
       }
+      case FrameType.Suspect: {
+        this.host.receiveSuspect?.(this.peer, frame.root, peerIdOf(frame.holder), frame.reason);
+        return this.sendFrame({ type: FrameType.SuspectNoted, id: frame.id });
+      }
       default:
         return;
     }
@@ -707,5 +765,7 @@ function answers(kind: Pending['kind'], type: FrameType): boolean {
       return type === FrameType.ReplicaReport || type === FrameType.NotFound;
     case FrameType.Lost:
       return type === FrameType.LostNoted;
+    case FrameType.Suspect:
+      return type === FrameType.SuspectNoted;
   }
 }

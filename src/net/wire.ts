@@ -28,6 +28,11 @@
 //              1 ≤ n ≤ MAX_LOST_ROOTS                 these files" → lost-noted (believed only for a
 //                                                     holder absent now; rate-limited per peer)
 //   lost-noted —
+//   suspect    root [32] | holder peer id [32] |       "this holder failed my audit of this file" →
+//              reason u8                              suspect-noted. Never believed: a seed holding the
+//                                                     file audits the holder itself, at once, and only
+//                                                     its own verdict counts (rate-limited per peer)
+//   suspect-noted —
 //
 // `have` is never an unsolicited list of holdings: holders are found through signaling lookups,
 // and a peer tells another only that it now holds files whose roots that peer wanted from it and
@@ -84,7 +89,13 @@ export const enum FrameType {
   ReplicaReport = 17,
   Lost = 18,
   LostNoted = 19,
+  Suspect = 20,
+  SuspectNoted = 21,
 }
+
+/** Why an auditor suspects a holder, by their code on the wire: append only. */
+export const SUSPECT_REASONS = ['other', 'not-found', 'wrong-digest', 'deadline', 'bad-block'] as const;
+export type SuspectReason = (typeof SUSPECT_REASONS)[number];
 
 /** Largest replica report body (its JSON): 64 holders with their ids fit with room to spare. */
 export const MAX_REPLICA_REPORT_BYTES = 16 * 1024;
@@ -92,6 +103,8 @@ export const MAX_REPLICA_REPORT_BYTES = 16 * 1024;
 export const MAX_LOST_ROOTS = 256;
 /** A former peer id on the wire: its raw Ed25519 public key. */
 export const LOST_PEER_BYTES = 32;
+/** Body of a suspect frame: root, the holder's raw peer id (as a lost report's), a reason code. */
+export const SUSPECT_BODY_BYTES = BLOCK_ID_BYTES + LOST_PEER_BYTES + 1;
 
 /** A commit's optional terms: copies u8, expiry u32. */
 export const COMMIT_TERMS_BYTES = 5;
@@ -137,7 +150,9 @@ export type Frame =
   | { type: FrameType.ReplicaQuery; id: number; root: BlockId }
   | { type: FrameType.ReplicaReport; id: number; json: Uint8Array }
   | { type: FrameType.Lost; id: number; former: Uint8Array; roots: BlockId[] }
-  | { type: FrameType.LostNoted; id: number };
+  | { type: FrameType.LostNoted; id: number }
+  | { type: FrameType.Suspect; id: number; root: BlockId; holder: Uint8Array; reason: SuspectReason }
+  | { type: FrameType.SuspectNoted; id: number };
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
@@ -258,12 +273,23 @@ export function encodeFrame(frame: Frame): Uint8Array {
       frame.roots.forEach((r, i) => out.set(blockIdToBytes(r), HEADER_BYTES + LOST_PEER_BYTES + i * BLOCK_ID_BYTES));
       return out;
     }
+    case FrameType.Suspect: {
+      if (frame.holder.length !== LOST_PEER_BYTES) throw new RangeError('a holder peer id is 32 bytes');
+      const code = SUSPECT_REASONS.indexOf(frame.reason);
+      if (code < 0) throw new RangeError(`unknown suspect reason ${String(frame.reason)}`);
+      const { out } = frameOf(frame.type, frame.id, SUSPECT_BODY_BYTES);
+      out.set(blockIdToBytes(frame.root), HEADER_BYTES);
+      out.set(frame.holder, HEADER_BYTES + BLOCK_ID_BYTES);
+      out[HEADER_BYTES + BLOCK_ID_BYTES + LOST_PEER_BYTES] = code;
+      return out;
+    }
     case FrameType.NotFound:
     case FrameType.Stored:
     case FrameType.Committed:
     case FrameType.Ping:
     case FrameType.Pong:
     case FrameType.LostNoted:
+    case FrameType.SuspectNoted:
       return frameOf(frame.type, frame.id, 0).out;
   }
 }
@@ -356,12 +382,25 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         roots: [...unpackIds(body.subarray(LOST_PEER_BYTES))],
       };
     }
+    case FrameType.Suspect: {
+      expect(body.length === SUSPECT_BODY_BYTES, 'suspect carries a root, a peer id and a reason');
+      const reason = SUSPECT_REASONS[body[BLOCK_ID_BYTES + LOST_PEER_BYTES]!];
+      expect(reason !== undefined, 'unknown suspect reason');
+      return {
+        type,
+        id,
+        root: toHex(body.subarray(0, BLOCK_ID_BYTES)),
+        holder: body.subarray(BLOCK_ID_BYTES, BLOCK_ID_BYTES + LOST_PEER_BYTES),
+        reason: reason!,
+      };
+    }
     case FrameType.NotFound:
     case FrameType.Stored:
     case FrameType.Committed:
     case FrameType.Ping:
     case FrameType.Pong:
     case FrameType.LostNoted:
+    case FrameType.SuspectNoted:
       expect(body.length === 0, 'frame has no body');
       return { type, id };
     default:

@@ -7,12 +7,37 @@
 // way); a block of it that rotted locally is audited by fetching it from the holder instead. The
 // file's blocks are its pin set, which the seed listed from the root without the key when the file
 // was committed (the listing Seed.checkFile does with fetchIndexIds/idsInIndexBlock).
+//
+// Suspect reports (a page whose own audit failed a holder, wire.ts) are never believed: they only
+// make the seed audit that holder itself, at once, and only the seed's verdict counts. What a report
+// can cost is bounded: one audit per (file, holder) per SUSPECT_PAIR_COOLDOWN_MS, a global token
+// bucket over every reporter, MAX_SUSPECT_AUDITS_IN_FLIGHT at once, and only for files the seed
+// holds and holders its lookups name (a reporter cannot make it audit peers nobody announced).
 
 import type { BlockId } from '../content/format.js';
 import type { Logger } from '../log.js';
 import type { Swarm } from '../net/swarm.js';
 import { Auditor, type AuditVerdict } from '../replication/auditor.js';
 import { DEFAULT_AUDIT_INTERVAL_MS } from '../replication/audit.js';
+import {
+  MAX_SUSPECT_AUDITS_IN_FLIGHT,
+  MAX_SUSPECT_PAIRS_REMEMBERED,
+  SUSPECT_AUDITS_BURST,
+  SUSPECT_AUDITS_PER_SECOND,
+  SUSPECT_PAIR_COOLDOWN_MS,
+} from '../net/limits.js';
+import { TokenBucket } from '../net/token-bucket.js';
+
+/** What became of one suspect report. */
+export type SuspectOutcome =
+  /** The seed audited the holder at once (its verdict went where every verdict goes). */
+  | 'audited'
+  /** Not a holder of a file the seed holds (or the seed itself): nothing to audit. */
+  | 'ignored'
+  /** The pair was audited on report recently, or one such audit is running. */
+  | 'recent'
+  /** Over the global rate or the in-flight cap: noted, not acted on. */
+  | 'limited';
 
 export interface AuditCounts {
   readonly passed: number;
@@ -39,6 +64,14 @@ export interface SeedAuditorOptions {
 export class SeedAuditor {
   readonly auditor: Auditor;
   readonly totals = { passed: 0, failed: 0, unreachable: 0 };
+  /** Suspect reports received, by what became of them. */
+  readonly suspects: Record<SuspectOutcome, number> = { audited: 0, ignored: 0, recent: 0, limited: 0 };
+  /** Verdicts of audits run because of a suspect report (also counted in `totals`). */
+  readonly reported = { passed: 0, failed: 0, unreachable: 0 };
+  private readonly suspectBucket = new TokenBucket(SUSPECT_AUDITS_BURST, SUSPECT_AUDITS_PER_SECOND);
+  /** `${root}/${peer}` → when it was last audited on report (insertion order: oldest first). */
+  private readonly suspectedAt = new Map<string, number>();
+  private suspectAuditsRunning = 0;
   private readonly counts = new Map<BlockId, { passed: number; failed: number }>();
   private readonly timer: ReturnType<typeof setInterval>;
   private refreshing: Promise<void> | undefined;
@@ -75,6 +108,55 @@ export class SeedAuditor {
       return this.refreshing;
     }
     return this.refreshRoots([...roots]);
+  }
+
+  /**
+   * `from` says `peer` failed its audit of `root`. The seed audits `peer` itself, at once, when it
+   * holds `root` and `peer` is a holder it audits, within its bounds; the report itself changes
+   * nothing. Resolves with what it did (and, if it audited, once the verdict is in).
+   */
+  async auditOnReport(from: string, root: BlockId, peer: string, now = Date.now()): Promise<SuspectOutcome> {
+    const outcome = await this.admitReport(root, peer, now);
+    this.suspects[outcome]++;
+    if (outcome !== 'audited') {
+      this.options.log.debug('suspect report not acted on', { from, peer, root: root.slice(0, 12), outcome });
+      return outcome;
+    }
+    this.options.log.info('auditing a holder on a suspect report', { from, peer, root: root.slice(0, 12) });
+    try {
+      const verdict = await this.auditor.audit(root, peer);
+      if (!this.closed) {
+        this.reported[verdict.result]++;
+        this.noteVerdict(verdict);
+      }
+    } finally {
+      this.suspectAuditsRunning--;
+    }
+    return outcome;
+  }
+
+  /** Whether a report about (root, peer) is acted on; 'audited' holds an in-flight slot. */
+  private async admitReport(root: BlockId, peer: string, now: number): Promise<SuspectOutcome> {
+    if (this.closed || peer === this.options.self || this.options.blocksOf(root) === undefined) return 'ignored';
+    const key = `${root}/${peer}`;
+    const last = this.suspectedAt.get(key);
+    if (last !== undefined && now - last < SUSPECT_PAIR_COOLDOWN_MS) return 'recent';
+    // The bucket also bounds the lookups below: a report costs at most one, and only within it.
+    if (this.suspectAuditsRunning >= MAX_SUSPECT_AUDITS_IN_FLIGHT || !this.suspectBucket.take()) return 'limited';
+    this.suspectAuditsRunning++;
+    this.suspectedAt.delete(key);
+    this.suspectedAt.set(key, now);
+    while (this.suspectedAt.size > MAX_SUSPECT_PAIRS_REMEMBERED) {
+      this.suspectedAt.delete(this.suspectedAt.keys().next().value!);
+    }
+    // Only holders the seed's own lookup names: a report cannot point the seed at anyone else. The
+    // pairs are refreshed once an interval; a holder that came since is looked up now.
+    if (!this.auditor.has(root, peer)) await this.refreshRoots([root]).catch(() => undefined);
+    if (this.closed || !this.auditor.has(root, peer)) {
+      this.suspectAuditsRunning--;
+      return 'ignored';
+    }
+    return 'audited';
   }
 
   /** The seed no longer holds `root`: its holders are no longer audited, its counts forgotten. */

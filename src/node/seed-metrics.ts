@@ -65,6 +65,15 @@ export function collectSeedMetrics(seed: Seed, metrics: Metrics): void {
     const AUDITS_HELP = 'Audits of other holders of files the seed holds, by result (unreachable ones are not audits).';
     counter('mycel_audits_total', AUDITS_HELP, audits.passed, { result: 'passed' });
     counter('mycel_audits_total', AUDITS_HELP, audits.failed, { result: 'failed' });
+    const SUSPECTS_HELP =
+      "Suspect reports (a peer's claim that a holder failed its audit) received, by what the seed did: audited the holder itself, ignored (not a holder of a file it holds), recent (audited on report within the cooldown), limited (over the rate).";
+    for (const [outcome, count] of Object.entries(seed.audits.suspects)) {
+      counter('mycel_suspect_reports_total', SUSPECTS_HELP, count, { outcome });
+    }
+    const REPORTED_HELP = 'Audits the seed ran because of a suspect report, by result (also in mycel_audits_total).';
+    for (const [result, count] of Object.entries(seed.audits.reported)) {
+      counter('mycel_reported_audits_total', REPORTED_HELP, count, { result });
+    }
     const housekeeping = seed.housekeeping;
     counter('mycel_expired_files_total', 'Files dropped because their expiry passed.', housekeeping.expiredFiles);
     counter(

@@ -329,6 +329,11 @@ export class Seed {
         receiveCommit: (peer, upload, root, terms) => seed!.receiveCommit(peer, upload, root, terms),
         replicaReport: (_peer, root) => seed!.replication.report(root),
         receiveLost: (peer, former, roots) => void seed!.replication.noteLost(peer, former, roots),
+        // Never believed: the seed audits the holder itself (bounded), and only its verdict counts.
+        receiveSuspect: (peer, root, holder) =>
+          void seed!.audits
+            .auditOnReport(peer, root, holder)
+            .catch((error: unknown) => faults.report('audit', error, { peer })),
         onLocalFault: (error, { peer, op }) => faults.report(op, error, { peer }),
       },
     });

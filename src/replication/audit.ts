@@ -61,6 +61,11 @@ export interface ChallengeSeed {
 /** A challenge with the digest a holder of the block must return. */
 export interface AuditChallenge extends ChallengeSeed {
   readonly expected: Uint8Array;
+  /**
+   * The id of the block `blockIndex` names, when the owner noted it at preparation: then the owner
+   * needs neither the blocks nor their listing to spend the challenge.
+   */
+  readonly block?: string;
 }
 
 function derive(secret: Uint8Array, root: string, index: number): Uint8Array {

@@ -100,9 +100,11 @@ export interface AuditorOptions {
   localBlock(id: BlockId): Promise<Uint8Array | undefined>;
   /**
    * A precomputed challenge for `root` to spend on `peer`, if the auditor keeps some (an owner
-   * without the blocks); consumed by the call. Absent or undefined: digest or block audits.
+   * without the blocks); consumed by the call (asynchronously when the owner must first record the
+   * spend durably, so a crash cannot send one nonce twice). Absent or undefined: digest or block
+   * audits.
    */
-  challenge?(root: BlockId, peer: string): AuditChallenge | undefined;
+  challenge?(root: BlockId, peer: string): AuditChallenge | undefined | Promise<AuditChallenge | undefined>;
   /** Told every verdict. */
   onVerdict(verdict: AuditVerdict): void;
   /** [0, 1); default Math.random. */
@@ -285,15 +287,14 @@ export class Auditor {
    * on demand). Never throws: everything that goes wrong is in the verdict.
    */
   async audit(root: BlockId, peer: string): Promise<AuditVerdict> {
-    const precomputed = this.options.challenge?.(root, peer);
     let block: BlockId | undefined;
     let kind: AuditKind = 'precomputed';
     let expected: Uint8Array | undefined;
     let nonce: Uint8Array | undefined;
     try {
+      const precomputed = await this.options.challenge?.(root, peer);
       if (precomputed) {
-        const ids = await this.options.blocksOf(root);
-        block = ids?.[precomputed.blockIndex];
+        block = precomputed.block ?? (await this.options.blocksOf(root))?.[precomputed.blockIndex];
         nonce = precomputed.nonce;
         expected = precomputed.expected;
       } else {
@@ -395,11 +396,32 @@ export class ChallengeBook {
     getBlock: (id: BlockId) => Promise<Uint8Array>,
     count: number = AUDIT_CHALLENGES_PER_FILE,
   ): Promise<void> {
-    const prepared: AuditChallenge[] = [];
-    for (const seed of challengeSeeds(secret, root, ids.length, count)) {
-      prepared.push(prepareChallenge(seed, await getBlock(ids[seed.blockIndex]!)));
+    const seeds = challengeSeeds(secret, root, ids.length, count);
+    const prepared: AuditChallenge[] = new Array<AuditChallenge>(seeds.length);
+    // Each chosen block read once, whatever number of challenges picked it; one block in memory at a time.
+    for (const blockIndex of new Set(seeds.map((s) => s.blockIndex))) {
+      const block = ids[blockIndex]!;
+      const bytes = await getBlock(block);
+      seeds.forEach((seed, i) => {
+        if (seed.blockIndex === blockIndex) prepared[i] = { ...prepareChallenge(seed, bytes), block };
+      });
     }
     this.put(root, prepared);
+  }
+
+  /** The unspent challenges of `root`, in the order `take` spends them (to persist them). */
+  list(root: BlockId): readonly AuditChallenge[] {
+    return [...(this.byRoot.get(root) ?? [])];
+  }
+
+  /** Roots with challenges left, oldest first (the first to go when the book is full). */
+  roots(): BlockId[] {
+    return [...this.byRoot.keys()];
+  }
+
+  /** Challenges kept, over all files. */
+  get size(): number {
+    return this.count;
   }
 
   /** Keeps `challenges` for `root` (replacing any it had). */

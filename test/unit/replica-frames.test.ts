@@ -1,16 +1,17 @@
 // The durability frames a seed answers (replica-query, lost) and the session methods that send them,
 // with what a hostile peer tries: an oversized or malformed report, a report of another file, a lost
-// report naming too many roots, a flood of lost reports.
+// report naming too many roots, a flood of lost reports; and suspect reports (a bad reason, a flood).
 import { describe, expect, it } from 'vitest';
 import { ClosedError, ProtocolError } from '../../src/errors.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
 import { decodeReplicaReport, encodeReplicaReport, type ReplicaReport } from '../../src/net/replica-report.js';
-import { LOST_ROOT_BURST } from '../../src/net/limits.js';
+import { LOST_ROOT_BURST, SUSPECT_REPORT_BURST } from '../../src/net/limits.js';
 import {
   FrameType,
   LOST_PEER_BYTES,
   MAX_LOST_ROOTS,
   MAX_REPLICA_REPORT_BYTES,
+  SUSPECT_REASONS,
   WIRE_VERSION,
   decodeFrame,
   encodeFrame,
@@ -194,5 +195,53 @@ describe('a session asking for replica reports and sending lost reports', () => 
     expect(link.sent.some((f) => f.type === FrameType.Error && f.reason === 'flood')).toBe(true);
     await expect.poll(() => heard).toBeLessThanOrEqual(LOST_ROOT_BURST);
     await expect(session.queryReplicas(ROOT)).rejects.toBeInstanceOf(ClosedError);
+  });
+});
+
+describe('suspect reports (a page whose audit failed a holder tells a seed)', () => {
+  it('round-trip, and refuse a wrong length or an unknown reason', () => {
+    const holder = fromBase64Url(ephemeralIdentity().id)!;
+    const frame = { type: FrameType.Suspect, id: 3, root: ROOT, holder, reason: 'wrong-digest' } as const;
+    expect(decodeFrame(encodeFrame(frame))).toEqual(frame);
+    expect(decodeFrame(encodeFrame({ type: FrameType.SuspectNoted, id: 3 }))).toEqual({
+      type: FrameType.SuspectNoted,
+      id: 3,
+    });
+    const bytes = encodeFrame(frame);
+    expect(() => decodeFrame(bytes.subarray(0, bytes.length - 1))).toThrow(ProtocolError);
+    const unknown = bytes.slice();
+    unknown[unknown.length - 1] = SUSPECT_REASONS.length;
+    expect(() => decodeFrame(unknown)).toThrow(/unknown suspect reason/);
+  });
+
+  it('pass a report to the host as a claim only, and note it even with no host hook', async () => {
+    const suspect = ephemeralIdentity().id;
+    const heard: unknown[] = [];
+    const { session, link, peer } = await openSession({
+      receiveSuspect: (from, root, holder, reason) => heard.push({ from, root, holder, reason }),
+    });
+    const sent = session.reportSuspect(ROOT, suspect, 'not-found');
+    await expect.poll(() => link.sent.length).toBe(2);
+    const out = link.sent[1]!;
+    expect(out).toMatchObject({ type: FrameType.Suspect, root: ROOT, reason: 'not-found' });
+    link.deliver({ type: FrameType.SuspectNoted, id: out.id });
+    await sent;
+
+    link.deliver({ type: FrameType.Suspect, id: 9, root: OTHER, holder: fromBase64Url(suspect)!, reason: 'deadline' });
+    await expect.poll(() => link.sent.length).toBe(3);
+    expect(link.sent[2]).toEqual({ type: FrameType.SuspectNoted, id: 9 });
+    expect(heard).toEqual([{ from: peer.id, root: OTHER, holder: suspect, reason: 'deadline' }]);
+    session.close();
+  });
+
+  it('drop a peer that floods suspect reports past the rate limit, passing on no more than the burst', async () => {
+    let heard = 0;
+    const { session, link } = await openSession({ receiveSuspect: () => heard++ });
+    const holder = fromBase64Url(ephemeralIdentity().id)!;
+    for (let i = 0; i < SUSPECT_REPORT_BURST + 8 && !session.closed; i++)
+      link.deliver({ type: FrameType.Suspect, id: i + 1, root: ROOT, holder, reason: 'other' });
+    expect(session.closed).toBe(true);
+    expect(link.sent.some((f) => f.type === FrameType.Error && f.reason === 'flood')).toBe(true);
+    await expect.poll(() => heard).toBeLessThanOrEqual(SUSPECT_REPORT_BURST);
   });
 });

@@ -5,6 +5,7 @@
 import { Workbox } from 'workbox-window';
 import type { LibraryEntry } from '../../src/store/library.js';
 import { BrowserPeer, type PeerStatus, type WipeNotice } from './browser-peer.js';
+import { pageAuditInterval } from './page-audit.js';
 import type { KeepingSettings, KeepingState } from './keeper.js';
 import { feedStreams } from './stream-feeder.js';
 import type { StreamOffer } from './stream-protocol.js';
@@ -226,7 +227,11 @@ export class AppState {
     this.peer = undefined;
     // localStorage['mycel:debug'] = '1' logs the network layer to the console.
     const debug = localStorage.getItem('mycel:debug') !== null;
-    this.ownPeer = BrowserPeer.start({ log: debug ? consoleLog : undefined });
+    // localStorage['mycel:audit-every'] (ms) shortens the page's audits of its files' holders.
+    this.ownPeer = BrowserPeer.start({
+      log: debug ? consoleLog : undefined,
+      auditIntervalMs: pageAuditInterval(localStorage),
+    });
     try {
       const peer = await this.ownPeer;
       peer.on('status', (status) => (this.status = status));

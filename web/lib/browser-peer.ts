@@ -13,6 +13,9 @@
 //
 // A file whose owner's expiry has passed is dropped here too, the person's own and copies kept for
 // others alike (expiry.ts), and blocks nothing needs any more are collected (collector.ts).
+//
+// While online, the page audits the holders of the files it added (page-audit.ts) with challenges
+// made at Add (audit-book.ts), and tells the seeds of a holder that fails; the Copies view marks it.
 
 import { formatLink, parseLink, type FileLink } from '../../src/content/share-link.js';
 import { listFileBlockIds } from '../../src/content/block-list.js';
@@ -67,6 +70,8 @@ import {
 } from './collection-peer.js';
 import { checkAvailable } from './availability.js';
 import { OpenLinks } from './open-links.js';
+import { PageChallengeBook } from './audit-book.js';
+import { DEFAULT_PAGE_AUDIT_INTERVAL_MS, PageAuditor } from './page-audit.js';
 
 /** How long adding a file looks for a seed before keeping the file on this device only. */
 export const SEED_SEARCH_MS = 3_000;
@@ -153,6 +158,11 @@ export interface BrowserPeerOptions {
    * set to this, so a test sees unneeded blocks collected without waiting twenty minutes.
    */
   readonly collectMs?: number;
+  /**
+   * How often the holders of the files this device added are audited, at most (default
+   * DEFAULT_PAGE_AUDIT_INTERVAL_MS; the app reads `mycel:audit-every`, page-audit.ts).
+   */
+  readonly auditIntervalMs?: number;
 }
 
 /** What one round of renewals did. */
@@ -188,8 +198,19 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     readonly keeper: Keeper,
     private readonly dbName: string,
     private readonly storage: Pick<Storage, 'getItem' | 'setItem'> | undefined,
+    readonly auditBook: PageChallengeBook,
+    auditIntervalMs: number,
   ) {
     super();
+    this.audits = new PageAuditor({
+      swarm,
+      book: auditBook,
+      log,
+      intervalMs: auditIntervalMs,
+      addedRoots: async () => (await library.list()).filter((e) => e.source === 'added').map((e) => e.root),
+      blocksOf: (root) => this.localBlockIds(root),
+      localBlock: (id) => store.get(id),
+    });
     swarm.signaling.on('ready', () => {
       this.setSignaling('connected');
       this.countSeeds();
@@ -243,7 +264,22 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
         receiveCommit: (from, upload, root, terms) => keeper.receiveCommit(from, upload, root, terms),
       },
     });
-    peer = new BrowserPeer(db, store, library, swarm, origin, log, keeper, dbName, storage);
+    const auditBook = await PageChallengeBook.open(db);
+    // Files removed while an older page ran leave no challenges behind.
+    await auditBook.keepOnly(new Set((await library.list()).filter((e) => e.source === 'added').map((e) => e.root)));
+    peer = new BrowserPeer(
+      db,
+      store,
+      library,
+      swarm,
+      origin,
+      log,
+      keeper,
+      dbName,
+      storage,
+      auditBook,
+      options.auditIntervalMs ?? DEFAULT_PAGE_AUDIT_INTERVAL_MS,
+    );
     if (wipe) {
       peer.wipe = wipe;
       peer.wipeNotice = { lost: wipe.roots.length, reported: 0 };
@@ -261,6 +297,47 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   }
 
   private heldRoots: BlockId[] = [];
+  /** Audits of the holders of the files this device added. */
+  readonly audits: PageAuditor;
+
+  /** A file's block ids listed from this device's copy (its root and index blocks), or undefined. */
+  private async localBlockIds(root: BlockId): Promise<BlockId[] | undefined> {
+    const getBlock = async (id: BlockId) => {
+      const bytes = await this.store.get(id);
+      if (!bytes) throw new BlockMissingError(id);
+      return bytes;
+    };
+    try {
+      const ids: BlockId[] = [];
+      for await (const id of listFileBlockIds(root, getBlock)) ids.push(id);
+      return ids;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Makes the audit challenges of a file just added, from its blocks while they are at hand
+   * (audit-book.ts). A failure costs only the challenges: audits then use fresh nonces or fetches.
+   */
+  async prepareAudits(root: BlockId): Promise<void> {
+    try {
+      const ids = await this.localBlockIds(root);
+      if (!ids || ids.length === 0) return;
+      await this.auditBook.prepare(root, ids, async (id) => {
+        const bytes = await this.store.get(id);
+        if (!bytes) throw new BlockMissingError(id);
+        return bytes;
+      });
+      this.audits
+        .refresh()
+        .catch((error: unknown) =>
+          this.log.warn('looking up holders to audit failed', { error: (error as Error).message }),
+        );
+    } catch (error) {
+      this.log.warn('preparing audit challenges failed', { root, error: (error as Error).message });
+    }
+  }
 
   /** Drops files whose owner's expiry has passed: the person's own and those kept for others. */
   private readonly expiry = new ExpiryClock({
@@ -470,7 +547,12 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   async liveCopies(roots: readonly BlockId[]): Promise<LiveCopies[]> {
     const held = new Set(this.heldRoots);
     const selfKind: SelfKind = (await this.isPersisted()) ? 'persisted-browser' : 'browser';
-    const counts = await countLiveCopies(this.swarm, roots, (root) => (held.has(root) ? selfKind : undefined));
+    const counts = await countLiveCopies(
+      this.swarm,
+      roots,
+      (root) => (held.has(root) ? selfKind : undefined),
+      this.audits,
+    );
     if (counts.some((c) => c.byKind.seed === 0)) this.pushUnseededInBackground(counts);
     return counts;
   }
@@ -611,6 +693,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       terms,
     };
     await this.library.put(entry);
+    await this.prepareAudits(entry.root);
     await this.refreshHeld();
     this.swarm.announce([entry.root]);
     return entry;
@@ -938,6 +1021,8 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
       }
     }
     await this.library.remove(root);
+    this.audits.forget(root);
+    await this.auditBook.drop(root);
     this.swarm.withdraw([root]);
     await this.refreshHeld();
   }
@@ -976,6 +1061,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     this.closed = true;
     clearInterval(this.renewTimer);
     clearInterval(this.seedCountTimer);
+    this.audits.close();
     this.swarm.close();
     await this.store.close();
     this.db.close();

@@ -99,6 +99,7 @@ export async function addCollection(
     kind: 'collection',
   };
   await peer.library.put(entry);
+  await peer.prepareAudits(root);
   await peer.refreshHeld();
   peer.swarm.announce([root]);
   return entry;

@@ -2,6 +2,9 @@
 // its own (issue 12). The count comes from a seed that holds the file (its replica report: live
 // copies by kind, the target, at risk); with no seed answering, from signaling lookups alone (who
 // announces the file, and which of them are seeds or persisted keepers), the target then unknown.
+// Holders that failed this page's own audit (page-audit.ts) are listed beside the count until a
+// seed's report agrees (it no longer counts them live) or they pass again: the page's verdict alone
+// never changes the count, which is the seeds'.
 // A wipe noticed at start (canary.ts) is reported to the seeds that hold the files lost here, so
 // their copies here stop counting at once instead of after the grace period.
 //
@@ -12,6 +15,7 @@
 import type { BlockId } from '../../src/content/format.js';
 import { LOST_ROOT_BURST } from '../../src/net/limits.js';
 import { PERSISTED_KEEPERS_TOPIC, SEEDS_TOPIC } from '../../src/net/signal-messages.js';
+import type { ReplicaReport } from '../../src/net/replica-report.js';
 import type { Swarm } from '../../src/net/swarm.js';
 import { MAX_LOST_ROOTS } from '../../src/net/wire.js';
 import type { PeerKind } from '../../src/replication/policy.js';
@@ -40,6 +44,16 @@ export interface LiveCopies {
   readonly atRisk: boolean;
   /** Whether a seed's report gave these figures (else: signaling lookups). */
   readonly fromSeed: boolean;
+  /** Holders that failed this page's audit, which the seeds' report does not (yet) agree with. */
+  readonly failedAudit?: string[];
+}
+
+/** What the page's auditor says of a file's holders (page-audit.ts). */
+export interface AuditMarks {
+  /** Holders of `root` that failed the page's audit. */
+  suspectsOf(root: BlockId): readonly { readonly peer: string }[];
+  /** The seeds agree `peer`'s copy of `root` does not count: no need to mark it any more. */
+  settle(root: BlockId, peer: string): void;
 }
 
 /** What kind this browser is as a holder (it is in no lookup of its own). */
@@ -53,6 +67,7 @@ export async function countLiveCopies(
   swarm: Swarm,
   roots: readonly BlockId[],
   here: (root: BlockId) => SelfKind | undefined,
+  audits?: AuditMarks,
 ): Promise<LiveCopies[]> {
   const none = () => [] as string[];
   const [seeds, persisted] = await Promise.all([
@@ -64,29 +79,45 @@ export async function countLiveCopies(
   const counts: LiveCopies[] = [];
   for (const root of roots.slice(0, MAX_COUNTED_ROOTS)) {
     const holders = await swarm.holders(root).catch(none);
-    const fromSeed = await askSeeds(
+    const asked = await askSeeds(
       swarm,
       root,
       holders.filter((h) => seedSet.has(h)),
     );
-    counts.push(fromSeed ?? countFromLookups(root, holders, seedSet, persistedSet, here(root)));
+    let failedAudit = (audits?.suspectsOf(root) ?? []).map((s) => s.peer);
+    if (asked) {
+      const live = new Set(asked.report.holders.filter((h) => h.state === 'live').map((h) => h.peer));
+      for (const peer of failedAudit) if (!live.has(peer)) audits?.settle(root, peer);
+      failedAudit = failedAudit.filter((peer) => live.has(peer));
+    }
+    counts.push({
+      ...(asked?.copies ?? countFromLookups(root, holders, seedSet, persistedSet, here(root))),
+      failedAudit,
+    });
   }
   return counts;
 }
 
-async function askSeeds(swarm: Swarm, root: BlockId, seeds: readonly string[]): Promise<LiveCopies | undefined> {
+async function askSeeds(
+  swarm: Swarm,
+  root: BlockId,
+  seeds: readonly string[],
+): Promise<{ copies: Omit<LiveCopies, 'failedAudit'>; report: ReplicaReport } | undefined> {
   for (const seed of seeds.slice(0, MAX_SEEDS_ASKED)) {
     try {
       const session = await swarm.connect(seed);
       const report = await session.queryReplicas(root, { timeoutMs: REPLICA_QUERY_TIMEOUT_MS });
       if (!report) continue;
       return {
-        root,
-        live: report.live,
-        byKind: report.byKind,
-        target: report.target,
-        atRisk: report.atRisk,
-        fromSeed: true,
+        copies: {
+          root,
+          live: report.live,
+          byKind: report.byKind,
+          target: report.target,
+          atRisk: report.atRisk,
+          fromSeed: true,
+        },
+        report,
       };
     } catch {
       // This seed did not answer (older, gone, slow): the next one, or the lookups, say instead.
@@ -101,7 +132,7 @@ function countFromLookups(
   seeds: ReadonlySet<string>,
   persisted: ReadonlySet<string>,
   self: SelfKind | undefined,
-): LiveCopies {
+): Omit<LiveCopies, 'failedAudit'> {
   const byKind: Record<PeerKind, number> = { seed: 0, 'persisted-browser': 0, browser: 0 };
   for (const peer of new Set(holders)) {
     byKind[seeds.has(peer) ? 'seed' : persisted.has(peer) ? 'persisted-browser' : 'browser']++;
@@ -120,6 +151,13 @@ export function liveCopiesText(copies: LiveCopies): string {
   const head = `${copies.live} live cop${copies.live === 1 ? 'y' : 'ies'}${parts.length ? `: ${parts.join(', ')}` : ''}`;
   if (copies.target === undefined) return `${head} (no seed answered: target unknown)`;
   return copies.live < copies.target ? `${head} (target ${copies.target})` : head;
+}
+
+/** "1 holder failed an audit by this page", or '' when none did. */
+export function failedAuditText(copies: Pick<LiveCopies, 'failedAudit'>): string {
+  const n = copies.failedAudit?.length ?? 0;
+  if (n === 0) return '';
+  return `${n} holder${n === 1 ? '' : 's'} failed an audit (the seeds were told)`;
 }
 
 /** What one round of wipe reports did. */
