@@ -62,7 +62,15 @@ import {
 } from './limits.js';
 import type { PeerLink } from './peer-link.js';
 import { TokenBucket } from './token-bucket.js';
-import { FrameType, LOST_PEER_BYTES, decodeFrame, encodeFrame, type CommitTerms, type Frame } from './wire.js';
+import {
+  FrameType,
+  LOST_PEER_BYTES,
+  decodeFrame,
+  encodeFrame,
+  encodeFrameParts,
+  type CommitTerms,
+  type Frame,
+} from './wire.js';
 import { decodeReplicaReport, encodeReplicaReport, type ReplicaReport } from './replica-report.js';
 import { fromBase64Url } from '../content/bytes.js';
 import { peerIdOf } from './identity.js';
@@ -426,7 +434,7 @@ export class PeerSession extends Emitter<SessionEvents> {
 
   private sendFrame(frame: Frame): Promise<void> {
     if (this.isClosed) return Promise.reject(new ClosedError(`session with ${this.peer}`));
-    return this.link.send(encodeFrame(frame));
+    return this.link.send(encodeFrameParts(frame));
   }
 
   private violation(reason: ProtocolReason, message: string): ProtocolError {
