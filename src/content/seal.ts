@@ -16,6 +16,7 @@ import {
   FILE_KEY_BYTES,
   SealKind,
   aadFor,
+  blockIdToBytes,
   deriveFileKeys,
   nonceFor,
   paddedLength,
@@ -36,6 +37,7 @@ import {
   type IdLayout,
   type Manifest,
 } from './manifest.js';
+import { identifyBlock } from './verified.js';
 
 /** Chunks sealed at once: enough to keep WebCrypto's thread pool busy (see crypto-speed notes). */
 export const SEAL_CONCURRENCY = 4;
@@ -101,9 +103,10 @@ async function sealChunk(
   last: boolean,
   plain: Uint8Array,
 ): Promise<SealedBlock & { digest: Uint8Array }> {
-  const bytes = await key.seal(nonceFor(SealKind.Data, index), aadFor(SealKind.Data, index, last), plain);
-  const digest = await backend.sha256(bytes);
-  return { id: toHex(digest), bytes, kind: BlockKind.Data, index, digest };
+  const sealed = await key.seal(nonceFor(SealKind.Data, index), aadFor(SealKind.Data, index, last), plain);
+  // Marked as hashed (content/verified.ts): a store the block is put into does not hash it again.
+  const { id, bytes } = await identifyBlock(sealed, backend);
+  return { id, bytes, kind: BlockKind.Data, index, digest: blockIdToBytes(id) };
 }
 
 /**

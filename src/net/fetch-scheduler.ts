@@ -14,14 +14,17 @@
 // a ReadCursor moves that limit and the priorities with a reader. A request that times out, fails,
 // or meets a closed session goes back to the front of the queue for another holder (a session that
 // got a bad block closes itself, so it is not picked again); a not-found answer is the pool's to
-// act on, and the block is asked of another holder. Blocks come verified from the session and go to
-// the store before anyone waiting for them is told. Blocks already in the store are never asked for,
+// act on, and the block is asked of another holder. Blocks come verified from the session (marked
+// so: content/verified.ts, the store does not hash them again) and go to the store before anyone
+// waiting for them is told. A block fetched within HANDOFF_BLOCKS positions past the reader is also
+// kept in `handoff` until the reader asks for it, so the reader is handed the very bytes the
+// session verified instead of reading them back; the reader's get takes them out. Blocks already in the store are never asked for,
 // so a fetch that is interrupted and started again only asks for what is missing.
 
 import { ClosedError, QuotaError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
-import { DOWNLOAD_AHEAD, FETCH_WINDOW, READ_PRIORITY_BLOCKS, RECENT_BLOCKS } from './limits.js';
+import { DOWNLOAD_AHEAD, FETCH_WINDOW, HANDOFF_BLOCKS, READ_PRIORITY_BLOCKS } from './limits.js';
 import { quietLog, type Logger } from '../log.js';
 import type { FetchSession, Holders } from './holder-pool.js';
 
@@ -59,7 +62,10 @@ export class FetchScheduler {
   private readonly order = new Map<BlockId, number>();
   /** The latest list fetchAll was given: position → id. */
   private positions: readonly BlockId[] = [];
-  private readonly recent = new Map<BlockId, Uint8Array>();
+  /** Blocks fetched for the reader, not yet read: at most HANDOFF_BLOCKS, at positions near it. */
+  private readonly handoff = new Map<BlockId, Uint8Array>();
+  /** The reader's position (setReadPosition's index). */
+  private readIndex = 0;
   /** Ids asked for through get(): fetched whatever the read limit. */
   private readonly urgent = new Set<BlockId>();
   private readLimit = Infinity;
@@ -88,8 +94,11 @@ export class FetchScheduler {
    * @throws what stopped the fetch (NoHolderError, BlockMissingError, AbortError, …)
    */
   async get(id: BlockId): Promise<Uint8Array> {
-    const fresh = this.recent.get(id);
-    if (fresh) return fresh;
+    const handed = this.handoff.get(id);
+    if (handed) {
+      this.handoff.delete(id);
+      return handed;
+    }
     const held = await this.options.store.get(id);
     if (held) return held;
     this.urgent.add(id);
@@ -131,6 +140,7 @@ export class FetchScheduler {
 
   /** Requests stay within `ahead` positions past `index` (positions in fetchAll's list). */
   setReadPosition(index: number, ahead: number): void {
+    this.readIndex = index;
     this.readLimit = index + ahead;
     this.pump();
   }
@@ -234,8 +244,7 @@ export class FetchScheduler {
           return;
         }
         await this.options.store.put(id, bytes);
-        this.recent.set(id, bytes);
-        if (this.recent.size > RECENT_BLOCKS) this.recent.delete(this.recent.keys().next().value!);
+        this.keepForReader(id, bytes);
         this.inflight.delete(id);
         if (this.order.has(id)) this.done.add(id);
         this.bytes += bytes.length;
@@ -255,6 +264,25 @@ export class FetchScheduler {
         this.requeue(id);
       })
       .finally(() => this.pump());
+  }
+
+  /**
+   * Keeps a block just fetched for the reader if it lies within HANDOFF_BLOCKS past the reader's
+   * position and there is room (after dropping blocks the reader has passed without taking them,
+   * after a seek): the blocks kept are those it needs first, and memory stays bounded.
+   */
+  private keepForReader(id: BlockId, bytes: Uint8Array): void {
+    const position = this.order.get(id);
+    // A get() waiting for it has it already.
+    if (position === undefined || this.stopped || this.urgent.has(id)) return;
+    if (position < this.readIndex || position >= this.readIndex + HANDOFF_BLOCKS) return;
+    if (this.handoff.size >= HANDOFF_BLOCKS) {
+      for (const kept of this.handoff.keys()) {
+        if (this.order.get(kept)! < this.readIndex) this.handoff.delete(kept);
+      }
+      if (this.handoff.size >= HANDOFF_BLOCKS) return;
+    }
+    this.handoff.set(id, bytes);
   }
 
   private requeue(id: BlockId): void {
@@ -280,7 +308,7 @@ export class FetchScheduler {
     this.failure = error;
     for (const waiters of this.waiters.values()) for (const w of waiters) w.reject(error);
     this.waiters.clear();
-    this.recent.clear();
+    this.handoff.clear();
     this.queue.length = 0;
     this.queued.clear();
   }

@@ -19,6 +19,7 @@
 
 import { BlockMissingError, NoHolderError, PeerUnreachableError, ProtocolError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
+import type { VerifiedBlock } from '../content/verified.js';
 import {
   LOOKUP_RETRY_MS,
   MAX_HOLDERS_TRIED,
@@ -40,10 +41,10 @@ export interface FetchSession {
    */
   readonly freeSlots: number;
   /**
-   * The block's bytes, checked to hash to `id` (a session that got other bytes closes and rejects
-   * with ProtocolError `bad-block`); undefined when the holder says it lacks the block.
+   * The block's bytes, checked to hash to `id` and marked so (a session that got other bytes closes
+   * and rejects with ProtocolError `bad-block`); undefined when the holder says it lacks the block.
    */
-  want(id: BlockId, options?: RequestOptions): Promise<Uint8Array | undefined>;
+  want(id: BlockId, options?: RequestOptions): Promise<VerifiedBlock | undefined>;
   on(event: 'close', listener: (value: { error?: Error }) => void): () => void;
 }
 

@@ -50,8 +50,12 @@ export const LOOKUP_RETRY_MS = 1_000;
 export const NO_HOLDER_TIMEOUT_MS = 30_000;
 /** Re-ask the signaling server this often for more holders while a fetch has fewer than MAX_SOURCES. */
 export const MORE_SOURCES_EVERY_MS = 5_000;
-/** Blocks just fetched kept in memory, so a reader right behind the fetch needs no store read. */
-export const RECENT_BLOCKS = 32;
+/**
+ * Blocks fetched ahead of a reader and kept in memory for it (8 MiB at 256 KiB chunks), released
+ * as it reads them: a reader right behind the fetch takes the bytes the session verified and never
+ * reads them back from the store (a disk read and, for a store that checks reads, a hash).
+ */
+export const HANDOFF_BLOCKS = 32;
 
 /** Blocks pushed and not yet acknowledged, per upload (each seed also bounds its own in-flight). */
 export const UPLOAD_WINDOW = 16;

@@ -261,8 +261,11 @@ export class PeerLink extends Emitter<LinkEvents> {
     }
   }
 
-  /** Sends one frame; resolves once all of it is in the channel's buffer below the high-water mark. */
-  send(frame: Uint8Array): Promise<void> {
+  /**
+   * Sends one frame (whole, or as parts: wire.ts encodeFrameParts); resolves once all of it is in
+   * the channel's buffer below the high-water mark.
+   */
+  send(frame: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const next = this.sending.then(() => this.sendNow(frame));
     this.sending = next.catch(() => {
       // The caller of send() hears this failure; the next frame still goes after it.
@@ -270,7 +273,7 @@ export class PeerLink extends Emitter<LinkEvents> {
     return next;
   }
 
-  private async sendNow(frame: Uint8Array): Promise<void> {
+  private async sendNow(frame: Uint8Array | readonly Uint8Array[]): Promise<void> {
     for (const message of fragments(frame)) {
       if (this.isClosed) throw this.closeError ?? new ClosedError(`link to ${this.remote}`);
       this.peer.send(message);

@@ -40,7 +40,6 @@ import {
 } from '../errors.js';
 import { channelAuthMessage } from './channel-auth.js';
 import { verifyPeerSignature, type PeerIdentity } from './identity.js';
-import { toHex } from '../content/bytes.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore } from '../store/block-store.js';
@@ -70,6 +69,7 @@ import {
   LOST_PEER_BYTES,
   decodeFrame,
   encodeFrame,
+  encodeFrameParts,
   type CommitTerms,
   type Frame,
   type SuspectReason,
@@ -77,7 +77,7 @@ import {
 import { decodeReplicaReport, encodeReplicaReport, type ReplicaReport } from './replica-report.js';
 import { fromBase64Url } from '../content/bytes.js';
 import { peerIdOf } from './identity.js';
-import { hashesTo } from '../content/format.js';
+import { identifyBlock, verifyBlock, type VerifiedBlock } from '../content/verified.js';
 import { AUDIT_NONCE_BYTES, auditDigest } from '../replication/audit.js';
 
 /** What a session needs from the node it belongs to. */
@@ -291,23 +291,24 @@ export class PeerSession extends Emitter<SessionEvents> {
   }
 
   /**
-   * Asks the peer for a block. Resolves with its bytes (verified against `id`), or undefined if the
-   * peer does not have it.
+   * Asks the peer for a block. Resolves with its bytes, verified against `id` and marked so (the
+   * store and the reader do not hash them again), or undefined if the peer does not have it.
    * @throws ProtocolError if the peer answers with the wrong bytes (the session is then closed);
    *   TimeoutError; ClosedError.
    */
-  async want(id: BlockId, options: RequestOptions = {}): Promise<Uint8Array | undefined> {
+  async want(id: BlockId, options: RequestOptions = {}): Promise<VerifiedBlock | undefined> {
     const answer = await this.request({ type: FrameType.Want, id: 0, block: id }, options);
     if (answer.type === FrameType.NotFound) return undefined;
     if (answer.type !== FrameType.Block) throw this.violation('bad-answer', 'answered a want with something else');
-    if (!(await hashesTo(answer.bytes, id, this.backend))) {
+    const verified = await verifyBlock(answer.bytes, id, this.backend);
+    if (!verified) {
       const error = this.violation('bad-block', `sent bytes that do not hash to block ${id.slice(0, 12)}`);
       this.fail(error);
       throw error;
     }
     this.stats.blocksFetched++;
-    this.stats.bytesFetched += answer.bytes.length;
-    return answer.bytes;
+    this.stats.bytesFetched += verified.length;
+    return verified;
   }
 
   /** Pushes a block to a peer that keeps blocks (a seed). @throws StoreRefusedError */
@@ -467,7 +468,7 @@ export class PeerSession extends Emitter<SessionEvents> {
 
   private sendFrame(frame: Frame): Promise<void> {
     if (this.isClosed) return Promise.reject(new ClosedError(`session with ${this.peer}`));
-    return this.link.send(encodeFrame(frame));
+    return this.link.send(encodeFrameParts(frame));
   }
 
   private violation(reason: ProtocolReason, message: string): ProtocolError {
@@ -621,10 +622,10 @@ export class PeerSession extends Emitter<SessionEvents> {
         const refuse = (reason: Extract<Frame, { type: FrameType.Refused }>['reason'], message: string) =>
           this.sendFrame({ type: FrameType.Refused, id: frame.id, reason, message });
         if (!this.host.receiveStore) return refuse('not-allowed', 'this peer keeps no blocks for others');
-        const digest = await this.backend.sha256(frame.bytes);
-        const id = toHex(digest);
+        // Hashed once here: the store takes the marked bytes without hashing them again.
+        const { id, bytes } = await identifyBlock(frame.bytes, this.backend);
         try {
-          await this.host.receiveStore(this.peer, frame.upload.slice(), id, frame.bytes);
+          await this.host.receiveStore(this.peer, frame.upload.slice(), id, bytes);
         } catch (error) {
           if (error instanceof StoreRefusedError) return refuse(error.reason, error.detail);
           if (error instanceof QuotaError) return refuse('quota', error.message);

@@ -412,17 +412,51 @@ const MORE = 1;
 const LAST = 0;
 const FRAGMENT_PAYLOAD = MAX_MESSAGE_BYTES - 1;
 
-/** Splits an encoded frame into data-channel messages. */
-export function* fragments(frame: Uint8Array): Generator<Uint8Array> {
-  let offset = 0;
+/**
+ * An encoded frame as parts to send one after the other: a block's bytes (in `block` and `store`
+ * frames) stay where they are, behind a small header, rather than being copied into a frame buffer
+ * only to be copied again into data-channel messages. Joined, the parts are encodeFrame(frame).
+ */
+export function encodeFrameParts(frame: Frame): Uint8Array[] {
+  switch (frame.type) {
+    case FrameType.Block:
+      return [frameOf(frame.type, frame.id, 0).out, frame.bytes];
+    case FrameType.Store: {
+      const { out } = frameOf(frame.type, frame.id, UPLOAD_ID_BYTES);
+      out.set(frame.upload, HEADER_BYTES);
+      return [out, frame.bytes];
+    }
+    default:
+      return [encodeFrame(frame)];
+  }
+}
+
+/** Splits an encoded frame (whole, or as parts: encodeFrameParts) into data-channel messages. */
+export function* fragments(frame: Uint8Array | readonly Uint8Array[]): Generator<Uint8Array> {
+  const parts = frame instanceof Uint8Array ? [frame] : frame;
+  let total = 0;
+  for (const part of parts) total += part.length;
+  let part = 0;
+  let at = 0;
+  let sent = 0;
   do {
-    const n = Math.min(FRAGMENT_PAYLOAD, frame.length - offset);
+    const n = Math.min(FRAGMENT_PAYLOAD, total - sent);
     const message = new Uint8Array(1 + n);
-    message[0] = offset + n < frame.length ? MORE : LAST;
-    message.set(frame.subarray(offset, offset + n), 1);
-    offset += n;
+    message[0] = sent + n < total ? MORE : LAST;
+    for (let filled = 0; filled < n;) {
+      const bytes = parts[part]!;
+      const take = Math.min(n - filled, bytes.length - at);
+      message.set(bytes.subarray(at, at + take), 1 + filled);
+      filled += take;
+      at += take;
+      if (at === bytes.length) {
+        part++;
+        at = 0;
+      }
+    }
+    sent += n;
     yield message;
-  } while (offset < frame.length);
+  } while (sent < total);
 }
 
 /** Joins fragments back into frames, refusing anything that could grow past MAX_FRAME_BYTES. */

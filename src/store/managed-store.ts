@@ -4,7 +4,8 @@
 
 import { BadInputError, ClosedError, IdMismatchError } from '../errors.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
-import { MAX_BLOCK_BYTES, isBlockId, type BlockId, hashesTo } from '../content/format.js';
+import { MAX_BLOCK_BYTES, isBlockId, type BlockId } from '../content/format.js';
+import { verifyBlock } from '../content/verified.js';
 import type { BlockStore, StoreUsage } from './block-store.js';
 import type { BlockLedger } from './block-ledger.js';
 
@@ -47,8 +48,9 @@ export class ManagedBlockStore implements BlockStore {
     this.backend = options.backend ?? defaultBackend();
   }
 
+  /** Whether `bytes` hash to `id`; bytes already verified as `id` (content/verified.ts) are not hashed again. */
   private async matches(id: BlockId, bytes: Uint8Array): Promise<boolean> {
-    return hashesTo(bytes, id, this.backend);
+    return (await verifyBlock(bytes, id, this.backend)) !== undefined;
   }
 
   async put(id: BlockId, bytes: Uint8Array): Promise<void> {

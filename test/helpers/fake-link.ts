@@ -24,8 +24,8 @@ export class FakeLink {
   receive(handler: (frame: Uint8Array) => void): void {
     this.handler = handler;
   }
-  send(frame: Uint8Array): Promise<void> {
-    this.sent.push(decodeFrame(frame));
+  send(frame: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    this.sent.push(decodeFrame(frame instanceof Uint8Array ? frame : joined(frame)));
     return Promise.resolve();
   }
   close(): void {
@@ -35,6 +35,17 @@ export class FakeLink {
   deliver(frame: Frame): void {
     this.handler?.(encodeFrame(frame));
   }
+}
+
+/** A frame sent as parts (wire.ts encodeFrameParts), whole again. */
+function joined(parts: readonly Uint8Array[]): Uint8Array {
+  const whole = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    whole.set(part, at);
+    at += part.length;
+  }
+  return whole;
 }
 
 /** A session whose peer proved its id, as a real peer's auth frame would. */

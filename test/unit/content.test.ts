@@ -12,6 +12,7 @@ import {
 import { MAX_INLINE_IDS, type Manifest } from '../../src/content/manifest.js';
 import { openManifest, readFile, type OpenedManifest } from '../../src/content/open.js';
 import { sealFile, sealManifest } from '../../src/content/seal.js';
+import { isVerifiedAs } from '../../src/content/verified.js';
 import { BlockIntegrityError, BlockMissingError, ManifestError, WrongKeyError } from '../../src/errors.js';
 import { sealToMap } from '../helpers/blocks.js';
 import { collect, pseudoRandomBytes, sameBytes } from '../helpers/data.js';
@@ -73,6 +74,13 @@ describe('sealing and opening a file', () => {
     const file = await sealFile(stream, (b) => void blocks.set(b.id, b.bytes), { name: 's', chunkSize: SMALL_CHUNK });
     const opened = await openManifest(file.root, file.key, getterFrom(blocks));
     expect(sameBytes(await collect(readFile(opened, getterFrom(blocks))), bytes)).toBe(true);
+  });
+
+  it('hands over data blocks marked as hashed, so a store they go to does not hash them again', async () => {
+    const { order } = await sealToMap(pseudoRandomBytes(3 * SMALL_CHUNK, 4), { chunkSize: SMALL_CHUNK });
+    const data = order.filter((b) => b.kind === BlockKind.Data);
+    expect(data).toHaveLength(3);
+    for (const b of data) expect(isVerifiedAs(b.bytes, b.id)).toBe(true);
   });
 
   it('hands blocks to the sink in order: data, then the root last', async () => {

@@ -7,6 +7,8 @@ import type { BlockId } from '../../src/content/format.js';
 import { BlockFetcher, type FetchSession, type HolderSource } from '../../src/net/fetch.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import { block } from '../contracts/block-store.js';
+import { defaultBackend } from '../../src/content/crypto.js';
+import { verifyBlock, type VerifiedBlock } from '../../src/content/verified.js';
 
 const TOPIC = 'cd'.repeat(32);
 
@@ -24,6 +26,11 @@ async function drain(session: GatedSession, fetch: Promise<void>): Promise<void>
   await fetch;
 }
 
+/** The holder's answer as a session gives it: checked against the id, and marked so. */
+async function checked(id: BlockId, bytes: Uint8Array | undefined): Promise<VerifiedBlock | undefined> {
+  return bytes && (await verifyBlock(bytes, id, defaultBackend()));
+}
+
 /** A holder that answers each want only when the test lets it (`release`). */
 class GatedSession implements FetchSession {
   readonly peer = 'holder';
@@ -34,10 +41,10 @@ class GatedSession implements FetchSession {
 
   constructor(private readonly blocks: Map<BlockId, Uint8Array>) {}
 
-  async want(id: BlockId): Promise<Uint8Array | undefined> {
+  async want(id: BlockId): Promise<VerifiedBlock | undefined> {
     this.asked.push(id);
     await new Promise<void>((resolve) => this.gates.push(resolve));
-    return this.blocks.get(id);
+    return checked(id, this.blocks.get(id));
   }
 
   release(): void {

@@ -10,8 +10,15 @@ import { BlockFetcher, type FetchSession, type HolderSource } from '../../src/ne
 import type { RequestOptions } from '../../src/net/session.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import { block } from '../contracts/block-store.js';
+import { defaultBackend } from '../../src/content/crypto.js';
+import { verifyBlock, type VerifiedBlock } from '../../src/content/verified.js';
 
 const TOPIC = 'cd'.repeat(32);
+
+/** The holder's answer as a session gives it: checked against the id, and marked so. */
+async function checked(id: BlockId, bytes: Uint8Array | undefined): Promise<VerifiedBlock | undefined> {
+  return bytes && (await verifyBlock(bytes, id, defaultBackend()));
+}
 
 /** Requests out at once over every holder of one test. */
 class Outstanding {
@@ -57,7 +64,7 @@ class Holder implements FetchSession {
     while (this.freeSlots > 0 && this.slotWaiters.length > 0) this.slotWaiters.shift()!();
   }
 
-  async want(id: BlockId, _options?: RequestOptions): Promise<Uint8Array | undefined> {
+  async want(id: BlockId, _options?: RequestOptions): Promise<VerifiedBlock | undefined> {
     while (this.freeSlots <= 0) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     const nth = this.asked.filter((asked) => asked === id).length;
     this.asked.push(id);
@@ -73,7 +80,7 @@ class Holder implements FetchSession {
           this.close(new ProtocolError('bad-block', `sent bytes that do not hash to block ${id}`, this.peer));
           throw new ProtocolError('bad-block', 'bad block', this.peer);
         case 'bytes':
-          return this.blocks.get(id);
+          return await checked(id, this.blocks.get(id));
       }
     } finally {
       this.outstanding--;

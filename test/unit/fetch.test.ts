@@ -10,8 +10,15 @@ import { MAX_HOLDERS_TRIED } from '../../src/net/limits.js';
 import { MAX_HOLDERS } from '../../src/net/signal-messages.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import { block } from '../contracts/block-store.js';
+import { defaultBackend } from '../../src/content/crypto.js';
+import { verifyBlock, type VerifiedBlock } from '../../src/content/verified.js';
 
 const TOPIC = 'ab'.repeat(32);
+
+/** The holder's answer as a session gives it: checked against the id, and marked so. */
+async function checked(id: BlockId, bytes: Uint8Array | undefined): Promise<VerifiedBlock | undefined> {
+  return bytes && (await verifyBlock(bytes, id, defaultBackend()));
+}
 
 /** A holder: serves what `blocks` holds (nothing for a liar), and records what it was asked. */
 class FakeSession implements FetchSession {
@@ -28,13 +35,13 @@ class FakeSession implements FetchSession {
     readonly blocks: Map<BlockId, Uint8Array>,
   ) {}
 
-  async want(id: BlockId): Promise<Uint8Array | undefined> {
+  async want(id: BlockId): Promise<VerifiedBlock | undefined> {
     if (this.saidNotFound) this.askedAfterNotFound++;
     this.asked.push(id);
     await new Promise((resolve) => setTimeout(resolve, 1));
     const bytes = this.blocks.get(id);
     if (!bytes) this.saidNotFound = true;
-    return bytes;
+    return checked(id, bytes);
   }
 
   on(_event: 'close', listener: (value: { error?: Error }) => void): () => void {

@@ -4,6 +4,7 @@
 // tries: announce the file from ids that hold nothing, so the fetch spends its lookups on them.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { BlockId } from '../../src/content/format.js';
+import type { VerifiedBlock } from '../../src/content/verified.js';
 import { BlockMissingError, NoHolderError, PeerUnreachableError, TimeoutError } from '../../src/errors.js';
 import { HolderPool, type FetchSession, type HolderSource } from '../../src/net/holder-pool.js';
 import {
@@ -24,7 +25,7 @@ class FakeSession implements FetchSession {
     readonly peer: string,
     readonly freeSlots = 8,
   ) {}
-  want(): Promise<Uint8Array | undefined> {
+  want(): Promise<VerifiedBlock | undefined> {
     throw new Error('the pool never asks for blocks');
   }
   on(_event: 'close', listener: (value: { error?: Error }) => void): () => void {

@@ -9,12 +9,20 @@ import type { BlockId } from '../../src/content/format.js';
 import { ProtocolError, QuotaError, TimeoutError } from '../../src/errors.js';
 import { FetchScheduler, type FetchProgress } from '../../src/net/fetch-scheduler.js';
 import type { FetchSession, Holders } from '../../src/net/holder-pool.js';
+import { HANDOFF_BLOCKS } from '../../src/net/limits.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import type { BlockStore } from '../../src/store/block-store.js';
 import { block } from '../contracts/block-store.js';
+import { defaultBackend } from '../../src/content/crypto.js';
+import { verifyBlock, type VerifiedBlock } from '../../src/content/verified.js';
 
 /** Waits for `check` to pass (polling every millisecond: the fakes answer at once). */
 const until = (check: () => void) => vi.waitFor(check, { interval: 1, timeout: 2_000 });
+
+/** The holder's answer as a session gives it: checked against the id, and marked so. */
+async function checked(id: BlockId, bytes: Uint8Array | undefined): Promise<VerifiedBlock | undefined> {
+  return bytes && (await verifyBlock(bytes, id, defaultBackend()));
+}
 
 type Answer = 'bytes' | 'timeout' | 'bad-block' | 'not-found';
 
@@ -40,13 +48,13 @@ class GatedHolder implements FetchSession {
     return this.pending.map((p) => p.id);
   }
 
-  want(id: BlockId): Promise<Uint8Array | undefined> {
+  want(id: BlockId): Promise<VerifiedBlock | undefined> {
     this.asked.push(id);
     return new Promise((resolve, reject) => {
       this.pending.push({
         id,
         settle: (how) => {
-          if (how === 'bytes') resolve(this.blocks.get(id));
+          if (how === 'bytes') resolve(checked(id, this.blocks.get(id)));
           else if (how === 'not-found') resolve(undefined);
           else if (how === 'timeout') reject(new TimeoutError(`request to peer ${this.peer}`, 15_000));
           else {
@@ -332,5 +340,33 @@ describe('FetchScheduler: storing and progress', () => {
     holder.answer();
     await until(() => expect(fatal).toHaveLength(1));
     expect(fatal[0]).toBeInstanceOf(QuotaError);
+  });
+});
+
+describe('FetchScheduler: handing fetched blocks to the reader', () => {
+  it('hands the reader the very bytes it fetched ahead, reading none of them back from the store', async () => {
+    // More blocks than it keeps, all fetched before the reader starts: the ones it keeps are the
+    // ones the reader needs first, not the last ones fetched.
+    const { ids, held } = file(HANDOFF_BLOCKS + 8);
+    const holder = new GatedHolder('h', ids.length, held);
+    const { s, store } = scheduler([holder], { window: ids.length });
+    s.setReadPosition(0, ids.length);
+    await serveUntil(s.fetchAll(ids), holder);
+    const reads = vi.spyOn(store, 'get');
+    for (const id of ids.slice(0, HANDOFF_BLOCKS)) expect(await s.get(id)).toBe(held.get(id));
+    expect(reads).not.toHaveBeenCalled();
+  });
+
+  it('lets go of a block once the reader took it: a second read of it goes to the store', async () => {
+    const { ids, held } = file(2);
+    const holder = new GatedHolder('h', 2, held);
+    const { s, store } = scheduler([holder]);
+    s.setReadPosition(0, 2);
+    await serveUntil(s.fetchAll(ids), holder);
+    const reads = vi.spyOn(store, 'get');
+    await s.get(ids[0]!);
+    expect(reads).not.toHaveBeenCalled();
+    expect(await s.get(ids[0]!)).toEqual(held.get(ids[0]!));
+    expect(reads).toHaveBeenCalledTimes(1);
   });
 });

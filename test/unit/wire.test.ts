@@ -7,6 +7,7 @@ import {
   WIRE_VERSION,
   decodeFrame,
   encodeFrame,
+  encodeFrameParts,
   fragments,
   type Frame,
 } from '../../src/net/wire.js';
@@ -67,6 +68,22 @@ describe('wire frames', () => {
       if ('bytes' in frame) expect(sameBytes((decoded as typeof frame).bytes, frame.bytes)).toBe(true);
     });
   }
+
+  it('sends a frame given as parts in the same messages as the whole frame, for every type', () => {
+    // Block and store frames go out as a header and the block's own bytes (no frame-sized copy).
+    for (const frame of frames) {
+      const whole = [...fragments(encodeFrame(frame))];
+      const fromParts = [...fragments(encodeFrameParts(frame))];
+      expect(fromParts.length).toBe(whole.length);
+      fromParts.forEach((message, i) => expect(sameBytes(message, whole[i]!)).toBe(true));
+    }
+  });
+
+  it('sends a block frame as parts that do not copy the block', () => {
+    const bytes = pseudoRandomBytes(1000, 7);
+    const parts = encodeFrameParts({ type: FrameType.Block, id: 3, bytes });
+    expect(parts.at(-1)).toBe(bytes);
+  });
 
   it('keeps every message within 64 KiB', () => {
     for (const message of fragments(encodeFrame(frames[5]!))) expect(message.length).toBeLessThanOrEqual(64 * 1024);
