@@ -3,6 +3,12 @@
 // so nothing compresses) and reads them back; MB/s and CPU ms per MB of the whole browser.
 // - idb: one object store, key = block id, group commit as src/store/idb.ts (one readwrite
 //   transaction at a time, at most 64 puts each); reads one get per block, 4 in flight.
+//   Variants of it, each one transaction per write and 1 read per transaction unless named: idbEach
+//   (as blocks fetched from a peer are written: each arrives after the last commit ended),
+//   idbBatch8 (8 per transaction), idbEachReads4 (4 gets per read transaction), idbParts5 (a block
+//   as 5 records, each under the size Chromium wraps into a blob), idbBlob (a Blob per block, read
+//   back through arrayBuffer()), idbEachZeros (zeroed blocks: Chromium stores them far cheaper, so a
+//   bench writing zeros flatters IndexedDB; measured 4.8 against 15.7 ms CPU per MB).
 // - opfsSync: a dedicated Worker, one file per block through createSyncAccessHandle (write, flush,
 //   close); reads through a sync handle too. (Sync handles exist only in dedicated workers.)
 //   opfsSyncNoFlush: the same without the flush per block (IndexedDB's default durability does not
@@ -10,7 +16,7 @@
 //   (offsets would live in IndexedDB), one flush at the end.
 // - opfsAsync: the page's main thread, one file per block through createWritable(); reads
 //   through getFile().arrayBuffer(), 4 in flight.
-// Usage: npx tsx test/bench/exp-storage.ts   (env MB=128 ROUNDS=3)
+// Usage: npx tsx test/bench/exp-storage.ts   (env MB=128 ROUNDS=3, KINDS=idb,opfsSyncLog,… to pick)
 import { createServer } from 'node:http';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -79,9 +85,9 @@ onmessage = async ({ data: { op, n, block, flushEach, log } }) => {
 
 const PAGE = `
 window.__store = {
-  pool() {
+  pool(zeros = false) {
     const pool = new Uint8Array(4 * 1024 * 1024);
-    for (let o = 0; o < pool.length; o += 65536) crypto.getRandomValues(pool.subarray(o, o + 65536));
+    if (!zeros) for (let o = 0; o < pool.length; o += 65536) crypto.getRandomValues(pool.subarray(o, o + 65536));
     return (i) => pool.slice((i * 4096) % (pool.length - ${BLOCK}), ((i * 4096) % (pool.length - ${BLOCK})) + ${BLOCK});
   },
   idb(n) { return this.idbWith(n, { perTx: 64, parts: 1, readsPerTx: 1 }); },
@@ -89,8 +95,11 @@ window.__store = {
   idbEachReads4(n) { return this.idbWith(n, { perTx: 1, parts: 1, readsPerTx: 4 }); },
   idbParts5(n) { return this.idbWith(n, { perTx: 1, parts: 5, readsPerTx: 1 }); },
   idbBatch8(n) { return this.idbWith(n, { perTx: 8, parts: 1, readsPerTx: 1 }); },
+  idbEachZeros(n) {
+    return this.idbWith(n, { perTx: 1, parts: 1, readsPerTx: 1, zeros: true });
+  },
   idbBlob(n) { return this.idbWith(n, { perTx: 1, parts: 1, readsPerTx: 1, blob: true }); },
-  async idbWith(n, { perTx, parts, readsPerTx, blob = false }) {
+  async idbWith(n, { perTx, parts, readsPerTx, blob = false, zeros = false }) {
     await new Promise((r) => { const q = indexedDB.deleteDatabase('exp'); q.onsuccess = q.onerror = r; });
     const db = await new Promise((res, rej) => {
       const q = indexedDB.open('exp', 1);
@@ -98,7 +107,7 @@ window.__store = {
       q.onsuccess = () => res(q.result);
       q.onerror = () => rej(q.error);
     });
-    const block = this.pool();
+    const block = this.pool(zeros);
     const part = Math.ceil(${BLOCK} / parts);
     let t = performance.now();
     for (let i = 0; i < n; i += perTx) {
@@ -184,6 +193,7 @@ try {
     'idbParts5',
     'idbBatch8',
     'idbBlob',
+    'idbEachZeros',
     'opfsSync',
     'opfsSyncNoFlush',
     'opfsSyncLog',
