@@ -2,8 +2,9 @@
 // pins, the Library, and this device's peer key. Block writes are group-committed: while one readwrite transaction runs,
 // further puts queue up and go together in the next one (batching 64 puts per transaction ran
 // ~1.5-3x faster than one per transaction in Chromium). Blocks fetched from a peer arrive one by
-// one, each after the last commit ended, so while writes stream in a put lingers briefly for
-// company (WRITE_LINGER_MS); a put after a pause commits at once, so a first block is not delayed.
+// one, each after the last commit ended, so when puts have been arriving less than WRITE_LINGER_MS
+// apart a put lingers that long for company; slower or first puts commit at once, so neither a
+// slow fetch nor opening a file (root, index, first block: one after another) waits.
 // Evictions ride in the same transaction as the write that needed them, so a failed write evicts
 // nothing.
 
@@ -29,8 +30,8 @@ export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
  * flight, so a few waiting here do not slow the link.
  */
 export const WRITE_LINGER_MS = 20;
-/** A put lingers only if the last commit ended less than this long ago (writes are streaming). */
-export const WRITE_STREAM_GAP_MS = 100;
+/** Weight of the newest gap between puts in their running average (which decides lingering). */
+const GAP_WEIGHT = 0.25;
 /** Queued puts that end a linger at once: enough company; more would only wait longer. */
 export const LINGER_PUTS = 4;
 
@@ -116,8 +117,9 @@ class IdbRawBlocks implements RawBlocks {
   private flushing = false;
   /** A flush waiting for more puts (see WRITE_LINGER_MS). */
   private linger: ReturnType<typeof setTimeout> | undefined;
-  /** When the last write transaction ended (performance.now()), -Infinity before the first. */
-  private lastCommit = -Infinity;
+  /** When the last put arrived (performance.now()), and the running average of the gaps between. */
+  private lastPut = -Infinity;
+  private gap = Infinity;
   private readonly touchedAt = new Map<BlockId, number>();
 
   constructor(
@@ -132,6 +134,11 @@ class IdbRawBlocks implements RawBlocks {
 
   write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[]): Promise<void> {
     return new Promise((resolve, reject) => {
+      const now = performance.now();
+      // A pause longer than a linger counts as one: the average drops back fast once puts stream.
+      const gap = Math.min(now - this.lastPut, 2 * WRITE_LINGER_MS);
+      this.gap = this.gap === Infinity ? gap : this.gap + GAP_WEIGHT * (gap - this.gap);
+      this.lastPut = now;
       this.queue.push({ id, bytes: exactBytes(bytes), evict, resolve, reject });
       if (this.linger !== undefined && this.queue.length >= LINGER_PUTS) this.flushNow();
       else this.schedule();
@@ -141,7 +148,8 @@ class IdbRawBlocks implements RawBlocks {
   private schedule(): void {
     if (this.flushing || this.queue.length === 0) return;
     this.flushing = true;
-    const streaming = performance.now() - this.lastCommit < WRITE_STREAM_GAP_MS;
+    // Company is expected within the linger only if puts have been coming faster than that.
+    const streaming = this.gap < WRITE_LINGER_MS && performance.now() - this.lastPut < WRITE_LINGER_MS;
     if (streaming && this.queue.length < LINGER_PUTS) {
       this.linger = setTimeout(() => this.flushNow(), WRITE_LINGER_MS);
       return;
@@ -192,7 +200,6 @@ class IdbRawBlocks implements RawBlocks {
       const mapped = mapQuotaError(error, batchBytes);
       for (const w of batch) w.reject(mapped);
     } finally {
-      this.lastCommit = performance.now();
       this.flushing = false;
       this.schedule();
     }
