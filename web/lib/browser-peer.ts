@@ -67,7 +67,6 @@ import {
 } from './collection-peer.js';
 import { checkAvailable } from './availability.js';
 import { OpenLinks } from './open-links.js';
-import { throttleLatest } from './throttle.js';
 
 /** How long adding a file looks for a seed before keeping the file on this device only. */
 export const SEED_SEARCH_MS = 3_000;
@@ -83,8 +82,6 @@ const LOST_REPORT_REPEAT_MS = 2 * REPLICATION_TICK_MAX_MS;
 const OPEN_NO_HOLDER_MS = 20_000;
 /** How often, while connected, the page asks how many seeds are online (for the status line). */
 const SEED_COUNT_EVERY_MS = 30_000;
-/** Fetch progress goes to the page and the other tabs at most this often (and when a fetch ends). */
-export const PROGRESS_EVERY_MS = 100;
 
 export interface PeerStatus {
   readonly signaling: 'connecting' | 'connected' | 'disconnected';
@@ -729,7 +726,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     if (!held) {
       const file = this.open(text, {
         noHolderTimeoutMs: OPEN_NO_HOLDER_MS,
-        onProgress: this.progressOf(root),
+        onProgress: (p) => this.emit('progress', { root, ...p }),
       });
       held = { file, users: 0 };
       this.shared.set(root, held);
@@ -782,18 +779,9 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   private readonly links = new OpenLinks((text, root) =>
     openLink(this, text, {
       noHolderTimeoutMs: OPEN_NO_HOLDER_MS,
-      onProgress: this.progressOf(root),
+      onProgress: (p) => this.emit('progress', { root, ...p }),
     }),
   );
-
-  /** Reports a fetch of `root` as 'progress', throttled (PROGRESS_EVERY_MS); the end at once. */
-  private progressOf(root: BlockId): (p: FetchProgress) => void {
-    return throttleLatest(
-      (p: FetchProgress) => this.emit('progress', { root, ...p }),
-      PROGRESS_EVERY_MS,
-      (p) => p.blocksDone >= p.blocksTotal,
-    );
-  }
 
   /**
    * Opens a link as a file or a collection; a collection is listed (and its fetches, here or from
