@@ -1,8 +1,12 @@
 // The browser's stores in one IndexedDB database (through `idb`): blocks, their sizes and last use,
 // pins, the Library, and this device's peer key. Block writes are group-committed: while one readwrite transaction runs,
 // further puts queue up and go together in the next one (batching 64 puts per transaction ran
-// ~1.5-3x faster than one per transaction in Chromium). Evictions ride in the same transaction as
-// the write that needed them, so a failed write evicts nothing.
+// ~1.5-3x faster than one per transaction in Chromium). Blocks fetched from a peer arrive one by
+// one, each after the last commit ended, so when puts have been arriving less than WRITE_LINGER_MS
+// apart a put lingers that long for company; slower or first puts commit at once, so neither a
+// slow fetch nor opening a file (root, index, first block: one after another) waits.
+// Evictions ride in the same transaction as the write that needed them, so a failed write evicts
+// nothing.
 
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { QuotaError } from '../errors.js';
@@ -19,6 +23,17 @@ const DB_VERSION = 3;
 export const MAX_BATCH_PUTS = 64;
 /** Most bytes one transaction carries. */
 export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+/**
+ * While writes stream in, how long a put waits for others to share its transaction. One 256 KiB
+ * block per transaction cost ~16.5 ms CPU per MB written and read back, eight per transaction
+ * ~12 (test/bench/exp-storage.ts, idbEach against idbBatch8). A fetch keeps FETCH_WINDOW blocks in
+ * flight, so a few waiting here do not slow the link.
+ */
+export const WRITE_LINGER_MS = 20;
+/** Weight of the newest gap between puts in their running average (which decides lingering). */
+const GAP_WEIGHT = 0.25;
+/** Queued puts that end a linger at once: enough company; more would only wait longer. */
+export const LINGER_PUTS = 4;
 
 interface BlockMeta {
   size: number;
@@ -100,6 +115,11 @@ function mapQuotaError(error: unknown, bytes: number): unknown {
 class IdbRawBlocks implements RawBlocks {
   private queue: QueuedWrite[] = [];
   private flushing = false;
+  /** A flush waiting for more puts (see WRITE_LINGER_MS). */
+  private linger: ReturnType<typeof setTimeout> | undefined;
+  /** When the last put arrived (performance.now()), and the running average of the gaps between. */
+  private lastPut = -Infinity;
+  private gap = Infinity;
   private readonly touchedAt = new Map<BlockId, number>();
 
   constructor(
@@ -114,18 +134,35 @@ class IdbRawBlocks implements RawBlocks {
 
   write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[]): Promise<void> {
     return new Promise((resolve, reject) => {
+      const now = performance.now();
+      // A pause longer than a linger counts as one: the average drops back fast once puts stream.
+      const gap = Math.min(now - this.lastPut, 2 * WRITE_LINGER_MS);
+      this.gap = this.gap === Infinity ? gap : this.gap + GAP_WEIGHT * (gap - this.gap);
+      this.lastPut = now;
       this.queue.push({ id, bytes: exactBytes(bytes), evict, resolve, reject });
-      this.schedule();
+      if (this.linger !== undefined && this.queue.length >= LINGER_PUTS) this.flushNow();
+      else this.schedule();
     });
   }
 
   private schedule(): void {
     if (this.flushing || this.queue.length === 0) return;
     this.flushing = true;
-    queueMicrotask(() => {
-      this.flush().catch(() => {
-        // Never rejects: flush settles every write it took, and schedules the next batch.
-      });
+    // Company is expected within the linger only if puts have been coming faster than that.
+    const streaming = this.gap < WRITE_LINGER_MS && performance.now() - this.lastPut < WRITE_LINGER_MS;
+    if (streaming && this.queue.length < LINGER_PUTS) {
+      this.linger = setTimeout(() => this.flushNow(), WRITE_LINGER_MS);
+      return;
+    }
+    queueMicrotask(() => this.flushNow());
+  }
+
+  /** Starts the flush that schedule() claimed (ending a linger early, if one waits). */
+  private flushNow(): void {
+    clearTimeout(this.linger);
+    this.linger = undefined;
+    this.flush().catch(() => {
+      // Never rejects: flush settles every write it took, and schedules the next batch.
     });
   }
 

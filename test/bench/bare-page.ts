@@ -1,7 +1,9 @@
 // The bare data channel inside a Chromium page, the ceiling the app's transfers are measured
 // against. Installed into a page as `window.__bare`; the bench relays descriptions and candidates.
 //
-// Sender: one zeroed BARE_MESSAGE_BYTES buffer sent again and again, pausing while more than
+// Sender: BARE_MESSAGE_BYTES views into one pseudo-random 4 MiB pool, sent again and again (zeroed
+// bytes would flatter 'keep': Chromium stores zeroed IndexedDB values ~3x cheaper than random ones,
+// see exp-storage.ts idbEachZeros, and the app's blocks are ciphertext), pausing while more than
 // BARE_HIGH_WATER bytes are buffered and resuming on bufferedamountlow (threshold BARE_LOW_WATER):
 // the app's own message size and window, so the ceiling is not handicapped against the app
 // (exp-channels.ts measures other sizes and windows).
@@ -179,9 +181,11 @@ const PAGE_CODE = `
     async addCandidates(list) { for (const c of list) await pc.addIceCandidate(c).catch(() => {}); },
     opened: () => openedP,
     async send(total) {
-      const message = new Uint8Array(MESSAGE);
-      for (let sent = 0; sent < total; sent += message.length) {
-        channel.send(message);
+      const pool = new Uint8Array(4 * 1024 * 1024);
+      for (let o = 0; o < pool.length; o += 65536) crypto.getRandomValues(pool.subarray(o, o + 65536));
+      for (let sent = 0, i = 0; sent < total; sent += MESSAGE, i++) {
+        const at = (i * 4096) % (pool.length - MESSAGE);
+        channel.send(pool.subarray(at, at + MESSAGE));
         if (channel.bufferedAmount > HIGH) await new Promise((r) => channel.addEventListener('bufferedamountlow', r, { once: true }));
       }
     },

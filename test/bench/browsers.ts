@@ -19,7 +19,7 @@
 // end, from that process.
 //
 // The bare channels (bare-page.ts, bare-channel.ts) are the ceilings:
-// - "bare, discarding": one zeroed 64 KiB buffer sent again and again with the app's send window,
+// - "bare, discarding": 64 KiB of random bytes sent again and again with the app's send window,
 //   received and thrown away;
 // - "bare, keeping": the same sender; the receiver copies what arrives into 256 KiB records and
 //   writes them to IndexedDB in group-committed transactions (src/store/idb.ts's policy); it is

@@ -3,6 +3,12 @@
 // so nothing compresses) and reads them back; MB/s and CPU ms per MB of the whole browser.
 // - idb: one object store, key = block id, group commit as src/store/idb.ts (one readwrite
 //   transaction at a time, at most 64 puts each); reads one get per block, 4 in flight.
+//   Variants of it, each one transaction per write and 1 read per transaction unless named: idbEach
+//   (as blocks fetched from a peer are written: each arrives after the last commit ended),
+//   idbBatch8 (8 per transaction), idbEachReads4 (4 gets per read transaction), idbParts5 (a block
+//   as 5 records, each under the size Chromium wraps into a blob), idbBlob (a Blob per block, read
+//   back through arrayBuffer()), idbEachZeros (zeroed blocks: Chromium stores them far cheaper, so a
+//   bench writing zeros flatters IndexedDB; measured 4.8 against 15.7 ms CPU per MB).
 // - opfsSync: a dedicated Worker, one file per block through createSyncAccessHandle (write, flush,
 //   close); reads through a sync handle too. (Sync handles exist only in dedicated workers.)
 //   opfsSyncNoFlush: the same without the flush per block (IndexedDB's default durability does not
@@ -10,7 +16,7 @@
 //   (offsets would live in IndexedDB), one flush at the end.
 // - opfsAsync: the page's main thread, one file per block through createWritable(); reads
 //   through getFile().arrayBuffer(), 4 in flight.
-// Usage: npx tsx test/bench/exp-storage.ts   (env MB=128 ROUNDS=3)
+// Usage: npx tsx test/bench/exp-storage.ts   (env MB=128 ROUNDS=3, KINDS=idb,opfsSyncLog,… to pick)
 import { createServer } from 'node:http';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -79,12 +85,21 @@ onmessage = async ({ data: { op, n, block, flushEach, log } }) => {
 
 const PAGE = `
 window.__store = {
-  pool() {
+  pool(zeros = false) {
     const pool = new Uint8Array(4 * 1024 * 1024);
-    for (let o = 0; o < pool.length; o += 65536) crypto.getRandomValues(pool.subarray(o, o + 65536));
+    if (!zeros) for (let o = 0; o < pool.length; o += 65536) crypto.getRandomValues(pool.subarray(o, o + 65536));
     return (i) => pool.slice((i * 4096) % (pool.length - ${BLOCK}), ((i * 4096) % (pool.length - ${BLOCK})) + ${BLOCK});
   },
-  async idb(n) {
+  idb(n) { return this.idbWith(n, { perTx: 64, parts: 1, readsPerTx: 1 }); },
+  idbEach(n) { return this.idbWith(n, { perTx: 1, parts: 1, readsPerTx: 1 }); },
+  idbEachReads4(n) { return this.idbWith(n, { perTx: 1, parts: 1, readsPerTx: 4 }); },
+  idbParts5(n) { return this.idbWith(n, { perTx: 1, parts: 5, readsPerTx: 1 }); },
+  idbBatch8(n) { return this.idbWith(n, { perTx: 8, parts: 1, readsPerTx: 1 }); },
+  idbEachZeros(n) {
+    return this.idbWith(n, { perTx: 1, parts: 1, readsPerTx: 1, zeros: true });
+  },
+  idbBlob(n) { return this.idbWith(n, { perTx: 1, parts: 1, readsPerTx: 1, blob: true }); },
+  async idbWith(n, { perTx, parts, readsPerTx, blob = false, zeros = false }) {
     await new Promise((r) => { const q = indexedDB.deleteDatabase('exp'); q.onsuccess = q.onerror = r; });
     const db = await new Promise((res, rej) => {
       const q = indexedDB.open('exp', 1);
@@ -92,22 +107,30 @@ window.__store = {
       q.onsuccess = () => res(q.result);
       q.onerror = () => rej(q.error);
     });
-    const block = this.pool();
+    const block = this.pool(zeros);
+    const part = Math.ceil(${BLOCK} / parts);
     let t = performance.now();
-    for (let i = 0; i < n; i += 64) {
+    for (let i = 0; i < n; i += perTx) {
       const tx = db.transaction('blocks', 'readwrite');
-      for (let j = i; j < Math.min(n, i + 64); j++) tx.objectStore('blocks').put(block(j), 'b' + j);
+      for (let j = i; j < Math.min(n, i + perTx); j++) {
+        const bytes = block(j);
+        if (parts === 1) tx.objectStore('blocks').put(blob ? new Blob([bytes]) : bytes, 'b' + j);
+        else for (let k = 0; k < parts; k++) tx.objectStore('blocks').put(bytes.slice(k * part, (k + 1) * part), 'b' + j + '.' + k);
+      }
       await new Promise((res, rej) => { tx.oncomplete = res; tx.onerror = () => rej(tx.error); });
     }
     const write = performance.now() - t;
     t = performance.now();
-    const get = (i) => new Promise((res, rej) => {
-      const q = db.transaction('blocks').objectStore('blocks').get('b' + i);
-      q.onsuccess = () => res(q.result);
-      q.onerror = () => rej(q.error);
-    });
+    const req = (q) => new Promise((res, rej) => { q.onsuccess = () => res(q.result); q.onerror = () => rej(q.error); });
+    const get = (i) => {
+      const store = db.transaction('blocks').objectStore('blocks');
+      const keys = [];
+      for (let j = i; j < Math.min(n, i + readsPerTx); j++)
+        if (parts === 1) keys.push('b' + j); else for (let k = 0; k < parts; k++) keys.push('b' + j + '.' + k);
+      return Promise.all(keys.map((key) => req(store.get(key)).then((v) => (blob ? v.arrayBuffer() : v))));
+    };
     const inflight = [];
-    for (let i = 0; i < n; i++) { inflight.push(get(i)); if (inflight.length >= 4) await inflight.shift(); }
+    for (let i = 0; i < n; i += readsPerTx) { inflight.push(get(i)); if (inflight.length * readsPerTx >= 4) await inflight.shift(); }
     await Promise.all(inflight);
     const read = performance.now() - t;
     db.close();
@@ -163,7 +186,20 @@ const peer = await launchPeer(
 );
 try {
   await peer.page.evaluate(PAGE);
-  const kinds = ['idb', 'opfsSync', 'opfsSyncNoFlush', 'opfsSyncLog', 'opfsAsync'] as const;
+  const all = [
+    'idb',
+    'idbEach',
+    'idbEachReads4',
+    'idbParts5',
+    'idbBatch8',
+    'idbBlob',
+    'idbEachZeros',
+    'opfsSync',
+    'opfsSyncNoFlush',
+    'opfsSyncLog',
+    'opfsAsync',
+  ];
+  const kinds = process.env.KINDS ? process.env.KINDS.split(',').filter((k) => all.includes(k)) : all;
   const results = new Map(kinds.map((k) => [k, [] as { write: number; read: number; cpu: number }[]]));
   for (let r = 0; r < rounds; r++) {
     const order = [...kinds];

@@ -24,7 +24,7 @@ const bytes = Number(process.env.MB ?? 128) * MiB;
 const root = path.resolve(process.env.ROOT ?? path.join(import.meta.dirname, '..', '..'));
 const profiling = process.env.PROFILE === '1';
 
-/** Counts WebCrypto calls in the page by operation and size (a block is > 64 KiB). */
+/** Counts WebCrypto calls in the page by operation and size (a block is > 64 KiB), and IndexedDB calls. */
 const COUNT_CRYPTO = `(() => {
   const counts = (window.__cryptoCounts = {});
   const proto = Object.getPrototypeOf(crypto.subtle);
@@ -35,6 +35,21 @@ const COUNT_CRYPTO = `(() => {
       const key = op + (size > 65536 ? ' (block)' : ' (small)');
       counts[key] = (counts[key] ?? 0) + 1;
       return orig.call(this, alg, ...rest);
+    };
+  }
+  // IndexedDB: transactions by mode, and block puts and gets (on the 'blocks' store), so the split
+  // can say how many transactions a block costs and whether blocks are read back.
+  const count = (key) => (counts[key] = (counts[key] ?? 0) + 1);
+  const transaction = IDBDatabase.prototype.transaction;
+  IDBDatabase.prototype.transaction = function (names, mode, ...rest) {
+    count('idb transaction ' + (mode ?? 'readonly'));
+    return transaction.call(this, names, mode, ...rest);
+  };
+  for (const op of ['put', 'get']) {
+    const orig = IDBObjectStore.prototype[op];
+    IDBObjectStore.prototype[op] = function (...args) {
+      if (this.name === 'blocks') count('idb ' + op + ' (block)');
+      return orig.apply(this, args);
     };
   }
 })();`;
@@ -198,7 +213,7 @@ try {
     await sender.page.getByLabel('Add files').setInputFiles(file);
     const link = await sender.page.getByRole('textbox', { name: 'Share link' }).inputValue({ timeout: 600_000 });
     console.log(
-      'adding page, WebCrypto calls:',
+      'adding page, WebCrypto and IndexedDB calls:',
       JSON.stringify(await sender.page.evaluate(() => (window as never as { __cryptoCounts: unknown }).__cryptoCounts)),
     );
     if (scenario === 'seed') {
@@ -212,10 +227,15 @@ try {
     await connected(receiver.page);
     await receiver.page.goto(link);
     await receiver.page.getByRole('button', { name: 'Download', exact: true }).waitFor({ timeout: 60_000 });
-    await receiver.page.evaluate(() => {
-      const counts = (window as never as { __cryptoCounts: Record<string, number> }).__cryptoCounts;
-      for (const k of Object.keys(counts)) delete counts[k];
-    });
+    const resetCounts = (page: Page) =>
+      page.evaluate(() => {
+        const counts = (window as never as { __cryptoCounts: Record<string, number> }).__cryptoCounts;
+        for (const k of Object.keys(counts)) delete counts[k];
+      });
+    const countsOf = async (page: Page) =>
+      JSON.stringify(await page.evaluate(() => (window as never as { __cryptoCounts: unknown }).__cryptoCounts));
+    await resetCounts(receiver.page);
+    if (scenario === 'p2p') await resetCounts(sender.page);
     await label(receiver, 'receiver');
     const pages = [{ name: `${scenario}-receiver`, page: receiver.page }];
     if (scenario === 'p2p') {
@@ -230,12 +250,8 @@ try {
     console.log(
       `\n${scenario}: ${(mb / t.savedSeconds).toFixed(1)} MB/s click to saved, ${Math.round(t.eventSeconds * 1000)} ms click to the download starting (it streams)`,
     );
-    console.log(
-      'receiving page, WebCrypto calls:',
-      JSON.stringify(
-        await receiver.page.evaluate(() => (window as never as { __cryptoCounts: unknown }).__cryptoCounts),
-      ),
-    );
+    console.log('receiving page, WebCrypto and IndexedDB calls:', await countsOf(receiver.page));
+    if (scenario === 'p2p') console.log('sending page, WebCrypto and IndexedDB calls:', await countsOf(sender.page));
     await hooks.after();
   }
 } finally {
