@@ -33,7 +33,7 @@ import { promisify } from 'node:util';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.js';
 import { freePort, logged, runMycel, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
-import { GiB, MiB, median } from './units.js';
+import { BENCH_PEER_QUOTA, GiB, MiB, median } from './units.js';
 import { ChromiumProcesses, cpuUsed, rssMB, type CpuSnapshot } from './chromium-processes.js';
 import { CpuSampler } from './proc-cpu.js';
 import { installBare, type BareMode, type BareResult } from './bare-page.js';
@@ -554,6 +554,9 @@ export async function browserBench(
       '127.0.0.1',
       '--data',
       path.join(dir, 'seed'),
+      // The 1 GiB add comes from a browser the seed does not list: lift the per-peer quota (1 GiB).
+      '--peer-quota',
+      BENCH_PEER_QUOTA,
     ]);
     await seedServer.waitForLine(logged('seed ready'));
     const seedUrl = `http://localhost:${seedPort}/`;

@@ -10,7 +10,7 @@ import { toBase64Url } from '../../src/content/bytes.js';
 import { identityFromSecret, newSecret } from '../../src/net/identity.js';
 import { runMycel, startServe, tempDir } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
-import { GiB, MiB, median } from './units.js';
+import { BENCH_PEER_QUOTA, GiB, MiB, median } from './units.js';
 import { CpuSampler } from './proc-cpu.js';
 
 /** CPU ms per MB moved, over the transfer window: both ends, and each end. */
@@ -185,7 +185,8 @@ export async function networkBench(
   const bigBytes = options.bigBytes ?? GiB;
   const rounds = options.rounds ?? 3;
   const dir = await tempDir('bench-net');
-  const serve = await startServe(path.join(dir, 'seed'));
+  // The 1 GiB put comes from a peer the seed does not list: lift the per-peer quota (1 GiB) above it.
+  const serve = await startServe(path.join(dir, 'seed'), ['--peer-quota', BENCH_PEER_QUOTA]);
   const signalUrl = `ws://127.0.0.1:${serve.port}/signal`;
   try {
     const file = path.join(dir, 'transfer.bin');
