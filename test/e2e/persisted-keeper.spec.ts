@@ -6,7 +6,7 @@
 // storage is not persisted stand beside it. A file put with 2 copies on a one-seed deployment has
 // one copy too few: the seed's repair must give it to the persisted keeper, whichever way the
 // rendezvous order among browsers falls.
-import { chromium, type BrowserContext, type Page } from '@playwright/test';
+import { chromium, type Page } from '@playwright/test';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.js';
@@ -14,6 +14,12 @@ import { bytesOf, expect, newContext, openApp, test } from './fixtures.js';
 import { freePort, logged, runMycel, startMycel, tempDir } from '../helpers/processes.js';
 
 test.setTimeout(180_000);
+
+/** What a test started, closed after it even when it times out (a finally block would not run). */
+const cleanups: (() => Promise<unknown>)[] = [];
+test.afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
 
 interface Status {
   readonly live: number;
@@ -40,6 +46,7 @@ test('a file short of copies goes to the keeper whose storage is persisted befor
 }) => {
   const dir = await tempDir('e2e-persisted');
   const port = await freePort();
+  cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
   const serve = startMycel([
     'serve',
     '--port',
@@ -51,65 +58,59 @@ test('a file short of copies goes to the keeper whose storage is persisted befor
     '--grace',
     '6s',
   ]);
-  const contexts: BrowserContext[] = [];
-  try {
-    await serve.waitForLine(logged('seed ready'));
-    const url = `http://localhost:${port}`;
+  cleanups.push(() => serve.kill());
+  await serve.waitForLine(logged('seed ready'));
+  const url = `http://localhost:${port}`;
 
-    const durable = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
-      executablePath: CHROMIUM_PATH,
-      args: CHROMIUM_ARGS,
-      headless: true,
-      baseURL: url,
-    });
-    contexts.push(durable);
-    const page = await durable.newPage();
-    await openApp(page);
-    // Keeping first (announced as an ordinary keeper); then the browser comes to keep the site's
-    // data and the person presses "Keep storage": the page moves its announcement to the
-    // persisted keepers.
-    await keepCopies(page);
-    const cdp = await durable.newCDPSession(page);
-    await cdp.send('Browser.grantPermissions', { origin: url, permissions: ['durableStorage'] });
-    await page.getByRole('button', { name: 'Keep storage' }).click({ timeout: 30_000 });
-    await expect(page.getByTestId('persistence')).toHaveText('Storage is persistent');
-    const persistedId = await peerIdOf(page);
+  const durable = await chromium.launchPersistentContext(path.join(dir, 'profile'), {
+    executablePath: CHROMIUM_PATH,
+    args: CHROMIUM_ARGS,
+    headless: true,
+    baseURL: url,
+  });
+  cleanups.push(() => durable.close());
+  const page = await durable.newPage();
+  await openApp(page);
+  // Keeping first (announced as an ordinary keeper); then the browser comes to keep the site's
+  // data and the person presses "Keep storage": the page moves its announcement to the
+  // persisted keepers.
+  await keepCopies(page);
+  const cdp = await durable.newCDPSession(page);
+  await cdp.send('Browser.grantPermissions', { origin: url, permissions: ['durableStorage'] });
+  await page.getByRole('button', { name: 'Keep storage' }).click({ timeout: 30_000 });
+  await expect(page.getByTestId('persistence')).toHaveText('Storage is persistent');
+  const persistedId = await peerIdOf(page);
 
-    for (let i = 0; i < 2; i++) {
-      const context = await newContext(browser, url);
-      contexts.push(context);
-      const other = await context.newPage();
-      await openApp(other);
-      await keepCopies(other);
-    }
-
-    const file = path.join(dir, 'kept.bin');
-    const original = bytesOf(2 * 2 ** 20 + 5, 77);
-    await fs.writeFile(file, original);
-    const put = await runMycel(['put', file, '--server', url, '--copies', '2']);
-    expect(put.code, put.stderr).toBe(0);
-    expect(put.stderr).toMatch(/1 of 2 copies placed/);
-    const link = put.stdout.trim();
-
-    let latest: Status | undefined;
-    await expect
-      .poll(
-        async () => {
-          const result = await runMycel(['status', link, '--json', '--server', url], { timeoutMs: 60_000 });
-          latest = result.code === 0 ? (JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Status) : undefined;
-          return latest?.live;
-        },
-        { timeout: 90_000 },
-      )
-      .toBe(2);
-    expect(latest!.byKind).toEqual({ seed: 1, 'persisted-browser': 1, browser: 0 });
-    const kept = latest!.holders.find((h) => h.kind === 'persisted-browser');
-    expect(kept).toMatchObject({ peer: persistedId, state: 'live' });
-    await page.goto('/');
-    await expect(page.getByTestId('kept-file')).toHaveCount(1);
-  } finally {
-    await Promise.all(contexts.map((c) => c.close()));
-    await serve.kill();
-    await fs.rm(dir, { recursive: true, force: true });
+  for (let i = 0; i < 2; i++) {
+    const context = await newContext(browser, url);
+    cleanups.push(() => context.close());
+    const other = await context.newPage();
+    await openApp(other);
+    await keepCopies(other);
   }
+
+  const file = path.join(dir, 'kept.bin');
+  const original = bytesOf(2 * 2 ** 20 + 5, 77);
+  await fs.writeFile(file, original);
+  const put = await runMycel(['put', file, '--server', url, '--copies', '2']);
+  expect(put.code, put.stderr).toBe(0);
+  expect(put.stderr).toMatch(/1 of 2 copies placed/);
+  const link = put.stdout.trim();
+
+  let latest: Status | undefined;
+  await expect
+    .poll(
+      async () => {
+        const result = await runMycel(['status', link, '--json', '--server', url], { timeoutMs: 60_000 });
+        latest = result.code === 0 ? (JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Status) : undefined;
+        return latest?.live;
+      },
+      { timeout: 90_000 },
+    )
+    .toBe(2);
+  expect(latest!.byKind).toEqual({ seed: 1, 'persisted-browser': 1, browser: 0 });
+  const kept = latest!.holders.find((h) => h.kind === 'persisted-browser');
+  expect(kept).toMatchObject({ peer: persistedId, state: 'live' });
+  await page.goto('/');
+  await expect(page.getByTestId('kept-file')).toHaveCount(1);
 });
