@@ -29,6 +29,7 @@ export type MycelErrorCode =
   | 'ABORTED'
   | 'CLOSED'
   | 'UNAVAILABLE'
+  | 'LOCAL_STORAGE'
   | 'OFFLINE'
   | 'USAGE';
 
@@ -301,6 +302,16 @@ export class OfflineError extends MycelError {
 export class UnavailableError extends MycelError {
   constructor(message: string) {
     super('UNAVAILABLE', message);
+  }
+}
+
+/**
+ * This node's own storage failed under it (a full or failing disk beneath its database): a local
+ * fault like a file system error, never the peer's doing, so a peer hears only a generic refusal.
+ */
+export class LocalStorageError extends MycelError {
+  constructor(message: string, cause?: unknown) {
+    super('LOCAL_STORAGE', message, { cause });
   }
 }
 

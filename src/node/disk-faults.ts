@@ -4,7 +4,7 @@
 // the disk is full. Everything else about the seed's storage is in seed.ts.
 
 import { promises as fs } from 'node:fs';
-import { MycelError } from '../errors.js';
+import { LocalStorageError, MycelError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
 import type { BlockStore, StoreUsage } from '../store/block-store.js';
 import { DISK_STAT_INTERVAL_MS, FAULT_LOG_INTERVAL_MS } from '../net/limits.js';
@@ -20,9 +20,9 @@ const MAX_FAULT_KINDS = 256;
  */
 const LASTING_READ_FAULTS = new Set(['EISDIR', 'ENOTDIR', 'EIO', 'ELOOP', 'EBADMSG', 'EUCLEAN']);
 
-/** An error of our own storage (any error that is not a Mycel error is taken for one). */
+/** An error of our own storage: a LocalStorageError, or any error that is not a Mycel error. */
 export function isLocalFault(error: unknown): boolean {
-  return !(error instanceof MycelError);
+  return !(error instanceof MycelError) || error instanceof LocalStorageError;
 }
 
 export function faultCode(error: unknown): string {

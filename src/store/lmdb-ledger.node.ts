@@ -28,7 +28,7 @@
 
 import { promises as fs } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { BadInputError, QuotaError, UnavailableError } from '../errors.js';
+import { BadInputError, LocalStorageError, QuotaError, UnavailableError } from '../errors.js';
 import { isBlockId, type BlockId } from '../content/format.js';
 import type { StoreUsage } from './block-store.js';
 import type { DurableBlockLedger } from './block-ledger.js';
@@ -478,7 +478,7 @@ export class LmdbLedger implements DurableBlockLedger {
 
   /**
    * Resolves once every change made so far is committed (and synced, unless `durable: false`).
-   * @throws UnavailableError when a commit fails (a full or failing disk); the changes stay in the
+   * @throws LocalStorageError when a commit fails (a full or failing disk); the changes stay in the
    *   ledger's account and are written again with the next call or change.
    */
   async durable(): Promise<void> {
@@ -499,7 +499,7 @@ export class LmdbLedger implements DurableBlockLedger {
 
   private commitFailed(error: unknown): void {
     const cause = (error as Error)?.message ?? String(error);
-    this.failure = new UnavailableError(`the block ledger could not commit: ${cause}`);
+    this.failure = new LocalStorageError(`the block ledger could not commit: ${cause}`, error);
     for (const reject of this.waiting) reject(this.failure);
     this.waiting.clear();
   }
