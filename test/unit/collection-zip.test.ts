@@ -60,6 +60,7 @@ async function open(root: BlockId, key: Uint8Array, blocks: Map<BlockId, Uint8Ar
 }
 
 describe('a collection as a zip', () => {
+  // Skipped only where unzip or python3 is missing: the check is those real readers opening the archive.
   it.skipIf(!hasReaders)(
     'is a valid archive whose entries are byte-equal to the files, names and folders kept (unzip -t and Python zipfile)',
     async () => {
