@@ -26,6 +26,7 @@ import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { identityFromSecret } from '../../src/net/identity.js';
 import { fromBase64Url } from '../../src/content/bytes.js';
+import { randomBytes } from '../../src/content/crypto.js';
 import { normalizeSignal } from '../../src/net/peer-link.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { CONNECT_TIMEOUT_MS, MAX_MESSAGE_BYTES, SEND_HIGH_WATER, SEND_LOW_WATER } from '../../src/net/limits.js';
@@ -170,7 +171,7 @@ if (role === 'send' || role === 'send-stdio') {
       if (++opened === CHANNELS) clearTimeout(openDeadline);
       await signals.go;
       // Random, not zeroed: a page that keeps what arrives (node-bare-keep) stores zeroes far cheaper.
-      const message = crypto.getRandomValues(new Uint8Array(MESSAGE));
+      const message = randomBytes(MESSAGE);
       if (!firstAt) {
         firstAt = Date.now();
         cpuAtFirst = cpuMs();

@@ -22,7 +22,7 @@ interface Config {
 }
 
 const K = 1024;
-const CONFIGS: Config[] = [
+const ALL_CONFIGS: Config[] = [
   {
     name: '1 channel, 64 KiB msgs, low 64 KiB / high 256 KiB (bench bare until now)',
     pcs: 1,
@@ -103,7 +103,27 @@ const CONFIGS: Config[] = [
     low: 64 * K,
     high: 256 * K,
   },
+  {
+    name: '1 channel, 256 KiB msgs, low 64 KiB / high 512 KiB',
+    pcs: 1,
+    channels: 1,
+    message: 256 * K,
+    low: 64 * K,
+    high: 512 * K,
+  },
+  {
+    name: '1 channel, 128 KiB msgs, low 64 KiB / high 512 KiB',
+    pcs: 1,
+    channels: 1,
+    message: 128 * K,
+    low: 64 * K,
+    high: 512 * K,
+  },
 ];
+/** ONLY=1,6 runs those configurations alone (indexes into the list above). */
+const CONFIGS = process.env.ONLY
+  ? ALL_CONFIGS.filter((_, i) => process.env.ONLY!.split(',').includes(String(i)))
+  : ALL_CONFIGS;
 
 // Page code as a string: tsx-compiled functions carry helpers the page lacks.
 const PAGE = `

@@ -9,7 +9,7 @@ import { freePort, logged, startMycel } from '../helpers/processes.js';
 import { MiB, median } from './units.js';
 
 const K = 1024;
-const CONFIGS: { name: string; env: Record<string, string> }[] = [
+const ALL_CONFIGS: { name: string; env: Record<string, string> }[] = [
   { name: '1 channel, 64 KiB msgs, high 512 KiB / low 64 KiB (the links)', env: {} },
   { name: '2 channels, 64 KiB msgs', env: { BARE_CHANNELS: '2' } },
   { name: '4 channels, 64 KiB msgs', env: { BARE_CHANNELS: '4' } },
@@ -18,11 +18,14 @@ const CONFIGS: { name: string; env: Record<string, string> }[] = [
     name: '1 channel, 256 KiB msgs, high 1 MiB / low 256 KiB',
     env: { BARE_MESSAGE: String(256 * K), BARE_HIGH: String(1024 * K), BARE_LOW: String(256 * K) },
   },
+  { name: '1 channel, 256 KiB msgs, high 512 KiB / low 64 KiB', env: { BARE_MESSAGE: String(256 * K) } },
+  { name: '1 channel, 128 KiB msgs, high 512 KiB / low 64 KiB', env: { BARE_MESSAGE: String(128 * K) } },
   {
     name: '1 channel, 64 KiB msgs, high 2 MiB / low 512 KiB',
     env: { BARE_HIGH: String(2048 * K), BARE_LOW: String(512 * K) },
   },
 ];
+const CONFIGS = process.env.ONLY ? ALL_CONFIGS.filter((_, i) => process.env.ONLY!.split(",").includes(String(i))) : ALL_CONFIGS;
 
 const bytes = Number(process.env.MB ?? 256) * MiB;
 const rounds = Number(process.env.ROUNDS ?? 3);
