@@ -1,7 +1,9 @@
-// The two crypto backends behind one interface: WebCrypto for the bulk path (about 10x faster for
+// The crypto backends behind one interface: WebCrypto for the bulk path (about 10x faster for
 // AES-GCM and 3x for SHA-256 than pure JS on our machines; it runs off the JS thread) and
 // @noble/ciphers + @noble/hashes where `crypto.subtle` is missing (a page served over plain http on a
-// LAN address is not a secure context). Both produce identical bytes; a test holds them to it.
+// LAN address is not a secure context). A Node process may choose node:crypto instead
+// (src/node/node-crypto.ts, through useCryptoBackend). All produce identical bytes; a test holds
+// them to it.
 
 import { gcm } from '@noble/ciphers/aes.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
@@ -20,7 +22,7 @@ export interface AeadKey {
 }
 
 export interface CryptoBackend {
-  readonly name: 'webcrypto' | 'noble';
+  readonly name: 'webcrypto' | 'noble' | 'node';
   importKey(raw: Uint8Array): Promise<AeadKey>;
   sha256(data: Uint8Array): Promise<Uint8Array>;
 }
@@ -78,9 +80,10 @@ function webCryptoBackend(subtle: SubtleCrypto): CryptoBackend {
 }
 
 let detected: CryptoBackend | undefined;
+let chosen: CryptoBackend | undefined;
 
 /** WebCrypto when this context has `crypto.subtle`, noble otherwise. */
-export function defaultBackend(): CryptoBackend {
+function detectedBackend(): CryptoBackend {
   if (!detected) {
     const subtle = (globalThis.crypto as Crypto | undefined)?.subtle;
     detected = subtle ? webCryptoBackend(subtle) : nobleBackend;
@@ -88,9 +91,19 @@ export function defaultBackend(): CryptoBackend {
   return detected;
 }
 
+/** The backend chosen for this process (useCryptoBackend), else WebCrypto, else noble. */
+export function defaultBackend(): CryptoBackend {
+  return chosen ?? detectedBackend();
+}
+
+/** Makes `backend` the default for this whole process (a Node process's node:crypto). Call once, first. */
+export function useCryptoBackend(backend: CryptoBackend): void {
+  chosen = backend;
+}
+
 /** The WebCrypto backend, or undefined where this context has none. */
 export function webCrypto(): CryptoBackend | undefined {
-  const backend = defaultBackend();
+  const backend = detectedBackend();
   return backend.name === 'webcrypto' ? backend : undefined;
 }
 

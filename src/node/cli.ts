@@ -23,6 +23,11 @@ import { runCache, runGet, runPut, runRenew } from './transfer-commands.js';
 import { USAGE, commandHelp, isCommand } from './usage.js';
 import { runStatus } from './status-command.js';
 import { UsageError } from './usage-error.js';
+import { useCryptoBackend } from '../content/crypto.js';
+import { nodeCryptoBackend } from './node-crypto.js';
+
+// Every block this process seals, opens or hashes goes through node:crypto (see node-crypto.ts).
+useCryptoBackend(nodeCryptoBackend);
 
 interface Parsed {
   values: Record<string, string | boolean | (string | boolean)[] | undefined>;
