@@ -3,6 +3,8 @@
 // MAX_MESSAGE_BYTES buffer again and again with the links' own backpressure window
 // (SEND_HIGH_WATER / SEND_LOW_WATER); the receiver counts what arrives and throws it away.
 //
+// With BARE_KEEP=<file> the receiver writes what arrives to that file (a ceiling that keeps).
+//
 // Usage: bare-channel.ts send <signal url> <my secret, base64url> <bytes>
 //        bare-channel.ts recv <signal url> <my secret, base64url> <sender's peer id> <bytes>
 //        bare-channel.ts send-stdio <bytes>
@@ -21,6 +23,8 @@
 // cover its first byte to its last; openMs runs from reaching the signaling server to the channel's
 // open; the sender's cpuMs its first send to the receiver's acknowledgement (process.cpuUsage: user
 // + system, every thread). Times *At are ms since the epoch.
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { SignalClient } from '../../src/net/signal-client.js';
@@ -44,6 +48,11 @@ const CHANNELS = Number(process.env.BARE_CHANNELS ?? 1);
 const MESSAGE = Number(process.env.BARE_MESSAGE ?? MAX_MESSAGE_BYTES);
 const HIGH = Number(process.env.BARE_HIGH ?? SEND_HIGH_WATER);
 const LOW = Number(process.env.BARE_LOW ?? SEND_LOW_WATER);
+/**
+ * The receiver writes what arrives to this file, as a `mycel get` writes its output (the "keeping"
+ * ceiling: a get cannot avoid writing the file). Its time and CPU then run until the file is written.
+ */
+const KEEP = process.env.BARE_KEEP;
 
 const args = process.argv.slice(2);
 const role = args[0] as 'send' | 'recv' | 'send-stdio';
@@ -208,6 +217,7 @@ if (role === 'send' || role === 'send-stdio') {
   let firstAt = 0;
   let cpuAtFirst = 0;
   const target = Math.ceil(total / CHANNELS) * CHANNELS;
+  const sink = KEEP ? createWriteStream(KEEP) : undefined;
   const channels = Array.from({ length: CHANNELS }, (_, i) => pc.createDataChannel(`bare${i}`, { ordered: true }));
   for (const channel of channels) {
     channel.binaryType = 'arraybuffer';
@@ -215,14 +225,20 @@ if (role === 'send' || role === 'send-stdio') {
       clearTimeout(openDeadline);
       openedAt ||= performance.now();
     };
-    channel.onmessage = (event: MessageEvent) => {
+    channel.onmessage = async (event: MessageEvent) => {
       if (received === 0) {
         started = performance.now();
         firstAt = Date.now();
         cpuAtFirst = cpuMs();
       }
-      received += (event.data as ArrayBuffer).byteLength;
+      const data = event.data as ArrayBuffer;
+      received += data.byteLength;
+      sink?.write(new Uint8Array(data));
       if (received < target) return;
+      if (sink) {
+        sink.end();
+        await once(sink, 'finish');
+      }
       const seconds = (performance.now() - started) / 1000;
       print({
         bytes: received,

@@ -1,6 +1,7 @@
 // Node-to-Node transfers with real processes on loopback: `mycel get` from a `mycel serve` seed,
 // beside a bare data channel between two processes pushing the same bytes with no protocol (see
-// bare-channel.ts: the ceiling); time to first byte of each, from the receiving process reaching
+// bare-channel.ts: the ceiling), and beside the same bare channel writing what arrives to a file (as a
+// get must: the ceiling for a get that keeps its file); time to first byte of each, from the receiving process reaching
 // the signaling server; CPU per MB of each end over the transfer window (first to last byte); and
 // the peak RSS of put and get of a 1 GiB file.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,10 +24,13 @@ export interface CpuPerMB {
 export interface NetworkFigures {
   getMBps: number;
   bareMBps: number;
+  /** The bare channel whose receiver writes what arrives to a file. */
+  bareKeepMBps: number;
   getTtfbMs: number;
   bareTtfbMs: number;
   getCpu: CpuPerMB;
   bareCpu: CpuPerMB;
+  bareKeepCpu: CpuPerMB;
   putMBps: number;
   putPeakRssMB: number;
   getPeakRssMB: number;
@@ -53,10 +57,10 @@ export interface TransferRun {
 }
 
 /** One bare transfer, retried with fresh processes when a connect fails (as ours are). */
-async function bareTransfer(signalUrl: string, bytes: number): Promise<TransferRun> {
+async function bareTransfer(signalUrl: string, bytes: number, keepIn?: string): Promise<TransferRun> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await bareTransferOnce(signalUrl, bytes);
+      return await bareTransferOnce(signalUrl, bytes, keepIn);
     } catch (error) {
       console.error(`bare channel attempt ${attempt} failed: ${(error as Error).message}`);
       if (attempt >= 3) throw error;
@@ -95,7 +99,8 @@ function lines(child: ChildProcess): { next(): Promise<Record<string, unknown>>;
   };
 }
 
-async function bareTransferOnce(signalUrl: string, bytes: number): Promise<TransferRun> {
+/** `keepIn`: the receiver writes what arrives to this file (removed afterwards). */
+async function bareTransferOnce(signalUrl: string, bytes: number, keepIn?: string): Promise<TransferRun> {
   const [secretA, secretB] = [newSecret(), newSecret()];
   const a = identityFromSecret(secretA).id;
   const script = path.join(here, 'bare-channel.ts');
@@ -116,6 +121,7 @@ async function bareTransferOnce(signalUrl: string, bytes: number): Promise<Trans
       ['--import', 'tsx', script, 'recv', signalUrl, toBase64Url(secretB), a, String(bytes)],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
+        env: keepIn ? { ...process.env, BARE_KEEP: keepIn } : process.env,
       },
     );
     const fromReceiver = lines(receiver);
@@ -133,6 +139,7 @@ async function bareTransferOnce(signalUrl: string, bytes: number): Promise<Trans
   } finally {
     sender.kill();
     receiver?.kill();
+    if (keepIn) await fs.rm(keepIn, { force: true });
   }
 }
 
@@ -197,15 +204,18 @@ export async function networkBench(
 
     const ours: TransferRun[] = [];
     const bare: TransferRun[] = [];
+    const bareKeep: TransferRun[] = [];
     for (let r = 0; r < rounds; r++) {
       // Alternating runs, a fresh cache each time: every block crosses the channel.
       // The file goes to disk (as a user's would), not through this process's pipes.
       ours.push(await ourTransfer(link, dir, r, serve.proc.child.pid!));
       bare.push(await bareTransfer(signalUrl, transferBytes));
-      const [o, b] = [ours.at(-1)!, bare.at(-1)!];
+      bareKeep.push(await bareTransfer(signalUrl, transferBytes, path.join(dir, `bare-${r}.bin`)));
+      const [o, b, k] = [ours.at(-1)!, bare.at(-1)!, bareKeep.at(-1)!];
       console.error(
         `  round ${r + 1}: get ${o.mbps.toFixed(1)} MB/s ttfb ${o.ttfbMs} ms cpu ${cpuPerMB([o]).total.toFixed(1)} ms/MB; ` +
-          `bare ${b.mbps.toFixed(1)} MB/s ttfb ${b.ttfbMs.toFixed(0)} ms (open ${b.openMs!.toFixed(0)} ms) cpu ${cpuPerMB([b]).total.toFixed(1)} ms/MB`,
+          `bare ${b.mbps.toFixed(1)} MB/s ttfb ${b.ttfbMs.toFixed(0)} ms (open ${b.openMs!.toFixed(0)} ms) cpu ${cpuPerMB([b]).total.toFixed(1)} ms/MB; ` +
+          `bare keeping ${k.mbps.toFixed(1)} MB/s cpu ${cpuPerMB([k]).total.toFixed(1)} ms/MB`,
       );
     }
 
@@ -232,10 +242,12 @@ export async function networkBench(
     return {
       getMBps: median(ours.map((o) => o.mbps)),
       bareMBps: median(bare.map((b) => b.mbps)),
+      bareKeepMBps: median(bareKeep.map((b) => b.mbps)),
       getTtfbMs: median(ours.map((o) => o.ttfbMs)),
       bareTtfbMs: median(bare.map((b) => b.ttfbMs)),
       getCpu: cpuPerMB(ours),
       bareCpu: cpuPerMB(bare),
+      bareKeepCpu: cpuPerMB(bareKeep),
       putMBps: bigBytes / 1e6 / putSeconds,
       putPeakRssMB: await peak(putRss),
       getPeakRssMB: await peak(getRss),

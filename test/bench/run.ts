@@ -264,7 +264,9 @@ if (wanted('chromium')) {
 }
 
 if (wanted('network')) {
-  console.error('network: mycel get vs a bare data channel (256 MiB x 3), then put/get of 1 GiB for RSS…');
+  console.error(
+    'network: mycel get vs a bare data channel, discarding and writing a file (256 MiB x 3), then put/get of 1 GiB for RSS…',
+  );
   const net = await networkBench({ bigBytes });
   pair(
     'node→node: get transfer (first to last byte)',
@@ -272,6 +274,13 @@ if (wanted('network')) {
     net.getMBps,
     'bare RTCDataChannel between two processes, same bytes',
     net.bareMBps,
+  );
+  pair(
+    'node→node: get transfer, vs a channel that writes what arrives to a file',
+    'MB/s',
+    net.getMBps,
+    'bare RTCDataChannel between two processes, receiver writes a file (as a get must)',
+    net.bareKeepMBps,
   );
   alone(
     'node→node: get time to first byte, from reaching the signaling server',
@@ -290,6 +299,13 @@ if (wanted('network')) {
   );
   alone('node→node: get CPU per MB, receiver (mycel get)', 'ms/MB', net.getCpu.receiver, bareCpu, net.bareCpu.receiver);
   alone('node→node: get CPU per MB, sender (seed)', 'ms/MB', net.getCpu.sender, bareCpu, net.bareCpu.sender);
+  alone(
+    'node→node: CPU per MB, both ends, of a bare channel that writes a file',
+    'ms/MB',
+    net.bareKeepCpu.total,
+    bareCpu,
+    net.bareCpu.total,
+  );
   const big = `${Math.round(net.bigBytes / MiB)} MiB`;
   alone(`node: put of ${big} to the seed`, 'MB/s', net.putMBps);
   alone(`node: peak RSS of put, ${big} file`, 'MB', net.putPeakRssMB, 'budget', 200);
