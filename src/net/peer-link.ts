@@ -74,6 +74,9 @@ export interface LinkEvents extends Record<string, unknown> {
 
 /** The parts of the data channel simple-peer keeps private that backpressure needs. */
 interface ChannelInternals {
+  /** Called by the channel's onmessage for each message (simple-peer pushes it into its stream). */
+  _onChannelMessage(event: { data: unknown }): void;
+  destroyed: boolean;
   _channel?: {
     readyState: string;
     bufferedAmount: number;
@@ -86,6 +89,19 @@ interface ChannelInternals {
     readonly localDescription: { sdp?: string } | null;
     readonly remoteDescription: { sdp?: string } | null;
   } | null;
+}
+
+/**
+ * A data-channel message as bytes: simple-peer sets binaryType 'arraybuffer', so anything else (a
+ * text message) is not a fragment.
+ */
+function messageBytes(data: unknown): Uint8Array {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new ProtocolError(
+    'bad-fragment',
+    `a ${typeof data === 'string' ? 'text' : 'non-binary'} message is not a fragment`,
+  );
 }
 
 /**
@@ -185,7 +201,13 @@ export class PeerLink extends Emitter<LinkEvents> {
       this.isConnected = true;
       this.emit('connect', undefined);
     });
-    this.peer.on('data', (data: Uint8Array) => this.onData(data));
+    // Each message straight from the channel to the reassembler: simple-peer would push it through
+    // its Readable stream first, which cost more CPU per MB than the rest of our receive path
+    // (`npm run bench -- network`; test/bench/ab-node.ts). Its stream then never carries data.
+    const internals = this.peer as unknown as ChannelInternals;
+    internals._onChannelMessage = (event) => {
+      if (!internals.destroyed) this.onMessage(event.data);
+    };
     this.peer.on('error', (error: Error) => this.close(error));
     this.peer.on('close', () => this.close());
   }
@@ -301,12 +323,11 @@ export class PeerLink extends Emitter<LinkEvents> {
     });
   }
 
-  private onData(data: Uint8Array): void {
+  private onMessage(data: unknown): void {
     if (this.isClosed || this.violated) return;
-    const message = data instanceof Uint8Array ? data : new Uint8Array(data);
     let frame: Uint8Array | undefined;
     try {
-      frame = this.reassembler.push(message);
+      frame = this.reassembler.push(messageBytes(data));
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       error.peerId = this.remote;

@@ -72,6 +72,11 @@ afterAll(async () => {
 describe('a hostile peer against a seed', () => {
   const attacks: [string, (send: (m: Uint8Array) => void) => void, RegExp][] = [
     ['a fragment with an unknown flag', (send) => send(new Uint8Array([7, 1, 2, 3])), /unknown fragment flag/],
+    [
+      'a text message instead of bytes',
+      (send) => (send as unknown as (text: string) => void)('\u0000hello'),
+      /a text message is not a fragment/,
+    ],
     ['a frame shorter than its header', (send) => send(new Uint8Array([0, WIRE_VERSION, 2])), /shorter than a header/],
     [
       'a frame of an unknown type',
