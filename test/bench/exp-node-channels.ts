@@ -25,7 +25,9 @@ const ALL_CONFIGS: { name: string; env: Record<string, string> }[] = [
     env: { BARE_HIGH: String(2048 * K), BARE_LOW: String(512 * K) },
   },
 ];
-const CONFIGS = process.env.ONLY ? ALL_CONFIGS.filter((_, i) => process.env.ONLY!.split(",").includes(String(i))) : ALL_CONFIGS;
+const CONFIGS = process.env.ONLY
+  ? ALL_CONFIGS.filter((_, i) => process.env.ONLY!.split(',').includes(String(i)))
+  : ALL_CONFIGS;
 
 const bytes = Number(process.env.MB ?? 256) * MiB;
 const rounds = Number(process.env.ROUNDS ?? 3);
