@@ -1066,7 +1066,7 @@ export class Seed {
       const root = this.repairQueue.shift()!;
       const state = { again: false };
       this.repairs.set(root, state);
-      void this.repair(root)
+      void this.repair(root, state)
         .catch((error) => this.faults.report('repair', error, { root }))
         .finally(() => {
           this.repairs.delete(root);
@@ -1080,7 +1080,7 @@ export class Seed {
    * Fetches the blocks of `root` the store lost from the file's other holders. Whole again: the
    * file is (or stays) announced. Not: it is withdrawn, and tried again in HEAL_RETRY_MS.
    */
-  private async repair(root: BlockId): Promise<void> {
+  private async repair(root: BlockId, state: { readonly again: boolean }): Promise<void> {
     clearTimeout(this.retries.get(root));
     this.retries.delete(root);
     if (!this.holds.has(root)) return;
@@ -1123,6 +1123,9 @@ export class Seed {
       this.aborts.delete(abort);
       fetcher.stop();
     }
+    // Another block was found bad meanwhile (a read of it dropped it): the repair queued for it
+    // runs next. Withdrawing the file now would hide a holder that is about to be whole again.
+    if (state.again) return;
     if (this.missingBlocks(root).length > 0) {
       const missingNow = this.missingBlocks(root);
       this.markIncomplete(
