@@ -1123,18 +1123,23 @@ export class Seed {
       this.aborts.delete(abort);
       fetcher.stop();
     }
-    // Another block was found bad meanwhile (a read of it dropped it): the repair queued for it
-    // runs next. Withdrawing the file now would hide a holder that is about to be whole again.
+    // Other blocks found bad meanwhile (a read dropped them) are repaired next: their drop asks for
+    // it (blockLost), even when it lands after this check (the ledger forgets a block before the
+    // read that dropped it returns). Withdrawing the file for them would hide, for a moment, a
+    // holder about to be whole again. Only a block this repair fetched and lost again withdraws it.
     if (state.again) return;
-    if (this.missingBlocks(root).length > 0) {
-      const missingNow = this.missingBlocks(root);
+    const fetched = new Set(missing);
+    const missingNow = this.missingBlocks(root);
+    const lostAgain = missingNow.find((id) => fetched.has(id));
+    if (lostAgain !== undefined) {
       this.markIncomplete(
         root,
         missingNow.length,
-        new BlockMissingError(missingNow[0]!, 'it went missing again during the repair'),
+        new BlockMissingError(lostAgain, 'it went missing again during the repair'),
       );
       return;
     }
+    if (missingNow.length > 0) return;
     this.log.info('file repaired', { root, blocks: missing.length });
     this.markWhole(root);
   }
