@@ -347,6 +347,15 @@ export const SUSPECT_AUDITS_PER_SECOND = 1;
 /** Reported audits running at once on a seed (each may move a block). */
 export const MAX_SUSPECT_AUDITS_IN_FLIGHT = 2;
 /**
+ * Distinct blocks a seed checks when it audits a holder on report, stopping at the first that fails.
+ * One is not enough: the holder's own read of the block the reporter found bad has dropped it and
+ * fetched it again, so a holder whose copy rotted can pass on that very block, and one missing a
+ * fraction p of the file passes a one-block check with probability 1 - p. Four checks pass it with
+ * about (1 - p)^4 (a fifth of its copy gone: 0.41 instead of 0.8), for at most four block reads and
+ * 32-byte digests each way per report, within the reports' own bounds above.
+ */
+export const SUSPECT_AUDIT_BLOCKS = 4;
+/**
  * A (file, holder) pair is audited on report at most once this often: more reports about it prove
  * nothing new, and an honest holder is not made to answer a flood of them.
  */

@@ -23,9 +23,9 @@
 //   its copy in a round, so seeds planning at the same moment never release more than one.
 // - One plan per root in flight: a root whose push is running is looked up but not planned again.
 // - Audits (dur-audit's auditor calls noteAuditVerdict) and lost reports only mark holders in views
-//   the seed already keeps, so neither grows memory with what a peer names. A lost report is
-//   believed only for a holder absent now, and then only ends its grace; a global token bucket
-//   bounds the work all reports can cause together.
+//   of files the seed holds (a failed audit makes the view if no round has yet), so neither grows
+//   memory with what a peer names. A lost report is believed only for a holder absent now, and
+//   then only ends its grace; a global token bucket bounds the work all reports can cause together.
 
 import type { BlockId } from '../content/format.js';
 import type { Logger } from '../log.js';
@@ -411,7 +411,9 @@ export class ReplicationEngine {
 
   /** An audit of `peer`'s copy of `root` passed or failed (dur-audit's auditor). */
   noteAuditVerdict(root: BlockId, peer: string, ok: boolean): void {
-    const view = this.views.get(root);
+    // A file held but not looked up yet (it came within a round) gets its view now: a failure
+    // dropped here would never count, and a later pass cannot make up for it. Bounded by held files.
+    const view = this.views.get(root) ?? (!ok && this.host.holds(root) ? this.viewOf(root) : undefined);
     const holder = view?.holders.get(peer);
     // A failure sticks (a later pass proves only that one block): the copy stays uncounted until
     // this seed forgets the view, and repair has made up for it meanwhile.

@@ -9,7 +9,10 @@
 // was committed (the listing Seed.checkFile does with fetchIndexIds/idsInIndexBlock).
 //
 // Suspect reports (a page whose own audit failed a holder, wire.ts) are never believed: they only
-// make the seed audit that holder itself, at once, and only the seed's verdict counts. What a report
+// make the seed audit that holder itself, at once, and only the seed's verdict counts. That audit
+// checks SUSPECT_AUDIT_BLOCKS distinct blocks, not one: a rotted holder heals the blocks it is asked
+// for (its read drops a bad block, and it fetches it again), so the block the reporter found bad
+// may well pass by now, while the rest of its copy is still bad. What a report
 // can cost is bounded: one audit per (file, holder) per SUSPECT_PAIR_COOLDOWN_MS, a global token
 // bucket over every reporter, MAX_SUSPECT_AUDITS_IN_FLIGHT at once, and only for files the seed
 // holds and holders its lookups name (a reporter cannot make it audit peers nobody announced).
@@ -22,6 +25,7 @@ import { DEFAULT_AUDIT_INTERVAL_MS } from '../replication/audit.js';
 import {
   MAX_SUSPECT_AUDITS_IN_FLIGHT,
   MAX_SUSPECT_PAIRS_REMEMBERED,
+  SUSPECT_AUDIT_BLOCKS,
   SUSPECT_AUDITS_BURST,
   SUSPECT_AUDITS_PER_SECOND,
   SUSPECT_PAIR_COOLDOWN_MS,
@@ -124,7 +128,7 @@ export class SeedAuditor {
     }
     this.options.log.info('auditing a holder on a suspect report', { from, peer, root: root.slice(0, 12) });
     try {
-      const verdict = await this.auditor.audit(root, peer);
+      const verdict = await this.auditor.auditBlocks(root, peer, SUSPECT_AUDIT_BLOCKS);
       if (!this.closed) {
         this.reported[verdict.result]++;
         this.noteVerdict(verdict);
@@ -154,6 +158,11 @@ export class SeedAuditor {
     if (!this.auditor.has(root, peer)) await this.refreshRoots([root]).catch(() => undefined);
     if (this.closed || !this.auditor.has(root, peer)) {
       this.suspectAuditsRunning--;
+      // Not audited, so no cooldown: a holder its lookup missed for a moment (a seed that withdrew
+      // the file while healing a block, say) is audited at the next report, not a minute later.
+      // The lookup it cost came out of the bucket.
+      this.suspectedAt.delete(key);
+      if (last !== undefined) this.suspectedAt.set(key, last);
       return 'ignored';
     }
     return 'audited';

@@ -1066,7 +1066,7 @@ export class Seed {
       const root = this.repairQueue.shift()!;
       const state = { again: false };
       this.repairs.set(root, state);
-      void this.repair(root)
+      void this.repair(root, state)
         .catch((error) => this.faults.report('repair', error, { root }))
         .finally(() => {
           this.repairs.delete(root);
@@ -1080,7 +1080,7 @@ export class Seed {
    * Fetches the blocks of `root` the store lost from the file's other holders. Whole again: the
    * file is (or stays) announced. Not: it is withdrawn, and tried again in HEAL_RETRY_MS.
    */
-  private async repair(root: BlockId): Promise<void> {
+  private async repair(root: BlockId, state: { readonly again: boolean }): Promise<void> {
     clearTimeout(this.retries.get(root));
     this.retries.delete(root);
     if (!this.holds.has(root)) return;
@@ -1123,15 +1123,23 @@ export class Seed {
       this.aborts.delete(abort);
       fetcher.stop();
     }
-    if (this.missingBlocks(root).length > 0) {
-      const missingNow = this.missingBlocks(root);
+    // Other blocks found bad meanwhile (a read dropped them) are repaired next: their drop asks for
+    // it (blockLost), even when it lands after this check (the ledger forgets a block before the
+    // read that dropped it returns). Withdrawing the file for them would hide, for a moment, a
+    // holder about to be whole again. Only a block this repair fetched and lost again withdraws it.
+    if (state.again) return;
+    const fetched = new Set(missing);
+    const missingNow = this.missingBlocks(root);
+    const lostAgain = missingNow.find((id) => fetched.has(id));
+    if (lostAgain !== undefined) {
       this.markIncomplete(
         root,
         missingNow.length,
-        new BlockMissingError(missingNow[0]!, 'it went missing again during the repair'),
+        new BlockMissingError(lostAgain, 'it went missing again during the repair'),
       );
       return;
     }
+    if (missingNow.length > 0) return;
     this.log.info('file repaired', { root, blocks: missing.length });
     this.markWhole(root);
   }

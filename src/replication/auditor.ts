@@ -284,22 +284,26 @@ export class Auditor {
 
   /**
    * One audit of `peer`'s holding of `root`, now, whatever the schedule (tests, and a page asking
-   * on demand). Never throws: everything that goes wrong is in the verdict.
+   * on demand), on the block `chosen` if given, else on one it picks. Never throws: everything that
+   * goes wrong is in the verdict.
    */
-  async audit(root: BlockId, peer: string): Promise<AuditVerdict> {
-    let block: BlockId | undefined;
+  async audit(root: BlockId, peer: string, chosen?: BlockId): Promise<AuditVerdict> {
+    let block: BlockId | undefined = chosen;
     let kind: AuditKind = 'precomputed';
     let expected: Uint8Array | undefined;
     let nonce: Uint8Array | undefined;
     try {
-      const precomputed = await this.options.challenge?.(root, peer);
+      // A block chosen by the caller is challenged afresh: a precomputed challenge names its own.
+      const precomputed = chosen === undefined ? await this.options.challenge?.(root, peer) : undefined;
       if (precomputed) {
         block = precomputed.block ?? (await this.options.blocksOf(root))?.[precomputed.blockIndex];
         nonce = precomputed.nonce;
         expected = precomputed.expected;
       } else {
-        const ids = await this.options.blocksOf(root);
-        if (ids && ids.length > 0) block = ids[Math.min(ids.length - 1, Math.floor(this.random() * ids.length))];
+        if (block === undefined) {
+          const ids = await this.options.blocksOf(root);
+          if (ids && ids.length > 0) block = ids[Math.min(ids.length - 1, Math.floor(this.random() * ids.length))];
+        }
         if (block !== undefined) {
           const own = await this.options.localBlock(block).catch(() => undefined);
           if (own) {
@@ -358,6 +362,35 @@ export class Auditor {
             : `error: ${(error as Error).message}`;
       return this.verdictOf(root, peer, 'failed', kind, block, reason);
     }
+  }
+
+  /**
+   * Audits `peer`'s holding of `root` on up to `count` distinct blocks picked at random, one after
+   * another, with fresh digests or block fetches (never precomputed challenges). The first verdict
+   * that is not a pass ends it and is the answer; else the last pass is. A holder missing a
+   * fraction p of the file passes with probability about (1 - p)^count instead of 1 - p: what a
+   * seed spends when it has been told a holder failed (seed-auditor.ts).
+   */
+  async auditBlocks(root: BlockId, peer: string, count: number): Promise<AuditVerdict> {
+    let ids: readonly BlockId[] | undefined;
+    try {
+      ids = await this.options.blocksOf(root);
+    } catch {
+      ids = undefined;
+    }
+    // Nothing to choose from: one audit says why (it lists the file again, and cannot either).
+    if (!ids || ids.length === 0 || count < 1) return this.audit(root, peer);
+    // A file may name one block twice (the seed's pin set cannot, a listing can).
+    const pool = [...new Set(ids)];
+    let verdict: AuditVerdict | undefined;
+    for (let i = 0; i < Math.min(count, pool.length); i++) {
+      // A partial Fisher–Yates shuffle: pool[i] is drawn from the blocks not drawn yet.
+      const j = i + Math.min(pool.length - i - 1, Math.floor(this.random() * (pool.length - i)));
+      [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+      verdict = await this.audit(root, peer, pool[i]);
+      if (verdict.result !== 'passed' || this.closed) return verdict;
+    }
+    return verdict!;
   }
 
   private verdictOf(

@@ -197,11 +197,13 @@ describe.skipIf(unavailable)('a seed whose disk fails (tmpfs)', () => {
     await fs.writeFile(filler, new Uint8Array((await freeBytes(seed.data)) - MiB));
     const second = pseudoRandomBytes(4 * MiB, 4);
     await expectRefused(seed, second, 'the seed cannot store this now');
-    await seed.proc.waitForLine((l) => logged('upload released')(l) && JSON.parse(l).reason === 'unavailable');
+    const released = await seed.proc.waitForLine(
+      (l) => logged('upload released')(l) && JSON.parse(l).reason === 'unavailable',
+    );
     // Once per cause: the block write's ENOSPC, and any other fault the full disk caused (the
     // ledger's database can need a page the disk no longer has), each once.
     const errors = errorLines(seed.proc);
-    const seen = JSON.stringify(errors);
+    const seen = JSON.stringify([...errors, JSON.parse(released)]);
     expect(
       errors.filter((e) => e.code === 'ENOSPC'),
       seen,
@@ -211,9 +213,19 @@ describe.skipIf(unavailable)('a seed whose disk fails (tmpfs)', () => {
       seen,
     ).toBe(true);
     expect(new Set(errors.map((e) => e.code)).size, seen).toBe(errors.length);
-    // Blocks still in flight when the upload stopped are dropped as they land.
-    await expect.poll(() => blocksOnDisk(seed.data), { timeout: 20_000 }).toBe(blocksBefore);
-    expect(await uploadPins(seed.data)).toEqual([]);
+    if (!errors.some((e) => e.code === 'LOCAL_STORAGE')) {
+      // The ledger recorded the release: the blocks the upload wrote are deleted, and those still
+      // in flight when it stopped are dropped as they land.
+      await expect.poll(() => blocksOnDisk(seed.data), { timeout: 20_000, message: seen }).toBe(blocksBefore);
+      expect(await uploadPins(seed.data), seen).toEqual([]);
+    } else {
+      // The disk was too full for the ledger to commit the release (it needs a page the disk no
+      // longer had; it races the upload's other block writes for the last bytes, about 1 run in 10
+      // under load). The seed said so once (above), and nothing is deleted that the ledger cannot
+      // record as gone: the blocks stay, unpinned, and are collected later, and the unpin is
+      // committed with the ledger's next write (checked below, after the next put).
+      expect(await blocksOnDisk(seed.data), seen).toBeGreaterThanOrEqual(blocksBefore);
+    }
     expect(seed.up.swarm.isBanned(seed.seedId)).toBe(false);
     await readsBackEqual(seed, first);
 
@@ -221,6 +233,7 @@ describe.skipIf(unavailable)('a seed whose disk fails (tmpfs)', () => {
     const stored = await putOk(seed, second);
     await readsBackEqual(seed, stored);
     await readsBackEqual(seed, first);
+    await expect.poll(() => uploadPins(seed.data), { timeout: 20_000 }).toEqual([]);
   }, 120_000);
 
   it('no room at all, for the ledger either: the seed refuses, stays up, and takes puts again once there is room', async () => {

@@ -240,6 +240,44 @@ describe('the auditor', () => {
     expect(verdicts).toHaveLength(2);
   });
 
+  it('on several blocks, fails a holder missing one block of the file whichever block a single audit would pick', async () => {
+    // What a seed does on a suspect report: a holder that healed the block the reporter found bad
+    // (its read dropped it and it fetched it again) but lost another must still fail.
+    const { auditor, sessions } = setup();
+    const lost = ids[3]!;
+    const asked: string[] = [];
+    const holder = honest();
+    sessions.set('p1', {
+      ...holder,
+      audit: (block, nonce, options) => {
+        asked.push(block);
+        return block === lost ? Promise.resolve(undefined) : holder.audit(block, nonce, options);
+      },
+    });
+    // random() is 0.3: one audit picks the second block, which the holder has.
+    expect(await auditor.audit(ROOT, 'p1')).toMatchObject({ result: 'passed' });
+    asked.length = 0;
+    expect(await auditor.auditBlocks(ROOT, 'p1', ids.length)).toMatchObject({
+      result: 'failed',
+      block: lost,
+      reason: expect.stringMatching(/not-found/),
+    });
+    // Distinct blocks, stopping at the failure.
+    expect(new Set(asked).size).toBe(asked.length);
+    expect(asked.at(-1)).toBe(lost);
+  });
+
+  it('on several blocks, passes an honest holder after checking that many distinct blocks', async () => {
+    const { auditor, sessions } = setup();
+    const holder = honest();
+    sessions.set('p1', holder);
+    expect(await auditor.auditBlocks(ROOT, 'p1', 3)).toMatchObject({ result: 'passed', kind: 'digest' });
+    expect(holder.audits).toBe(3);
+    // More than the file has: each block once.
+    expect(await auditor.auditBlocks(ROOT, 'p1', 10)).toMatchObject({ result: 'passed' });
+    expect(holder.audits).toBe(3 + ids.length);
+  });
+
   it('tracks at most maxPairs pairs, however many holders peers name', () => {
     const { auditor } = setup({ maxPairs: 3 });
     const tracked = ['a', 'b', 'c', 'd', 'e'].map((p) => auditor.track(ROOT, p));

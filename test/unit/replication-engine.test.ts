@@ -227,6 +227,29 @@ describe('the replication engine', () => {
     expect(audited.report(ROOT)?.holders.find((h) => h.peer === second)?.state).toBe('failed');
   });
 
+  it('counts a failed audit of a file it holds but has not looked up yet, and repairs once the file settles', async () => {
+    const net = new FakeNetwork();
+    net.seeds = ids(4);
+    const ranked = rankHolders(
+      ROOT,
+      net.seeds.map((id) => ({ id, kind: 'seed' as const })),
+    ).map((c) => c.id);
+    const [first, second, third, fourth] = ranked as [string, string, string, string];
+    net.holders.set(ROOT, [first, second, third]);
+    const engine = engineFor(net, first, [ROOT], 3);
+    // The file came after this round began: the audit's verdict is the first the engine hears of it.
+    engine.noteAuditVerdict(ROOT, second, false);
+    // A pass later proves one block only: the failure stays.
+    engine.noteAuditVerdict(ROOT, second, true);
+    await settle(net, engine);
+    expect(engine.report(ROOT)?.holders.find((h) => h.peer === second)?.state).toBe('failed');
+    expect(net.pushes).toEqual([{ root: ROOT, to: [fourth], target: 3 }]);
+    // A file it does not hold gets no view from a verdict.
+    const other = 'cd'.repeat(32);
+    engine.noteAuditVerdict(other, second, false);
+    expect(engine.report(other)).toBeUndefined();
+  });
+
   it('believes a lost report only for an absent holder it knows, and bounds what reports can do', async () => {
     const net = new FakeNetwork();
     net.seeds = ids(4);
