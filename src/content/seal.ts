@@ -96,7 +96,12 @@ class IdList {
   }
 }
 
-async function sealChunk(
+/**
+ * Seals chunk `index` of a file (its plaintext, padded if last) into its data block. Deterministic:
+ * the nonce and AAD depend on the index alone, so the same key and bytes give the same block id
+ * (how a resumed get checks the part of a file it already wrote: resume.ts).
+ */
+export async function sealChunk(
   key: FileKeys['data'],
   backend: CryptoBackend,
   index: number,

@@ -61,6 +61,17 @@ export const HANDOFF_BLOCKS = 32;
 export const UPLOAD_WINDOW = 16;
 /** How far ahead of the reader a download fetches, in blocks (64 MiB at 256 KiB chunks). */
 export const DOWNLOAD_AHEAD = 256;
+/**
+ * The read-ahead of a get that keeps the blocks it fetched in memory until it wrote them (a file
+ * resumed from its partial copy, not a block cache): what is fetched and not yet written stays
+ * under this many blocks (16 MiB at 256 KiB chunks), so memory stays flat however large the file.
+ */
+export const MEMORY_DOWNLOAD_AHEAD = 64;
+/**
+ * Blocks such a get may hold in memory at once: the read-ahead, the requests the reader waits for
+ * past it, index blocks. More means a fault of ours, refused with QuotaError rather than grown.
+ */
+export const MEMORY_DOWNLOAD_BLOCKS = 4 * MEMORY_DOWNLOAD_AHEAD;
 
 /**
  * Blocks just past a reader's position moved to the front of the fetch queue each time it enters

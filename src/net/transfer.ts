@@ -410,11 +410,26 @@ export interface DownloadOptions {
   readonly log?: Logger;
 }
 
+export interface RemoteRead {
+  /** First byte (inclusive); default 0. */
+  readonly start?: number;
+  /** End byte (exclusive); default the file's size. */
+  readonly end?: number;
+  /** Blocks fetched ahead of the reader; default DOWNLOAD_AHEAD. */
+  readonly ahead?: number;
+  /**
+   * The background fetch leaves out every chunk before start's: a get resuming a file it already
+   * wrote in part asks for none of that part. Heeded by the first read or fetchAll of a RemoteFile
+   * only (one background fetch serves them all); ranged reads that may seek back leave it unset.
+   */
+  readonly fetchFromStart?: boolean;
+}
+
 export interface RemoteFile {
   readonly opened: OpenedManifest;
   readonly fetcher: BlockFetcher;
   /** The plaintext, verified, in order, fetched ahead of the reader. */
-  read(range?: { start?: number; end?: number }): AsyncGenerator<Uint8Array>;
+  read(range?: RemoteRead): AsyncGenerator<Uint8Array>;
   /** Fetches every block into the store (to pin or to seed it); resolves when all are held. */
   fetchAll(): Promise<void>;
   close(): void;
@@ -501,10 +516,14 @@ function startFetcher(root: BlockId, options: DownloadOptions): BlockFetcher {
 
 function remoteFile(opened: OpenedManifest, fetcher: BlockFetcher, options: DownloadOptions): RemoteFile {
   let background: Promise<void> | undefined;
-  const startBackground = () => {
+  // The chunk the background fetch's list starts at: positions in it are chunk indices less this.
+  let firstChunk = 0;
+  const startBackground = (from: number) => {
     background ??= (async () => {
+      firstChunk = from;
       const dataIds: BlockId[] = [];
-      for await (const id of opened.dataIds({ signal: options.signal })) dataIds.push(id);
+      let index = 0;
+      for await (const id of opened.dataIds({ signal: options.signal })) if (index++ >= from) dataIds.push(id);
       await fetcher.fetchAll(dataIds);
     })();
     return background;
@@ -513,22 +532,24 @@ function remoteFile(opened: OpenedManifest, fetcher: BlockFetcher, options: Down
     opened,
     fetcher,
     async *read(range = {}) {
-      // Chunk indices are positions in the background fetch's list (the data ids in order), so the
-      // reader's place moves the read-ahead and the priorities as it reads on or seeks.
-      const cursor = fetcher.cursor(DOWNLOAD_AHEAD, READ_PRIORITY_BLOCKS);
-      fetcher.setReadPosition(Math.floor((range.start ?? 0) / opened.manifest.chunkSize), DOWNLOAD_AHEAD);
-      startBackground().catch(() => {
+      // Chunk indices less firstChunk are positions in the background fetch's list (the data ids in
+      // order), so the reader's place moves the read-ahead and the priorities as it reads on or seeks.
+      const ahead = range.ahead ?? DOWNLOAD_AHEAD;
+      const startChunk = Math.floor((range.start ?? 0) / opened.manifest.chunkSize);
+      const cursor = fetcher.cursor(ahead, READ_PRIORITY_BLOCKS);
+      startBackground(range.fetchFromStart ? startChunk : 0).catch(() => {
         // The reader meets any failure through its own fetches (fetcher.get).
       });
+      fetcher.setReadPosition(Math.max(0, startChunk - firstChunk), ahead);
       const getBlock: BlockGetter = (id, request) => {
-        if (request.kind === BlockKind.Data) cursor.at(request.index);
+        if (request.kind === BlockKind.Data) cursor.at(Math.max(0, request.index - firstChunk));
         return fetcher.get(id);
       };
-      yield* readFile(opened, getBlock, { ...range, signal: options.signal });
+      yield* readFile(opened, getBlock, { start: range.start, end: range.end, signal: options.signal });
     },
     fetchAll() {
       fetcher.setReadPosition(0, Infinity);
-      return startBackground().then(async () => {
+      return startBackground(0).then(async () => {
         for (const id of opened.indexIds) await fetcher.get(id);
       });
     },

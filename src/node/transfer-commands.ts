@@ -4,7 +4,6 @@
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { BadInputError, NoSeedError, ServerUnreachableError } from '../errors.js';
 import { formatLink, parseLink } from '../content/share-link.js';
@@ -24,6 +23,9 @@ import {
 } from '../net/transfer.js';
 import { getCollection, planPut } from './collection-commands.js';
 import { createMemoryBlockStore } from '../store/memory.js';
+import { createPassingStore } from '../store/passing.js';
+import { verifiedPrefix } from '../content/resume.js';
+import type { OpenedManifest } from '../content/open.js';
 import type { BlockStore } from '../store/block-store.js';
 import { LEDGER_DIR, fsStoreLayout, openFsBlockStore } from '../store/fs.node.js';
 import { createLogger } from './log.js';
@@ -32,7 +34,7 @@ import { progressBar } from './progress.js';
 import { nodeSocketFactory } from './seed.js';
 import { formatSize } from '../sizes.js';
 import { DEFAULT_TARGET_COPIES } from '../replication/policy.js';
-import { MAX_SEEDS_USED } from '../net/limits.js';
+import { MAX_SEEDS_USED, MEMORY_DOWNLOAD_AHEAD, MEMORY_DOWNLOAD_BLOCKS } from '../net/limits.js';
 import { UsageError } from './usage-error.js';
 import { nodeWrtc } from './wrtc.js';
 
@@ -313,14 +315,29 @@ async function exists(file: string): Promise<boolean> {
 export async function runGet(options: GetOptions): Promise<number> {
   const link = parseLink(options.link);
   const servers = serversForLink(link.origin, options.servers);
-  const store = await openFsBlockStore({
-    dir: options.cacheDir ?? defaultCacheDir(),
-    quota: options.cacheQuota,
-    durable: false,
-  });
+  // The disk cache takes the root (and a collection's or stdout get's blocks); a file written to a
+  // path passes its data blocks through memory instead and resumes from its partial copy.
+  const store = createPassingStore(
+    await openFsBlockStore({
+      dir: options.cacheDir ?? defaultCacheDir(),
+      quota: options.cacheQuota,
+      durable: false,
+    }),
+  );
   const swarm = joinSwarm(servers, store);
   const started = Date.now();
-  let tmp: string | undefined;
+  let partial: string | undefined;
+  let completed = false;
+  let resumed = 0;
+  // Ctrl-C or a TERM ends the get through its signal, so a partial copy is kept and said so; a
+  // second one ends the process at once, should anything not heed the signal.
+  const interrupt = new AbortController();
+  const onSignal = () => {
+    if (interrupt.signal.aborted) process.exit(INTERRUPTED_EXIT_CODE);
+    interrupt.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     await reach(swarm, servers, options.timeoutMs);
     // Time to first byte counts from here: connected to the signaling server, nothing else yet.
@@ -331,11 +348,16 @@ export async function runGet(options: GetOptions): Promise<number> {
     const opened = await openRemoteRoot(link.root, link.key, {
       swarm,
       store,
+      signal: interrupt.signal,
       noHolderTimeoutMs: options.timeoutMs,
       onProgress: (p) =>
         total &&
         chunk &&
-        bar.update(Math.min(total, p.blocksDone * chunk), total, `${p.sources} source${p.sources === 1 ? '' : 's'}`),
+        bar.update(
+          Math.min(total, resumed + p.blocksDone * chunk),
+          total,
+          `${p.sources} source${p.sources === 1 ? '' : 's'}`,
+        ),
     });
     if (opened.kind === 'collection') {
       const { remote } = opened;
@@ -374,24 +396,28 @@ export async function runGet(options: GetOptions): Promise<number> {
       if (!options.force && (await exists(target))) {
         throw new BadInputError(`${target} exists: not overwriting it (use --force)`);
       }
-      tmp = path.join(
-        path.dirname(target),
-        `.${path.basename(target)}.${nodeRandomBytes(4).toString('hex')}.mycel-partial`,
-      );
+      partial = partialPath(target, link.root);
+      store.passThrough(MEMORY_DOWNLOAD_BLOCKS);
     }
-    const out = toStdout ? process.stdout : createWriteStream(tmp!, { flags: 'wx' });
+    if (partial) resumed = (await resumePartial(partial, remote.opened, interrupt.signal)) * chunk;
+    const out = toStdout ? process.stdout : createWriteStream(partial!, { flags: 'a' });
     let firstByteAt: number | undefined;
-    for await (const part of remote.read()) {
+    let index = Math.floor(resumed / chunk);
+    for await (const part of remote.read(
+      toStdout ? {} : { start: resumed, fetchFromStart: true, ahead: MEMORY_DOWNLOAD_AHEAD },
+    )) {
       firstByteAt ??= Date.now();
       if (!out.write(part)) await once(out, 'drain');
+      // Each part is one chunk (the read starts on a chunk's first byte): its block is no longer needed.
+      if (!toStdout) store.drop(await remote.opened.dataId(index++));
     }
     const lastByteAt = Date.now();
     if (!toStdout) {
       out.end();
       await once(out, 'finish');
-      await fs.rename(tmp!, target);
-      tmp = undefined;
+      await fs.rename(partial!, target);
     }
+    completed = true;
     bar.update(total, total);
     bar.finish();
     const sources = await sourcesOf(swarm, remote.fetcher.blocksFrom);
@@ -402,6 +428,7 @@ export async function runGet(options: GetOptions): Promise<number> {
         file: toStdout ? '-' : target,
         name: manifest.name,
         bytes: manifest.size,
+        resumed,
         seconds,
         ttfbMs: firstByteAt === undefined ? null : firstByteAt - reached,
         transferMs: firstByteAt === undefined ? null : lastByteAt - firstByteAt,
@@ -414,10 +441,64 @@ export async function runGet(options: GetOptions): Promise<number> {
     }
     return 0;
   } finally {
-    if (tmp) await fs.rm(tmp, { force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (partial && !completed) await keepOrDrop(partial);
     swarm.close();
     await store.close();
   }
+}
+
+/** A process ended by a signal it was sent exits with 128 + the signal's number (SIGINT's is 2). */
+const INTERRUPTED_EXIT_CODE = 130;
+
+/** Where a get of `root` to `target` writes until done: the same name each time, so a get resumes it. */
+export function partialPath(target: string, root: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${root.slice(0, 16)}.mycel-partial`);
+}
+
+/**
+ * Checks the partial copy at `file`, if any, against the file's block ids (content/resume.ts) and
+ * cuts it after the last chunk that matched: returns how many whole chunks it keeps.
+ */
+async function resumePartial(file: string, opened: OpenedManifest, signal: AbortSignal): Promise<number> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r+');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    const read = async (offset: number, count: number) => {
+      const bytes = new Uint8Array(count);
+      let got = 0;
+      while (got < count) {
+        const { bytesRead } = await handle.read(bytes, got, count - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return bytes.subarray(0, got);
+    };
+    const chunks = await verifiedPrefix(opened, read, size, signal);
+    const keep = chunks * opened.manifest.chunkSize;
+    if (keep !== size) await handle.truncate(keep);
+    return chunks;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** After a failure: a partial copy with bytes in it stays for the next get; an empty one goes. */
+async function keepOrDrop(file: string): Promise<void> {
+  const stat = await fs.stat(file).catch(() => undefined);
+  if (!stat) return;
+  if (stat.size === 0) {
+    await fs.rm(file, { force: true });
+    return;
+  }
+  process.stderr.write(`mycel: kept ${file} (${formatSize(stat.size)}): the same get resumes it\n`);
 }
 
 export interface CacheOptions {

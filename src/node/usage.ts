@@ -52,15 +52,19 @@ export const COMMAND_HELP = {
         folder (default ./mycel-<root>), its tree restored: every path is checked first,
         nothing is written outside the folder, nothing existing is replaced, no link followed.
         --json prints a summary (a collection's entries too) as one JSON line.
-        Blocks fetched are kept in a cache (default $XDG_CACHE_HOME/mycel, else ~/.cache/mycel),
-        so a get again or after an interruption fetches only what is missing; it never grows
-        past --cache-quota (oldest blocks go first). Empty it with: mycel cache --clear`,
+        A file saved to a path is written once, to .<name>.<root>.mycel-partial beside it and
+        renamed when whole; after an interruption that part is kept, and the same get checks it
+        chunk by chunk and fetches only the rest. A collection's or stdout's blocks are kept in
+        a cache instead (--cache, default $XDG_CACHE_HOME/mycel, else ~/.cache/mycel), so a get
+        again fetches only what is missing; it never grows past --cache-quota (oldest blocks go
+        first). Empty it with: mycel cache --clear`,
   status: `  status <link> [--server url[,url...]] [--timeout 30] [--json]
         how many live copies the file has and of which kinds (seeds, browsers), how many its
         owner wants, and each holder's state, as the first seed holding it reports them;
         --json prints that report (target, live, holders with peer id, kind and state)`,
   cache: `  cache [--cache dir] [--clear]
-        show where get's block cache is and how much it holds; --clear empties it`,
+        show where get's block cache (collections, stdout) is and how much it holds;
+        --clear empties it`,
 } as const;
 
 export type Command = keyof typeof COMMAND_HELP;

@@ -87,6 +87,7 @@ describe('mycel serve, put and get', () => {
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/key does not open manifest/);
     await expect(fs.stat(path.join(dir, 'wrong.out'))).rejects.toThrow();
+    expect((await fs.readdir(dir)).filter((f) => f.includes('mycel-partial'))).toEqual([]);
 
     const nobody = `${serve.url}/#${'A'.repeat(43)}.${key}`;
     const missing = await runMycel(['get', nobody, '--cache', cache, '--timeout', '2']);
