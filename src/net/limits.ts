@@ -69,7 +69,7 @@ export const DOWNLOAD_AHEAD = 256;
 export const MEMORY_DOWNLOAD_AHEAD = 64;
 /**
  * Blocks such a get may hold in memory at once: the read-ahead, the requests the reader waits for
- * past it, index blocks. More means a fault of ours, refused with QuotaError rather than grown.
+ * past it, index blocks (one per 2 GiB of file). Past it, blocks go to the disk cache instead.
  */
 export const MEMORY_DOWNLOAD_BLOCKS = 4 * MEMORY_DOWNLOAD_AHEAD;
 

@@ -3,14 +3,14 @@
 // what was put before the switch) goes to the store it wraps, a disk cache. Writing every byte once
 // (to the file) instead of twice (to the file and the cache) is the point: see `mycel get`.
 
-import { BadInputError, IdMismatchError, QuotaError } from '../errors.js';
+import { BadInputError, IdMismatchError } from '../errors.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
 import { isBlockId, type BlockId } from '../content/format.js';
 import { verifyBlock } from '../content/verified.js';
 import type { BlockStore, StoreUsage } from './block-store.js';
 
 export interface PassingStore extends BlockStore {
-  /** From now on blocks put go to memory (at most `maxBlocks`), not to the wrapped store. */
+  /** From now on blocks put go to memory (up to `maxBlocks`; past it, still to the wrapped store). */
   passThrough(maxBlocks: number): void;
   /** Forgets a block held in memory (it was written where it belongs). */
   drop(id: BlockId): void;
@@ -41,8 +41,9 @@ export function createPassingStore(inner: BlockStore, backend: CryptoBackend = d
       if (maxBlocks === 0) return inner.put(id, bytes);
       if (!isBlockId(id)) throw new IdMismatchError(String(id));
       if (passing.has(id)) return;
-      if (passing.size >= maxBlocks)
-        throw new QuotaError(bytes.length, undefined, `more than ${maxBlocks} blocks fetched and not yet written`);
+      // Past the bound (index blocks of a very large file add up: one per 2 GiB), blocks go where
+      // they went before the switch, the disk cache, rather than grow memory or fail the get.
+      if (passing.size >= maxBlocks) return inner.put(id, bytes);
       // Blocks from a session come verified (content/verified.ts): no second hash.
       if (!(await verifyBlock(bytes, id, backend))) throw new IdMismatchError(id);
       // Not copied: nothing writes into a verified block, and the reader is handed these bytes.
