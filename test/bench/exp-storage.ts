@@ -25,7 +25,9 @@
 //   a worker holds a sync handle on): the offset from IndexedDB, then getFile() +
 //   slice().arrayBuffer() on the page's main thread, 4 in flight. opfsLog8File: the same, but
 //   one File per segment is kept across reads (a File goes unreadable once its file is written
-//   to, so a reader would take it again on NotReadableError).
+//   to, so a reader would take it again on NotReadableError). opfsLog8Worker: the same writes, read
+//   back through the worker (a sync handle per segment, kept open; the bytes transferred back): how
+//   the page that owns the store would read.
 // - opfsAsync: the page's main thread, one file per block through createWritable(); reads
 //   through getFile().arrayBuffer(), 4 in flight.
 // Usage: npx tsx test/bench/exp-storage.ts   (env MB=128 ROUNDS=3, KINDS=idbEach,idbBatch8,opfsLog8,… to pick)
@@ -101,7 +103,7 @@ const WORKER_LOG = `
 const SEGMENT = ${SEGMENT};
 const FLUSH_BLOCKS = 8;
 const FLUSH_MS = 20;
-let dir, handle, seg = -1, end = 0, placed = [], timer;
+let dir, handle, seg = -1, end = 0, placed = [], timer, readers = {};
 async function roll() {
   handle?.flush();
   handle?.close();
@@ -129,12 +131,21 @@ onmessage = ({ data }) => {
       end += bytes.length;
       if (placed.length >= FLUSH_BLOCKS) flush();
       else timer ??= setTimeout(flush, FLUSH_MS);
+    } else if (data.op === 'read') {
+      // A read handle per segment, kept: while the worker holds them, other contexts can still read.
+      if (data.seg !== seg) readers[data.seg] ??= await (await dir.getFileHandle('seg' + data.seg)).createSyncAccessHandle();
+      const out = new Uint8Array(data.len);
+      (data.seg === seg ? handle : readers[data.seg]).read(out, { at: data.off });
+      postMessage({ req: data.req, buf: out.buffer }, [out.buffer]);
     } else if (data.op === 'close') {
       flush();
       handle?.close();
       handle = undefined;
+      seg = -2;
       postMessage({ closed: true });
     } else if (data.op === 'clear') {
+      for (const r of Object.values(readers)) r.close();
+      readers = {};
       await (await navigator.storage.getDirectory()).removeEntry('log', { recursive: true });
       dir = undefined; seg = -1;
       postMessage({ cleared: true });
@@ -211,8 +222,10 @@ window.__store = {
     return { write, read };
   },
   opfsLog8(n) { return this.opfsLog(n, false); },
-  opfsLog8File(n) { return this.opfsLog(n, true); },
-  async opfsLog(n, keepFile) {
+  opfsLog8File(n) { return this.opfsLog(n, 'file'); },
+  opfsLog8Worker(n) { return this.opfsLog(n, 'worker'); },
+  async opfsLog(n, readBy) {
+    const keepFile = readBy === 'file';
     await new Promise((r) => { const q = indexedDB.deleteDatabase('explog'); q.onsuccess = q.onerror = r; });
     const db = await new Promise((res, rej) => {
       const q = indexedDB.open('explog', 1);
@@ -223,8 +236,10 @@ window.__store = {
     const w = new Worker(URL.createObjectURL(new Blob([${JSON.stringify(WORKER_LOG)}], { type: 'text/javascript' })));
     const waiting = new Map();
     let onClosed;
+    const reading = new Map();
     w.onmessage = ({ data }) => {
       if (data.closed || data.cleared) { onClosed(); return; }
+      if (data.req !== undefined) { reading.get(data.req)(new Uint8Array(data.buf)); reading.delete(data.req); return; }
       const tx = db.transaction('blockMeta', 'readwrite');
       for (const p of data.placed) tx.objectStore('blockMeta').put({ size: p.len, used: Date.now(), seg: p.seg, off: p.off }, p.id);
       tx.oncomplete = () => { for (const p of data.placed) { waiting.get(p.id)(); waiting.delete(p.id); } };
@@ -250,6 +265,9 @@ window.__store = {
     const req = (q) => new Promise((res, rej) => { q.onsuccess = () => res(q.result); q.onerror = () => rej(q.error); });
     const get = async (i) => {
       const meta = await req(db.transaction('blockMeta').objectStore('blockMeta').get('b' + i));
+      if (readBy === 'worker') {
+        return new Promise((r) => { reading.set(i, r); w.postMessage({ op: 'read', req: i, seg: meta.seg, off: meta.off, len: meta.size }); });
+      }
       let file = keepFile ? files.get(meta.seg) : undefined;
       if (!file) {
         file = await (await root.getFileHandle('seg' + meta.seg)).getFile();
@@ -325,6 +343,7 @@ try {
     'opfsSyncLog',
     'opfsLog8',
     'opfsLog8File',
+    'opfsLog8Worker',
     'opfsAsync',
   ];
   const kinds = process.env.KINDS ? process.env.KINDS.split(',').filter((k) => all.includes(k)) : all;
