@@ -122,12 +122,31 @@ async function read(req: number, seg: number, off: number, size: number): Promis
   }
 }
 
+/**
+ * Waits for the lock on this block log and holds it until the worker ends. Two writers would each
+ * take the other's fresh segment for one a crash left unnamed and delete it; a page that reloads
+ * waits here for the worker of its former self to go.
+ */
+function holdLock(name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    navigator.locks
+      .request(`mycel-block-log:${name}`, () => {
+        resolve();
+        return new Promise<never>(() => {
+          // Never settles: the lock is released when the worker ends.
+        });
+      })
+      .catch(reject);
+  });
+}
+
 async function open(name: string, next: number, maxBytes: number): Promise<void> {
   try {
     // Sync access handles are exposed to dedicated workers only, and not in every browser.
     if (!('createSyncAccessHandle' in FileSystemFileHandle.prototype)) {
       throw new DOMException('this browser has no OPFS sync access handles', 'NotSupportedError');
     }
+    await holdLock(name);
     folder = await (await navigator.storage.getDirectory()).getDirectoryHandle(name, { create: true });
     segmentBytes = maxBytes;
     const segments: { seg: number; size: number }[] = [];

@@ -15,6 +15,8 @@
 //   worker's readFile).
 // - Without OPFS sync handles (an old browser, some private modes) openBrowserBlockStore falls back
 //   to the IndexedDB store.
+// - One writer per database: the worker holds a Web Lock on its block log for its whole life; a
+//   second store on the same database waits for it (up to the open timeout).
 
 import { ClosedError, LocalStorageError, QuotaError, TimeoutError, UnavailableError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
@@ -40,7 +42,10 @@ import {
   type WorkerError,
 } from './opfs-protocol.js';
 
-/** How long the worker may take to start and list its segments before OPFS counts as unusable. */
+/**
+ * How long the worker may take to start, take the block log's lock (another tab or a former worker
+ * of this page may hold it) and list its segments.
+ */
 export const OPEN_TIMEOUT_MS = 10_000;
 /**
  * Tries at reading a segment through getFile() + slice(): a File read fails (NotReadableError) if
@@ -53,6 +58,8 @@ export interface OpfsStoreOptions extends IdbStoreOptions {
   readonly worker?: () => Worker;
   /** Most bytes per segment file (SEGMENT_BYTES; smaller in tests). */
   readonly segmentBytes?: number;
+  /** How long to wait for the worker (and for another holder of the block log to let go). */
+  readonly openTimeoutMs?: number;
 }
 
 function defaultWorker(): Worker {
@@ -306,15 +313,11 @@ class OpfsRawBlocks implements RawBlocks {
 /** Starts the worker and waits for its list of segment files. */
 function openWorker(
   worker: Worker,
-  folder: string,
-  next: number,
-  segmentBytes: number,
+  message: Extract<ToWorker, { type: 'open' }>,
+  timeoutMs: number,
 ): Promise<readonly { seg: number; size: number }[]> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new TimeoutError('starting the OPFS block log', OPEN_TIMEOUT_MS)),
-      OPEN_TIMEOUT_MS,
-    );
+    const timer = setTimeout(() => reject(new TimeoutError('opening the OPFS block log', timeoutMs)), timeoutMs);
     worker.onerror = (event) => {
       clearTimeout(timer);
       reject(new UnavailableError(`the OPFS block log worker did not start: ${event.message}`));
@@ -326,7 +329,6 @@ function openWorker(
         reject(new UnavailableError(`OPFS is not usable here: ${data.error.name}: ${data.error.message}`));
       } else reject(new LocalStorageError(`the OPFS block log answered ${data.type} to open`));
     };
-    const message: ToWorker = { type: 'open', folder, next, segmentBytes };
     worker.postMessage(message);
   });
 }
@@ -354,7 +356,11 @@ export async function openOpfsBlockStore(options: OpfsStoreOptions = {}): Promis
       next = Math.max(next, meta.seg + 1);
     }
     worker = (options.worker ?? defaultWorker)();
-    const files = await openWorker(worker, segmentFolder(db.name), next, options.segmentBytes ?? SEGMENT_BYTES);
+    const files = await openWorker(
+      worker,
+      { type: 'open', folder: segmentFolder(db.name), next, segmentBytes: options.segmentBytes ?? SEGMENT_BYTES },
+      options.openTimeoutMs ?? OPEN_TIMEOUT_MS,
+    );
     const sizes = new Map(files.map((f) => [f.seg, f.size]));
     const lost = [...places].filter(([, p]) => p.off + p.size > (sizes.get(p.seg) ?? -1)).map(([id]) => id);
     if (lost.length > 0) {
@@ -378,12 +384,15 @@ export async function openOpfsBlockStore(options: OpfsStoreOptions = {}): Promis
   }
 }
 
-/** The OPFS block store where the browser allows it, else the IndexedDB store. */
+/**
+ * The OPFS block store where the browser allows it, else the IndexedDB store. A block log held by
+ * someone else past the open timeout is not a reason to fall back: it rejects (TimeoutError).
+ */
 export async function openBrowserBlockStore(options: OpfsStoreOptions = {}): Promise<BlockStore> {
   try {
     return await openOpfsBlockStore(options);
   } catch (error) {
-    if (!(error instanceof UnavailableError || error instanceof TimeoutError)) throw error;
+    if (!(error instanceof UnavailableError)) throw error;
     return openIdbBlockStore(options);
   }
 }

@@ -2,7 +2,7 @@
 // dedicated Worker, the index in IndexedDB) against the browser's own OPFS and IndexedDB.
 import { describe, expect, it } from 'vitest';
 import { blockStoreContract, block } from '../contracts/block-store.js';
-import { UnavailableError } from '../../src/errors.js';
+import { TimeoutError, UnavailableError } from '../../src/errors.js';
 import { openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
 import { openBrowserBlockStore, openOpfsBlockStore, readPlacedBlock } from '../../src/store/opfs.browser.js';
 import { segmentFileName, segmentFolder } from '../../src/store/opfs-protocol.js';
@@ -166,6 +166,21 @@ describe('OPFS store in Chromium', () => {
     const again = await openOpfsBlockStore({ name });
     for (const b of blocks) expect(same(await again.get(b.id), b.bytes)).toBe(true);
     await again.close();
+  });
+
+  it('lets one store at a time write a database, and the next one in once the first closes', async () => {
+    const name = freshName();
+    const first = await openOpfsBlockStore({ name });
+    const a = block(1000, 1000);
+    await first.put(a.id, a.bytes);
+    // A second tab opening the same database: it waits for the block log, and gives up in time.
+    await expect(openOpfsBlockStore({ name, openTimeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
+    await expect(openBrowserBlockStore({ name, openTimeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
+    const waiting = openOpfsBlockStore({ name });
+    await first.close();
+    const second = await waiting;
+    expect(same(await second.get(a.id), a.bytes)).toBe(true);
+    await second.close();
   });
 
   describe('without OPFS', () => {
