@@ -19,11 +19,10 @@ import { ManagedBlockStore, type ManagedStoreOptions, type RawBlocks } from './m
 export const DEFAULT_DB_NAME = 'mycel';
 /**
  * 1: blocks, blockMeta, pins, library. 2: identity (the peer key). 3: meta (the wipe canary).
- * The page that starts using the OPFS store (opfs.browser.ts) should make this 4, with no new
- * table: blockMeta may then place a block in an OPFS segment (seg, off), and code of version 3
- * would take such blocks for missing, so it must not open the database.
+ * 4: no new table: blockMeta may place a block in an OPFS segment (seg, off; opfs.browser.ts), and
+ * code of version 3 would take such blocks for missing, so it must not open the database.
  */
-const DB_VERSION = 3;
+const DB_VERSION = 4;
 /** Most puts one transaction carries. */
 export const MAX_BATCH_PUTS = 64;
 /** Most bytes one transaction carries. */
