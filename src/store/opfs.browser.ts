@@ -253,8 +253,10 @@ class OpfsRawBlocks implements RawBlocks {
     if (this.closing) return Promise.reject(new ClosedError('block store'));
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { size: bytes.length, evict, resolve, reject });
-      // A copy to transfer: the caller keeps its bytes (it may be serving them to a peer).
-      const copy = bytes.slice();
+      // A copy of exactly the block to transfer: the caller keeps its bytes (it may be serving them
+      // to a peer). Not bytes.slice(): a Buffer (the data channel's bundle) slices to a view of its
+      // whole frame, and the frame's header would be stored as part of the block.
+      const copy = new Uint8Array(bytes);
       this.post({ type: 'append', id, bytes: copy.buffer }, [copy.buffer]);
     });
   }

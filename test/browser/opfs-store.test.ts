@@ -55,6 +55,29 @@ describe('OPFS store in Chromium', () => {
     db.close();
   });
 
+  it('stores exactly a block handed over as a view into a bigger frame whose slice() does not copy', async () => {
+    // The data channel's bundle hands blocks over as Buffers inside the received frame; a Buffer's
+    // slice() is a view of the same memory, so a copy made with it would carry the whole frame.
+    class FrameView extends Uint8Array {
+      override slice(start?: number, end?: number): Uint8Array {
+        return this.subarray(start, end);
+      }
+    }
+    const b = block(1000, 150);
+    const frame = new Uint8Array(b.bytes.length + 7);
+    frame.set([0, 3, 3, 0, 0, 0, 1]);
+    frame.set(b.bytes, 7);
+    const name = freshName();
+    const db = await openMycelDatabase(name);
+    const store = await openOpfsBlockStore({ db });
+    await store.put(b.id, new FrameView(frame.buffer, 7, b.bytes.length));
+    expect(await db.get('blockMeta', b.id)).toMatchObject({ size: 1000 });
+    expect(same(await readPlacedBlock(db, b.id), b.bytes)).toBe(true);
+    expect(same(await store.get(b.id), b.bytes)).toBe(true);
+    await store.close();
+    db.close();
+  });
+
   it('lets another reader (as the service worker would) read a block while the worker holds its segment', async () => {
     const name = freshName();
     const store = await openOpfsBlockStore({ name });
