@@ -42,6 +42,17 @@ interface Run {
   mbps: number;
   cpu: number;
   receiverCpu: number;
+  /** CPU ms per MB by browser and Chromium process type ('receiver renderer', 'sender gpu-process', …). */
+  byProcess?: Record<string, number>;
+}
+
+function byType(
+  into: Record<string, number>,
+  side: string,
+  used: Map<number, { type: string; ms: number }>,
+  mb: number,
+) {
+  for (const { type, ms } of used.values()) into[`${side} ${type}`] = (into[`${side} ${type}`] ?? 0) + ms / mb;
 }
 
 const cpuMs = (
@@ -82,7 +93,10 @@ async function once(root: string, file: string, dir: string, withBare: boolean):
     const mb = bytes / 1e6;
     const receiver = cpuMs(before[1]!, after[1]!);
     const sender = seed ? seedCpu!.between(began, Date.now()) : cpuMs(before[0]!, after[0]!);
-    const ours = { mbps: mb / t.savedSeconds, cpu: (receiver + sender) / mb, receiverCpu: receiver / mb };
+    const byProcess: Record<string, number> = {};
+    byType(byProcess, 'receiver', cpuUsed(before[1]!, after[1]!), mb);
+    if (!seed) byType(byProcess, 'sender', cpuUsed(before[0]!, after[0]!), mb);
+    const ours = { mbps: mb / t.savedSeconds, cpu: (receiver + sender) / mb, receiverCpu: receiver / mb, byProcess };
     if (!withBare || seed) return { ours };
     const bare = await barePages(a, b, bytes, 'discard');
     return { ours, bare: { mbps: bare.mbps, cpu: bare.cpu.total, receiverCpu: bare.cpu.receiver } };
@@ -124,7 +138,12 @@ try {
           .toFixed(1)
           .padStart(6)} receiving browser  [${runs.map((x) => x.mbps.toFixed(1)).join(', ')}]`,
     );
-  roots.forEach((root, i) => show(path.basename(root), results[i]!));
+  roots.forEach((root, i) => {
+    show(path.basename(root), results[i]!);
+    const kinds = [...new Set(results[i]!.flatMap((x) => Object.keys(x.byProcess ?? {})))].sort();
+    const split = kinds.map((k) => `${k} ${median(results[i]!.map((x) => x.byProcess?.[k] ?? 0)).toFixed(1)}`);
+    console.log(`${''.padEnd(16)} ms/MB by process: ${split.join(', ')}`);
+  });
   if (bare.length) show('bare channel', bare);
 } finally {
   await fs.rm(dir, { recursive: true, force: true });

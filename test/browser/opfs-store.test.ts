@@ -59,7 +59,7 @@ describe('OPFS store in Chromium', () => {
     // The data channel's bundle hands blocks over as Buffers inside the received frame; a Buffer's
     // slice() is a view of the same memory, so a copy made with it would carry the whole frame.
     class FrameView extends Uint8Array {
-      override slice(start?: number, end?: number): Uint8Array {
+      override slice(start?: number, end?: number): Uint8Array<ArrayBuffer> {
         return this.subarray(start, end);
       }
     }
