@@ -3,7 +3,8 @@
 // their own `npm run build`), the order turning round by round, with the bare channel between the
 // same two pages after each. So a change is measured against the code it changes at the same load.
 // Usage: npx tsx test/bench/ab-browsers.ts <checkout> [<checkout> …]   (env MB=128 ROUNDS=3,
-// SCENARIO=p2p|seed: seed downloads from a `mycel serve` seed of each build instead)
+// SCENARIO=p2p|seed|held: seed downloads from a `mycel serve` seed of each build instead; held
+// downloads the file the page just added, served by its service worker from its own block store)
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -79,6 +80,17 @@ async function once(root: string, file: string, dir: string, withBare: boolean):
     await connected(a.page);
     await a.page.getByLabel('Add files').setInputFiles(file);
     const link = await a.page.getByRole('textbox', { name: 'Share link' }).inputValue({ timeout: 600_000 });
+    if (scenario === 'held') {
+      await a.page.goto(link);
+      const before = await a.procs.cpu();
+      const t = await downloadToDisk(a.page, bytes);
+      const used = cpuUsed(before, await a.procs.cpu());
+      const mb = bytes / 1e6;
+      const byProcess: Record<string, number> = {};
+      byType(byProcess, 'reader', used, mb);
+      const cpu = [...used.values()].reduce((sum, p) => sum + p.ms, 0) / mb;
+      return { ours: { mbps: mb / t.savedSeconds, cpu, receiverCpu: cpu, byProcess } };
+    }
     const b = await launchPeer(path.join(dir, 'b'), url);
     peers.push(b);
     await connected(b.page);
