@@ -90,6 +90,11 @@ describe('OPFS store in Chromium', () => {
     const b = block(256 * 1024, 201);
     await store.put(b.id, b.bytes);
     expect(same(await readPlacedBlock(reader, b.id), b.bytes)).toBe(true);
+    // And after another append, an earlier block still reads (the File the reader kept went stale).
+    const c = block(256 * 1024, 203);
+    await store.put(c.id, c.bytes);
+    expect(same(await readPlacedBlock(reader, a.id), a.bytes)).toBe(true);
+    expect(same(await readPlacedBlock(reader, c.id), c.bytes)).toBe(true);
     expect(await readPlacedBlock(reader, block(10, 202).id)).toBeUndefined();
     reader.close();
     await store.close();
