@@ -17,7 +17,8 @@ test('Cancel mid-add stops the add and leaves the block store as it was', async 
   await page.getByLabel('Add files').setInputFiles(big);
   // Some blocks are sealed and stored, and the add is still running.
   await expect(page.getByTestId('add-percent')).not.toHaveText('0%', { timeout: 60_000 });
-  expect(await heldBlocks(page)).toBeGreaterThan(before);
+  // Polled: the OPFS store records a block as held once its worker has flushed it (FLUSH_MS).
+  await expect.poll(() => heldBlocks(page), { timeout: 30_000 }).toBeGreaterThan(before);
   await page.getByRole('button', { name: 'Cancel adding long video.bin' }).click();
   await expect(page.getByText('Cancelled: nothing of long video.bin was kept.')).toBeVisible({ timeout: 30_000 });
   expect(await heldBlocks(page)).toBe(before);
