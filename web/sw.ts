@@ -1,7 +1,9 @@
 /// <reference lib="webworker" />
 // The service worker: precaches the app shell so the app opens offline, and serves files held on
-// this device at /mycel/file/<root>/<name> straight from IndexedDB, decrypted on the fly, with
-// Range support; a file not yet held whole is streamed from the tab that runs the peer as it arrives. A new version waits until the page asks it to take over (the update prompt).
+// this device at /mycel/file/<root>/<name> straight from the block store (OPFS segments or
+// IndexedDB, file-response.ts), decrypted on the fly, with Range support; a file not yet held whole
+// is streamed from the tab that runs the peer as it arrives. A new version waits until the page
+// asks it to take over (the update prompt).
 
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';

@@ -17,8 +17,12 @@ import { sortNewestFirst, type Library, type LibraryEntry } from './library.js';
 import { ManagedBlockStore, type ManagedStoreOptions, type RawBlocks } from './managed-store.js';
 
 export const DEFAULT_DB_NAME = 'mycel';
-/** 1: blocks, blockMeta, pins, library. 2: identity (the peer key). 3: meta (the wipe canary). */
-const DB_VERSION = 3;
+/**
+ * 1: blocks, blockMeta, pins, library. 2: identity (the peer key). 3: meta (the wipe canary).
+ * 4: no new table: blockMeta may place a block in an OPFS segment (seg, off; opfs.browser.ts), and
+ * code of version 3 would take such blocks for missing, so it must not open the database.
+ */
+const DB_VERSION = 4;
 /** Most puts one transaction carries. */
 export const MAX_BATCH_PUTS = 64;
 /** Most bytes one transaction carries. */
@@ -35,10 +39,16 @@ const GAP_WEIGHT = 0.25;
 /** Queued puts that end a linger at once: enough company; more would only wait longer. */
 export const LINGER_PUTS = 4;
 
-interface BlockMeta {
+export interface BlockMeta {
   size: number;
   /** Last use, ms since the epoch: the order evictions follow after a reload. */
   used: number;
+  /**
+   * Set when the bytes are in an OPFS segment file (opfs.browser.ts): its number and the byte offset
+   * in it. Absent: the bytes are in the `blocks` table.
+   */
+  seg?: number;
+  off?: number;
 }
 
 /**
@@ -247,10 +257,14 @@ export interface IdbStoreOptions extends ManagedStoreOptions {
   readonly name?: string;
 }
 
-/** Opens the IndexedDB block store, loading sizes, recency and pins into its ledger. */
-export async function openIdbBlockStore(options: IdbStoreOptions = {}): Promise<BlockStore> {
-  const db = options.db ?? (await openMycelDatabase(options.name));
-  const ledger = new Ledger(options.quota);
+export interface StoredIndex {
+  /** Every block's record, least recently used first. */
+  readonly blocks: readonly { id: BlockId; meta: BlockMeta }[];
+  readonly pins: ReadonlyMap<string, BlockId[]>;
+}
+
+/** Reads every block record and pin: what a store's ledger starts from. */
+export async function readStoredIndex(db: MycelDB): Promise<StoredIndex> {
   const tx = db.transaction(['blockMeta', 'pins'], 'readonly');
   const [keys, metas, pins] = await Promise.all([
     tx.objectStore('blockMeta').getAllKeys(),
@@ -258,15 +272,28 @@ export async function openIdbBlockStore(options: IdbStoreOptions = {}): Promise<
     tx.objectStore('pins').getAll(),
   ]);
   await tx.done;
-  const order = keys.map((id, i) => ({ id, meta: metas[i]! })).sort((a, b) => a.meta.used - b.meta.used);
+  const blocks = keys.map((id, i) => ({ id, meta: metas[i]! })).sort((a, b) => a.meta.used - b.meta.used);
   const byName = new Map<string, BlockId[]>();
   for (const { name, id } of pins) {
     let list = byName.get(name);
     if (!list) byName.set(name, (list = []));
     list.push(id);
   }
-  for (const [name, ids] of byName) ledger.pin(name, ids);
-  for (const { id, meta } of order) ledger.add(id, meta.size);
+  return { blocks, pins: byName };
+}
+
+/** A ledger holding `index`'s blocks and pins. */
+export function ledgerOf(index: StoredIndex, quota?: number): Ledger {
+  const ledger = new Ledger(quota);
+  for (const [name, ids] of index.pins) ledger.pin(name, ids);
+  for (const { id, meta } of index.blocks) ledger.add(id, meta.size);
+  return ledger;
+}
+
+/** Opens the IndexedDB block store, loading sizes, recency and pins into its ledger. */
+export async function openIdbBlockStore(options: IdbStoreOptions = {}): Promise<BlockStore> {
+  const db = options.db ?? (await openMycelDatabase(options.name));
+  const ledger = ledgerOf(await readStoredIndex(db), options.quota);
   return new ManagedBlockStore(new IdbRawBlocks(db, ledger, !options.db), ledger, options);
 }
 

@@ -3,7 +3,8 @@
 // their own `npm run build`), the order turning round by round, with the bare channel between the
 // same two pages after each. So a change is measured against the code it changes at the same load.
 // Usage: npx tsx test/bench/ab-browsers.ts <checkout> [<checkout> …]   (env MB=128 ROUNDS=3,
-// SCENARIO=p2p|seed: seed downloads from a `mycel serve` seed of each build instead)
+// SCENARIO=p2p|seed|held: seed downloads from a `mycel serve` seed of each build instead; held
+// downloads the file the page just added, served by its service worker from its own block store)
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -42,6 +43,17 @@ interface Run {
   mbps: number;
   cpu: number;
   receiverCpu: number;
+  /** CPU ms per MB by browser and Chromium process type ('receiver renderer', 'sender gpu-process', …). */
+  byProcess?: Record<string, number>;
+}
+
+function byType(
+  into: Record<string, number>,
+  side: string,
+  used: Map<number, { type: string; ms: number }>,
+  mb: number,
+) {
+  for (const { type, ms } of used.values()) into[`${side} ${type}`] = (into[`${side} ${type}`] ?? 0) + ms / mb;
 }
 
 const cpuMs = (
@@ -68,6 +80,17 @@ async function once(root: string, file: string, dir: string, withBare: boolean):
     await connected(a.page);
     await a.page.getByLabel('Add files').setInputFiles(file);
     const link = await a.page.getByRole('textbox', { name: 'Share link' }).inputValue({ timeout: 600_000 });
+    if (scenario === 'held') {
+      await a.page.goto(link);
+      const before = await a.procs.cpu();
+      const t = await downloadToDisk(a.page, bytes);
+      const used = cpuUsed(before, await a.procs.cpu());
+      const mb = bytes / 1e6;
+      const byProcess: Record<string, number> = {};
+      byType(byProcess, 'reader', used, mb);
+      const cpu = [...used.values()].reduce((sum, p) => sum + p.ms, 0) / mb;
+      return { ours: { mbps: mb / t.savedSeconds, cpu, receiverCpu: cpu, byProcess } };
+    }
     const b = await launchPeer(path.join(dir, 'b'), url);
     peers.push(b);
     await connected(b.page);
@@ -82,7 +105,10 @@ async function once(root: string, file: string, dir: string, withBare: boolean):
     const mb = bytes / 1e6;
     const receiver = cpuMs(before[1]!, after[1]!);
     const sender = seed ? seedCpu!.between(began, Date.now()) : cpuMs(before[0]!, after[0]!);
-    const ours = { mbps: mb / t.savedSeconds, cpu: (receiver + sender) / mb, receiverCpu: receiver / mb };
+    const byProcess: Record<string, number> = {};
+    byType(byProcess, 'receiver', cpuUsed(before[1]!, after[1]!), mb);
+    if (!seed) byType(byProcess, 'sender', cpuUsed(before[0]!, after[0]!), mb);
+    const ours = { mbps: mb / t.savedSeconds, cpu: (receiver + sender) / mb, receiverCpu: receiver / mb, byProcess };
     if (!withBare || seed) return { ours };
     const bare = await barePages(a, b, bytes, 'discard');
     return { ours, bare: { mbps: bare.mbps, cpu: bare.cpu.total, receiverCpu: bare.cpu.receiver } };
@@ -124,7 +150,12 @@ try {
           .toFixed(1)
           .padStart(6)} receiving browser  [${runs.map((x) => x.mbps.toFixed(1)).join(', ')}]`,
     );
-  roots.forEach((root, i) => show(path.basename(root), results[i]!));
+  roots.forEach((root, i) => {
+    show(path.basename(root), results[i]!);
+    const kinds = [...new Set(results[i]!.flatMap((x) => Object.keys(x.byProcess ?? {})))].sort();
+    const split = kinds.map((k) => `${k} ${median(results[i]!.map((x) => x.byProcess?.[k] ?? 0)).toFixed(1)}`);
+    console.log(`${''.padEnd(16)} ms/MB by process: ${split.join(', ')}`);
+  });
   if (bare.length) show('bare channel', bare);
 } finally {
   await fs.rm(dir, { recursive: true, force: true });

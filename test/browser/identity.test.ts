@@ -79,8 +79,8 @@ describe('a database made by version 1', () => {
     old.close();
 
     const db = await openMycelDatabase(name);
-    // 2 added the peer key's store, 3 the wipe canary's (web/lib/canary.ts).
-    expect(db.version).toBe(3);
+    // 2 added the peer key's store, 3 the wipe canary's (web/lib/canary.ts), 4 OPFS placements.
+    expect(db.version).toBe(4);
     expect([...db.objectStoreNames]).toContain('meta');
     const store = await openIdbBlockStore({ db });
     expect(await store.get(held.id)).toEqual(held.bytes);

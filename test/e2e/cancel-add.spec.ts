@@ -1,27 +1,11 @@
-// Cancel mid-add: the add stops, says so, and the blocks it had already stored in IndexedDB are
-// released, so the store holds exactly what it held before (counted in the real database).
+// Cancel mid-add: the add stops, says so, and the blocks it had already stored (in OPFS segments
+// or IndexedDB) are released, so the store holds exactly what it held before (counted in the real
+// database).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Page } from '@playwright/test';
 import { tempDir } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
-import { expect, openApp, test } from './fixtures.js';
-
-/** Blocks in the page's IndexedDB block store. */
-function heldBlocks(page: Page): Promise<number> {
-  return page.evaluate(
-    () =>
-      new Promise<number>((resolve, reject) => {
-        const open = indexedDB.open('mycel');
-        open.onerror = () => reject(new Error(String(open.error)));
-        open.onsuccess = () => {
-          const count = open.result.transaction('blocks').objectStore('blocks').count();
-          count.onsuccess = () => resolve(count.result);
-          count.onerror = () => reject(new Error(String(count.error)));
-        };
-      }),
-  );
-}
+import { blocksHeld as heldBlocks, expect, openApp, test } from './fixtures.js';
 
 test('Cancel mid-add stops the add and leaves the block store as it was', async ({ page }) => {
   const dir = await tempDir('e2e-cancel');
@@ -33,7 +17,8 @@ test('Cancel mid-add stops the add and leaves the block store as it was', async 
   await page.getByLabel('Add files').setInputFiles(big);
   // Some blocks are sealed and stored, and the add is still running.
   await expect(page.getByTestId('add-percent')).not.toHaveText('0%', { timeout: 60_000 });
-  expect(await heldBlocks(page)).toBeGreaterThan(before);
+  // Polled: the OPFS store records a block as held once its worker has flushed it (FLUSH_MS).
+  await expect.poll(() => heldBlocks(page), { timeout: 30_000 }).toBeGreaterThan(before);
   await page.getByRole('button', { name: 'Cancel adding long video.bin' }).click();
   await expect(page.getByText('Cancelled: nothing of long video.bin was kept.')).toBeVisible({ timeout: 30_000 });
   expect(await heldBlocks(page)).toBe(before);

@@ -99,22 +99,42 @@ export async function putOnSeed(server: MycelServer, name: string, bytes: Uint8A
   return put.stdout.trim();
 }
 
-/** Blocks in this browser's block store (IndexedDB) right now. */
-export function blocksHeld(page: Page): Promise<number> {
-  return page.evaluate(
-    () =>
-      new Promise<number>((resolve, reject) => {
-        const open = indexedDB.open('mycel');
-        open.onerror = () => reject(open.error ?? new Error('open failed'));
-        open.onsuccess = () => {
-          const db = open.result;
-          const count = db.transaction('blocks').objectStore('blocks').count();
-          count.onsuccess = () => {
-            db.close();
-            resolve(count.result);
-          };
-          count.onerror = () => reject(count.error ?? new Error('count failed'));
-        };
-      }),
-  );
+/**
+ * Blocks in this browser's block store right now: one `blockMeta` record each, wherever the bytes
+ * are (an OPFS segment or the `blocks` table).
+ */
+export async function blocksHeld(page: Page): Promise<number> {
+  return (await blockPlaces(page)).total;
+}
+
+/** Where the page's held blocks are: how many in OPFS segments, how many in the `blocks` table, and the segment files. */
+export function blockPlaces(
+  page: Page,
+): Promise<{ total: number; inSegments: number; inTable: number; segmentFiles: number }> {
+  return page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = indexedDB.open('mycel');
+      open.onerror = () => reject(open.error ?? new Error('open failed'));
+      open.onsuccess = () => resolve(open.result);
+    });
+    const all = <T>(store: string, what: 'getAll' | 'count') =>
+      new Promise<T>((resolve, reject) => {
+        const request = db.transaction(store).objectStore(store)[what]();
+        request.onsuccess = () => resolve(request.result as T);
+        request.onerror = () => reject(request.error ?? new Error(`${what} failed`));
+      });
+    const metas = await all<{ seg?: number }[]>('blockMeta', 'getAll');
+    const inTable = await all<number>('blocks', 'count');
+    db.close();
+    let segmentFiles = 0;
+    try {
+      const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle('mycel-blocks-mycel');
+      for await (const name of (folder as unknown as { keys(): AsyncIterable<string> }).keys()) {
+        if (name.startsWith('seg-')) segmentFiles++;
+      }
+    } catch {
+      // No segment folder: this browser's store keeps its blocks in IndexedDB.
+    }
+    return { total: metas.length, inSegments: metas.filter((m) => m.seg !== undefined).length, inTable, segmentFiles };
+  });
 }

@@ -1,6 +1,7 @@
 // A pinned file opens offline from the installed app: the app shell comes from the service
-// worker's precache, the file from IndexedDB, decrypted on the fly, with Range support.
-import { addFile, bytesOf, expect, openApp, test } from './fixtures.js';
+// worker's precache, the file from the block store's OPFS segments (read by the service worker
+// beside the page's block log), decrypted on the fly, with Range support.
+import { addFile, blockPlaces, bytesOf, expect, openApp, test } from './fixtures.js';
 
 test('a pinned file opens and downloads offline, and serves byte ranges', async ({ page, context }) => {
   const original = bytesOf(1024 * 1024 + 99_999, 23);
@@ -9,6 +10,10 @@ test('a pinned file opens and downloads offline, and serves byte ranges', async 
   await page.getByRole('button', { name: 'Pin field recording.bin' }).click();
   await expect(page.getByRole('listitem', { name: 'field recording.bin' })).toContainText('Pinned');
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  // Its blocks are in OPFS segment files, not in IndexedDB's `blocks` table.
+  const placed = await blockPlaces(page);
+  expect(placed.total).toBeGreaterThan(0);
+  expect(placed).toMatchObject({ inSegments: placed.total, inTable: 0 });
 
   await context.setOffline(true);
   await page.reload();

@@ -1,6 +1,6 @@
 // No seed at all (only the signaling server runs): the second browser gets the file from the first,
 // browser to browser over WebRTC.
-import { addFile, bytesOf, download, expect, newContext, openApp, test } from './fixtures.js';
+import { addFile, blockPlaces, bytesOf, download, expect, newContext, openApp, test } from './fixtures.js';
 
 test.use({ serverKind: 'signal' });
 
@@ -17,6 +17,11 @@ test('with no seed, a browser gets the file from the browser that added it', asy
   await openApp(bobPage);
   const received = await download(bobPage, link);
   expect(received.equals(original)).toBe(true);
+  // The blocks Bob received are in OPFS segment files, none in IndexedDB's `blocks` table.
+  const placed = await blockPlaces(bobPage);
+  expect(placed.total).toBeGreaterThan(0);
+  expect(placed).toMatchObject({ inSegments: placed.total, inTable: 0 });
+  expect(placed.segmentFiles).toBeGreaterThan(0);
   await expect(bobPage.getByTestId('copies')).toHaveText(/\(1 peer \+ this device\)/);
   await expect(alicePage.getByTestId('peer-count')).toHaveText('1 peer connected');
 

@@ -1,6 +1,7 @@
-// Builds the HTTP response for a file on the file route: for a file held whole, blocks are read from
-// IndexedDB, verified and decrypted as the body is pulled, never gathered in memory; for a file not
-// (yet) held whole, the body comes from `fromPeer` (the tab that runs the peer fetches the range's
+// Builds the HTTP response for a file on the file route: for a file held whole, blocks are read where
+// the page's block store placed them (an OPFS segment or IndexedDB, through readPlacedBlock, with no
+// page needed), verified and decrypted as the body is pulled, never gathered in memory; for a file
+// not (yet) held whole, the body comes from `fromPeer` (the tab that runs the peer fetches the range's
 // blocks first, then reads ahead). Used by the service worker for
 // /mycel/file/<root>/<name> (view in page, download, offline) with single-range support (206) so
 // audio and video can seek. What a file may be served as, and the headers every answer carries,
@@ -16,7 +17,8 @@ import {
 } from '../../src/content/open.js';
 import { collectionResponse } from './collection-response.js';
 import { BlockMissingError, MycelError, UnavailableError } from '../../src/errors.js';
-import { IdbLibrary, readStoredBlock, type MycelDB } from '../../src/store/idb.browser.js';
+import { IdbLibrary, type MycelDB } from '../../src/store/idb.browser.js';
+import { readPlacedBlock } from '../../src/store/opfs-read.browser.js';
 import { isBlockId } from '../../src/content/format.js';
 import { safeFileName } from '../../src/content/names.js';
 import { FILE_ROUTE, FILE_SECURITY_HEADERS, presentationFor } from '../../src/content/presentation.js';
@@ -69,10 +71,13 @@ export function fileErrorResponse(status: number, body: string): Response {
   });
 }
 
-/** A getter over the raw blocks in IndexedDB; reads are verified by readFile itself. */
+/**
+ * A getter over the raw blocks where the page's store placed them (an OPFS segment or IndexedDB),
+ * read with no page open; reads are verified by readFile itself.
+ */
 export function idbBlockGetter(db: MycelDB): BlockGetter {
   return async (id) => {
-    const bytes = await readStoredBlock(db, id);
+    const bytes = await readPlacedBlock(db, id);
     if (!bytes) throw new BlockMissingError(id, 'not held on this device');
     return bytes;
   };

@@ -1,0 +1,206 @@
+// The dedicated Worker behind the OPFS block store (opfs.browser.ts): it owns the SyncAccessHandles
+// (only a dedicated worker may hold one) and appends block bytes to segment files, each at most
+// `segmentBytes`. It flushes every FLUSH_BLOCKS blocks or FLUSH_MS, and only then says where the
+// blocks are: the page writes those placements to IndexedDB, so an index entry never points at
+// bytes that were not flushed. Bytes appended whose placement was never committed (a crash, a
+// closed tab) are dead bytes, never a wrong block. The owning page reads through this worker's
+// handles (cheapest); other contexts (the service worker, other tabs) read a segment through
+// getFile() + slice() while this worker holds its handle (measured in Chromium 150,
+// test/bench/exp-opfs-access.ts).
+
+import { ClosedError } from '../errors.js';
+import {
+  FLUSH_BLOCKS,
+  FLUSH_MS,
+  segmentFileName,
+  segmentOfFileName,
+  type FromWorker,
+  type Placement,
+  type ToWorker,
+  type WorkerError,
+} from './opfs-protocol.js';
+
+/** The parts of FileSystemSyncAccessHandle used here (its type is in the WebWorker lib, not DOM). */
+interface SyncHandle {
+  read(into: Uint8Array, options: { at: number }): number;
+  write(bytes: Uint8Array, options: { at: number }): number;
+  flush(): void;
+  close(): void;
+  getSize(): number;
+}
+interface SyncFileHandle {
+  createSyncAccessHandle(): Promise<SyncHandle>;
+}
+interface WorkerScope {
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  postMessage(message: FromWorker, transfer?: Transferable[]): void;
+}
+const scope = globalThis as unknown as WorkerScope;
+
+let folder: FileSystemDirectoryHandle | undefined;
+let segmentBytes = 0;
+let nextSeg = 0;
+/** The segment appends go to; its handle is also in `handles`. */
+let current: { seg: number; handle: SyncHandle; end: number } | undefined;
+/** Open handles by segment: kept, since opening one costs more than a read. */
+const handles = new Map<number, SyncHandle>();
+let unflushed: Placement[] = [];
+let timer: ReturnType<typeof setTimeout> | undefined;
+
+function describe(error: unknown): WorkerError {
+  return error instanceof Error
+    ? { name: error.name, message: error.message }
+    : { name: 'Error', message: String(error) };
+}
+
+function flush(): void {
+  clearTimeout(timer);
+  timer = undefined;
+  if (unflushed.length === 0 || !current) return;
+  const blocks = unflushed;
+  unflushed = [];
+  try {
+    current.handle.flush();
+    scope.postMessage({ type: 'placed', blocks });
+  } catch (error) {
+    scope.postMessage({ type: 'failed', ids: blocks.map((b) => b.id), error: describe(error) });
+  }
+}
+
+async function handleOf(seg: number, create: boolean): Promise<SyncHandle> {
+  let handle = handles.get(seg);
+  if (!handle) {
+    if (!folder) throw new ClosedError('block log');
+    const file = (await folder.getFileHandle(segmentFileName(seg), { create })) as unknown as SyncFileHandle;
+    handle = await file.createSyncAccessHandle();
+    handles.set(seg, handle);
+  }
+  return handle;
+}
+
+async function roll(): Promise<void> {
+  flush();
+  const seg = nextSeg++;
+  const handle = await handleOf(seg, true);
+  current = { seg, handle, end: handle.getSize() };
+}
+
+async function append(id: string, buffer: ArrayBuffer): Promise<void> {
+  const bytes = new Uint8Array(buffer);
+  try {
+    if (!current || (current.end > 0 && current.end + bytes.length > segmentBytes)) await roll();
+    const seg = current!;
+    const written = seg.handle.write(bytes, { at: seg.end });
+    // A short write (the disk or the quota is full) leaves `end` where it was: the next block
+    // overwrites the partial bytes, which no index entry names.
+    if (written !== bytes.length)
+      throw new DOMException('the browser wrote only part of a block', 'QuotaExceededError');
+    unflushed.push({ id, seg: seg.seg, off: seg.end, size: bytes.length });
+    seg.end += bytes.length;
+  } catch (error) {
+    scope.postMessage({ type: 'failed', ids: [id], error: describe(error) });
+    return;
+  }
+  if (unflushed.length >= FLUSH_BLOCKS) flush();
+  else timer ??= setTimeout(flush, FLUSH_MS);
+}
+
+async function read(req: number, seg: number, off: number, size: number): Promise<void> {
+  try {
+    // Not yet flushed bytes are never asked for: the page knows a block's place only after 'placed'.
+    const handle = await handleOf(seg, false);
+    if (off + size > handle.getSize()) {
+      scope.postMessage({ type: 'read', req, bytes: undefined });
+      return;
+    }
+    const out = new Uint8Array(size);
+    const got = handle.read(out, { at: off });
+    scope.postMessage({ type: 'read', req, bytes: got === size ? out.buffer : undefined }, [out.buffer]);
+  } catch (error) {
+    // NotFoundError: the segment file is gone (storage cleared under the page): the block is missing.
+    scope.postMessage({ type: 'read', req, bytes: undefined, error: describe(error) });
+  }
+}
+
+/**
+ * Waits for the lock on this block log and holds it until the worker ends. Two writers would each
+ * take the other's fresh segment for one a crash left unnamed and delete it; a page that reloads
+ * waits here for the worker of its former self to go.
+ */
+function holdLock(name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    navigator.locks
+      .request(`mycel-block-log:${name}`, () => {
+        resolve();
+        return new Promise<never>(() => {
+          // Never settles: the lock is released when the worker ends.
+        });
+      })
+      .catch(reject);
+  });
+}
+
+async function open(name: string, next: number, maxBytes: number): Promise<void> {
+  try {
+    // Sync access handles are exposed to dedicated workers only, and not in every browser.
+    if (!('createSyncAccessHandle' in FileSystemFileHandle.prototype)) {
+      throw new DOMException('this browser has no OPFS sync access handles', 'NotSupportedError');
+    }
+    await holdLock(name);
+    folder = await (await navigator.storage.getDirectory()).getDirectoryHandle(name, { create: true });
+    segmentBytes = maxBytes;
+    const segments: { seg: number; size: number }[] = [];
+    const entries = (folder as unknown as { values(): AsyncIterable<FileSystemHandle> }).values();
+    for await (const entry of entries) {
+      const seg = entry.kind === 'file' ? segmentOfFileName(entry.name) : undefined;
+      if (seg === undefined) continue;
+      segments.push({ seg, size: (await (entry as FileSystemFileHandle).getFile()).size });
+    }
+    // A fresh segment per session, numbered past every file: an older one may end in bytes a crash
+    // left unplaced, and a number once used is not used again for other bytes.
+    nextSeg = Math.max(next, ...segments.map((s) => s.seg + 1));
+    scope.postMessage({ type: 'opened', segments });
+  } catch (error) {
+    scope.postMessage({ type: 'open-failed', error: describe(error) });
+  }
+}
+
+async function drop(req: number, seg: number): Promise<void> {
+  if (folder && current?.seg !== seg) {
+    handles.get(seg)?.close();
+    handles.delete(seg);
+    try {
+      await folder.removeEntry(segmentFileName(seg));
+    } catch {
+      // Gone already, or held elsewhere: the next open finds it unreferenced and drops it again.
+    }
+  }
+  scope.postMessage({ type: 'dropped', req });
+}
+
+function close(): void {
+  flush();
+  for (const handle of handles.values()) handle.close();
+  handles.clear();
+  current = undefined;
+  scope.postMessage({ type: 'closed' });
+}
+
+// One message at a time, in order: a roll (async) must not interleave with the appends after it.
+let chain = Promise.resolve();
+scope.onmessage = ({ data }) => {
+  chain = chain.then(() => {
+    switch (data.type) {
+      case 'open':
+        return open(data.folder, data.next, data.segmentBytes);
+      case 'append':
+        return append(data.id, data.bytes);
+      case 'read':
+        return read(data.req, data.seg, data.off, data.size);
+      case 'drop':
+        return drop(data.req, data.seg);
+      case 'close':
+        return close();
+    }
+  });
+};

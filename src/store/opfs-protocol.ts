@@ -1,0 +1,65 @@
+// The messages between the page's OPFS block store (opfs.browser.ts) and the dedicated Worker that
+// appends block bytes to segment files (opfs-log.worker.browser.ts), and the sizes both sides share.
+// Types only, plus the constants: nothing here touches a browser API.
+
+/** Most bytes one segment file holds: big enough for few files, small enough that a dead one goes soon. */
+export const SEGMENT_BYTES = 64 * 1024 * 1024;
+/** The worker flushes after this many appended blocks (one IndexedDB transaction places them). */
+export const FLUSH_BLOCKS = 8;
+/** …or this long after the first block it has not flushed yet, whichever comes first. */
+export const FLUSH_MS = 20;
+/** The OPFS folder that holds the segment files of one database. */
+export function segmentFolder(dbName: string): string {
+  return `mycel-blocks-${dbName}`;
+}
+export function segmentFileName(seg: number): string {
+  return `seg-${seg}`;
+}
+/** The segment number a file name stands for, or undefined for any other file. */
+export function segmentOfFileName(name: string): number | undefined {
+  const match = /^seg-(\d{1,9})$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Where a block's bytes are: a segment file and a byte range in it. */
+export interface Placement {
+  readonly id: string;
+  readonly seg: number;
+  readonly off: number;
+  readonly size: number;
+}
+
+export type ToWorker =
+  /**
+   * `next` is the first segment number no index entry uses; `segmentBytes` caps a segment
+   * (SEGMENT_BYTES but in tests).
+   */
+  | { readonly type: 'open'; readonly folder: string; readonly next: number; readonly segmentBytes: number }
+  | { readonly type: 'append'; readonly id: string; readonly bytes: ArrayBuffer }
+  /** Reads through the worker's own handles: a third of the CPU of getFile() + slice() per MB. */
+  | { readonly type: 'read'; readonly req: number; readonly seg: number; readonly off: number; readonly size: number }
+  /** Deletes a segment file (every block in it is dead); answered by 'dropped'. */
+  | { readonly type: 'drop'; readonly req: number; readonly seg: number }
+  | { readonly type: 'close' };
+
+export type FromWorker =
+  | { readonly type: 'opened'; readonly segments: readonly { seg: number; size: number }[] }
+  | { readonly type: 'open-failed'; readonly error: WorkerError }
+  /** Flushed: these blocks' bytes are on disk where it says. */
+  | { readonly type: 'placed'; readonly blocks: readonly Placement[] }
+  | { readonly type: 'failed'; readonly ids: readonly string[]; readonly error: WorkerError }
+  /** The bytes read, or undefined if the segment or the range is not there. */
+  | {
+      readonly type: 'read';
+      readonly req: number;
+      readonly bytes: ArrayBuffer | undefined;
+      readonly error?: WorkerError;
+    }
+  | { readonly type: 'dropped'; readonly req: number }
+  | { readonly type: 'closed' };
+
+/** A DOMException's name and message, as the worker saw it (errors do not cross postMessage typed). */
+export interface WorkerError {
+  readonly name: string;
+  readonly message: string;
+}

@@ -1,0 +1,244 @@
+// Runs in real Chromium (vitest browser mode): the OPFS block store (segment files written by a
+// dedicated Worker, the index in IndexedDB) against the browser's own OPFS and IndexedDB.
+import { describe, expect, it } from 'vitest';
+import { blockStoreContract, block } from '../contracts/block-store.js';
+import { TimeoutError, UnavailableError } from '../../src/errors.js';
+import { openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
+import { openBrowserBlockStore, openOpfsBlockStore, readPlacedBlock } from '../../src/store/opfs.browser.js';
+import { segmentFileName, segmentFolder } from '../../src/store/opfs-protocol.js';
+
+let counter = 0;
+const freshName = () => `mycel-opfs-test-${Date.now()}-${counter++}`;
+
+/** Three 1000-byte blocks per segment: small enough to see segments fill, roll and go. */
+const SMALL_SEGMENT = 3000;
+
+async function segmentNames(dbName: string): Promise<string[]> {
+  const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle(segmentFolder(dbName));
+  const names: string[] = [];
+  for await (const entry of (folder as unknown as { values(): AsyncIterable<FileSystemHandle> }).values()) {
+    names.push(entry.name);
+  }
+  return names.sort();
+}
+
+function same(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  // Compared in a loop: toEqual on large arrays takes seconds each.
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+blockStoreContract('OPFS', async ({ quota, onEvict }) => {
+  const name = freshName();
+  const store = await openOpfsBlockStore({ name, quota, onEvict, segmentBytes: SMALL_SEGMENT });
+  return {
+    store,
+    reopen: async () => {
+      await store.close();
+      return openOpfsBlockStore({ name, quota, segmentBytes: SMALL_SEGMENT });
+    },
+  };
+});
+
+describe('OPFS store in Chromium', () => {
+  it('keeps block bytes in segment files and only their place in IndexedDB', async () => {
+    const name = freshName();
+    const db = await openMycelDatabase(name);
+    const store = await openOpfsBlockStore({ db, segmentBytes: SMALL_SEGMENT });
+    const blocks = Array.from({ length: 7 }, (_, i) => block(1000, 100 + i));
+    await Promise.all(blocks.map((b) => store.put(b.id, b.bytes)));
+    expect(await db.count('blocks')).toBe(0);
+    const meta = await db.get('blockMeta', blocks[0]!.id);
+    expect(meta).toMatchObject({ size: 1000, seg: expect.any(Number) as number, off: expect.any(Number) as number });
+    expect(await segmentNames(name)).toHaveLength(3);
+    for (const b of blocks) expect(same(await store.get(b.id), b.bytes)).toBe(true);
+    await store.close();
+    db.close();
+  });
+
+  it('stores exactly a block handed over as a view into a bigger frame whose slice() does not copy', async () => {
+    // The data channel's bundle hands blocks over as Buffers inside the received frame; a Buffer's
+    // slice() is a view of the same memory, so a copy made with it would carry the whole frame.
+    class FrameView extends Uint8Array {
+      override slice(start?: number, end?: number): Uint8Array<ArrayBuffer> {
+        return this.subarray(start, end);
+      }
+    }
+    const b = block(1000, 150);
+    const frame = new Uint8Array(b.bytes.length + 7);
+    frame.set([0, 3, 3, 0, 0, 0, 1]);
+    frame.set(b.bytes, 7);
+    const name = freshName();
+    const db = await openMycelDatabase(name);
+    const store = await openOpfsBlockStore({ db });
+    await store.put(b.id, new FrameView(frame.buffer, 7, b.bytes.length));
+    expect(await db.get('blockMeta', b.id)).toMatchObject({ size: 1000 });
+    expect(same(await readPlacedBlock(db, b.id), b.bytes)).toBe(true);
+    expect(same(await store.get(b.id), b.bytes)).toBe(true);
+    await store.close();
+    db.close();
+  });
+
+  it('lets another reader (as the service worker would) read a block while the worker holds its segment', async () => {
+    const name = freshName();
+    const store = await openOpfsBlockStore({ name });
+    const a = block(256 * 1024, 200);
+    await store.put(a.id, a.bytes);
+    // A second connection, as the service worker has; the store's worker keeps its handles open.
+    const reader = await openMycelDatabase(name);
+    expect(same(await readPlacedBlock(reader, a.id), a.bytes)).toBe(true);
+    // A block appended after the reader's first read is seen too.
+    const b = block(256 * 1024, 201);
+    await store.put(b.id, b.bytes);
+    expect(same(await readPlacedBlock(reader, b.id), b.bytes)).toBe(true);
+    // And after another append, an earlier block still reads (the File the reader kept went stale).
+    const c = block(256 * 1024, 203);
+    await store.put(c.id, c.bytes);
+    expect(same(await readPlacedBlock(reader, a.id), a.bytes)).toBe(true);
+    expect(same(await readPlacedBlock(reader, c.id), c.bytes)).toBe(true);
+    expect(await readPlacedBlock(reader, block(10, 202).id)).toBeUndefined();
+    reader.close();
+    await store.close();
+  });
+
+  it('keeps blocks stored in IndexedDB before readable, and moves nothing', async () => {
+    const name = freshName();
+    const old = await openIdbBlockStore({ name });
+    const a = block(5000, 300);
+    await old.put(a.id, a.bytes);
+    await old.close();
+    const store = await openOpfsBlockStore({ name });
+    const b = block(5000, 301);
+    await store.put(b.id, b.bytes);
+    expect(same(await store.get(a.id), a.bytes)).toBe(true);
+    expect(same(await store.get(b.id), b.bytes)).toBe(true);
+    const reader = await openMycelDatabase(name);
+    expect(same(await readPlacedBlock(reader, a.id), a.bytes)).toBe(true);
+    expect(await reader.get('blocks', a.id)).toBeDefined();
+    expect(await reader.get('blocks', b.id)).toBeUndefined();
+    reader.close();
+    expect(await store.delete(a.id)).toBe(true);
+    expect(await store.get(a.id)).toBeUndefined();
+    await store.close();
+  });
+
+  it('deletes a segment file once every block in it is deleted, and keeps the others', async () => {
+    const name = freshName();
+    const store = await openOpfsBlockStore({ name, segmentBytes: SMALL_SEGMENT });
+    const blocks = Array.from({ length: 7 }, (_, i) => block(1000, 400 + i));
+    // One at a time, so the segments fill in order: 0-2, 3-5, 6.
+    for (const b of blocks) await store.put(b.id, b.bytes);
+    const before = await segmentNames(name);
+    expect(before).toHaveLength(3);
+    await store.delete(blocks[0]!.id);
+    await store.delete(blocks[1]!.id);
+    expect(await segmentNames(name)).toEqual(before);
+    await store.delete(blocks[2]!.id);
+    expect(await segmentNames(name)).toEqual(before.filter((n) => n !== segmentFileName(0)));
+    for (const b of blocks.slice(3)) expect(same(await store.get(b.id), b.bytes)).toBe(true);
+    await store.close();
+  });
+
+  it('deletes a segment whose blocks were all evicted to make room', async () => {
+    const name = freshName();
+    const store = await openOpfsBlockStore({ name, segmentBytes: SMALL_SEGMENT, quota: 4000 });
+    const blocks = Array.from({ length: 7 }, (_, i) => block(1000, 500 + i));
+    for (const b of blocks) await store.put(b.id, b.bytes);
+    expect(await segmentNames(name)).not.toContain(segmentFileName(0));
+    expect((await store.usage()).blocks).toBe(4);
+    for (const b of blocks.slice(3)) expect(same(await store.get(b.id), b.bytes)).toBe(true);
+    await store.close();
+  });
+
+  it('drops segment files no index entry names when it opens (bytes a crash left behind)', async () => {
+    const name = freshName();
+    const store = await openOpfsBlockStore({ name });
+    const a = block(2000, 600);
+    await store.put(a.id, a.bytes);
+    await store.close();
+    // What a tab closed between a flush and its index transaction leaves: bytes in a segment file
+    // that no blockMeta record names.
+    const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle(segmentFolder(name));
+    const orphan = await (await folder.getFileHandle(segmentFileName(41), { create: true })).createWritable();
+    await orphan.write(new Uint8Array(block(2000, 601).bytes));
+    await orphan.close();
+    const again = await openOpfsBlockStore({ name });
+    expect(await segmentNames(name)).not.toContain(segmentFileName(41));
+    expect(same(await again.get(a.id), a.bytes)).toBe(true);
+    expect((await again.usage()).blocks).toBe(1);
+    await again.close();
+  });
+
+  it('counts a block whose segment file is gone as missing, never as other bytes', async () => {
+    const name = freshName();
+    const store = await openOpfsBlockStore({ name });
+    const a = block(2000, 700);
+    await store.put(a.id, a.bytes);
+    await store.close();
+    // The browser cleared part of the origin's storage under the page.
+    await (await navigator.storage.getDirectory()).removeEntry(segmentFolder(name), { recursive: true });
+    const again = await openOpfsBlockStore({ name });
+    expect(await again.has(a.id)).toBe(false);
+    expect(await again.get(a.id)).toBeUndefined();
+    const b = block(2000, 701);
+    await again.put(b.id, b.bytes);
+    expect(same(await again.get(b.id), b.bytes)).toBe(true);
+    await again.close();
+  });
+
+  it('keeps every block of many concurrent puts (several flushes, the last one partial) across a reopen', async () => {
+    const name = freshName();
+    const store = await openOpfsBlockStore({ name });
+    const blocks = Array.from({ length: 21 }, (_, i) => block(64 * 1024, 800 + i));
+    await Promise.all(blocks.map((b) => store.put(b.id, b.bytes)));
+    await store.close();
+    const again = await openOpfsBlockStore({ name });
+    for (const b of blocks) expect(same(await again.get(b.id), b.bytes)).toBe(true);
+    await again.close();
+  });
+
+  it('lets one store at a time write a database, and the next one in once the first closes', async () => {
+    const name = freshName();
+    const first = await openOpfsBlockStore({ name });
+    const a = block(1000, 1000);
+    await first.put(a.id, a.bytes);
+    // A second tab opening the same database: it waits for the block log, and gives up in time.
+    await expect(openOpfsBlockStore({ name, openTimeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
+    await expect(openBrowserBlockStore({ name, openTimeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
+    const waiting = openOpfsBlockStore({ name });
+    await first.close();
+    const second = await waiting;
+    expect(same(await second.get(a.id), a.bytes)).toBe(true);
+    await second.close();
+  });
+
+  describe('without OPFS', () => {
+    // Chromium has OPFS: a worker that answers as a browser without sync handles would reaches
+    // that edge.
+    const noOpfs = () =>
+      new Worker(
+        URL.createObjectURL(
+          new Blob(
+            [
+              `onmessage = () => postMessage({ type: 'open-failed', error: { name: 'NotSupportedError', message: 'no sync access handles' } });`,
+            ],
+            { type: 'text/javascript' },
+          ),
+        ),
+      );
+
+    it('refuses to open with a typed error', async () => {
+      await expect(openOpfsBlockStore({ name: freshName(), worker: noOpfs })).rejects.toBeInstanceOf(UnavailableError);
+    });
+
+    it('falls back to IndexedDB and stores blocks there', async () => {
+      const name = freshName();
+      const store = await openBrowserBlockStore({ name, worker: noOpfs });
+      const a = block(1000, 900);
+      await store.put(a.id, a.bytes);
+      const db: MycelDB = await openMycelDatabase(name);
+      expect(await db.get('blocks', a.id)).toBeDefined();
+      db.close();
+      await store.close();
+    });
+  });
+});
