@@ -10,7 +10,7 @@ import { NavigationRoute, registerRoute } from 'workbox-routing';
 import { openMycelDatabase, type MycelDB } from '../src/store/idb.browser.js';
 import { FILE_ROUTE, fileErrorResponse, fileResponse } from './lib/file-response.js';
 import { streamFromPeerTab, type StreamClients } from './lib/peer-stream.js';
-import { STREAM_KEEPALIVE } from './lib/stream-protocol.js';
+import { CLAIM_ME, STREAM_KEEPALIVE } from './lib/stream-protocol.js';
 import { SHARE_ACTION, receiveShare } from './lib/shared-files.js';
 import { DownloadMeters, downloadIdOf, isDownloadCancel, type DownloadReport } from './lib/download-meter.js';
 
@@ -89,6 +89,7 @@ self.addEventListener('message', (event) => {
   if (type === 'SKIP_WAITING') event.waitUntil(self.skipWaiting());
   // A tab feeding a stream says so now and then: the event keeps this worker alive meanwhile.
   if (type === STREAM_KEEPALIVE) event.waitUntil(Promise.resolve());
+  if (type === CLAIM_ME) event.waitUntil(self.clients.claim());
   if (isDownloadCancel(event.data)) meters.cancel(event.data.id);
 });
 

@@ -102,3 +102,17 @@ test.describe('from a slow seed', () => {
     expect(sha256(file)).toBe(sha256(bytes));
   });
 });
+
+test('a tab loaded past the service worker (a hard reload) is taken under the worker’s control without another reload (downloads and views need it)', async ({
+  context,
+}) => {
+  const page = await context.newPage();
+  await openApp(page);
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  // A hard reload bypasses the worker: the page loads uncontrolled, as one still loading when the
+  // worker activated does (clients.claim() skips it). The page must ask to be claimed.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Page.reload', { ignoreCache: true });
+  await expect(page.getByTestId('signaling-status')).toHaveText('Online');
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 15_000 });
+});

@@ -8,7 +8,7 @@ import { BrowserPeer, type PeerStatus, type WipeNotice } from './browser-peer.js
 import { pageAuditInterval } from './page-audit.js';
 import type { KeepingSettings, KeepingState } from './keeper.js';
 import { feedStreams } from './stream-feeder.js';
-import type { StreamOffer } from './stream-protocol.js';
+import { CLAIM_ME, type StreamOffer } from './stream-protocol.js';
 import { serveTabs, TabClient, type PeerApi } from './tab-link.js';
 import { collectionName, type PickedFile } from './collection-peer.js';
 import { SHARE_PARAM, takeShared } from './shared-files.js';
@@ -263,6 +263,9 @@ export class AppState {
       // Without a service worker the app still runs; downloads and views say what they need.
     });
     this.workbox = wb;
+    askForControl().catch(() => {
+      // `ready` waits until a worker is active and never rejects; a failed post changes nothing.
+    });
   }
 
   /** Lets the waiting version take over; the page reloads when it does. */
@@ -430,9 +433,21 @@ export function insecureContextReason(): string | undefined {
   );
 }
 
+/**
+ * Once a worker is active, a page it does not control asks to be claimed: one that was still loading
+ * when the worker activated was skipped by its clients.claim().
+ */
+async function askForControl(): Promise<void> {
+  const registration = await navigator.serviceWorker.ready;
+  if (!navigator.serviceWorker.controller) registration.active?.postMessage({ type: CLAIM_ME });
+}
+
 export async function serviceWorkerControl(timeoutMs = 10_000): Promise<boolean> {
   if (!('serviceWorker' in navigator)) return false;
   if (navigator.serviceWorker.controller) return true;
+  askForControl().catch(() => {
+    // The wait below ends by itself, claimed or not.
+  });
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(Boolean(navigator.serviceWorker.controller)), timeoutMs);
     navigator.serviceWorker.addEventListener(

@@ -45,6 +45,12 @@ export const STREAM_IDLE_MS = 120_000;
  */
 export const STREAM_KEEPALIVE_MS = 20_000;
 export const STREAM_KEEPALIVE = 'mycel-keepalive';
+/**
+ * A page the service worker does not control asks it to: a page still loading when the worker
+ * activated is skipped by its clients.claim(), and would otherwise stay uncontrolled (no downloads,
+ * no views) until reloaded.
+ */
+export const CLAIM_ME = 'mycel-claim';
 
 export function isStreamOffer(data: unknown): data is StreamOffer {
   const offer = data as Partial<StreamOffer> | null;
