@@ -21,6 +21,15 @@ export async function sealToMap(bytes: Uint8Array, options: Partial<SealOptions>
   return { file, blocks, order };
 }
 
+/** A getter over `blocks`; a missing block is BlockMissingError, as from any source. */
+export function getterFrom(blocks: Map<BlockId, Uint8Array>): BlockGetter {
+  return async (id) => {
+    const bytes = blocks.get(id);
+    if (!bytes) throw new BlockMissingError(id);
+    return bytes;
+  };
+}
+
 /** A getter over `blocks` that records every request, and how many were in flight at most. */
 export function recordingGetter(blocks: Map<BlockId, Uint8Array>, options: { slow?: boolean } = {}) {
   const requests: { id: BlockId; request: BlockRequest }[] = [];

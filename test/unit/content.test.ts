@@ -1,6 +1,5 @@
 // Isomorphic: runs in Node and in Chromium (see vite.config.ts).
 import { describe, expect, it } from 'vitest';
-import { type BlockGetter } from '../../src/content/block-list.js';
 import { nobleBackend, webCrypto } from '../../src/content/crypto.js';
 import {
   BlockKind,
@@ -13,19 +12,11 @@ import { MAX_INLINE_IDS, type Manifest } from '../../src/content/manifest.js';
 import { openManifest, readFile, type OpenedManifest } from '../../src/content/open.js';
 import { sealFile, sealManifest } from '../../src/content/seal.js';
 import { isVerifiedAs } from '../../src/content/verified.js';
-import { BlockIntegrityError, BlockMissingError, ManifestError, WrongKeyError } from '../../src/errors.js';
-import { sealToMap } from '../helpers/blocks.js';
+import { BlockIntegrityError, ManifestError, WrongKeyError } from '../../src/errors.js';
+import { getterFrom, sealToMap } from '../helpers/blocks.js';
 import { collect, pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 
 const SMALL_CHUNK = 4096;
-
-function getterFrom(blocks: Map<BlockId, Uint8Array>): BlockGetter {
-  return async (id) => {
-    const bytes = blocks.get(id);
-    if (!bytes) throw new BlockMissingError(id);
-    return bytes;
-  };
-}
 
 async function roundTrip(bytes: Uint8Array, chunkSize: number) {
   const { file, blocks } = await sealToMap(bytes, { chunkSize });

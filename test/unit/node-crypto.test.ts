@@ -2,22 +2,12 @@
 // the same bytes for every block, each opens the others' files, and a wrong tag or key opens nothing.
 import { describe, expect, it } from 'vitest';
 import { nobleBackend, webCrypto } from '../../src/content/crypto.js';
-import type { BlockId } from '../../src/content/format.js';
 import { openManifest, readFile } from '../../src/content/open.js';
-import { BlockMissingError } from '../../src/errors.js';
 import { nodeCryptoBackend } from '../../src/node/node-crypto.js';
-import { sealToMap } from '../helpers/blocks.js';
+import { getterFrom, sealToMap } from '../helpers/blocks.js';
 import { collect, pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 
 const CHUNK = 4096;
-
-function getterFrom(blocks: Map<BlockId, Uint8Array>) {
-  return async (id: BlockId) => {
-    const bytes = blocks.get(id);
-    if (!bytes) throw new BlockMissingError(id);
-    return bytes;
-  };
-}
 
 describe('the node:crypto backend', () => {
   const subtle = webCrypto()!;

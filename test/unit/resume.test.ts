@@ -2,27 +2,17 @@
 // file it already wrote in part (content/resume.ts), and where its fetched blocks wait until
 // written (store/passing.ts).
 import { describe, expect, it } from 'vitest';
-import { type BlockGetter } from '../../src/content/block-list.js';
 import { defaultBackend } from '../../src/content/crypto.js';
-import { type BlockId } from '../../src/content/format.js';
 import { openManifest } from '../../src/content/open.js';
 import { verifiedPrefix, type PartialReader } from '../../src/content/resume.js';
 import { identifyBlock } from '../../src/content/verified.js';
-import { BlockMissingError, IdMismatchError } from '../../src/errors.js';
+import { IdMismatchError } from '../../src/errors.js';
 import { createMemoryBlockStore } from '../../src/store/memory.js';
 import { createPassingStore } from '../../src/store/passing.js';
-import { sealToMap } from '../helpers/blocks.js';
+import { getterFrom, sealToMap } from '../helpers/blocks.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 
 const CHUNK = 4096;
-
-function getterFrom(blocks: Map<BlockId, Uint8Array>): BlockGetter {
-  return async (id) => {
-    const bytes = blocks.get(id);
-    if (!bytes) throw new BlockMissingError(id);
-    return bytes;
-  };
-}
 
 /** What a crash or a stray write leaves: one byte changed. */
 function flip(bytes: Uint8Array, at: number): void {
