@@ -12,6 +12,7 @@ import { ClosedError } from '../errors.js';
 import {
   FLUSH_BLOCKS,
   FLUSH_MS,
+  SPARE_BYTES,
   segmentFileName,
   segmentOfFileName,
   type FromWorker,
@@ -85,8 +86,8 @@ async function roll(): Promise<void> {
   current = { seg, handle, end: handle.getSize() };
 }
 
-async function append(id: string, buffer: ArrayBuffer): Promise<void> {
-  const bytes = new Uint8Array(buffer);
+async function append(id: string, buffer: ArrayBuffer, size: number): Promise<void> {
+  const bytes = new Uint8Array(buffer, 0, size);
   try {
     if (!current || (current.end > 0 && current.end + bytes.length > segmentBytes)) await roll();
     const seg = current!;
@@ -100,6 +101,9 @@ async function append(id: string, buffer: ArrayBuffer): Promise<void> {
   } catch (error) {
     scope.postMessage({ type: 'failed', ids: [id], error: describe(error) });
     return;
+  } finally {
+    // The bytes are in the file (or failed): the page may fill this buffer with its next block.
+    if (buffer.byteLength === SPARE_BYTES) scope.postMessage({ type: 'spare', buffer }, [buffer]);
   }
   if (unflushed.length >= FLUSH_BLOCKS) flush();
   else timer ??= setTimeout(flush, FLUSH_MS);
@@ -194,7 +198,7 @@ scope.onmessage = ({ data }) => {
       case 'open':
         return open(data.folder, data.next, data.segmentBytes);
       case 'append':
-        return append(data.id, data.bytes);
+        return append(data.id, data.bytes, data.size);
       case 'read':
         return read(data.req, data.seg, data.off, data.size);
       case 'drop':

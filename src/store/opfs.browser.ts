@@ -33,7 +33,9 @@ import {
 import { recencyStamp, type Ledger } from './ledger.js';
 import { ManagedBlockStore, type RawBlocks } from './managed-store.js';
 import {
+  MAX_SPARES,
   SEGMENT_BYTES,
+  SPARE_BYTES,
   segmentFolder,
   type FromWorker,
   type Placement,
@@ -88,6 +90,8 @@ class OpfsRawBlocks implements RawBlocks {
   private readonly waiting = new Map<BlockId, Waiting>();
   private readonly reads = new Map<number, (bytes: Uint8Array | undefined) => void>();
   private readonly drops = new Map<number, () => void>();
+  /** Append buffers the worker handed back (SPARE_BYTES each). */
+  private readonly spares: ArrayBuffer[] = [];
   private nextReq = 0;
   private readonly touchedAt = new Map<BlockId, number>();
   private closing: Promise<void> | undefined;
@@ -142,6 +146,9 @@ class OpfsRawBlocks implements RawBlocks {
           this.waiting.delete(id);
           w?.reject(storageError(message.error, w.size));
         }
+        return;
+      case 'spare':
+        if (this.spares.length < MAX_SPARES) this.spares.push(message.buffer);
         return;
       case 'read':
         this.reads.get(message.req)?.(message.bytes && new Uint8Array(message.bytes));
@@ -253,11 +260,15 @@ class OpfsRawBlocks implements RawBlocks {
     if (this.closing) return Promise.reject(new ClosedError('block store'));
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { size: bytes.length, evict, resolve, reject });
-      // A copy of exactly the block to transfer: the caller keeps its bytes (it may be serving them
-      // to a peer). Not bytes.slice(): a Buffer (the data channel's bundle) slices to a view of its
-      // whole frame, and the frame's header would be stored as part of the block.
-      const copy = new Uint8Array(bytes);
-      this.post({ type: 'append', id, bytes: copy.buffer }, [copy.buffer]);
+      // A copy to transfer: the caller keeps its bytes (it may be serving them to a peer). Into a
+      // spare buffer the worker handed back when the block fits one; the size says where it ends.
+      // (Never bytes.buffer: a Buffer from the data channel is a view of its whole frame.)
+      const buffer =
+        bytes.length <= SPARE_BYTES
+          ? (this.spares.pop() ?? new ArrayBuffer(SPARE_BYTES))
+          : new ArrayBuffer(bytes.length);
+      new Uint8Array(buffer, 0, bytes.length).set(bytes);
+      this.post({ type: 'append', id, bytes: buffer, size: bytes.length }, [buffer]);
     });
   }
 
