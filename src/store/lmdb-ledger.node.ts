@@ -44,6 +44,8 @@ const ID_BYTES = 32;
 export const MAX_PIN_NAME_BYTES = 1_900;
 /** Writes issued between yields during import and repair, so uncommitted changes stay bounded. */
 const BULK_BATCH = 10_000;
+/** Most pinned blocks' last uses kept in memory before they are written (LmdbLedger.pinnedUses). */
+const PINNED_USES_KEPT = 4_096;
 
 const EMPTY = Buffer.alloc(0);
 const TOTALS = Buffer.from('totals');
@@ -269,6 +271,13 @@ export class LmdbLedger implements DurableBlockLedger {
   private pinnedBlocksHeld = 0;
   private lastStamp = 0;
   private closed = false;
+  /**
+   * Last uses of pinned blocks not written yet (latin1 key → stamp). A pinned block is never
+   * evicted, so its stamp matters only once it is unpinned; a seed serving its pinned blocks then
+   * writes nothing per block. Reads see these stamps; they are written when the block is unpinned
+   * or removed, when PINNED_USES_KEPT have gathered, and at close. A crash loses only these uses.
+   */
+  private readonly pinnedUses = new Map<string, number>();
 
   private constructor(
     private readonly env: RootDatabase<Buffer, Buffer>,
@@ -340,10 +349,13 @@ export class LmdbLedger implements DurableBlockLedger {
     if (!counted(r)) return;
     const key = idBytes(id);
     const stamp = this.nextStamp();
-    if (this.refs(key) === 0) {
-      this.lru.remove(lruKey(r.stamp, key));
-      this.lru.put(lruKey(stamp, key), EMPTY);
+    if (this.refs(key) > 0) {
+      this.pinnedUses.set(key.toString('latin1'), stamp);
+      if (this.pinnedUses.size >= PINNED_USES_KEPT) this.writePinnedUses();
+      return;
     }
+    this.lru.remove(lruKey(r.stamp, key));
+    this.lru.put(lruKey(stamp, key), EMPTY);
     this.blocks.put(key, encodeRecord(r.state, r.size, stamp));
     this.writeTotals();
   }
@@ -364,6 +376,7 @@ export class LmdbLedger implements DurableBlockLedger {
     if (!counted(r)) return false;
     const key = idBytes(id);
     this.blocks.put(key, encodeRecord(REMOVING, r.size, r.stamp));
+    this.pinnedUses.delete(key.toString('latin1'));
     this.pending.put(key, EMPTY);
     this.count(key, r.size, r.stamp, -1);
     this.writeTotals();
@@ -435,6 +448,8 @@ export class LmdbLedger implements DurableBlockLedger {
       }
       this.pinRefs.remove(key);
       const r = this.recordOf(key);
+      if (this.pinnedUses.delete(key.toString('latin1')) && r)
+        this.blocks.put(key, encodeRecord(r.state, r.size, r.stamp));
       if (counted(r)) {
         this.pinnedBytesHeld -= r.size;
         this.pinnedBlocksHeld--;
@@ -537,6 +552,7 @@ export class LmdbLedger implements DurableBlockLedger {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.writePinnedUses();
     await this.env.flushed;
     await this.env.close();
   }
@@ -654,7 +670,22 @@ export class LmdbLedger implements DurableBlockLedger {
 
   private recordOf(key: Buffer): Record | undefined {
     const raw = this.blocks.get(key);
-    return raw === undefined ? undefined : decodeRecord(raw);
+    if (raw === undefined) return undefined;
+    const r = decodeRecord(raw);
+    const used = this.pinnedUses.size > 0 ? this.pinnedUses.get(key.toString('latin1')) : undefined;
+    return used === undefined ? r : { ...r, stamp: used };
+  }
+
+  /** Writes the pinned blocks' last uses kept in memory (pinnedUses). */
+  private writePinnedUses(): void {
+    if (this.pinnedUses.size === 0) return;
+    for (const k of this.pinnedUses.keys()) {
+      const key = Buffer.from(k, 'latin1');
+      const r = this.recordOf(key);
+      if (counted(r)) this.blocks.put(key, encodeRecord(r.state, r.size, r.stamp));
+    }
+    this.pinnedUses.clear();
+    this.writeTotals();
   }
 
   private refs(key: Buffer): number {

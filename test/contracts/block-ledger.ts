@@ -70,6 +70,15 @@ export function blockLedgerContract(name: string, open: LedgerFactory): void {
       expect(ledger.has(ledgerId(404))).toBe(false);
     });
 
+    it('counts a use while pinned once the block is unpinned', async () => {
+      const { ledger } = await open(300);
+      for (let i = 1; i <= 3; i++) ledger.add(ledgerId(i), 100);
+      ledger.pin('p', [ledgerId(1)]);
+      ledger.touch(ledgerId(1));
+      ledger.unpin('p');
+      expect(ledger.planPut(ledgerId(9), 300)).toEqual([ledgerId(2), ledgerId(3), ledgerId(1)]);
+    });
+
     it('never plans to evict a pinned block, and refuses what pinned blocks leave no room for', async () => {
       const { ledger } = await open(300);
       for (let i = 1; i <= 3; i++) ledger.add(ledgerId(i), 100);
@@ -185,6 +194,16 @@ export function persistentLedgerContract(name: string, open: LedgerFactory): voi
       // Stamps keep increasing after a reopen: a block used now is the most recent.
       again.touch(ledgerId(3));
       expect(again.planPut(ledgerId(9), 400)).toEqual([ledgerId(4), ledgerId(1), ledgerId(3)]);
+    });
+
+    it('keeps a use while pinned across a reopen', async () => {
+      const { ledger, reopen } = await open(300);
+      for (let i = 1; i <= 3; i++) ledger.add(ledgerId(i), 100);
+      ledger.pin('p', [ledgerId(1)]);
+      ledger.touch(ledgerId(1));
+      const again = await reopen!();
+      again.unpin('p');
+      expect(again.planPut(ledgerId(9), 300)).toEqual([ledgerId(2), ledgerId(3), ledgerId(1)]);
     });
   });
 }

@@ -97,6 +97,23 @@ describe('file-system block store on a real disk', () => {
     await store.close();
   });
 
+
+  it('reads the size its ledger recorded: a file cut short is dropped, bytes appended are never served', async () => {
+    const dir = await tempDir();
+    const corrupt: string[] = [];
+    const store = await openFsBlockStore({ dir, onCorrupt: (id) => corrupt.push(id) });
+    const short = block(300_000, 5);
+    const long = block(1000, 6);
+    await store.put(short.id, short.bytes);
+    await store.put(long.id, long.bytes);
+    await fs.truncate(blockPath(dir, short.id), 200_000);
+    await fs.appendFile(blockPath(dir, long.id), Buffer.from('appended by someone else'));
+    expect(await store.get(short.id)).toBeUndefined();
+    expect(corrupt).toEqual([short.id]);
+    // The recorded bytes are the block whole: served as they are, without what follows them.
+    expect(Buffer.from((await store.get(long.id))!).equals(Buffer.from(long.bytes))).toBe(true);
+    await store.close();
+  });
   it('ignores stray files and half-written pin lines when it migrates a folder written before the ledger', async () => {
     const dir = await tempDir();
     const store = await openLegacyFsBlockStore({ dir });
