@@ -2,7 +2,8 @@
 // a checkout with its own `npm run build:node`), alternating round by round with the bare channel,
 // so a change to src/ is measured against the code it changes on the same machine at the same load.
 // Usage: npx tsx test/bench/ab-node.ts <checkout> [<checkout> …]   (env MB=256 ROUNDS=3)
-// The order of the builds (and the bare channel) turns every round.
+// The order of the builds (and the bare channel) turns every round. A checkout written
+// <dir>::<flag>,<flag> runs its seed and its gets with those Node flags (e.g. V8 heap sizes).
 // Prints, per build: median MB/s, time to first byte, CPU ms per MB of each end.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -14,7 +15,11 @@ import { writeGeneratedFile } from '../helpers/files.js';
 import { CpuSampler } from './proc-cpu.js';
 import { MiB, median } from './units.js';
 
-const roots = process.argv.slice(2).map((r) => path.resolve(r));
+const builds = process.argv.slice(2).map((arg) => {
+  const [dir, flags] = arg.split('::');
+  return { label: path.basename(arg), root: path.resolve(dir!), flags: flags ? flags.split(',') : [] };
+});
+const roots = builds.map((b) => b.root);
 const bytes = Number(process.env.MB ?? 256) * MiB;
 const rounds = Number(process.env.ROUNDS ?? 3);
 const here = import.meta.dirname;
@@ -34,11 +39,14 @@ function run(root: string, args: string[], env: Record<string, string> = {}, nod
   return { child, done };
 }
 
-async function serve(root: string, dir: string): Promise<{ url: string; pid: number; stop(): void }> {
+async function serve(root: string, dir: string, flags: string[]): Promise<{ url: string; pid: number; stop(): void }> {
   const port = await freePort();
-  const proc = run(root, ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dir], {
-    MYCEL_LOG: 'info',
-  });
+  const proc = run(
+    root,
+    ['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dir],
+    { MYCEL_LOG: 'info' },
+    flags,
+  );
   await new Promise<void>((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`seed of ${root} not ready`)), 30_000);
@@ -60,14 +68,14 @@ interface Run {
   sendCpu: number;
 }
 
-async function ourGet(root: string, link: string, dir: string, seedPid: number): Promise<Run> {
+async function ourGet(root: string, link: string, dir: string, seedPid: number, flags: string[]): Promise<Run> {
   const window = path.join(dir, 'window.json');
   const seedCpu = new CpuSampler(seedPid);
   const get = run(
     root,
     ['get', link, '-o', path.join(dir, 'out.bin'), '--json', '--cache', path.join(dir, 'cache')],
     { MYCEL_WRITE_OUT: window },
-    ['--import', path.join(here, 'write-probe.mjs')],
+    [...flags, '--import', path.join(here, 'write-probe.mjs')],
   );
   const { code, out, err } = await get.done;
   seedCpu.stop();
@@ -123,7 +131,7 @@ try {
   await writeGeneratedFile(file, bytes, 11);
   const links: string[] = [];
   for (const [i, root] of roots.entries()) {
-    const seed = await serve(root, path.join(dir, `seed-${i}`));
+    const seed = await serve(root, path.join(dir, `seed-${i}`), builds[i]!.flags);
     seeds.push(seed);
     const put = run(root, ['put', file, '--server', seed.url]);
     const { code, out, err } = await put.done;
@@ -138,7 +146,7 @@ try {
     for (let k = 0; k < r % order.length; k++) order.push(order.shift()!);
     for (const i of order) {
       if (i < 0) bareRuns.push(await bare(`ws://${new URL(seeds[0]!.url).host}/signal`));
-      else results[i]!.push(await ourGet(roots[i]!, links[i]!, path.join(dir), seeds[i]!.pid));
+      else results[i]!.push(await ourGet(roots[i]!, links[i]!, path.join(dir), seeds[i]!.pid, builds[i]!.flags));
     }
     console.error(
       `round ${r + 1}: ${results.map((x) => x.at(-1)!.mbps.toFixed(1)).join(' / ')} / bare ${bareRuns.at(-1)!.mbps.toFixed(1)} MB/s`,
@@ -158,7 +166,7 @@ try {
           .padStart(5)} ms/MB  ` +
         `[${runs.map((x) => x.mbps.toFixed(1)).join(', ')}]`,
     );
-  roots.forEach((root, i) => show(path.basename(root), results[i]!));
+  builds.forEach((b, i) => show(b.label, results[i]!));
   show('bare channel', bareRuns);
 } finally {
   for (const seed of seeds) seed.stop();
