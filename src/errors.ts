@@ -30,6 +30,7 @@ export type MycelErrorCode =
   | 'CLOSED'
   | 'UNAVAILABLE'
   | 'LOCAL_STORAGE'
+  | 'FILE_BUSY'
   | 'OFFLINE'
   | 'USAGE';
 
@@ -312,6 +313,24 @@ export class UnavailableError extends MycelError {
 export class LocalStorageError extends MycelError {
   constructor(message: string, cause?: unknown) {
     super('LOCAL_STORAGE', message, { cause });
+  }
+}
+
+/**
+ * Another process is writing the file this one would write (a second `mycel get` to the same
+ * target): `owner` names it by pid, and by host when it runs elsewhere (a shared folder), where
+ * whether it is still alive cannot be told from here.
+ */
+export class FileBusyError extends MycelError {
+  readonly file: string;
+  readonly pid: number | undefined;
+  readonly host: string | undefined;
+  constructor(file: string, pid: number | undefined, host: string | undefined, detail: string) {
+    const who = pid === undefined ? '' : ` (pid ${pid}${host ? ` on ${host}` : ''})`;
+    super('FILE_BUSY', `another get${who} is writing ${file}: ${detail}`);
+    this.file = file;
+    this.pid = pid;
+    this.host = host;
   }
 }
 

@@ -25,6 +25,7 @@ import { getCollection, planPut } from './collection-commands.js';
 import { createMemoryBlockStore } from '../store/memory.js';
 import { createPassingStore } from '../store/passing.js';
 import { verifiedPrefix } from '../content/resume.js';
+import { claimPartial, type PartialClaim } from './partial-claim.js';
 import type { OpenedManifest } from '../content/open.js';
 import type { BlockStore } from '../store/block-store.js';
 import { LEDGER_DIR, fsStoreLayout, openFsBlockStore } from '../store/fs.node.js';
@@ -327,13 +328,18 @@ export async function runGet(options: GetOptions): Promise<number> {
   const swarm = joinSwarm(servers, store);
   const started = Date.now();
   let partial: string | undefined;
+  // Held from before the partial is first touched until the get ends, however it ends.
+  let claim: PartialClaim | undefined;
   let completed = false;
   let resumed = 0;
   // Ctrl-C or a TERM ends the get through its signal, so a partial copy is kept and said so; a
   // second one ends the process at once, should anything not heed the signal.
   const interrupt = new AbortController();
   const onSignal = () => {
-    if (interrupt.signal.aborted) process.exit(INTERRUPTED_EXIT_CODE);
+    if (interrupt.signal.aborted) {
+      claim?.releaseSync();
+      process.exit(INTERRUPTED_EXIT_CODE);
+    }
     interrupt.abort();
   };
   process.on('SIGINT', onSignal);
@@ -396,7 +402,10 @@ export async function runGet(options: GetOptions): Promise<number> {
       if (!options.force && (await exists(target))) {
         throw new BadInputError(`${target} exists: not overwriting it (use --force)`);
       }
-      partial = partialPath(target, link.root);
+      // A get already writing this partial keeps it: this one stops before reading or cutting it.
+      const file = partialPath(target, link.root);
+      claim = await claimPartial(file, target);
+      partial = file;
       store.passThrough(MEMORY_DOWNLOAD_BLOCKS);
     }
     if (partial) resumed = (await resumePartial(partial, remote.opened, interrupt.signal)) * chunk;
@@ -443,7 +452,11 @@ export async function runGet(options: GetOptions): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (partial && !completed) await keepOrDrop(partial);
+    try {
+      if (partial && !completed) await keepOrDrop(partial);
+    } finally {
+      await claim?.release();
+    }
     swarm.close();
     await store.close();
   }

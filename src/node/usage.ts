@@ -54,10 +54,12 @@ export const COMMAND_HELP = {
         --json prints a summary (a collection's entries too) as one JSON line.
         A file saved to a path is written once, to .<name>.<root>.mycel-partial beside it and
         renamed when whole; after an interruption that part is kept, and the same get checks it
-        chunk by chunk and fetches only the rest. A collection's or stdout's blocks are kept in
-        a cache instead (--cache, default $XDG_CACHE_HOME/mycel, else ~/.cache/mycel), so a get
-        again fetches only what is missing; it never grows past --cache-quota (oldest blocks go
-        first). Empty it with: mycel cache --clear`,
+        chunk by chunk and fetches only the rest. While one get writes it, another to the same
+        file stops at once (the claim is <partial>.lock, taken over if its get was killed).
+        A collection's or stdout's blocks are kept in a cache instead (--cache, default
+        $XDG_CACHE_HOME/mycel, else ~/.cache/mycel), so a get again fetches only what is
+        missing; it never grows past --cache-quota (oldest blocks go first). Empty it with:
+        mycel cache --clear`,
   status: `  status <link> [--server url[,url...]] [--timeout 30] [--json]
         how many live copies the file has and of which kinds (seeds, browsers), how many its
         owner wants, and each holder's state, as the first seed holding it reports them;

@@ -271,6 +271,88 @@ describe('seeds', () => {
   }, 60_000);
 });
 
+/** The claims (lock files) gets hold on their partial files in `dir`. */
+async function claimsIn(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir)).filter((name) => name.endsWith('.mycel-partial.lock'));
+}
+
+describe("a get's claim on its partial file", () => {
+  it('a second get to the same file while the first writes it stops at once, and the first saves it whole', async () => {
+    const net = await network(1);
+    const file = path.join(net.dir, 'twice.bin');
+    await writeGeneratedFile(file, 64 * MiB, 21);
+    const link = (await runMycel(['put', file, '--server', net.url])).stdout.trim();
+    const out = path.join(net.dir, 'twice.out');
+    const first = startMycel(['get', link, '-o', out, '--cache', path.join(net.dir, 'cache-1'), '--timeout', '60']);
+    running.push(first);
+    await until(async () => (await partialBytes(net.dir)) >= 8 * CHUNK, 60_000, 'the first get to write 8 chunks');
+    // Paused, the first get surely still holds its claim while the second runs, and its partial
+    // stays as it is unless the second touches it.
+    first.child.kill('SIGSTOP');
+    const partialBefore = await fs.readFile(partialFor(out, link));
+    const second = await runMycel(['get', link, '-o', out, '--cache', path.join(net.dir, 'cache-2'), '--json']);
+    const partialAfter = await fs.readFile(partialFor(out, link));
+    const outAfter = await fs.stat(out).catch(() => undefined);
+    first.child.kill('SIGCONT');
+    expect(partialAfter.equals(partialBefore)).toBe(true);
+    expect(outAfter).toBeUndefined();
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`mycel: another get (pid ${first.child.pid}) is writing ${out}`);
+    expect(second.stdout).toBe('');
+
+    expect(await first.exited).toBe(0);
+    expect(await sameFiles(file, out)).toBe(true);
+  }, 120_000);
+
+  it('a claim left by a get killed with SIGKILL is taken over: the next get resumes and leaves no claim', async () => {
+    const net = await network(1);
+    const file = path.join(net.dir, 'killed.bin');
+    await writeGeneratedFile(file, 64 * MiB, 22);
+    const link = (await runMycel(['put', file, '--server', net.url])).stdout.trim();
+    const cache = path.join(net.dir, 'cache');
+    const out = path.join(net.dir, 'killed.out');
+    const first = startMycel(['get', link, '-o', out, '--cache', cache]);
+    running.push(first);
+    await until(async () => (await partialBytes(net.dir)) >= 20 * CHUNK, 60_000, 'the first get to write 20 chunks');
+    expect(await first.kill('SIGKILL')).toBe('SIGKILL');
+    // Killed outright, the get could not release its claim: its pid names a process that is gone.
+    expect(await claimsIn(net.dir)).toHaveLength(1);
+
+    const second = await runMycel(['get', link, '-o', out, '--cache', cache, '--json']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout.trim()).resumed).toBeGreaterThan(0);
+    expect(await sameFiles(file, out)).toBe(true);
+    expect(await claimsIn(net.dir)).toEqual([]);
+  }, 120_000);
+
+  it('a get that completes leaves no claim behind', async () => {
+    const net = await network(1);
+    const file = path.join(net.dir, 'done.bin');
+    await writeGeneratedFile(file, 4 * MiB, 23);
+    const link = (await runMycel(['put', file, '--server', net.url])).stdout.trim();
+    const out = path.join(net.dir, 'done.out');
+    const get = await runMycel(['get', link, '-o', out, '--cache', path.join(net.dir, 'cache')]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(await sameFiles(file, out)).toBe(true);
+    expect(await claimsIn(net.dir)).toEqual([]);
+  }, 120_000);
+
+  it('a get that is interrupted keeps its partial file but not its claim', async () => {
+    const net = await network(1);
+    const file = path.join(net.dir, 'halted.bin');
+    await writeGeneratedFile(file, 64 * MiB, 24);
+    const link = (await runMycel(['put', file, '--server', net.url])).stdout.trim();
+    const out = path.join(net.dir, 'halted.out');
+    const get = startMycel(['get', link, '-o', out, '--cache', path.join(net.dir, 'cache')]);
+    running.push(get);
+    await until(async () => (await claimsIn(net.dir)).length === 1, 60_000, 'the get to claim its partial file');
+    await until(async () => (await partialBytes(net.dir)) >= 8 * CHUNK, 60_000, 'the get to write 8 chunks');
+    expect(await get.kill('SIGINT')).not.toBe(0);
+    expect(await partialBytes(net.dir)).toBeGreaterThanOrEqual(8 * CHUNK);
+    expect(await claimsIn(net.dir)).toEqual([]);
+  }, 120_000);
+});
+
 describe('a standalone seed with --metrics', () => {
   it('serves its replication health and audits on /metrics, by counts only, and /health with its peer id', async () => {
     const net = await network(0, ['metered']);
