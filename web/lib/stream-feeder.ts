@@ -12,7 +12,11 @@ import {
   type ToWorker,
 } from './stream-protocol.js';
 
-/** The plaintext of a range, or undefined if this tab does not run the peer. */
+/**
+ * The plaintext of a range, or undefined if this tab does not run the peer. Its chunks are handed
+ * over: one that fills its own buffer is transferred to the worker (detached here), so a reader
+ * must not keep or reuse it.
+ */
 export type RangeReader = (offer: StreamOffer) => AsyncIterator<Uint8Array> | undefined;
 
 /** Streams this tab feeds now (while any is open, it keeps the worker alive). */
@@ -61,8 +65,10 @@ export function feedPort(port: MessagePort, source: AsyncIterator<Uint8Array>): 
           send(port, { type: 'end' });
           return close();
         }
-        // A copy the port can take over: the reader's chunk may be a view into a larger buffer.
-        const bytes = value.slice();
+        // A chunk that is its whole buffer (a decrypted block) goes over as it is; a view into a
+        // larger buffer is copied first, since transferring would take the rest of that buffer too.
+        const whole = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
+        const bytes = whole ? value : value.slice();
         send(port, { type: 'chunk', bytes }, [bytes.buffer]);
       } catch (error) {
         if (!closed) send(port, { type: 'error', message: (error as Error).message });
