@@ -18,6 +18,7 @@ import {
   CONNECT_TIMEOUT_MS,
   ICE_TIMEOUT_MS,
   MAX_EARLY_FRAMES,
+  MAX_MESSAGE_BYTES,
   SEND_DRAIN_POLL_MS,
   SEND_HIGH_WATER,
 } from './limits.js';
@@ -125,6 +126,8 @@ export class PeerLink extends Emitter<LinkEvents> {
   private readonly peer: SimplePeer.Instance;
   private readonly reassembler = new Reassembler();
   private sending: Promise<void> = Promise.resolve();
+  /** The buffer each outgoing message is assembled in (see sendNow). */
+  private scratch: Uint8Array | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private iceTimer: ReturnType<typeof setTimeout> | undefined;
   private answerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -296,7 +299,10 @@ export class PeerLink extends Emitter<LinkEvents> {
   }
 
   private async sendNow(frame: Uint8Array | readonly Uint8Array[]): Promise<void> {
-    for (const message of fragments(frame)) {
+    // send() below copies each message before it returns (the W3C RTCDataChannel and
+    // node-datachannel's polyfill both do), so one buffer serves every message of this link.
+    this.scratch ??= new Uint8Array(MAX_MESSAGE_BYTES);
+    for (const message of fragments(frame, this.scratch)) {
       if (this.isClosed) throw this.closeError ?? new ClosedError(`link to ${this.remote}`);
       this.peer.send(message);
       if (this.bufferedAmount > SEND_HIGH_WATER) await this.drained();

@@ -431,8 +431,13 @@ export function encodeFrameParts(frame: Frame): Uint8Array[] {
   }
 }
 
-/** Splits an encoded frame (whole, or as parts: encodeFrameParts) into data-channel messages. */
-export function* fragments(frame: Uint8Array | readonly Uint8Array[]): Generator<Uint8Array> {
+/**
+ * Splits an encoded frame (whole, or as parts: encodeFrameParts) into data-channel messages. With
+ * `scratch` (MAX_MESSAGE_BYTES long) every message is a view into it, valid only until the next one
+ * is asked for: for a sender whose send() copies at once (RTCDataChannel.send does), so a block
+ * costs no fresh buffer per message.
+ */
+export function* fragments(frame: Uint8Array | readonly Uint8Array[], scratch?: Uint8Array): Generator<Uint8Array> {
   const parts = frame instanceof Uint8Array ? [frame] : frame;
   let total = 0;
   for (const part of parts) total += part.length;
@@ -441,7 +446,7 @@ export function* fragments(frame: Uint8Array | readonly Uint8Array[]): Generator
   let sent = 0;
   do {
     const n = Math.min(FRAGMENT_PAYLOAD, total - sent);
-    const message = new Uint8Array(1 + n);
+    const message = scratch ? scratch.subarray(0, 1 + n) : new Uint8Array(1 + n);
     message[0] = sent + n < total ? MORE : LAST;
     for (let filled = 0; filled < n;) {
       const bytes = parts[part]!;

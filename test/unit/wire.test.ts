@@ -79,6 +79,17 @@ describe('wire frames', () => {
     }
   });
 
+  it('splits into the same messages when each is assembled in one reused buffer', () => {
+    const scratch = new Uint8Array(64 * 1024);
+    for (const frame of frames) {
+      const fresh = [...fragments(encodeFrameParts(frame))];
+      // Each message is valid until the next is asked for: copied out as a sender's send() would.
+      const reused = Array.from(fragments(encodeFrameParts(frame), scratch), (m) => m.slice());
+      expect(reused.length).toBe(fresh.length);
+      reused.forEach((message, i) => expect(sameBytes(message, fresh[i]!)).toBe(true));
+    }
+  });
+
   it('sends a block frame as parts that do not copy the block', () => {
     const bytes = pseudoRandomBytes(1000, 7);
     const parts = encodeFrameParts({ type: FrameType.Block, id: 3, bytes });
