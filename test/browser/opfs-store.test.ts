@@ -382,6 +382,32 @@ describe('OPFS store in Chromium', () => {
       await again.close();
     });
 
+    it('keeps the copies a compaction made when the segment they went to loses its own blocks meanwhile', async () => {
+      const name = freshName();
+      const log = new WatchedLog();
+      const options = { name, segmentBytes: SMALL_SEGMENT, compactMinDeadBytes: 1000 };
+      const store = await openOpfsBlockStore({ ...options, worker: log.asWorker() });
+      const blocks = Array.from({ length: 9 }, (_, i) => block(1000, 1600 + i));
+      for (const b of blocks.slice(0, 7)) await store.put(b.id, b.bytes);
+      log.holdCompacted();
+      await store.delete(blocks[0]!.id);
+      await store.delete(blocks[1]!.id);
+      // Block 2's copy goes after block 6 in segment 2; block 7 fills it and block 8 starts segment 3.
+      await log.until(() => log.heldCount() === 1, 'copy segment 0');
+      for (const b of blocks.slice(7)) await store.put(b.id, b.bytes);
+      // Segment 2 no longer takes appends and its own blocks are gone: only the unnamed copy is left.
+      await store.delete(blocks[6]!.id);
+      await store.delete(blocks[7]!.id);
+      log.release();
+      await log.until(() => log.droppedSegs.has(0), 'delete segment 0');
+      const kept = [blocks[2]!, ...blocks.slice(3, 6), blocks[8]!];
+      for (const b of kept) expect(same(await store.get(b.id), b.bytes)).toBe(true);
+      await store.close();
+      const again = await openOpfsBlockStore(options);
+      for (const b of kept) expect(same(await again.get(b.id), b.bytes)).toBe(true);
+      await again.close();
+    });
+
     it('gives a reader that took the place of a block before it moved the right bytes (as the service worker would)', async () => {
       const name = freshName();
       const log = new WatchedLog();
