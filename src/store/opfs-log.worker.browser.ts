@@ -81,23 +81,31 @@ async function handleOf(seg: number, create: boolean): Promise<SyncHandle> {
 
 async function roll(): Promise<void> {
   flush();
+  // Copies a compaction wrote since the last flush are in it too, and no 'placed' flushes them.
+  current?.handle.flush();
   const seg = nextSeg++;
   const handle = await handleOf(seg, true);
   current = { seg, handle, end: handle.getSize() };
 }
 
+/** Writes bytes at the end of the log (rolling to a new segment when full), not flushed. */
+async function writeAtEnd(bytes: Uint8Array): Promise<{ seg: number; off: number }> {
+  if (!current || (current.end > 0 && current.end + bytes.length > segmentBytes)) await roll();
+  const seg = current!;
+  const written = seg.handle.write(bytes, { at: seg.end });
+  // A short write (the disk or the quota is full) leaves `end` where it was: the next block
+  // overwrites the partial bytes, which no index entry names.
+  if (written !== bytes.length) throw new DOMException('the browser wrote only part of a block', 'QuotaExceededError');
+  const off = seg.end;
+  seg.end += bytes.length;
+  return { seg: seg.seg, off };
+}
+
 async function append(id: string, buffer: ArrayBuffer, size: number): Promise<void> {
   const bytes = new Uint8Array(buffer, 0, size);
   try {
-    if (!current || (current.end > 0 && current.end + bytes.length > segmentBytes)) await roll();
-    const seg = current!;
-    const written = seg.handle.write(bytes, { at: seg.end });
-    // A short write (the disk or the quota is full) leaves `end` where it was: the next block
-    // overwrites the partial bytes, which no index entry names.
-    if (written !== bytes.length)
-      throw new DOMException('the browser wrote only part of a block', 'QuotaExceededError');
-    unflushed.push({ id, seg: seg.seg, off: seg.end, size: bytes.length });
-    seg.end += bytes.length;
+    const { seg, off } = await writeAtEnd(bytes);
+    unflushed.push({ id, seg, off, size });
   } catch (error) {
     scope.postMessage({ type: 'failed', ids: [id], error: describe(error) });
     return;
@@ -169,6 +177,49 @@ async function open(name: string, next: number, maxBytes: number): Promise<void>
   }
 }
 
+/**
+ * Copies the live blocks of an older segment to the end of the log, through the same writes as
+ * appends, and flushes them before saying where they are: the page then points its index at the
+ * copies in one transaction and only after that asks to drop the old segment. Until then the copies
+ * are bytes no entry names, like those of a flush whose placements were never committed. Runs in
+ * the message order like everything here: appends after it wait for one segment's live bytes
+ * (at most half of one: see COMPACT_LIVE_SHARE).
+ */
+async function compact(
+  req: number,
+  seg: number,
+  blocks: readonly { readonly id: string; readonly off: number; readonly size: number }[],
+): Promise<void> {
+  const moved: Placement[] = [];
+  let error: WorkerError | undefined;
+  try {
+    // The page never asks for the segment appends go to; refused all the same, since its bytes
+    // would be read while they are written.
+    if (current?.seg === seg) throw new DOMException('the segment appends go to is not compacted', 'InvalidStateError');
+    const from = await handleOf(seg, false);
+    const end = from.getSize();
+    // One buffer for every block: a copy leaves no garbage per block in a worker that collects late.
+    const buffer = new Uint8Array(blocks.reduce((most, b) => Math.max(most, b.size), 0));
+    for (const b of blocks) {
+      if (b.off + b.size > end) continue;
+      const bytes = buffer.subarray(0, b.size);
+      if (from.read(bytes, { at: b.off }) !== b.size) continue;
+      const to = await writeAtEnd(bytes);
+      moved.push({ id: b.id, seg: to.seg, off: to.off, size: b.size });
+    }
+  } catch (failure) {
+    error = describe(failure);
+  }
+  try {
+    current?.handle.flush();
+  } catch (failure) {
+    error ??= describe(failure);
+  }
+  // On any failure none of the copies is named (a roll's flush may have failed under some of them):
+  // the old segment stays as it is, and the copies are dead bytes.
+  scope.postMessage(error ? { type: 'compacted', req, moved: [], error } : { type: 'compacted', req, moved });
+}
+
 async function drop(req: number, seg: number): Promise<void> {
   if (folder && current?.seg !== seg) {
     handles.get(seg)?.close();
@@ -201,6 +252,8 @@ scope.onmessage = ({ data }) => {
         return append(data.id, data.bytes, data.size);
       case 'read':
         return read(data.req, data.seg, data.off, data.size);
+      case 'compact':
+        return compact(data.req, data.seg, data.blocks);
       case 'drop':
         return drop(data.req, data.seg);
       case 'close':

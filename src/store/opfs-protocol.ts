@@ -48,6 +48,16 @@ export type ToWorker =
   | { readonly type: 'append'; readonly id: string; readonly bytes: ArrayBuffer; readonly size: number }
   /** Reads through the worker's own handles: a third of the CPU of getFile() + slice() per MB. */
   | { readonly type: 'read'; readonly req: number; readonly seg: number; readonly off: number; readonly size: number }
+  /**
+   * Copies these blocks of segment `seg` (not the one appends go to) to the end of the log and
+   * flushes them; answered by 'compacted'. The copies are unnamed until the page's index says so.
+   */
+  | {
+      readonly type: 'compact';
+      readonly req: number;
+      readonly seg: number;
+      readonly blocks: readonly { readonly id: string; readonly off: number; readonly size: number }[];
+    }
   /** Deletes a segment file (every block in it is dead); answered by 'dropped'. */
   | { readonly type: 'drop'; readonly req: number; readonly seg: number }
   | { readonly type: 'close' };
@@ -68,6 +78,16 @@ export type FromWorker =
       readonly error?: WorkerError;
     }
   | { readonly type: 'dropped'; readonly req: number }
+  /**
+   * Where the copies of a 'compact' are, flushed. A block missing here was not copied (its bytes were
+   * not readable); with `error` the copy failed and none is listed.
+   */
+  | {
+      readonly type: 'compacted';
+      readonly req: number;
+      readonly moved: readonly Placement[];
+      readonly error?: WorkerError;
+    }
   | { readonly type: 'closed' };
 
 /** A DOMException's name and message, as the worker saw it (errors do not cross postMessage typed). */

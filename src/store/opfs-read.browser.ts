@@ -21,6 +21,12 @@ export const READ_ATTEMPTS = 4;
 export const CACHED_SEGMENT_FILES = 8;
 const files = new Map<string, File>();
 
+/**
+ * Reads of a block's index entry: the first, and again after its segment was found gone (the owner
+ * compacted it meanwhile). More than two only if it is compacted twice during one read.
+ */
+export const INDEX_LOOKS = 3;
+
 async function segmentFile(dbName: string, seg: number, fresh: boolean): Promise<File> {
   const key = `${dbName}/${seg}`;
   const kept = fresh ? undefined : files.get(key);
@@ -34,35 +40,56 @@ async function segmentFile(dbName: string, seg: number, fresh: boolean): Promise
   return file;
 }
 
+/** What one read at a place found: the bytes, or that the place holds none (gone or too short). */
+type AtPlace = Uint8Array | 'gone';
+
+async function readAt(dbName: string, id: BlockId, seg: number, off: number, size: number): Promise<AtPlace> {
+  for (let attempt = 1; ; attempt++) {
+    // A kept File may be older than the block (its segment grew since): then it is taken again.
+    const fresh = attempt > 1;
+    try {
+      const file = await segmentFile(dbName, seg, fresh);
+      if (off + size > file.size) {
+        if (!fresh) continue;
+        return 'gone';
+      }
+      return new Uint8Array(await file.slice(off, off + size).arrayBuffer());
+    } catch (error) {
+      const name = error instanceof DOMException ? error.name : '';
+      // NotReadableError: the owner appended to this segment since the File was taken (or deleted
+      // it: a kept File of a compacted segment).
+      if (name === 'NotReadableError' && attempt < READ_ATTEMPTS) continue;
+      // NotFoundError: no segment folder or file (compacted away, or the browser cleared it).
+      if (name === 'NotFoundError') {
+        if (!fresh) continue;
+        return 'gone';
+      }
+      throw new LocalStorageError(`could not read block ${id} from its segment`, error);
+    }
+  }
+}
+
 /**
  * A block's bytes as stored, wherever they are (an OPFS segment or the `blocks` table), without the
  * store's bookkeeping and unverified: for a reader beside the page that owns the store (the service
  * worker, another tab), which must verify every block itself. Reads the segment through getFile() +
  * slice(), which works while the owner's worker holds the file open. Undefined if not held.
+ *
+ * The owner may compact a segment between this reader's index read and its file read: the block's
+ * entry then names a new place and the old segment file is gone. Its bytes never change while it
+ * is there (appends only go past its end; segment numbers are not reused), so a read at an old place
+ * is the right bytes or nothing; on nothing the index is read again, and a changed place is read.
  */
 export async function readPlacedBlock(db: MycelDB, id: BlockId): Promise<Uint8Array | undefined> {
-  const meta = await db.get('blockMeta', id);
-  if (meta?.seg === undefined || meta.off === undefined) return db.get('blocks', id);
-  for (let attempt = 1; ; attempt++) {
-    // A kept File may be older than the block (its segment grew since): then it is taken again.
-    const fresh = attempt > 1;
-    try {
-      const file = await segmentFile(db.name, meta.seg, fresh);
-      if (meta.off + meta.size > file.size) {
-        if (!fresh) continue;
-        return undefined;
-      }
-      return new Uint8Array(await file.slice(meta.off, meta.off + meta.size).arrayBuffer());
-    } catch (error) {
-      const name = error instanceof DOMException ? error.name : '';
-      // NotReadableError: the owner appended to this segment since the File was taken.
-      if (name === 'NotReadableError' && attempt < READ_ATTEMPTS) continue;
-      // NotFoundError: no segment folder or file (the browser cleared it): the block is missing.
-      if (name === 'NotFoundError') {
-        if (!fresh) continue;
-        return undefined;
-      }
-      throw new LocalStorageError(`could not read block ${id} from its segment`, error);
-    }
+  let meta = await db.get('blockMeta', id);
+  for (let look = 1; ; look++) {
+    if (meta?.seg === undefined || meta.off === undefined) return db.get('blocks', id);
+    const { seg, off, size } = meta;
+    const found = await readAt(db.name, id, seg, off, size);
+    if (found !== 'gone') return found;
+    if (look >= INDEX_LOOKS) return undefined;
+    meta = await db.get('blockMeta', id);
+    // The same place (or none): the block is missing, not moved.
+    if (meta?.seg === seg && meta.off === off) return undefined;
   }
 }

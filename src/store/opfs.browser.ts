@@ -7,8 +7,9 @@
 //
 // - Blocks stored before (in the `blocks` table, no `seg`) stay there and stay readable; new ones
 //   go to segments. Nothing is moved.
-// - A deleted or evicted block's bytes are dead; a segment whose bytes are all dead is deleted. A
-//   segment with some dead bytes keeps them (no compaction yet).
+// - A deleted or evicted block's bytes are dead; a segment whose bytes are all dead is deleted. An
+//   older segment mostly dead (COMPACT_LIVE_SHARE, COMPACT_MIN_DEAD_BYTES) is compacted: its live
+//   blocks are copied to the end of the log and the segment deleted (see compactSegment).
 // - An index entry is written only after its bytes are flushed, so a crash leaves at worst bytes no
 //   entry names (dead, swept with their segment), never an entry naming wrong bytes. Every reader
 //   verifies a block against its id anyway (ManagedBlockStore with verifyReads, the service
@@ -49,6 +50,17 @@ import {
  */
 export const OPEN_TIMEOUT_MS = 10_000;
 
+/**
+ * A segment is compacted once its live blocks fill less than this share of its file: then copying
+ * them frees at least as many bytes as it writes.
+ */
+export const COMPACT_LIVE_SHARE = 0.5;
+/**
+ * …and only if that frees at least this many bytes: a small segment (a short session's last one)
+ * is not worth a copy and an index transaction. At most this much stays dead per segment.
+ */
+export const COMPACT_MIN_DEAD_BYTES = 8 * 1024 * 1024;
+
 export interface OpfsStoreOptions extends IdbStoreOptions {
   /** Starts the worker; by default the bundled opfs-log.worker.browser.ts. */
   readonly worker?: () => Worker;
@@ -56,6 +68,8 @@ export interface OpfsStoreOptions extends IdbStoreOptions {
   readonly segmentBytes?: number;
   /** How long to wait for the worker (and for another holder of the block log to let go). */
   readonly openTimeoutMs?: number;
+  /** Least dead bytes that make a segment worth compacting (COMPACT_MIN_DEAD_BYTES; smaller in tests). */
+  readonly compactMinDeadBytes?: number;
 }
 
 function defaultWorker(): Worker {
@@ -75,6 +89,13 @@ interface Place {
   size: number;
 }
 
+/** A block of a segment being compacted: where it was and where its copy is. */
+interface Move {
+  readonly id: BlockId;
+  readonly from: Place;
+  readonly to: Place;
+}
+
 interface Waiting {
   size: number;
   evict: readonly BlockId[];
@@ -90,6 +111,23 @@ class OpfsRawBlocks implements RawBlocks {
   private readonly waiting = new Map<BlockId, Waiting>();
   private readonly reads = new Map<number, (bytes: Uint8Array | undefined) => void>();
   private readonly drops = new Map<number, () => void>();
+  private readonly compactions = new Map<number, (moved: readonly Placement[] | undefined) => void>();
+  /** Bytes in each segment file (live and dead), as far as the worker said or placed. */
+  private readonly ends = new Map<number, number>();
+  /**
+   * The newest segment a block (or a compaction's copy) was placed in this session: maybe the one
+   * appends go to, so never compacted.
+   */
+  private appendSeg = -1;
+  /** The compaction under way (one at a time); it goes on to the next mostly dead segment. */
+  private compacting: Promise<void> | undefined;
+  /** While a compaction is under way, segment drops wait in `deferredDrops` until it ends. */
+  private dropsWait = false;
+  private readonly deferredDrops = new Set<number>();
+  /** Segments a compaction could not empty (bytes unreadable, the index write failed): not retried. */
+  private readonly uncompactable = new Set<number>();
+  /** Blocks whose place the compaction's index transaction is changing: their recency waits. */
+  private readonly moving = new Set<BlockId>();
   /** Append buffers the worker handed back (SPARE_BYTES each). */
   private readonly spares: ArrayBuffer[] = [];
   private nextReq = 0;
@@ -103,8 +141,11 @@ class OpfsRawBlocks implements RawBlocks {
     private readonly ledger: Ledger,
     private readonly worker: Worker,
     places: ReadonlyMap<BlockId, Place>,
+    segmentSizes: ReadonlyMap<number, number>,
     private readonly ownsDb: boolean,
+    private readonly compactMinDead: number,
   ) {
+    for (const [seg, size] of segmentSizes) this.ends.set(seg, size);
     for (const [id, place] of places) this.addPlace(id, place);
     worker.onmessage = ({ data }: MessageEvent<FromWorker>) => this.onMessage(data);
     worker.onerror = () => this.fail(new LocalStorageError('the block log worker failed'));
@@ -113,6 +154,7 @@ class OpfsRawBlocks implements RawBlocks {
   private addPlace(id: BlockId, place: Place): void {
     this.places.set(id, place);
     this.live.set(place.seg, (this.live.get(place.seg) ?? 0) + place.size);
+    this.ends.set(place.seg, Math.max(this.ends.get(place.seg) ?? 0, place.off + place.size));
   }
 
   /** Forgets a removed block's place; returns its segment if that one has no live bytes left. */
@@ -158,6 +200,10 @@ class OpfsRawBlocks implements RawBlocks {
         this.drops.get(message.req)?.();
         this.drops.delete(message.req);
         return;
+      case 'compacted':
+        this.compactions.get(message.req)?.(message.error ? undefined : message.moved);
+        this.compactions.delete(message.req);
+        return;
       case 'closed':
         this.onClosed?.();
         return;
@@ -175,6 +221,8 @@ class OpfsRawBlocks implements RawBlocks {
     this.reads.clear();
     for (const resolve of this.drops.values()) resolve();
     this.drops.clear();
+    for (const resolve of this.compactions.values()) resolve(undefined);
+    this.compactions.clear();
     this.onClosed?.();
   }
 
@@ -211,27 +259,39 @@ class OpfsRawBlocks implements RawBlocks {
         if (seg !== undefined) emptied.push(seg);
       }
       this.addPlace(place.id, place);
+      this.appendSeg = Math.max(this.appendSeg, place.seg);
     }
     // Before the puts resolve: whoever waits on one sees the room its evictions made.
     await Promise.all(emptied.map((seg) => this.dropSegment(seg)));
     for (const { w } of batch) w.resolve();
+    // Evictions leave dead bytes, and a roll leaves the former append segment open to compaction.
+    this.compactSoon();
   }
 
   private persistTouches(meta: { put(value: BlockMeta, key: BlockId): Promise<unknown> }): Promise<unknown>[] {
     const requests: Promise<unknown>[] = [];
     for (const [id, used] of this.touchedAt) {
+      // Its place is being changed: written after, with the place that holds (kept in touchedAt).
+      if (this.moving.has(id)) continue;
       const size = this.ledger.sizeOf(id);
       const place = this.places.get(id);
       // The place rides along: a record without it would send readers to the `blocks` table.
       if (size !== undefined)
         requests.push(meta.put(place ? { size, used, seg: place.seg, off: place.off } : { size, used }, id));
+      this.touchedAt.delete(id);
     }
-    this.touchedAt.clear();
     return requests;
   }
 
   private dropSegment(seg: number): Promise<void> {
     if (this.broken) return Promise.resolve();
+    // While a compaction is under way its copies sit unnamed in the newest segments: a segment whose
+    // own blocks all went meanwhile (the append segment, rolled since) would take them with it.
+    if (this.dropsWait) {
+      this.deferredDrops.add(seg);
+      return Promise.resolve();
+    }
+    this.ends.delete(seg);
     return new Promise((resolve) => {
       const req = this.nextReq++;
       this.drops.set(req, resolve);
@@ -278,6 +338,124 @@ class OpfsRawBlocks implements RawBlocks {
     await Promise.all([...requests, tx.done]);
     const emptied = ids.flatMap((id) => this.dropPlace(id) ?? []);
     await Promise.all(emptied.map((seg) => this.dropSegment(seg)));
+    this.compactSoon();
+  }
+
+  /** The older segment with the most dead bytes among those worth compacting, if any. */
+  private compactable(): number | undefined {
+    let best: number | undefined;
+    let bestDead = 0;
+    for (const [seg, end] of this.ends) {
+      // Every segment known but the newest one placed in is older than the one appends go to: the
+      // worker starts a fresh segment per session, numbered past every file.
+      if (seg === this.appendSeg || this.uncompactable.has(seg)) continue;
+      const live = this.live.get(seg) ?? 0;
+      const dead = end - live;
+      // An empty segment is dropped, not copied.
+      if (live === 0 || live >= end * COMPACT_LIVE_SHARE || dead < this.compactMinDead) continue;
+      if (dead > bestDead) [best, bestDead] = [seg, dead];
+    }
+    return best;
+  }
+
+  /**
+   * Starts compacting in the background if a segment is worth it and none is under way. Puts and
+   * reads go on meanwhile; the worker takes the copy in its message order.
+   */
+  compactSoon(): void {
+    if (this.compacting || this.broken || this.closing || this.compactable() === undefined) return;
+    this.dropsWait = true;
+    this.compacting = this.compactAll()
+      .catch(() => {
+        // Nothing to undo: until its index transaction commits, every entry names the old segment.
+      })
+      .finally(() => {
+        this.compacting = undefined;
+      });
+  }
+
+  private async compactAll(): Promise<void> {
+    try {
+      for (let seg = this.compactable(); seg !== undefined; seg = this.compactable()) {
+        if (this.broken || this.closing) return;
+        await this.compactSegment(seg);
+      }
+    } finally {
+      this.dropsWait = false;
+      const deferred = [...this.deferredDrops].filter((seg) => !this.live.has(seg));
+      this.deferredDrops.clear();
+      await Promise.all(deferred.map((seg) => this.dropSegment(seg)));
+    }
+  }
+
+  /**
+   * Moves the live blocks of segment `seg` to the end of the log, then deletes it. Safe at every step
+   * against a crash and against deletes, evictions, puts and reads meanwhile:
+   * - The worker copies and flushes the blocks before answering. Until the index transaction below
+   *   commits, every entry still names the old segment, whole and untouched, and the copies are
+   *   bytes no entry names (dead, like those of an uncommitted flush).
+   * - One transaction points every entry at its copy, and only an entry still naming the old place:
+   *   a block deleted or evicted meanwhile has no entry (or, if its delete comes after, loses the
+   *   new one), so it never comes back. Recency written meanwhile waits (`moving`), so no later
+   *   write names the old place again.
+   * - Only after that commit is the old segment dropped: a crash before the drop leaves a segment
+   *   no entry names, which the next open deletes. Segment drops asked for meanwhile wait
+   *   (dropSegment), so the segment holding the copies is not deleted under them.
+   * - The page's own reads go through the worker in message order, before the drop. Readers beside
+   *   the page (readPlacedBlock) that took the old place find its segment gone and read the index
+   *   again; segment numbers are never reused within a session, so a stale place is never other bytes.
+   */
+  private async compactSegment(seg: number): Promise<void> {
+    const blocks = [...this.places]
+      .filter(([, place]) => place.seg === seg)
+      .map(([id, place]) => ({ id, place }))
+      .sort((a, b) => a.place.off - b.place.off);
+    const moved = await new Promise<readonly Placement[] | undefined>((resolve) => {
+      const req = this.nextReq++;
+      this.compactions.set(req, resolve);
+      const list = blocks.map(({ id, place }) => ({ id, off: place.off, size: place.size }));
+      this.post({ type: 'compact', req, seg, blocks: list });
+    });
+    for (const m of moved ?? []) this.appendSeg = Math.max(this.appendSeg, m.seg);
+    const from = new Map(blocks.map(({ id, place }) => [id, place]));
+    const moves = (moved ?? []).flatMap((m): Move[] => {
+      const old = from.get(m.id);
+      return old ? [{ id: m.id, from: old, to: { seg: m.seg, off: m.off, size: m.size } }] : [];
+    });
+    const swapped = await this.swapPlaces(moves);
+    for (const m of swapped) {
+      // An entry the transaction changed names no other place here (deletes of it come after).
+      if (this.places.get(m.id) !== m.from) continue;
+      this.dropPlace(m.id);
+      this.addPlace(m.id, m.to);
+    }
+    if (this.live.has(seg)) this.uncompactable.add(seg);
+    // Dropped once the compaction ends (it is still under way here): see compactAll.
+    else this.deferredDrops.add(seg);
+  }
+
+  /** Points the entries of moved blocks at their copies in one transaction; returns those it changed. */
+  private async swapPlaces(moves: readonly Move[]): Promise<Move[]> {
+    if (moves.length === 0 || this.broken) return [];
+    for (const m of moves) this.moving.add(m.id);
+    const swapped: Move[] = [];
+    try {
+      const tx = this.db.transaction('blockMeta', 'readwrite');
+      const requests = moves.map(async (m) => {
+        const record = await tx.store.get(m.id);
+        // Deleted or evicted since (or stored again elsewhere): left as it is.
+        if (record?.seg !== m.from.seg || record.off !== m.from.off) return;
+        await tx.store.put({ ...record, seg: m.to.seg, off: m.to.off }, m.id);
+        swapped.push(m);
+      });
+      await Promise.all([...requests, tx.done]);
+      return swapped;
+    } catch {
+      // Nothing changed: every entry still names the old segment, which stays. The copies are dead.
+      return [];
+    } finally {
+      for (const m of moves) this.moving.delete(m.id);
+    }
   }
 
   async addPins(name: string, ids: readonly BlockId[]): Promise<void> {
@@ -300,6 +478,8 @@ class OpfsRawBlocks implements RawBlocks {
   }
 
   private async shutdown(): Promise<void> {
+    // The worker answers it before 'close'; its index transaction and drop are let finish.
+    await this.compacting;
     if (!this.broken) {
       // The worker flushes and answers 'closed' after every append before it: their placements
       // arrive first and commit (ManagedBlockStore waits for them before closing us).
@@ -380,9 +560,19 @@ export async function openOpfsBlockStore(options: OpfsStoreOptions = {}): Promis
       { blocks: index.blocks.filter((b) => !lostSet.has(b.id)), pins: index.pins },
       options.quota,
     );
-    const raw = new OpfsRawBlocks(db, ledger, worker, places, !options.db);
+    const raw = new OpfsRawBlocks(
+      db,
+      ledger,
+      worker,
+      places,
+      sizes,
+      !options.db,
+      options.compactMinDeadBytes ?? COMPACT_MIN_DEAD_BYTES,
+    );
     const named = new Set([...places.values()].map((p) => p.seg));
     for (const { seg } of files) if (!named.has(seg)) await raw.dropUnnamed(seg);
+    // Segments an earlier session left mostly dead (it closed before compacting them).
+    raw.compactSoon();
     return new ManagedBlockStore(raw, ledger, options);
   } catch (error) {
     worker?.terminate();

@@ -5,7 +5,13 @@ import { blockStoreContract, block } from '../contracts/block-store.js';
 import { TimeoutError, UnavailableError } from '../../src/errors.js';
 import { openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
 import { openBrowserBlockStore, openOpfsBlockStore, readPlacedBlock } from '../../src/store/opfs.browser.js';
-import { SPARE_BYTES, segmentFileName, segmentFolder } from '../../src/store/opfs-protocol.js';
+import {
+  SPARE_BYTES,
+  segmentFileName,
+  segmentFolder,
+  type FromWorker,
+  type ToWorker,
+} from '../../src/store/opfs-protocol.js';
 
 let counter = 0;
 const freshName = () => `mycel-opfs-test-${Date.now()}-${counter++}`;
@@ -20,6 +26,100 @@ async function segmentNames(dbName: string): Promise<string[]> {
     names.push(entry.name);
   }
   return names.sort();
+}
+
+async function segmentFileBytes(dbName: string): Promise<number> {
+  const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle(segmentFolder(dbName));
+  let total = 0;
+  for await (const entry of (folder as unknown as { values(): AsyncIterable<FileSystemHandle> }).values()) {
+    total += (await (entry as FileSystemFileHandle).getFile()).size;
+  }
+  return total;
+}
+
+/** How long a test waits for the block log to do what it was asked. */
+const LOG_WAIT_MS = 5000;
+
+/**
+ * The real block log worker, watched from between it and the store: what the store asks of it, the
+ * segments it deleted, and a hold on its 'compacted' answers (to act while a compaction's copies
+ * are made but not yet named by the index).
+ */
+class WatchedLog {
+  readonly worker = new Worker(new URL('../../src/store/opfs-log.worker.browser.ts', import.meta.url), {
+    type: 'module',
+  });
+  readonly sent: ToWorker[] = [];
+  readonly received: FromWorker[] = [];
+  readonly droppedSegs = new Set<number>();
+  onmessage: ((event: MessageEvent<FromWorker>) => void) | null = null;
+  private held: MessageEvent<FromWorker>[] | undefined;
+  private readonly dropReqs = new Map<number, number>();
+  private readonly waiters = new Set<() => void>();
+
+  constructor() {
+    this.worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      this.received.push(event.data);
+      if (event.data.type === 'dropped') this.droppedSegs.add(this.dropReqs.get(event.data.req)!);
+      if (this.held && event.data.type === 'compacted') this.held.push(event);
+      else this.onmessage?.(event);
+      for (const waiter of this.waiters) waiter();
+    };
+  }
+
+  set onerror(handler: ((event: ErrorEvent) => void) | null) {
+    this.worker.onerror = handler;
+  }
+
+  postMessage(message: ToWorker, transfer: Transferable[] = []): void {
+    this.sent.push(message);
+    if (message.type === 'drop') this.dropReqs.set(message.req, message.seg);
+    this.worker.postMessage(message, transfer);
+  }
+
+  terminate(): void {
+    this.worker.terminate();
+  }
+
+  asWorker(): () => Worker {
+    return () => this as unknown as Worker;
+  }
+
+  compactsOf(seg: number): number {
+    return this.sent.filter((m) => m.type === 'compact' && m.seg === seg).length;
+  }
+
+  holdCompacted(): void {
+    this.held = [];
+  }
+
+  heldCount(): number {
+    return this.held?.length ?? 0;
+  }
+
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const event of held) this.onmessage?.(event);
+  }
+
+  /** Resolves once `check` holds (checked after each message from the worker). */
+  until(check: () => boolean, what: string): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new Error(`the block log did not get to: ${what}`));
+      }, LOG_WAIT_MS);
+      const waiter = () => {
+        if (!check()) return;
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        resolve();
+      };
+      this.waiters.add(waiter);
+    });
+  }
 }
 
 function same(a: Uint8Array | undefined, b: Uint8Array): boolean {
@@ -224,6 +324,158 @@ describe('OPFS store in Chromium', () => {
     const second = await waiting;
     expect(same(await second.get(a.id), a.bytes)).toBe(true);
     await second.close();
+  });
+
+  describe('compaction', () => {
+    it('moves the live blocks out of a mostly deleted older segment and deletes it, giving the space back', async () => {
+      const name = freshName();
+      const log = new WatchedLog();
+      const options = { name, segmentBytes: SMALL_SEGMENT, compactMinDeadBytes: 1000 };
+      const store = await openOpfsBlockStore({ ...options, worker: log.asWorker() });
+      const blocks = Array.from({ length: 7 }, (_, i) => block(1000, 1100 + i));
+      // One at a time, so the segments fill in order: 0-2, 3-5, 6 (the one appends go to).
+      for (const b of blocks) await store.put(b.id, b.bytes);
+      expect(await segmentFileBytes(name)).toBe(7000);
+      await store.delete(blocks[0]!.id);
+      await store.delete(blocks[1]!.id);
+      await log.until(() => log.droppedSegs.has(0), 'delete segment 0');
+      expect(await segmentNames(name)).not.toContain(segmentFileName(0));
+      // Only live bytes are left: block 2 now sits after block 6.
+      expect(await segmentFileBytes(name)).toBe(5000);
+      const kept = blocks.slice(2);
+      for (const b of kept) expect(same(await store.get(b.id), b.bytes)).toBe(true);
+      await store.close();
+      const again = await openOpfsBlockStore(options);
+      for (const b of kept) expect(same(await again.get(b.id), b.bytes)).toBe(true);
+      expect((await again.usage()).blocks).toBe(5);
+      await again.close();
+    });
+
+    it('keeps a block deleted while its segment is compacted deleted, and every put made meanwhile', async () => {
+      const name = freshName();
+      const log = new WatchedLog();
+      const options = { name, segmentBytes: SMALL_SEGMENT, compactMinDeadBytes: 1000 };
+      const store = await openOpfsBlockStore({ ...options, worker: log.asWorker() });
+      const blocks = Array.from({ length: 7 }, (_, i) => block(1000, 1200 + i));
+      for (const b of blocks) await store.put(b.id, b.bytes);
+      log.holdCompacted();
+      await store.delete(blocks[0]!.id);
+      await store.delete(blocks[1]!.id);
+      // Block 2 is copied and flushed; the index still names its old place.
+      await log.until(() => log.heldCount() === 1, 'copy segment 0');
+      const moving = blocks[2]!;
+      expect(await store.delete(moving.id)).toBe(true);
+      const meanwhile = Array.from({ length: 4 }, (_, i) => block(1000, 1300 + i));
+      await Promise.all(meanwhile.map((b) => store.put(b.id, b.bytes)));
+      log.release();
+      await log.until(() => log.droppedSegs.has(0), 'delete segment 0');
+      const kept = [...blocks.slice(3), ...meanwhile];
+      expect(await store.has(moving.id)).toBe(false);
+      expect(await store.get(moving.id)).toBeUndefined();
+      for (const b of kept) expect(same(await store.get(b.id), b.bytes)).toBe(true);
+      await store.close();
+      const again = await openOpfsBlockStore(options);
+      expect(await again.has(moving.id)).toBe(false);
+      expect(await again.get(moving.id)).toBeUndefined();
+      for (const b of kept) expect(same(await again.get(b.id), b.bytes)).toBe(true);
+      expect((await again.usage()).blocks).toBe(kept.length);
+      await again.close();
+    });
+
+    it('keeps the copies a compaction made when the segment they went to loses its own blocks meanwhile', async () => {
+      const name = freshName();
+      const log = new WatchedLog();
+      const options = { name, segmentBytes: SMALL_SEGMENT, compactMinDeadBytes: 1000 };
+      const store = await openOpfsBlockStore({ ...options, worker: log.asWorker() });
+      const blocks = Array.from({ length: 9 }, (_, i) => block(1000, 1600 + i));
+      for (const b of blocks.slice(0, 7)) await store.put(b.id, b.bytes);
+      log.holdCompacted();
+      await store.delete(blocks[0]!.id);
+      await store.delete(blocks[1]!.id);
+      // Block 2's copy goes after block 6 in segment 2; block 7 fills it and block 8 starts segment 3.
+      await log.until(() => log.heldCount() === 1, 'copy segment 0');
+      for (const b of blocks.slice(7)) await store.put(b.id, b.bytes);
+      // Segment 2 no longer takes appends and its own blocks are gone: only the unnamed copy is left.
+      await store.delete(blocks[6]!.id);
+      await store.delete(blocks[7]!.id);
+      log.release();
+      await log.until(() => log.droppedSegs.has(0), 'delete segment 0');
+      const kept = [blocks[2]!, ...blocks.slice(3, 6), blocks[8]!];
+      for (const b of kept) expect(same(await store.get(b.id), b.bytes)).toBe(true);
+      await store.close();
+      const again = await openOpfsBlockStore(options);
+      for (const b of kept) expect(same(await again.get(b.id), b.bytes)).toBe(true);
+      await again.close();
+    });
+
+    it('gives a reader that took the place of a block before it moved the right bytes (as the service worker would)', async () => {
+      const name = freshName();
+      const log = new WatchedLog();
+      const store = await openOpfsBlockStore({
+        name,
+        segmentBytes: SMALL_SEGMENT,
+        compactMinDeadBytes: 1000,
+        worker: log.asWorker(),
+      });
+      const blocks = Array.from({ length: 7 }, (_, i) => block(1000, 1400 + i));
+      for (const b of blocks) await store.put(b.id, b.bytes);
+      const reader = await openMycelDatabase(name);
+      const moving = blocks[2]!;
+      // The reader keeps segment 0's File (its cache is warm), and took the place before the move.
+      expect(same(await readPlacedBlock(reader, moving.id), moving.bytes)).toBe(true);
+      const stale = await reader.get('blockMeta', moving.id);
+      expect(stale?.seg).toBe(0);
+      await store.delete(blocks[0]!.id);
+      await store.delete(blocks[1]!.id);
+      await log.until(() => log.droppedSegs.has(0), 'delete segment 0');
+      // Its first look at the index happened before the compaction: it answers the old place.
+      let looks = 0;
+      const staleReader = new Proxy(reader, {
+        get(target, key) {
+          if (key === 'get') {
+            return (table: 'blockMeta', id: string) =>
+              table === 'blockMeta' && id === moving.id && looks++ === 0
+                ? Promise.resolve(stale)
+                : target.get(table, id);
+          }
+          const value: unknown = Reflect.get(target, key, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      expect(same(await readPlacedBlock(staleReader, moving.id), moving.bytes)).toBe(true);
+      expect(looks).toBe(2);
+      expect(same(await readPlacedBlock(reader, moving.id), moving.bytes)).toBe(true);
+      for (const b of blocks.slice(3)) expect(same(await readPlacedBlock(reader, b.id), b.bytes)).toBe(true);
+      reader.close();
+      await store.close();
+    });
+
+    it('never compacts the segment appends go to, and compacts it once appends moved on', async () => {
+      const name = freshName();
+      const log = new WatchedLog();
+      const store = await openOpfsBlockStore({
+        name,
+        segmentBytes: 6000,
+        compactMinDeadBytes: 1000,
+        worker: log.asWorker(),
+      });
+      const blocks = Array.from({ length: 7 }, (_, i) => block(1000, 1500 + i));
+      for (const b of blocks.slice(0, 5)) await store.put(b.id, b.bytes);
+      for (const b of blocks.slice(0, 4)) await store.delete(b.id);
+      // Four fifths of segment 0 are dead, but it takes appends: the store does not ask.
+      expect(log.compactsOf(0)).toBe(0);
+      // Nor would the worker, asked all the same.
+      const req = 1_000_000;
+      log.worker.postMessage({ type: 'compact', req, seg: 0, blocks: [{ id: blocks[4]!.id, off: 4000, size: 1000 }] });
+      await log.until(() => log.received.some((m) => m.type === 'compacted' && m.req === req), 'answer the compact');
+      const answer = log.received.find((m) => m.type === 'compacted' && m.req === req);
+      expect(answer).toMatchObject({ moved: [], error: { name: 'InvalidStateError' } });
+      // Block 5 fills segment 0, block 6 starts segment 1: segment 0 is an older one now.
+      for (const b of blocks.slice(5)) await store.put(b.id, b.bytes);
+      await log.until(() => log.droppedSegs.has(0), 'delete segment 0');
+      for (const b of blocks.slice(4)) expect(same(await store.get(b.id), b.bytes)).toBe(true);
+      await store.close();
+    });
   });
 
   describe('without OPFS', () => {
