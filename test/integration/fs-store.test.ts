@@ -97,7 +97,6 @@ describe('file-system block store on a real disk', () => {
     await store.close();
   });
 
-
   it('reads the size its ledger recorded: a file cut short is dropped, bytes appended are never served', async () => {
     const dir = await tempDir();
     const corrupt: string[] = [];
