@@ -26,7 +26,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { RTCPeerConnection } from 'node-datachannel/polyfill';
+import { nodeWrtc } from '../../src/node/wrtc.js';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { identityFromSecret } from '../../src/net/identity.js';
 import { fromBase64Url } from '../../src/content/bytes.js';
@@ -126,7 +126,9 @@ function viaStdio(): Signals {
 
 /** A peer connection driven by `signals`: candidates wait for the remote description. */
 function connection(signals: Signals): RTCPeerConnection {
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  // The peers' own stack: node-datachannel's polyfill as src/node/wrtc.ts wraps it (its offers
+  // take the DTLS client role, without which a connect waited 1 s for a DTLS retransmit).
+  const pc = new nodeWrtc.RTCPeerConnection({ iceServers: [] });
   pc.onicecandidate = ({ candidate: c }) => {
     if (c) signals.send({ candidate: { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } });
   };
@@ -253,7 +255,7 @@ if (role === 'send' || role === 'send-stdio') {
       end(pc, signals);
     };
   }
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  signals.send({ type: offer.type, sdp: offer.sdp });
+  await pc.setLocalDescription(await pc.createOffer());
+  // The description as it goes out (wrtc.ts rewrites the offer's DTLS role there), not createOffer's.
+  signals.send({ type: 'offer', sdp: pc.localDescription!.sdp });
 }
