@@ -27,6 +27,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { nodeWrtc } from '../../src/node/wrtc.js';
+import { bareSignaling } from './bare-signals.js';
 import { SignalClient } from '../../src/net/signal-client.js';
 import { identityFromSecret } from '../../src/net/identity.js';
 import { fromBase64Url } from '../../src/content/bytes.js';
@@ -129,30 +130,10 @@ function connection(signals: Signals): RTCPeerConnection {
   // The peers' own stack: node-datachannel's polyfill as src/node/wrtc.ts wraps it (its offers
   // take the DTLS client role, without which a connect waited 1 s for a DTLS retransmit).
   const pc = new nodeWrtc.RTCPeerConnection({ iceServers: [] });
-  pc.onicecandidate = ({ candidate: c }) => {
-    if (c) signals.send({ candidate: { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } });
-  };
-  let described = false;
-  const early: RTCIceCandidateInit[] = [];
+  const onSignal = bareSignaling(pc, (data) => signals.send(data));
   let chain = Promise.resolve();
   signals.onSignal((data) => {
-    chain = chain.then(async () => {
-      if (data.candidate) {
-        if (described)
-          await pc.addIceCandidate(data.candidate).catch(() => undefined); // one path fewer
-        else early.push(data.candidate);
-      }
-      if (data.sdp) {
-        await pc.setRemoteDescription({ type: data.type as RTCSdpType, sdp: data.sdp as string });
-        described = true;
-        for (const candidate of early.splice(0)) await pc.addIceCandidate(candidate).catch(() => undefined); // one path fewer
-        if (data.type === 'offer') {
-          const answer = await pc.createAnswer();
-          await pc.setLocalDescription(answer);
-          signals.send({ type: answer.type, sdp: answer.sdp });
-        }
-      }
-    });
+    chain = chain.then(() => onSignal(data));
   });
   return pc;
 }

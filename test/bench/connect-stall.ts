@@ -29,6 +29,7 @@ import { PeerLink, normalizeSignal, type WrtcImplementation } from '../../src/ne
 import { SignalClient } from '../../src/net/signal-client.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
+import { bareSignaling, type BarePeer } from './bare-signals.js';
 
 type Variant = 'link' | 'link-actpass' | 'bare' | 'bare-active';
 const VARIANTS: readonly Variant[] = ['link', 'link-actpass', 'bare', 'bare-active'];
@@ -132,9 +133,6 @@ function bareEnd(
     if (Number.isNaN(iceAt) && (pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed'))
       iceAt = performance.now();
   };
-  pc.onicecandidate = ({ candidate: c }) => {
-    if (c) send({ candidate: { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } });
-  };
   const timing = new Promise<number>((resolve) => {
     const opened = (channel: RTCDataChannel) => {
       channel.onopen = () => resolve(performance.now() - iceAt);
@@ -142,26 +140,8 @@ function bareEnd(
     if (initiator) opened(pc.createDataChannel('bench', { ordered: true }));
     else pc.ondatachannel = ({ channel }) => opened(channel);
   });
-  let described = false;
-  const early: RTCIceCandidateInit[] = [];
-  const onSignal = async (data: Record<string, unknown>) => {
-    if (data.candidate) {
-      const candidate = data.candidate as RTCIceCandidateInit;
-      if (described)
-        await pc.addIceCandidate(candidate).catch(() => undefined); // one path fewer
-      else early.push(candidate);
-    }
-    if (data.sdp) {
-      await pc.setRemoteDescription({ type: data.type as RTCSdpType, sdp: data.sdp as string });
-      described = true;
-      for (const candidate of early.splice(0)) await pc.addIceCandidate(candidate).catch(() => undefined); // one path fewer
-      if (data.type === 'offer') {
-        const answer = await pc.createAnswer();
-        await pc.setLocalDescription(answer);
-        send({ type: 'answer', sdp: pc.localDescription.sdp });
-      }
-    }
-  };
+  // The polyfill is the W3C interface; only its event classes differ from the DOM's in type.
+  const onSignal = bareSignaling(pc as unknown as BarePeer, send);
   if (initiator) {
     (async () => {
       const offer = await pc.createOffer();
