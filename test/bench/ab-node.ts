@@ -93,7 +93,19 @@ async function ourGet(root: string, link: string, dir: string, seedPid: number, 
   };
 }
 
+/** The bare channel, retried with fresh processes when a connect fails (as network.ts does). */
 async function bare(signalUrl: string): Promise<Run> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await bareOnce(signalUrl);
+    } catch (error) {
+      if (attempt === 3) throw error;
+      console.error(`bare channel attempt ${attempt} failed: ${(error as Error).message}`);
+    }
+  }
+}
+
+async function bareOnce(signalUrl: string): Promise<Run> {
   const script = path.join(here, 'bare-channel.ts');
   const a = newSecret();
   const sender = spawn(

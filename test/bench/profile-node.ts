@@ -46,7 +46,7 @@ try {
     '--import',
     probe,
     ...(perf ? ['--perf-basic-prof'] : []),
-    ...(profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(dir, `prof-${who}`)] : []),
+    ...(profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(out, `prof-${who}`)] : []),
   ];
   // Run in the temporary folder: --perf-basic-prof leaves V8 logs in the working directory.
   serve = await startServe(seedData, [], {
@@ -127,7 +127,7 @@ try {
   }
   if (profile) {
     for (const who of ['get', 'seed']) {
-      const pdir = path.join(dir, `prof-${who}`);
+      const pdir = path.join(out, `prof-${who}`);
       const f = readdirSync(pdir)[0]!;
       console.log(`\n== ${who}: main-thread V8 profile`);
       printSummary(summarize(JSON.parse(readFileSync(path.join(pdir, f), 'utf8'))), mb, 20);
