@@ -243,6 +243,10 @@ export class FetchScheduler {
           this.options.holders.lacks(session, id);
           return;
         }
+        // The holder's slot is free as soon as the block arrived: ask again now, not after the
+        // store's write, so the peer's queue does not run dry while blocks are being stored (the
+        // id stays in flight, within the window, until it is stored).
+        this.pump();
         await this.options.store.put(id, bytes);
         this.keepForReader(id, bytes);
         this.inflight.delete(id);
