@@ -15,8 +15,10 @@
 // or meets a closed session goes back to the front of the queue for another holder (a session that
 // got a bad block closes itself, so it is not picked again); a not-found answer is the pool's to
 // act on, and the block is asked of another holder. Blocks come verified from the session (marked
-// so: content/verified.ts, the store does not hash them again) and go to the store before anyone
-// waiting for them is told. A block fetched within HANDOFF_BLOCKS positions past the reader is also
+// so: content/verified.ts, the store does not hash them again). A get() waiting for one is handed
+// it at once, and a get() while it is being stored finds it in `storing`: readers never wait for
+// the store's write, so the store may take its time to group writes (a lazy put: block-store.ts).
+// fetchAll and the progress count a block once it is stored. A block fetched within HANDOFF_BLOCKS positions past the reader is also
 // kept in `handoff` until the reader asks for it, so the reader is handed the very bytes the
 // session verified instead of reading them back; the reader's get takes them out. Blocks already in the store are never asked for,
 // so a fetch that is interrupted and started again only asks for what is missing.
@@ -51,6 +53,8 @@ export interface SchedulerOptions {
 interface Waiter {
   resolve: (bytes: Uint8Array) => void;
   reject: (error: unknown) => void;
+  /** Told once the block is stored (fetchAll's count), not as soon as it arrived (a get). */
+  readonly stored?: boolean;
 }
 
 export class FetchScheduler {
@@ -64,6 +68,8 @@ export class FetchScheduler {
   private positions: readonly BlockId[] = [];
   /** Blocks fetched for the reader, not yet read: at most HANDOFF_BLOCKS, at positions near it. */
   private readonly handoff = new Map<BlockId, Uint8Array>();
+  /** Blocks fetched and verified whose put has not ended: at most the window's worth. */
+  private readonly storing = new Map<BlockId, Uint8Array>();
   /** The reader's position (setReadPosition's index). */
   private readIndex = 0;
   /** Ids asked for through get(): fetched whatever the read limit. */
@@ -99,6 +105,8 @@ export class FetchScheduler {
       this.handoff.delete(id);
       return handed;
     }
+    const arrived = this.storing.get(id);
+    if (arrived) return arrived;
     const held = await this.options.store.get(id);
     if (held) return held;
     this.urgent.add(id);
@@ -133,6 +141,7 @@ export class FetchScheduler {
           if (--remaining === 0) resolve();
         },
         reject,
+        stored: true,
       };
       this.enqueue(missing, false, () => countdown);
     });
@@ -243,8 +252,16 @@ export class FetchScheduler {
           this.options.holders.lacks(session, id);
           return;
         }
-        await this.options.store.put(id, bytes);
-        this.keepForReader(id, bytes);
+        // The holder's slot is free as soon as the block arrived: ask again now, not after the
+        // store's write, so the peer's queue does not run dry while blocks are being stored (the
+        // id stays in flight, within the window, until it is stored).
+        this.pump();
+        this.arrived(id, bytes);
+        try {
+          await this.options.store.put(id, bytes, { lazy: true });
+        } finally {
+          this.storing.delete(id);
+        }
         this.inflight.delete(id);
         if (this.order.has(id)) this.done.add(id);
         this.bytes += bytes.length;
@@ -264,6 +281,19 @@ export class FetchScheduler {
         this.requeue(id);
       })
       .finally(() => this.pump());
+  }
+
+  /** A verified block is here: readers get it now, while the store writes it. */
+  private arrived(id: BlockId, bytes: Uint8Array): void {
+    if (this.stopped) return;
+    this.storing.set(id, bytes);
+    this.keepForReader(id, bytes);
+    const waiters = this.waiters.get(id);
+    if (!waiters) return;
+    const later = waiters.filter((w) => w.stored);
+    if (later.length > 0) this.waiters.set(id, later);
+    else this.waiters.delete(id);
+    for (const w of waiters) if (!w.stored) w.resolve(bytes);
   }
 
   /**
@@ -309,6 +339,7 @@ export class FetchScheduler {
     for (const waiters of this.waiters.values()) for (const w of waiters) w.reject(error);
     this.waiters.clear();
     this.handoff.clear();
+    this.storing.clear();
     this.queue.length = 0;
     this.queued.clear();
   }

@@ -50,9 +50,9 @@
 // frame proved it on this very channel.
 //
 // A frame may be larger than one data-channel message, so frames travel as fragments: each message
-// is a flag byte (1 = more fragments follow, 0 = last) and up to 64 KiB - 1 of the frame. Frames
-// are never interleaved (a link sends one whole frame at a time). Every length is bounded before
-// memory is given to it; anything out of bounds throws ProtocolError.
+// is a flag byte (1 = more fragments follow, 0 = last) and up to MAX_MESSAGE_BYTES - 1 (64 KiB +
+// 255) of the frame. Frames are never interleaved (a link sends one whole frame at a time). Every
+// length is bounded before memory is given to it; anything out of bounds throws ProtocolError.
 
 import { ProtocolError, WIRE_ERROR_REASONS, type RefusalReason, type WireErrorReason } from '../errors.js';
 import { toHex } from '../content/bytes.js';
@@ -61,7 +61,8 @@ import { MAX_MESSAGE_BYTES } from './limits.js';
 import { MAX_TARGET_COPIES } from '../replication/policy.js';
 import { AUDIT_DIGEST_BYTES, AUDIT_NONCE_BYTES } from '../replication/audit.js';
 
-export const WIRE_VERSION = 3;
+/** 4: messages grew past 64 KiB (limits.ts MAX_MESSAGE_BYTES), which a version 3 peer refuses. */
+export const WIRE_VERSION = 4;
 export const HEADER_BYTES = 6;
 export const UPLOAD_ID_BYTES = 16;
 export const MAX_HAVE_TOPICS = 256;

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { LocalStorageError, MycelError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
-import type { BlockStore, StoreUsage } from '../store/block-store.js';
+import type { BlockStore, PutOptions, StoreUsage } from '../store/block-store.js';
 import { DISK_STAT_INTERVAL_MS, FAULT_LOG_INTERVAL_MS } from '../net/limits.js';
 import type { Logger } from '../log.js';
 import { formatSize } from '../sizes.js';
@@ -201,9 +201,9 @@ export class GuardedStore implements BlockStore {
     return bytes;
   }
 
-  async put(id: BlockId, bytes: Uint8Array): Promise<void> {
+  async put(id: BlockId, bytes: Uint8Array, options?: PutOptions): Promise<void> {
     try {
-      await this.inner.put(id, bytes);
+      await this.inner.put(id, bytes, options);
     } catch (error) {
       if (isLocalFault(error)) this.hooks.onWriteFault?.(id, error);
       throw error;

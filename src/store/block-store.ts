@@ -14,6 +14,15 @@ export interface StoreUsage {
   readonly quota: number;
 }
 
+export interface PutOptions {
+  /**
+   * Nothing waits on this put but the count of what is stored (a fetch hands its readers the
+   * verified bytes without waiting for the store): a store that commits writes in groups may wait
+   * longer to gather one (the OPFS store: FLUSH_LAZY_MS instead of FLUSH_MS).
+   */
+  readonly lazy?: boolean;
+}
+
 export interface BlockStore {
   /**
    * Stores `bytes` under `id` after checking that they hash to it. If the quota would be exceeded,
@@ -21,7 +30,7 @@ export interface BlockStore {
    * @throws IdMismatchError if the bytes do not hash to `id` (nothing is stored);
    *   QuotaError if pinned blocks alone leave no room (nothing is evicted or stored).
    */
-  put(id: BlockId, bytes: Uint8Array): Promise<void>;
+  put(id: BlockId, bytes: Uint8Array, options?: PutOptions): Promise<void>;
   /** The block's bytes, or undefined if this store does not hold it. Marks it recently used. */
   get(id: BlockId): Promise<Uint8Array | undefined>;
   has(id: BlockId): Promise<boolean>;

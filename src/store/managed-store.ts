@@ -6,7 +6,7 @@ import { BadInputError, ClosedError, IdMismatchError } from '../errors.js';
 import { defaultBackend, type CryptoBackend } from '../content/crypto.js';
 import { MAX_BLOCK_BYTES, isBlockId, type BlockId } from '../content/format.js';
 import { verifyBlock } from '../content/verified.js';
-import type { BlockStore, StoreUsage } from './block-store.js';
+import type { BlockStore, PutOptions, StoreUsage } from './block-store.js';
 import type { BlockLedger } from './block-ledger.js';
 
 /** Where a store's bytes and pins actually live. */
@@ -16,7 +16,7 @@ export interface RawBlocks {
    * Writes a block and removes `evict`. Must leave things unchanged if it throws before the block is
    * written (so the ledger can roll back).
    */
-  write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[]): Promise<void>;
+  write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[], options?: PutOptions): Promise<void>;
   remove(ids: readonly BlockId[]): Promise<void>;
   addPins(name: string, ids: readonly BlockId[]): Promise<void>;
   dropPins(name: string): Promise<void>;
@@ -53,7 +53,7 @@ export class ManagedBlockStore implements BlockStore {
     return (await verifyBlock(bytes, id, this.backend)) !== undefined;
   }
 
-  async put(id: BlockId, bytes: Uint8Array): Promise<void> {
+  async put(id: BlockId, bytes: Uint8Array, options?: PutOptions): Promise<void> {
     this.assertOpen();
     if (!isBlockId(id)) throw new IdMismatchError(String(id));
     if (!(bytes instanceof Uint8Array)) throw new TypeError('block bytes must be a Uint8Array');
@@ -71,7 +71,7 @@ export class ManagedBlockStore implements BlockStore {
     const victimSizes = victims.map((victim) => this.ledger.sizeOf(victim)!);
     for (const victim of victims) this.ledger.remove(victim);
     this.ledger.add(id, bytes.length);
-    const writing = this.raw.write(id, bytes, victims).then(
+    const writing = this.raw.write(id, bytes, victims, options).then(
       () => {
         this.pending.delete(id);
         if (victims.length > 0) this.options.onEvict?.(victims);

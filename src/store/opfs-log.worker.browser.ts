@@ -1,6 +1,7 @@
 // The dedicated Worker behind the OPFS block store (opfs.browser.ts): it owns the SyncAccessHandles
 // (only a dedicated worker may hold one) and appends block bytes to segment files, each at most
-// `segmentBytes`. It flushes every FLUSH_BLOCKS blocks or FLUSH_MS, and only then says where the
+// `segmentBytes`. It flushes every FLUSH_BLOCKS blocks or FLUSH_MS (FLUSH_LAZY_BLOCKS or
+// FLUSH_LAZY_MS while every block waiting came from a lazy put), and only then says where the
 // blocks are: the page writes those placements to IndexedDB, so an index entry never points at
 // bytes that were not flushed. Bytes appended whose placement was never committed (a crash, a
 // closed tab) are dead bytes, never a wrong block. The owning page reads through this worker's
@@ -11,6 +12,8 @@
 import { ClosedError } from '../errors.js';
 import {
   FLUSH_BLOCKS,
+  FLUSH_LAZY_BLOCKS,
+  FLUSH_LAZY_MS,
   FLUSH_MS,
   SPARE_BYTES,
   segmentFileName,
@@ -46,7 +49,12 @@ let current: { seg: number; handle: SyncHandle; end: number } | undefined;
 /** Open handles by segment: kept, since opening one costs more than a read. */
 const handles = new Map<number, SyncHandle>();
 let unflushed: Placement[] = [];
+/** Whether a block waiting to be flushed came from a put that is waited on (not lazy). */
+let awaited = false;
 let timer: ReturnType<typeof setTimeout> | undefined;
+/** When the first block waiting to be flushed came, and when the timer fires (performance.now()). */
+let firstAt = 0;
+let due = 0;
 
 function describe(error: unknown): WorkerError {
   return error instanceof Error
@@ -60,6 +68,7 @@ function flush(): void {
   if (unflushed.length === 0 || !current) return;
   const blocks = unflushed;
   unflushed = [];
+  awaited = false;
   try {
     current.handle.flush();
     scope.postMessage({ type: 'placed', blocks });
@@ -101,7 +110,7 @@ async function writeAtEnd(bytes: Uint8Array): Promise<{ seg: number; off: number
   return { seg: seg.seg, off };
 }
 
-async function append(id: string, buffer: ArrayBuffer, size: number): Promise<void> {
+async function append(id: string, buffer: ArrayBuffer, size: number, lazy: boolean): Promise<void> {
   const bytes = new Uint8Array(buffer, 0, size);
   try {
     const { seg, off } = await writeAtEnd(bytes);
@@ -113,8 +122,15 @@ async function append(id: string, buffer: ArrayBuffer, size: number): Promise<vo
     // The bytes are in the file (or failed): the page may fill this buffer with its next block.
     if (buffer.byteLength === SPARE_BYTES) scope.postMessage({ type: 'spare', buffer }, [buffer]);
   }
-  if (unflushed.length >= FLUSH_BLOCKS) flush();
-  else timer ??= setTimeout(flush, FLUSH_MS);
+  if (unflushed.length === 1) firstAt = performance.now();
+  awaited ||= !lazy;
+  if (unflushed.length >= (awaited ? FLUSH_BLOCKS : FLUSH_LAZY_BLOCKS)) return flush();
+  // A block that is waited on brings a lazy group's flush forward.
+  const at = firstAt + (awaited ? FLUSH_MS : FLUSH_LAZY_MS);
+  if (timer !== undefined && at >= due) return;
+  clearTimeout(timer);
+  due = at;
+  timer = setTimeout(flush, Math.max(0, at - performance.now()));
 }
 
 async function read(req: number, seg: number, off: number, size: number): Promise<void> {
@@ -249,7 +265,7 @@ scope.onmessage = ({ data }) => {
       case 'open':
         return open(data.folder, data.next, data.segmentBytes);
       case 'append':
-        return append(data.id, data.bytes, data.size);
+        return append(data.id, data.bytes, data.size, data.lazy);
       case 'read':
         return read(data.req, data.seg, data.off, data.size);
       case 'compact':

@@ -9,6 +9,14 @@ export const FLUSH_BLOCKS = 8;
 /** …or this long after the first block it has not flushed yet, whichever comes first. */
 export const FLUSH_MS = 20;
 /**
+ * When every block it has not flushed yet came from a lazy put (a fetch storing what it already
+ * handed its reader), it waits this long or for FLUSH_LAZY_BLOCKS. A download arrives a block at a
+ * time: at FLUSH_MS each flush (a disk sync and an index transaction) placed one or two blocks, and
+ * those flushes cost the receiving browser about 8 % of its CPU per MB (test/bench/ab-browsers.ts).
+ */
+export const FLUSH_LAZY_MS = 150;
+export const FLUSH_LAZY_BLOCKS = 16;
+/**
  * Appends travel in buffers of this size (a default chunk and its tag), which the worker hands back
  * for the next block: the page keeps a few and allocates no new buffer per block. Without them each
  * block's copy was garbage in the worker, and a worker that runs little JavaScript collects late:
@@ -44,8 +52,14 @@ export type ToWorker =
    * (SEGMENT_BYTES but in tests).
    */
   | { readonly type: 'open'; readonly folder: string; readonly next: number; readonly segmentBytes: number }
-  /** The block is the first `size` bytes of `bytes`. */
-  | { readonly type: 'append'; readonly id: string; readonly bytes: ArrayBuffer; readonly size: number }
+  /** The block is the first `size` bytes of `bytes`; `lazy`: from a lazy put (FLUSH_LAZY_MS). */
+  | {
+      readonly type: 'append';
+      readonly id: string;
+      readonly bytes: ArrayBuffer;
+      readonly size: number;
+      readonly lazy: boolean;
+    }
   /** Reads through the worker's own handles: a third of the CPU of getFile() + slice() per MB. */
   | { readonly type: 'read'; readonly req: number; readonly seg: number; readonly off: number; readonly size: number }
   /**

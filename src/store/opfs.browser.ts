@@ -21,7 +21,7 @@
 
 import { ClosedError, LocalStorageError, QuotaError, TimeoutError, UnavailableError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
-import type { BlockStore } from './block-store.js';
+import type { BlockStore, PutOptions } from './block-store.js';
 import {
   ledgerOf,
   openIdbBlockStore,
@@ -315,7 +315,7 @@ class OpfsRawBlocks implements RawBlocks {
     });
   }
 
-  write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[]): Promise<void> {
+  write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[], options?: PutOptions): Promise<void> {
     if (this.broken) return Promise.reject(this.broken);
     if (this.closing) return Promise.reject(new ClosedError('block store'));
     return new Promise((resolve, reject) => {
@@ -328,7 +328,7 @@ class OpfsRawBlocks implements RawBlocks {
           ? (this.spares.pop() ?? new ArrayBuffer(SPARE_BYTES))
           : new ArrayBuffer(bytes.length);
       new Uint8Array(buffer, 0, bytes.length).set(bytes);
-      this.post({ type: 'append', id, bytes: buffer, size: bytes.length }, [buffer]);
+      this.post({ type: 'append', id, bytes: buffer, size: bytes.length, lazy: options?.lazy === true }, [buffer]);
     });
   }
 

@@ -6,6 +6,8 @@ import { TimeoutError, UnavailableError } from '../../src/errors.js';
 import { openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
 import { openBrowserBlockStore, openOpfsBlockStore, readPlacedBlock } from '../../src/store/opfs.browser.js';
 import {
+  FLUSH_BLOCKS,
+  FLUSH_LAZY_BLOCKS,
   SPARE_BYTES,
   segmentFileName,
   segmentFolder,
@@ -293,6 +295,28 @@ describe('OPFS store in Chromium', () => {
     await store.close();
     const again = await openOpfsBlockStore({ name });
     for (const b of blocks) expect(same(await again.get(b.id), b.bytes)).toBe(true);
+    await again.close();
+  });
+
+  it('places lazy puts (a fetch storing what its reader has) in larger groups than puts waited on', async () => {
+    // Fewer flushes (a disk sync and an index transaction each) per MB downloaded. Group sizes
+    // only: the waits behind them are times, which no test asserts.
+    const name = freshName();
+    const log = new WatchedLog();
+    const store = await openOpfsBlockStore({ name, worker: log.asWorker() });
+    const groups = () => log.received.flatMap((m) => (m.type === 'placed' ? [m.blocks.length] : []));
+    const count = FLUSH_LAZY_BLOCKS;
+    const lazy = Array.from({ length: count }, (_, i) => block(1024, 900 + i));
+    await Promise.all(lazy.map((b) => store.put(b.id, b.bytes, { lazy: true })));
+    expect(Math.max(...groups())).toBeGreaterThan(FLUSH_BLOCKS);
+    expect(Math.max(...groups())).toBeLessThanOrEqual(FLUSH_LAZY_BLOCKS);
+    const before = groups().length;
+    const awaited = Array.from({ length: count }, (_, i) => block(1024, 950 + i));
+    await Promise.all(awaited.map((b) => store.put(b.id, b.bytes)));
+    expect(Math.max(...groups().slice(before))).toBeLessThanOrEqual(FLUSH_BLOCKS);
+    await store.close();
+    const again = await openOpfsBlockStore({ name });
+    for (const b of [...lazy, ...awaited]) expect(same(await again.get(b.id), b.bytes)).toBe(true);
     await again.close();
   });
 

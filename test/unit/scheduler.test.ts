@@ -17,7 +17,7 @@ import { defaultBackend } from '../../src/content/crypto.js';
 import { verifyBlock, type VerifiedBlock } from '../../src/content/verified.js';
 
 /** Waits for `check` to pass (polling every millisecond: the fakes answer at once). */
-const until = (check: () => void) => vi.waitFor(check, { interval: 1, timeout: 2_000 });
+const until = (check: () => unknown) => vi.waitFor(check, { interval: 1, timeout: 2_000 });
 
 /** The holder's answer as a session gives it: checked against the id, and marked so. */
 async function checked(id: BlockId, bytes: Uint8Array | undefined): Promise<VerifiedBlock | undefined> {
@@ -243,7 +243,7 @@ describe('FetchScheduler: asking again', () => {
     holder.answer();
     expect(await waited).toEqual(held.get(ids[1]!));
     expect(holder.asked).toEqual([ids[1], ids[1]]);
-    expect(await store.has(ids[1]!)).toBe(true);
+    await until(async () => expect(await store.has(ids[1]!)).toBe(true));
   });
 
   it('takes a block a holder sent bad from another holder, and asks the bad one nothing more', async () => {
@@ -315,18 +315,37 @@ describe('FetchScheduler: the read position', () => {
 });
 
 describe('FetchScheduler: storing and progress', () => {
-  it('stores a block before a reader waiting for it is given it, and counts it', async () => {
+  it('hands a waiting reader a block as it arrives, and counts it once its (lazy) put has ended', async () => {
     const { ids, held } = file(2);
     const holder = new GatedHolder('h', 4, held);
-    const { s, store, progress } = scheduler([holder]);
+    // A store whose writes end when the test says: what a store that groups its writes looks like.
+    const store = createMemoryBlockStore();
+    const put = store.put.bind(store);
+    const writes: { id: BlockId; lazy?: boolean; end: () => void }[] = [];
+    store.put = (id, bytes, options) =>
+      new Promise<void>((resolve, reject) => {
+        const end = () => {
+          put(id, bytes, options).then(resolve, reject);
+        };
+        writes.push({ id, lazy: options?.lazy, end });
+      });
+    const { s, progress } = scheduler([holder], { store });
     const all = s.fetchAll(ids);
     await until(() => expect(holder.waiting).toHaveLength(2));
-    const waited = s.get(ids[1]!).then(async (bytes) => ({ bytes, stored: await store.has(ids[1]!) }));
     holder.answer('bytes', ids[1]);
-    expect(await waited).toEqual({ bytes: held.get(ids[1]!), stored: true });
+    // The reader has it while its write is still on its way, and so does a reader that asks later.
+    expect(await s.get(ids[1]!)).toEqual(held.get(ids[1]!));
+    expect(await s.get(ids[1]!)).toEqual(held.get(ids[1]!));
+    expect(writes.map((w) => ({ id: w.id, lazy: w.lazy }))).toEqual([{ id: ids[1], lazy: true }]);
+    expect(progress.at(-1)?.blocksDone).toBe(0);
+    writes[0]!.end();
+    await until(() => expect(progress.at(-1)?.blocksDone).toBe(1));
     holder.answer();
+    await until(() => expect(writes).toHaveLength(2));
+    writes[1]!.end();
     await all;
     expect(progress.at(-1)).toEqual({ blocksDone: 2, blocksTotal: 2, bytesFetched: 1000, sources: 1 });
+    for (const id of ids) expect(await store.get(id)).toEqual(held.get(id));
   });
 
   it('stops the fetch when the store refuses a block for lack of room', async () => {

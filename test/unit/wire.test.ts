@@ -12,7 +12,9 @@ import {
   type Frame,
 } from '../../src/net/wire.js';
 import { ProtocolError } from '../../src/errors.js';
-import { MAX_BLOCK_BYTES } from '../../src/content/format.js';
+import { DEFAULT_CHUNK_SIZE, MAX_BLOCK_BYTES } from '../../src/content/format.js';
+import { GCM_TAG_BYTES } from '../../src/content/crypto.js';
+import { MAX_MESSAGE_BYTES } from '../../src/net/limits.js';
 import {
   MAX_BATCHED_HOLDERS,
   MAX_TOPICS_PER_LOOKUP,
@@ -80,7 +82,7 @@ describe('wire frames', () => {
   });
 
   it('splits into the same messages when each is assembled in one reused buffer', () => {
-    const scratch = new Uint8Array(64 * 1024);
+    const scratch = new Uint8Array(MAX_MESSAGE_BYTES);
     for (const frame of frames) {
       const fresh = [...fragments(encodeFrameParts(frame))];
       // Each message is valid until the next is asked for: copied out as a sender's send() would.
@@ -96,8 +98,16 @@ describe('wire frames', () => {
     expect(parts.at(-1)).toBe(bytes);
   });
 
-  it('keeps every message within 64 KiB', () => {
-    for (const message of fragments(encodeFrame(frames[5]!))) expect(message.length).toBeLessThanOrEqual(64 * 1024);
+  it('keeps every message within MAX_MESSAGE_BYTES', () => {
+    for (const message of fragments(encodeFrame(frames[5]!)))
+      expect(message.length).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+  });
+
+  it('sends the block of a default chunk, served or pushed to a seed, in four messages', () => {
+    // A fifth message of a few dozen bytes would cost as much to send and receive as a full one.
+    const bytes = pseudoRandomBytes(DEFAULT_CHUNK_SIZE + GCM_TAG_BYTES, 8);
+    expect([...fragments(encodeFrameParts({ type: FrameType.Block, id: 0xffffffff, bytes }))]).toHaveLength(4);
+    expect([...fragments(encodeFrameParts({ type: FrameType.Store, id: 0xffffffff, upload, bytes }))]).toHaveLength(4);
   });
 
   const reasonOf = (bytes: Uint8Array) => {
@@ -161,13 +171,13 @@ describe('wire frames', () => {
 
   it('refuses fragments that would grow a frame past the limit, before buffering them', () => {
     const r = new Reassembler();
-    const more = new Uint8Array(64 * 1024);
+    const more = new Uint8Array(MAX_MESSAGE_BYTES);
     more[0] = 1;
     expect(() => {
       for (let i = 0; i < 20; i++) r.push(more);
     }).toThrow(/grew past/);
     expect(() => new Reassembler().push(new Uint8Array(0))).toThrow(ProtocolError);
-    expect(() => new Reassembler().push(new Uint8Array(64 * 1024 + 1))).toThrow(ProtocolError);
+    expect(() => new Reassembler().push(new Uint8Array(MAX_MESSAGE_BYTES + 1))).toThrow(ProtocolError);
     expect(() => new Reassembler().push(new Uint8Array([2, 1]))).toThrow(/fragment flag/);
   });
 });

@@ -65,6 +65,7 @@ import {
 } from './collection-peer.js';
 import { checkAvailable } from './availability.js';
 import { OpenLinks } from './open-links.js';
+import { throttleProgress } from './progress-throttle.js';
 import { PageChallengeBook } from './audit-book.js';
 import { DEFAULT_PAGE_AUDIT_INTERVAL_MS, PageAuditor } from './page-audit.js';
 
@@ -805,7 +806,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
     if (!held) {
       const file = this.open(text, {
         noHolderTimeoutMs: OPEN_NO_HOLDER_MS,
-        onProgress: (p) => this.emit('progress', { root, ...p }),
+        onProgress: throttleProgress((p) => this.emit('progress', { root, ...p })),
       });
       held = { file, users: 0 };
       this.shared.set(root, held);
@@ -858,7 +859,7 @@ export class BrowserPeer extends Emitter<BrowserPeerEvents> {
   private readonly links = new OpenLinks((text, root) =>
     openLink(this, text, {
       noHolderTimeoutMs: OPEN_NO_HOLDER_MS,
-      onProgress: (p) => this.emit('progress', { root, ...p }),
+      onProgress: throttleProgress((p) => this.emit('progress', { root, ...p })),
     }),
   );
 
