@@ -18,10 +18,11 @@
 // so: content/verified.ts, the store does not hash them again). A get() waiting for one is handed
 // it at once, and a get() while it is being stored finds it in `storing`: readers never wait for
 // the store's write, so the store may take its time to group writes (a lazy put: block-store.ts).
-// fetchAll and the progress count a block once it is stored. A block fetched within HANDOFF_BLOCKS positions past the reader is also
-// kept in `handoff` until the reader asks for it, so the reader is handed the very bytes the
-// session verified instead of reading them back; the reader's get takes them out. Blocks already in the store are never asked for,
-// so a fetch that is interrupted and started again only asks for what is missing.
+// fetchAll and the progress count a block once it is stored. A block fetched within HANDOFF_BLOCKS
+// positions past the reader is also kept in `handoff` until the reader asks for it, so the reader
+// is handed the very bytes the session verified instead of reading them back; the reader's get
+// takes them out. Blocks already in the store are never asked for, so a fetch that is interrupted
+// and started again only asks for what is missing.
 
 import { ClosedError, QuotaError } from '../errors.js';
 import type { BlockId } from '../content/format.js';
