@@ -242,7 +242,9 @@ describe('swarm', () => {
       const a = await peer(createMemoryBlockStore(), { wrtc: countingWrtc(liveA), log: recordingLog(records) });
       const b = await peer(createMemoryBlockStore(), { wrtc: countingWrtc(liveB), createSocket: slowFirstAnswer() });
       const session = await a.connect(b.peerId);
-      expect(records.filter((r) => r.msg === 'connect attempt raced')).toHaveLength(1);
+      // At least one: on a loaded machine the attempt raced beside the slow one may itself take
+      // RACE_AFTER_MS, and then another is raced (seen once in a full run).
+      expect(records.filter((r) => r.msg === 'connect attempt raced').length).toBeGreaterThanOrEqual(1);
       await vi.waitFor(() => {
         expect(a.stats()).toMatchObject({ sessions: 1, dialing: 0, connecting: 0 });
         expect(b.stats()).toMatchObject({ sessions: 1, dialing: 0, connecting: 0 });
@@ -266,7 +268,8 @@ describe('swarm', () => {
     const b = await peer(createMemoryBlockStore(), { createSocket: stuckFirstAttempt({ legacy: false }) });
     const session = await a.connect(b.peerId);
     expect(session.closed).toBe(false);
-    expect(records.filter((r) => r.msg === 'connect attempt raced')).toHaveLength(1);
+    // At least one (a raced attempt may itself be slow on a loaded machine, and be raced in turn).
+    expect(records.filter((r) => r.msg === 'connect attempt raced').length).toBeGreaterThanOrEqual(1);
     // The stuck one was closed when the raced one won, not given up at a deadline.
     const failures = records.filter((r) => r.msg === 'connect attempt failed');
     expect(failures.every((r) => /superseded/.test(String(r.fields.error)))).toBe(true);
