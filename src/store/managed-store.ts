@@ -110,6 +110,9 @@ export class ManagedBlockStore implements BlockStore {
   }
 
   async has(id: BlockId): Promise<boolean> {
+    // A write in progress (a lazy one may wait a while to be grouped with others) counts once it
+    // has ended: a reader elsewhere (the service worker) told the block is here must find it.
+    await this.pending.get(id)?.catch(() => undefined);
     return this.ledger.has(id);
   }
 

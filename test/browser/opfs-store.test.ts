@@ -1,6 +1,6 @@
 // Runs in real Chromium (vitest browser mode): the OPFS block store (segment files written by a
 // dedicated Worker, the index in IndexedDB) against the browser's own OPFS and IndexedDB.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { blockStoreContract, block } from '../contracts/block-store.js';
 import { TimeoutError, UnavailableError } from '../../src/errors.js';
 import { openIdbBlockStore, openMycelDatabase, type MycelDB } from '../../src/store/idb.browser.js';
@@ -198,6 +198,23 @@ describe('OPFS store in Chromium', () => {
     expect(same(await readPlacedBlock(reader, a.id), a.bytes)).toBe(true);
     expect(same(await readPlacedBlock(reader, c.id), c.bytes)).toBe(true);
     expect(await readPlacedBlock(reader, block(10, 202).id)).toBeUndefined();
+    reader.close();
+    await store.close();
+  });
+
+  it('says it has a block from a lazy put only once another reader (the service worker) can read it', async () => {
+    // A page that read a download to its end marks the file held (has() of every block); the
+    // service worker then reads the blocks from the index, which a lazy put fills up to
+    // FLUSH_LAZY_MS later.
+    const name = freshName();
+    const store = await openOpfsBlockStore({ name });
+    const reader = await openMycelDatabase(name);
+    const a = block(256 * 1024, 210);
+    const putting = store.put(a.id, a.bytes, { lazy: true });
+    // Asked while the put hashes the bytes, then while it waits for its group's flush.
+    await vi.waitFor(async () => expect(await store.has(a.id)).toBe(true), { interval: 1, timeout: LOG_WAIT_MS });
+    expect(same(await readPlacedBlock(reader, a.id), a.bytes)).toBe(true);
+    await putting;
     reader.close();
     await store.close();
   });
