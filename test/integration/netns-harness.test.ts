@@ -81,6 +81,7 @@ interface Digest {
   sha256: string;
 }
 
+// Skipped only where network namespaces cannot be made (not root, no `ip netns`).
 describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
   let net: TestNetwork;
   let turn: TurnServer;
@@ -304,6 +305,7 @@ describe.skipIf(!netnsAvailable())('test networks in namespaces', () => {
   });
 });
 
+// Skipped only where network namespaces cannot be made (not root, no `ip netns`).
 describe.skipIf(!netnsAvailable())('test network cleanup', () => {
   it('leaves no namespace or process behind after destroy()', async () => {
     const net = await createNetwork({ homes: [{ nat: 'cone' }] });

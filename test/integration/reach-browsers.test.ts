@@ -29,6 +29,7 @@ const FILE_BYTES = 3 * 1024 * 1024 + 17;
 /** Adding, finding the other browser, connecting and downloading, on a shared machine. */
 const STEP_TIMEOUT_MS = 90_000;
 
+// Skipped only where network namespaces cannot be made (not root, no `ip netns`): real NATs need them.
 describe.skipIf(!netnsAvailable())('two browsers on two home networks, one file', () => {
   let net: TestNetwork;
   let certs: TestCertificates;

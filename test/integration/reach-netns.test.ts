@@ -32,6 +32,7 @@ interface GetSummary {
   sources: Record<string, { blocks: number; candidate: string | null }>;
 }
 
+// Skipped only where network namespaces cannot be made (not root, no `ip netns`): real NATs need them.
 describe.skipIf(!netnsAvailable())('Mycel across NATs, through a TLS signaling server and coturn', () => {
   let net: TestNetwork;
   let turn: TurnServer;

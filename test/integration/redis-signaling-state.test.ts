@@ -56,6 +56,7 @@ async function eventually<T>(check: () => Promise<T | undefined | false>, what: 
   }
 }
 
+// Skipped only where redis-server is not installed, never under CI (.ci/run installs it).
 describe.skipIf(unavailable)('on a real redis-server', () => {
   beforeAll(async () => {
     redis = await startRedis();

@@ -162,6 +162,7 @@ async function freeBytes(dir: string): Promise<number> {
 const unavailable = tmpfsUnavailable();
 if (unavailable) console.warn(`seed disk-fault tests on tmpfs skipped: ${unavailable}`);
 
+// Skipped only where a small tmpfs cannot be mounted (not root): a real full disk needs one.
 describe.skipIf(unavailable)('a seed whose disk fails (tmpfs)', () => {
   it('read-only block folders: refuses generically, logs EROFS once, keeps what it had, and takes puts again once writable', async () => {
     const seed = await start({ tmpfsMiB: 64, minFree: '1MiB' });
