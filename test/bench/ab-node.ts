@@ -12,6 +12,7 @@ import { toBase64Url } from '../../src/content/bytes.js';
 import { identityFromSecret, newSecret } from '../../src/net/identity.js';
 import { freePort, tempDir } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
+import { withBareRetries } from './bare-retry.js';
 import { CpuSampler } from './proc-cpu.js';
 import { MiB, median } from './units.js';
 
@@ -94,15 +95,8 @@ async function ourGet(root: string, link: string, dir: string, seedPid: number, 
 }
 
 /** The bare channel, retried with fresh processes when a connect fails (as network.ts does). */
-async function bare(signalUrl: string): Promise<Run> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await bareOnce(signalUrl);
-    } catch (error) {
-      if (attempt === 3) throw error;
-      console.error(`bare channel attempt ${attempt} failed: ${(error as Error).message}`);
-    }
-  }
+function bare(signalUrl: string): Promise<Run> {
+  return withBareRetries(() => bareOnce(signalUrl));
 }
 
 async function bareOnce(signalUrl: string): Promise<Run> {

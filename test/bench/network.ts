@@ -12,6 +12,7 @@ import { identityFromSecret, newSecret } from '../../src/net/identity.js';
 import { runMycel, startServe, tempDir } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
 import { BENCH_PEER_QUOTA, GiB, MiB, median } from './units.js';
+import { withBareRetries } from './bare-retry.js';
 import { CpuSampler } from './proc-cpu.js';
 
 /** CPU ms per MB moved, over the transfer window: both ends, and each end. */
@@ -57,15 +58,8 @@ export interface TransferRun {
 }
 
 /** One bare transfer, retried with fresh processes when a connect fails (as ours are). */
-async function bareTransfer(signalUrl: string, bytes: number, keepIn?: string): Promise<TransferRun> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await bareTransferOnce(signalUrl, bytes, keepIn);
-    } catch (error) {
-      console.error(`bare channel attempt ${attempt} failed: ${(error as Error).message}`);
-      if (attempt >= 3) throw error;
-    }
-  }
+function bareTransfer(signalUrl: string, bytes: number, keepIn?: string): Promise<TransferRun> {
+  return withBareRetries(() => bareTransferOnce(signalUrl, bytes, keepIn));
 }
 
 function lines(child: ChildProcess): { next(): Promise<Record<string, unknown>>; exited: Promise<number | null> } {

@@ -12,6 +12,12 @@ const at = (blocksDone: number, blocksTotal = 100): FetchProgress => ({
   sources: 1,
 });
 
+/** A throttled report and the blocksDone of each report it let through. */
+function watched() {
+  const seen: number[] = [];
+  return { seen, report: throttleProgress((p: FetchProgress) => seen.push(p.blocksDone)) };
+}
+
 describe('fetch progress for the views', () => {
   beforeEach(() => {
     vi.useFakeTimers();
@@ -21,8 +27,7 @@ describe('fetch progress for the views', () => {
   });
 
   it('passes the first report, then at most one per interval, ending on the latest', () => {
-    const seen: number[] = [];
-    const report = throttleProgress((p) => seen.push(p.blocksDone));
+    const { seen, report } = watched();
     for (let done = 1; done <= 50; done++) report(at(done));
     expect(seen).toEqual([1]);
     vi.advanceTimersByTime(FETCH_PROGRESS_EVERY_MS);
@@ -33,8 +38,7 @@ describe('fetch progress for the views', () => {
   });
 
   it('passes a report of the end at once, and nothing stale after it', () => {
-    const seen: number[] = [];
-    const report = throttleProgress((p) => seen.push(p.blocksDone));
+    const { seen, report } = watched();
     report(at(1));
     report(at(60));
     report(at(100));
@@ -44,8 +48,7 @@ describe('fetch progress for the views', () => {
   });
 
   it('lets a report through at once after a quiet interval', () => {
-    const seen: number[] = [];
-    const report = throttleProgress((p) => seen.push(p.blocksDone));
+    const { seen, report } = watched();
     report(at(1));
     vi.advanceTimersByTime(FETCH_PROGRESS_EVERY_MS + 1);
     report(at(2));
