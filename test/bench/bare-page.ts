@@ -7,7 +7,7 @@
 // BARE_HIGH_WATER bytes are buffered and resuming on bufferedamountlow (threshold BARE_LOW_WATER):
 // the app's own message size and window, so the ceiling is not handicapped against the app
 // (exp-channels.ts measures other sizes and windows).
-// Receiver, in one of two modes:
+// Receiver, in one of three modes:
 // - 'discard': counts what arrives and throws it away. The channel alone: the ceiling.
 // - 'keep': copies every message into 256 KiB records (BARE_RECORD_BYTES, one copy per byte, as
 //   reassembling a frame costs) and writes each full record to IndexedDB (a fresh database, one
@@ -15,6 +15,9 @@
 //   src/store/idb.ts does: one readwrite transaction at a time, the records queued meanwhile go
 //   together in the next, at most BARE_BATCH_RECORDS per transaction. Done when the transaction
 //   holding the last record has committed.
+// - 'verify': the same 256 KiB records, each hashed (SHA-256) and run through AES-GCM by WebCrypto,
+//   then dropped: the least work a receiver that checks and opens what it gets must do, without
+//   storing it. Done when the last record's crypto has ended.
 // `received()` resolves with {bytes, ms}: ms from the first message to the last (discard) or to
 // the last commit (keep).
 //
@@ -30,7 +33,7 @@ export const BARE_LOW_WATER = SEND_LOW_WATER;
 export const BARE_RECORD_BYTES = 256 * 1024;
 export const BARE_BATCH_RECORDS = 64;
 
-export type BareMode = 'discard' | 'keep';
+export type BareMode = 'discard' | 'keep' | 'verify';
 
 export interface BareResult {
   bytes: number;
@@ -102,8 +105,7 @@ const PAGE_CODE = `
       };
       return;
     }
-    dbName = 'bare-keep-' + Math.random().toString(36).slice(2);
-    const dbP = openDb(dbName);
+    let dbP;
     let record = new Uint8Array(RECORD), filled = 0, next = 0, committed = 0, flushing = false;
     const queue = [];
     const flush = async () => {
@@ -122,7 +124,24 @@ const PAGE_CODE = `
       if (committed >= total) done({ bytes: committed, ms: performance.now() - started });
       else flush();
     };
-    const push = (bytes) => { queue.push([next++, bytes]); flush(); };
+    let push = (bytes) => { queue.push([next++, bytes]); flush(); };
+    if (mode === 'verify') {
+      // Hash and AES-GCM every record (encrypt costs what decrypt does; random bytes would fail
+      // a decrypt's tag check), then let it go: the least a receiver that checks and opens blocks does.
+      const keyP = crypto.subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), 'AES-GCM', false, ['encrypt']);
+      const iv = new Uint8Array(12);
+      let verified = 0;
+      push = async (bytes) => {
+        try {
+          await Promise.all([crypto.subtle.digest('SHA-256', bytes), crypto.subtle.encrypt({ name: 'AES-GCM', iv }, await keyP, bytes)]);
+        } catch (error) { rejectDone(error); return; }
+        verified += bytes.length;
+        if (verified >= total) done({ bytes: verified, ms: performance.now() - started });
+      };
+    } else {
+      dbName = 'bare-keep-' + Math.random().toString(36).slice(2);
+      dbP = openDb(dbName);
+    }
     ch.onmessage = (e) => {
       if (received === 0) started = performance.now();
       const data = new Uint8Array(e.data);

@@ -23,7 +23,9 @@
 //   received and thrown away;
 // - "bare, keeping": the same sender; the receiver copies what arrives into 256 KiB records and
 //   writes them to IndexedDB in group-committed transactions (src/store/idb.ts's policy); it is
-//   done when the last transaction has committed.
+//   done when the last transaction has committed;
+// - "bare, verifying": the same sender; the receiver hashes (SHA-256) and AES-GCMs every 256 KiB
+//   with WebCrypto and keeps nothing: the least any receiver that checks and opens blocks must do.
 import { chromium, type BrowserContext, type Download, type Page } from '@playwright/test';
 import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -90,6 +92,8 @@ export interface BrowserFigures {
   appStartMs: number;
   bare: Transfer;
   bareKeep: Transfer;
+  /** The bare channel whose receiver hashes and AES-GCMs what it gets, and keeps nothing. */
+  bareVerify: Transfer;
   addBytes: number;
   addMBps: number;
   download: Transfer;
@@ -97,6 +101,7 @@ export interface BrowserFigures {
   downloadStartMs: number;
   seedBare: Transfer;
   seedBareKeep: Transfer;
+  seedBareVerify: Transfer;
   add: RendererMemory;
   /** Click to saved: the download streams (fetch, verify, decrypt, save) in one pass. */
   get: RendererMemory;
@@ -288,6 +293,8 @@ async function sampleRenderer(peer: Peer, pid: number): Promise<{ stop(): Promis
 export interface WindowHooks {
   before(): Promise<void>;
   after(): Promise<void>;
+  /** Told the process id of a sender the bench spawned itself (the bare channel from Node). */
+  spawned?(pid: number): void;
 }
 
 export async function barePages(
@@ -390,6 +397,7 @@ export async function bareFromNode(
       'opening the bare channel from Node',
     );
     const pid = await receiver.renderer();
+    if (node.pid) hooks?.spawned?.(node.pid);
     await hooks?.before();
     const before = await receiver.procs.cpu();
     tell({ go: true });
@@ -507,6 +515,7 @@ export async function browserBench(
     const appStart: number[] = [];
     const bare: Transfer[] = [];
     const bareKeep: Transfer[] = [];
+    const bareVerify: Transfer[] = [];
     const transferFile = path.join(dir, 'transfer.bin');
     await writeGeneratedFile(transferFile, transferBytes, 3);
     for (let r = 0; r < rounds; r++) {
@@ -534,9 +543,11 @@ export async function browserBench(
       appStart.push(t.eventSeconds * 1000);
       bare.push(await barePages(a, b, transferBytes, 'discard'));
       bareKeep.push(await barePages(a, b, transferBytes, 'keep'));
+      bareVerify.push(await barePages(a, b, transferBytes, 'verify'));
+      const figure = (t: Transfer) => `${t.mbps.toFixed(1)} (${t.cpu.total.toFixed(1)})`;
       console.error(
         `  round ${r + 1}: app ${app.at(-1)!.mbps.toFixed(1)} MB/s (${app.at(-1)!.cpu.total.toFixed(1)} ms CPU/MB), ` +
-          `bare ${bare.at(-1)!.mbps.toFixed(1)} (${bare.at(-1)!.cpu.total.toFixed(1)}), keeping ${bareKeep.at(-1)!.mbps.toFixed(1)} (${bareKeep.at(-1)!.cpu.total.toFixed(1)})`,
+          `bare ${figure(bare.at(-1)!)}, keeping ${figure(bareKeep.at(-1)!)}, verifying ${figure(bareVerify.at(-1)!)}`,
       );
       await retire(a, b);
     }
@@ -596,6 +607,7 @@ export async function browserBench(
     };
     const seedBare = await bareFromNode(getter, addBytes, 'discard');
     const seedBareKeep = await bareFromNode(getter, addBytes, 'keep');
+    const seedBareVerify = await bareFromNode(getter, addBytes, 'verify');
     await retire(getter);
 
     const video = await videoBench(launch, retire, seedUrl, dir);
@@ -605,12 +617,14 @@ export async function browserBench(
       appStartMs: median(appStart),
       bare: medianTransfer(bare),
       bareKeep: medianTransfer(bareKeep),
+      bareVerify: medianTransfer(bareVerify),
       addBytes,
       addMBps: addBytes / 1e6 / addSeconds,
       download,
       downloadStartMs: t.eventSeconds * 1000,
       seedBare,
       seedBareKeep,
+      seedBareVerify,
       add,
       get,
       video,

@@ -5,21 +5,24 @@
 // whose bin and built web app to run>, OUT=<dir for the .cpuprofile files>)
 // - p2p: page to page through the app, no seed, click to saved;
 // - seed: a file added in one browser and pushed to a seed, downloaded from the seed in another;
-// - bare, bare-keep: the bench's bare channels between two pages (bare-page.ts);
-// - node-bare, node-bare-keep: the bare channel from a Node process to a page (the Node side is not
-//   in the split).
+// - bare, bare-keep, bare-verify: the bench's bare channels between two pages (bare-page.ts);
+// - node-bare, node-bare-keep, node-bare-verify: the bare channel from a Node process to a page.
 import type { CDPSession, Page } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { freePort, tempDir } from '../helpers/processes.js';
 import { writeGeneratedFile } from '../helpers/files.js';
+import type { BareMode } from './bare-page.js';
 import { bareFromNode, barePages, connected, downloadToDisk, launchPeer, type Peer } from './browsers.js';
 import { printSummary, summarize } from './cpuprofile.js';
 import { threadSnapshot, threadUse } from './threads.js';
 import { MiB } from './units.js';
 
 const scenario = process.argv[2] ?? 'p2p';
+/** bare, bare-keep, bare-verify (and node-…): the mode is the scenario's last word. */
+const bareMode = (name: string): BareMode =>
+  name.endsWith('-keep') ? 'keep' : name.endsWith('-verify') ? 'verify' : 'discard';
 const bytes = Number(process.env.MB ?? 128) * MiB;
 const root = path.resolve(process.env.ROOT ?? path.join(import.meta.dirname, '..', '..'));
 const profiling = process.env.PROFILE === '1';
@@ -55,7 +58,9 @@ const COUNT_CRYPTO = `(() => {
 })();`;
 
 function mycel(args: string[]) {
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'mycel.js'), ...args], {
+  // With PROFILE=1 and OUT, the seed writes a V8 profile of its main thread there when it stops.
+  const prof = profiling && process.env.OUT ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.OUT)}`] : [];
+  const child = spawn(process.execPath, [...prof, path.join(root, 'bin', 'mycel.js'), ...args], {
     env: { ...process.env, MYCEL_LOG: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -120,6 +125,9 @@ function instrument(labels: Map<number, string>, pages: { name: string; page: Pa
   let before: ReturnType<typeof threadSnapshot>;
   const sessions: { name: string; session: CDPSession }[] = [];
   return {
+    spawned(pid: number) {
+      labels.set(pid, 'node sender');
+    },
     async before() {
       before = threadSnapshot(labels.keys());
       if (profiling) for (const { name, page } of pages) sessions.push({ name, session: await startProfiler(page) });
@@ -184,10 +192,10 @@ try {
       const t = await bareFromNode(
         receiver,
         bytes,
-        scenario.endsWith('keep') ? 'keep' : 'discard',
+        bareMode(scenario),
         instrument(labels, pages, () => label(receiver, 'receiver')),
       );
-      console.log(`${scenario}: ${t.mbps.toFixed(1)} MB/s (the Node sender's CPU is not in the split)`);
+      console.log(`${scenario}: ${t.mbps.toFixed(1)} MB/s`);
     } else {
       const sender = await launchPeer(path.join(dir, 'a'), url);
       peers.push(sender);
@@ -197,7 +205,7 @@ try {
         sender,
         receiver,
         bytes,
-        scenario.endsWith('keep') ? 'keep' : 'discard',
+        bareMode(scenario),
         instrument(labels, pages, () => label(receiver, 'receiver')),
       );
       console.log(`${scenario}: ${t.mbps.toFixed(1)} MB/s`);
@@ -256,6 +264,10 @@ try {
   }
 } finally {
   for (const peer of peers) await peer.close().catch(() => undefined); // a browser already gone has nothing left to close
-  for (const server of servers) server.child.kill();
+  for (const server of servers) {
+    const exited = new Promise((resolve) => server.child.once('exit', resolve));
+    server.child.kill();
+    await exited; // its profile is written as it exits
+  }
   await fs.rm(dir, { recursive: true, force: true });
 }

@@ -349,6 +349,8 @@ if (wanted('browsers')) {
     const p2p = `chromium→chromium, ${mb(b.transferBytes)}, no seed`;
     pair(`${p2p}: app download (click to saved)`, 'MB/s', b.app.mbps, bare, b.bare.mbps);
     pair(`${p2p}: app download (click to saved), vs a channel that keeps`, 'MB/s', b.app.mbps, keep, b.bareKeep.mbps);
+    const verify = 'bare RTCDataChannel between the same two pages, receiver hashes and AES-GCMs, keeps nothing';
+    pair(`${p2p}: ${verify}`, 'MB/s', b.bareVerify.mbps, bare, b.bare.mbps);
     alone(`${p2p}: app download start (click to the download event; it streams)`, 'ms', b.appStartMs);
     cpuFigures(p2p, b.app.cpu, b.bare.cpu, bare, 'sending browser');
     cpuFigures(`${p2p}, keeping channel`, b.bareKeep.cpu, b.bare.cpu, bare, 'sending browser');
@@ -358,6 +360,13 @@ if (wanted('browsers')) {
     const dl = `chromium: download of ${mb(b.addBytes)} from the seed`;
     pair(`${dl} (click to saved)`, 'MB/s', b.download.mbps, seedBare, b.seedBare.mbps);
     pair(`${dl} (click to saved), vs a channel that keeps`, 'MB/s', b.download.mbps, seedKeep, b.seedBareKeep.mbps);
+    pair(
+      `${dl}: bare RTCDataChannel from a Node process to the same page, hashed and AES-GCMed, kept nowhere`,
+      'MB/s',
+      b.seedBareVerify.mbps,
+      seedBare,
+      b.seedBare.mbps,
+    );
     alone(`${dl}: download start (click to the download event; it streams)`, 'ms', b.downloadStartMs);
     cpuFigures(dl, b.download.cpu, b.seedBare.cpu, seedBare, 'seed');
     for (const [what, m] of [
