@@ -5,6 +5,7 @@
 // whose bin and built web app to run>, OUT=<dir for the .cpuprofile files>)
 // - p2p: page to page through the app, no seed, click to saved;
 // - seed: a file added in one browser and pushed to a seed, downloaded from the seed in another;
+// - seed-pin: the same, but pinned (fetched whole into the block store) rather than downloaded;
 // - bare, bare-keep, bare-verify: the bench's bare channels between two pages (bare-page.ts);
 // - node-bare, node-bare-keep, node-bare-verify: the bare channel from a Node process to a page.
 import type { CDPSession, Page } from '@playwright/test';
@@ -167,9 +168,9 @@ const servers: ReturnType<typeof mycel>[] = [];
 try {
   const port = await freePort();
   const url = `http://localhost:${port}/`;
-  const app = scenario === 'p2p' || scenario === 'seed';
+  const app = scenario === 'p2p' || scenario.startsWith('seed');
   let seedPid: number | undefined;
-  if (scenario === 'seed' || scenario.startsWith('node-')) {
+  if (scenario.startsWith('seed') || scenario.startsWith('node-')) {
     const server = mycel(['serve', '--port', String(port), '--host', '127.0.0.1', '--data', path.join(dir, 'seed')]);
     servers.push(server);
     await server.ready('"seed ready"');
@@ -224,7 +225,7 @@ try {
       'adding page, WebCrypto and IndexedDB calls:',
       JSON.stringify(await sender.page.evaluate(() => (window as never as { __cryptoCounts: unknown }).__cryptoCounts)),
     );
-    if (scenario === 'seed') {
+    if (scenario.startsWith('seed')) {
       await sender.close();
       peers.length = 0;
     }
@@ -253,11 +254,18 @@ try {
     if (seedPid) labels.set(seedPid, 'seed');
     const hooks = instrument(labels, pages, () => label(receiver, 'receiver'));
     await hooks.before();
-    const t = await downloadToDisk(receiver.page, bytes);
     const mb = bytes / 1e6;
-    console.log(
-      `\n${scenario}: ${(mb / t.savedSeconds).toFixed(1)} MB/s click to saved, ${Math.round(t.eventSeconds * 1000)} ms click to the download starting (it streams)`,
-    );
+    if (scenario === 'seed-pin') {
+      const started = performance.now();
+      await receiver.page.getByRole('button', { name: 'Pin', exact: true }).click();
+      await receiver.page.getByText('Pinned: kept on this device, opens offline.').waitFor({ timeout: 600_000 });
+      console.log(`\n${scenario}: ${(mb / ((performance.now() - started) / 1000)).toFixed(1)} MB/s click to pinned`);
+    } else {
+      const t = await downloadToDisk(receiver.page, bytes);
+      console.log(
+        `\n${scenario}: ${(mb / t.savedSeconds).toFixed(1)} MB/s click to saved, ${Math.round(t.eventSeconds * 1000)} ms click to the download starting (it streams)`,
+      );
+    }
     console.log('receiving page, WebCrypto and IndexedDB calls:', await countsOf(receiver.page));
     if (scenario === 'p2p') console.log('sending page, WebCrypto and IndexedDB calls:', await countsOf(sender.page));
     await hooks.after();
