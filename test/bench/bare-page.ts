@@ -18,8 +18,8 @@
 // - 'verify': the same 256 KiB records, each hashed (SHA-256) and run through AES-GCM by WebCrypto,
 //   then dropped: the least work a receiver that checks and opens what it gets must do, without
 //   storing it. Done when the last record's crypto has ended.
-// `received()` resolves with {bytes, ms}: ms from the first message to the last (discard) or to
-// the last commit (keep).
+// `received()` resolves with {bytes, ms}: ms from the first message to the last (discard), to
+// the last commit (keep) or to the end of the last record's crypto (verify).
 //
 // The page code is a string, not a function: functions compiled by tsx carry helpers that do not
 // exist in the page.
