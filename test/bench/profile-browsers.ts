@@ -272,9 +272,10 @@ try {
   }
 } finally {
   for (const peer of peers) await peer.close().catch(() => undefined); // a browser already gone has nothing left to close
-  for (const server of servers) {
-    const exited = new Promise((resolve) => server.child.once('exit', resolve));
-    server.child.kill();
+  for (const { child } of servers) {
+    if (child.exitCode !== null || child.signalCode !== null) continue; // already gone
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill();
     await exited; // its profile is written as it exits
   }
   await fs.rm(dir, { recursive: true, force: true });
