@@ -39,6 +39,16 @@ export const AUTH_TIMEOUT_MS = 10_000;
 export const MAX_EARLY_FRAMES = 2;
 /** Fresh attempts after a failed connect (about 5% fail on node-datachannel under load). */
 export const CONNECT_ATTEMPTS = 3;
+/**
+ * Attempts our own WebRTC stack failed while taking the other side's description or a candidate,
+ * beyond CONNECT_ATTEMPTS: they fail within milliseconds of the answer, so another costs little.
+ * node-datachannel (libdatachannel 0.24.5) sometimes loses an offer's ICE transport before a quick
+ * answer is set ("Got a remote candidate without ICE transport"): 16 of about 130 connects to a
+ * busy seed on loopback (test/integration/peer-bounds.test.ts, the have flood), and a retry right
+ * after one failed again 5 times in 16, so three attempts in all were not always enough. Bounded:
+ * a peer whose descriptions our stack refuses costs this many connections more, no more.
+ */
+export const STACK_FAILURE_RETRIES = 4;
 /** A peer that sent bad frames or bad blocks is not asked again for this long. */
 export const BAN_MS = 60_000;
 

@@ -119,6 +119,15 @@ export function normalizeSignal(data: Record<string, unknown>): Record<string, u
   return { ...data, candidate: fixed };
 }
 
+/**
+ * Whether `error` is our WebRTC stack failing to take the other side's description or candidate
+ * (simple-peer's codes for those), rather than the network or a deadline: see STACK_FAILURE_RETRIES.
+ */
+export function isStackSignalError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 'ERR_SET_REMOTE_DESCRIPTION' || code === 'ERR_ADD_ICE_CANDIDATE';
+}
+
 export class PeerLink extends Emitter<LinkEvents> {
   readonly remote: string;
   readonly cid: string;

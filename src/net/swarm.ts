@@ -7,7 +7,8 @@
 // smaller peer id keeps its offers and the other answers them.
 //
 // Racing (`dial`): a connect that has not succeeded RACE_AFTER_MS after its latest attempt began
-// starts another one beside it (at most MAX_ATTEMPTS_PER_PEER at once, CONNECT_ATTEMPTS in all),
+// starts another one beside it (at most MAX_ATTEMPTS_PER_PEER at once, CONNECT_ATTEMPTS in all, and
+// up to STACK_FAILURE_RETRIES more that our own WebRTC stack failed on the other side's signals),
 // rather than waiting a deadline out: a lost offer or a stuck channel then costs RACE_AFTER_MS, not
 // ANSWER_TIMEOUT_MS or CHANNEL_OPEN_TIMEOUT_MS. The answering side keeps up to
 // MAX_ATTEMPTS_PER_PEER attempts from one peer (a newer offer past that replaces its oldest) and says
@@ -56,8 +57,9 @@ import {
   MAX_CONNECTING_PER_ORIGIN,
   MAX_PEERS,
   RACE_AFTER_MS,
+  STACK_FAILURE_RETRIES,
 } from './limits.js';
-import { PeerLink, type PathType, type WrtcImplementation } from './peer-link.js';
+import { PeerLink, isStackSignalError, type PathType, type WrtcImplementation } from './peer-link.js';
 import { quietLog, type Logger } from '../log.js';
 import { PeerSession, type SessionHost } from './session.js';
 import { SignalClient, type WebSocketFactory } from './signal-client.js';
@@ -332,7 +334,8 @@ export class Swarm extends Emitter<SwarmEvents> implements HolderSource {
   /**
    * Attempts to `peer` until one makes a session: another starts when none is in progress, or
    * beside the one(s) in progress RACE_AFTER_MS after the latest began (unless its answerer is of
-   * a version that would drop it for the new one); CONNECT_ATTEMPTS in all. An offer of theirs in
+   * a version that would drop it for the new one); CONNECT_ATTEMPTS in all, not counting up to
+   * STACK_FAILURE_RETRIES that our own stack failed on their signals. An offer of theirs in
    * progress is waited on rather than crossed with ours.
    */
   private async dial(peer: string): Promise<PeerSession> {
@@ -343,6 +346,8 @@ export class Swarm extends Emitter<SwarmEvents> implements HolderSource {
     // An attempt that gave way (to the other side's offer, or to one of ours that won) does not use
     // up an attempt (bounded all the same, should both sides keep crossing).
     let givenWay = 0;
+    // Nor does one our own stack failed at once on the other side's signals, up to a bound.
+    let stackFailures = 0;
     try {
       for (;;) {
         if (this.closed) throw new ClosedError('swarm');
@@ -385,6 +390,7 @@ export class Swarm extends Emitter<SwarmEvents> implements HolderSource {
         this.log.debug('connect attempt failed', { peer, attempt: made, error: error.message });
         if (error instanceof PeerGoneError || this.isBanned(peer)) throw error;
         if (error instanceof SupersededError && givenWay++ < CONNECT_ATTEMPTS) made--;
+        else if (isStackSignalError(error) && stackFailures++ < STACK_FAILURE_RETRIES) made--;
         // Refused (its table or our origin's share of it was full): offering again at once would be
         // refused again.
         if (error instanceof PeerAbandonedError && running.size === 0 && made < CONNECT_ATTEMPTS) {

@@ -10,8 +10,8 @@ import WebSocket from 'ws';
 import { channelAuthMessage, sdpFingerprints } from '../../src/net/channel-auth.js';
 import { ephemeralIdentity, verifyPeerSignature, type PeerIdentity } from '../../src/net/identity.js';
 import { newConnectionId } from '../../src/net/ids.js';
-import { CONNECT_ATTEMPTS, CONNECT_TIMEOUT_MS } from '../../src/net/limits.js';
-import { normalizeSignal } from '../../src/net/peer-link.js';
+import { CONNECT_ATTEMPTS, CONNECT_TIMEOUT_MS, STACK_FAILURE_RETRIES } from '../../src/net/limits.js';
+import { isStackSignalError, normalizeSignal } from '../../src/net/peer-link.js';
 import { SignalClient, type WebSocketLike } from '../../src/net/signal-client.js';
 import {
   FrameType,
@@ -87,7 +87,9 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     }
   });
   // Like any peer, it tries again with a fresh connection when one fails to come up (about one in
-  // twenty does on node-datachannel; see the notes).
+  // twenty does on node-datachannel; see the notes), and, as the swarm does, an attempt its own
+  // stack failed on the answer does not count (STACK_FAILURE_RETRIES).
+  let stackFailures = 0;
   for (let attempt = 1; ; attempt++) {
     cid = newConnectionId();
     const thisCid = cid;
@@ -95,8 +97,10 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     peer.on('signal', (sig: object) =>
       signaling.signal(target, { cid: thisCid, sig: normalizeSignal(sig as Record<string, unknown>) }),
     );
-    peer.on('error', () => {
+    let failure: unknown;
+    peer.on('error', (error: Error) => {
       // Its close is what the test waits for.
+      failure = error;
     });
     const connected = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
@@ -111,6 +115,7 @@ export async function openRawLink(signalUrl: string, target: string, options: Ra
     });
     if (connected) break;
     peer.destroy();
+    if (isStackSignalError(failure) && stackFailures++ < STACK_FAILURE_RETRIES) attempt--;
     if (attempt >= CONNECT_ATTEMPTS) {
       signaling.close();
       throw new Error('hostile link: no connection');

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { SignalingServer } from '../../signaling/server.js';
 import { createLogger } from '../../src/node/log.js';
 import { ephemeralIdentity } from '../../src/net/identity.js';
+import { CONNECT_ATTEMPTS, STACK_FAILURE_RETRIES } from '../../src/net/limits.js';
 import { Swarm } from '../../src/net/swarm.js';
 import { nodeSocketFactory } from '../../src/node/seed.js';
 import { nodeWrtc } from '../../src/node/wrtc.js';
@@ -144,6 +145,29 @@ function countingWrtc(live: Set<unknown>): WrtcImplementation {
     }
   }
   return { ...(nodeWrtc as object), RTCPeerConnection: Counted } as unknown as WrtcImplementation;
+}
+
+/**
+ * node-datachannel's RTCPeerConnection failing to take the first `n` answers it is given as
+ * libdatachannel does when it lost the offer's ICE transport to a quick answer (a race, seen on a
+ * few percent of connects under load: STACK_FAILURE_RETRIES); `answers` counts those given.
+ */
+function answerRefusingWrtc(n: number, answers = { given: 0 }): WrtcImplementation {
+  type Describable = new (config?: RTCConfiguration) => {
+    setRemoteDescription(description: RTCSessionDescriptionInit): Promise<void>;
+  };
+  class Refusing extends (BasePeerConnection as unknown as Describable) {
+    override setRemoteDescription(description: RTCSessionDescriptionInit): Promise<void> {
+      if (description.type === 'answer' && answers.given++ < n)
+        return Promise.reject(
+          new Error(
+            'libdatachannel error while adding remote description: Got a remote candidate without ICE transport',
+          ),
+        );
+      return super.setRemoteDescription(description);
+    }
+  }
+  return { ...(nodeWrtc as object), RTCPeerConnection: Refusing } as unknown as WrtcImplementation;
 }
 
 /** A logger that keeps what it is given, for asserting why an attempt failed. */
@@ -294,6 +318,32 @@ describe('swarm', () => {
       expect(b.session(a.peerId)?.link.cid).toBe(session.link.cid);
       expect(a.stats()).toMatchObject({ sessions: 1, dialing: 0 });
     });
+  }, 60_000);
+
+  it('connects though its own WebRTC stack fails on the answer more times in a row than CONNECT_ATTEMPTS', async () => {
+    const records: { msg: string; fields: Record<string, unknown> }[] = [];
+    const answers = { given: 0 };
+    const a = await peer(createMemoryBlockStore(), {
+      wrtc: answerRefusingWrtc(CONNECT_ATTEMPTS + 1, answers),
+      log: recordingLog(records),
+    });
+    const b = await peer();
+    const session = await a.connect(b.peerId);
+    expect(session.closed).toBe(false);
+    const failures = records.filter((r) => r.msg === 'connect attempt failed');
+    expect(failures).toHaveLength(CONNECT_ATTEMPTS + 1);
+    expect(failures.every((r) => /without ICE transport/.test(String(r.fields.error)))).toBe(true);
+    expect(answers.given).toBe(CONNECT_ATTEMPTS + 2);
+    expect(await session.want(block(10, 1).id)).toBeUndefined();
+  }, 60_000);
+
+  it('gives up on a peer whose answers its stack always refuses, after a bounded number of attempts', async () => {
+    const answers = { given: 0 };
+    const a = await peer(createMemoryBlockStore(), { wrtc: answerRefusingWrtc(Infinity, answers) });
+    const b = await peer();
+    await expect(a.connect(b.peerId)).rejects.toThrow(/without ICE transport/);
+    expect(answers.given).toBe(CONNECT_ATTEMPTS + STACK_FAILURE_RETRIES);
+    await vi.waitFor(() => expect(a.stats()).toMatchObject({ sessions: 0, dialing: 0, connecting: 0 }));
   }, 60_000);
 
   it('ends with one session on each side when both offer at once', async () => {
