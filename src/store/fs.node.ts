@@ -18,7 +18,8 @@
 //   3. settle(): the block is HELD, the victims' records are gone.
 // A crash between 2 and 3 leaves only pending records, which the next open settles against the
 // disk (a record stays exactly when its file exists). Deletes go the same way: REMOVING, durable,
-// unlink, settle. So no record lacks a file and no file lacks a record, and start-up reads only
+// unlink, settle; a delete whose commit failed (a full disk) is unlinked after the next commit that
+// succeeds. So no record lacks a file and no file lacks a record, and start-up reads only
 // the pending ids. `repairFsBlockStore` walks the whole tree when an operator asks for it.
 //
 // A folder written before the ledger (blocks/ and pins/, no ledger/) is migrated once, at its first
@@ -115,8 +116,21 @@ export async function* scanBlockFiles(dir: string): AsyncGenerator<FoundBlock> {
   }
 }
 
+/**
+ * Deletes whose files wait for the ledger to commit again, at most (about 100 bytes each): past it,
+ * a block stays REMOVING with its file until the next open, which keeps it.
+ */
+const MAX_UNLINK_BEHIND = 65_536;
+
 class FsRawBlocks implements RawBlocks {
   private readonly shards = new Set<string>();
+  /**
+   * Blocks deleted while the ledger could not commit (a full disk): no longer counted, their
+   * REMOVING records not yet on disk, so their files stay for now (the crash protocol). The next
+   * commit that succeeds (a write, a delete, a pin change) unlinks them; before this, nothing did
+   * until a restart, which then found the file and kept the block a delete had removed.
+   */
+  private readonly unlinkBehind = new Set<BlockId>();
 
   constructor(
     private readonly dir: string,
@@ -139,7 +153,7 @@ class FsRawBlocks implements RawBlocks {
   }
 
   async write(id: BlockId, bytes: Uint8Array, evict: readonly BlockId[]) {
-    await this.ledger.durable();
+    await this.durable();
     const tmp = path.join(fsStoreLayout(this.dir).tmp, `${id}.${randomBytes(6).toString('hex')}`);
     const final = blockPath(this.dir, id);
     try {
@@ -173,16 +187,34 @@ class FsRawBlocks implements RawBlocks {
   }
 
   async remove(ids: readonly BlockId[]) {
-    await this.ledger.durable();
+    try {
+      await this.durable();
+    } catch (error) {
+      for (const id of ids) if (this.unlinkBehind.size < MAX_UNLINK_BEHIND) this.unlinkBehind.add(id);
+      throw error;
+    }
     this.ledger.settle([], await this.unlink(ids));
   }
 
   async addPins() {
-    await this.ledger.durable();
+    await this.durable();
   }
 
   async dropPins() {
+    await this.durable();
+  }
+
+  /**
+   * Waits until every ledger change so far is durable, then unlinks the files of deletes whose
+   * commit had failed (`unlinkBehind`), now that their REMOVING records are on disk.
+   */
+  private async durable(): Promise<void> {
     await this.ledger.durable();
+    if (this.unlinkBehind.size === 0) return;
+    // Only those still being removed: a put since may have taken the id again.
+    const ids = [...this.unlinkBehind].filter((id) => this.ledger.isRemoving(id));
+    this.unlinkBehind.clear();
+    this.ledger.settle([], await this.unlink(ids));
   }
 
   async close() {

@@ -557,6 +557,11 @@ export class LmdbLedger implements DurableBlockLedger {
     await this.env.close();
   }
 
+  /** Whether `id` is being removed: no longer counted, its file not yet known to be gone. */
+  isRemoving(id: BlockId): boolean {
+    return this.record(id)?.state === REMOVING;
+  }
+
   // Start-up and repair
 
   /** Ids whose file may not agree with their record (writes or deletes a crash interrupted). */

@@ -2,19 +2,22 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { blockStoreContract, block } from '../contracts/block-store.js';
 import {
   LEDGER_DIR,
   blockPath,
   fsStoreLayout,
+  type FsBlockStore,
   openFsBlockStore,
   repairFsBlockStore,
   scanBlockFiles,
 } from '../../src/store/fs.node.js';
-import { LmdbLedger } from '../../src/store/lmdb-ledger.node.js';
+import { LmdbLedger, isLedgerCommitFailure } from '../../src/store/lmdb-ledger.node.js';
+import { LocalStorageError } from '../../src/errors.js';
 import type { BlockId } from '../../src/content/format.js';
 import { openLegacyFsBlockStore } from '../helpers/legacy-fs-store.js';
+import { mountTmpfs, tmpfsUnavailable, unmount } from '../helpers/tmpfs.js';
 
 const roots: string[] = [];
 async function tempDir(): Promise<string> {
@@ -287,5 +290,104 @@ describe('file-system store: its ledger in LMDB', () => {
     }
     // The kills really landed between a ledger change and its file (else this proved nothing).
     expect(interrupted).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * Runs `fn` with lmdb's own rejected promise of a failed commit (one no caller holds: see
+ * isLedgerCommitFailure) handled as the seed's process handles it; any other unhandled rejection
+ * still reaches the test runner.
+ */
+async function withLedgerFailuresHandled<T>(fn: () => Promise<T>): Promise<T> {
+  const others = process.listeners('unhandledRejection');
+  process.removeAllListeners('unhandledRejection');
+  const handler = (reason: unknown, promise: Promise<unknown>) => {
+    if (!isLedgerCommitFailure(reason)) for (const listener of others) listener(reason, promise);
+  };
+  process.on('unhandledRejection', handler);
+  try {
+    return await fn();
+  } finally {
+    process.off('unhandledRejection', handler);
+    for (const listener of others) process.on('unhandledRejection', listener);
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A store on a fresh 16 MiB tmpfs, with one block in it, and a file taking every free byte left. */
+async function fullStore(): Promise<{
+  dir: string;
+  store: FsBlockStore;
+  a: { id: BlockId; bytes: Uint8Array };
+  free(): Promise<void>;
+}> {
+  const dir = await tempDir();
+  mountTmpfs(dir, 16);
+  mounts.push(dir);
+  const store = await openFsBlockStore({ dir });
+  const a = block(64 * 1024, 1);
+  await store.put(a.id, a.bytes);
+  const filler = path.join(dir, 'filler');
+  const stats = await fs.statfs(dir);
+  // Every last byte: the ledger's commits (its database grows page by page) fail too.
+  await fs.writeFile(filler, new Uint8Array(Number(stats.bavail) * Number(stats.bsize))).catch(() => undefined);
+  return { dir, store, a, free: () => fs.rm(filler) };
+}
+
+const mounts: string[] = [];
+afterEach(() => {
+  for (const dir of mounts.splice(0)) unmount(dir);
+});
+
+const noTmpfs = tmpfsUnavailable();
+if (noTmpfs) console.warn(`file-system store tests on a full tmpfs skipped: ${noTmpfs}`);
+
+// Skipped only where a small tmpfs cannot be mounted (not root): a real full disk needs one.
+describe.skipIf(noTmpfs)('a file-system store whose ledger cannot commit (a full tmpfs)', () => {
+  it('finishes a delete that failed once a commit succeeds: the file goes, and a reopen does not bring the block back', async () => {
+    await withLedgerFailuresHandled(async () => {
+      const { dir, store, a, free } = await fullStore();
+      await expect(store.delete(a.id)).rejects.toBeInstanceOf(LocalStorageError);
+      // No longer counted; its file stays until the record saying so is on disk (crash protocol).
+      expect(await store.has(a.id)).toBe(false);
+      expect(await exists(blockPath(dir, a.id))).toBe(true);
+      expect(await store.delete(a.id)).toBe(false);
+
+      await free();
+      const c = block(64 * 1024, 3);
+      await store.put(c.id, c.bytes);
+      expect(await exists(blockPath(dir, a.id))).toBe(false);
+      expect(store.ledger.pendingIds()).toEqual([]);
+
+      await store.close();
+      const reopened = await openFsBlockStore({ dir });
+      expect(await reopened.has(a.id)).toBe(false);
+      expect(await reopened.get(c.id)).toEqual(c.bytes);
+      await reopened.close();
+    });
+  });
+
+  it('keeps a block put again after its delete failed: the delete left behind does not take its new file', async () => {
+    await withLedgerFailuresHandled(async () => {
+      const { dir, store, a, free } = await fullStore();
+      await expect(store.delete(a.id)).rejects.toBeInstanceOf(LocalStorageError);
+      await free();
+      await store.put(a.id, a.bytes);
+      const c = block(64 * 1024, 3);
+      await store.put(c.id, c.bytes);
+      expect(await exists(blockPath(dir, a.id))).toBe(true);
+      expect(await store.get(a.id)).toEqual(a.bytes);
+
+      await store.close();
+      const reopened = await openFsBlockStore({ dir });
+      expect(await reopened.get(a.id)).toEqual(a.bytes);
+      await reopened.close();
+    });
   });
 });
