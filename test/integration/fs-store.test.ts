@@ -325,7 +325,7 @@ async function fullStore(): Promise<{
   dir: string;
   store: FsBlockStore;
   a: { id: BlockId; bytes: Uint8Array };
-  free(): Promise<void>;
+  free: () => Promise<void>;
 }> {
   const dir = await tempDir();
   mountTmpfs(dir, 16);
