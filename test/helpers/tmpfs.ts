@@ -2,7 +2,7 @@
 // made read-only on demand (root ignores permission bits, so chmod cannot make a folder read-only
 // for a root test run; `mount -o remount,ro` can). Needs root and mount(8).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmdirSync } from 'node:fs';
+import { mkdtempSync, promises as fs, rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -45,4 +45,10 @@ export function bindReadOnly(dir: string): void {
 
 export function unmount(dir: string): void {
   execFileSync('umount', [dir]);
+}
+
+/** Bytes a process may still write on the file system holding `dir`. */
+export async function freeBytes(dir: string): Promise<number> {
+  const stats = await fs.statfs(dir);
+  return Number(stats.bavail) * Number(stats.bsize);
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { LmdbLedger, isLedgerCommitFailure } from '../../src/store/lmdb-ledger.n
 import { LocalStorageError } from '../../src/errors.js';
 import type { BlockId } from '../../src/content/format.js';
 import { openLegacyFsBlockStore } from '../helpers/legacy-fs-store.js';
-import { mountTmpfs, tmpfsUnavailable, unmount } from '../helpers/tmpfs.js';
+import { freeBytes, mountTmpfs, tmpfsUnavailable, unmount } from '../helpers/tmpfs.js';
 
 const roots: string[] = [];
 async function tempDir(): Promise<string> {
@@ -313,13 +313,6 @@ async function withLedgerFailuresHandled<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function exists(file: string): Promise<boolean> {
-  return fs.access(file).then(
-    () => true,
-    () => false,
-  );
-}
-
 /** A store on a fresh 16 MiB tmpfs, with one block in it, and a file taking every free byte left. */
 async function fullStore(): Promise<{
   dir: string;
@@ -334,9 +327,8 @@ async function fullStore(): Promise<{
   const a = block(64 * 1024, 1);
   await store.put(a.id, a.bytes);
   const filler = path.join(dir, 'filler');
-  const stats = await fs.statfs(dir);
   // Every last byte: the ledger's commits (its database grows page by page) fail too.
-  await fs.writeFile(filler, new Uint8Array(Number(stats.bavail) * Number(stats.bsize))).catch(() => undefined);
+  await fs.writeFile(filler, new Uint8Array(await freeBytes(dir))).catch(() => undefined);
   return { dir, store, a, free: () => fs.rm(filler) };
 }
 
@@ -356,13 +348,13 @@ describe.skipIf(noTmpfs)('a file-system store whose ledger cannot commit (a full
       await expect(store.delete(a.id)).rejects.toBeInstanceOf(LocalStorageError);
       // No longer counted; its file stays until the record saying so is on disk (crash protocol).
       expect(await store.has(a.id)).toBe(false);
-      expect(await exists(blockPath(dir, a.id))).toBe(true);
+      expect(existsSync(blockPath(dir, a.id))).toBe(true);
       expect(await store.delete(a.id)).toBe(false);
 
       await free();
       const c = block(64 * 1024, 3);
       await store.put(c.id, c.bytes);
-      expect(await exists(blockPath(dir, a.id))).toBe(false);
+      expect(existsSync(blockPath(dir, a.id))).toBe(false);
       expect(store.ledger.pendingIds()).toEqual([]);
 
       await store.close();
@@ -381,7 +373,7 @@ describe.skipIf(noTmpfs)('a file-system store whose ledger cannot commit (a full
       await store.put(a.id, a.bytes);
       const c = block(64 * 1024, 3);
       await store.put(c.id, c.bytes);
-      expect(await exists(blockPath(dir, a.id))).toBe(true);
+      expect(existsSync(blockPath(dir, a.id))).toBe(true);
       expect(await store.get(a.id)).toEqual(a.bytes);
 
       await store.close();

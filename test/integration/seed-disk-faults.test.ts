@@ -16,7 +16,7 @@ import { open as openLmdb } from 'lmdb';
 import { LEDGER_DIR, blockPath, fsStoreLayout } from '../../src/store/fs.node.js';
 import { pseudoRandomBytes, sameBytes } from '../helpers/data.js';
 import { freePort, logged, seedIdOf, startMycel, tempDir, type MycelProcess } from '../helpers/processes.js';
-import { bindReadOnly, mountTmpfs, tmpfsUnavailable, unmount } from '../helpers/tmpfs.js';
+import { bindReadOnly, freeBytes, mountTmpfs, tmpfsUnavailable, unmount } from '../helpers/tmpfs.js';
 import { startUploader, type Uploader } from '../helpers/uploader.js';
 
 const MiB = 2 ** 20;
@@ -152,11 +152,6 @@ function blocksWritable(data: string): void {
     unmount(dir);
     mounts.splice(mounts.indexOf(dir), 1);
   }
-}
-
-async function freeBytes(dir: string): Promise<number> {
-  const stats = await fs.statfs(dir);
-  return Number(stats.bavail) * Number(stats.bsize);
 }
 
 const unavailable = tmpfsUnavailable();
